@@ -1,0 +1,183 @@
+"""Command line: python -m overfeat {geometry,predict,...} --help.
+
+Every user error ends as one line "error: ..." on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW like 245x245, got {text!r}") from None
+    if h < 1 or w < 1 or h > 4000 or w > 4000:
+        raise argparse.ArgumentTypeError(f"sides must be in 1..4000, got {text!r}")
+    return h, w
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected scale indices like 0,1,2, got {text!r}") from None
+
+
+def cmd_geometry(args) -> int:
+    from .config import preset
+    from .geometry import layer_table, meta_model, scale_geometry
+
+    cfg = preset(args.preset).replace(padding=not args.no_padding)
+    m = meta_model(cfg)
+    sizes = args.size or list(cfg.geo.scales)
+    rows = []
+    for size in sizes:
+        if min(size) < m.window:
+            raise ValueError(f"size {size[0]}x{size[1]} is smaller than one {m.window}x{m.window} window")
+        rows.append(scale_geometry(m, size))
+    layers = layer_table(cfg)
+    if args.json:
+        print(json.dumps({"preset": args.preset, "padding": cfg.padding, "window": m.window,
+                          "stride": m.stride, "fine_stride": m.prepool_stride, "k": m.k,
+                          "scales": [r.to_dict() for r in rows],
+                          "layers": [vars(r) for r in layers]}, indent=1))
+        return 0
+    fmt = lambda hw: f"{hw[0]}x{hw[1]}"  # noqa: E731
+    uniq = lambda xs: "/".join(dict.fromkeys(fmt(x) for x in xs))  # noqa: E731
+    print(f"{args.preset} geometry{'' if cfg.padding else ' (padding-free)'}: window {m.window}, "
+          f"coarse stride {m.stride}, fine stride {m.prepool_stride} ({m.k}x{m.k} offsets)")
+    head = ["input", "pre-pool", "pooled/offset", "classifier/offset", "fine map", "windows"]
+    table = [[fmt(r.input), fmt(r.prepool), uniq(r.pooled), uniq(r.classifier), fmt(r.fine),
+              str(r.windows)] for r in rows]
+    _print_table(head, table)
+    print()
+    head = ["layer", "kind", "channels", "kernel/stride", "pad", "out (window)", "RF", "jump",
+            "params", "MACs"]
+    table = [[r.name, r.kind, str(r.channels), f"{r.kernel}/{r.stride}", str(r.padding),
+              fmt(r.out_size), str(r.receptive_field), str(r.jump), f"{r.params:,}", f"{r.macs:,}"]
+             for r in layers]
+    table.append(["total", "", "", "", "", "", "", "", f"{sum(r.params for r in layers):,}",
+                  f"{sum(r.macs for r in layers):,}"])
+    _print_table(head, table)
+    return 0
+
+
+def _print_table(head: list[str], rows: list[list[str]]) -> None:
+    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
+    print("  ".join("-" * x for x in w))
+    for r in rows:
+        print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+def cmd_predict(args) -> int:
+    from .images import load_image
+    from .multiscale import Settings
+    from .predict import annotate, detections, load_model, run, save_image_atomic
+
+    if args.out:  # fail before the work, not after it
+        out = Path(args.out)
+        if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"--out must end in .png, .jpg or .jpeg, got {out.name!r}")
+        if not out.parent.exists():
+            raise ValueError(f"output folder {str(out.parent)!r} does not exist")
+    image = load_image(args.image)
+    model, desc = load_model(args.checkpoint)
+    settings = Settings(scales=args.scales, flips=not args.no_flip, fine=not args.coarse,
+                        top_k=args.top_k, min_score=args.min_score)
+    analysis, merged = run(model, image, settings, score=args.score, threshold=args.threshold)
+    dets = detections(analysis, merged, args.top)
+    if args.out:
+        save_image_atomic(annotate(image, dets), args.out)
+    if args.json:
+        print(json.dumps({
+            "image": str(args.image), "size": list(analysis.image_size), "model": desc,
+            "classes": [{"class": analysis.class_names[c], "score": round(s, 4)}
+                        for c, s in analysis.top(5)],
+            "raw_boxes": len(analysis.table), "merge_steps": merged.n_steps,
+            "detections": [d.to_dict() for d in dets]}, indent=1))
+        return 0
+    print(f"model: {desc}")
+    h, w = analysis.image_size
+    print(f"image: {args.image} ({w}x{h}); {len(analysis.views)} views; "
+          f"{len(analysis.table)} raw boxes -> {len(merged.final_confs)} after {merged.n_steps} merges")
+    print("top classes: " + ", ".join(f"{analysis.class_names[c]} {s:.3f}" for c, s in analysis.top(5)))
+    for d in dets:
+        x1, y1, x2, y2 = d.box
+        print(f"  {d.name:<12} conf {d.confidence:8.3f}  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})"
+              f"  from {d.members} windows")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m overfeat", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("geometry", help="map sizes per scale and per-layer costs (paper's Table 5)",
+                       description="Per scale: input, pre-pool, pooled and classifier map sizes per "
+                       "offset, fine map and number of windows, read off the model on empty tensors.")
+    g.add_argument("--preset", default="accurate", choices=["accurate", "fast", "demo"])
+    g.add_argument("--size", type=_size, action="append", metavar="HxW",
+                   help="input size (repeatable); default: the paper's six scales")
+    g.add_argument("--no-padding", action="store_true", help="the padding-free variant")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_geometry)
+
+    q = sub.add_parser("predict", help="the whole pipeline on one image",
+                       description="Dense evaluation at six scales (+ flips), regressor boxes, greedy "
+                       "merge; prints the final boxes in original-image pixels.")
+    q.add_argument("image")
+    q.add_argument("--checkpoint", help="default: assets/demo.pt (the shipped checkpoint)")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--out", help="write an annotated copy (.png/.jpg)")
+    q.add_argument("--scales", type=_scales, default=(0, 1, 2, 3, 4, 5), help="e.g. 0,2,5")
+    q.add_argument("--no-flip", action="store_true")
+    q.add_argument("--coarse", action="store_true", help="no offset pooling (stride 36)")
+    q.add_argument("--top-k", type=int, default=1, help="classes per scale whose boxes are merged")
+    q.add_argument("--min-score", type=float, default=0.1, help="drop windows below this probability")
+    q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
+    q.add_argument("--threshold", type=float, help="merge threshold t (default per score)")
+    q.add_argument("--top", type=int, default=5, help="final boxes to print")
+    q.set_defaults(func=cmd_predict)
+
+    _register_extra(sub)
+    return p
+
+
+def _register_extra(sub) -> None:
+    """Commands of other modules (data, train, evaluate, bench) register themselves here."""
+    import importlib
+
+    for mod in ("overfeat.data.cli", "overfeat.train", "overfeat.evaluate", "overfeat.bench"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod or (e.name and mod.startswith(e.name)):
+                continue
+            raise
+        m.register(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("error: out of memory (try fewer scales or a smaller image)", file=sys.stderr)
+        return 1

@@ -1,0 +1,299 @@
+"""The greedy merge of regressed boxes (SPEC section 6, paper section 4.3).
+
+    (d) repeat:
+    (e)   (b1, b2) = the pair in B with the lowest match_score
+    (f)   if match_score(b1, b2) > t: stop
+    (g)   B = B - {b1, b2} + {box_merge(b1, b2)}
+
+Choices the paper leaves open (?), made here and shown in the app:
+- Boxes merge only within a class (by_class=True); across classes when by_class=False.
+- box_merge is the plain average of the two boxes' coordinates; the merged box takes b1's place
+  (b1 = the lower index of the pair) and b2's place is freed. Ties of the score go to the pair
+  with the lowest (index of b1, index of b2).
+- A merged box's confidence is the sum of its members' class scores (paper: "the sum of the
+  class scores of the windows behind it"); the merged label is b1's (with by_class=False, the
+  label of the more confident of the two).
+
+Two match scores:
+- "literal": the paper's text, centre distance + intersection area. It adds pixels to squared
+  pixels and makes overlapping boxes LESS likely to merge (a known flaw of the text).
+- "corrected": centre distance divided by the mean box side (sqrt of area), minus IoU: 0 for
+  far apart boxes at one box side, -1 for identical boxes, scale-free.
+
+merge() keeps, for each box, the minimum score over its row and updates only the rows a merge
+touches (O(N) per step when argmins are unaffected), instead of rebuilding the N x N matrix;
+merge_reference() is the literal loop of steps (d)-(g) used by the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SCORES = ("literal", "corrected")
+# Defaults for t, chosen on the demo model's validation scenes (see README, "merge").
+DEFAULT_THRESHOLD = {"literal": 50.0, "corrected": 0.0}
+
+
+def _parts(b: np.ndarray):
+    """[..., 4] boxes -> centre x, centre y, sqrt(area), area."""
+    w = np.maximum(b[..., 2] - b[..., 0], 0.0)
+    h = np.maximum(b[..., 3] - b[..., 1], 0.0)
+    area = w * h
+    return (b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, np.sqrt(area), area
+
+
+def match_score(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+    """Match score of boxes a and b, broadcast over leading dimensions ([..., 4] float64).
+
+    The same elementwise formula serves the full matrix and a single row, so the fast merge and
+    the reference compute bit-identical scores.
+    """
+    acx, acy, asz, aarea = _parts(a)
+    bcx, bcy, bsz, barea = _parts(b)
+    dist = np.sqrt((acx - bcx) ** 2 + (acy - bcy) ** 2)
+    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+    if kind == "literal":
+        return dist + inter
+    if kind == "corrected":
+        union = aarea + barea - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        return dist / np.maximum((asz + bsz) / 2, 1e-12) - iou
+    raise ValueError(f"unknown match score {kind!r}; expected one of {SCORES}")
+
+
+@dataclass
+class MergeResult:
+    """The whole trace of one greedy merge, enough to replay any step.
+
+    Input (N boxes): boxes (Tensor[N, 4], x1 y1 x2 y2), scores (Tensor[N]), labels (Tensor[N]).
+    Step s (S steps): pairs[s] = (i, j) slots merged (i < j), step_scores[s] their match score,
+    step_boxes[s] the merged box (stored in slot i), step_confs[s] its confidence, and
+    step_labels[s] its label. remaining[s] = number of boxes after step s.
+    Final: boxes, confidences, labels and member lists of the surviving boxes, most confident
+    first; members are indices into the input boxes.
+    """
+
+    boxes: Tensor
+    scores: Tensor
+    labels: Tensor
+    pairs: Tensor  # [S, 2] int64
+    step_scores: Tensor  # [S] float64
+    step_boxes: Tensor  # [S, 4]
+    step_confs: Tensor  # [S]
+    step_labels: Tensor  # [S]
+    final_boxes: Tensor
+    final_confs: Tensor
+    final_labels: Tensor
+    final_members: list[list[int]]
+    stop_score: float | None  # the lowest score left when the loop stopped (None: < 2 boxes)
+    score_kind: str
+    threshold: float
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.pairs.shape[0])
+
+    @property
+    def remaining(self) -> list[int]:
+        n = int(self.boxes.shape[0])
+        return [n - s - 1 for s in range(self.n_steps)]
+
+    def state_at(self, step: int) -> dict:
+        """Boxes alive after `step` merges (0 = the input): slots, boxes, confs, labels, members."""
+        if not 0 <= step <= self.n_steps:
+            raise ValueError(f"step must be in 0..{self.n_steps}, got {step}")
+        n = int(self.boxes.shape[0])
+        boxes = self.boxes.clone().double()
+        confs = self.scores.clone().double()
+        labels = self.labels.clone()
+        alive = torch.ones(n, dtype=torch.bool)
+        members = [[i] for i in range(n)]
+        for s in range(step):
+            i, j = (int(v) for v in self.pairs[s])
+            boxes[i] = self.step_boxes[s]
+            confs[i] = self.step_confs[s]
+            labels[i] = self.step_labels[s]
+            members[i] = members[i] + members[j]
+            alive[j] = False
+        slots = torch.nonzero(alive).flatten()
+        return {
+            "slots": slots,
+            "boxes": boxes[slots],
+            "confs": confs[slots],
+            "labels": labels[slots],
+            "members": [sorted(members[int(k)]) for k in slots],
+        }
+
+
+def _check(boxes: Tensor, scores: Tensor, labels: Tensor, kind: str) -> None:
+    if kind not in SCORES:
+        raise ValueError(f"unknown match score {kind!r}; expected one of {SCORES}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must be [N, 4], got {tuple(boxes.shape)}")
+    n = boxes.shape[0]
+    if scores.shape != (n,) or labels.shape != (n,):
+        raise ValueError(f"scores and labels must be [{n}], got {tuple(scores.shape)} and "
+                         f"{tuple(labels.shape)}")
+
+
+def _result(boxes, scores, labels, steps, kind, t, stop_score, alive, cur_boxes, cur_confs,
+            cur_labels, members) -> MergeResult:
+    slots = np.nonzero(alive)[0]
+    order = slots[np.argsort(-cur_confs[slots], kind="stable")]
+    pairs = np.array([s[0] for s in steps], dtype=np.int64).reshape(-1, 2)
+    return MergeResult(
+        boxes=boxes, scores=scores, labels=labels,
+        pairs=torch.from_numpy(pairs),
+        step_scores=torch.tensor([s[1] for s in steps], dtype=torch.float64),
+        step_boxes=torch.tensor(np.array([s[2] for s in steps]).reshape(-1, 4)),
+        step_confs=torch.tensor([s[3] for s in steps], dtype=torch.float64),
+        step_labels=torch.tensor([s[4] for s in steps], dtype=torch.int64),
+        final_boxes=torch.from_numpy(cur_boxes[order].copy()),
+        final_confs=torch.from_numpy(cur_confs[order].copy()),
+        final_labels=torch.from_numpy(cur_labels[order].copy()),
+        final_members=[sorted(members[k]) for k in order],
+        stop_score=stop_score, score_kind=kind, threshold=t,
+    )
+
+
+def _merged(b, c, lab, i, j, by_class):
+    box = (b[i] + b[j]) / 2  # (g) box_merge: plain average of coordinates
+    conf = c[i] + c[j]
+    label = lab[i] if by_class or c[i] >= c[j] else lab[j]
+    return box, conf, label
+
+
+def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
+          threshold: float | None = None, by_class: bool = True) -> MergeResult:
+    """Greedy merge with per-row minima, updated incrementally (see module docstring).
+
+    Args:
+        boxes (Tensor[N, 4]): x1 y1 x2 y2 in pixels. scores (Tensor[N]): class scores.
+        labels (Tensor[N]): class indices. score: "literal" or "corrected". threshold: t
+        (None = DEFAULT_THRESHOLD[score]). by_class: merge only boxes of the same label.
+    """
+    _check(boxes, scores, labels, score)
+    t = DEFAULT_THRESHOLD[score] if threshold is None else float(threshold)
+    b = boxes.detach().double().cpu().numpy().copy()
+    c = scores.detach().double().cpu().numpy().copy()
+    lab = labels.detach().cpu().numpy().astype(np.int64).copy()
+    n = b.shape[0]
+    alive = np.ones(n, dtype=bool)
+    members = [[i] for i in range(n)]
+    steps: list = []
+    stop_score = None
+
+    def row(i: int) -> np.ndarray:
+        """Scores of box i against every box; inf where the pair may not merge."""
+        r = match_score(b[i][None, :], b, score)
+        bad = ~alive
+        if by_class:
+            bad = bad | (lab != lab[i])
+        r[bad] = np.inf
+        r[i] = np.inf
+        return r
+
+    # row_min[i] / row_arg[i]: the best partner of box i among all boxes. A pair (i, j) appears
+    # in rows i and j; argmin over row_min then picks the lowest (score, i, j) like the reference.
+    if n >= 2:
+        full = match_score(b[:, None, :], b[None, :, :], score)  # [N, N]
+        if by_class:
+            full[lab[:, None] != lab[None, :]] = np.inf
+        np.fill_diagonal(full, np.inf)
+        row_arg = np.argmin(full, axis=1)
+        row_min = full[np.arange(n), row_arg]
+        del full
+    else:
+        row_arg = np.zeros(n, dtype=np.int64)
+        row_min = np.full(n, np.inf)
+
+    while alive.sum() >= 2:
+        i = int(np.argmin(row_min))  # (e) lowest score; ties -> lowest i, then lowest j
+        best = row_min[i]
+        if not np.isfinite(best):
+            break
+        j = int(row_arg[i])
+        stop_score = float(best)
+        if best > t:  # (f)
+            break
+        box, conf, label = _merged(b, c, lab, i, j, by_class)
+        steps.append(((i, j), float(best), box.copy(), float(conf), int(label)))
+        b[i], c[i], lab[i] = box, conf, label
+        members[i] = members[i] + members[j]
+        alive[j] = False
+        row_min[j], row_arg[j] = np.inf, 0
+        stop_score = None
+
+        # Row i changed entirely.
+        ri = row(i)
+        row_arg[i] = int(np.argmin(ri))
+        row_min[i] = ri[row_arg[i]]
+        # Rows whose best partner was i or j must be recomputed; the others only compare with
+        # the new box in slot i (a changed value in column i may now win, or tie and win on
+        # the lower index).
+        stale = np.nonzero(alive & ((row_arg == i) | (row_arg == j)))[0]
+        for r in stale:
+            if r == i:
+                continue
+            rr = row(int(r))
+            row_arg[r] = int(np.argmin(rr))
+            row_min[r] = rr[row_arg[r]]
+        others = alive.copy()
+        others[stale] = False
+        others[i] = False
+        # Column i of the new row i is symmetric: score(r, i) == score(i, r).
+        better = others & ((ri < row_min) | ((ri == row_min) & (i < row_arg)))
+        row_min[better] = ri[better]
+        row_arg[better] = i
+
+    if alive.sum() < 2:
+        stop_score = None
+    return _result(boxes, scores, labels, steps, score, t, stop_score, alive, b, c, lab, members)
+
+
+def merge_reference(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
+                    threshold: float | None = None, by_class: bool = True) -> MergeResult:
+    """The paper's steps (d)-(g) literally: every iteration scores every pair again.
+
+    Deliberately naive (O(N^3)); it is the reference the fast merge() is tested against.
+    """
+    _check(boxes, scores, labels, score)
+    t = DEFAULT_THRESHOLD[score] if threshold is None else float(threshold)
+    b = boxes.detach().double().cpu().numpy().copy()
+    c = scores.detach().double().cpu().numpy().copy()
+    lab = labels.detach().cpu().numpy().astype(np.int64).copy()
+    n = b.shape[0]
+    alive = np.ones(n, dtype=bool)
+    members = [[i] for i in range(n)]
+    steps: list = []
+    stop_score = None
+    while alive.sum() >= 2:  # (d)
+        idx = np.nonzero(alive)[0]
+        m = match_score(b[idx][:, None, :], b[idx][None, :, :], score)  # all pairs, again
+        ok = np.triu(np.ones_like(m, dtype=bool), k=1)
+        if by_class:
+            ok &= lab[idx][:, None] == lab[idx][None, :]
+        m[~ok] = np.inf
+        flat = int(np.argmin(m))  # (e) first minimum in row-major order: lowest (i, j)
+        a, bb = divmod(flat, len(idx))
+        if not np.isfinite(m[a, bb]):
+            break
+        i, j = int(idx[a]), int(idx[bb])
+        stop_score = float(m[a, bb])
+        if m[a, bb] > t:  # (f)
+            break
+        box, conf, label = _merged(b, c, lab, i, j, by_class)  # (g)
+        steps.append(((i, j), float(m[a, bb]), box.copy(), float(conf), int(label)))
+        b[i], c[i], lab[i] = box, conf, label
+        members[i] = members[i] + members[j]
+        alive[j] = False
+        stop_score = None
+    if alive.sum() < 2:
+        stop_score = None
+    return _result(boxes, scores, labels, steps, score, t, stop_score, alive, b, c, lab, members)

@@ -1,0 +1,144 @@
+"""The OverFeat networks (SPEC section 2): a conv trunk and FC heads run as convolutions.
+
+Because the fully-connected layers are convolutions (the first a KxK conv over the last pooled
+map, the others 1x1), the same module classifies one 221x221 window or slides over a whole
+image in one pass (SPEC section 3). The trunk stops before its last max pool, which is done with
+offsets by overfeat.offsets (SPEC section 4).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+
+
+class OverFeat(nn.Module):
+    """Trunk + classifier + box regressor (SPEC sections 2 and 5).
+
+    features(x):  [B, 3, H, W] normalised image -> [B, C, H', W'] pre-pool map (last conv's ReLU)
+    pool(f):      the last max pool, k x k stride k (k = 3 accurate, 2 fast)
+    classify(p):  pooled map -> class logits, one cell per window  [B, num_classes, h, w]
+    regress(p):   pooled map -> box per window [B, 4, h, w] (shared) or [B, 4 * C, h, w]
+    forward(x):   classify(pool(features(x))), the plain coarse-stride network used in training
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        geo = cfg.geo
+        ch = cfg.channels
+
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        c_in = 3
+        for i, spec in enumerate(geo.trunk, start=1):
+            # The padding-free variant drops every padding so that each output cell depends on
+            # its own window only: dense evaluation then equals crop-by-crop exactly (SPEC 4).
+            layers[f"conv{i}"] = nn.Conv2d(
+                c_in, ch(spec.channels), kernel_size=spec.kernel, stride=spec.stride,
+                padding=spec.padding if cfg.padding else 0)
+            layers[f"relu{i}"] = nn.ReLU(inplace=True)
+            if spec.pool and i < len(geo.trunk):
+                layers[f"pool{i}"] = nn.MaxPool2d(kernel_size=spec.pool, stride=spec.pool)
+            c_in = ch(spec.channels)
+        self.features = nn.Sequential(layers)
+        self.k = geo.offset_pool
+        self.trunk_channels = c_in
+
+        # Side of the last pooled map at the paper's input size: the first FC layer's kernel
+        # (5 for accurate, 6 for fast). Kept when padding is removed, so the window grows.
+        self.fc_kernel = _padded_pooled_side(cfg)
+        n_trunk = len(geo.trunk)
+
+        def fc_head(widths: tuple[int, ...], out: int, dropout: float, first: int) -> nn.Sequential:
+            mods: OrderedDict[str, nn.Module] = OrderedDict()
+            c = c_in
+            for j, w in enumerate(widths):
+                name = f"fc{first + j}"
+                mods[name] = nn.Conv2d(c, ch(w), kernel_size=self.fc_kernel if j == 0 else 1)
+                mods[f"relu{first + j}"] = nn.ReLU(inplace=True)
+                if dropout > 0:
+                    mods[f"drop{first + j}"] = nn.Dropout(dropout)
+                c = ch(w)
+            mods[f"fc{first + len(widths)}"] = nn.Conv2d(c, out, kernel_size=1)
+            return nn.Sequential(mods)
+
+        self.classifier = fc_head(geo.fc_channels, cfg.num_classes, cfg.dropout, n_trunk + 1)
+        n_box = 4 * (len(cfg.object_classes) if cfg.regressor == "per_class" else 1)
+        self.regressor = fc_head(cfg.regressor_channels, n_box, 0.0, n_trunk + 1)
+
+        # SPEC 8: weights from N(0, 1e-2) in the paper; we use Kaiming init, which trains from
+        # scratch reliably at small widths (the project's own recipe).
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    # --- geometry -------------------------------------------------------------------------
+    @property
+    def prepool_stride(self) -> int:
+        """Pixels between neighbouring cells of the pre-pool map (12 accurate, 16 fast)."""
+        s = 1
+        for i, spec in enumerate(self.cfg.geo.trunk, start=1):
+            s *= spec.stride
+            if spec.pool and i < len(self.cfg.geo.trunk):
+                s *= spec.pool
+        return s
+
+    @property
+    def stride(self) -> int:
+        """Total stride of the coarse output map (36 accurate, 32 fast)."""
+        return self.prepool_stride * self.k
+
+    @property
+    def window(self) -> int:
+        """Side of the input window behind one output cell: the smallest input giving a 1x1
+        output (221 accurate, 231 fast; larger for the padding-free variant)."""
+        return _window_side(self.cfg, self.fc_kernel)
+
+    # --- the network ----------------------------------------------------------------------
+    def normalize(self, images: Tensor) -> Tensor:
+        """[B, 3, H, W] pixels in 0..255 -> network input (SPEC 2 release normalisation)."""
+        return (images - self.cfg.pixel_mean) / self.cfg.pixel_std
+
+    def pool(self, f: Tensor) -> Tensor:
+        return F.max_pool2d(f, kernel_size=self.k, stride=self.k)
+
+    def classify(self, pooled: Tensor) -> Tensor:
+        return self.classifier(pooled)
+
+    def regress(self, pooled: Tensor) -> Tensor:
+        return self.regressor(pooled)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[B, 3, H, W] normalised input -> [B, num_classes, h, w] logits at coarse stride."""
+        return self.classify(self.pool(self.features(x)))
+
+
+def _padded_pooled_side(cfg: ModelConfig) -> int:
+    """Side of the last pooled map of the padded network at the paper's input size."""
+    s = cfg.geo.input_size
+    for spec in cfg.geo.trunk:
+        s = (s + 2 * spec.padding - spec.kernel) // spec.stride + 1
+        if spec.pool:
+            s //= spec.pool
+    return s
+
+
+def _window_side(cfg: ModelConfig, fc_kernel: int) -> int:
+    """Smallest input side whose classifier output is 1x1: walk the layers backwards."""
+    s = fc_kernel
+    for spec in reversed(cfg.geo.trunk):
+        if spec.pool:
+            s *= spec.pool
+        pad = spec.padding if cfg.padding else 0
+        s = (s - 1) * spec.stride + spec.kernel - 2 * pad
+    return s
+
+
+def build_model(cfg: ModelConfig) -> OverFeat:
+    return OverFeat(cfg)

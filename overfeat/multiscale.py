@@ -1,0 +1,306 @@
+"""Multi-scale dense evaluation (SPEC section 3) and box accumulation (SPEC sections 5-7).
+
+At each scale the trunk runs once over the whole resized image; the classifier and the regressor,
+being convolutions, slide over every offset-pooled map (overfeat.offsets): one output cell per
+221x221 window, no cropping. analyze() returns one Analysis holding everything a visualisation
+needs per scale and flip; Analysis.merge() runs the greedy merge on its boxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from . import boxes as box_ops
+from .merge import MergeResult, merge
+from .model import OverFeat
+from .offsets import cell_window, interleave, offset_pool
+
+SCALE_RULES = ("aspect", "paper")
+
+
+def snap(x: float, base: int, step: int) -> int:
+    """Nearest size of the form base + step*n (n >= 0): sizes the fine grid tiles exactly."""
+    return base + step * max(0, round((x - base) / step))
+
+
+def scale_sizes(image_hw: tuple[int, int], model: OverFeat, rule: str = "aspect") -> list[tuple[int, int]]:
+    """The six input sizes (height, width) for an image of size image_hw.
+
+    rule="paper": the paper's table as is (245x245 ... 461x569 for the accurate model),
+        whatever the image's aspect: the image is stretched to each size.
+    rule="aspect" (default; the paper leaves it open (?)): resize the shorter side to the
+        paper's shorter side at that scale, keep the aspect ratio, then snap each side to the
+        nearest window + stride*n (221 + 12n for the accurate model) so the fine map tiles the
+        image exactly. Sides are never below one window.
+    """
+    if rule not in SCALE_RULES:
+        raise ValueError(f"unknown scale rule {rule!r}; expected one of {SCALE_RULES}")
+    geo = model.cfg.geo
+    base, step = model.window, model.prepool_stride
+    h, w = image_hw
+    if h < 1 or w < 1:
+        raise ValueError(f"image must have at least one pixel, got {h}x{w}")
+    sizes = []
+    for sh, sw in geo.scales:
+        if rule == "paper":
+            sizes.append((max(sh, base), max(sw, base)))
+            continue
+        short = min(sh, sw)
+        f = short / min(h, w)
+        sizes.append((snap(h * f, base, step), snap(w * f, base, step)))
+    return sizes
+
+
+@dataclass
+class Settings:
+    """What to evaluate: the knobs the app exposes (SPEC 3 and 6)."""
+
+    scales: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # indices into the six scales
+    flips: bool = True  # also evaluate the horizontally flipped image (doubles the views)
+    fine: bool = True  # offset pooling (fine stride); False = the coarse map only
+    rule: str = "aspect"  # how an image becomes each scale's size, see scale_sizes
+    top_k: int = 1  # (a) of the merge: classes per scale whose boxes are kept
+    min_score: float = 0.0  # boxes of windows below this class probability are dropped
+
+    def __post_init__(self) -> None:
+        self.scales = tuple(sorted(set(int(s) for s in self.scales)))
+        if not self.scales:
+            raise ValueError("choose at least one scale")
+        if any(s < 0 or s > 5 for s in self.scales):
+            raise ValueError(f"scale indices must be in 0..5, got {self.scales}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+
+
+@dataclass
+class View:
+    """One scale and flip of the dense evaluation. Maps are [C, H, W] for one image.
+
+    Coordinates: the fine map's cell (r, c) sees the window whose top-left corner is
+    (stride*c, stride*r) in the (flipped) resized image; windows and boxes are also given in
+    original-image pixels, unflipped.
+    """
+
+    scale: int  # index into the six scales
+    flip: bool
+    size: tuple[int, int]  # resized (height, width)
+    factor: tuple[float, float]  # (fy, fx): resized / original
+    stride: int  # pixels between fine-map cells in the resized image (12 accurate, 36 coarse)
+    features: Tensor | None  # [C, H, W] pre-pool map (last conv after ReLU)
+    pooled: list[Tensor] | None  # k*k maps [C, h, w], ordered as offsets(k)
+    class_maps: list[Tensor]  # k*k maps [K, h, w] of class probabilities
+    fine: Tensor  # [K, Hf, Wf] interleaved class probabilities (== class_maps[0] if not fine)
+    windows: Tensor  # [Hf, Wf, 4] window of each cell, original-image pixels
+    boxes: Tensor  # [Hf, Wf, R, 4] regressed boxes, original pixels (R = 1 shared, else K_obj)
+
+    @property
+    def coarse(self) -> Tensor:
+        """The map without offsets: offset (0, 0)."""
+        return self.class_maps[0]
+
+    @property
+    def spatial_max(self) -> Tensor:
+        """[K] per-class maximum over the (fine) map: the scale's vote (SPEC 3)."""
+        return self.fine.flatten(1).amax(dim=1)
+
+
+@dataclass
+class BoxTable:
+    """Raw regressor boxes with provenance (SPEC 5): one row per (window, class) kept.
+
+    boxes (Tensor[N, 4]) and windows (Tensor[N, 4]) are x1 y1 x2 y2 in original-image pixels.
+    """
+
+    boxes: Tensor
+    scores: Tensor  # [N] class probability of the window
+    labels: Tensor  # [N] class index
+    scale: Tensor  # [N] scale index
+    flip: Tensor  # [N] bool
+    offset: Tensor  # [N] offset index into offsets(k), -1 when fine stride is off
+    row: Tensor  # [N] fine-map cell
+    col: Tensor
+    windows: Tensor
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def select(self, mask: Tensor) -> "BoxTable":
+        return BoxTable(**{k: v[mask] for k, v in self.__dict__.items()})
+
+    @staticmethod
+    def cat(tables: list["BoxTable"]) -> "BoxTable":
+        if not tables:
+            z = torch.zeros(0)
+            return BoxTable(z.reshape(0, 4), z, z.long(), z.long(), z.bool(), z.long(), z.long(),
+                            z.long(), z.reshape(0, 4))
+        return BoxTable(**{k: torch.cat([getattr(t, k) for t in tables]) for k in tables[0].__dict__})
+
+
+@dataclass
+class Analysis:
+    """Everything analyze() computed for one image."""
+
+    image_size: tuple[int, int]  # original (height, width)
+    class_names: tuple[str, ...]
+    object_classes: list[int]  # class indices that are objects (background excluded)
+    settings: Settings
+    sizes: list[tuple[int, int]]  # the six scale sizes for this image (all six, even if unused)
+    views: list[View]
+    scale_scores: dict[int, Tensor]  # scale -> [K] spatial max averaged over that scale's flips
+    scores: Tensor  # [K] final class scores: mean of the views' spatial maxima (SPEC 3)
+    top_classes: dict[int, list[int]]  # scale -> C_s, the top-k object classes (merge step a)
+    table: BoxTable  # merge steps (b)-(c): the union of B_s over scales
+    k: int  # offset pool size
+    window: int  # network input window (221 accurate)
+    extras: dict = field(default_factory=dict)
+
+    def top(self, n: int = 5) -> list[tuple[int, float]]:
+        """The n best object classes by final score: [(class, score)]."""
+        obj = torch.tensor(self.object_classes)
+        s = self.scores[obj]
+        order = torch.argsort(s, descending=True, stable=True)[:n]
+        return [(int(obj[i]), float(s[i])) for i in order]
+
+    def merge(self, score: str = "corrected", threshold: float | None = None,
+              by_class: bool = True) -> MergeResult:
+        t = self.table
+        return merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold, by_class=by_class)
+
+
+def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
+    """[3, H, W] 0..255 -> [3, h, w] with bilinear antialiased resampling."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    return F.interpolate(img[None], size=size, mode="bilinear", antialias=True,
+                         align_corners=False)[0]
+
+
+def _image_tensor(image: Image.Image | Tensor) -> Tensor:
+    from .images import to_tensor
+
+    if isinstance(image, Image.Image):
+        return to_tensor(image)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected an RGB image tensor [3, H, W], got {tuple(image.shape)}")
+    return image.float()
+
+
+@torch.no_grad()
+def run_view(model: OverFeat, img: Tensor, size: tuple[int, int], flip: bool, fine: bool,
+             keep_maps: bool = True) -> dict:
+    """Dense evaluation of one resized (and maybe flipped) image: a dict of View fields in
+    resized-image pixels (windows and boxes not yet mapped to the original image)."""
+    x = _resize(img, size)
+    if flip:
+        x = x.flip(-1)
+    f = model.features(model.normalize(x)[None])  # [1, C, H, W]
+    k = model.k
+    if fine:
+        pooled = offset_pool(f, k)  # k*k x [1, C, h, w]
+        stride = model.prepool_stride
+    else:
+        pooled = [model.pool(f)]
+        stride = model.stride
+    if any(p.shape[-2] < model.fc_kernel or p.shape[-1] < model.fc_kernel for p in pooled):
+        raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
+                         f"{model.window} window")
+    logits = [model.classify(p) for p in pooled]
+    probs = [torch.softmax(z, dim=1)[0] for z in logits]  # [K, h, w]
+    regs = [model.regress(p)[0] for p in pooled]  # [4R, h, w]
+    fine_map = interleave(probs, k) if fine else probs[0]
+    reg = interleave(regs, k) if fine else regs[0]  # [4R, Hf, Wf]
+    Hf, Wf = fine_map.shape[-2:]
+    rows = torch.arange(Hf, dtype=torch.float32)[:, None].expand(Hf, Wf)
+    cols = torch.arange(Wf, dtype=torch.float32)[None, :].expand(Hf, Wf)
+    win = torch.stack(cell_window(rows, cols, stride, model.window), dim=-1)  # [Hf,Wf,4]
+    t = reg.permute(1, 2, 0).reshape(Hf, Wf, -1, 4)  # [Hf, Wf, R, 4]
+    bx = box_ops.decode(t, win[:, :, None, :].expand_as(t))
+    # An (untrained) regressor may swap edges; order them so every box is x1 <= x2, y1 <= y2.
+    bx = torch.cat([torch.minimum(bx[..., :2], bx[..., 2:]), torch.maximum(bx[..., :2], bx[..., 2:])], -1)
+    return {
+        "features": f[0] if keep_maps else None,
+        "pooled": [p[0] for p in pooled] if keep_maps else None,
+        "class_maps": probs, "fine": fine_map, "windows": win, "boxes": bx, "stride": stride,
+    }
+
+
+def _to_original(b: Tensor, size: tuple[int, int], factor: tuple[float, float], flip: bool) -> Tensor:
+    """[..., 4] boxes in (flipped) resized pixels -> original-image pixels."""
+    x1, y1, x2, y2 = b.unbind(-1)
+    if flip:  # mirror about the resized image's width
+        x1, x2 = size[1] - x2, size[1] - x1
+    fy, fx = factor
+    return torch.stack([x1 / fx, y1 / fy, x2 / fx, y2 / fy], dim=-1)
+
+
+@torch.no_grad()
+def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | None = None,
+            keep_maps: bool = True) -> Analysis:
+    """Multi-scale dense evaluation of one RGB image (PIL, or Tensor[3, H, W] in 0..255)."""
+    settings = settings or Settings()
+    was_training = model.training
+    model.eval()
+    img = _image_tensor(image)
+    H, W = img.shape[-2:]
+    sizes = scale_sizes((H, W), model, settings.rule)
+    cfg = model.cfg
+    views: list[View] = []
+    for s in settings.scales:
+        size = sizes[s]
+        factor = (size[0] / H, size[1] / W)
+        for flip in ((False, True) if settings.flips else (False,)):
+            d = run_view(model, img, size, flip, settings.fine, keep_maps)
+            views.append(View(
+                scale=s, flip=flip, size=size, factor=factor, stride=d["stride"],
+                features=d["features"], pooled=d["pooled"], class_maps=d["class_maps"],
+                fine=d["fine"], windows=_to_original(d["windows"], size, factor, flip),
+                boxes=_to_original(d["boxes"], size, factor, flip)))
+    if was_training:
+        model.train()
+
+    maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
+    scores = maxima.mean(dim=0)  # SPEC 3: spatial max per class, averaged over scales and flips
+    obj = torch.tensor(cfg.object_classes)
+    scale_scores, top_classes, tables = {}, {}, []
+    for s in settings.scales:
+        vs = [v for v in views if v.scale == s]
+        scale_scores[s] = torch.stack([v.spatial_max for v in vs]).mean(dim=0)
+        kk = min(settings.top_k, len(obj))
+        top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
+        top_classes[s] = [int(c) for c in top]
+        for v in vs:
+            tables.append(_view_boxes(v, top_classes[s], cfg.regressor == "per_class",
+                                      settings.fine, model.k, settings.min_score))
+    return Analysis(
+        image_size=(int(H), int(W)), class_names=cfg.names, object_classes=cfg.object_classes,
+        settings=settings, sizes=sizes, views=views, scale_scores=scale_scores, scores=scores,
+        top_classes=top_classes, table=BoxTable.cat(tables), k=model.k, window=model.window)
+
+
+def _view_boxes(v: View, classes: list[int], per_class: bool, fine: bool, k: int,
+                min_score: float) -> BoxTable:
+    """Merge step (b) for one view: the boxes of every window for each class in C_s."""
+    Hf, Wf = v.fine.shape[-2:]
+    rows = torch.arange(Hf)[:, None].expand(Hf, Wf).flatten()
+    cols = torch.arange(Wf)[None, :].expand(Hf, Wf).flatten()
+    off = (rows % k) * k + (cols % k) if fine else torch.full_like(rows, -1)
+    # For a flipped view, offset and cell refer to the flipped image's grid (what the network
+    # saw); windows and boxes are already mapped back to the unflipped original.
+    parts = []
+    for c in classes:
+        sc = v.fine[c].flatten()
+        r = c if per_class else 0
+        bx = v.boxes[:, :, r, :].reshape(-1, 4)
+        keep = sc >= min_score
+        n = int(keep.sum())
+        parts.append(BoxTable(
+            boxes=bx[keep], scores=sc[keep], labels=torch.full((n,), c, dtype=torch.long),
+            scale=torch.full((n,), v.scale, dtype=torch.long),
+            flip=torch.full((n,), v.flip, dtype=torch.bool), offset=off[keep], row=rows[keep],
+            col=cols[keep], windows=v.windows.reshape(-1, 4)[keep]))
+    return BoxTable.cat(parts)

@@ -1,0 +1,98 @@
+"""The whole pipeline on one image: load the model, dense multi-scale evaluation, greedy merge,
+final boxes. Shared by the CLI's predict command, evaluation and the app."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from .checkpoint import DEMO_CHECKPOINT, load_checkpoint
+from .config import preset
+from .merge import MergeResult
+from .model import OverFeat
+from .multiscale import Analysis, Settings, analyze
+
+
+@dataclass
+class Detection:
+    label: int
+    name: str
+    confidence: float  # sum of the member windows' class scores (SPEC 6)
+    box: tuple[float, float, float, float]  # x1 y1 x2 y2, original-image pixels
+    members: int  # raw boxes merged into this one
+
+    def to_dict(self) -> dict:
+        return {"class": self.name, "label": self.label, "confidence": round(self.confidence, 4),
+                "box": [round(v, 1) for v in self.box], "members": self.members}
+
+
+def load_model(checkpoint: str | Path | None = None) -> tuple[OverFeat, str]:
+    """(model, description). No checkpoint given: the shipped demo checkpoint, or, when the repo
+    has none yet, a randomly initialised demo-preset model (said plainly in the description)."""
+    if checkpoint is not None:
+        model, meta = load_checkpoint(checkpoint)
+        return model, f"checkpoint {Path(checkpoint).name}"
+    if DEMO_CHECKPOINT.exists():
+        model, meta = load_checkpoint(DEMO_CHECKPOINT)
+        return model, f"shipped checkpoint {DEMO_CHECKPOINT.name}"
+    model = OverFeat(preset("demo")).eval()
+    return model, "RANDOMLY INITIALISED demo model (no trained checkpoint found): boxes are noise"
+
+
+def detections(analysis: Analysis, merged: MergeResult, n: int | None = None) -> list[Detection]:
+    """Final boxes, most confident first (at most n)."""
+    out = []
+    for i in range(len(merged.final_confs) if n is None else min(n, len(merged.final_confs))):
+        lab = int(merged.final_labels[i])
+        out.append(Detection(label=lab, name=analysis.class_names[lab],
+                             confidence=float(merged.final_confs[i]),
+                             box=tuple(float(v) for v in merged.final_boxes[i]),
+                             members=len(merged.final_members[i])))
+    return out
+
+
+def run(model: OverFeat, image: Image.Image, settings: Settings | None = None,
+        score: str = "corrected", threshold: float | None = None) -> tuple[Analysis, MergeResult]:
+    a = analyze(model, image, settings)
+    return a, a.merge(score=score, threshold=threshold)
+
+
+PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+           "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#a9a9a9"]
+
+
+def annotate(image: Image.Image, dets: list[Detection]) -> Image.Image:
+    """A copy of the image with the boxes drawn and labelled."""
+    im = image.convert("RGB").copy()
+    d = ImageDraw.Draw(im)
+    lw = max(2, round(min(im.size) / 200))
+    for i, det in enumerate(dets):
+        c = PALETTE[det.label % len(PALETTE)]
+        d.rectangle(det.box, outline=c, width=lw)
+        text = f"{det.name} {det.confidence:.2f}"
+        x, y = det.box[0], max(0.0, det.box[1] - 12)
+        d.rectangle(d.textbbox((x, y), text), fill=c)
+        d.text((x, y), text, fill="white")
+    return im
+
+
+def save_image_atomic(im: Image.Image, path: str | Path) -> None:
+    """Write to a temporary file beside `path`, then rename: never a partial output file."""
+    path = Path(path)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"--out must end in .png, .jpg or .jpeg, got {path.name!r}")
+    if not path.parent.exists():
+        raise ValueError(f"output folder {str(path.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            im.save(f, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
