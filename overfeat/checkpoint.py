@@ -68,11 +68,10 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> dict
         with f:
             blob = torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "GLOBAL" in str(e) or "Unsupported global" in str(e):
             raise CheckpointError(f"{label}: refused: the file holds Python objects beyond "
                                   f"tensors (code could run if unpickled)") from None
-        raise CheckpointError(f"{label}: not a PyTorch checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{label}: not a PyTorch checkpoint file") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError,
             IndexError, TypeError, AttributeError) as e:
         msg = (str(e).splitlines() or [type(e).__name__])[0][:120]

@@ -58,7 +58,10 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
             im = _to_rgb(im)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{label}: image too large (its header claims more than "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels)") from None
+    except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image file Pillow can read "
                          f"(expected {', '.join(FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:

@@ -109,10 +109,21 @@ class OverFeat(nn.Module):
         return F.max_pool2d(f, kernel_size=self.k, stride=self.k)
 
     def classify(self, pooled: Tensor) -> Tensor:
-        return self.classifier(pooled)
+        return self._slide(self.classifier, pooled)
 
     def regress(self, pooled: Tensor) -> Tensor:
-        return self.regressor(pooled)
+        return self._slide(self.regressor, pooled)
+
+    def _slide(self, head: nn.Sequential, pooled: Tensor) -> Tensor:
+        """Run a head over a pooled map; a map smaller than the first FC kernel holds no
+        window, so the result is an empty map rather than an error (an offset map can be one
+        row short of a window at sizes off the 221 + 12n grid)."""
+        h, w = pooled.shape[-2:]
+        if h < self.fc_kernel or w < self.fc_kernel:
+            out = head[-1].out_channels
+            return pooled.new_zeros(pooled.shape[0], out, max(0, h - self.fc_kernel + 1),
+                                    max(0, w - self.fc_kernel + 1))
+        return head(pooled)
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, 3, H, W] normalised input -> [B, num_classes, h, w] logits at coarse stride."""

@@ -206,7 +206,7 @@ def run_view(model: OverFeat, img: Tensor, size: tuple[int, int], flip: bool, fi
     else:
         pooled = [model.pool(f)]
         stride = model.stride
-    if any(p.shape[-2] < model.fc_kernel or p.shape[-1] < model.fc_kernel for p in pooled):
+    if pooled[0].shape[-2] < model.fc_kernel or pooled[0].shape[-1] < model.fc_kernel:
         raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
                          f"{model.window} window")
     logits = [model.classify(p) for p in pooled]

@@ -1,0 +1,148 @@
+"""The greedy merge (SPEC 6): the fast incremental merge against the literal loop."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from overfeat.merge import match_score, merge, merge_reference
+
+
+def random_boxes(n: int, seed: int, classes: int = 3, clustered: bool = True):
+    g = torch.Generator().manual_seed(seed)
+    if clustered:  # boxes around a few objects, like regressor outputs
+        centres = torch.rand(4, 2, generator=g) * 400
+        which = torch.randint(0, 4, (n,), generator=g)
+        c = centres[which] + torch.randn(n, 2, generator=g) * 15
+        wh = 60 + torch.rand(n, 2, generator=g) * 80
+    else:
+        c = torch.rand(n, 2, generator=g) * 500
+        wh = 5 + torch.rand(n, 2, generator=g) * 150
+    boxes = torch.cat([c - wh / 2, c + wh / 2], dim=1)
+    scores = torch.rand(n, generator=g)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    return boxes, scores, labels
+
+
+def py_score(a, b, kind):
+    """Scalar formula written out in plain Python."""
+    cax, cay = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+    cbx, cby = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    d = math.hypot(cax - cbx, cay - cby)
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    if kind == "literal":
+        return d + inter
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    iou = inter / (area_a + area_b - inter)
+    return d / ((math.sqrt(area_a) + math.sqrt(area_b)) / 2) - iou
+
+
+@pytest.mark.parametrize("kind", ["literal", "corrected"])
+def test_match_score_formula(kind):
+    b, _, _ = random_boxes(30, 1, clustered=False)
+    b = b.double().numpy()
+    m = match_score(b[:, None], b[None], kind)
+    for i in range(30):
+        for j in range(30):
+            assert m[i, j] == pytest.approx(py_score(b[i], b[j], kind), rel=1e-12, abs=1e-9)
+    assert np.array_equal(m, m.T)  # symmetric bit for bit
+
+
+def test_literal_score_prefers_disjoint_boxes():
+    """The known flaw of the paper's text: overlapping boxes score higher (merge later)."""
+    a = np.array([0.0, 0, 100, 100])
+    overlapping = np.array([10.0, 10, 110, 110])
+    far = np.array([300.0, 0, 400, 100])
+    assert match_score(a, overlapping, "literal") > match_score(a, far, "literal")
+    assert match_score(a, overlapping, "corrected") < match_score(a, far, "corrected")
+    assert match_score(a, a, "corrected") == -1.0
+
+
+CASES = [(n, seed, kind, t, by_class)
+         for n, seed in [(2, 0), (7, 1), (40, 2), (120, 3)]
+         for kind, t in [("corrected", 0.0), ("corrected", 0.8), ("literal", 60.0), ("literal", 1e5)]
+         for by_class in (True, False)]
+
+
+@pytest.mark.parametrize("n,seed,kind,t,by_class", CASES)
+def test_fast_merge_equals_literal_loop(n, seed, kind, t, by_class):
+    boxes, scores, labels = random_boxes(n, seed, clustered=seed % 2 == 0)
+    fast = merge(boxes, scores, labels, kind, t, by_class)
+    ref = merge_reference(boxes, scores, labels, kind, t, by_class)
+    assert fast.n_steps == ref.n_steps
+    assert torch.equal(fast.pairs, ref.pairs)
+    assert torch.equal(fast.step_scores, ref.step_scores)
+    assert torch.equal(fast.step_boxes, ref.step_boxes)
+    assert torch.equal(fast.step_labels, ref.step_labels)
+    assert torch.equal(fast.final_boxes, ref.final_boxes)
+    assert torch.equal(fast.final_confs, ref.final_confs)
+    assert fast.final_members == ref.final_members
+    assert fast.stop_score == ref.stop_score
+    # Every step merged a pair whose score was within the threshold; scores of merged pairs
+    # are recorded, and the loop stopped because the best remaining pair was above t.
+    assert all(s <= t for s in fast.step_scores.tolist())
+    if fast.stop_score is not None:
+        assert fast.stop_score > t
+
+
+def test_trace_replay_and_invariants():
+    boxes, scores, labels = random_boxes(80, 7)
+    r = merge(boxes, scores, labels, "corrected", 0.5)
+    assert r.n_steps > 10
+    total = float(scores.double().sum())
+    for step in [0, 1, r.n_steps // 2, r.n_steps]:
+        st = r.state_at(step)
+        assert len(st["slots"]) == 80 - step
+        # Confidence is the sum of member scores, so the total is conserved.
+        assert float(st["confs"].sum()) == pytest.approx(total)
+        for conf, members in zip(st["confs"], st["members"]):
+            assert float(conf) == pytest.approx(float(scores[members].double().sum()))
+        # by_class: members of one box share its label
+        for lab, members in zip(st["labels"], st["members"]):
+            assert set(labels[members].tolist()) == {int(lab)}
+    final = r.state_at(r.n_steps)
+    order = torch.argsort(final["confs"], descending=True, stable=True)
+    torch.testing.assert_close(final["boxes"][order], r.final_boxes)
+    assert r.remaining[-1] == len(r.final_boxes)
+    # Step s merges slots i < j that were both alive just before it.
+    for s in range(r.n_steps):
+        i, j = r.pairs[s].tolist()
+        alive = set(r.state_at(s)["slots"].tolist())
+        assert i < j and i in alive and j in alive
+        before = r.state_at(s)
+        bi = before["boxes"][before["slots"].tolist().index(i)]
+        bj = before["boxes"][before["slots"].tolist().index(j)]
+        torch.testing.assert_close(r.step_boxes[s], (bi + bj) / 2)  # plain average
+    with pytest.raises(ValueError, match="step must be"):
+        r.state_at(r.n_steps + 1)
+
+
+def test_merge_edge_cases():
+    z = torch.zeros(0)
+    r = merge(z.reshape(0, 4), z, z.long())
+    assert r.n_steps == 0 and len(r.final_boxes) == 0
+    one = merge(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([0.5]), torch.tensor([1]))
+    assert one.n_steps == 0 and one.final_confs.tolist() == [0.5]
+    # Identical boxes of different classes never merge with by_class=True.
+    b = torch.tensor([[0.0, 0, 10, 10]] * 3)
+    r = merge(b, torch.ones(3), torch.tensor([0, 1, 2]), "corrected", 10.0)
+    assert r.n_steps == 0
+    r = merge(b, torch.ones(3), torch.tensor([0, 1, 2]), "corrected", 10.0, by_class=False)
+    assert r.n_steps == 2 and len(r.final_boxes) == 1 and float(r.final_confs[0]) == 3.0
+    with pytest.raises(ValueError, match="match score"):
+        merge(b, torch.ones(3), torch.zeros(3).long(), "nope")
+    with pytest.raises(ValueError, match=r"\[N, 4\]"):
+        merge(torch.zeros(3, 5), torch.ones(3), torch.zeros(3).long())
+
+
+def test_huge_threshold_merges_each_class_to_one_box():
+    boxes, scores, labels = random_boxes(60, 11, classes=4)
+    r = merge(boxes, scores, labels, "corrected", 1e9)
+    assert sorted(r.final_labels.tolist()) == sorted(set(labels.tolist()))
+    for lab in set(labels.tolist()):
+        i = r.final_labels.tolist().index(lab)
+        assert float(r.final_confs[i]) == pytest.approx(float(scores[labels == lab].double().sum()))
