@@ -1,0 +1,239 @@
+"""`python -m overfeat bench`: OverFeat's efficiency claim and the app's speed, measured.
+
+Every figure is measured in one run on this machine, as a ratio or against a reference measured
+in the same run (the machines are shared and noisy: no absolute number is a test). Each figure
+is printed beside its target; --json prints them all.
+
+1. dense vs crop: dense multi-scale evaluation against evaluating every window as its own crop
+   (batched), at the six scales: measured speedup, multiply-add ratio (the ideal speedup), and
+   their quotient (target >= 0.5).
+2. merge: the incremental greedy merge against the literal loop at 500/1000/2000 boxes:
+   identical results and the speedup (target >= 50x at 2000).
+3. latency: the whole analysis (six scales, flips, all maps, boxes and the merge trace) of one
+   500x500 image with the shipped checkpoint: median and peak memory (target <= 1.0 s).
+4. machine limit: the full-width accurate model's multiply-adds per second at the six scales
+   against a large matrix multiply measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import preset
+from .geometry import crop_macs, dense_macs, scale_geometry, meta_model
+from .merge import merge, merge_reference
+from .model import OverFeat
+from .multiscale import Settings, analyze, run_view, scale_sizes
+
+
+def _timeit(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _peak_rss_reset() -> None:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process, where Linux allows it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def clustered_boxes(n: int, seed: int, classes: int = 3):
+    """Random boxes around a few objects, like a regressor's output: (boxes, scores, labels)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(6, 2, generator=g) * 450
+    which = torch.randint(0, 6, (n,), generator=g)
+    c = centres[which] + torch.randn(n, 2, generator=g) * 20
+    wh = 60 + torch.rand(n, 2, generator=g) * 100
+    return (torch.cat([c - wh / 2, c + wh / 2], 1), torch.rand(n, generator=g),
+            torch.randint(0, classes, (n,), generator=g))
+
+
+@torch.no_grad()
+def dense_vs_crop(model: OverFeat, image_hw: tuple[int, int], scales: tuple[int, ...],
+                  max_crops: int | None = None, batch: int = 32) -> dict:
+    """Dense evaluation of the scales against running every window as its own crop.
+
+    max_crops: time only that many crops (spread over the scales) and scale the time up to all
+    windows; used by --quick, reported as 'sampled'.
+    """
+    model.eval()
+    torch.manual_seed(0)
+    img = torch.rand(3, *image_hw) * 255
+    sizes = [scale_sizes(image_hw, model)[s] for s in scales]
+
+    def dense():
+        for size in sizes:
+            run_view(model, img, size, flip=False, fine=True, keep_maps=False)
+
+    t_dense = min(_timeit(dense, 3))
+    crops = []  # (size index, row, col)
+    geo = meta_model(model.cfg)
+    for si, size in enumerate(sizes):
+        fh, fw = scale_geometry(geo, size).fine
+        crops += [(si, r, c) for r in range(fh) for c in range(fw)]
+    n_windows = len(crops)
+    timed = crops
+    if max_crops is not None and max_crops < n_windows:
+        step = n_windows / max_crops
+        timed = [crops[int(i * step)] for i in range(max_crops)]
+    resized = [torch.nn.functional.interpolate(img[None], size=s, mode="bilinear",
+                                               antialias=True, align_corners=False)[0]
+               for s in sizes]
+    w, st = model.window, model.prepool_stride
+
+    def by_crop():
+        for i in range(0, len(timed), batch):
+            x = torch.stack([resized[si][:, r * st:r * st + w, c * st:c * st + w]
+                             for si, r, c in timed[i:i + batch]])
+            p = model.pool(model.features(model.normalize(x)))
+            model.classify(p)
+            model.regress(p)
+
+    t_crop = min(_timeit(by_crop, 1 if len(timed) > 200 else 2)) * n_windows / len(timed)
+    ideal = crop_macs(model.cfg, n_windows) / sum(dense_macs(model.cfg, s) for s in sizes)
+    speedup = t_crop / t_dense
+    return {"windows": n_windows, "timed_crops": len(timed), "dense_s": t_dense,
+            "crop_s": t_crop, "speedup": speedup, "mac_ratio": ideal,
+            "fraction_of_ideal": speedup / ideal, "target_fraction": 0.5,
+            "sampled": len(timed) < n_windows}
+
+
+def merge_speed(sizes: tuple[int, ...]) -> list[dict]:
+    out = []
+    for n in sizes:
+        b, s, l = clustered_boxes(n, seed=n)
+        t_fast = min(_timeit(lambda: merge(b, s, l, "corrected", 0.3), 3))
+        t0 = time.perf_counter()
+        ref = merge_reference(b, s, l, "corrected", 0.3)
+        t_ref = time.perf_counter() - t0
+        fast = merge(b, s, l, "corrected", 0.3)
+        same = (torch.equal(fast.pairs, ref.pairs) and torch.equal(fast.step_scores, ref.step_scores)
+                and torch.equal(fast.final_boxes, ref.final_boxes)
+                and fast.final_members == ref.final_members)
+        out.append({"boxes": n, "steps": fast.n_steps, "identical": bool(same), "fast_s": t_fast,
+                    "reference_s": t_ref, "speedup": t_ref / t_fast,
+                    "target_speedup": 50.0 if n == 2000 else None})
+    return out
+
+
+def latency(repeat: int) -> dict:
+    from .predict import load_model
+
+    model, desc = load_model()
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(3, 500, 500, generator=g) * 255
+    settings = Settings()
+
+    def once():
+        a = analyze(model, img, settings)
+        a.merge()
+
+    once()  # warm-up: first-call allocations and kernel selection
+    _peak_rss_reset()
+    times = _timeit(once, repeat)
+    a = analyze(model, img, settings)
+    return {"model": desc, "median_s": statistics.median(times), "min_s": min(times),
+            "runs": repeat, "peak_rss_mb": _peak_rss_mb(), "raw_boxes": len(a.table),
+            "target_median_s": 1.0}
+
+
+@torch.no_grad()
+def machine_limit(scales: tuple[int, ...]) -> dict:
+    """Full-width accurate model, dense at the paper's sizes, against a big matmul."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t_mm = min(_timeit(lambda: a @ b, 5))
+    mm_rate = n ** 3 / t_mm  # multiply-adds per second
+    torch.manual_seed(0)
+    model = OverFeat(preset("accurate")).eval()
+    sizes = [model.cfg.geo.scales[s] for s in scales]
+    imgs = [torch.rand(3, *s) * 255 for s in sizes]
+
+    def dense():
+        for img, size in zip(imgs, sizes):
+            run_view(model, img, size, flip=False, fine=True, keep_maps=False)
+
+    t = min(_timeit(dense, 2))
+    macs = sum(dense_macs(model.cfg, s) for s in sizes)
+    # The regressor head runs too: count it like the classifier's head.
+    return {"scales": list(scales), "macs": macs, "seconds": t, "macs_per_s": macs / t,
+            "matmul_macs_per_s": mm_rate, "fraction": macs / t / mm_rate,
+            "note": "classifier multiply-adds only; the regressor head is run but not counted"}
+
+
+def run_bench(quick: bool = False, log=print) -> dict:
+    torch.set_num_threads(torch.get_num_threads())
+    res: dict = {"quick": quick, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    all6 = (0, 1, 2, 3, 4, 5)
+    log("1/4 dense vs crop-by-crop ...")
+    demo = OverFeat(preset("demo")).eval()
+    pf = OverFeat(preset("demo").replace(padding=False)).eval()
+    res["dense_vs_crop"] = {
+        "demo": dense_vs_crop(demo, (500, 500), all6, max_crops=150 if quick else None),
+        "padding_free_accurate": dense_vs_crop(pf, (500, 500), all6, max_crops=150 if quick else None),
+    }
+    log("2/4 merge ...")
+    res["merge"] = merge_speed((500,) if quick else (500, 1000, 2000))
+    log("3/4 latency ...")
+    res["latency"] = latency(3 if quick else 9)
+    log("4/4 machine limit ...")
+    res["machine_limit"] = machine_limit((0,) if quick else all6)
+    return res
+
+
+def format_table(r: dict) -> str:
+    rows = [("figure", "measured", "target")]
+    for name, d in r["dense_vs_crop"].items():
+        rows.append((f"dense vs crop, {name} ({d['windows']} windows{', sampled' if d['sampled'] else ''})",
+                     f"speedup {d['speedup']:.1f}x of ideal {d['mac_ratio']:.1f}x = {d['fraction_of_ideal']:.2f}",
+                     ">= 0.50 of ideal"))
+    for m in r["merge"]:
+        rows.append((f"merge, {m['boxes']} boxes ({m['steps']} steps)",
+                     f"{m['speedup']:.0f}x ({m['fast_s'] * 1e3:.0f} ms vs {m['reference_s']:.2f} s), "
+                     f"identical={m['identical']}", ">= 50x at 2000" if m["target_speedup"] else "identical"))
+    lat = r["latency"]
+    rows.append(("latency, 500x500, 6 scales + flips + merge",
+                 f"median {lat['median_s']:.2f} s, peak RSS {lat['peak_rss_mb']:.0f} MB",
+                 "<= 1.0 s"))
+    ml = r["machine_limit"]
+    rows.append((f"full-width accurate, scales {ml['scales']}",
+                 f"{ml['macs_per_s'] / 1e9:.1f} GMAC/s = {ml['fraction']:.2f} of matmul "
+                 f"{ml['matmul_macs_per_s'] / 1e9:.1f} GMAC/s", "report"))
+    w = [max(len(x[i]) for x in rows) for i in range(3)]
+    lines = [" | ".join(x[i].ljust(w[i]) for i in range(3)) for x in rows]
+    lines.insert(1, "-+-".join("-" * x for x in w))
+    return "\n".join(lines)
+
+
+def cmd_bench(args) -> int:
+    r = run_bench(quick=args.quick, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(r, indent=1) if args.json else format_table(r))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measured speed ratios (dense vs crops, merge, latency)",
+                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="a reduced run, under a minute")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,24 @@
+"""The benchmark's --quick run: every figure present with its target, merge results identical.
+(No timing is asserted: speed targets are checked by reading the benchmark, not by tests.)"""
+
+import json
+
+from overfeat.cli import main
+
+
+def test_bench_quick_json(capsys):
+    assert main(["bench", "--quick", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for name in ("demo", "padding_free_accurate"):
+        d = r["dense_vs_crop"][name]
+        for key in ("windows", "dense_s", "crop_s", "speedup", "mac_ratio", "fraction_of_ideal",
+                    "target_fraction"):
+            assert key in d, key
+        assert d["windows"] > 0 and d["mac_ratio"] > 1  # sharing windows must save work
+        assert abs(d["fraction_of_ideal"] - d["speedup"] / d["mac_ratio"]) < 1e-9
+    assert r["merge"] and all(m["identical"] for m in r["merge"])
+    assert all(m["steps"] > 0 for m in r["merge"])
+    lat = r["latency"]
+    assert lat["median_s"] > 0 and lat["target_median_s"] == 1.0 and lat["raw_boxes"] > 0
+    ml = r["machine_limit"]
+    assert ml["macs"] > 1e9 and 0 < ml["fraction"]
