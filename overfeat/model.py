@@ -108,22 +108,28 @@ class OverFeat(nn.Module):
     def pool(self, f: Tensor) -> Tensor:
         return F.max_pool2d(f, kernel_size=self.k, stride=self.k)
 
-    def classify(self, pooled: Tensor) -> Tensor:
-        return self._slide(self.classifier, pooled)
+    def classify(self, pooled: Tensor, dilation: int = 1) -> Tensor:
+        return self._slide(self.classifier, pooled, dilation)
 
-    def regress(self, pooled: Tensor) -> Tensor:
-        return self._slide(self.regressor, pooled)
+    def regress(self, pooled: Tensor, dilation: int = 1) -> Tensor:
+        return self._slide(self.regressor, pooled, dilation)
 
-    def _slide(self, head: nn.Sequential, pooled: Tensor) -> Tensor:
-        """Run a head over a pooled map; a map smaller than the first FC kernel holds no
-        window, so the result is an empty map rather than an error (an offset map can be one
-        row short of a window at sizes off the 221 + 12n grid)."""
+    def _slide(self, head: nn.Sequential, pooled: Tensor, dilation: int = 1) -> Tensor:
+        """Run a head over a pooled map, its first (KxK) layer dilated by `dilation`.
+
+        dilation=k over the stride-1 pooled map computes all k*k offset maps at once, already
+        interleaved (SPEC 4), reading the big FC weights once instead of k*k times.
+        A map smaller than one window gives an empty map rather than an error (an offset map
+        can be one row short of a window at sizes off the 221 + 12n grid).
+        """
         h, w = pooled.shape[-2:]
-        if h < self.fc_kernel or w < self.fc_kernel:
+        span = dilation * (self.fc_kernel - 1) + 1
+        if h < span or w < span:
             out = head[-1].out_channels
-            return pooled.new_zeros(pooled.shape[0], out, max(0, h - self.fc_kernel + 1),
-                                    max(0, w - self.fc_kernel + 1))
-        return head(pooled)
+            return pooled.new_zeros(pooled.shape[0], out, max(0, h - span + 1), max(0, w - span + 1))
+        first, rest = head[0], head[1:]
+        x = F.conv2d(pooled, first.weight, first.bias, dilation=dilation)
+        return rest(x)
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, 3, H, W] normalised input -> [B, num_classes, h, w] logits at coarse stride."""

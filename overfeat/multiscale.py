@@ -18,7 +18,7 @@ from torch import Tensor
 from . import boxes as box_ops
 from .merge import MergeResult, merge
 from .model import OverFeat
-from .offsets import cell_window, interleave, offset_pool
+from .offsets import cell_window, offsets
 
 SCALE_RULES = ("aspect", "paper")
 
@@ -201,19 +201,27 @@ def run_view(model: OverFeat, img: Tensor, size: tuple[int, int], flip: bool, fi
     f = model.features(model.normalize(x)[None])  # [1, C, H, W]
     k = model.k
     if fine:
-        pooled = offset_pool(f, k)  # k*k x [1, C, h, w]
+        # SPEC 4 computed the fast way: max pool with stride 1, then the heads with their first
+        # layer dilated by k. Offset (dx, dy)'s pooled map and classifier map are the slices
+        # [dy::k, dx::k] of these (tests check this against offset_pool + interleave).
+        p1 = F.max_pool2d(f, kernel_size=k, stride=1)  # [1, C, H-k+1, W-k+1]
+        if p1.shape[-2] < k * (model.fc_kernel - 1) + 1 or p1.shape[-1] < k * (model.fc_kernel - 1) + 1:
+            raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
+                             f"{model.window} window")
+        pooled = [p1[..., dy::k, dx::k] for dx, dy in offsets(k)]
+        fine_map = torch.softmax(model.classify(p1, dilation=k), dim=1)[0]  # [K, Hf, Wf]
+        reg = model.regress(p1, dilation=k)[0]  # [4R, Hf, Wf]
+        probs = [fine_map[:, dy::k, dx::k] for dx, dy in offsets(k)]
         stride = model.prepool_stride
     else:
         pooled = [model.pool(f)]
+        if pooled[0].shape[-2] < model.fc_kernel or pooled[0].shape[-1] < model.fc_kernel:
+            raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
+                             f"{model.window} window")
+        probs = [torch.softmax(model.classify(pooled[0]), dim=1)[0]]
+        fine_map = probs[0]
+        reg = model.regress(pooled[0])[0]
         stride = model.stride
-    if pooled[0].shape[-2] < model.fc_kernel or pooled[0].shape[-1] < model.fc_kernel:
-        raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
-                         f"{model.window} window")
-    logits = [model.classify(p) for p in pooled]
-    probs = [torch.softmax(z, dim=1)[0] for z in logits]  # [K, h, w]
-    regs = [model.regress(p)[0] for p in pooled]  # [4R, h, w]
-    fine_map = interleave(probs, k) if fine else probs[0]
-    reg = interleave(regs, k) if fine else regs[0]  # [4R, Hf, Wf]
     Hf, Wf = fine_map.shape[-2:]
     rows = torch.arange(Hf, dtype=torch.float32)[:, None].expand(Hf, Wf)
     cols = torch.arange(Wf, dtype=torch.float32)[None, :].expand(Hf, Wf)

@@ -16,7 +16,6 @@ FC layer: one row per window position at the pre-pool stride. (Project choice, d
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -87,16 +86,3 @@ def cell_window(row: Tensor | int, col: Tensor | int, stride: int, window: int):
     y1 = row * stride
     return x1, y1, x1 + window, y1 + window
 
-
-def dilated_reference(x: Tensor, k: int, classifier: torch.nn.Sequential) -> Tensor:
-    """The same fine map computed another way: stride-1 max pool, then the classifier with its
-    first layer dilated by k (SPEC 4). Used by the tests to cross-check interleave()."""
-    p = F.max_pool2d(x, kernel_size=k, stride=1)
-    first = True
-    for m in classifier:
-        if isinstance(m, torch.nn.Conv2d) and first:
-            p = F.conv2d(p, m.weight, m.bias, dilation=k)
-            first = False
-        else:
-            p = m(p)
-    return p

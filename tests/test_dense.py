@@ -152,3 +152,26 @@ def test_scores_are_mean_of_spatial_maxima_and_table_provenance():
         assert int(t.offset[i]) == (r % 3) * 3 + (c % 3)
     # Windows in original pixels stay within the (scaled) image bounds.
     assert float(t.windows[:, 0].min()) >= -1e-3 and float(t.windows[:, 2].max()) <= 380 + 1e-3
+
+
+@pytest.mark.parametrize("geometry", ["accurate", "fast"])
+@pytest.mark.parametrize("size", [(245, 245), (290, 333), (311, 391)])
+def test_run_view_maps_equal_offset_pooling_path(geometry, size):
+    """run_view computes the offsets with a stride-1 pool and a dilated head; its per-offset
+    pooled maps, classifier maps and fine map equal offset_pool + classify + interleave."""
+    from overfeat.multiscale import run_view
+    from overfeat.offsets import interleave, offset_pool
+
+    m = tiny(geometry, padding=True)
+    img = torch.rand(3, *size) * 255
+    d = run_view(m, img, size, flip=False, fine=True)
+    ref_pooled = offset_pool(d["features"][None], m.k)
+    for a, b in zip(d["pooled"], ref_pooled):
+        assert torch.equal(a, b[0])
+    ref_maps = [torch.softmax(m.classify(p), dim=1)[0] for p in ref_pooled]
+    for a, b in zip(d["class_maps"], ref_maps):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(d["fine"], interleave(ref_maps, m.k), rtol=1e-4, atol=1e-6)
+    ref_reg = interleave([m.regress(p)[0] for p in ref_pooled], m.k)
+    assert d["boxes"].shape[:2] == ref_reg.shape[-2:]

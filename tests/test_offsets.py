@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from overfeat.offsets import dilated_reference, fine_cell, interleave, offset_pool, offsets
+import torch.nn.functional as F
+
+from overfeat.offsets import fine_cell, interleave, offset_pool, offsets
+
+
+def dilated_reference(x: torch.Tensor, k: int, classifier: torch.nn.Sequential) -> torch.Tensor:
+    """Stride-1 max pool, then the classifier with its first layer dilated by k."""
+    p = F.max_pool2d(x, kernel_size=k, stride=1)
+    p = F.conv2d(p, classifier[0].weight, classifier[0].bias, dilation=k)
+    return classifier[1:](p)
 
 
 def naive_offset_pool(x: torch.Tensor, k: int) -> list[torch.Tensor]:
