@@ -1,0 +1,224 @@
+"""OverFeat, step by step: the entry file. It builds the navigation and the sidebar every page
+shares (image, model, knobs); the pages in pages/ read the choices from common.context().
+
+    streamlit run app.py
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from overfeat import appstate
+from overfeat.checkpoint import CheckpointError
+from overfeat.config import PRESETS
+from overfeat.geometry import meta_model
+from overfeat.images import ImageError
+from overfeat.merge import DEFAULT_THRESHOLD, SCORES
+from overfeat.multiscale import SCALE_RULES, scale_sizes
+from pages import common
+
+st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layout="wide")
+
+# Page widgets are dropped from st.session_state when their page is not shown; writing the
+# value back keeps a learner's choices when they come back to a page.
+PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_row", "off_col",
+             "reg_scales", "reg_offsets", "reg_classes", "reg_all", "reg_pick", "merge_step",
+             "merge_all", "merge_n_final")
+for _k in PAGE_KEYS:
+    if _k in st.session_state:
+        st.session_state[_k] = st.session_state[_k]
+
+SOURCES = {"gallery": "Sample scene", "generate": "New scene from a seed", "upload": "Upload"}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+
+
+def _default(key: str, value) -> None:
+    st.session_state.setdefault(key, value)
+
+
+def image_ui(errors: list[str], notes: list[str]):
+    """The image every page analyses: (image, key, label, truth)."""
+    sb = st.sidebar
+    sb.header("Image")
+    up = sb.file_uploader("Upload an image (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES,
+                          key="img", help="Any size; GIFs give their first frame.")
+    if up is not None and st.session_state.get("_seen_upload") != up.file_id:
+        st.session_state["_seen_upload"] = up.file_id
+        st.session_state["img_source"] = "upload"  # a new upload becomes the image
+    _default("img_source", "gallery")
+    source = sb.radio("Image to analyse", list(SOURCES), key="img_source",
+                      format_func=SOURCES.get)
+
+    chosen = None
+    if source == "upload":
+        if up is None:
+            notes.append("No image uploaded yet: showing the sample scene.")
+        else:
+            data = up.getvalue()
+            key = "upload:" + appstate.digest(data)
+            try:
+                im, note = common.decode_upload(key, data, up.name)
+                chosen = (im, key, f"upload {up.name} ({im.size[0]}x{im.size[1]})", None)
+                if note:
+                    notes.append(f"{up.name}: {note}.")
+            except ImageError as e:
+                errors.append(str(e))
+                last = st.session_state.get("_last_good")
+                if last is not None:
+                    notes.append(f"Still showing the previous image: {last[2]}.")
+                    return last
+    if source == "generate":
+        _default("scene_seed", 0)
+        _default("scene_kind", "det")
+        c1, c2 = sb.columns(2)
+        seed = c1.number_input("Seed", min_value=0, max_value=10**6, step=1, key="scene_seed")
+        kind = c2.radio("Kind", ["loc", "det"], key="scene_kind", horizontal=True,
+                        help="loc: one object (localization); det: several (detection).")
+        chosen = _scene(kind, int(seed), 0, f"new {kind} scene, seed {seed}", notes)
+    if source == "gallery" or chosen is None:
+        _default("gallery", 0)
+        i = sb.selectbox("Sample scene", range(len(appstate.GALLERY)), key="gallery",
+                         format_func=lambda i: appstate.gallery_label(*appstate.GALLERY[i]))
+        kind, seed, index = appstate.GALLERY[i]
+        chosen = _scene(kind, seed, index, appstate.gallery_label(kind, seed, index), notes)
+    st.session_state["_last_good"] = chosen
+    return chosen
+
+
+def _scene(kind: str, seed: int, index: int, label: str, notes: list[str]):
+    try:
+        im, objects = common.scene(kind, seed, index)
+        return im, f"scene:{kind}:{seed}:{index}", label, objects
+    except appstate.SceneUnavailable as e:
+        notes.append(f"{e}. Showing a drawn picture instead.")
+        return common.fallback(), "fallback", "a drawn picture (no scene generator yet)", None
+
+
+def model_ui(errors: list[str]):
+    """(model, key, description, cfg for the Architecture page, note)."""
+    sb = st.sidebar
+    sb.header("Model")
+    stamp = common.checkpoint_stamp()
+    labels = {"default": "Shipped checkpoint (assets/demo.pt)" if stamp is not None
+              else "Default (no trained checkpoint yet)",
+              "upload": "Upload a checkpoint", "preset": "Untrained preset"}
+    _default("model_source", "default")
+    source = sb.radio("Model", list(labels), key="model_source", format_func=labels.get)
+    model, desc = common.default_model(stamp)
+    key = f"default:{stamp}"
+    arch_cfg, arch_note = model.cfg, None
+    if source == "upload":
+        up = sb.file_uploader("Checkpoint (.pt) saved by this project", type=["pt", "pth"],
+                              key="ckpt")
+        if up is not None:
+            data = up.getvalue()
+            ck = "ckpt:" + appstate.digest(data)
+            try:
+                m, meta = common.uploaded_model(ck, data, up.name)
+                arch_cfg = m.cfg
+                if appstate.runnable(m.cfg):
+                    model, key, desc = m, ck, f"uploaded checkpoint {up.name}"
+                else:
+                    arch_note = (f"{up.name} is too big to run here ({appstate.describe(m.cfg)}): "
+                                 f"the Architecture page shows it, the other pages run {desc}.")
+            except CheckpointError as e:
+                errors.append(str(e) + f" Using {desc} instead.")
+    elif source == "preset":
+        _default("preset", "demo")
+        name = sb.selectbox("Preset", list(PRESETS), key="preset",
+                            help="Untrained: random weights, for exploring the architecture.")
+        arch_cfg = PRESETS[name]
+        if appstate.runnable(arch_cfg):
+            model, key = common.preset_model(name), f"preset:{name}"
+            desc = f"untrained '{name}' preset (random weights): scores and boxes are noise"
+        else:
+            arch_note = (f"The untrained '{name}' preset ({appstate.describe(arch_cfg)}) is "
+                         f"shown on the Architecture page only: at full width one image at six "
+                         f"scales with flips takes minutes on this 2-core CPU, and untrained it "
+                         f"only shows noise. The other pages run {desc}.")
+    if "RANDOM" in desc:
+        sb.warning("No trained checkpoint yet: the model has random weights, so its scores "
+                   "and boxes are noise (the geometry is exact).")
+    sb.caption(appstate.describe(model.cfg))
+    return model, key, desc, arch_cfg, arch_note
+
+
+def knobs_ui(model, image_hw) -> appstate.Knobs:
+    sb = st.sidebar
+    sb.header("Evaluation and merge")
+    d = appstate.Knobs()
+    for k, v in (("scales", list(d.scales)), ("flips", d.flips), ("fine", d.fine),
+                 ("rule", d.rule), ("top_k", d.top_k), ("min_score", d.min_score),
+                 ("score", d.score), ("t_literal", d.t_literal),
+                 ("t_corrected", d.t_corrected), ("by_class", d.by_class)):
+        _default(k, v)
+    rule = sb.selectbox("Scale rule", SCALE_RULES, key="rule",
+                        help="aspect: shorter side to the paper's, keep the aspect, snap to "
+                             "221+12n (project choice; the paper is silent). paper: stretch to "
+                             "the paper's six sizes.")
+    sizes = scale_sizes(image_hw, meta_model(model.cfg), rule)
+    scales = sb.pills("Scales", list(range(6)), selection_mode="multi", key="scales",
+                      format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
+                      help="Input sizes (height x width) of the six scales for this image.")
+    c1, c2 = sb.columns(2)
+    flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
+    fine = c2.checkbox("Offsets", key="fine",
+                       help="Offset max pooling: fine stride 12 px instead of 36 (SPEC 4).")
+    top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
+                      help="Merge step (a): the boxes of these classes enter the merge.")
+    min_score = sb.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
+                          help="Boxes of windows whose class probability is lower are dropped.")
+    score = sb.radio("Match score", SCORES, key="score", horizontal=True,
+                     help="literal: centre distance + intersection area (the paper's words). "
+                          "corrected: centre distance / mean box side - IoU.")
+    c1, c2 = sb.columns(2)
+    t_lit = c1.number_input("t (literal)", step=10.0, key="t_literal", format="%.1f")
+    t_cor = c2.number_input("t (corrected)", step=0.05, key="t_corrected", format="%.2f")
+    by_class = sb.checkbox("Merge within a class only", key="by_class",
+                           help="The paper does not say; merging across classes is allowed "
+                                "when unticked (the merged box takes the stronger label).")
+    if not scales:
+        sb.warning("Choose at least one scale: using all six meanwhile.")
+        scales = list(range(6))
+    return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
+                          top_k=int(top_k), min_score=float(min_score), score=score,
+                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class)
+
+
+def build_context() -> common.Context:
+    errors: list[str] = []
+    notes: list[str] = []
+    image, image_key, label, truth = image_ui(errors, notes)
+    model, model_key, desc, arch_cfg, arch_note = model_ui(errors)
+    knobs = knobs_ui(model, (image.size[1], image.size[0]))
+    ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
+                         arch_note=arch_note, image=image, image_key=image_key,
+                         image_label=label, truth=truth, knobs=knobs, notes=notes)
+    ctx.timings["errors"] = errors
+    return ctx
+
+
+pages = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/route:", default=True),
+    st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    st.Page("pages/scales.py", title="Scales", icon=":material/zoom_in:"),
+    st.Page("pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
+    st.Page("pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
+    st.Page("pages/merge.py", title="Merge", icon=":material/join_inner:"),
+]
+page = st.navigation(pages)
+ctx = build_context()
+st.session_state[common.CTX_KEY] = ctx
+st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
+           f"({ctx.image.size[0]}x{ctx.image.size[1]})")
+for msg in ctx.timings.pop("errors"):
+    st.error(msg)
+for msg in ctx.notes:
+    st.info(msg)
+page.run()
+
+# Prefetch: once the page is on screen, compute the two merges for the current settings, so
+# that opening the Merge page later is instant (cached; a no-op when they already are).
+if page.title != "Merge":
+    for kind in ("literal", "corrected"):
+        ctx.merge(kind)

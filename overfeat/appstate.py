@@ -1,0 +1,388 @@
+"""Streamlit-free helpers behind the app: knobs -> Settings, image sources, cache keys, tables.
+
+The app (app.py, pages/) only lays out what these functions return, so everything here can be
+tested without a browser or a Streamlit runtime (STYLE 9-10). The one piece of logic the app
+adds to the package is derive(): the network runs once per image at all six scales with flips,
+and every choice of scales, flips, top-k and min score is then cut out of that one evaluation
+without running the network again (a view's maps do not depend on the other views).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image, ImageDraw
+
+from .config import ModelConfig
+from .geometry import layer_table, meta_model, scale_geometry
+from .merge import DEFAULT_THRESHOLD, SCORES, MergeResult
+from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, _view_boxes, scale_sizes
+from .offsets import offsets
+
+ALL_SCALES = (0, 1, 2, 3, 4, 5)
+# Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
+# shrunk first: the network never sees more detail than that, and resizing a 24-megapixel
+# photo twelve times would dominate the analysis time.
+MAX_SHORT_SIDE = 922
+# A model bigger than this is not run on the CPU by the app (the paper's full-width models have
+# about 145M parameters: several seconds per scale here, and untrained they only show noise).
+MAX_RUN_PARAMS = 20_000_000
+
+
+# --- knobs ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Knobs:
+    """The sidebar's choices, shared by every page."""
+
+    scales: tuple[int, ...] = ALL_SCALES  # which of the six scales feed scores and boxes
+    flips: bool = True  # horizontal flips double the views (SPEC 3)
+    fine: bool = True  # offset max pooling (SPEC 4); False = one pool, stride 36
+    rule: str = "aspect"  # how an image becomes each scale's size (project choice, SPEC 3 (?))
+    top_k: int = 1  # merge step (a): classes per scale whose boxes are kept
+    min_score: float = 0.0  # drop boxes of windows below this class probability
+    score: str = "corrected"  # the match score of the "answer" merge (both are shown)
+    t_literal: float = DEFAULT_THRESHOLD["literal"]  # t for the literal score (pixels)
+    t_corrected: float = DEFAULT_THRESHOLD["corrected"]  # t for the corrected score (unitless)
+    by_class: bool = True  # merge only boxes of the same class (project choice, SPEC 6 (?))
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"match score must be one of {SCORES}, got {self.score!r}")
+        if self.rule not in SCALE_RULES:
+            raise ValueError(f"scale rule must be one of {SCALE_RULES}, got {self.rule!r}")
+
+    def settings(self) -> Settings:
+        """The Settings of the analysis the pages show (raises ValueError for no scales)."""
+        return Settings(scales=self.scales, flips=self.flips, fine=self.fine, rule=self.rule,
+                        top_k=self.top_k, min_score=self.min_score)
+
+    def full_settings(self) -> Settings:
+        """What the network actually runs: all six scales with flips (derive() cuts the rest)."""
+        return Settings(scales=ALL_SCALES, flips=True, fine=self.fine, rule=self.rule)
+
+    def threshold(self, kind: str) -> float:
+        return {"literal": self.t_literal, "corrected": self.t_corrected}[kind]
+
+    def analysis_key(self) -> tuple:
+        s = self.settings()
+        return (s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
+
+    def merge_key(self, kind: str) -> tuple:
+        return (*self.analysis_key(), kind, float(self.threshold(kind)), self.by_class)
+
+
+def derive(full: Analysis, settings: Settings) -> Analysis:
+    """The Analysis analyze(model, image, settings) would return, cut out of `full` (an
+    analysis of the same image and model at all scales with flips) without running the network.
+
+    Scores, top classes and boxes are recomputed exactly as analyze() does from the views that
+    the settings keep; fine stride and the scale rule change the views, so they must match.
+    """
+    fs = full.settings
+    if settings.fine != fs.fine or settings.rule != fs.rule:
+        raise ValueError(f"fine={settings.fine}, rule={settings.rule!r} differ from the full "
+                         f"analysis (fine={fs.fine}, rule={fs.rule!r}); run analyze() again")
+    views = [v for v in full.views if v.scale in settings.scales and (settings.flips or not v.flip)]
+    missing = set(settings.scales) - {v.scale for v in views}
+    if missing or (settings.flips and not fs.flips):
+        raise ValueError(f"the full analysis lacks scales {sorted(missing)} or flips")
+    maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
+    obj = torch.tensor(full.object_classes)
+    per_class = bool(views[0].boxes.shape[2] > 1)
+    scale_scores, top_classes, tables = {}, {}, []
+    for s in settings.scales:
+        vs = [v for v in views if v.scale == s]
+        scale_scores[s] = torch.stack([v.spatial_max for v in vs]).mean(dim=0)
+        kk = min(settings.top_k, len(obj))
+        top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
+        top_classes[s] = [int(c) for c in top]
+        for v in vs:
+            tables.append(_view_boxes(v, top_classes[s], per_class, settings.fine, full.k,
+                                      settings.min_score))
+    return Analysis(
+        image_size=full.image_size, class_names=full.class_names,
+        object_classes=full.object_classes, settings=settings, sizes=full.sizes, views=views,
+        scale_scores=scale_scores, scores=maxima.mean(dim=0), top_classes=top_classes,
+        table=BoxTable.cat(tables), k=full.k, window=full.window)
+
+
+# --- images ---------------------------------------------------------------------------------
+def digest(data: bytes) -> str:
+    """Content hash of an upload: the cache key of everything computed from it."""
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def prepare(im: Image.Image) -> tuple[Image.Image, str | None]:
+    """Shrink an image whose shorter side exceeds MAX_SHORT_SIDE: (image, note or None)."""
+    w, h = im.size
+    if min(w, h) <= MAX_SHORT_SIDE:
+        return im, None
+    f = MAX_SHORT_SIDE / min(w, h)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return (im.resize(size, Image.Resampling.LANCZOS),
+            f"shrunk from {w}x{h} to {size[0]}x{size[1]} (the largest scale needs no more)")
+
+
+def fallback_image() -> Image.Image:
+    """A plain drawn picture, used when no scene generator is available yet."""
+    im = Image.new("RGB", (500, 400), (170, 205, 235))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, 290, 500, 400), fill=(120, 170, 90))
+    d.ellipse((390, 30, 460, 100), fill=(250, 215, 80))
+    d.rectangle((70, 180, 230, 300), fill=(190, 90, 70))
+    d.polygon([(55, 185), (150, 110), (245, 185)], fill=(120, 60, 50))
+    d.rectangle((130, 240, 170, 300), fill=(90, 60, 40))
+    d.rounded_rectangle((290, 240, 450, 300), radius=18, fill=(50, 90, 180))
+    for cx in (320, 420):
+        d.ellipse((cx - 22, 280, cx + 22, 324), fill=(30, 30, 30))
+    return im
+
+
+class SceneUnavailable(RuntimeError):
+    """overfeat.data.scenes (the scene generator) is not there yet; str(err) says so."""
+
+
+# The gallery: fixed seeds, rendered at run time (no image binaries in the repository).
+GALLERY: tuple[tuple[str, int, int], ...] = (
+    ("loc", 7, 0), ("loc", 11, 1), ("loc", 23, 2), ("det", 7, 0), ("det", 11, 1), ("det", 23, 2),
+)
+
+
+def gallery_label(kind: str, seed: int, index: int) -> str:
+    what = {"loc": "one object", "det": "several objects"}[kind]
+    return f"{kind} scene {index + 1} ({what}, seed {seed})"
+
+
+def make_scene(kind: str, seed: int, index: int = 0) -> tuple[Image.Image, list[dict]]:
+    """A synthetic scene and its objects from overfeat.data.scenes; SceneUnavailable if the
+    generator is missing or broken (one line for the user)."""
+    if kind not in ("loc", "det"):
+        raise ValueError(f"scene kind must be 'loc' or 'det', got {kind!r}")
+    try:
+        from .data import scenes
+    except Exception as e:  # a missing module, or one half-written by another engineer
+        raise SceneUnavailable(
+            f"sample scenes need overfeat/data/scenes.py, which is not usable yet "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    try:
+        im, objects = scenes.make_scene(kind=kind, seed=int(seed), index=int(index))
+    except Exception as e:
+        raise SceneUnavailable(f"the scene generator failed ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    return im.convert("RGB"), list(objects)
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_uri(im: Image.Image, max_side: int = 560, quality: int = 85) -> tuple[str, tuple[int, int]]:
+    """A JPEG data URI of the image shrunk to max_side, and the thumbnail's (width, height)."""
+    th = im.convert("RGB")
+    th.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    th.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), th.size
+
+
+# --- models ---------------------------------------------------------------------------------
+def n_params(cfg: ModelConfig) -> int:
+    return sum(p.numel() for p in meta_model(cfg).parameters())
+
+
+def runnable(cfg: ModelConfig) -> bool:
+    """Whether the app runs this model on the CPU (small enough to answer within seconds)."""
+    return n_params(cfg) <= MAX_RUN_PARAMS
+
+
+def describe(cfg: ModelConfig) -> str:
+    """One line: geometry, width, classes, parameters."""
+    bg = " + background" if cfg.background else ""
+    n_obj = len(cfg.object_classes)
+    return (f"{cfg.geometry} geometry, width x{cfg.width:g}, {n_obj} classes{bg}, "
+            f"{n_params(cfg) / 1e6:.1f}M parameters")
+
+
+# --- tables ---------------------------------------------------------------------------------
+def fmt_size(hw) -> str:
+    return f"{hw[0]}x{hw[1]}"
+
+
+def layer_rows(cfg: ModelConfig) -> list[dict]:
+    """Per-layer table at one window (the paper's Tables 1-2): sizes, RF, stride, costs."""
+    rows = []
+    for r in layer_table(cfg):
+        rows.append({"layer": r.name, "kind": r.kind, "channels": r.channels,
+                     "kernel": r.kernel, "stride": r.stride, "padding": r.padding,
+                     "output": fmt_size(r.out_size), "receptive field": r.receptive_field,
+                     "jump (px)": r.jump, "parameters": r.params, "multiply-adds": r.macs})
+    return rows
+
+
+def scale_rows(cfg: ModelConfig, image_hw: tuple[int, int], rule: str = "aspect") -> list[dict]:
+    """The Table 5 analogue for this image: per scale, the map sizes from input to fine map."""
+    m = meta_model(cfg)
+    rows = []
+    for s, size in enumerate(scale_sizes(image_hw, m, rule)):
+        g = scale_geometry(m, size)
+        ph = sorted({p[0] for p in g.pooled})
+        pw = sorted({p[1] for p in g.pooled})
+        ch = sorted({c[0] for c in g.classifier})
+        cw = sorted({c[1] for c in g.classifier})
+        rows.append({
+            "scale": s + 1, "input": fmt_size(g.input), "last conv (pre-pool)": fmt_size(g.prepool),
+            f"pooled, {m.k}x{m.k} offsets": f"{_span(ph)}x{_span(pw)}",
+            "classifier map per offset": f"{_span(ch)}x{_span(cw)}",
+            "fine map": fmt_size(g.fine), "windows": g.windows,
+            "coarse map": fmt_size(g.classifier[0]),
+        })
+    return rows
+
+
+def _span(v: list[int]) -> str:
+    return str(v[0]) if len(v) == 1 else f"{v[0]}-{v[-1]}"
+
+
+def layer_sizes_by_scale(cfg: ModelConfig, image_hw: tuple[int, int], rule: str = "aspect") -> list[dict]:
+    """Rows = layers, columns = the six scales: each layer's output size at each scale."""
+    m = meta_model(cfg)
+    sizes = scale_sizes(image_hw, m, rule)
+    tables = [layer_table(cfg, size) for size in sizes]
+    rows = []
+    for i, r in enumerate(tables[0]):
+        row = {"layer": r.name}
+        for s, t in enumerate(tables):
+            row[f"scale {s + 1}"] = fmt_size(t[i].out_size)
+        rows.append(row)
+    return rows
+
+
+def offset_label(index: int, k: int) -> str:
+    """'(dx, dy)' of an offset index into offsets(k); 'none' for -1 (fine stride off)."""
+    if index < 0:
+        return "none"
+    dx, dy = offsets(k)[index]
+    return f"({dx},{dy})"
+
+
+def filter_boxes(table: BoxTable, scales=None, offsets_=None, classes=None,
+                 flips=None) -> torch.Tensor:
+    """Indices of the rows of `table` matching every filter given (None = no filter)."""
+    keep = torch.ones(len(table), dtype=torch.bool)
+    if scales is not None:
+        keep &= torch.isin(table.scale, torch.tensor(list(scales), dtype=torch.long))
+    if offsets_ is not None:
+        keep &= torch.isin(table.offset, torch.tensor(list(offsets_), dtype=torch.long))
+    if classes is not None:
+        keep &= torch.isin(table.labels, torch.tensor(list(classes), dtype=torch.long))
+    if flips is not None:
+        keep &= torch.isin(table.flip, torch.tensor(list(flips), dtype=torch.bool))
+    return torch.nonzero(keep).flatten()
+
+
+def most_confident(scores: torch.Tensor, idx: torch.Tensor, n: int | None) -> torch.Tensor:
+    """The at most n indices of idx with the highest scores (all of them for n=None)."""
+    if n is None or len(idx) <= n:
+        return idx
+    order = torch.argsort(scores[idx], descending=True, stable=True)[:n]
+    return idx[order]
+
+
+def n_outside(boxes: torch.Tensor, width: int, height: int) -> int:
+    """How many boxes (Tensor[N, 4]) lie entirely outside a width x height image (an untrained
+    regressor's boxes mostly do: they are drawn, but off the picture)."""
+    if len(boxes) == 0:
+        return 0
+    out = ((boxes[:, 2] <= 0) | (boxes[:, 0] >= width) | (boxes[:, 3] <= 0)
+           | (boxes[:, 1] >= height))
+    return int(out.sum())
+
+
+def box_rows(table: BoxTable, idx: torch.Tensor, class_names, k: int) -> list[dict]:
+    """One dict per raw box (its provenance, SPEC 5), in the order of idx."""
+    rows = []
+    for i in idx.tolist():
+        b = table.boxes[i].tolist()
+        w = table.windows[i].tolist()
+        rows.append({
+            "box #": i, "class": class_names[int(table.labels[i])],
+            "score": round(float(table.scores[i]), 4), "scale": int(table.scale[i]) + 1,
+            "flip": bool(table.flip[i]), "offset": offset_label(int(table.offset[i]), k),
+            "cell": f"({int(table.row[i])},{int(table.col[i])})",
+            "window": "(" + ", ".join(f"{v:.0f}" for v in w) + ")",
+            "box": "(" + ", ".join(f"{v:.0f}" for v in b) + ")",
+        })
+    return rows
+
+
+def class_ranking(analysis: Analysis, n: int | None = None) -> list[tuple[int, str, float]]:
+    """Object classes by final score: [(class index, name, score)], best first."""
+    top = analysis.top(len(analysis.object_classes) if n is None else n)
+    return [(c, analysis.class_names[c], s) for c, s in top]
+
+
+# --- the merge, step by step ----------------------------------------------------------------
+@dataclass
+class MergeStep:
+    """What the merge page shows at one step (step 0 = the raw boxes, nothing merged yet)."""
+
+    step: int
+    n_steps: int
+    alive: dict  # MergeResult.state_at(step)
+    remaining: int  # boxes left after this step
+    pair: tuple[int, int] | None = None  # slots merged at this step
+    b1: torch.Tensor | None = None  # their boxes just before the merge
+    b2: torch.Tensor | None = None
+    score: float | None = None  # their match score
+    merged: torch.Tensor | None = None  # the merged box (now in slot pair[0])
+    conf: float | None = None  # its confidence: sum of its windows' class scores
+    label: int | None = None
+    stopped: str = ""  # why the loop ended, shown at the last step
+    extra: dict = field(default_factory=dict)
+
+
+def merge_step(result: MergeResult, step: int) -> MergeStep:
+    """The state after `step` merges and, for step >= 1, the pair that step merged."""
+    step = max(0, min(int(step), result.n_steps))
+    alive = result.state_at(step)
+    out = MergeStep(step=step, n_steps=result.n_steps, alive=alive,
+                    remaining=len(alive["slots"]))
+    if step >= 1:
+        s = step - 1
+        i, j = (int(v) for v in result.pairs[s])
+        out.pair = (i, j)
+        out.b1, out.b2 = _slot_box(result, i, s), _slot_box(result, j, s)
+        out.score = float(result.step_scores[s])
+        out.merged = result.step_boxes[s]
+        out.conf = float(result.step_confs[s])
+        out.label = int(result.step_labels[s])
+    if step == result.n_steps:
+        out.stopped = stop_reason(result)
+    return out
+
+
+def _slot_box(result: MergeResult, slot: int, before: int) -> torch.Tensor:
+    """The box in `slot` just before step `before`: the last merge written there, or the input."""
+    written = torch.nonzero(result.pairs[:before, 0] == slot).flatten()
+    if len(written):
+        return result.step_boxes[int(written[-1])]
+    return result.boxes[slot].double()
+
+
+def stop_reason(result: MergeResult) -> str:
+    n = int(result.boxes.shape[0])
+    left = n - result.n_steps
+    if n < 2:
+        return f"nothing to merge ({n} box)"
+    if result.stop_score is None:
+        if left <= 1:
+            return "stopped: one box left"
+        return "stopped: no two boxes may merge (different classes)"
+    return (f"stopped: the lowest match score left, {result.stop_score:.4g}, is above "
+            f"t = {result.threshold:g}")

@@ -1,0 +1,454 @@
+"""Plotly figures of what the network does, built from package results (STYLE 10).
+
+Every function here is a pure function of an Analysis, a View, a MergeResult or a config, and
+returns a plotly Figure; the app's pages only lay them out, and the tests read their data
+without a browser. Images are drawn from a Backdrop (a small JPEG thumbnail) stretched over the
+original image's pixel coordinates, so boxes and windows are plotted in original pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from PIL import Image
+from torch import Tensor
+
+from .appstate import MergeStep, data_uri, offset_label
+from .merge import MergeResult
+from .multiscale import Analysis, BoxTable, View
+from .offsets import offsets
+
+# Six scales, six colours (colour-blind friendly, Okabe-Ito); classes use the predict palette.
+SCALE_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9"]
+CLASS_COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#a9a9a9"]
+MAP_SCALE = "Viridis"
+DEFAULT_MAX_BOXES = 300  # boxes drawn at once unless the user asks for all
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """The image as drawn under the figures: a thumbnail stretched to width x height."""
+
+    uri: str  # data:image/jpeg;base64,...
+    width: int  # original image size: figure coordinates are original pixels
+    height: int
+    thumb: tuple[int, int]  # thumbnail (width, height)
+
+
+def backdrop(im: Image.Image, max_side: int = 560) -> Backdrop:
+    uri, thumb = data_uri(im, max_side)
+    return Backdrop(uri=uri, width=im.size[0], height=im.size[1], thumb=thumb)
+
+
+def class_color(c: int) -> str:
+    return CLASS_COLORS[c % len(CLASS_COLORS)]
+
+
+def _add_image(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | None = None,
+               opacity: float = 1.0) -> None:
+    dx, dy = bd.width / bd.thumb[0], bd.height / bd.thumb[1]
+    # x0, y0 are the centre of the first thumbnail pixel: the image then spans [0, W] x [0, H].
+    fig.add_trace(go.Image(source=bd.uri, x0=dx / 2, y0=dy / 2, dx=dx, dy=dy, opacity=opacity,
+                           hoverinfo="skip", name="image"), row=row, col=col)
+
+
+def _image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | None = None,
+                pad: float = 0.0) -> None:
+    px, py = pad * bd.width, pad * bd.height
+    kw = {} if row is None else {"row": row, "col": col}
+    fig.update_xaxes(range=[-px, bd.width + px], showgrid=False, zeroline=False, **kw)
+    fig.update_yaxes(range=[bd.height + py, -py], showgrid=False, zeroline=False,
+                     scaleanchor="x" if row is None else None, **kw)
+
+
+def _rect_path(boxes: Tensor) -> tuple[list, list]:
+    """[N, 4] boxes -> x, y lists drawing all rectangles in one line trace (None-separated)."""
+    xs, ys = [], []
+    for x1, y1, x2, y2 in boxes.tolist():
+        xs += [x1, x2, x2, x1, x1, None]
+        ys += [y1, y1, y2, y2, y1, None]
+    return xs, ys
+
+
+def _box_trace(box: Tensor, color: str, name: str, width: float = 3, dash: str = "solid",
+               hover: str | None = None, showlegend: bool = True) -> go.Scatter:
+    xs, ys = _rect_path(box.reshape(1, 4))
+    return go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=width, dash=dash),
+                      name=name, hoverinfo="text" if hover else "skip", text=hover,
+                      showlegend=showlegend)
+
+
+# --- overview -------------------------------------------------------------------------------
+def pipeline_figure(info: dict) -> go.Figure:
+    """The pipeline in one picture: image -> scales -> trunk -> offset pool -> heads -> merge.
+
+    info: numbers to print in the boxes: image (H, W), sizes (the scales' (h, w)), flips, fine
+    (offsets on), k, prepool (pre-pool stride, px), stride (output stride, px), coarse (coarse
+    stride, px), windows (total over views), views, boxes (raw boxes kept), top (class name,
+    score) or None.
+    """
+    H, W = info["image"]
+    k = info["k"]
+    sizes = info["sizes"]
+    stages = [
+        ("Image", f"{W}x{H} px", "sidebar"),
+        ("Six scales", "<br>".join(f"{h}x{w}" for h, w in sizes[:3]) + "<br>...<br>"
+         + f"{sizes[-1][0]}x{sizes[-1][1]}" + ("<br>+ flips" if info.get("flips") else ""), "Scales"),
+        ("Conv trunk", f"runs once<br>per scale on<br>the whole image;<br>stride {info['prepool']} px",
+         "Architecture"),
+        ("Offset max pool", f"{k}x{k} pool,<br>{k * k} offsets<br>= {k * k} pooled maps"
+         if info["fine"] else f"{k}x{k} pool,<br>offsets off:<br>one pooled map", "Offsets"),
+        ("Classifier<br>(FC as conv)", f"{k * k} class maps,<br>interleaved:<br>stride {info['stride']} px<br>"
+         f"(not {info['coarse']})" if info["fine"] else
+         f"one class map,<br>stride {info['coarse']} px", "Offsets"),
+        ("Regressor", f"4 numbers<br>per window:<br>{info['windows']} windows<br>"
+         f"in {info['views']} views", "Regressor"),
+        ("Greedy merge", f"{info['boxes']} raw boxes;<br>merge the pair<br>with the lowest<br>"
+         f"match score<br>until it is > t", "Merge"),
+    ]
+    fig = go.Figure()
+    n = len(stages)
+    bw, gap = 1.0, 0.3
+    colors = ["#f2f2f2", "#dbeafe", "#e0f2e9", "#fef3c7", "#fde2e4", "#ede9fe", "#e0f7fa"]
+    for i, (title, body, page) in enumerate(stages):
+        x0 = i * (bw + gap)
+        fig.add_shape(type="rect", x0=x0, x1=x0 + bw, y0=0, y1=1, line=dict(color="#555", width=1.5),
+                      fillcolor=colors[i % len(colors)], layer="below")
+        fig.add_annotation(x=x0 + bw / 2, y=0.86, text=f"<b>{title}</b>", showarrow=False,
+                           font=dict(size=13, color="#111"))
+        fig.add_annotation(x=x0 + bw / 2, y=0.42, text=body, showarrow=False,
+                           font=dict(size=11, color="#222"))
+        fig.add_annotation(x=x0 + bw / 2, y=-0.1, text=f"<i>page: {page}</i>", showarrow=False,
+                           font=dict(size=10, color="#555"))
+        if i < n - 1:
+            fig.add_annotation(x=x0 + bw + gap - 0.02, y=0.5, ax=x0 + bw + 0.02, ay=0.5,
+                               xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                               arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="")
+    top = info.get("top")
+    tail = (f"classification: spatial max per class, averaged over views"
+            + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else ""))
+    fig.add_annotation(x=(n * (bw + gap) - gap) / 2, y=1.17, text=tail, showarrow=False,
+                       font=dict(size=12, color="#111"))
+    # An invisible trace keeps the axes in data coordinates (and the figure non-empty).
+    fig.add_trace(go.Scatter(x=[0, n * (bw + gap) - gap], y=[-0.2, 1.25], mode="markers",
+                             marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-0.1, n * (bw + gap) - gap + 0.1])
+    fig.update_yaxes(visible=False, range=[-0.25, 1.3])
+    fig.update_layout(height=300, margin=dict(l=5, r=5, t=10, b=5), plot_bgcolor="white",
+                      title=None)
+    return fig
+
+
+def detections_figure(bd: Backdrop, dets: list, truth: list[dict] | None = None) -> go.Figure:
+    """The image with final detections (predict.Detection) and, if known, the true boxes."""
+    fig = go.Figure()
+    _add_image(fig, bd)
+    for t in truth or []:
+        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white", "truth",
+                                 width=2, dash="dot", hover=f"truth: {t['name']}",
+                                 showlegend=False))
+    for i, d in enumerate(dets):
+        fig.add_trace(_box_trace(torch.tensor(d.box), class_color(d.label),
+                                 f"{d.name} {d.confidence:.2f}", width=3,
+                                 hover=f"{d.name}: confidence {d.confidence:.3f}, "
+                                       f"{d.members} raw boxes"))
+    _image_axes(fig, bd, pad=0.05)
+    fig.update_layout(height=420, margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", y=-0.05))
+    return fig
+
+
+# --- scales ---------------------------------------------------------------------------------
+def map_on_image(view: View, cls: int) -> tuple[list[float], list[float], Tensor]:
+    """A view's fine map for class cls placed on the original image: (x edges, y edges, z).
+
+    Each cell is drawn at the centre of its window, one stride wide; a flipped view is flipped
+    back so that x grows to the right."""
+    z = view.fine[cls]  # [Hf, Wf]
+    win = view.windows  # [Hf, Wf, 4] original pixels
+    if view.flip:
+        z, win = z.flip(-1), win.flip(1)
+    cx = ((win[0, :, 0] + win[0, :, 2]) / 2).tolist()
+    cy = ((win[:, 0, 1] + win[:, 0, 3]) / 2).tolist()
+    px, py = view.stride / view.factor[1], view.stride / view.factor[0]
+    xe = [cx[0] - px / 2 + i * px for i in range(len(cx) + 1)]
+    ye = [cy[0] - py / 2 + i * py for i in range(len(cy) + 1)]
+    return xe, ye, z
+
+
+def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = False,
+                      scales: list[int] | None = None) -> go.Figure:
+    """Per-scale confidence maps for class cls over the image, one panel per scale."""
+    scales = list(analysis.settings.scales if scales is None else scales)
+    views = [v for v in analysis.views if v.scale in scales and v.flip == flip]
+    if not views:  # flips off: show the unflipped views
+        views = [v for v in analysis.views if v.scale in scales and not v.flip]
+    n = len(views)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    titles = [f"scale {v.scale + 1}: {v.size[0]}x{v.size[1]}, map {v.fine.shape[-2]}x"
+              f"{v.fine.shape[-1]}, max {float(v.fine[cls].max()):.3f}" for v in views]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.08)
+    zmax = max(float(v.fine[cls].max()) for v in views) if views else 1.0
+    name = analysis.class_names[cls]
+    for i, v in enumerate(views):
+        r, c = i // cols + 1, i % cols + 1
+        _add_image(fig, bd, r, c, opacity=0.75)
+        xe, ye, z = map_on_image(v, cls)
+        fig.add_trace(go.Heatmap(
+            x=xe, y=ye, z=z.tolist(), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
+            hovertemplate=f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}})"
+                          f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}</extra>"),
+            row=r, col=c)
+        _image_axes(fig, bd, r, c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
+                                     colorbar=dict(title=dict(text=f"p({name})"))),
+                      height=300 * rows + 40, margin=dict(l=0, r=0, t=40, b=0))
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
+    """Per class: each scale's spatial max (mean over its flips) and the final average."""
+    names = [analysis.class_names[c] for c in classes]
+    fig = go.Figure()
+    for s in analysis.settings.scales:
+        fig.add_trace(go.Bar(x=names, y=[float(analysis.scale_scores[s][c]) for c in classes],
+                             name=f"scale {s + 1}", marker_color=SCALE_COLORS[s]))
+    fig.add_trace(go.Bar(x=names, y=[float(analysis.scores[c]) for c in classes],
+                         name="final (mean of views)", marker_color="black"))
+    fig.update_layout(barmode="group", height=330, margin=dict(l=0, r=0, t=30, b=0),
+                      yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+# --- offsets --------------------------------------------------------------------------------
+def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE) -> go.Figure:
+    """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid of heatmaps, one colour scale.
+
+    Panel (dy, dx) sits at row dy, column dx, like the offsets on the pre-pool grid."""
+    offs = offsets(k)
+    titles = [f"(dx,dy)=({dx},{dy}): {m.shape[-2]}x{m.shape[-1]}" for (dx, dy), m in zip(offs, maps)]
+    fig = make_subplots(rows=k, cols=k, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=0.09)
+    lo = min(float(m.min()) for m in maps) if maps else 0.0
+    hi = max(float(m.max()) for m in maps) if maps else 1.0
+    for i, ((dx, dy), m) in enumerate(zip(offs, maps)):
+        fig.add_trace(go.Heatmap(
+            z=m.tolist(), coloraxis="coloraxis", name=f"({dx},{dy})",
+            hovertemplate=f"offset ({dx},{dy}) cell (%{{y}},%{{x}}): %{{z:.3f}}<extra></extra>"),
+            row=dy + 1, col=dx + 1)
+        fig.update_yaxes(autorange="reversed", showticklabels=False, row=dy + 1, col=dx + 1,
+                         scaleanchor=f"x{i + 1 if i else ''}")
+        fig.update_xaxes(showticklabels=False, row=dy + 1, col=dx + 1)
+    fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
+                                     colorbar=dict(title=dict(text=label))),
+                      height=120 * k + 190, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
+                       pick: tuple[int, int] | None = None) -> go.Figure:
+    """The coarse map (offset (0,0) only, stride k*s) beside the interleaved fine map (stride s),
+    both placed by their windows' top-left corners in the resized image (pixels), so each coarse
+    cell covers k x k fine cells. Transparent markers on the fine cells make them clickable."""
+    s = view.stride
+    fine = view.fine[cls]
+    coarse = view.class_maps[0][cls]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=[
+        f"coarse: offset (0,0) only, {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
+        f"fine: {k * k} offsets interleaved, {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
+    lo = min(float(fine.min()), float(coarse.min()))
+    hi = max(float(fine.max()), float(coarse.max()))
+
+    def edges(n: int, step: int) -> list[float]:
+        return [i * step - s / 2 for i in range(n + 1)]
+
+    fig.add_trace(go.Heatmap(
+        x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=coarse.tolist(),
+        coloraxis="coloraxis", name="coarse",
+        hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), row=1, col=1)
+    Hf, Wf = fine.shape
+    offs = [[offset_label(((r % k) * k + (c % k)), k) for c in range(Wf)] for r in range(Hf)]
+    fig.add_trace(go.Heatmap(
+        x=edges(Wf, s), y=edges(Hf, s), z=fine.tolist(), coloraxis="coloraxis", name="fine",
+        customdata=offs, hovertemplate="fine: %{z:.3f}, offset %{customdata}<extra></extra>"),
+        row=1, col=2)
+    # Clickable layer: one transparent marker per fine cell (Plotly selections ignore heatmaps).
+    rr, cc = torch.meshgrid(torch.arange(Hf), torch.arange(Wf), indexing="ij")
+    fig.add_trace(go.Scatter(
+        x=(cc.flatten() * s).tolist(), y=(rr.flatten() * s).tolist(), mode="markers",
+        marker=dict(size=max(6, min(22, 360 // max(Wf, 1))), opacity=0, color="white", symbol="square"),
+        customdata=torch.stack([rr.flatten(), cc.flatten()], 1).tolist(),
+        hovertemplate="cell (%{customdata[0]},%{customdata[1]})<extra>click to pick</extra>",
+        name="cells", showlegend=False), row=1, col=2)
+    if pick is not None:
+        r, c = pick
+        fig.add_trace(go.Scatter(x=[c * s - s / 2, c * s + s / 2, c * s + s / 2, c * s - s / 2, c * s - s / 2],
+                                 y=[r * s - s / 2, r * s - s / 2, r * s + s / 2, r * s + s / 2, r * s - s / 2],
+                                 mode="lines", line=dict(color="red", width=3), name="picked",
+                                 hoverinfo="skip", showlegend=False), row=1, col=2)
+        if r % k == 0 and c % k == 0:  # offset (0,0): the same window exists in the coarse map
+            j, i = r // k, c // k
+            q = s * k
+            fig.add_trace(go.Scatter(
+                x=[i * q - s / 2, i * q + q - s / 2, i * q + q - s / 2, i * q - s / 2, i * q - s / 2],
+                y=[j * q - s / 2, j * q - s / 2, j * q + q - s / 2, j * q + q - s / 2, j * q - s / 2],
+                mode="lines", line=dict(color="red", width=3), hoverinfo="skip", showlegend=False),
+                row=1, col=1)
+    for c in (1, 2):
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}",
+                         title_text="window top (px, resized)" if c == 1 else None, row=1, col=c)
+        fig.update_xaxes(title_text="window left (px, resized image)", row=1, col=c)
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
+                                     colorbar=dict(title=dict(text=f"p({class_name})"))),
+                      height=420, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
+                      dragmode=False)
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str) -> go.Figure:
+    """One window (dashed) and, if given, the box the regressor predicts from it (solid)."""
+    fig = go.Figure()
+    _add_image(fig, bd)
+    fig.add_trace(_box_trace(window, "#111111", "window (network input)", width=3, dash="dash",
+                             hover="window: " + ", ".join(f"{v:.0f}" for v in window.tolist())))
+    if box is not None:
+        fig.add_trace(_box_trace(box, "#e6194b", "predicted box", width=3,
+                                 hover="box: " + ", ".join(f"{v:.0f}" for v in box.tolist())))
+    _image_axes(fig, bd, pad=0.1)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.05))
+    return fig
+
+
+# --- regressor ------------------------------------------------------------------------------
+def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int,
+                 pick: int | None = None, title: str = "") -> go.Figure:
+    """Raw regressor boxes idx of table, coloured by scale; a marker at each box centre carries
+    its row index (customdata) for hover and click. pick: a row whose window is also drawn."""
+    fig = go.Figure()
+    _add_image(fig, bd, opacity=0.85)
+    idx = idx.long()
+    for s in range(6):
+        sel = idx[table.scale[idx] == s]
+        if len(sel) == 0:
+            continue
+        xs, ys = _rect_path(table.boxes[sel])
+        color = SCALE_COLORS[s]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1),
+                                 opacity=0.5, name=f"scale {s + 1} ({len(sel)})",
+                                 legendgroup=f"s{s}", hoverinfo="skip"))
+        b = table.boxes[sel]
+        text = [f"#{i} {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}<br>"
+                f"scale {s + 1}{' flip' if bool(table.flip[i]) else ''}, offset "
+                f"{offset_label(int(table.offset[i]), k)}, cell ({int(table.row[i])},{int(table.col[i])})"
+                for i in sel.tolist()]
+        fig.add_trace(go.Scatter(x=((b[:, 0] + b[:, 2]) / 2).tolist(), y=((b[:, 1] + b[:, 3]) / 2).tolist(),
+                                 mode="markers", marker=dict(color=color, size=5, opacity=0.7),
+                                 customdata=sel.tolist(), hovertext=text, hoverinfo="text",
+                                 name=f"centres, scale {s + 1}", legendgroup=f"s{s}",
+                                 showlegend=False))
+    if pick is not None:
+        w, b = table.windows[pick], table.boxes[pick]
+        fig.add_trace(_box_trace(w, "#111111", f"window of box #{pick}", width=3, dash="dash"))
+        fig.add_trace(_box_trace(b, "#e6194b", f"box #{pick}", width=4))
+    _image_axes(fig, bd, pad=0.15)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=560,
+                      margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select", dragmode="pan",
+                      legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+# --- merge ----------------------------------------------------------------------------------
+def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
+                 max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
+    """One step of the greedy merge: the boxes alive after it (thin, by class), the pair it
+    merged (dashed) and the merged box (thick). At most max_boxes alive boxes are drawn (the
+    most confident), the merged one always."""
+    fig = go.Figure()
+    _add_image(fig, bd, opacity=0.85)
+    st = ms.alive
+    n = len(st["slots"])
+    order = torch.argsort(st["confs"], descending=True, stable=True)
+    if max_boxes is not None and n > max_boxes:
+        order = order[:max_boxes]
+    labels = st["labels"][order]
+    for c in sorted(set(labels.tolist())):
+        sel = order[labels == c]
+        xs, ys = _rect_path(st["boxes"][sel])
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", opacity=0.45,
+                                 line=dict(color=class_color(c), width=1),
+                                 name=f"{class_names[c]} ({len(sel)} drawn)", hoverinfo="skip"))
+    if ms.pair is not None:
+        i, j = ms.pair
+        fig.add_trace(_box_trace(ms.b1, "#d62728", f"b1 (slot {i})", width=3, dash="dash",
+                                 hover=f"b1, slot {i}"))
+        fig.add_trace(_box_trace(ms.b2, "#1f77b4", f"b2 (slot {j})", width=3, dash="dash",
+                                 hover=f"b2, slot {j}"))
+        fig.add_trace(_box_trace(ms.merged, "#2ca02c", "merged box", width=5,
+                                 hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
+                                       f"match score {ms.score:.4g}"))
+    _image_axes(fig, bd, pad=0.15)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=470,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04),
+                      uirevision="merge")
+    return fig
+
+
+def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 5,
+                       truth: list[dict] | None = None, title: str = "") -> go.Figure:
+    """The n most confident merged boxes, labelled with class and confidence."""
+    fig = go.Figure()
+    _add_image(fig, bd)
+    for t in truth or []:
+        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                 f"truth: {t['name']}", width=2, dash="dot"))
+    for i in range(min(n, len(result.final_confs))):
+        c = int(result.final_labels[i])
+        conf = float(result.final_confs[i])
+        fig.add_trace(_box_trace(result.final_boxes[i], class_color(c),
+                                 f"{i + 1}. {class_names[c]} {conf:.2f}", width=4 if i == 0 else 2,
+                                 hover=f"{class_names[c]}: confidence {conf:.3f}, "
+                                       f"{len(result.final_members[i])} raw boxes"))
+    _image_axes(fig, bd, pad=0.15)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+def remaining_figure(results: dict[str, MergeResult], step: int) -> go.Figure:
+    """Boxes remaining after each step, one line per merge, with the current step marked."""
+    fig = go.Figure()
+    for (kind, r), color in zip(results.items(), ["#d62728", "#2ca02c"]):
+        n = int(r.boxes.shape[0])
+        fig.add_trace(go.Scatter(x=list(range(r.n_steps + 1)), y=[n] + r.remaining, mode="lines",
+                                 name=f"{kind} ({r.n_steps} steps)", line=dict(color=color)))
+    fig.add_vline(x=step, line=dict(color="#555", dash="dot"))
+    fig.update_layout(height=220, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="step",
+                      yaxis_title="boxes left", legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+# --- architecture ---------------------------------------------------------------------------
+def layer_cost_figure(rows: list[dict]) -> go.Figure:
+    """Parameters and multiply-adds per layer (log scale) from appstate.layer_rows."""
+    rows = [r for r in rows if r["kind"] != "pool"]
+    names = [r["layer"] for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters", "multiply-adds (one window)"])
+    fig.add_trace(go.Bar(x=names, y=[r["parameters"] for r in rows], marker_color="#0072B2",
+                         name="parameters"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[r["multiply-adds"] for r in rows], marker_color="#D55E00",
+                         name="multiply-adds"), row=1, col=2)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    return fig

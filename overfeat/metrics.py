@@ -1,0 +1,199 @@
+"""Evaluation metrics of the three tasks (SPEC section 1), as pure functions.
+
+- Classification: top-k error (ILSVRC: top-1 and top-5).
+- Localization: the ILSVRC rule; up to 5 guesses (class, box), an image is right when one guess
+  has the right class and a box with IoU >= 0.5 with a ground-truth box of that class.
+- Detection: Pascal VOC average precision at IoU 0.5, all-point interpolated (the VOC 2010+
+  devkit rule), per class and its mean; "difficult" objects are neither hits nor misses.
+
+Boxes are (x1, y1, x2, y2) floats with x2 > x1, y2 > y1, in continuous pixel coordinates (the
+VOC reader's convention, overfeat.data.voc: x1 = xmin - 1, x2 = xmax). The width of a box is
+x2 - x1, which equals the devkit's (xmax - xmin + 1), so IoUs here equal the devkit's.
+No torch needed: plain Python and numpy, so tests can check them by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Box = Sequence[float]  # (x1, y1, x2, y2)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2).
+
+    Disjoint or touching boxes give 0; identical boxes 1; a degenerate box (zero or negative
+    width or height) has area 0, so it gives 0 against anything (never NaN).
+    """
+    aw, ah = max(0.0, a[2] - a[0]), max(0.0, a[3] - a[1])
+    bw, bh = max(0.0, b[2] - b[0]), max(0.0, b[3] - b[1])
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, iw) * max(0.0, ih)
+    union = aw * ah + bw * bh - inter
+    return float(inter / union) if union > 0 and inter > 0 else 0.0
+
+
+def rank_of(scores: Sequence[float], label: int, candidates: Sequence[int] | None = None) -> int:
+    """0-based rank of class `label` when the candidate classes are sorted by score, best first.
+
+    Tie rule: classes with equal scores keep their index order (a stable descending sort, the
+    order of overfeat.multiscale.Analysis.top). So the rank is the number of candidates scoring
+    strictly higher, plus the number of tied candidates with a lower class index.
+    candidates: the classes that may be guessed (e.g. the object classes, background excluded);
+    None = all. A label outside the candidates can never be guessed: rank = len(candidates).
+    """
+    cand = list(range(len(scores))) if candidates is None else list(candidates)
+    if label not in cand:
+        return len(cand)
+    s = scores[label]
+    return sum(1 for c in cand if scores[c] > s or (scores[c] == s and c < label))
+
+
+def topk_error(scores: Sequence[Sequence[float]] | np.ndarray, labels: Sequence[int], k: int,
+               candidates: Sequence[int] | None = None) -> float:
+    """Fraction of images whose true label is not among the k best-scored candidate classes.
+
+    Args:
+        scores: [N, K] class scores, one row per image. labels: [N] true class per image.
+        k: 1 for top-1, 5 for top-5. candidates: classes that may be guessed (None = all).
+    Ties: see rank_of (stable by class index). No images: NaN.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(labels) != len(scores):
+        raise ValueError(f"{len(scores)} score rows for {len(labels)} labels")
+    if len(labels) == 0:
+        return math.nan
+    wrong = sum(1 for row, y in zip(scores, labels) if rank_of(row, int(y), candidates) >= k)
+    return wrong / len(labels)
+
+
+def localization_correct(guesses: Sequence[tuple[int, Box]], truths: Sequence[tuple[int, Box]],
+                         max_guesses: int = 5, iou_threshold: float = 0.5) -> bool:
+    """ILSVRC localization rule for one image.
+
+    Args:
+        guesses: [(class, box)], best first; only the first max_guesses count.
+        truths: [(class, box)] ground truth. ILSVRC scores one class per image but any of its
+            instances: a guess is right when its class equals a truth's class and its box has
+            IoU >= iou_threshold with that truth's box.
+    Returns True when at least one of the counted guesses is right.
+    """
+    for c, box in list(guesses)[:max_guesses]:
+        for tc, tbox in truths:
+            if c == tc and iou(box, tbox) >= iou_threshold:
+                return True
+    return False
+
+
+def average_precision(recall: Sequence[float], precision: Sequence[float]) -> float:
+    """All-point interpolated AP (VOC 2010+ devkit, VOCevaldet's "VOCap").
+
+    recall, precision: the cumulative values after each detection, ranked by confidence.
+    The precision envelope is made monotone (p(r) = max precision at recall >= r) and
+    integrated over every recall step:  AP = sum_i (r_i - r_{i-1}) * p_interp(r_i).
+    Empty input (no detections) gives 0.
+    """
+    r = np.concatenate([[0.0], np.asarray(recall, dtype=np.float64), [1.0]])
+    p = np.concatenate([[0.0], np.asarray(precision, dtype=np.float64), [0.0]])
+    for i in range(len(p) - 2, -1, -1):
+        p[i] = max(p[i], p[i + 1])
+    idx = np.nonzero(r[1:] != r[:-1])[0] + 1
+    return float(np.sum((r[idx] - r[idx - 1]) * p[idx]))
+
+
+@dataclass
+class GroundTruth:
+    """One image's ground truth for detection."""
+
+    labels: list[int]
+    boxes: list[Box]
+    difficult: list[bool]
+
+
+@dataclass
+class ClassAP:
+    ap: float  # NaN when the class has no (non-difficult) ground truth
+    n_positives: int  # non-difficult ground-truth objects
+    n_detections: int
+    true_positives: int
+
+
+def match_class(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
+                cls: int, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, int]:
+    """VOC matching for one class: (tp [D], fp [D], n_positives), detections ranked.
+
+    detections: [(image index, confidence, box)] of this class, any order; they are ranked by
+    confidence, highest first (ties: input order). Each detection takes the ground truth of its
+    image and class with the highest IoU; with IoU >= threshold it is a true positive if that
+    truth is not difficult and not yet taken, a false positive if already taken (a duplicate),
+    and ignored (neither) if the truth is difficult. Below the threshold it is a false positive.
+    """
+    n_pos = sum(1 for g in truths for lab, d in zip(g.labels, g.difficult) if lab == cls and not d)
+    order = sorted(range(len(detections)), key=lambda i: -detections[i][1])
+    taken: dict[tuple[int, int], bool] = {}
+    tp = np.zeros(len(order))
+    fp = np.zeros(len(order))
+    for rank, i in enumerate(order):
+        img, _, box = detections[i]
+        g = truths[img]
+        best, best_j = -1.0, -1
+        for j, (lab, gbox) in enumerate(zip(g.labels, g.boxes)):
+            if lab != cls:
+                continue
+            o = iou(box, gbox)
+            if o > best:
+                best, best_j = o, j
+        if best >= iou_threshold:
+            if g.difficult[best_j]:
+                continue  # ignored: neither a hit nor a miss
+            if not taken.get((img, best_j)):
+                tp[rank] = 1
+                taken[(img, best_j)] = True
+            else:
+                fp[rank] = 1
+        else:
+            fp[rank] = 1
+    return tp, fp, n_pos
+
+
+def class_ap(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
+             cls: int, iou_threshold: float = 0.5) -> ClassAP:
+    """AP of one class over a set of images (see match_class and average_precision)."""
+    tp, fp, n_pos = match_class(detections, truths, cls, iou_threshold)
+    keep = (tp + fp) > 0  # difficult matches are dropped from the ranking altogether
+    tp, fp = tp[keep], fp[keep]
+    if n_pos == 0:
+        return ClassAP(math.nan, 0, int(len(tp)), 0)
+    ctp, cfp = np.cumsum(tp), np.cumsum(fp)
+    recall = ctp / n_pos
+    precision = ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)
+    return ClassAP(average_precision(recall, precision), n_pos, int(len(tp)), int(tp.sum()))
+
+
+def mean_ap(detections: Sequence[Sequence[tuple[int, float, Box]]], truths: Sequence[GroundTruth],
+            classes: Sequence[int], iou_threshold: float = 0.5) -> tuple[float, dict[int, ClassAP]]:
+    """Mean AP over classes, VOC style.
+
+    Args:
+        detections: per image, [(class, confidence, box)]. truths: per image, GroundTruth.
+        classes: the classes to score (object classes, background excluded).
+    Returns:
+        (mAP, {class: ClassAP}). Classes with no non-difficult ground truth in the set get AP
+        NaN and are left out of the mean (the mean of no classes is NaN).
+    """
+    if len(detections) != len(truths):
+        raise ValueError(f"{len(detections)} detection lists for {len(truths)} images")
+    per_class: dict[int, ClassAP] = {}
+    for c in classes:
+        dets = [(i, float(conf), box) for i, ds in enumerate(detections)
+                for lab, conf, box in ds if lab == c]
+        per_class[c] = class_ap(dets, truths, c, iou_threshold)
+    aps = [v.ap for v in per_class.values() if not math.isnan(v.ap)]
+    return (float(np.mean(aps)) if aps else math.nan), per_class

@@ -1,0 +1,776 @@
+"""Training: the paper's three stages on any Pascal VOC-layout folder (SPEC sections 5, 7, 8).
+
+    python -m overfeat train --preset demo --data data/train_loc data/train_det --out run.pt
+
+Stage 1, classifier (SPEC 8, 7). The trunk and the classifier learn from square crops resized
+to the network's window (221 px for the accurate geometry): crops around objects with scale
+jitter (crop sides spanning what one window sees over the six scales, overfeat.data.loader)
+and position jitter, horizontal flips, and, when the config has a background class, crops
+that show no object labelled "background". Cross-entropy, SGD with momentum.
+
+Stage 2, regressor (SPEC 5). The trunk is FROZEN (the paper's "features frozen from
+classification"). Each image is resized to one of the six scales (overfeat.multiscale.
+scale_sizes, drawn at random per image and epoch) and maybe flipped; the trunk runs once over
+it and the last pool is done at every offset (overfeat.offsets.offset_pool), so the windows
+are exactly those of the dense evaluation at the fine stride (12 px). A window is trained on
+when its field of view overlaps a ground-truth box by at least 50%, the overlap being
+    overlap(window, box) = max(coverage(window, box), coverage(box, window))
+with overfeat.boxes.coverage (the part of the box inside the window): the larger of "the part
+of the object the window sees" and "the part of the window the object fills", i.e.
+intersection / min(area of box, area of window). The second term keeps windows that lie inside
+an object larger than the window (such objects occur at the larger scales, and the dense
+evaluation regresses boxes from those windows too). Its target is the box of the object whose
+visible area in the window is largest, encoded in the window's frame (overfeat.boxes.encode);
+the loss is the mean squared error (L2). A per-class regressor is trained on the 4 outputs of
+the target's class.
+
+Stage 3, detection fine-tuning (SPEC 7). Needs the background class (the config's last
+class). Images are again taken whole at a random scale and flip, and every window of the fine
+map is labelled: an object (overlap >= 0.5, as above), background (overlap < 0.2 with every
+object, difficult ones included), or unused. The classifier scores every window (no gradient,
+dropout off), and the loss takes a few positives per image plus the negatives mined on the fly:
+the background windows the current model scores worst (highest object probability), and one
+random background window.
+
+Order and freezing, so that ONE checkpoint serves all three tasks: stage 1 trains the trunk
+and the classifier; stages 2 and 3 keep the trunk frozen, so the regressor trained in stage 2
+on the stage-1 trunk stays valid after stage 3, which fine-tunes the classifier head only. The
+trunk never changes after stage 1, and the classifier of stage 3 is the one that classifies
+(top-1/top-5), localizes (its scores rank the regressor's boxes) and detects.
+
+Mechanics. Progress goes through a callback receiving dicts ({"event": "step", "stage",
+"epoch", "epochs", "step", "steps", "loss", "lr", "images_per_s"}, and "epoch", "checkpoint",
+"stage", "done" events), so the CLI draws a text progress bar and an app can draw its own.
+A checkpoint is written atomically at the end of every epoch (overfeat.checkpoint), with a
+train_state of tensors and primitives only (optimizer state, stage, epoch, the global RNG
+state), so `--resume` continues bit for bit: every epoch's sampling comes from a generator
+seeded by (seed, stage, epoch, rank), and the learning rate is a function of the step. Under
+`torchrun --nproc_per_node=N` the same code runs DistributedDataParallel (gloo on CPU, nccl
+on CUDA), each rank on its DistributedSampler share; only rank 0 writes and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import boxes as box_ops
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .config import VOC_CLASSES, ModelConfig, preset
+from .model import OverFeat
+from .multiscale import scale_sizes
+from .offsets import offset_pool, offsets
+
+STAGE_NAMES = {1: "classifier", 2: "regressor", 3: "detection"}
+# Window labels in the dense stages (see the module docstring).
+POSITIVE_OVERLAP = 0.5
+BACKGROUND_OVERLAP = 0.2
+
+Callback = Callable[[dict], None]
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run depends on; stored in the checkpoint's meta."""
+
+    data: tuple[str, ...]  # VOC-layout folders; their `split` images are pooled
+    out: str = "runs/overfeat.pt"
+    split: str = "train"
+    preset: str = "demo"
+    width: float | None = None  # override the preset's channel multiplier
+    stages: tuple[int, ...] = (1, 2, 3)
+    epochs: tuple[int, int, int] = (12, 3, 2)  # per stage 1, 2, 3
+    lr: tuple[float, float, float] = (0.02, 0.01, 0.002)  # peak learning rate per stage
+    batch_size: int = 64  # stage 1: crops per step
+    images_per_step: int = 8  # stages 2 and 3: whole images per step
+    crops_per_image: int = 8  # stage 1: crops drawn from each image per epoch
+    background_fraction: float = 0.3  # stage 1: share of background crops
+    windows_per_image: int = 48  # stage 2: windows drawn from each image view
+    positives_per_image: int = 8  # stage 3
+    negatives_per_image: int = 4  # stage 3: hard (worst-scored) background windows
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    max_images: int | None = None
+    threads: int | None = None
+    device: str = "auto"
+    on_error: str = "raise"  # bad VOC records: "raise" or "skip"
+
+    def __post_init__(self) -> None:
+        self.data = tuple(str(d) for d in self.data)
+        self.stages = tuple(sorted(set(int(s) for s in self.stages)))
+        if not self.data:
+            raise ValueError("expected at least one --data folder")
+        if not self.stages or any(s not in STAGE_NAMES for s in self.stages):
+            raise ValueError(f"stages must be among 1,2,3, got {self.stages}")
+        self.epochs = _per_stage(self.epochs, "epochs", int)
+        self.lr = _per_stage(self.lr, "lr", float)
+        if any(e < 0 for e in self.epochs):
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if any(v <= 0 for v in self.lr):
+            raise ValueError(f"learning rates must be > 0, got {self.lr}")
+        for name in ("batch_size", "images_per_step", "crops_per_image", "windows_per_image",
+                     "positives_per_image"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.negatives_per_image < 0:
+            raise ValueError(f"negatives_per_image must be >= 0, got {self.negatives_per_image}")
+        if not 0 <= self.background_fraction < 1:
+            raise ValueError(f"background_fraction must be in [0, 1), got {self.background_fraction}")
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {self.max_images}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _per_stage(v, name: str, kind) -> tuple:
+    v = tuple(kind(x) for x in (v if isinstance(v, (tuple, list)) else (v,)))
+    if len(v) == 1:
+        v = v * 3
+    if len(v) != 3:
+        raise ValueError(f"{name}: expected one value or three (stage 1,2,3), got {len(v)}")
+    return v
+
+
+def model_config(opts: TrainOptions) -> ModelConfig:
+    """The preset, with the width override; a preset without class names (the paper's
+    1000-class models) gets the 20 VOC classes plus background."""
+    cfg = preset(opts.preset)
+    if opts.width is not None:
+        cfg = cfg.replace(width=opts.width)
+    if not cfg.class_names:
+        cfg = cfg.replace(num_classes=len(VOC_CLASSES) + 1, background=True,
+                          class_names=VOC_CLASSES + ("background",))
+    return cfg
+
+
+# --- distributed ------------------------------------------------------------------------------
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def setup_distributed(device: str) -> Dist:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; without them this is a single process."""
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but CUDA is not available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if use_cuda:
+            torch.cuda.set_device(local)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        dev = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+        return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=dev)
+    return Dist(device=torch.device("cuda") if use_cuda else torch.device("cpu"))
+
+
+def _wrap(module: nn.Module, d: Dist) -> nn.Module:
+    """DistributedDataParallel around the module being trained (its trainable parameters)."""
+    if not d.active:
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [d.device.index] if d.device.type == "cuda" else None
+    return DDP(module, device_ids=ids)
+
+
+def _epoch_indices(n: int, d: Dist, seed: int, stage: int, epoch: int) -> list[int]:
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(range(n), num_replicas=d.world, rank=d.rank, shuffle=True,
+                                 seed=seed)
+    sampler.set_epoch(stage * 100_003 + epoch)
+    return list(sampler)
+
+
+def _generator(seed: int, stage: int, epoch: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + stage) * 10_007 + epoch) * 101 + rank)
+
+
+# --- schedule ---------------------------------------------------------------------------------
+
+def lr_at(step: int, total: int, peak: float) -> float:
+    """Linear warm-up over the first 5% of the stage's steps (at least 1), then a cosine decay
+    to 1% of the peak: a function of the step only, so a resumed run follows the same curve."""
+    warm = max(1, int(0.05 * total))
+    if step < warm:
+        return peak * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+# --- windows of a dense view ------------------------------------------------------------------
+
+@dataclass
+class ViewWindows:
+    """All windows of one image view at the fine stride: for each window, which offset map
+    and which cell of it, and the window box in the view's pixels."""
+
+    pooled: list[Tensor]  # k*k maps [C, h, w] (ordered as offsets(k)), no gradient
+    offset: Tensor  # [N] index into pooled
+    j: Tensor  # [N] coarse row of the window's top-left cell in its offset map
+    i: Tensor  # [N] coarse column
+    boxes: Tensor  # [N, 4] window x1 y1 x2 y2 in the view's pixels
+
+
+def view_windows(model: OverFeat, x: Tensor) -> ViewWindows:
+    """Trunk (no gradient) on one normalised image [3, H, W], offset max pooling, and the list
+    of every window (SPEC 4: window (dx, dy, j, i) has its top-left corner at
+    prepool_stride * (k*i + dx, k*j + dy))."""
+    with torch.no_grad():
+        f = model.features(x[None])  # [1, C, H', W']
+        pooled = [p[0] for p in offset_pool(f, model.k)]  # k*k x [C, h, w]
+    K, k, s, win = model.fc_kernel, model.k, model.prepool_stride, model.window
+    offs, js, is_ = [], [], []
+    for o, (dx, dy) in enumerate(offsets(k)):
+        h, w = pooled[o].shape[-2:]
+        if h < K or w < K:
+            continue
+        jj, ii = torch.meshgrid(torch.arange(h - K + 1), torch.arange(w - K + 1), indexing="ij")
+        offs.append(torch.full((jj.numel(),), o))
+        js.append(jj.flatten())
+        is_.append(ii.flatten())
+    if not offs:
+        z = torch.zeros(0, dtype=torch.long)
+        return ViewWindows(pooled, z, z, z, torch.zeros(0, 4))
+    off, j, i = torch.cat(offs), torch.cat(js), torch.cat(is_)
+    dxs = torch.tensor([dx for dx, _ in offsets(k)])[off]
+    dys = torch.tensor([dy for _, dy in offsets(k)])[off]
+    x1 = (s * (k * i + dxs)).float()
+    y1 = (s * (k * j + dys)).float()
+    return ViewWindows(pooled, off, j, i, torch.stack([x1, y1, x1 + win, y1 + win], dim=1))
+
+
+def gather_patches(vw: ViewWindows, sel: Tensor, K: int) -> Tensor:
+    """The KxK pooled patches of the selected windows: [len(sel), C, K, K] (what the first FC
+    layer, a KxK convolution, sees for each window)."""
+    out = []
+    for n in sel.tolist():
+        o, j, i = int(vw.offset[n]), int(vw.j[n]), int(vw.i[n])
+        out.append(vw.pooled[o][:, j:j + K, i:i + K])
+    return torch.stack(out) if out else vw.pooled[0].new_zeros(0, vw.pooled[0].shape[0], K, K)
+
+
+def overlap(windows: Tensor, boxes: Tensor) -> Tensor:
+    """Pairwise overlap [N, M] = max(coverage(window, box), coverage(box, window)), i.e.
+    intersection / min(box area, window area) (see the module docstring)."""
+    n, m = len(windows), len(boxes)
+    if n == 0 or m == 0:
+        return windows.new_zeros(n, m)
+    w = windows[:, None, :].expand(n, m, 4).reshape(-1, 4)
+    b = boxes[None, :, :].expand(n, m, 4).reshape(-1, 4)
+    return torch.maximum(box_ops.coverage(w, b), box_ops.coverage(b, w)).reshape(n, m)
+
+
+def assign_windows(windows: Tensor, boxes: Tensor, ignore: Tensor) -> tuple[Tensor, Tensor]:
+    """(target [N] index into boxes or -1, background [N] bool) for each window.
+
+    target: among the objects the window overlaps by >= POSITIVE_OVERLAP, the one with the
+    largest visible area in the window. background: overlap < BACKGROUND_OVERLAP with every
+    object, difficult ("ignore") ones included.
+    """
+    n = len(windows)
+    allb = torch.cat([boxes, ignore])
+    ov_all = overlap(windows, allb)
+    background = (ov_all < BACKGROUND_OVERLAP).all(dim=1) if len(allb) else torch.ones(n, dtype=torch.bool)
+    if len(boxes) == 0:
+        return torch.full((n,), -1, dtype=torch.long), background
+    ov = ov_all[:, :len(boxes)]
+    lt = torch.maximum(windows[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(windows[:, None, 2:], boxes[None, :, 2:])
+    visible = (rb - lt).clamp(min=0).prod(dim=2)  # [N, M]
+    visible = torch.where(ov >= POSITIVE_OVERLAP, visible, torch.full_like(visible, -1.0))
+    best_v, best = visible.max(dim=1)
+    target = torch.where(best_v >= 0, best, torch.full_like(best, -1))
+    return target, background
+
+
+# --- the trainer ------------------------------------------------------------------------------
+
+class StopTraining(Exception):
+    """Raised by a callback to stop a run cleanly after a checkpoint (tests, app's stop button)."""
+
+
+class Trainer:
+    """Runs the stages of TrainOptions on one process (or one rank of torchrun)."""
+
+    def __init__(self, opts: TrainOptions, callback: Callback | None = None,
+                 resume: str | Path | None = None) -> None:
+        from .data.loader import SceneSet
+
+        self.opts = opts
+        self.callback = callback
+        self.dist = setup_distributed(opts.device)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        torch.manual_seed(opts.seed)
+        self.start = (opts.stages[0], 0)  # (stage, first epoch to run)
+        state = None
+        if resume is not None:
+            self.model, state = self._load_resume(resume)
+        else:
+            self.model = OverFeat(model_config(opts))
+        self.model.to(self.dist.device)
+        self.cfg = self.model.cfg
+        if 3 in opts.stages and not self.cfg.background:
+            raise ValueError("stage 3 (detection) needs a config with a background class")
+        names = self.cfg.names[:len(self.cfg.object_classes)]
+        self.sets = [SceneSet(d, opts.split, names, opts.max_images, opts.on_error)
+                     for d in opts.data]
+        self.scenes = [s for ds in self.sets for s in ds.scenes]
+        self.skipped = [x for ds in self.sets for x in ds.skipped]
+        self.history: list[dict] = list(state["history"]) if state else []
+        self.optim_state = state.get("optimizer") if state else None
+        if state:
+            torch.set_rng_state(state["rng"])
+
+    # -- resume --------------------------------------------------------------------------------
+    def _load_resume(self, path: str | Path) -> tuple[OverFeat, dict]:
+        blob = read_checkpoint(path)
+        label = Path(path).name
+        ts = blob.get("train_state")
+        if not isinstance(ts, dict) or not {"stage", "epoch", "rng", "history"} <= set(ts):
+            raise CheckpointError(f"{label}: holds no training state to resume from "
+                                  "(a final or exported checkpoint?)")
+        try:
+            cfg = ModelConfig.from_dict(blob["config"])
+            model = OverFeat(cfg)
+            model.load_state_dict(blob["state_dict"], strict=True)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{label}: weights do not fit its config ({' '.join(str(e).split())[:160]})") from None
+        stage, epoch = int(ts["stage"]), int(ts["epoch"])
+        if ts.get("seed") is not None and int(ts["seed"]) != self.opts.seed:
+            raise ValueError(f"{label} was trained with --seed {ts['seed']}, not {self.opts.seed}; "
+                             "resume with the same seed")
+        # Continue after the last finished epoch: in the same stage, or the next one.
+        if stage in self.opts.stages and epoch + 1 < self.opts.epochs[stage - 1]:
+            self.start = (stage, epoch + 1)
+        else:
+            later = [s for s in self.opts.stages if s > stage]
+            self.start = (later[0], 0) if later else (99, 0)
+            ts = {**ts, "optimizer": None}  # a new stage starts a new optimizer
+        return model, ts
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def emit(self, **event) -> None:
+        if self.callback is not None and self.dist.main:
+            self.callback(event)
+
+    def save(self, stage: int, epoch: int, optimizer: torch.optim.Optimizer | None,
+             final: bool = False) -> None:
+        if not self.dist.main:
+            return
+        meta = {"stage": stage, "epoch": epoch, "stage_name": STAGE_NAMES.get(stage, ""),
+                "options": self.opts.to_dict(), "history": self.history,
+                "train_images": len(self.scenes), "skipped_files": len(self.skipped),
+                "complete": final}
+        ts = {"stage": stage, "epoch": epoch, "seed": self.opts.seed, "history": self.history,
+              "rng": torch.get_rng_state(),
+              "optimizer": None if (final or optimizer is None) else optimizer.state_dict()}
+        save_checkpoint(self.opts.out, self.model, meta=meta, train_state=ts)
+        self.emit(event="checkpoint", path=str(self.opts.out), stage=stage, epoch=epoch)
+
+    def _set_trainable(self, stage: int) -> nn.Module:
+        m = self.model
+        for p in m.parameters():
+            p.requires_grad_(False)
+        part = {1: m, 2: m.regressor, 3: m.classifier}[stage]
+        for name, p in part.named_parameters():
+            if stage == 1 and name.startswith("regressor."):
+                continue
+            p.requires_grad_(True)
+        return part
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> OverFeat:
+        o = self.opts
+        for stage in o.stages:
+            if stage < self.start[0] or o.epochs[stage - 1] == 0:
+                continue
+            first = self.start[1] if stage == self.start[0] else 0
+            self.emit(event="stage", stage=stage, name=STAGE_NAMES[stage],
+                      epochs=o.epochs[stage - 1])
+            part = self._set_trainable(stage)
+            params = [p for p in part.parameters() if p.requires_grad]
+            opt = torch.optim.SGD(params, lr=o.lr[stage - 1], momentum=o.momentum,
+                                  weight_decay=o.weight_decay, nesterov=True)
+            if first > 0 and self.optim_state:
+                opt.load_state_dict(self.optim_state)
+            self.optim_state = None
+            wrapped = _wrap(part, self.dist)
+            step_fn = {1: self._epoch_classifier, 2: self._epoch_regressor,
+                       3: self._epoch_detection}[stage]
+            for epoch in range(first, o.epochs[stage - 1]):
+                t0 = time.time()
+                stats = step_fn(wrapped, opt, epoch)
+                stats = {k: round(float(v), 5) for k, v in stats.items()}
+                rec = {"stage": stage, "epoch": epoch, **stats, "seconds": round(time.time() - t0, 1)}
+                self.history.append(rec)
+                self.emit(event="epoch", epochs=o.epochs[stage - 1], **rec)
+                last = stage == o.stages[-1] and epoch == o.epochs[stage - 1] - 1
+                self.save(stage, epoch, opt, final=last)
+        self.model.eval()
+        self.emit(event="done", path=str(o.out))
+        return self.model
+
+    def _step_events(self, stage: int, epoch: int, step: int, steps: int, loss: float,
+                     lr: float, items: int, t0: float) -> None:
+        dt = max(1e-6, time.time() - t0)
+        self.emit(event="step", stage=stage, epoch=epoch, epochs=self.opts.epochs[stage - 1],
+                  step=step + 1, steps=steps, loss=loss, lr=lr,
+                  images_per_s=items * self.dist.world / dt)
+
+    def _total_steps(self, stage: int, per_epoch: int) -> int:
+        return per_epoch * self.opts.epochs[stage - 1]
+
+    # -- stage 1 -------------------------------------------------------------------------------
+    def _crop_list(self, epoch: int) -> list[tuple[int, Tensor, int, bool]]:
+        """(scene index, crop box, label, flip) for this rank and epoch: crops_per_image per
+        image, background_fraction of them background when the model has that class."""
+        from .data.loader import sample_background_crop, sample_object_crop
+
+        o, d = self.opts, self.dist
+        gen = _generator(o.seed, 1, epoch, d.rank)
+        bg = self.cfg.num_classes - 1 if self.cfg.background else None
+        out = []
+        for idx in _epoch_indices(len(self.scenes), d, o.seed, 1, epoch):
+            sc = self.scenes[idx]
+            for _ in range(o.crops_per_image):
+                want_bg = bg is not None and float(torch.rand((), generator=gen)) < o.background_fraction
+                got = None
+                for kind in ((True, False) if want_bg else (False, True)):
+                    for _try in range(6):
+                        if kind and bg is not None:
+                            c = sample_background_crop(sc, gen, bg, tries=1)
+                            got = None if c is None else (c, bg)
+                        elif not kind:
+                            got = sample_object_crop(sc, gen)
+                        if got is not None:
+                            break
+                    if got is not None:
+                        break
+                if got is not None:
+                    flip = bool(torch.rand((), generator=gen) < 0.5)
+                    out.append((idx, got[0], got[1], flip))
+        perm = torch.randperm(len(out), generator=gen).tolist()
+        return [out[i] for i in perm]
+
+    def _epoch_classifier(self, net: nn.Module, opt, epoch: int) -> dict:
+        from .data.loader import render_crops
+
+        o, dev = self.opts, self.dist.device
+        crops = self._crop_list(epoch)
+        # Every rank must take the same number of steps (DDP): computed from the intended
+        # number of crops; a short list is cycled.
+        per_rank = math.ceil(len(self.scenes) / self.dist.world) * o.crops_per_image
+        steps = max(1, per_rank // o.batch_size)
+        if not crops:
+            raise ValueError("no training crops could be drawn (no objects and no background class?)")
+        total = self._total_steps(1, steps)
+        self.model.train()
+        t0, seen = time.time(), 0
+        loss_sum, correct, count = 0.0, 0, 0
+        for step in range(steps):
+            batch = [crops[(step * o.batch_size + b) % len(crops)] for b in range(o.batch_size)]
+            x = render_crops([self.scenes[b[0]] for b in batch], [b[1] for b in batch],
+                             [b[3] for b in batch], self.model.window).to(dev)
+            y = torch.tensor([b[2] for b in batch], device=dev)
+            lr = lr_at(epoch * steps + step, total, o.lr[0])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            logits = net(self.model.normalize(x)).flatten(1)  # [B, K] (1x1 output per crop)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            count += len(y)
+            seen += len(y)
+            self._step_events(1, epoch, step, steps, float(loss), lr, seen, t0)
+        return {"loss": loss_sum / count, "accuracy": correct / count}
+
+    # -- stages 2 and 3: dense views ----------------------------------------------------------
+    def _views(self, stage: int, epoch: int):
+        """Yield (step, steps, [(scene, x normalised [3,H,W], boxes, ignore, labels)]) batches of
+        images_per_step whole images, each at a random one of the six scales and flip."""
+        from .data.loader import dense_view
+
+        o, d = self.opts, self.dist
+        gen = _generator(o.seed, stage, epoch, d.rank)
+        idx = _epoch_indices(len(self.scenes), d, o.seed, stage, epoch)
+        steps = math.ceil(len(idx) / o.images_per_step)
+        for step in range(steps):
+            batch = []
+            for n in idx[step * o.images_per_step:(step + 1) * o.images_per_step]:
+                sc = self.scenes[n]
+                sizes = scale_sizes(sc.size, self.model)
+                s = int(torch.randint(len(sizes), (), generator=gen))
+                flip = bool(torch.rand((), generator=gen) < 0.5)
+                x, boxes, ignore = dense_view(sc, sizes[s], flip)
+                batch.append((self.model.normalize(x.to(d.device)), boxes, ignore, sc.labels, gen))
+            yield step, steps, batch
+
+    def _epoch_regressor(self, net: nn.Module, opt, epoch: int) -> dict:
+        o, dev, K = self.opts, self.dist.device, self.model.fc_kernel
+        per_class = self.cfg.regressor == "per_class"
+        self.model.eval()  # trunk frozen, no dropout anywhere in this stage
+        net.train()
+        loss_sum, count, t0, seen = 0.0, 0, time.time(), 0
+        total = None
+        for step, steps, batch in self._views(2, epoch):
+            total = total or self._total_steps(2, steps)
+            patches, targets, labels = [], [], []
+            for x, boxes, ignore, labs, gen in batch:
+                vw = view_windows(self.model, x)
+                tgt, _ = assign_windows(vw.boxes, boxes, ignore)
+                valid = torch.nonzero(tgt >= 0).flatten()
+                if len(valid) > o.windows_per_image:
+                    valid = valid[torch.randperm(len(valid), generator=gen)[:o.windows_per_image]]
+                if len(valid) == 0:
+                    continue
+                patches.append(gather_patches(vw, valid, K))
+                targets.append(box_ops.encode(boxes[tgt[valid]], vw.boxes[valid]))
+                labels.append(labs[tgt[valid]])
+            seen += len(batch)
+            lr = lr_at(epoch * steps + step, total, o.lr[1])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if patches:
+                p, t, lab = torch.cat(patches), torch.cat(targets).to(dev), torch.cat(labels).to(dev)
+                weight = 1.0
+            else:  # nothing to learn on this rank: a zero-weight step keeps DDP ranks in sync
+                p = self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
+                t, lab, weight = p.new_zeros(1, 4), torch.zeros(1, dtype=torch.long, device=dev), 0.0
+            out = net(p).flatten(1)  # [N, 4] or [N, 4 * K_obj]
+            if per_class:
+                out = out.view(len(out), -1, 4)[torch.arange(len(out), device=dev), lab]
+            loss = F.mse_loss(out, t) * weight
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if weight:
+                loss_sum += float(loss) * len(t)
+                count += len(t)
+            self._step_events(2, epoch, step, steps, float(loss), lr, seen, t0)
+        return {"loss": loss_sum / max(1, count), "windows": count}
+
+    def _epoch_detection(self, net: nn.Module, opt, epoch: int) -> dict:
+        o, dev, K = self.opts, self.dist.device, self.model.fc_kernel
+        bg = self.cfg.num_classes - 1
+        n_obj = len(self.cfg.object_classes)
+        loss_sum, count, correct, t0, seen = 0.0, 0, 0, time.time(), 0
+        total = None
+        for step, steps, batch in self._views(3, epoch):
+            total = total or self._total_steps(3, steps)
+            patches, labels = [], []
+            self.model.eval()
+            for x, boxes, ignore, labs, gen in batch:
+                vw = view_windows(self.model, x)
+                if len(vw.boxes) == 0:
+                    continue
+                tgt, is_bg = assign_windows(vw.boxes, boxes, ignore)
+                # Score every window with the current classifier (dropout off, no gradient).
+                with torch.no_grad():
+                    probs = [torch.softmax(self.model.classify(pm[None]), dim=1)[0] for pm in vw.pooled]
+                obj_score = _window_scores(probs, vw, n_obj)  # [N]
+                pos = torch.nonzero(tgt >= 0).flatten()
+                if len(pos) > o.positives_per_image:
+                    pos = pos[torch.randperm(len(pos), generator=gen)[:o.positives_per_image]]
+                neg = torch.nonzero(is_bg).flatten()
+                hard = neg[torch.argsort(obj_score[neg], descending=True, stable=True)[:o.negatives_per_image]]
+                rand = neg[torch.randperm(len(neg), generator=gen)[:1]] if len(neg) else neg
+                sel = torch.cat([pos, hard, rand])
+                if len(sel) == 0:
+                    continue
+                y = torch.cat([labs[tgt[pos]], torch.full((len(hard) + len(rand),), bg)])
+                patches.append(gather_patches(vw, sel, K))
+                labels.append(y)
+            seen += len(batch)
+            lr = lr_at(epoch * steps + step, total, o.lr[2])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            net.train()
+            if patches:
+                p, y, weight = torch.cat(patches), torch.cat(labels).to(dev), 1.0
+            else:
+                p = self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
+                y, weight = torch.full((1,), bg, device=dev), 0.0
+            logits = net(p).flatten(1)
+            loss = F.cross_entropy(logits, y) * weight
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if weight:
+                loss_sum += float(loss) * len(y)
+                count += len(y)
+                correct += int((logits.argmax(1) == y).sum())
+            self._step_events(3, epoch, step, steps, float(loss), lr, seen, t0)
+        return {"loss": loss_sum / max(1, count), "accuracy": correct / max(1, count)}
+
+
+def _window_scores(probs: list[Tensor], vw: ViewWindows, n_obj: int) -> Tensor:
+    """Highest object-class probability of every window [N] (probs: k*k maps [K, h', w'])."""
+    out = torch.empty(len(vw.boxes))
+    best = [p[:n_obj].amax(dim=0) for p in probs]  # k*k x [h', w']
+    for o in range(len(probs)):
+        m = vw.offset == o
+        if m.any():
+            out[m] = best[o][vw.j[m], vw.i[m]]
+    return out
+
+
+def train(opts: TrainOptions, callback: Callback | None = None,
+          resume: str | Path | None = None) -> OverFeat:
+    """Run the stages of opts (optionally continuing a checkpoint written by a run with the
+    same options); the checkpoint at opts.out is rewritten after every epoch. Returns the
+    model (in eval mode)."""
+    return Trainer(opts, callback, resume).run()
+
+
+# --- command line -----------------------------------------------------------------------------
+
+class ProgressBar:
+    """Plain-text progress on a stream (stderr), redrawn in place with \\r; epoch summaries and
+    checkpoint notes on their own lines."""
+
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self._last = 0.0
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev.get("event")
+        w = self.stream
+        if kind == "step":
+            now = time.time()
+            if ev["step"] != ev["steps"] and now - self._last < 0.2:
+                return
+            self._last = now
+            frac = ev["step"] / ev["steps"]
+            bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
+            w.write(f"\rstage {ev['stage']} epoch {ev['epoch'] + 1}/{ev['epochs']} [{bar}] "
+                    f"{ev['step']}/{ev['steps']} loss {ev['loss']:.4f} lr {ev['lr']:.2g} "
+                    f"{ev['images_per_s']:.0f}/s ")
+        elif kind == "stage":
+            w.write(f"stage {ev['stage']} ({ev['name']}): {ev['epochs']} epochs\n")
+        elif kind == "epoch":
+            extra = "  ".join(f"{k} {v}" for k, v in ev.items()
+                              if k not in ("event", "stage", "epoch", "epochs"))
+            w.write(f"\rstage {ev['stage']} epoch {ev['epoch'] + 1}/{ev['epochs']} done: {extra}"
+                    + " " * 20 + "\n")
+        elif kind == "checkpoint":
+            w.write(f"  checkpoint -> {ev['path']}\n")
+        elif kind == "done":
+            w.write(f"done: {ev['path']}\n")
+        w.flush()
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.02 or 0.02,0.01,0.002, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,3, got {text!r}") from None
+
+
+def cmd_train(args) -> int:
+    opts = TrainOptions(
+        data=tuple(args.data), out=args.out, split=args.split, preset=args.preset,
+        width=args.width, stages=args.stages, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, images_per_step=args.images_per_step,
+        crops_per_image=args.crops_per_image, seed=args.seed, max_images=args.max_images,
+        threads=args.threads, device=args.device,
+        on_error="skip" if args.skip_bad else "raise")
+    if args.resume and not Path(args.resume).exists():
+        raise CheckpointError(f"{Path(args.resume).name}: no such checkpoint file")
+    t0 = time.time()
+    trainer = Trainer(opts, None if args.quiet else ProgressBar(), resume=args.resume)
+    if trainer.dist.main:
+        n = sum(p.numel() for p in trainer.model.parameters())
+        print(f"{len(trainer.scenes)} training images from {', '.join(opts.data)} "
+              f"({len(trainer.skipped)} skipped); model {opts.preset} width {trainer.cfg.width} "
+              f"({n:,} parameters) on {trainer.dist.device}"
+              + (f" x{trainer.dist.world} processes" if trainer.dist.active else ""), file=sys.stderr)
+        for f, why in trainer.skipped[:5]:
+            print(f"  skipped {f}: {why}", file=sys.stderr)
+    trainer.run()
+    if trainer.dist.main:
+        print(f"wrote {opts.out} in {time.time() - t0:.0f} s")
+    if trainer.dist.active:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return 0
+
+
+def register(sub) -> None:
+    d = TrainOptions(data=("x",))
+    p = sub.add_parser(
+        "train", help="train a model in the paper's three stages",
+        description="Stage 1 trains the trunk and classifier on 221x221 crops (scale jitter, "
+        "flips, background crops); stage 2 the box regressor on the frozen trunk's windows at "
+        "the six scales (windows overlapping a box by >= 50%%); stage 3 fine-tunes the "
+        "classifier for detection with negatives mined on the fly. A checkpoint is written "
+        "atomically after every epoch; --resume continues one. Runs under torchrun too.")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="VOC-layout folder(s) (generated scenes or a real VOC2007/2012)")
+    p.add_argument("--split", default=d.split, help="split file to train on (default train)")
+    p.add_argument("--out", default=d.out, help=f"checkpoint path (default {d.out})")
+    p.add_argument("--preset", default=d.preset, choices=["demo", "accurate", "fast"])
+    p.add_argument("--width", type=float, help="channel multiplier (default: the preset's)")
+    p.add_argument("--stages", type=_ints, default=d.stages, help="default 1,2,3")
+    p.add_argument("--epochs", type=_ints, default=d.epochs,
+                   help="epochs per stage: one value or three (default %s)" % ",".join(map(str, d.epochs)))
+    p.add_argument("--lr", type=_floats, default=d.lr,
+                   help="peak learning rate: one value or three (default %s)" % ",".join(map(str, d.lr)))
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="stage 1 crops per step")
+    p.add_argument("--images-per-step", type=int, default=d.images_per_step,
+                   help="stages 2-3: whole images per step")
+    p.add_argument("--crops-per-image", type=int, default=d.crops_per_image,
+                   help="stage 1: crops per image per epoch")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--max-images", type=int, help="use only the first N images of each folder")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", metavar="PATH", help="continue from a checkpoint of this command")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable images/annotations instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)

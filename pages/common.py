@@ -1,0 +1,194 @@
+"""Streamlit glue shared by app.py and the pages: cached loaders and the per-run Context.
+
+Not a page itself (app.py registers the pages explicitly). The package does the work; this file
+only decides what is cached and for how long (STYLE 11), and turns package errors into one-line
+messages on the page.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+
+import streamlit as st
+import torch
+from PIL import Image
+
+from overfeat import appstate
+from overfeat.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
+from overfeat.config import ModelConfig, preset
+from overfeat.figures import Backdrop, backdrop
+from overfeat.images import ImageError, load_image
+from overfeat.merge import MergeResult
+from overfeat.model import OverFeat
+from overfeat.multiscale import Analysis, Settings, analyze
+from overfeat.predict import load_model
+
+CTX_KEY = "_ctx"
+
+
+# --- models ---------------------------------------------------------------------------------
+def _warm_up(model: OverFeat) -> None:
+    """One small evaluation, so the first real image does not pay for PyTorch's first calls."""
+    with torch.no_grad():
+        analyze(model, Image.new("RGB", (260, 260), (128, 128, 128)),
+                Settings(scales=(0,), flips=False))
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def default_model(stamp: float | None) -> tuple[OverFeat, str]:
+    """The shipped checkpoint (or the random demo model while there is none). `stamp` is the
+    checkpoint's modification time, so a checkpoint that appears later is picked up."""
+    model, desc = load_model()
+    _warm_up(model)
+    return model, desc
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the uploaded checkpoint...")
+def uploaded_model(key: str, _data: bytes, name: str) -> tuple[OverFeat, dict]:
+    model, meta = load_checkpoint(_data, name=name)
+    if appstate.runnable(model.cfg):
+        _warm_up(model)
+    return model, meta
+
+
+@st.cache_resource(show_spinner="Building the untrained model...")
+def preset_model(name: str) -> OverFeat:
+    torch.manual_seed(0)  # the same random weights in every session
+    model = OverFeat(preset(name)).eval()
+    _warm_up(model)
+    return model
+
+
+def checkpoint_stamp() -> float | None:
+    try:
+        return DEMO_CHECKPOINT.stat().st_mtime
+    except OSError:
+        return None
+
+
+# --- images ---------------------------------------------------------------------------------
+@st.cache_data(max_entries=16, show_spinner=False)
+def decode_upload(key: str, _data: bytes, name: str) -> tuple[Image.Image, str | None]:
+    """Upload bytes -> (RGB image ready for the network, note); ImageError is not cached."""
+    return appstate.prepare(load_image(_data, name=name))
+
+
+@st.cache_data(max_entries=32, show_spinner="Rendering the scene...")
+def scene(kind: str, seed: int, index: int) -> tuple[Image.Image, list[dict]]:
+    return appstate.make_scene(kind, seed, index)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def fallback() -> Image.Image:
+    return appstate.fallback_image()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def image_backdrop(image_key: str, _image: Image.Image) -> Backdrop:
+    return backdrop(_image)
+
+
+# --- analyses -------------------------------------------------------------------------------
+# Measured (500x500, demo model): an Analysis pickles to ~9 MB in ~20 ms, so st.cache_data's
+# copy per hit is cheap; see the report in tests/test_app.py::test_timings.
+@st.cache_data(max_entries=8, show_spinner="Running the network at six scales (with flips)...")
+def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model: OverFeat,
+                  _image: Image.Image) -> Analysis:
+    """All six scales with flips: every other choice of scales and flips is cut out of it."""
+    return analyze(_model, _image, appstate.Knobs(fine=fine, rule=rule).full_settings())
+
+
+@st.cache_data(max_entries=24, show_spinner="Merging boxes...")
+def merged(model_key: str, image_key: str, merge_key: tuple, _analysis: Analysis) -> MergeResult:
+    kind, t, by_class = merge_key[-3:]
+    return _analysis.merge(score=kind, threshold=t, by_class=by_class)
+
+
+# --- the context every page reads ------------------------------------------------------------
+@dataclass
+class Context:
+    """What the sidebar chose for this run: model, image and knobs, with lazy analyses."""
+
+    model: OverFeat  # the model the pages run (always one small enough for the CPU)
+    model_key: str
+    model_desc: str
+    arch_cfg: ModelConfig  # the model the Architecture page shows (may be a full-width preset)
+    arch_note: str | None  # why other pages run a different model than arch_cfg, if they do
+    image: Image.Image
+    image_key: str
+    image_label: str
+    truth: list[dict] | None  # ground-truth objects of a generated scene
+    knobs: appstate.Knobs
+    notes: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    _full: Analysis | None = None
+    _analysis: Analysis | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.knobs.settings()
+
+    def full(self) -> Analysis:
+        if self._full is None:
+            t = time.perf_counter()
+            self._full = full_analysis(self.model_key, self.image_key, self.knobs.fine,
+                                       self.knobs.rule, self.model, self.image)
+            self.timings["analysis"] = time.perf_counter() - t
+        return self._full
+
+    def analysis(self) -> Analysis:
+        """The analysis for the sidebar's scales, flips, top-k and min score."""
+        if self._analysis is None:
+            self._analysis = appstate.derive(self.full(), self.settings)
+        return self._analysis
+
+    def merge(self, kind: str) -> MergeResult:
+        t = time.perf_counter()
+        r = merged(self.model_key, self.image_key, self.knobs.merge_key(kind), self.analysis())
+        self.timings[f"merge {kind}"] = time.perf_counter() - t
+        return r
+
+    def backdrop(self) -> Backdrop:
+        return image_backdrop(self.image_key, self.image)
+
+
+def context() -> Context:
+    """The Context app.py built for this run."""
+    ctx = st.session_state.get(CTX_KEY)
+    if ctx is None:
+        st.error("Open the app through app.py (streamlit run app.py): the pages need its sidebar.")
+        st.stop()
+    return ctx
+
+
+def show_code(*objects, label: str = "The package code this page ran") -> None:
+    """STYLE 12: the code students read is the code that runs."""
+    with st.expander(label):
+        for obj in objects:
+            mod = inspect.getmodule(obj)
+            st.caption(f"{mod.__name__}.{obj.__qualname__}" if mod else obj.__qualname__)
+            st.code(inspect.getsource(obj), language="python")
+
+
+def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
+    """A selectbox of object classes, best first; remembers the choice across pages (a class
+    no longer in the list falls back to the top class)."""
+    ranking = appstate.class_ranking(analysis)
+    options = [c for c, _, _ in ranking]
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+    names = {c: f"{n} ({s:.3f})" for c, n, s in ranking}
+    return st.selectbox(label, options, key=key, format_func=lambda c: names[c],
+                        help="Object classes ordered by their final score (top class first).")
+
+
+def clamp_state(key: str, lo, hi, default) -> None:
+    """Keep a widget's remembered value inside its current range before the widget is drawn."""
+    v = st.session_state.get(key, default)
+    try:
+        v = min(max(v, lo), hi)
+    except TypeError:
+        v = default
+    st.session_state[key] = v

@@ -1,0 +1,131 @@
+"""Merge: the greedy merge step by step, the literal match score beside the corrected one."""
+
+import streamlit as st
+
+from overfeat import appstate, figures, merge
+from overfeat.predict import detections
+from pages.common import clamp_state, context, show_code
+
+ctx = context()
+KINDS = ("literal", "corrected")
+JUMPS = (1, 5, 20, 100, 500)
+
+
+def _step_by(delta: int, n: int) -> None:
+    """Button callback: move the step, inside 0..n."""
+    st.session_state["merge_step"] = min(max(st.session_state.get("merge_step", 0) + delta, 0), n)
+
+
+def _toggle_play() -> None:
+    st.session_state["merge_playing"] = not st.session_state.get("merge_playing", False)
+
+
+def step_controls(n: int) -> int:
+    """Previous / next / play buttons and a slider over the steps; returns the step."""
+    clamp_state("merge_step", 0, n, 0)
+    st.session_state.setdefault("merge_jump", 1)
+    jump = int(st.session_state["merge_jump"])
+    playing = st.session_state.get("merge_playing", False)
+    c = st.columns([1, 1, 1, 1, 1, 3])
+    c[0].button("First", on_click=_step_by, args=(-n, n), disabled=n == 0, key="merge_first",
+                width="stretch")
+    c[1].button("Previous", on_click=_step_by, args=(-jump, n), key="merge_prev",
+                disabled=n == 0, width="stretch")
+    c[2].button("Next", on_click=_step_by, args=(jump, n), key="merge_next",
+                disabled=n == 0, width="stretch")
+    c[3].button("Pause" if playing else "Play", on_click=_toggle_play, key="merge_play",
+                disabled=n == 0, width="stretch")
+    c[4].button("Last", on_click=_step_by, args=(n, n), disabled=n == 0, key="merge_last",
+                width="stretch")
+    c[5].select_slider("Steps per click / tick", JUMPS, key="merge_jump")
+    return st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
+
+
+def step_text(kind: str, r, ms: appstate.MergeStep, names) -> str:
+    t = r.threshold
+    head = f"**{kind}**: step {ms.step} of {r.n_steps}, **{ms.remaining} boxes left**"
+    if ms.pair is None:
+        body = "the raw boxes, nothing merged yet"
+    else:
+        i, j = ms.pair
+        b = ", ".join(f"{v:.0f}" for v in ms.merged.tolist())
+        body = (f"merged pair ({i}, {j}) of class {names[ms.label]}: match score "
+                f"**{ms.score:.4g}** <= t = {t:g}; merged box ({b}), confidence {ms.conf:.3f}")
+    stop = f"  \n{ms.stopped}" if ms.stopped else ""
+    return f"{head}  \n{body}{stop}"
+
+
+def show_steps(results: dict, step: int, names, max_boxes) -> None:
+    cols = st.columns(2)
+    for col, kind in zip(cols, KINDS):
+        r = results[kind]
+        ms = appstate.merge_step(r, min(step, r.n_steps))
+        with col:
+            tag = " (the answer: sidebar's choice)" if kind == ctx.knobs.score else ""
+            st.markdown(f"#### {kind} match score{tag}")
+            st.markdown(step_text(kind, r, ms, names))
+            title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
+            st.plotly_chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes),
+                            key=f"merge_fig_{kind}")
+
+
+def render() -> None:
+    a = ctx.analysis()
+    st.title("Merge")
+    st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest match "
+                "score**; if it is above **t**, stop; otherwise replace the two by their "
+                "average. Both match scores run on the same raw boxes.")
+    results = {kind: ctx.merge(kind) for kind in KINDS}
+    n = max(r.n_steps for r in results.values())
+    names = a.class_names
+    m = st.columns(4)
+    m[0].metric("raw boxes", len(a.table))
+    m[1].metric("literal: steps", results["literal"].n_steps)
+    m[2].metric("corrected: steps", results["corrected"].n_steps)
+    m[3].metric("classes in the merge", len({c for cs in a.top_classes.values() for c in cs}))
+    st.caption("Project choices where the paper is silent: boxes merge only within a class "
+               f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
+               "plain average of the coordinates; a merged box's confidence is the sum of its "
+               "windows' class scores; ties go to the lowest box indices. literal = centre "
+               "distance + intersection area (pixels + squared pixels: overlapping boxes score "
+               "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "
+               f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
+
+    st.session_state.setdefault("merge_all", False)
+    playing = st.session_state.get("merge_playing", False) and n > 0
+
+    @st.fragment(run_every=0.7 if playing else None)
+    def stepper() -> None:
+        if st.session_state.get("merge_playing", False):
+            if st.session_state.get("merge_step", 0) >= n:
+                st.session_state["merge_playing"] = False
+                st.rerun()  # the whole page, to stop the timer
+            _step_by(int(st.session_state.get("merge_jump", 1)), n)
+        step = step_controls(n)
+        show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
+                             f"confident)", key="merge_all")
+        show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
+        st.plotly_chart(figures.remaining_figure(results, int(step)), key="merge_remaining")
+
+    stepper()
+
+    st.subheader("Final boxes")
+    st.session_state.setdefault("merge_n_final", 5)
+    n_final = st.number_input("How many to show", 1, 50, step=1, key="merge_n_final")
+    cols = st.columns(2)
+    for col, kind in zip(cols, KINDS):
+        r = results[kind]
+        with col:
+            dets = detections(a, r, int(n_final))
+            st.plotly_chart(figures.final_boxes_figure(
+                ctx.backdrop(), r, names, int(n_final), ctx.truth,
+                title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"),
+                key=f"merge_final_{kind}")
+            st.dataframe([d.to_dict() for d in dets], hide_index=True)
+    if ctx.truth:
+        st.caption("Dotted white: the scene's true objects ("
+                   + ", ".join(t["name"] for t in ctx.truth) + ").")
+    show_code(merge.match_score, merge.merge_reference, merge.merge)
+
+
+render()

@@ -1,0 +1,119 @@
+"""Offsets: the k*k offset-pooled maps, the k*k classifier maps, and the fine map they make."""
+
+import streamlit as st
+
+from overfeat import offsets
+from overfeat import figures
+from pages.common import clamp_state, class_picker, context, show_code
+
+ctx = context()
+
+
+def view_controls(a):
+    """Scale and flip of the view to dissect."""
+    scales = list(a.settings.scales)
+    if st.session_state.get("off_scale") not in scales:
+        st.session_state["off_scale"] = scales[0]
+    c1, c2 = st.columns([3, 1])
+    s = c1.selectbox("Scale", scales, key="off_scale",
+                     format_func=lambda s: f"{s + 1}: {a.sizes[s][0]}x{a.sizes[s][1]}")
+    st.session_state.setdefault("off_flip", False)
+    flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips)
+    flip = flip and a.settings.flips
+    return next(v for v in a.views if v.scale == s and v.flip == flip)
+
+
+def _pick_from_click() -> None:
+    """on_select callback of the fine map: a clicked cell becomes the picked cell."""
+    ev = st.session_state.get("off_click")
+    pts = (ev or {}).get("selection", {}).get("points", [])
+    for p in pts:
+        cd = p.get("customdata")
+        if cd is not None and len(cd) == 2:
+            st.session_state["off_row"], st.session_state["off_col"] = int(cd[0]), int(cd[1])
+            return
+
+
+def cell_controls(view) -> tuple[int, int]:
+    Hf, Wf = view.fine.shape[-2:]
+    clamp_state("off_row", 0, Hf - 1, Hf // 2)
+    clamp_state("off_col", 0, Wf - 1, Wf // 2)
+    c1, c2 = st.columns(2)
+    r = c1.number_input(f"Row of the fine map (0-{Hf - 1})", 0, Hf - 1, step=1, key="off_row")
+    c = c2.number_input(f"Column of the fine map (0-{Wf - 1})", 0, Wf - 1, step=1, key="off_col")
+    return int(r), int(c)
+
+
+def render() -> None:
+    a = ctx.analysis()
+    st.title("Offsets")
+    k = a.k
+    st.markdown(f"The last max pool ({k}x{k}, stride {k}) would make windows "
+                f"{ctx.model.stride} px apart. OverFeat pools {k * k} times instead, once per "
+                f"offset (dx, dy), runs the classifier on each pooled map, and interleaves the "
+                f"{k * k} class maps into one map of stride {ctx.model.prepool_stride} px.")
+    if not a.settings.fine:
+        st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
+                   "the coarse map below. Tick *Offsets* to see the nine maps.")
+    view = view_controls(a)
+    cls = class_picker(a, "cls")
+    n_ch = int(view.features.shape[0])
+    # Preselect the channel that fires most at this scale.
+    st.session_state.setdefault("off_channel", int(view.features.flatten(1).amax(1).argmax()))
+    clamp_state("off_channel", 0, n_ch - 1, 0)
+    name = a.class_names[cls]
+
+    if a.settings.fine:
+        ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
+                             f"the one that fires most here)", 0, n_ch - 1, step=1,
+                             key="off_channel")
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
+                        f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
+            st.plotly_chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k,
+                                                       f"channel {ch}", colorscale="Greys"),
+                            key="off_pooled")
+        with c2:
+            st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
+            st.plotly_chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k,
+                                                       f"p({name})"), key="off_classmaps")
+        st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
+                   "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
+                   "classifier slid over one pooled map.")
+
+    st.subheader("Coarse map and fine map")
+    r, c = cell_controls(view)
+    st.plotly_chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
+                                               pick=(r, c)),
+                    key="off_click", on_select=_pick_from_click, selection_mode="points")
+    st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
+               f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by their "
+               "windows' top-left corners, so each coarse cell covers "
+               f"{k}x{k} fine cells.")
+    if a.settings.fine:
+        dx, dy = c % k, r % k
+        where = f"offset ({dx},{dy}), cell ({r // k},{c // k}) of its map"
+    else:
+        where = "the coarse map"
+    p = float(view.fine[cls, r, c])
+    win = view.windows[r, c]
+    R = view.boxes.shape[2]
+    box = view.boxes[r, c, cls if R > 1 else 0]
+    left, right = st.columns([3, 2])
+    with left:
+        title = (f"cell ({r},{c}) = {where}: p({name}) = {p:.3f}"
+                 f"{' (flipped view)' if view.flip else ''}")
+        st.plotly_chart(figures.window_figure(ctx.backdrop(), win, box, title), key="off_window")
+    with right:
+        s = view.stride
+        st.markdown(
+            f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "
+            f"({s * c}, {s * r}), side {a.window} px\n"
+            f"- in the original image: ({', '.join(f'{v:.0f}' for v in win.tolist())})\n"
+            f"- predicted box: ({', '.join(f'{v:.0f}' for v in box.tolist())})\n"
+            f"- p({name}) = {p:.4f}")
+    show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
+
+
+render()

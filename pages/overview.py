@@ -1,0 +1,70 @@
+"""Overview: the pipeline in one picture, what each page shows, how to use the app in a lesson."""
+
+import streamlit as st
+
+from overfeat import appstate, figures
+from pages.common import context
+
+ctx = context()
+
+
+def pipeline_info() -> dict:
+    a = ctx.analysis()
+    top = appstate.class_ranking(a, 1)
+    return {
+        "image": a.image_size, "sizes": [a.sizes[s] for s in a.settings.scales],
+        "flips": a.settings.flips, "fine": a.settings.fine, "k": a.k,
+        "prepool": ctx.model.prepool_stride,
+        "stride": ctx.model.prepool_stride if a.settings.fine else ctx.model.stride,
+        "coarse": ctx.model.stride,
+        "windows": sum(int(v.fine[0].numel()) for v in a.views), "views": len(a.views),
+        "boxes": len(a.table), "top": (top[0][1], top[0][2]) if top else None,
+    }
+
+
+def render() -> None:
+    st.title("OverFeat, step by step")
+    st.markdown(
+        "One convolutional network, trained on 221x221 crops, is slid over the **whole image "
+        "at six scales**. Its fully-connected layers are convolutions, so one pass gives a "
+        "class score and a box for every 221x221 window; **offset pooling** makes the windows "
+        "12 px apart instead of 36; a **greedy merge** turns thousands of raw boxes into a "
+        "few detections (Sermanet et al., ICLR 2014).")
+    st.plotly_chart(figures.pipeline_figure(pipeline_info()), key="pipeline")
+    st.caption("Numbers are for the current image, model and sidebar settings.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("What each page shows")
+        st.markdown(
+            "- **Architecture**: every layer with its map size at each of the six scales for "
+            "this image (the paper's Table 5), receptive field, stride, parameters and "
+            "multiply-adds.\n"
+            "- **Scales**: the confidence map of a class at each scale over the image, each "
+            "scale's spatial maximum and the averaged score; switch scales and flips in the "
+            "sidebar and watch the prediction change.\n"
+            "- **Offsets**: the 3x3 offset-pooled feature maps, the 9 classifier maps and the "
+            "fine map they interleave into; pick a cell to see its 221x221 window.\n"
+            "- **Regressor**: every raw box the regressor predicts, by scale, offset and "
+            "class; pick one to see the window it came from.\n"
+            "- **Merge**: the greedy merge one step at a time, with the paper's literal match "
+            "score beside the corrected one, and the final boxes.")
+    with right:
+        st.subheader("In a lesson")
+        st.markdown(
+            "1. Pick a sample scene (or let students upload a photo).\n"
+            "2. **Architecture**: ask why the map at scale 1 is only a few cells wide.\n"
+            "3. **Scales**: untick the large scales; which objects does the network lose?\n"
+            "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
+            "5. **Merge**: press *Next* a few times, then compare the literal score: why does "
+            "it refuse to merge boxes that overlap?")
+    a = ctx.analysis()
+    st.subheader("The network's answer")
+    ranking = appstate.class_ranking(a, 5)
+    st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
+    st.caption(f"Classification: spatial max per class at each view, averaged over "
+               f"{len(a.views)} views ({len(a.settings.scales)} scales"
+               f"{' x 2 flips' if a.settings.flips else ''}). Detections are on the Merge page.")
+
+
+render()

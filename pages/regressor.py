@@ -1,0 +1,90 @@
+"""Regressor: every raw box, filterable by scale, offset and class; a picked box with its window."""
+
+import streamlit as st
+import torch
+
+from overfeat import appstate, boxes, figures, multiscale
+from pages.common import context, show_code
+
+ctx = context()
+
+
+def filters(a):
+    """(scales, offset indices, classes, show all) chosen on the page."""
+    k = a.k
+    scales = list(a.settings.scales)
+    classes = sorted({c for cs in a.top_classes.values() for c in cs})
+    offs = list(range(k * k)) if a.settings.fine else [-1]
+    for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
+        kept = [v for v in st.session_state.get(key, opts) if v in opts]
+        st.session_state[key] = kept if kept else opts
+    c1, c2, c3 = st.columns(3)
+    s = c1.multiselect("Scales", scales, key="reg_scales", format_func=lambda s: f"scale {s + 1}")
+    o = c2.multiselect("Offsets (dx,dy)", offs, key="reg_offsets",
+                       format_func=lambda i: appstate.offset_label(i, k))
+    c = c3.multiselect("Classes", classes, key="reg_classes",
+                       format_func=lambda c: a.class_names[c],
+                       help="The top-k classes of each scale (merge step a); top-k is in the sidebar.")
+    st.session_state.setdefault("reg_all", False)
+    show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
+                         f"confident)", key="reg_all")
+    return s, o, c, show_all
+
+
+def _pick_from_click() -> None:
+    ev = st.session_state.get("reg_click")
+    for p in (ev or {}).get("selection", {}).get("points", []):
+        if isinstance(p.get("customdata"), int):
+            st.session_state["reg_pick"] = p["customdata"]
+            return
+        if isinstance(p.get("customdata"), list) and len(p["customdata"]) == 1:
+            st.session_state["reg_pick"] = int(p["customdata"][0])
+            return
+
+
+def render() -> None:
+    a = ctx.analysis()
+    t = a.table
+    st.title("Regressor")
+    st.markdown("For every window the regressor predicts 4 numbers: the box edges measured "
+                "from the window's top-left corner in window sides. Each raw box keeps its "
+                "provenance: scale, flip, offset, cell and the class score of its window.")
+    if len(t) == 0:
+        st.warning("No boxes: every window scores below the sidebar's min score.")
+        return
+    s, o, c, show_all = filters(a)
+    idx = appstate.filter_boxes(t, scales=s, offsets_=o, classes=c)
+    drawn = appstate.most_confident(t.scores, idx, None if show_all else figures.DEFAULT_MAX_BOXES)
+    ids = idx.tolist()
+    if ids:
+        if st.session_state.get("reg_pick") not in ids:
+            st.session_state["reg_pick"] = int(drawn[0])
+        pick = st.selectbox("Picked box (or click a box centre)", ids, key="reg_pick",
+                            format_func=lambda i: f"#{i}: {a.class_names[int(t.labels[i])]} "
+                                                  f"{float(t.scores[i]):.3f}, scale "
+                                                  f"{int(t.scale[i]) + 1}")
+    else:
+        pick = None
+    title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
+             f"(coloured by scale)")
+    st.plotly_chart(figures.boxes_figure(ctx.backdrop(), t, drawn, a.class_names, a.k,
+                                         pick=pick, title=title),
+                    key="reg_click", on_select=_pick_from_click, selection_mode="points")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("raw boxes (all filters)", len(idx))
+    m2.metric("drawn", len(drawn))
+    m3.metric("views", len(a.views))
+    if pick is not None:
+        st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
+        st.dataframe(appstate.box_rows(t, torch.tensor([pick]), a.class_names, a.k),
+                     hide_index=True)
+    st.markdown("**The most confident boxes matching the filters**")
+    st.dataframe(appstate.box_rows(t, appstate.most_confident(t.scores, idx, 100),
+                                   a.class_names, a.k), hide_index=True, height=260)
+    st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell and "
+               "offset refer to the mirrored image the network saw. Training target (project "
+               "choice): the box in its window's frame, edges in window sides.")
+    show_code(boxes.decode, multiscale._view_boxes)
+
+
+render()

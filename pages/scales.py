@@ -1,0 +1,62 @@
+"""Scales: each scale's confidence map for a class, its spatial maximum, and the averaged score."""
+
+import streamlit as st
+
+from overfeat import appstate, figures, multiscale
+from pages.common import class_picker, context, show_code
+
+ctx = context()
+
+
+def controls(a) -> tuple[int, bool]:
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        cls = class_picker(a, "cls")
+    with c2:
+        st.session_state.setdefault("scales_flip", False)
+        flip = st.toggle("Show flipped views", key="scales_flip", disabled=not a.settings.flips,
+                         help="The maps of the mirrored image, mapped back onto the original.")
+    return cls, flip and a.settings.flips
+
+
+def render() -> None:
+    a = ctx.analysis()
+    st.title("Scales")
+    st.markdown("At each scale the network runs once over the whole resized image and gives one "
+                "probability per class for every 221x221 window. The **spatial maximum** of a "
+                "class's map is that scale's vote; the final score averages the votes of all "
+                "views (scales x flips).")
+    cls, flip = controls(a)
+    st.plotly_chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip),
+                    key="scales_maps")
+    st.caption("Each cell is drawn at the centre of its window, one stride (12 px at that "
+               "scale) wide: at the smallest scale the window covers almost the whole image, so "
+               "only a few positions exist. Colour: probability of the class, one scale for "
+               "all panels.")
+
+    top = [c for c, _, _ in appstate.class_ranking(a, 5)]
+    if cls not in top:
+        top = top[:4] + [cls]
+    st.subheader("Spatial maxima per scale and the final average")
+    st.plotly_chart(figures.scale_scores_figure(a, top), key="scales_scores")
+
+    full = appstate.derive(ctx.full(), multiscale.Settings(fine=a.settings.fine,
+                                                           rule=a.settings.rule))
+    now = appstate.class_ranking(a, 5)
+    ref = appstate.class_ranking(full, 5)
+    chosen = ", ".join(str(s + 1) for s in a.settings.scales)
+    st.subheader("How the choice of scales changes the prediction")
+    c1, c2 = st.columns(2)
+    c1.markdown(f"**Your choice**: scales {chosen}, flips {'on' if a.settings.flips else 'off'} "
+                f"({len(a.views)} views)")
+    c1.table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(now)])
+    c2.markdown(f"**All six scales with flips** ({len(full.views)} views)")
+    c2.table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(ref)])
+    same = now[0][0] == ref[0][0]
+    st.caption(("Same top class" if same else "**The top class changes**") +
+               " - change the scales and flips in the sidebar: nothing is recomputed, the "
+               "network ran once at all six scales with flips.")
+    show_code(multiscale.analyze, multiscale.View.spatial_max.fget)
+
+
+render()
