@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from .config import ModelConfig
 from .geometry import layer_table, meta_model, scale_geometry
 from .merge import DEFAULT_THRESHOLD, SCORES, MergeResult
-from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, _view_boxes, scale_sizes
+from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, derive, scale_sizes  # noqa: F401
 from .offsets import offsets
 
 ALL_SCALES = (0, 1, 2, 3, 4, 5)
@@ -73,41 +73,6 @@ class Knobs:
 
     def merge_key(self, kind: str) -> tuple:
         return (*self.analysis_key(), kind, float(self.threshold(kind)), self.by_class)
-
-
-def derive(full: Analysis, settings: Settings) -> Analysis:
-    """The Analysis analyze(model, image, settings) would return, cut out of `full` (an
-    analysis of the same image and model at all scales with flips) without running the network.
-
-    Scores, top classes and boxes are recomputed exactly as analyze() does from the views that
-    the settings keep; fine stride and the scale rule change the views, so they must match.
-    """
-    fs = full.settings
-    if settings.fine != fs.fine or settings.rule != fs.rule:
-        raise ValueError(f"fine={settings.fine}, rule={settings.rule!r} differ from the full "
-                         f"analysis (fine={fs.fine}, rule={fs.rule!r}); run analyze() again")
-    views = [v for v in full.views if v.scale in settings.scales and (settings.flips or not v.flip)]
-    missing = set(settings.scales) - {v.scale for v in views}
-    if missing or (settings.flips and not fs.flips):
-        raise ValueError(f"the full analysis lacks scales {sorted(missing)} or flips")
-    maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
-    obj = torch.tensor(full.object_classes)
-    per_class = bool(views[0].boxes.shape[2] > 1)
-    scale_scores, top_classes, tables = {}, {}, []
-    for s in settings.scales:
-        vs = [v for v in views if v.scale == s]
-        scale_scores[s] = torch.stack([v.spatial_max for v in vs]).mean(dim=0)
-        kk = min(settings.top_k, len(obj))
-        top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
-        top_classes[s] = [int(c) for c in top]
-        for v in vs:
-            tables.append(_view_boxes(v, top_classes[s], per_class, settings.fine, full.k,
-                                      settings.min_score))
-    return Analysis(
-        image_size=full.image_size, class_names=full.class_names,
-        object_classes=full.object_classes, settings=settings, sizes=full.sizes, views=views,
-        scale_scores=scale_scores, scores=maxima.mean(dim=0), top_classes=top_classes,
-        table=BoxTable.cat(tables), k=full.k, window=full.window)
 
 
 # --- images ---------------------------------------------------------------------------------

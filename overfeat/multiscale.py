@@ -271,9 +271,18 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
     if was_training:
         model.train()
 
+    return _assemble((int(H), int(W)), cfg.names, cfg.object_classes, settings, sizes, views,
+                     model.k, model.window)
+
+
+def _assemble(image_size: tuple[int, int], class_names: tuple[str, ...], object_classes: list[int],
+              settings: Settings, sizes: list[tuple[int, int]], views: list[View], k: int,
+              window: int) -> Analysis:
+    """Scores, the top classes per scale and the boxes (merge steps (a)-(c)) from the views."""
     maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
     scores = maxima.mean(dim=0)  # SPEC 3: spatial max per class, averaged over scales and flips
-    obj = torch.tensor(cfg.object_classes)
+    obj = torch.tensor(object_classes)
+    per_class = bool(views[0].boxes.shape[2] > 1)
     scale_scores, top_classes, tables = {}, {}, []
     for s in settings.scales:
         vs = [v for v in views if v.scale == s]
@@ -282,12 +291,31 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
         top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
         top_classes[s] = [int(c) for c in top]
         for v in vs:
-            tables.append(_view_boxes(v, top_classes[s], cfg.regressor == "per_class",
-                                      settings.fine, model.k, settings.min_score))
+            tables.append(_view_boxes(v, top_classes[s], per_class, settings.fine, k,
+                                      settings.min_score))
     return Analysis(
-        image_size=(int(H), int(W)), class_names=cfg.names, object_classes=cfg.object_classes,
+        image_size=image_size, class_names=class_names, object_classes=object_classes,
         settings=settings, sizes=sizes, views=views, scale_scores=scale_scores, scores=scores,
-        top_classes=top_classes, table=BoxTable.cat(tables), k=model.k, window=model.window)
+        top_classes=top_classes, table=BoxTable.cat(tables), k=k, window=window)
+
+
+def derive(full: Analysis, settings: Settings) -> Analysis:
+    """The Analysis analyze(model, image, settings) would return, cut out of `full` (an
+    analysis of the same image and model at all scales with flips) without running the network.
+
+    Scores, top classes and boxes are recomputed exactly as analyze() does from the views that
+    the settings keep; fine stride and the scale rule change the views, so they must match.
+    """
+    fs = full.settings
+    if settings.fine != fs.fine or settings.rule != fs.rule:
+        raise ValueError(f"fine={settings.fine}, rule={settings.rule!r} differ from the full "
+                         f"analysis (fine={fs.fine}, rule={fs.rule!r}); run analyze() again")
+    views = [v for v in full.views if v.scale in settings.scales and (settings.flips or not v.flip)]
+    missing = set(settings.scales) - {v.scale for v in views}
+    if missing or (settings.flips and not fs.flips):
+        raise ValueError(f"the full analysis lacks scales {sorted(missing)} or flips")
+    return _assemble(full.image_size, full.class_names, full.object_classes, settings,
+                     full.sizes, views, full.k, full.window)
 
 
 def _view_boxes(v: View, classes: list[int], per_class: bool, fine: bool, k: int,
