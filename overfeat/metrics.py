@@ -61,7 +61,9 @@ def topk_error(scores: Sequence[Sequence[float]] | np.ndarray, labels: Sequence[
     Args:
         scores: [N, K] class scores, one row per image. labels: [N] true class per image.
         k: 1 for top-1, 5 for top-5. candidates: classes that may be guessed (None = all).
-    Ties: see rank_of (stable by class index). No images: NaN.
+    Ties: see rank_of (stable by class index). A label outside the candidates is always an
+    error, even when k >= len(candidates) (its rank, len(candidates), would then be < k).
+    No images: NaN.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -70,7 +72,9 @@ def topk_error(scores: Sequence[Sequence[float]] | np.ndarray, labels: Sequence[
         raise ValueError(f"{len(scores)} score rows for {len(labels)} labels")
     if len(labels) == 0:
         return math.nan
-    wrong = sum(1 for row, y in zip(scores, labels) if rank_of(row, int(y), candidates) >= k)
+    allowed = set(range(scores.shape[1])) if candidates is None else {int(c) for c in candidates}
+    wrong = sum(1 for row, y in zip(scores, labels)
+                if int(y) not in allowed or rank_of(row, int(y), candidates) >= k)
     return wrong / len(labels)
 
 
