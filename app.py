@@ -1,5 +1,5 @@
 """OverFeat, step by step: the entry file. It builds the navigation and the sidebar every page
-shares (image, model, knobs); the pages in pages/ read the choices from common.context().
+shares (image, model, knobs); the pages in app_pages/ read the choices from common.context().
 
     streamlit run app.py
 """
@@ -15,7 +15,7 @@ from overfeat.geometry import meta_model
 from overfeat.images import ImageError
 from overfeat.merge import DEFAULT_THRESHOLD, SCORES
 from overfeat.multiscale import SCALE_RULES, scale_sizes
-from pages import common
+from app_pages import common
 
 st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layout="wide")
 
@@ -199,12 +199,12 @@ def build_context() -> common.Context:
 
 
 pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/route:", default=True),
-    st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
-    st.Page("pages/scales.py", title="Scales", icon=":material/zoom_in:"),
-    st.Page("pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
-    st.Page("pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
-    st.Page("pages/merge.py", title="Merge", icon=":material/join_inner:"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/route:", default=True),
+    st.Page("app_pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+    st.Page("app_pages/scales.py", title="Scales", icon=":material/zoom_in:"),
+    st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
+    st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
+    st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
 ]
 page = st.navigation(pages)
 ctx = build_context()

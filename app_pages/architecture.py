@@ -3,7 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, geometry, multiscale
-from pages.common import context, show_code
+from app_pages.common import context, show_code
 
 ctx = context()
 

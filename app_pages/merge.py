@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, figures, merge
 from overfeat.predict import detections
-from pages.common import clamp_state, context, show_code
+from app_pages.common import clamp_state, context, show_code
 
 ctx = context()
 KINDS = ("literal", "corrected")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import offsets
 from overfeat import figures
-from pages.common import clamp_state, class_picker, context, show_code
+from app_pages.common import clamp_state, class_picker, context, show_code
 
 ctx = context()
 

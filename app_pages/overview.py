@@ -3,7 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures
-from pages.common import context
+from app_pages.common import context
 
 ctx = context()
 

@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 from overfeat import appstate, boxes, figures, multiscale
-from pages.common import context, show_code
+from app_pages.common import context, show_code
 
 ctx = context()
 

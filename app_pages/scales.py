@@ -3,7 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, multiscale
-from pages.common import class_picker, context, show_code
+from app_pages.common import class_picker, context, show_code
 
 ctx = context()
 

@@ -1,6 +1,6 @@
 """Streamlit-free helpers behind the app: knobs -> Settings, image sources, cache keys, tables.
 
-The app (app.py, pages/) only lays out what these functions return, so everything here can be
+The app (app.py, app_pages/) only lays out what these functions return, so everything here can be
 tested without a browser or a Streamlit runtime (STYLE 9-10). The one piece of logic the app
 adds to the package is derive(): the network runs once per image at all six scales with flips,
 and every choice of scales, flips, top-k and min score is then cut out of that one evaluation
