@@ -93,6 +93,8 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
             rows.append(LayerInfo(name, kind, mod.out_channels, k, s, p, tuple(x.shape[-2:]),
                                   params, macs, rf + (k - 1) * jump, jump * s))
             rf, jump = rf + (k - 1) * jump, jump * s
+        elif isinstance(mod, nn.BatchNorm2d) and rows:  # its scale and shift belong to the conv
+            rows[-1].params += sum(t.numel() for t in mod.parameters())
         elif isinstance(mod, nn.MaxPool2d):
             k, s = int(mod.kernel_size), int(mod.stride)
             rows.append(LayerInfo(name, "pool", x_in.shape[1], k, s, 0, tuple(x.shape[-2:]), 0, 0,

@@ -40,7 +40,9 @@ class OverFeat(nn.Module):
             # its own window only: dense evaluation then equals crop-by-crop exactly (SPEC 4).
             layers[f"conv{i}"] = nn.Conv2d(
                 c_in, ch(spec.channels), kernel_size=spec.kernel, stride=spec.stride,
-                padding=spec.padding if cfg.padding else 0)
+                padding=spec.padding if cfg.padding else 0, bias=not cfg.batch_norm)
+            if cfg.batch_norm:  # project's choice for the demo model (see ModelConfig)
+                layers[f"bn{i}"] = nn.BatchNorm2d(ch(spec.channels))
             layers[f"relu{i}"] = nn.ReLU(inplace=True)
             if spec.pool and i < len(geo.trunk):
                 layers[f"pool{i}"] = nn.MaxPool2d(kernel_size=spec.pool, stride=spec.pool)
@@ -72,11 +74,18 @@ class OverFeat(nn.Module):
         self.regressor = fc_head(cfg.regressor_channels, n_box, 0.0, n_trunk + 1)
 
         # SPEC 8: weights from N(0, 1e-2) in the paper; we use Kaiming init, which trains from
-        # scratch reliably at small widths (the project's own recipe).
+        # scratch reliably at small widths (the project's own recipe)...
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        # ...except the heads' output layers, which feed no ReLU: Kaiming there gives logits of
+        # std ~3 (a first loss of 10-15 instead of ln K) and a short run at full learning rate
+        # diverges. The paper's N(0, 1e-2) starts the classifier near uniform and the regressor
+        # near the zero box.
+        for head in (self.classifier, self.regressor):
+            nn.init.normal_(head[-1].weight, std=0.01)
 
     # --- geometry -------------------------------------------------------------------------
     @property
