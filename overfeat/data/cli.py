@@ -26,19 +26,21 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def cmd_data(args) -> int:
-    from .scenes import write_voc_dataset
+    from .scenes import split_sizes, write_voc_dataset
 
     out = Path(args.out)
+    # Every argument is checked before --force deletes anything.
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    split_sizes(args.n, args.splits)  # ValueError for fractions that do not sum to 1
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not args.force:
             raise ValueError(f"--out {str(out)!r} is not empty; use --force to replace it")
         shutil.rmtree(out)
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     t0 = time.time()
     summary = write_voc_dataset(out, kind=args.kind, n=args.n, seed=args.seed,
                                 split_fractions=args.splits, workers=args.workers)

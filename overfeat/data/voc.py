@@ -12,12 +12,13 @@ i.e. continuous coordinates where a box covering the whole image is (0, 0, width
 x2 - x1 is the box's width in pixels. scenes.py writes its XML with the inverse rule, so a
 round trip is exact.
 
-Bad input. A missing image file, an unreadable or malformed XML file, an object of a class not
-in class_names, or a box outside the image (valid: 1 <= xmin < xmax <= width, same for y; a box
-may touch the border) is a bad record. With on_error="raise" the first one raises ValueError
-with a one-line message naming the file and the problem; with on_error="skip" the whole record
-is left out and (file, reason) is appended to the returned `skipped` list. A missing or empty
-split file always raises, whatever on_error says: there is nothing to skip to.
+Bad input. A missing image file, an unreadable or malformed XML file, a <filename> that is not
+a bare file name, an object of a class not in class_names, or a box outside the image (valid:
+1 <= xmin < xmax <= width, same for y; a box may touch the border) is a bad record. With
+on_error="raise" the first one raises ValueError with a one-line message naming the file and
+the problem; with on_error="skip" the whole record is left out and (file, reason) is appended
+to the returned `skipped` list. A missing or empty split file always raises, whatever on_error
+says: there is nothing to skip to.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def parse_annotation(xml_path: Path, root: Path, image_id: str,
 
     filename_node = ann.find("filename")
     filename = (filename_node.text or "").strip() if filename_node is not None else ""
+    if filename and (Path(filename).name != filename or filename in (".", "..")):
+        # A path here ("../x.jpg", "/etc/x") would read a file outside JPEGImages/.
+        raise _BadRecord(xml_path, f"expected a bare file name in <filename>, got {filename!r}")
     image_path = root / "JPEGImages" / (filename or f"{image_id}.jpg")
     if not image_path.is_file():
         raise _BadRecord(xml_path, f"expected image file {image_path}, got no such file")
