@@ -157,7 +157,8 @@ def _register_extra(sub) -> None:
     """Commands of other modules (data, train, evaluate, bench) register themselves here."""
     import importlib
 
-    for mod in ("overfeat.data.cli", "overfeat.train", "overfeat.evaluate", "overfeat.bench"):
+    for mod in ("overfeat.data.cli", "overfeat.train", "overfeat.evaluate", "overfeat.recipe",
+                "overfeat.bench"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
