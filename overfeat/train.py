@@ -41,6 +41,9 @@ trunk never changes after stage 1, and the classifier of stage 3 is the one that
 Mechanics. Progress goes through a callback receiving dicts ({"event": "step", "stage",
 "epoch", "epochs", "step", "steps", "loss", "lr", "images_per_s"}, and "epoch", "checkpoint",
 "stage", "done" events), so the CLI draws a text progress bar and an app can draw its own.
+A callback may raise StopTraining to end the run early (an app's stop button): Trainer.run
+then returns normally with trainer.stopped set, and the checkpoint of the last finished epoch
+stays on disk (see Trainer.run).
 A checkpoint is written atomically at the end of every epoch (overfeat.checkpoint), with a
 train_state of tensors and primitives only (optimizer state, stage, epoch, the global RNG
 state), so `--resume` continues bit for bit: every epoch's sampling comes from a generator
@@ -318,7 +321,12 @@ def assign_windows(windows: Tensor, boxes: Tensor, ignore: Tensor) -> tuple[Tens
 # --- the trainer ------------------------------------------------------------------------------
 
 class StopTraining(Exception):
-    """Raised by a callback to stop a run cleanly after a checkpoint (tests, app's stop button)."""
+    """Raised by a callback to stop a run cleanly (tests, an app's stop button).
+
+    Trainer.run catches it: see there for what is on disk afterwards. Raised from the
+    "checkpoint" event, it stops right after that epoch's checkpoint was written. Under
+    torchrun only rank 0 sees callbacks, so only single-process runs should raise it.
+    """
 
 
 class Trainer:
@@ -353,6 +361,8 @@ class Trainer:
         self.optim_state = state.get("optimizer") if state else None
         if state:
             torch.set_rng_state(state["rng"])
+        self.stopped = False  # set by run() when a callback raised StopTraining
+        self.saved: tuple[int, int] | None = None  # (stage, epoch) of this run's last checkpoint
 
     # -- resume --------------------------------------------------------------------------------
     def _load_resume(self, path: str | Path) -> tuple[OverFeat, dict]:
@@ -398,6 +408,7 @@ class Trainer:
               "rng": torch.get_rng_state(),
               "optimizer": None if (final or optimizer is None) else optimizer.state_dict()}
         save_checkpoint(self.opts.out, self.model, meta=meta, train_state=ts)
+        self.saved = (stage, epoch)
         self.emit(event="checkpoint", path=str(self.opts.out), stage=stage, epoch=epoch)
 
     def _set_trainable(self, stage: int) -> nn.Module:
@@ -413,6 +424,28 @@ class Trainer:
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> OverFeat:
+        """Train the remaining epochs of every stage; returns the model in eval mode.
+
+        A callback raising StopTraining ends the run early, without an exception: run() sets
+        self.stopped and returns the model as it is in memory (mid-epoch weights if raised from
+        a "step" event). On disk, opts.out then holds the checkpoint of the last finished epoch
+        (self.saved = its (stage, epoch); None when no epoch of this run finished, in which
+        case opts.out was not written by this run), which `resume=` continues bit for bit.
+        The final "done" event carries stopped=True/False and checkpoint=self.saved.
+        """
+        try:
+            self._run_stages()
+        except StopTraining:
+            self.stopped = True
+        self.model.eval()
+        try:
+            self.emit(event="done", path=str(self.opts.out), stopped=self.stopped,
+                      checkpoint=list(self.saved) if self.saved else None)
+        except StopTraining:
+            self.stopped = True  # a stop asked for at the very end: nothing left to stop
+        return self.model
+
+    def _run_stages(self) -> None:
         o = self.opts
         for stage in o.stages:
             if stage < self.start[0] or o.epochs[stage - 1] == 0:
@@ -436,12 +469,13 @@ class Trainer:
                 stats = {k: round(float(v), 5) for k, v in stats.items()}
                 rec = {"stage": stage, "epoch": epoch, **stats, "seconds": round(time.time() - t0, 1)}
                 self.history.append(rec)
-                self.emit(event="epoch", epochs=o.epochs[stage - 1], **rec)
                 last = stage == o.stages[-1] and epoch == o.epochs[stage - 1] - 1
+                try:
+                    self.emit(event="epoch", epochs=o.epochs[stage - 1], **rec)
+                except StopTraining:
+                    self.save(stage, epoch, opt, final=last)  # the epoch is complete: keep it
+                    raise
                 self.save(stage, epoch, opt, final=last)
-        self.model.eval()
-        self.emit(event="done", path=str(o.out))
-        return self.model
 
     def _step_events(self, stage: int, epoch: int, step: int, steps: int, loss: float,
                      lr: float, items: int, t0: float) -> None:
@@ -513,11 +547,11 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss) * len(y)
+            loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             count += len(y)
             seen += len(y)
-            self._step_events(1, epoch, step, steps, float(loss), lr, seen, t0)
+            self._step_events(1, epoch, step, steps, loss.item(), lr, seen, t0)
         return {"loss": loss_sum / count, "accuracy": correct / count}
 
     # -- stages 2 and 3: dense views ----------------------------------------------------------
@@ -580,9 +614,9 @@ class Trainer:
             loss.backward()
             opt.step()
             if weight:
-                loss_sum += float(loss) * len(t)
+                loss_sum += loss.item() * len(t)
                 count += len(t)
-            self._step_events(2, epoch, step, steps, float(loss), lr, seen, t0)
+            self._step_events(2, epoch, step, steps, loss.item(), lr, seen, t0)
         return {"loss": loss_sum / max(1, count), "windows": count}
 
     def _epoch_detection(self, net: nn.Module, opt, epoch: int) -> dict:
@@ -632,10 +666,10 @@ class Trainer:
             loss.backward()
             opt.step()
             if weight:
-                loss_sum += float(loss) * len(y)
+                loss_sum += loss.item() * len(y)
                 count += len(y)
                 correct += int((logits.argmax(1) == y).sum())
-            self._step_events(3, epoch, step, steps, float(loss), lr, seen, t0)
+            self._step_events(3, epoch, step, steps, loss.item(), lr, seen, t0)
         return {"loss": loss_sum / max(1, count), "accuracy": correct / max(1, count)}
 
 
@@ -654,7 +688,7 @@ def train(opts: TrainOptions, callback: Callback | None = None,
           resume: str | Path | None = None) -> OverFeat:
     """Run the stages of opts (optionally continuing a checkpoint written by a run with the
     same options); the checkpoint at opts.out is rewritten after every epoch. Returns the
-    model (in eval mode)."""
+    model (in eval mode), also when a callback stopped the run with StopTraining (Trainer.run)."""
     return Trainer(opts, callback, resume).run()
 
 
@@ -691,6 +725,10 @@ class ProgressBar:
                     + " " * 20 + "\n")
         elif kind == "checkpoint":
             w.write(f"  checkpoint -> {ev['path']}\n")
+        elif kind == "done" and ev.get("stopped"):
+            where = (f"{ev['path']} holds stage {ev['checkpoint'][0]} epoch "
+                     f"{ev['checkpoint'][1] + 1}" if ev.get("checkpoint") else "no checkpoint written")
+            w.write(f"\nstopped: {where}\n")
         elif kind == "done":
             w.write(f"done: {ev['path']}\n")
         w.flush()
