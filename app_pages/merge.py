@@ -16,24 +16,32 @@ def _step_by(delta: int, n: int) -> None:
     st.session_state["merge_step"] = min(max(st.session_state.get("merge_step", 0) + delta, 0), n)
 
 
-def _toggle_play() -> None:
-    st.session_state["merge_playing"] = not st.session_state.get("merge_playing", False)
+def _jump(sign: int, n: int) -> None:
+    """Previous/Next callback: one jump (the "steps per click" slider, read at click time)."""
+    _step_by(sign * int(st.session_state.get("merge_jump", 1)), n)
+
+
+def _toggle_play(n: int) -> None:
+    """Button callback: start or stop playing; playing from the last step starts over."""
+    start = not st.session_state.get("merge_playing", False)
+    if start and st.session_state.get("merge_step", 0) >= n:
+        st.session_state["merge_step"] = 0
+    st.session_state["merge_playing"] = start
 
 
 def step_controls(n: int) -> int:
     """Previous / next / play buttons and a slider over the steps; returns the step."""
     clamp_state("merge_step", 0, n, 0)
     st.session_state.setdefault("merge_jump", 1)
-    jump = int(st.session_state["merge_jump"])
     playing = st.session_state.get("merge_playing", False)
     c = st.columns([1, 1, 1, 1, 1, 3])
     c[0].button("First", on_click=_step_by, args=(-n, n), disabled=n == 0, key="merge_first",
                 width="stretch")
-    c[1].button("Previous", on_click=_step_by, args=(-jump, n), key="merge_prev",
+    c[1].button("Previous", on_click=_jump, args=(-1, n), key="merge_prev",
                 disabled=n == 0, width="stretch")
-    c[2].button("Next", on_click=_step_by, args=(jump, n), key="merge_next",
+    c[2].button("Next", on_click=_jump, args=(1, n), key="merge_next",
                 disabled=n == 0, width="stretch")
-    c[3].button("Pause" if playing else "Play", on_click=_toggle_play, key="merge_play",
+    c[3].button("Pause" if playing else "Play", on_click=_toggle_play, args=(n,), key="merge_play",
                 disabled=n == 0, width="stretch")
     c[4].button("Last", on_click=_step_by, args=(n, n), disabled=n == 0, key="merge_last",
                 width="stretch")
@@ -61,8 +69,10 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
         r = results[kind]
         ms = appstate.merge_step(r, min(step, r.n_steps))
         with col:
-            tag = " (the answer: sidebar's choice)" if kind == ctx.knobs.score else ""
-            st.markdown(f"#### {kind} match score{tag}")
+            st.markdown(f"#### {kind} match score")
+            # One line each, so that the two figures start at the same height.
+            st.caption("the sidebar's choice: the app's answer" if kind == ctx.knobs.score
+                       else "shown for comparison")
             st.markdown(step_text(kind, r, ms, names))
             title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
             st.plotly_chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes),
@@ -92,15 +102,21 @@ def render() -> None:
                f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
 
     st.session_state.setdefault("merge_all", False)
-    playing = st.session_state.get("merge_playing", False) and n > 0
+    if n == 0:
+        st.session_state["merge_playing"] = False
+    playing = st.session_state.get("merge_playing", False)
 
     @st.fragment(run_every=0.7 if playing else None)
     def stepper() -> None:
-        if st.session_state.get("merge_playing", False):
+        if st.session_state.get("merge_playing", False) != playing:
+            # Play/Pause was clicked: a button inside a fragment reruns only the fragment, but
+            # the timer (run_every) is set when the whole page runs.
+            st.rerun()
+        if playing:
             if st.session_state.get("merge_step", 0) >= n:
                 st.session_state["merge_playing"] = False
                 st.rerun()  # the whole page, to stop the timer
-            _step_by(int(st.session_state.get("merge_jump", 1)), n)
+            _jump(1, n)
         step = step_controls(n)
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
