@@ -21,9 +21,12 @@ st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layou
 
 # Page widgets are dropped from st.session_state when their page is not shown; writing the
 # value back keeps a learner's choices when they come back to a page.
+# The same goes for the sidebar widgets drawn only for some choices (the gallery picker, the
+# scene seed, the preset).
 PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_row", "off_col",
              "reg_scales", "reg_offsets", "reg_classes", "reg_all", "reg_pick", "merge_step",
-             "merge_all", "merge_n_final")
+             "merge_jump", "merge_all", "merge_n_final", "gallery", "scene_seed", "scene_kind",
+             "preset")
 for _k in PAGE_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
@@ -58,7 +61,7 @@ def image_ui(errors: list[str], notes: list[str]):
             key = "upload:" + appstate.digest(data)
             try:
                 im, note = common.decode_upload(key, data, up.name)
-                chosen = (im, key, f"upload {up.name} ({im.size[0]}x{im.size[1]})", None)
+                chosen = (im, key, f"upload {up.name}", None)
                 if note:
                     notes.append(f"{up.name}: {note}.")
             except ImageError as e:
@@ -210,10 +213,10 @@ page = st.navigation(pages)
 ctx = build_context()
 st.session_state[common.CTX_KEY] = ctx
 st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
-           f"({ctx.image.size[0]}x{ctx.image.size[1]})")
+           f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
 for msg in ctx.timings.pop("errors"):
     st.error(msg)
-for msg in ctx.notes:
+for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
     st.info(msg)
 page.run()
 

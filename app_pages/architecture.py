@@ -15,22 +15,21 @@ def _height(n_rows: int) -> int:
 
 def render() -> None:
     cfg = ctx.arch_cfg
+    meta = geometry.meta_model(cfg)
     st.title("Architecture")
     st.markdown(f"**{appstate.describe(cfg)}**. Fully-connected layers are convolutions "
-                f"(the first a {geometry.meta_model(cfg).fc_kernel}x"
-                f"{geometry.meta_model(cfg).fc_kernel} kernel over the last pooled map), so the "
-                f"same network slides over an image of any size.")
-    if ctx.arch_note:
-        st.info(ctx.arch_note)
+                f"(the first a {meta.fc_kernel}x{meta.fc_kernel} kernel over the last pooled "
+                f"map), so the same network slides over an image of any size.")
     H, W = ctx.image.size[1], ctx.image.size[0]
 
-    st.subheader(f"Map sizes at the six scales for this image ({W}x{H})")
+    st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
     st.dataframe(appstate.scale_rows(cfg, (H, W), ctx.knobs.rule), hide_index=True,
                  height=_height(6))
-    st.caption(f"Scale rule '{ctx.knobs.rule}' (a project choice: the paper gives six sizes but "
-               f"not how to fit other aspect ratios; see the sidebar). 'windows' = cells of the "
-               f"fine map = 221x221 windows evaluated at that scale. An offset's pooled map can "
-               f"be a row or column shorter than offset (0,0)'s.")
+    st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project choice: "
+               f"the paper gives six sizes but not how to fit other aspect ratios; see the "
+               f"sidebar). 'windows' = cells of the fine map = {meta.window}x{meta.window} "
+               f"windows evaluated at that scale. An offset's pooled map can be a row or column "
+               f"shorter than offset (0,0)'s.")
 
     st.subheader("Every layer's output size at each scale")
     by_scale = appstate.layer_sizes_by_scale(cfg, (H, W), ctx.knobs.rule)
@@ -43,7 +42,7 @@ def render() -> None:
         "multiply-adds": st.column_config.NumberColumn(format="localized")})
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["multiply-adds"] for r in rows)
-    window = geometry.meta_model(cfg).window
+    window = meta.window
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("parameters (trunk + classifier)", f"{total_p / 1e6:.2f}M")
     c2.metric("multiply-adds per window", f"{total_m / 1e9:.3f}G")

@@ -54,7 +54,7 @@ def render() -> None:
                 f"{k * k} class maps into one map of stride {ctx.model.prepool_stride} px.")
     if not a.settings.fine:
         st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
-                   "the coarse map below. Tick *Offsets* to see the nine maps.")
+                   f"the coarse map below. Tick *Offsets* to see the {k * k} maps.")
     view = view_controls(a)
     cls = class_picker(a, "cls")
     n_ch = int(view.features.shape[0])

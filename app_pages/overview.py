@@ -23,16 +23,19 @@ def pipeline_info() -> dict:
 
 
 def render() -> None:
+    m = ctx.model
     st.title("OverFeat, step by step")
     st.markdown(
-        "One convolutional network, trained on 221x221 crops, is slid over the **whole image "
-        "at six scales**. Its fully-connected layers are convolutions, so one pass gives a "
-        "class score and a box for every 221x221 window; **offset pooling** makes the windows "
-        "12 px apart instead of 36; a **greedy merge** turns thousands of raw boxes into a "
-        "few detections (Sermanet et al., ICLR 2014).")
+        f"One convolutional network, trained on {m.window}x{m.window} crops, is slid over the "
+        f"**whole image at six scales**. Its fully-connected layers are convolutions, so one "
+        f"pass gives a class score and a box for every {m.window}x{m.window} window; **offset "
+        f"pooling** makes the windows {m.prepool_stride} px apart instead of {m.stride}; a "
+        f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
+        f"al., ICLR 2014).")
     st.plotly_chart(figures.pipeline_figure(pipeline_info()), key="pipeline")
     st.caption("Numbers are for the current image, model and sidebar settings.")
 
+    k, w = ctx.model.k, ctx.model.window
     left, right = st.columns([3, 2])
     with left:
         st.subheader("What each page shows")
@@ -43,8 +46,9 @@ def render() -> None:
             "- **Scales**: the confidence map of a class at each scale over the image, each "
             "scale's spatial maximum and the averaged score; switch scales and flips in the "
             "sidebar and watch the prediction change.\n"
-            "- **Offsets**: the 3x3 offset-pooled feature maps, the 9 classifier maps and the "
-            "fine map they interleave into; pick a cell to see its 221x221 window.\n"
+            f"- **Offsets**: the {k}x{k} offset-pooled feature maps, the {k * k} classifier "
+            "maps and the "
+            f"fine map they interleave into; pick a cell to see its {w}x{w} window.\n"
             "- **Regressor**: every raw box the regressor predicts, by scale, offset and "
             "class; pick one to see the window it came from.\n"
             "- **Merge**: the greedy merge one step at a time, with the paper's literal match "

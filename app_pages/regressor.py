@@ -18,11 +18,12 @@ def filters(a):
     for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
         kept = [v for v in st.session_state.get(key, opts) if v in opts]
         st.session_state[key] = kept if kept else opts
-    c1, c2, c3 = st.columns(3)
-    s = c1.multiselect("Scales", scales, key="reg_scales", format_func=lambda s: f"scale {s + 1}")
-    o = c2.multiselect("Offsets (dx,dy)", offs, key="reg_offsets",
-                       format_func=lambda i: appstate.offset_label(i, k))
-    c = c3.multiselect("Classes", classes, key="reg_classes",
+    c1, c2 = st.columns(2)
+    s = c1.pills("Scales", scales, selection_mode="multi", key="reg_scales",
+                 format_func=lambda s: f"scale {s + 1}")
+    o = c2.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
+                 format_func=lambda i: appstate.offset_label(i, k))
+    c = st.multiselect("Classes", classes, key="reg_classes",
                        format_func=lambda c: a.class_names[c],
                        help="The top-k classes of each scale (merge step a); top-k is in the sidebar.")
     st.session_state.setdefault("reg_all", False)

@@ -23,13 +23,14 @@ def render() -> None:
     a = ctx.analysis()
     st.title("Scales")
     st.markdown("At each scale the network runs once over the whole resized image and gives one "
-                "probability per class for every 221x221 window. The **spatial maximum** of a "
+                f"probability per class for every {a.window}x{a.window} window. The **spatial maximum** of a "
                 "class's map is that scale's vote; the final score averages the votes of all "
                 "views (scales x flips).")
     cls, flip = controls(a)
     st.plotly_chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip),
                     key="scales_maps")
-    st.caption("Each cell is drawn at the centre of its window, one stride (12 px at that "
+    st.caption(f"Each cell is drawn at the centre of its window, one stride "
+               f"({ctx.model.prepool_stride if a.settings.fine else ctx.model.stride} px at that "
                "scale) wide: at the smallest scale the window covers almost the whole image, so "
                "only a few positions exist. Colour: probability of the class, one scale for "
                "all panels.")

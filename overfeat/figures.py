@@ -95,9 +95,11 @@ def pipeline_figure(info: dict) -> go.Figure:
     k = info["k"]
     sizes = info["sizes"]
     stages = [
-        ("Image", f"{W}x{H} px", "sidebar"),
-        ("Six scales", "<br>".join(f"{h}x{w}" for h, w in sizes[:3]) + "<br>...<br>"
-         + f"{sizes[-1][0]}x{sizes[-1][1]}" + ("<br>+ flips" if info.get("flips") else ""), "Scales"),
+        ("Image", f"{W} px wide<br>x {H} px high", "sidebar"),
+        (f"{_count(len(sizes), 'scale')}", "(height x width)<br>"
+         + "<br>".join(f"{h}x{w}" for h, w in (sizes if len(sizes) <= 4 else sizes[:3]))
+         + (f"<br>...<br>{sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 4 else "")
+         + ("<br>+ flips" if info.get("flips") else ""), "Scales"),
         ("Conv trunk", f"runs once<br>per scale on<br>the whole image;<br>stride {info['prepool']} px",
          "Architecture"),
         ("Offset max pool", f"{k}x{k} pool,<br>{k * k} offsets<br>= {k * k} pooled maps"
@@ -141,6 +143,11 @@ def pipeline_figure(info: dict) -> go.Figure:
     fig.update_layout(height=300, margin=dict(l=5, r=5, t=10, b=5), plot_bgcolor="white",
                       title=None)
     return fig
+
+
+def _count(n: int, noun: str) -> str:
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    return f"{words.get(n, n)} {noun}{'' if n == 1 else 's'}"
 
 
 def detections_figure(bd: Backdrop, dets: list, truth: list[dict] | None = None) -> go.Figure:
