@@ -1,0 +1,631 @@
+"""The Streamlit app driven headless with AppTest: every page, the sidebar knobs, the merge
+stepper, choices that persist across pages, and bad uploads (images and checkpoints).
+
+The checks read what a page shows (captions, metrics, tables, the data of its Plotly figures)
+and compare it with the package functions run on the same model and image, taken from the
+run's Context (st.session_state["_ctx"]). Nothing depends on which classes the model predicts,
+so the tests pass with the shipped checkpoint and with the random stand-in used before it exists.
+
+Streamlit's caches live in the process, so the sample image is analysed once for all tests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageOps
+
+from overfeat import appstate
+from overfeat.checkpoint import FORMAT
+from overfeat.config import PRESETS, ModelConfig, preset
+from overfeat.model import OverFeat
+from overfeat.multiscale import Settings, analyze, scale_sizes
+from overfeat.offsets import offsets
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 180  # seconds per script run: the machine may be busy training
+
+
+# --- inputs ----------------------------------------------------------------------------------
+def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def sample_image(w: int = 300, h: int = 260) -> Image.Image:
+    """A small drawn picture: the image most tests upload."""
+    im = Image.new("RGB", (w, h), (150, 190, 230))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, int(h * 0.7), w, h), fill=(110, 160, 80))
+    d.ellipse((int(w * 0.3), int(h * 0.25), int(w * 0.65), int(h * 0.75)), fill=(200, 70, 50))
+    d.rectangle((int(w * 0.7), int(h * 0.4), int(w * 0.9), int(h * 0.8)), fill=(60, 60, 140))
+    return im
+
+
+SAMPLE = encode(sample_image())
+SAMPLE_NAME = "sample.png"
+
+
+def bomb_png(w: int = 30000, h: int = 30000) -> bytes:
+    """A tiny PNG whose header claims w x h pixels (with a valid CRC)."""
+    raw = bytearray(encode(Image.new("L", (8, 8))))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    raw[16:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(raw)
+
+
+# --- driving the app -------------------------------------------------------------------------
+def ok(at: AppTest) -> AppTest:
+    """The run raised nothing and showed no error."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def start(data: bytes | None = SAMPLE, name: str = SAMPLE_NAME, mime: str = "image/png") -> AppTest:
+    """A fresh session (Overview page); with data, that file uploaded as the image."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ok(at.run())
+    if data is not None:
+        at.file_uploader(key="img").set_value((name, data, mime)).run()
+    return at
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+def ctx(at: AppTest):
+    """The Context app.py built for the last run (model, image, knobs, analyses)."""
+    return at.session_state["_ctx"]
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The page's Plotly figures by widget key, as the JSON the browser receives."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def traces(fig: dict, kind: str | None = None) -> list[dict]:
+    return [t for t in fig["data"] if kind is None or t.get("type") == kind]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def header(at: AppTest) -> str:
+    """The caption app.py puts above every page (model and image)."""
+    return at.caption[0].value
+
+
+def rect_x(box) -> list[float]:
+    """The x coordinates of a rectangle as the figures draw it (closed path)."""
+    x1, _, x2, _ = (float(v) for v in box)
+    return [x1, x2, x2, x1, x1]
+
+
+def xs(trace: dict) -> np.ndarray:
+    """A rectangle trace's x path, without the None that ends each rectangle."""
+    return np.array([v for v in trace["x"] if v is not None], dtype=float)
+
+
+# --- pages -----------------------------------------------------------------------------------
+def test_overview_after_upload():
+    at = ok(start())
+    assert at.title[0].value == "OverFeat, step by step"
+    assert f"Image: **upload {SAMPLE_NAME}** (300 wide x 260 high)" in header(at)
+    c = ctx(at)
+    assert c.image.size == (300, 260) and c.image_key.startswith("upload:")
+    a = c.analysis()
+    assert len(a.views) == 12
+
+    fig = figures(at)["pipeline"]
+    text = " ".join(n["text"] for n in fig["layout"]["annotations"])
+    windows = sum(int(v.fine[0].numel()) for v in a.views)
+    assert "300 px wide<br>x 260 px high" in text
+    assert "Six scales" in text
+    assert f"{windows} windows<br>in 12 views" in text
+    assert f"{len(a.table)} raw boxes" in text
+    assert "stride 12 px<br>(not 36)" in text
+
+    ranking = appstate.class_ranking(a, 5)
+    table = at.table[0].value
+    assert list(table["class"]) == [n for _, n, _ in ranking]
+    assert np.allclose(table["score"], [round(s, 4) for _, _, s in ranking])
+    assert any("averaged over 12 views (6 scales x 2 flips)" in cap.value for cap in at.caption)
+
+
+def test_architecture_tables_follow_image_and_rule():
+    at = ok(page(start(), "architecture"))
+    c = ctx(at)
+    cfg = c.arch_cfg
+    sizes = scale_sizes((260, 300), OverFeat(cfg), "aspect")
+    assert [s.value for s in at.subheader][0] == "Map sizes at the six scales for this image (260x300)"
+
+    per_scale = at.dataframe[0].value
+    assert list(per_scale["scale"]) == [1, 2, 3, 4, 5, 6]
+    assert list(per_scale["input"]) == [f"{h}x{w}" for h, w in sizes]
+    assert per_scale.to_dict("records") == appstate.scale_rows(cfg, (260, 300), "aspect")
+    # The fine map's cells are the windows: at 221 + 12n, (n + 1) cells a side.
+    for (h, w), fine, n in zip(sizes, per_scale["fine map"], per_scale["windows"]):
+        fh, fw = ((h - 221) // 12 + 1, (w - 221) // 12 + 1)
+        assert fine == f"{fh}x{fw}" and n == fh * fw
+
+    by_layer = at.dataframe[1].value
+    assert list(by_layer.columns) == ["layer"] + [f"scale {s}" for s in range(1, 7)]
+    assert by_layer["layer"].iloc[0] == "conv1"
+
+    layers = at.dataframe[2].value
+    rows = appstate.layer_rows(cfg)
+    assert list(layers["layer"]) == [r["layer"] for r in rows]
+    assert list(layers["receptive field"]) == [r["receptive field"] for r in rows]
+    assert list(layers["jump (px)"])[-1] == 36  # the accurate model's total stride
+    assert list(layers["parameters"]) == [r["parameters"] for r in rows]
+    assert list(layers["multiply-adds"]) == [r["multiply-adds"] for r in rows]
+    m = metrics(at)
+    assert m["parameters (trunk + classifier)"] == f"{sum(r['parameters'] for r in rows) / 1e6:.2f}M"
+    assert m["receptive field of the output"] == f"{rows[-1]['receptive field']} px"
+    assert m["window (network input)"] == "221 px"
+
+    costs = figures(at)["arch_costs"]
+    bars = traces(costs, "bar")
+    assert [b["name"] for b in bars] == ["parameters", "multiply-adds"]
+    assert bars[0]["x"] == [r["layer"] for r in rows if r["kind"] != "pool"]
+
+    # The scale rule in the sidebar: "paper" stretches to the paper's six sizes.
+    ok(at.sidebar.selectbox(key="rule").set_value("paper").run())
+    assert list(at.dataframe[0].value["input"]) == [
+        "245x245", "281x317", "317x389", "389x461", "425x497", "461x569"]
+
+
+def test_scales_maps_scores_and_knobs_change_the_prediction():
+    at = ok(page(start(), "scales"))
+    c = ctx(at)
+    a = c.analysis()
+    ranking = appstate.class_ranking(a)
+    assert at.selectbox(key="cls").value == ranking[0][0]  # the top class is preselected
+
+    maps = figures(at)["scales_maps"]
+    heat = traces(maps, "heatmap")
+    assert [h["name"] for h in heat] == [f"scale {s}" for s in range(1, 7)]
+    cls = ranking[0][0]
+    for h, v in zip(heat, [v for v in a.views if not v.flip]):
+        assert np.array(h["z"]).shape == tuple(v.fine.shape[-2:])
+        assert np.isclose(np.max(h["z"]), float(v.fine[cls].max()))
+    titles = [t["text"] for t in maps["layout"]["annotations"]]
+    assert titles[0].startswith(f"scale 1: {a.sizes[0][0]}x{a.sizes[0][1]}")
+    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({ranking[0][1]})"
+
+    bars = traces(figures(at)["scales_scores"], "bar")
+    assert [b["name"] for b in bars] == [f"scale {s}" for s in range(1, 7)] + ["final (mean of views)"]
+    top5 = [c_ for c_, _, _ in ranking[:5]]
+    assert np.allclose(bars[-1]["y"], [float(a.scores[k]) for k in top5])
+    assert np.allclose(bars[0]["y"], [float(a.scale_scores[0][k]) for k in top5])
+
+    before = at.table[0].value
+    assert "**Your choice**: scales 1, 2, 3, 4, 5, 6, flips on (12 views)" in markdown(at)
+
+    # Two scales, no flips: the page shows what the package computes for those settings.
+    at.sidebar.button_group(key="scales").set_value([0, 2])
+    ok(at.sidebar.checkbox(key="flips").uncheck().run())
+    assert "**Your choice**: scales 1, 3, flips off (2 views)" in markdown(at)
+    assert [h["name"] for h in traces(figures(at)["scales_maps"], "heatmap")] == ["scale 1", "scale 3"]
+    assert len(traces(figures(at)["scales_scores"], "bar")) == 3
+    fresh = analyze(c.model, c.image, Settings(scales=(0, 2), flips=False))
+    now = at.table[0].value
+    assert list(now["class"]) == [n for _, n, _ in appstate.class_ranking(fresh, 5)]
+    assert np.allclose(now["score"], [round(s, 4) for _, _, s in appstate.class_ranking(fresh, 5)])
+    assert not np.allclose(now["score"], before["score"])  # the prediction changed
+    assert at.table[1].value.equals(before)  # the reference column: all scales with flips
+    assert at.toggle(key="scales_flip").disabled
+
+    # Flips back on, and the flipped views' maps drawn (mapped back onto the image).
+    ok(at.sidebar.checkbox(key="flips").check().run())
+    ok(at.toggle(key="scales_flip").set_value(True).run())
+    heat = traces(figures(at)["scales_maps"], "heatmap")
+    assert len(heat) == 2 and all("flipped" in h["hovertemplate"] for h in heat)
+
+    # Another class: the maps are its maps.
+    other = ranking[3]
+    ok(at.selectbox(key="cls").set_value(other[0]).run())
+    maps = figures(at)["scales_maps"]
+    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({other[1]})"
+
+
+def test_offsets_maps_interleave_and_picked_window():
+    at = ok(page(start(), "offsets"))
+    c = ctx(at)
+    a = c.analysis()
+    k = a.k
+    assert k == 3
+    cls = at.selectbox(key="cls").value
+    view = next(v for v in a.views if v.scale == 0 and not v.flip)
+    figs = figures(at)
+
+    ch = at.number_input(key="off_channel").value
+    pooled = traces(figs["off_pooled"], "heatmap")
+    assert [p["name"] for p in pooled] == [f"({dx},{dy})" for dx, dy in offsets(k)]
+    for p, m in zip(pooled, view.pooled):
+        assert np.allclose(p["z"], m[ch].tolist(), atol=1e-5)
+    class_maps = traces(figs["off_classmaps"], "heatmap")
+    assert len(class_maps) == k * k
+    for p, m in zip(class_maps, view.class_maps):
+        assert np.allclose(p["z"], m[cls].tolist(), atol=1e-6)
+
+    # The fine map interleaves the k*k classifier maps: fine[k*j + dy, k*i + dx] = map(dx,dy)[j,i].
+    fc = {t["name"]: np.array(t["z"]) for t in traces(figs["off_click"], "heatmap")}
+    fine, coarse = fc["fine"], fc["coarse"]
+    assert fine.shape == tuple(view.fine.shape[-2:])
+    assert np.allclose(coarse, np.array(class_maps[0]["z"]))
+    for (dx, dy), m in zip(offsets(k), class_maps):
+        z = np.array(m["z"])
+        assert np.allclose(fine[dy::k, dx::k][: z.shape[0], : z.shape[1]], z)
+
+    # Pick a cell: the window figure shows that cell's window and the box predicted from it.
+    r, col = 1, 2
+    at.number_input(key="off_row").set_value(r)
+    ok(at.number_input(key="off_col").set_value(col).run())
+    win_fig = figures(at)["off_window"]
+    title = win_fig["layout"]["title"]["text"]
+    assert title.startswith(f"cell ({r},{col}) = offset ({col % k},{r % k}), cell ({r // k},{col // k})")
+    window = next(t for t in win_fig["data"] if t.get("name") == "window (network input)")
+    assert np.allclose(xs(window), rect_x(view.windows[r, col]))
+    box = next(t for t in win_fig["data"] if t.get("name") == "predicted box")
+    assert np.allclose(xs(box), rect_x(view.boxes[r, col, 0]))
+    assert f"top-left ({12 * col}, {12 * r}), side 221 px" in markdown(at)
+    picked = next(t for t in figures(at)["off_click"]["data"] if t.get("name") == "picked")
+    assert np.allclose(xs(picked), [12 * col - 6, 12 * col + 6, 12 * col + 6, 12 * col - 6, 12 * col - 6])
+
+    # Another scale: its pre-pool map; offsets off: one map, the coarse stride.
+    ok(at.selectbox(key="off_scale").set_value(3).run())
+    big = next(v for v in ctx(at).analysis().views if v.scale == 3 and not v.flip)
+    assert f"(pre-pool map {big.features.shape[1]}x{big.features.shape[2]})" in markdown(at)
+    ok(at.sidebar.checkbox(key="fine").uncheck().run())
+    assert any("Offsets are off" in w.value for w in at.warning)
+    figs = figures(at)
+    assert set(figs) == {"off_click", "off_window"}
+    fc = {t["name"]: np.array(t["z"]) for t in traces(figs["off_click"], "heatmap")}
+    assert fc["fine"].shape == fc["coarse"].shape
+    assert "stride 36 px" in " ".join(n["text"] for n in figs["off_click"]["layout"]["annotations"])
+
+
+def test_regressor_filters_and_picked_box():
+    at = ok(page(start(), "regressor"))
+    a = ctx(at).analysis()
+    t = a.table
+    m = metrics(at)
+    assert m["raw boxes (all filters)"] == str(len(t)) and m["views"] == "12"
+    fig = figures(at)["reg_click"]
+    lines = [tr for tr in fig["data"] if tr.get("name", "").startswith("scale ")]
+    drawn = sum(int(re.search(r"\((\d+)\)", tr["name"]).group(1)) for tr in lines)
+    assert drawn == min(len(t), 300) == int(m["drawn"])
+    assert fig["layout"]["title"]["text"].startswith(f"{len(t)} of {len(t)} raw boxes")
+
+    # Filter by scale, then by offset: the counts are the table's.
+    ok(at.button_group(key="reg_scales").set_value([1]).run())
+    want = int((t.scale == 1).sum())
+    assert metrics(at)["raw boxes (all filters)"] == str(want)
+    names = [tr["name"] for tr in figures(at)["reg_click"]["data"] if tr.get("name", "").startswith("scale ")]
+    assert names == [f"scale 2 ({min(want, 300)})"]
+    ok(at.button_group(key="reg_offsets").set_value([0, 4]).run())
+    want = int(((t.scale == 1) & torch.isin(t.offset, torch.tensor([0, 4]))).sum())
+    assert metrics(at)["raw boxes (all filters)"] == str(want)
+
+    # Pick a box: its provenance row, its window (dashed) and its box in the figure.
+    ids = at.selectbox(key="reg_pick").options
+    assert len(ids) == want
+    pick = int(((t.scale == 1) & (t.offset == 4)).nonzero()[0])
+    ok(at.selectbox(key="reg_pick").set_value(pick).run())
+    row = at.dataframe[0].value.iloc[0]
+    assert row["box #"] == pick and row["scale"] == 2 and row["offset"] == "(1,1)"
+    fig = figures(at)["reg_click"]
+    window = next(tr for tr in fig["data"] if tr.get("name") == f"window of box #{pick}")
+    box = next(tr for tr in fig["data"] if tr.get("name") == f"box #{pick}")
+    assert np.allclose(xs(window), rect_x(t.windows[pick]))
+    assert np.allclose(xs(box), rect_x(t.boxes[pick]))
+
+
+def _step_of(at: AppTest, kind: str) -> tuple[int, int, str]:
+    """(step, boxes left, the step's text) from the Merge page's text for one match score."""
+    text = next(m.value for m in at.markdown if m.value.startswith(f"**{kind}**: step"))
+    step, left = re.search(r"step (\d+) of \d+, \*\*(\d+) boxes left", text).groups()
+    return int(step), int(left), text
+
+
+def _highlight(at: AppTest, kind: str) -> dict[str, dict]:
+    fig = figures(at)[f"merge_fig_{kind}"]
+    return {tr["name"].split(" ")[0]: tr for tr in fig["data"]
+            if tr.get("name", "").startswith(("b1", "b2", "merged"))}
+
+
+def test_merge_stepper_forward_and_back():
+    at = ok(page(start(), "merge"))
+    c = ctx(at)
+    res = {kind: c.merge(kind) for kind in ("literal", "corrected")}
+    n_raw = len(c.analysis().table)
+    m = metrics(at)
+    assert m["raw boxes"] == str(n_raw)
+    assert m["literal: steps"] == str(res["literal"].n_steps)
+    assert m["corrected: steps"] == str(res["corrected"].n_steps)
+    n = max(r.n_steps for r in res.values())
+    assert min(r.n_steps for r in res.values()) >= 2, "the sample image should give merges"
+    assert _step_of(at, "literal")[:2] == (0, n_raw)
+    assert _highlight(at, "literal") == {}  # step 0: the raw boxes, nothing highlighted
+
+    seen = []
+    for expect in (1, 2):
+        ok(at.button(key="merge_next").click().run())
+        assert at.slider(key="merge_step").value == expect
+        for kind, r in res.items():
+            step, left, text = _step_of(at, kind)
+            assert (step, left) == (expect, n_raw - expect)
+            i, j = (int(v) for v in r.pairs[expect - 1])
+            assert f"merged pair ({i}, {j})" in text
+            assert f"match score **{float(r.step_scores[expect - 1]):.4g}**" in text
+            hl = _highlight(at, kind)
+            assert hl["b1"]["name"] == f"b1 (slot {i})" and hl["b2"]["name"] == f"b2 (slot {j})"
+            assert np.allclose(xs(hl["merged"]), rect_x(r.step_boxes[expect - 1]))
+            # The merged box is the average of the pair (SPEC 6, box_merge).
+            b1, b2 = xs(hl["b1"]), xs(hl["b2"])
+            assert np.allclose((b1 + b2) / 2, xs(hl["merged"]))
+        seen.append({k: (_highlight(at, k)["b1"]["name"], list(xs(_highlight(at, k)["merged"])))
+                     for k in res})
+    assert seen[0] != seen[1]  # the highlighted pair moved on
+    remaining = traces(figures(at)["merge_remaining"])
+    assert [tr["name"] for tr in remaining] == [
+        f"{k} ({r.n_steps} steps)" for k, r in res.items()]
+    assert figures(at)["merge_remaining"]["layout"]["shapes"][0]["x0"] == 2
+
+    ok(at.button(key="merge_prev").click().run())
+    assert _step_of(at, "corrected")[:2] == (1, n_raw - 1)
+    ok(at.slider(key="merge_step").set_value(min(7, n)).run())
+    assert _step_of(at, "literal")[0] == min(7, res["literal"].n_steps)
+
+    # Bigger jumps; Last shows why the loop stopped; First goes back to the raw boxes.
+    at.select_slider(key="merge_jump").set_value(5)
+    ok(at.button(key="merge_next").click().run())
+    assert at.slider(key="merge_step").value == min(12, n)
+    ok(at.button(key="merge_last").click().run())
+    assert at.slider(key="merge_step").value == n
+    longest = max(res, key=lambda k: res[k].n_steps)
+    assert "stopped" in _step_of(at, longest)[2]
+    ok(at.button(key="merge_first").click().run())
+    assert _step_of(at, "literal")[:2] == (0, n_raw)
+
+    # Play advances one jump per run and turns into Pause; Pause stops.
+    ok(at.button(key="merge_play").click().run())
+    assert at.button(key="merge_play").label == "Pause"
+    assert at.slider(key="merge_step").value == 5
+    ok(at.button(key="merge_play").click().run())
+    assert at.button(key="merge_play").label == "Play"
+    assert at.slider(key="merge_step").value == 5
+
+    # Final boxes, literal beside corrected, most confident first.
+    for kind, r in res.items():
+        title = figures(at)[f"merge_final_{kind}"]["layout"]["title"]["text"]
+        assert title == f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"
+    ok(at.number_input(key="merge_n_final").set_value(3).run())
+    for df, r in zip(at.dataframe[-2:], res.values()):
+        table = df.value
+        assert len(table) == min(3, len(r.final_confs))
+        assert np.allclose(table["confidence"], [round(float(v), 4) for v in r.final_confs[:3]])
+        assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
+
+
+def test_choices_persist_across_pages():
+    at = ok(page(start(), "scales"))
+    third = appstate.class_ranking(ctx(at).analysis())[2][0]
+    ok(at.selectbox(key="cls").set_value(third).run())
+    ok(at.sidebar.slider(key="top_k").set_value(2).run())
+    ok(page(at, "offsets"))
+    assert at.selectbox(key="cls").value == third
+    ok(at.selectbox(key="off_scale").set_value(2).run())
+    ok(page(at, "regressor"))
+    ok(at.button_group(key="reg_scales").set_value([0, 5]).run())
+    ok(page(at, "merge"))
+    ok(at.button(key="merge_next").click().run())
+    ok(at.button(key="merge_next").click().run())
+    ok(page(at, "overview"))
+    ok(page(at, "merge"))
+    assert at.slider(key="merge_step").value == 2
+    ok(page(at, "regressor"))
+    assert at.button_group(key="reg_scales").value == [0, 5]
+    ok(page(at, "offsets"))
+    assert at.selectbox(key="off_scale").value == 2
+    ok(page(at, "scales"))
+    assert at.selectbox(key="cls").value == third
+    assert at.sidebar.slider(key="top_k").value == 2
+    assert ctx(at).knobs.top_k == 2
+
+
+# --- bad input -------------------------------------------------------------------------------
+BAD_IMAGES = {
+    "not_an_image.png": (b"this is a text file, not a picture\n" * 40, "not an image file"),
+    "truncated.png": (SAMPLE[: len(SAMPLE) // 3], "corrupt or truncated"),
+    "truncated.jpg": (encode(sample_image(), "JPEG")[:400], "corrupt or truncated"),
+    "bomb.png": (bomb_png(30000, 30000), "too large"),
+    "empty.png": (b"", "empty file"),
+    "sliver.png": (encode(Image.new("RGB", (900, 60))), "aspect ratio"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_IMAGES))
+def test_bad_image_upload_shows_an_error_and_the_app_keeps_working(name):
+    data, words = BAD_IMAGES[name]
+    at = start()  # a good upload first: the app keeps showing it
+    at.file_uploader(key="img").set_value((name, data, "image/png")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and name in at.error[0].value and words in at.error[0].value
+    assert any(f"Still showing the previous image: upload {SAMPLE_NAME}" in i.value for i in at.info)
+    assert at.title[0].value == "OverFeat, step by step"
+    assert ctx(at).image.size == (300, 260)
+    page(at, "merge")
+    assert not at.exception and at.metric[0].value == str(len(ctx(at).analysis().table))
+    # A good file replaces the bad one: the error goes away.
+    ok(at.file_uploader(key="img").set_value(("again.png", SAMPLE, "image/png")).run())
+    assert "upload again.png" in header(at)
+
+
+def test_bad_first_upload_falls_back_to_the_sample_scene():
+    at = start(b"GIF89a" + b"\x00" * 10, "broken.gif", "image/gif")
+    assert not at.exception and "broken.gif" in at.error[0].value
+    assert "Image: **upload" not in header(at)  # the sample scene (or a drawn picture) instead
+    assert at.title[0].value == "OverFeat, step by step"
+
+
+def _gradient(h=200, w=260, hi=255) -> np.ndarray:
+    return np.linspace(0, hi, h * w).reshape(h, w)
+
+
+def _exif_rotated() -> bytes:
+    """A JPEG stored 300 wide x 200 high whose EXIF says: rotate 90 degrees clockwise."""
+    im = Image.new("RGB", (300, 200), (220, 30, 30))
+    ImageDraw.Draw(im).rectangle((150, 0, 300, 200), fill=(30, 30, 220))  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(im, "JPEG", exif=exif, quality=95)
+
+
+ODD_IMAGES = {
+    # name: (bytes, expected RGB size (w, h))
+    "gray.png": (encode(Image.fromarray(_gradient().astype(np.uint8), "L")), (260, 200)),
+    "rgba.png": (encode(Image.new("RGBA", (260, 240), (255, 0, 0, 0))), (260, 240)),
+    "sixteen.png": (encode(Image.fromarray(_gradient(hi=65535).astype(np.uint16))), (260, 200)),
+    "rotated.jpg": (_exif_rotated(), (200, 300)),
+    "big.jpg": (encode(sample_image(2000, 1500), "JPEG"), (1229, 922)),
+}
+
+
+def test_odd_but_valid_images_are_converted():
+    at = start(None)
+    # No window passes min score 1: zero boxes, so each new image costs only its analysis.
+    ok(at.sidebar.slider(key="min_score").set_value(1.0).run())
+    for name, (data, size) in ODD_IMAGES.items():
+        ok(at.file_uploader(key="img").set_value((name, data, "image/png")).run())
+        im = ctx(at).image
+        assert im.mode == "RGB" and im.size == size, name
+        assert f"Image: **upload {name}** ({size[0]} wide x {size[1]} high)" in header(at)
+        a = np.asarray(im)
+        if name == "sixteen.png":  # 16 bits rescaled to the full 8-bit range, not clipped
+            assert a.min() <= 1 and a.max() >= 254
+        if name == "rgba.png":  # transparent pixels become white
+            assert (a == 255).all()
+        if name == "rotated.jpg":  # upright: red on top, blue below
+            assert a[20, 100, 0] > 150 and a[280, 100, 2] > 150
+        if name == "big.jpg":
+            assert any("shrunk from 2000x1500 to 1229x922" in i.value for i in at.info)
+    # Zero boxes: the pages that show boxes say so instead of failing.
+    ok(page(at, "regressor"))
+    assert any("No boxes" in w.value for w in at.warning)
+    ok(page(at, "merge"))
+    assert metrics(at)["raw boxes"] == "0"
+    assert at.button(key="merge_next").disabled
+    assert "nothing to merge (0 box)" in _step_of(at, "literal")[2]
+
+
+def _checkpoint(cfg_dict: dict, state: dict) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "config": cfg_dict, "state_dict": state, "meta": {}}, buf)
+    return buf.getvalue()
+
+
+def _demo_state() -> dict:
+    return OverFeat(preset("demo")).state_dict()
+
+
+def _small_fast() -> ModelConfig:
+    return ModelConfig(geometry="fast", width=0.0625, num_classes=4, background=True,
+                       class_names=("cat", "dog", "car", "background"),
+                       regressor_channels=(256, 64))
+
+
+def _upload_checkpoint(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.sidebar.radio(key="model_source").set_value("upload").run()
+    return at.file_uploader(key="ckpt").set_value((name, data, "application/octet-stream")).run()
+
+
+def _not_a_zip() -> bytes:
+    return b"PK\x03\x04 definitely not a checkpoint" * 10
+
+
+BAD_CHECKPOINTS = {
+    "text.pt": (lambda: b"hello" * 100, "not a readable checkpoint"),
+    "broken_zip.pt": (_not_a_zip, "not a"),
+    "other_dict.pt": (lambda: _checkpoint_raw({"weights": torch.zeros(3)}),
+                      "not an OverFeat teaching checkpoint"),
+    "unknown_geometry.pt": (lambda: _checkpoint({**preset("demo").to_dict(), "geometry": "vgg16"},
+                                                _demo_state()), "unknown geometry 'vgg16'"),
+    "wrong_geometry.pt": (lambda: _checkpoint({**preset("demo").to_dict(), "geometry": "fast"},
+                                              _demo_state()), "do not fit its fast config"),
+}
+
+
+def _checkpoint_raw(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CHECKPOINTS))
+def test_bad_checkpoint_upload_shows_an_error_and_keeps_the_model(name):
+    make, words = BAD_CHECKPOINTS[name]
+    at = start()
+    default_desc = ctx(at).model_desc
+    _upload_checkpoint(at, name, make())
+    assert not at.exception
+    assert len(at.error) == 1, [e.value for e in at.error]
+    msg = at.error[0].value
+    assert name in msg and words in msg and "instead" in msg
+    assert ctx(at).model_desc == default_desc
+    for p in ("architecture", "merge"):
+        page(at, p)
+        assert not at.exception and len(at.error) == 1
+
+
+def test_uploaded_checkpoint_of_the_fast_geometry_runs_on_every_page(tmp_path):
+    from overfeat.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path / "fast_small.pt"
+    save_checkpoint(path, OverFeat(_small_fast()).eval())
+    at = start()
+    ok(_upload_checkpoint(at, path.name, path.read_bytes()))
+    c = ctx(at)
+    assert c.model_desc == "uploaded checkpoint fast_small.pt" and c.model.k == 2
+    assert "fast geometry" in at.sidebar.caption[-1].value
+    ok(page(at, "architecture"))
+    assert metrics(at)["window (network input)"] == "231 px"
+    ok(page(at, "offsets"))
+    assert len(traces(figures(at)["off_pooled"], "heatmap")) == 4  # 2x2 offsets
+    ok(page(at, "regressor"))
+    ok(page(at, "merge"))
+    assert metrics(at)["raw boxes"] == str(len(ctx(at).analysis().table))
+
+
+def test_full_width_preset_is_shown_but_not_run():
+    at = start()
+    at.sidebar.radio(key="model_source").set_value("preset").run()
+    ok(at.sidebar.selectbox(key="preset").set_value("accurate").run())
+    assert any("shown on the Architecture page only" in i.value for i in at.info)
+    assert ctx(at).model_key.startswith("default:")  # the pages run the small model
+    ok(page(at, "architecture"))
+    assert f"{appstate.n_params(PRESETS['accurate']) / 1e6:.1f}M parameters" in markdown(at)
+    assert "width x1" in markdown(at)
+    ok(page(at, "scales"))
