@@ -104,6 +104,8 @@ class ModelConfig:
             raise ValueError(f"unknown geometry {self.geometry!r}; expected one of {sorted(GEOMETRIES)}")
         if not (0 < self.width <= 4):
             raise ValueError(f"width multiplier must be in (0, 4], got {self.width}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
         if self.class_names and len(self.class_names) != self.num_classes:

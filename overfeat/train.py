@@ -91,6 +91,7 @@ class TrainOptions:
     split: str = "train"
     preset: str = "demo"
     width: float | None = None  # override the preset's channel multiplier
+    dropout: float | None = None  # override the preset's dropout on the first two FC layers
     stages: tuple[int, ...] = (1, 2, 3)
     epochs: tuple[int, int, int] = (12, 3, 2)  # per stage 1, 2, 3
     lr: tuple[float, float, float] = (0.02, 0.01, 0.002)  # peak learning rate per stage
@@ -101,7 +102,10 @@ class TrainOptions:
     windows_per_image: int = 48  # stage 2: windows drawn from each image view
     positives_per_image: int = 8  # stage 3
     negatives_per_image: int = 4  # stage 3: hard (worst-scored) background windows
-    momentum: float = 0.9
+    # "sgd" (momentum, Nesterov; the paper's family) or "adamw". The demo recipe uses AdamW:
+    # on a 2-core CPU budget of ~100k crops it learns much faster from scratch than SGD.
+    optimizer: str = "sgd"
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 5e-4
     seed: int = 0
     max_images: int | None = None
@@ -132,6 +136,8 @@ class TrainOptions:
             raise ValueError(f"background_fraction must be in [0, 1), got {self.background_fraction}")
         if self.max_images is not None and self.max_images < 1:
             raise ValueError(f"max_images must be >= 1, got {self.max_images}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -155,6 +161,8 @@ def model_config(opts: TrainOptions) -> ModelConfig:
     cfg = preset(opts.preset)
     if opts.width is not None:
         cfg = cfg.replace(width=opts.width)
+    if opts.dropout is not None:
+        cfg = cfg.replace(dropout=opts.dropout)
     if not cfg.class_names:
         cfg = cfg.replace(num_classes=len(VOC_CLASSES) + 1, background=True,
                           class_names=VOC_CLASSES + ("background",))
@@ -455,8 +463,11 @@ class Trainer:
                       epochs=o.epochs[stage - 1])
             part = self._set_trainable(stage)
             params = [p for p in part.parameters() if p.requires_grad]
-            opt = torch.optim.SGD(params, lr=o.lr[stage - 1], momentum=o.momentum,
-                                  weight_decay=o.weight_decay, nesterov=True)
+            if o.optimizer == "adamw":
+                opt = torch.optim.AdamW(params, lr=o.lr[stage - 1], weight_decay=o.weight_decay)
+            else:
+                opt = torch.optim.SGD(params, lr=o.lr[stage - 1], momentum=o.momentum,
+                                      weight_decay=o.weight_decay, nesterov=True)
             if first > 0 and self.optim_state:
                 opt.load_state_dict(self.optim_state)
             self.optim_state = None
@@ -754,6 +765,7 @@ def cmd_train(args) -> int:
         width=args.width, stages=args.stages, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, images_per_step=args.images_per_step,
         crops_per_image=args.crops_per_image, seed=args.seed, max_images=args.max_images,
+        optimizer=args.optimizer, weight_decay=args.weight_decay, dropout=args.dropout,
         threads=args.threads, device=args.device,
         on_error="skip" if args.skip_bad else "raise")
     if args.resume and not Path(args.resume).exists():
@@ -803,6 +815,9 @@ def register(sub) -> None:
                    help="stages 2-3: whole images per step")
     p.add_argument("--crops-per-image", type=int, default=d.crops_per_image,
                    help="stage 1: crops per image per epoch")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], default=d.optimizer)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--dropout", type=float, help="dropout on FC layers (default: the preset's)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--max-images", type=int, help="use only the first N images of each folder")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
