@@ -121,7 +121,7 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        st.plotly_chart(figures.remaining_figure(results, int(step)), key="merge_remaining")
+        st.plotly_chart(figures.merge_scores_figure(results, int(step)), key="merge_scores")
 
     stepper()
 
@@ -137,7 +137,7 @@ def render() -> None:
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
                 title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"),
                 key=f"merge_final_{kind}")
-            st.dataframe([d.to_dict() for d in dets], hide_index=True)
+            st.dataframe(appstate.detection_rows(dets), hide_index=True)
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("
                    + ", ".join(t["name"] for t in ctx.truth) + ").")

@@ -18,10 +18,10 @@ def filters(a):
     for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
         kept = [v for v in st.session_state.get(key, opts) if v in opts]
         st.session_state[key] = kept if kept else opts
-    c1, c2 = st.columns(2)
-    s = c1.pills("Scales", scales, selection_mode="multi", key="reg_scales",
+    # One row each: pills do not wrap inside a narrow column (nine offsets would be cut off).
+    s = st.pills("Scales", scales, selection_mode="multi", key="reg_scales",
                  format_func=lambda s: f"scale {s + 1}")
-    o = c2.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
+    o = st.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
                  format_func=lambda i: appstate.offset_label(i, k))
     c = st.multiselect("Classes", classes, key="reg_classes",
                        format_func=lambda c: a.class_names[c],

@@ -286,6 +286,13 @@ def box_rows(table: BoxTable, idx: torch.Tensor, class_names, k: int) -> list[di
     return rows
 
 
+def detection_rows(dets: list) -> list[dict]:
+    """One row per final box (predict.Detection), most confident first, for a table."""
+    return [{"rank": i + 1, "class": d.name, "confidence": round(d.confidence, 4),
+             "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")", "raw boxes": d.members}
+            for i, d in enumerate(dets)]
+
+
 def class_ranking(analysis: Analysis, n: int | None = None) -> list[tuple[int, str, float]]:
     """Object classes by final score: [(class index, name, score)], best first."""
     top = analysis.top(len(analysis.object_classes) if n is None else n)

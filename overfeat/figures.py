@@ -315,9 +315,13 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}",
                          title_text="window top (px, resized)" if c == 1 else None, row=1, col=c)
         fig.update_xaxes(title_text="window left (px, resized image)", row=1, col=c)
+    # Both panels keep square pixels; a height that follows the maps' aspect (each panel is
+    # about 470 px wide on a wide page) leaves no empty band above and below a flat map.
+    height = int(min(560, max(280, 470 * (Hf + 1) / (Wf + 1) + 110)))
+    fig.update_xaxes(constrain="domain")
     fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
                                      colorbar=dict(title=dict(text=f"p({class_name})"))),
-                      height=420, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
+                      height=height, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
                       dragmode=False)
     fig.update_annotations(font_size=11)
     return fig
@@ -433,16 +437,29 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
     return fig
 
 
-def remaining_figure(results: dict[str, MergeResult], step: int) -> go.Figure:
-    """Boxes remaining after each step, one line per merge, with the current step marked."""
-    fig = go.Figure()
-    for (kind, r), color in zip(results.items(), ["#d62728", "#2ca02c"]):
+def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure:
+    """The match score of the pair merged at each step, one panel per score (their units
+    differ), with the threshold t (the loop stops once the lowest score is above it) and the
+    current step marked. Boxes left after step s: N - s."""
+    kinds = list(results)
+    fig = make_subplots(rows=1, cols=len(kinds), horizontal_spacing=0.08, subplot_titles=[
+        f"{kind}: score of each merge ({results[kind].n_steps} merges, t = "
+        f"{results[kind].threshold:g})" for kind in kinds])
+    for c, (kind, color) in enumerate(zip(kinds, ["#d62728", "#2ca02c"]), start=1):
+        r = results[kind]
         n = int(r.boxes.shape[0])
-        fig.add_trace(go.Scatter(x=list(range(r.n_steps + 1)), y=[n] + r.remaining, mode="lines",
-                                 name=f"{kind} ({r.n_steps} steps)", line=dict(color=color)))
-    fig.add_vline(x=step, line=dict(color="#555", dash="dot"))
-    fig.update_layout(height=220, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="step",
-                      yaxis_title="boxes left", legend=dict(orientation="h", y=1.15))
+        steps = list(range(1, r.n_steps + 1))
+        fig.add_trace(go.Scatter(
+            x=steps, y=r.step_scores.tolist(), mode="lines", name=kind, line=dict(color=color),
+            customdata=[n - s for s in steps],
+            hovertemplate="step %{x}: match score %{y:.4g}, %{customdata} boxes left"
+                          f"<extra>{kind}</extra>"), row=1, col=c)
+        fig.add_hline(y=r.threshold, line=dict(color="#555", dash="dash"), row=1, col=c)
+        fig.add_vline(x=min(step, r.n_steps), line=dict(color="#111", dash="dot"), row=1, col=c)
+        fig.update_xaxes(title_text="step", range=[0, max(r.n_steps, 1)], row=1, col=c)
+        fig.update_yaxes(title_text="match score" if c == 1 else None, row=1, col=c)
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_annotations(font_size=12)
     return fig
 
 

@@ -388,10 +388,14 @@ def test_merge_stepper_forward_and_back():
         seen.append({k: (_highlight(at, k)["b1"]["name"], list(xs(_highlight(at, k)["merged"])))
                      for k in res})
     assert seen[0] != seen[1]  # the highlighted pair moved on
-    remaining = traces(figures(at)["merge_remaining"])
-    assert [tr["name"] for tr in remaining] == [
-        f"{k} ({r.n_steps} steps)" for k, r in res.items()]
-    assert figures(at)["merge_remaining"]["layout"]["shapes"][0]["x0"] == 2
+    scores = figures(at)["merge_scores"]
+    for tr, (kind, r) in zip(traces(scores), res.items()):
+        assert tr["name"] == kind and np.allclose(tr["y"], r.step_scores.tolist())
+        assert tr["customdata"][:2] == [n_raw - 1, n_raw - 2]  # boxes left after steps 1, 2
+    shapes = scores["layout"]["shapes"]
+    assert sorted(sh["x0"] for sh in shapes if sh["line"]["dash"] == "dot") == [2, 2]
+    assert sorted(sh["y0"] for sh in shapes if sh["line"]["dash"] == "dash") == sorted(
+        r.threshold for r in res.values())
 
     ok(at.button(key="merge_prev").click().run())
     assert _step_of(at, "corrected")[:2] == (1, n_raw - 1)
@@ -425,6 +429,7 @@ def test_merge_stepper_forward_and_back():
     for df, r in zip(at.dataframe[-2:], res.values()):
         table = df.value
         assert len(table) == min(3, len(r.final_confs))
+        assert list(table.columns) == ["rank", "class", "confidence", "box", "raw boxes"]
         assert np.allclose(table["confidence"], [round(float(v), 4) for v in r.final_confs[:3]])
         assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
 
