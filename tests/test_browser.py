@@ -1,0 +1,261 @@
+"""End to end in a real browser: `streamlit run app.py` as a subprocess, Debian's Chromium
+driven by Playwright. Uploads an image through the file uploader, visits every page, checks
+that the Plotly figures are drawn (an svg inside each .js-plotly-plot), steps the merge, plays
+it, clicks a cell of the fine map, and saves a full-page screenshot of every page under
+test-artifacts/ (git-ignored) for a person to look at.
+
+AppTest (tests/test_app.py) checks what the pages compute; only a browser runs the JavaScript
+that draws the charts and turns clicks into selections. tests/run.sh installs Chromium, so
+these tests run (never skip) wherever the suite runs.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WIDTH, HEIGHT = 1400, 900
+SLOW = 120_000  # ms: the first analysis runs the network at 12 views on a busy 2-core CPU
+PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
+# Plotly figures each page draws (with offsets on, the default).
+FIGURES = {"Overview": 1, "Architecture": 1, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 5}
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free port; yields its URL, killed at the end."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--browser.gatherUsageStats", "false",
+           # No file watcher: nothing is edited during the test, and watching the tree costs CPU.
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}: "
+                            f"{(ARTIFACTS / 'streamlit.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: tests/run.sh installs it (apt)"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory) -> Path:
+    """A small drawn picture to upload (small images keep the analysis quick)."""
+    im = Image.new("RGB", (320, 280), (150, 190, 230))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, 200, 320, 280), fill=(110, 160, 80))
+    d.ellipse((90, 70, 210, 200), fill=(200, 70, 50))
+    d.rectangle((230, 110, 290, 230), fill=(60, 60, 140))
+    path = tmp_path_factory.mktemp("upload") / "picture.png"
+    im.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(server, browser, image_file) -> Page:
+    """One browser tab on the app, with the picture uploaded; the tests below run in order."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    page.set_default_timeout(SLOW)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
+        str(image_file))
+    expect(page.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
+    settle(page)
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    page.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script has finished its run (a rerun may start a moment after a click)."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector(IDLE)
+    page.wait_for_timeout(200)
+    page.wait_for_selector(IDLE)
+
+
+def go(page: Page, name: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
+    expect(page.locator("h1").first).to_have_text(
+        "OverFeat, step by step" if name == "Overview" else name)
+    settle(page)
+
+
+def check_page(page: Page) -> None:
+    """No exception, no error box, the app's caption on top."""
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def check_figures(page: Page, n: int) -> None:
+    """n Plotly figures, each drawn: an svg with its plot area inside .js-plotly-plot."""
+    plots = page.locator(".js-plotly-plot")
+    expect(plots).to_have_count(n)
+    for i in range(n):
+        plot = plots.nth(i)
+        plot.scroll_into_view_if_needed()
+        expect(plot.locator("svg.main-svg").first).to_be_attached()
+        # Every trace Plotly was given made it into the drawing.
+        drawn = plot.evaluate("gd => gd._fullData.length")
+        given = plot.evaluate("gd => gd.data.length")
+        assert drawn == given > 0
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so the viewport is made as tall
+    as the content for the shot (Playwright's full_page only sees the window)."""
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stMainBlockContainer', 'stSidebarContent'].map("
+        "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(height + 40, HEIGHT), 12000)})
+    page.wait_for_timeout(800)  # Plotly re-lays out its figures to the new size
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    assert path.stat().st_size > 20_000  # not a blank page
+    return path
+
+
+# --- tests (in order, one tab) -----------------------------------------------------------------
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_draws_its_figures(app: Page, name: str):
+    go(app, name)
+    expect(app.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
+    check_figures(app, FIGURES[name])
+    check_page(app)
+    screenshot(app, f"{PAGES.index(name) + 1}-{name.lower()}")
+
+
+def _step(page: Page, kind: str) -> tuple[int, str]:
+    """(step, the step's text) of one match score on the Merge page."""
+    text = page.locator('[data-testid="stMarkdownContainer"]',
+                        has_text=re.compile(rf"^{kind}: step \d+ of")).inner_text()
+    return int(re.search(r"step (\d+) of", text).group(1)), text
+
+
+def _highlighted(page: Page, kind: str) -> list[str]:
+    """Names of the highlighted traces (the merged pair and the merged box) as drawn."""
+    plot = page.locator(".js-plotly-plot").nth(0 if kind == "literal" else 1)
+    return plot.evaluate("gd => gd._fullData.map(t => t.name)"
+                         ".filter(n => /^(b1|b2|merged)/.test(n))")
+
+
+def test_merge_steps_forward(app: Page):
+    go(app, "Merge")
+    assert _step(app, "literal")[0] == 0 and _highlighted(app, "literal") == []
+    pairs = []
+    for expect_step in (1, 2):
+        app.get_by_role("button", name="Next", exact=True).click()
+        expect(app.get_by_text(re.compile(rf"^literal: step {expect_step} of"))).to_be_visible()
+        settle(app)
+        for kind in ("literal", "corrected"):
+            step, text = _step(app, kind)
+            assert step == expect_step
+            assert re.search(r"merged pair \(\d+, \d+\)", text) and "match score" in text
+        names = _highlighted(app, "literal")
+        assert len(names) == 3 and names[2] == "merged box"
+        pairs.append((re.search(r"merged pair \(\d+, \d+\)", _step(app, "literal")[1]).group(0),
+                      names))
+    assert pairs[0] != pairs[1]  # the counter moved and so did the highlighted pair
+    check_page(app)
+    screenshot(app, "7-merge-step-2")
+
+
+def test_merge_play_and_pause(app: Page):
+    start = _step(app, "literal")[0]
+    app.get_by_role("button", name="Play", exact=True).click()
+    expect(app.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+    # The fragment ticks every 0.7 s: several steps within a few seconds.
+    expect(app.get_by_text(re.compile(rf"^literal: step ({start + 3}|{start + 4}|{start + 5}) of"))
+           ).to_be_visible(timeout=30_000)
+    app.get_by_role("button", name="Pause", exact=True).click()
+    expect(app.get_by_role("button", name="Play", exact=True)).to_be_visible()
+    settle(app)
+    stopped = _step(app, "literal")[0]
+    assert stopped > start + 2
+    app.wait_for_timeout(2000)
+    assert _step(app, "literal")[0] == stopped
+    check_page(app)
+
+
+def test_offsets_click_a_cell_of_the_fine_map(app: Page):
+    go(app, "Offsets")
+    row = app.get_by_label(re.compile(r"^Row of the fine map"))
+    col = app.get_by_label(re.compile(r"^Column of the fine map"))
+    plot = app.locator(".js-plotly-plot").nth(2)  # coarse | fine
+    plot.scroll_into_view_if_needed()
+    # Where Plotly drew fine cell (0, 1): the clickable marker at its window's corner.
+    x, y = plot.evaluate("""gd => {
+        const t = gd._fullData.find(t => t.name === 'cells');
+        const i = t.customdata.findIndex(d => d[0] === 0 && d[1] === 1);
+        const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')];
+        const ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+        const box = gd.getBoundingClientRect();
+        return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
+    }""")
+    app.mouse.move(x, y)
+    app.wait_for_timeout(300)
+    app.mouse.click(x, y)
+    expect(col).to_have_value("1")
+    expect(row).to_have_value("0")
+    settle(app)
+    title = app.locator(".js-plotly-plot").nth(3).evaluate("gd => gd.layout.title.text")
+    assert "cell (0,1) = offset (1,0), cell (0,0) of its map" in title
+    check_page(app)
+    screenshot(app, "8-offsets-clicked")
