@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from overfeat import offsets
-from overfeat import figures
+from overfeat import appstate, figures, offsets
 from app_pages.common import clamp_state, class_picker, context, show_code
 
 ctx = context()
@@ -59,7 +58,7 @@ def render() -> None:
     cls = class_picker(a, "cls")
     n_ch = int(view.features.shape[0])
     # Preselect the channel that fires most at this scale.
-    st.session_state.setdefault("off_channel", int(view.features.flatten(1).amax(1).argmax()))
+    st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
     clamp_state("off_channel", 0, n_ch - 1, 0)
     name = a.class_names[cls]
 
@@ -88,31 +87,23 @@ def render() -> None:
                                                pick=(r, c)),
                     key="off_click", on_select=_pick_from_click, selection_mode="points")
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
-               f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by their "
-               "windows' top-left corners, so each coarse cell covers "
-               f"{k}x{k} fine cells.")
-    if a.settings.fine:
-        dx, dy = c % k, r % k
-        where = f"offset ({dx},{dy}), cell ({r // k},{c // k}) of its map"
-    else:
-        where = "the coarse map"
-    p = float(view.fine[cls, r, c])
-    win = view.windows[r, c]
-    R = view.boxes.shape[2]
-    box = view.boxes[r, c, cls if R > 1 else 0]
+               + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
+                  f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
+                  f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
+    cell = appstate.cell(view, cls, r, c, k, a.settings.fine)
     left, right = st.columns([3, 2])
     with left:
-        title = (f"cell ({r},{c}) = {where}: p({name}) = {p:.3f}"
+        title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {cell.prob:.3f}"
                  f"{' (flipped view)' if view.flip else ''}")
-        st.plotly_chart(figures.window_figure(ctx.backdrop(), win, box, title), key="off_window")
+        st.plotly_chart(figures.window_figure(ctx.backdrop(), cell.window, cell.box, title),
+                        key="off_window")
     with right:
-        s = view.stride
         st.markdown(
             f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "
-            f"({s * c}, {s * r}), side {a.window} px\n"
-            f"- in the original image: ({', '.join(f'{v:.0f}' for v in win.tolist())})\n"
-            f"- predicted box: ({', '.join(f'{v:.0f}' for v in box.tolist())})\n"
-            f"- p({name}) = {p:.4f}")
+            f"({cell.top_left[0]}, {cell.top_left[1]}), side {a.window} px\n"
+            f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
+            f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
+            f"- p({name}) = {cell.prob:.4f}")
     show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
 
 

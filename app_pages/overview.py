@@ -8,20 +8,6 @@ from app_pages.common import context
 ctx = context()
 
 
-def pipeline_info() -> dict:
-    a = ctx.analysis()
-    top = appstate.class_ranking(a, 1)
-    return {
-        "image": a.image_size, "sizes": [a.sizes[s] for s in a.settings.scales],
-        "flips": a.settings.flips, "fine": a.settings.fine, "k": a.k,
-        "prepool": ctx.model.prepool_stride,
-        "stride": ctx.model.prepool_stride if a.settings.fine else ctx.model.stride,
-        "coarse": ctx.model.stride,
-        "windows": sum(int(v.fine[0].numel()) for v in a.views), "views": len(a.views),
-        "boxes": len(a.table), "top": (top[0][1], top[0][2]) if top else None,
-    }
-
-
 def render() -> None:
     m = ctx.model
     st.title("OverFeat, step by step")
@@ -32,7 +18,8 @@ def render() -> None:
         f"pooling** makes the windows {m.prepool_stride} px apart instead of {m.stride}; a "
         f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
         f"al., ICLR 2014).")
-    st.plotly_chart(figures.pipeline_figure(pipeline_info()), key="pipeline")
+    st.plotly_chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)),
+                    key="pipeline")
     st.caption("Numbers are for the current image, model and sidebar settings.")
 
     k, w = ctx.model.k, ctx.model.window

@@ -1,7 +1,6 @@
 """Regressor: every raw box, filterable by scale, offset and class; a picked box with its window."""
 
 import streamlit as st
-import torch
 
 from overfeat import appstate, boxes, figures, multiscale
 from app_pages.common import context, show_code
@@ -61,9 +60,7 @@ def render() -> None:
         if st.session_state.get("reg_pick") not in ids:
             st.session_state["reg_pick"] = int(drawn[0])
         pick = st.selectbox("Picked box (or click a box centre)", ids, key="reg_pick",
-                            format_func=lambda i: f"#{i}: {a.class_names[int(t.labels[i])]} "
-                                                  f"{float(t.scores[i]):.3f}, scale "
-                                                  f"{int(t.scale[i]) + 1}")
+                            format_func=lambda i: appstate.box_label(t, i, a.class_names))
     else:
         pick = None
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
@@ -77,7 +74,7 @@ def render() -> None:
     m3.metric("views", len(a.views))
     if pick is not None:
         st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
-        st.dataframe(appstate.box_rows(t, torch.tensor([pick]), a.class_names, a.k),
+        st.dataframe(appstate.box_rows(t, [pick], a.class_names, a.k),
                      hide_index=True)
     st.markdown("**The most confident boxes matching the filters**")
     st.dataframe(appstate.box_rows(t, appstate.most_confident(t.scores, idx, 100),

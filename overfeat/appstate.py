@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw
 from .config import ModelConfig
 from .geometry import layer_table, meta_model, scale_geometry
 from .merge import DEFAULT_THRESHOLD, SCORES, MergeResult
-from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, derive, scale_sizes  # noqa: F401
+from .model import OverFeat
+from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
 from .offsets import offsets
 
 ALL_SCALES = (0, 1, 2, 3, 4, 5)
@@ -228,6 +229,37 @@ def layer_sizes_by_scale(cfg: ModelConfig, image_hw: tuple[int, int], rule: str 
     return rows
 
 
+def strongest_channel(view: View) -> int:
+    """The last conv layer's channel with the highest activation anywhere in this view."""
+    return int(view.features.flatten(1).amax(dim=1).argmax())
+
+
+@dataclass
+class Cell:
+    """One cell of a view's fine map, as the Offsets page describes it."""
+
+    row: int
+    col: int
+    prob: float  # the class probability of its window
+    window: torch.Tensor  # [4] x1 y1 x2 y2, original-image pixels
+    box: torch.Tensor  # [4] the box the regressor predicts from it (the class's, if per class)
+    top_left: tuple[int, int]  # (x, y) of the window in the (flipped) resized image
+    where: str  # which offset map and cell it comes from
+
+
+def cell(view: View, cls: int, row: int, col: int, k: int, fine: bool) -> Cell:
+    """Cell (row, col) of the fine map: fine[k*j + dy, k*i + dx] = map(dx, dy)[j, i] (SPEC 4)."""
+    Hf, Wf = view.fine.shape[-2:]
+    if not (0 <= row < Hf and 0 <= col < Wf):
+        raise ValueError(f"cell ({row}, {col}) is outside the {Hf}x{Wf} fine map")
+    per_class = view.boxes.shape[2] > 1
+    where = (f"offset ({col % k},{row % k}), cell ({row // k},{col // k}) of its map" if fine
+             else "the coarse map")
+    return Cell(row=row, col=col, prob=float(view.fine[cls, row, col]),
+                window=view.windows[row, col], box=view.boxes[row, col, cls if per_class else 0],
+                top_left=(view.stride * col, view.stride * row), where=where)
+
+
 def offset_label(index: int, k: int) -> str:
     """'(dx, dy)' of an offset index into offsets(k); 'none' for -1 (fine stride off)."""
     if index < 0:
@@ -269,10 +301,16 @@ def n_outside(boxes: torch.Tensor, width: int, height: int) -> int:
     return int(out.sum())
 
 
-def box_rows(table: BoxTable, idx: torch.Tensor, class_names, k: int) -> list[dict]:
-    """One dict per raw box (its provenance, SPEC 5), in the order of idx."""
+def box_label(table: BoxTable, i: int, class_names) -> str:
+    """One line naming raw box i: '#i: class score, scale s'."""
+    return (f"#{i}: {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}, "
+            f"scale {int(table.scale[i]) + 1}")
+
+
+def box_rows(table: BoxTable, idx, class_names, k: int) -> list[dict]:
+    """One dict per raw box (its provenance, SPEC 5), in the order of idx (Tensor or list)."""
     rows = []
-    for i in idx.tolist():
+    for i in (idx.tolist() if isinstance(idx, torch.Tensor) else list(idx)):
         b = table.boxes[i].tolist()
         w = table.windows[i].tolist()
         rows.append({
@@ -297,6 +335,21 @@ def class_ranking(analysis: Analysis, n: int | None = None) -> list[tuple[int, s
     """Object classes by final score: [(class index, name, score)], best first."""
     top = analysis.top(len(analysis.object_classes) if n is None else n)
     return [(c, analysis.class_names[c], s) for c, s in top]
+
+
+def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
+    """The numbers figures.pipeline_figure prints, for this analysis and its model."""
+    a = analysis
+    top = class_ranking(a, 1)
+    return {
+        "image": a.image_size, "sizes": [a.sizes[s] for s in a.settings.scales],
+        "flips": a.settings.flips, "fine": a.settings.fine, "k": a.k,
+        "prepool": model.prepool_stride,
+        "stride": model.prepool_stride if a.settings.fine else model.stride,
+        "coarse": model.stride,
+        "windows": sum(int(v.fine[0].numel()) for v in a.views), "views": len(a.views),
+        "boxes": len(a.table), "top": (top[0][1], top[0][2]) if top else None,
+    }
 
 
 # --- the merge, step by step ----------------------------------------------------------------
