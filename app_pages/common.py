@@ -91,8 +91,9 @@ def image_backdrop(image_key: str, _image: Image.Image) -> Backdrop:
 
 
 # --- analyses -------------------------------------------------------------------------------
-# Measured (500x500, demo model): an Analysis pickles to ~9 MB in ~20 ms, so st.cache_data's
-# copy per hit is cheap; see the report in tests/test_app.py::test_timings.
+# Measured (demo model, 300x260 and 500x500 images): an Analysis with all its maps pickles to
+# 40-50 MB in ~0.1 s and loads in ~0.1 s, so st.cache_data's copy per hit costs a fraction of
+# a second; eight entries hold at most ~400 MB.
 @st.cache_data(max_entries=8, show_spinner="Running the network at six scales (with flips)...")
 def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model: OverFeat,
                   _image: Image.Image) -> Analysis:
