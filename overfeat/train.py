@@ -43,7 +43,8 @@ Mechanics. Progress goes through a callback receiving dicts ({"event": "step", "
 "stage", "done" events), so the CLI draws a text progress bar and an app can draw its own.
 A callback may raise StopTraining to end the run early (an app's stop button): Trainer.run
 then returns normally with trainer.stopped set, and the checkpoint of the last finished epoch
-stays on disk (see Trainer.run).
+stays on disk (see Trainer.run). A diverged run (a non-finite loss or weights) stops with a
+ValueError before it can overwrite that checkpoint.
 A checkpoint is written atomically at the end of every epoch (overfeat.checkpoint), with a
 train_state of tensors and primitives only (optimizer state, stage, epoch, the global RNG
 state), so `--resume` continues bit for bit: every epoch's sampling comes from a generator
@@ -238,6 +239,16 @@ def lr_at(step: int, total: int, peak: float) -> float:
         return peak * (step + 1) / warm
     t = (step - warm) / max(1, total - warm)
     return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _check_finite(loss: Tensor, stage: int, epoch: int, step: int) -> None:
+    """Stop a diverged run at once (before the step); with the check of the weights at the end
+    of every epoch, a run never writes NaN weights over the last good checkpoint."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise ValueError(f"training diverged: stage {stage} epoch {epoch + 1} step {step + 1} "
+                         f"gave loss {value}; the checkpoint of the last finished epoch is kept "
+                         "(try a lower --lr)")
 
 
 # --- windows of a dense view ------------------------------------------------------------------
@@ -480,6 +491,10 @@ class Trainer:
                 stats = {k: round(float(v), 5) for k, v in stats.items()}
                 rec = {"stage": stage, "epoch": epoch, **stats, "seconds": round(time.time() - t0, 1)}
                 self.history.append(rec)
+                if not all(bool(torch.isfinite(t).all()) for t in self.model.state_dict().values()):
+                    raise ValueError(f"training diverged: stage {stage} epoch {epoch + 1} ended "
+                                     "with non-finite weights; the checkpoint of the last "
+                                     "finished epoch is kept (try a lower --lr)")
                 last = stage == o.stages[-1] and epoch == o.epochs[stage - 1] - 1
                 try:
                     self.emit(event="epoch", epochs=o.epochs[stage - 1], **rec)
@@ -555,6 +570,7 @@ class Trainer:
                 g["lr"] = lr
             logits = net(self.model.normalize(x)).flatten(1)  # [B, K] (1x1 output per crop)
             loss = F.cross_entropy(logits, y)
+            _check_finite(loss, 1, epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -621,6 +637,7 @@ class Trainer:
             if per_class:
                 out = out.view(len(out), -1, 4)[torch.arange(len(out), device=dev), lab]
             loss = F.mse_loss(out, t) * weight
+            _check_finite(loss, 2, epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -673,6 +690,7 @@ class Trainer:
                 y, weight = torch.full((1,), bg, device=dev), 0.0
             logits = net(p).flatten(1)
             loss = F.cross_entropy(logits, y) * weight
+            _check_finite(loss, 3, epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -260,6 +260,38 @@ def test_resume_from_bad_files(folders, tmp_path, ckpt_with_state):
     assert not (tmp_path / "out.pt").exists()
 
 
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(folders, tmp_path, ckpt_with_state):
+    out = tmp_path / "run.pt"
+    out.write_bytes(ckpt_with_state.read_bytes())  # stage 1 epoch 0, as `--resume run.pt`
+    opts = small_opts(folders, out)
+    opts.lr = (1e6, 1e6, 1e6)  # certain to blow up, sooner or later
+    events = []
+    with pytest.raises(ValueError, match="training diverged: stage") as e:
+        Trainer(opts, events.append, resume=out).run()
+    assert "\n" not in str(e.value) and "lower --lr" in str(e.value)
+    assert all(math.isfinite(ev["loss"]) for ev in events if ev["event"] == "step")
+    written = [(ev["stage"], ev["epoch"]) for ev in events if ev["event"] == "checkpoint"]
+    model, meta = load_checkpoint(out)  # still a loadable checkpoint: the last one written
+    assert (meta["stage"], meta["epoch"]) == (written[-1] if written else (1, 0))
+    assert all(bool(torch.isfinite(t).all()) for t in model.state_dict().values())
+
+
+def test_progress_bar_lines():
+    import io
+
+    from overfeat.train import ProgressBar
+
+    s = io.StringIO()
+    bar = ProgressBar(s)
+    bar({"event": "epoch", "stage": 1, "epoch": 0, "epochs": 3, "loss": 2.5})
+    bar({"event": "done", "path": "x.pt", "stopped": False, "checkpoint": [3, 0]})
+    bar({"event": "done", "path": "x.pt", "stopped": True, "checkpoint": [1, 0]})
+    bar({"event": "done", "path": "x.pt", "stopped": True, "checkpoint": None})
+    lines = [ln.strip() for ln in s.getvalue().replace("\r", "\n").splitlines() if ln.strip()]
+    assert lines == ["stage 1 epoch 1/3 done: loss 2.5", "done: x.pt",
+                     "stopped: x.pt holds stage 1 epoch 1", "stopped: no checkpoint written"]
+
+
 def test_train_cli_resume_from_bad_file(folders, tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"PK\x03\x04 broken zip")
