@@ -231,10 +231,10 @@ def test_stop_before_any_checkpoint(folders, tmp_path):
     assert stop.events[-1]["checkpoint"] is None
 
 
-@pytest.fixture
-def ckpt_with_state(folders, tmp_path):
-    """A real mid-run checkpoint (stopped after stage 1's first epoch)."""
-    out = tmp_path / "mid.pt"
+@pytest.fixture(scope="module")
+def ckpt_with_state(folders, tmp_path_factory):
+    """A real mid-run checkpoint (stopped after stage 1's first epoch); tests copy, never edit."""
+    out = tmp_path_factory.mktemp("mid") / "mid.pt"
     Trainer(small_opts(folders, out), StopAt(lambda e: e["event"] == "checkpoint")).run()
     return out
 
