@@ -13,7 +13,8 @@ training seeds, writing assets/demo_eval.json beside the checkpoint. The same st
     python -m overfeat data --out data/val_loc --kind loc --n 300 --seed 11 --splits 0,1,0
     python -m overfeat data --out data/val_det --kind det --n 300 --seed 12 --splits 0,1,0
     python -m overfeat train --data data/loc data/det --out assets/demo.pt \
-        --epochs 3,2,2 --crops-per-image 6 --lr 0.03,0.01,0.005 --seed 0
+        --epochs 3,2,2 --crops-per-image 6 --lr 0.002,0.001,0.0005 \
+        --optimizer adamw --weight-decay 0.05 --dropout 0.3 --seed 0
     python -m overfeat evaluate --checkpoint assets/demo.pt --data data/val_loc data/val_det \
         --split val --json > assets/demo_eval.json
 """
@@ -36,7 +37,8 @@ DATASETS = {
 }
 TRAIN_FOLDERS = ("loc", "det")  # their "train" splits
 VAL_FOLDERS = ("val_loc", "val_det")  # their "val" splits
-TRAIN_ARGS = {"epochs": (3, 2, 2), "crops_per_image": 6, "lr": (0.03, 0.01, 0.005), "seed": 0}
+TRAIN_ARGS = {"epochs": (3, 2, 2), "crops_per_image": 6, "lr": (0.002, 0.001, 0.0005),
+              "optimizer": "adamw", "weight_decay": 0.05, "dropout": 0.3, "seed": 0}
 
 
 def _complete(root: Path, n: int) -> bool:
