@@ -110,8 +110,12 @@ def app(server, browser, image_file) -> Page:
     page.set_default_timeout(SLOW)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server)
+    # A deep link as the server's very first request: the page runs inside app.py (with a
+    # pages/ folder, Streamlit's old multipage mode ran the page file alone on a fresh server).
+    page.goto(f"{server}/architecture")
+    expect(page.locator("h1").first).to_have_text("Architecture")
     settle(page)
+    assert page.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]').count() == 1
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         str(image_file))
     expect(page.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
