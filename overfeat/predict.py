@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint
@@ -39,7 +40,11 @@ def load_model(checkpoint: str | Path | None = None) -> tuple[OverFeat, str]:
     if DEMO_CHECKPOINT.exists():
         model, meta = load_checkpoint(DEMO_CHECKPOINT)
         return model, f"shipped checkpoint {DEMO_CHECKPOINT.name}"
-    model = OverFeat(preset("demo")).eval()
+    # Seeded (without touching the caller's random state): every process gets the same random
+    # weights, so the app's answers can be reproduced outside it (tests/load_app.py does).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = OverFeat(preset("demo")).eval()
     return model, "RANDOMLY INITIALISED demo model (no trained checkpoint found): boxes are noise"
 
 
