@@ -143,7 +143,7 @@ def test_overview_after_upload():
     assert "Six scales" in text
     assert f"{windows} windows<br>in 12 views" in text
     assert f"{len(a.table)} raw boxes" in text
-    assert "stride 12 px<br>(not 36)" in text
+    assert f"stride {c.model.prepool_stride} px<br>(not {c.model.stride})" in text
 
     ranking = appstate.class_ranking(a, 5)
     table = at.table[0].value
@@ -163,9 +163,10 @@ def test_architecture_tables_follow_image_and_rule():
     assert list(per_scale["scale"]) == [1, 2, 3, 4, 5, 6]
     assert list(per_scale["input"]) == [f"{h}x{w}" for h, w in sizes]
     assert per_scale.to_dict("records") == appstate.scale_rows(cfg, (260, 300), "aspect")
-    # The fine map's cells are the windows: at 221 + 12n, (n + 1) cells a side.
+    # The fine map's cells are the windows: at window + stride * n, (n + 1) cells a side.
+    win, step = c.model.window, c.model.prepool_stride
     for (h, w), fine, n in zip(sizes, per_scale["fine map"], per_scale["windows"]):
-        fh, fw = ((h - 221) // 12 + 1, (w - 221) // 12 + 1)
+        fh, fw = ((h - win) // step + 1, (w - win) // step + 1)
         assert fine == f"{fh}x{fw}" and n == fh * fw
 
     by_layer = at.dataframe[1].value
@@ -176,13 +177,13 @@ def test_architecture_tables_follow_image_and_rule():
     rows = appstate.layer_rows(cfg)
     assert list(layers["layer"]) == [r["layer"] for r in rows]
     assert list(layers["receptive field"]) == [r["receptive field"] for r in rows]
-    assert list(layers["jump (px)"])[-1] == 36  # the accurate model's total stride
+    assert list(layers["jump (px)"])[-1] == c.model.stride  # the total stride (36 accurate)
     assert list(layers["parameters"]) == [r["parameters"] for r in rows]
     assert list(layers["multiply-adds"]) == [r["multiply-adds"] for r in rows]
     m = metrics(at)
     assert m["parameters (trunk + classifier)"] == f"{sum(r['parameters'] for r in rows) / 1e6:.2f}M"
     assert m["receptive field of the output"] == f"{rows[-1]['receptive field']} px"
-    assert m["window (network input)"] == "221 px"
+    assert m["window (network input)"] == f"{win} px"
 
     costs = figures(at)["arch_costs"]
     bars = traces(costs, "bar")
@@ -191,8 +192,10 @@ def test_architecture_tables_follow_image_and_rule():
 
     # The scale rule in the sidebar: "paper" stretches to the paper's six sizes.
     ok(at.sidebar.selectbox(key="rule").set_value("paper").run())
-    assert list(at.dataframe[0].value["input"]) == [
-        "245x245", "281x317", "317x389", "389x461", "425x497", "461x569"]
+    paper = [f"{max(h, win)}x{max(w, win)}" for h, w in cfg.geo.scales]
+    assert list(at.dataframe[0].value["input"]) == paper
+    if cfg.geometry == "accurate":  # the paper's table
+        assert paper == ["245x245", "281x317", "317x389", "389x461", "425x497", "461x569"]
 
 
 def test_scales_maps_scores_and_knobs_change_the_prediction():
@@ -254,7 +257,7 @@ def test_offsets_maps_interleave_and_picked_window():
     c = ctx(at)
     a = c.analysis()
     k = a.k
-    assert k == 3
+    s = ctx(at).model.prepool_stride  # 12 px for the accurate model
     cls = at.selectbox(key="cls").value
     view = next(v for v in a.views if v.scale == 0 and not v.flip)
     figs = figures(at)
@@ -288,10 +291,11 @@ def test_offsets_maps_interleave_and_picked_window():
     window = next(t for t in win_fig["data"] if t.get("name") == "window (network input)")
     assert np.allclose(xs(window), rect_x(view.windows[r, col]))
     box = next(t for t in win_fig["data"] if t.get("name") == "predicted box")
-    assert np.allclose(xs(box), rect_x(view.boxes[r, col, 0]))
-    assert f"top-left ({12 * col}, {12 * r}), side 221 px" in markdown(at)
+    per_class = view.boxes.shape[2] > 1
+    assert np.allclose(xs(box), rect_x(view.boxes[r, col, cls if per_class else 0]))
+    assert f"top-left ({s * col}, {s * r}), side {a.window} px" in markdown(at)
     picked = next(t for t in figures(at)["off_click"]["data"] if t.get("name") == "picked")
-    assert np.allclose(xs(picked), [12 * col - 6, 12 * col + 6, 12 * col + 6, 12 * col - 6, 12 * col - 6])
+    assert np.allclose(xs(picked), rect_x([s * col - s / 2, 0, s * col + s / 2, 0]))
 
     # Another scale: its pre-pool map; offsets off: one map, the coarse stride.
     ok(at.selectbox(key="off_scale").set_value(3).run())
@@ -303,7 +307,7 @@ def test_offsets_maps_interleave_and_picked_window():
     assert set(figs) == {"off_click", "off_window"}
     fc = {t["name"]: np.array(t["z"]) for t in traces(figs["off_click"], "heatmap")}
     assert fc["fine"].shape == fc["coarse"].shape
-    assert "stride 36 px" in " ".join(n["text"] for n in figs["off_click"]["layout"]["annotations"])
+    assert f"stride {ctx(at).model.stride} px" in " ".join(n["text"] for n in figs["off_click"]["layout"]["annotations"])
 
 
 def test_regressor_filters_and_picked_box():
@@ -365,7 +369,10 @@ def test_merge_stepper_forward_and_back():
     assert m["literal: steps"] == str(res["literal"].n_steps)
     assert m["corrected: steps"] == str(res["corrected"].n_steps)
     n = max(r.n_steps for r in res.values())
-    assert min(r.n_steps for r in res.values()) >= 2, "the sample image should give merges"
+    # The longer merge sets the stepper's range; the other stays at its last step. (With a
+    # trained regressor the literal score may merge little: overlapping boxes score high.)
+    assert n >= 12, "the sample image should give merges"
+    longest = max(res, key=lambda k: res[k].n_steps)
     assert _step_of(at, "literal")[:2] == (0, n_raw)
     assert _highlight(at, "literal") == {}  # step 0: the raw boxes, nothing highlighted
 
@@ -374,41 +381,46 @@ def test_merge_stepper_forward_and_back():
         ok(at.button(key="merge_next").click().run())
         assert at.slider(key="merge_step").value == expect
         for kind, r in res.items():
+            at_step = min(expect, r.n_steps)
             step, left, text = _step_of(at, kind)
-            assert (step, left) == (expect, n_raw - expect)
-            i, j = (int(v) for v in r.pairs[expect - 1])
-            assert f"merged pair ({i}, {j})" in text
-            assert f"match score **{float(r.step_scores[expect - 1]):.4g}**" in text
+            assert (step, left) == (at_step, n_raw - at_step)
             hl = _highlight(at, kind)
+            if at_step == 0:
+                assert hl == {} and "nothing merged yet" in text
+                continue
+            i, j = (int(v) for v in r.pairs[at_step - 1])
+            assert f"merged pair ({i}, {j})" in text
+            assert f"match score **{float(r.step_scores[at_step - 1]):.4g}**" in text
             assert hl["b1"]["name"] == f"b1 (slot {i})" and hl["b2"]["name"] == f"b2 (slot {j})"
-            assert np.allclose(xs(hl["merged"]), rect_x(r.step_boxes[expect - 1]))
+            assert np.allclose(xs(hl["merged"]), rect_x(r.step_boxes[at_step - 1]))
             # The merged box is the average of the pair (SPEC 6, box_merge).
             b1, b2 = xs(hl["b1"]), xs(hl["b2"])
             assert np.allclose((b1 + b2) / 2, xs(hl["merged"]))
-        seen.append({k: (_highlight(at, k)["b1"]["name"], list(xs(_highlight(at, k)["merged"])))
-                     for k in res})
+        hl = _highlight(at, longest)
+        seen.append((hl["b1"]["name"], hl["b2"]["name"], list(xs(hl["merged"]))))
     assert seen[0] != seen[1]  # the highlighted pair moved on
     scores = figures(at)["merge_scores"]
     for tr, (kind, r) in zip(traces(scores), res.items()):
         assert tr["name"] == kind and np.allclose(tr["y"], r.step_scores.tolist())
-        assert tr["customdata"][:2] == [n_raw - 1, n_raw - 2]  # boxes left after steps 1, 2
+        assert tr["customdata"][:2] == [n_raw - 1, n_raw - 2][: r.n_steps]  # boxes left
     shapes = scores["layout"]["shapes"]
-    assert sorted(sh["x0"] for sh in shapes if sh["line"]["dash"] == "dot") == [2, 2]
+    assert sorted(sh["x0"] for sh in shapes if sh["line"]["dash"] == "dot") == sorted(
+        min(2, r.n_steps) for r in res.values())
     assert sorted(sh["y0"] for sh in shapes if sh["line"]["dash"] == "dash") == sorted(
         r.threshold for r in res.values())
 
     ok(at.button(key="merge_prev").click().run())
-    assert _step_of(at, "corrected")[:2] == (1, n_raw - 1)
-    ok(at.slider(key="merge_step").set_value(min(7, n)).run())
-    assert _step_of(at, "literal")[0] == min(7, res["literal"].n_steps)
+    assert _step_of(at, longest)[:2] == (1, n_raw - 1)
+    ok(at.slider(key="merge_step").set_value(7).run())
+    for kind, r in res.items():
+        assert _step_of(at, kind)[0] == min(7, r.n_steps)
 
     # Bigger jumps; Last shows why the loop stopped; First goes back to the raw boxes.
     at.select_slider(key="merge_jump").set_value(5)
     ok(at.button(key="merge_next").click().run())
-    assert at.slider(key="merge_step").value == min(12, n)
+    assert at.slider(key="merge_step").value == 12
     ok(at.button(key="merge_last").click().run())
     assert at.slider(key="merge_step").value == n
-    longest = max(res, key=lambda k: res[k].n_steps)
     assert "stopped" in _step_of(at, longest)[2]
     ok(at.button(key="merge_first").click().run())
     assert _step_of(at, "literal")[:2] == (0, n_raw)
@@ -438,7 +450,7 @@ def test_choices_persist_across_pages():
     at = ok(page(start(), "scales"))
     third = appstate.class_ranking(ctx(at).analysis())[2][0]
     ok(at.selectbox(key="cls").set_value(third).run())
-    ok(at.sidebar.slider(key="top_k").set_value(2).run())
+    ok(at.sidebar.radio(key="score").set_value("literal").run())
     ok(page(at, "offsets"))
     assert at.selectbox(key="cls").value == third
     ok(at.selectbox(key="off_scale").set_value(2).run())
@@ -456,8 +468,8 @@ def test_choices_persist_across_pages():
     assert at.selectbox(key="off_scale").value == 2
     ok(page(at, "scales"))
     assert at.selectbox(key="cls").value == third
-    assert at.sidebar.slider(key="top_k").value == 2
-    assert ctx(at).knobs.top_k == 2
+    assert at.sidebar.radio(key="score").value == "literal"
+    assert ctx(at).knobs.score == "literal"
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -626,8 +638,9 @@ def test_uploaded_checkpoint_of_the_fast_geometry_runs_on_every_page(tmp_path):
 
 def test_full_width_preset_is_shown_but_not_run():
     at = start()
-    at.sidebar.radio(key="model_source").set_value("preset").run()
-    ok(at.sidebar.selectbox(key="preset").set_value("accurate").run())
+    at.session_state["preset"] = "accurate"  # chosen before the preset box is first drawn
+    ok(at.sidebar.radio(key="model_source").set_value("preset").run())
+    assert at.sidebar.selectbox(key="preset").value == "accurate"
     assert any("shown on the Architecture page only" in i.value for i in at.info)
     assert ctx(at).model_key.startswith("default:")  # the pages run the small model
     ok(page(at, "architecture"))
