@@ -283,3 +283,42 @@ def test_offsets_click_a_cell_of_the_fine_map(app: Page):
     assert "cell (0,1) = offset (1,0), cell (0,0) of its map" in title
     check_page(app)
     screenshot(app, "8-offsets-clicked")
+
+
+def test_regressor_click_a_box_centre(app: Page):
+    go(app, "Regressor")
+    picked = app.get_by_role("combobox", name=re.compile(r"^Picked box"))
+    before = picked.input_value()
+    plot = app.locator(".js-plotly-plot").first
+    plot.scroll_into_view_if_needed()
+    # The last centre marker of the first scale drawn, where Plotly drew it, and every box
+    # whose centre lies on that same spot (any of them is a right answer to the click).
+    box_id, x, y, same_spot = plot.evaluate("""gd => {
+        const r = gd.getBoundingClientRect();
+        const px = (t, i) => {
+            const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')];
+            const ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+            return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
+        };
+        const centres = gd._fullData.filter(t => t.name.startsWith('centres'));
+        const t = centres[0], i = t.customdata.length - 1;
+        const [x, y] = px(t, i);
+        const same = centres.flatMap(u => u.customdata.filter((d, j) => {
+            const [a, b] = px(u, j);
+            return Math.abs(a - x) < 2 && Math.abs(b - y) < 2;
+        }));
+        return [t.customdata[i], x, y, same];
+    }""")
+    assert box_id in same_spot
+    app.mouse.move(x, y)
+    app.wait_for_timeout(300)
+    app.mouse.click(x, y)
+    if not before.startswith(f"#{box_id}:"):
+        expect(picked).not_to_have_value(before)
+    settle(app)
+    pick = int(re.search(r"#(\d+):", picked.input_value()).group(1))
+    assert pick in same_spot
+    names = plot.evaluate("gd => gd._fullData.map(t => t.name)")
+    assert f"window of box #{pick}" in names and f"box #{pick}" in names
+    check_page(app)
+    screenshot(app, "9-regressor-clicked")
