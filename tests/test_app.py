@@ -29,8 +29,7 @@ from overfeat.config import PRESETS, ModelConfig, preset
 from overfeat.model import OverFeat
 from overfeat.multiscale import Settings, analyze, scale_sizes
 from overfeat.offsets import offsets
-
-AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
