@@ -64,6 +64,14 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> dict
         raise CheckpointError(f"{label}: no such checkpoint file") from None
     except OSError as e:
         raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
+    head = f.read(4)
+    f.seek(0)
+    # torch.save writes a zip archive (PK..); the legacy format starts with a pickle protocol
+    # byte (0x80). Anything else is not a checkpoint at all (a text file, an image...).
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        f.close()
+        what = "an empty file" if not head else "a file of another kind"
+        raise CheckpointError(f"{label}: not a PyTorch checkpoint file ({what})")
     try:
         with f:
             blob = torch.load(f, map_location="cpu", weights_only=True)
@@ -74,7 +82,8 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> dict
         raise CheckpointError(f"{label}: not a PyTorch checkpoint file") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError,
             IndexError, TypeError, AttributeError) as e:
-        msg = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        msg = (str(e).splitlines() or [""])[0][:120]
+        msg = msg if isinstance(e, (RuntimeError, ValueError)) and msg else type(e).__name__
         raise CheckpointError(f"{label}: not a readable checkpoint (truncated or corrupt: {msg})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
