@@ -476,3 +476,38 @@ def layer_cost_figure(rows: list[dict]) -> go.Figure:
     fig.update_yaxes(type="log")
     fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
     return fig
+
+
+# The config every page passes to st.plotly_chart: the modebar's camera button ("Download plot
+# as png", Plotly's toImage) stays on and saves at twice the size, drawn in the browser (no
+# kaleido on the server).
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
+                 "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "overfeat"}}
+
+
+def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.Figure:
+    """Live loss curves of a run from overfeat.jobs.Job.snapshot(): one line per stage over the
+    run's steps (each stage has its own loss: cross-entropy, L2 box loss, detection CE), and
+    each finished epoch's mean loss as a marker at its last step."""
+    fig = go.Figure()
+    stages = sorted({r["stage"] for r in losses})
+    names = {1: "stage 1 classifier (CE)", 2: "stage 2 regressor (L2)", 3: "stage 3 detection (CE)"}
+    colors = {1: "#0072B2", 2: "#D55E00", 3: "#009E73"}
+    for s in stages:
+        rows = [r for r in losses if r["stage"] == s]
+        fig.add_trace(go.Scatter(x=[r["x"] for r in rows], y=[r["loss"] for r in rows],
+                                 mode="lines+markers" if len(rows) < 30 else "lines",
+                                 name=names.get(s, f"stage {s}"), line_color=colors.get(s)))
+    for e in epochs or []:
+        ends = [r["x"] for r in losses if r["stage"] == e["stage"] and r["epoch"] == e["epoch"]]
+        if ends and "loss" in e:
+            fig.add_trace(go.Scatter(x=[ends[-1]], y=[e["loss"]], mode="markers",
+                                     marker=dict(symbol="diamond", size=11,
+                                                 color=colors.get(e["stage"])),
+                                     name=f"stage {e['stage']} epoch {e['epoch'] + 1} mean",
+                                     showlegend=False))
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=30, b=0),
+                      title="training loss per step" if losses else "no steps yet",
+                      xaxis_title="step (whole run)", yaxis_title="loss",
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

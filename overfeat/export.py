@@ -1,0 +1,80 @@
+"""The whole analysis of one image as plain JSON (the app's "Download the analysis" button).
+
+analysis_dict() keeps what a student needs to redo the paper's steps elsewhere: the scale
+sizes, every view's spatial-max scores (SPEC 3), the final class ranking, the top-k classes per
+scale (merge step a), every raw box with its provenance (SPEC 5), a summary of each greedy
+merge's trace (SPEC 6) and its final boxes. Large maps (features, class maps) are left out:
+they are recomputed in seconds from the image and the settings recorded here.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .appstate import offset_label
+from .merge import MergeResult
+from .multiscale import Analysis
+from .predict import detections
+
+FORMAT = "overfeat-analysis/1"
+
+
+def _r(x: float, n: int = 4) -> float:
+    return round(float(x), n)
+
+
+def analysis_dict(analysis: Analysis, merges: dict[str, MergeResult], image: str = "",
+                  model: str = "") -> dict:
+    """A JSON-ready dict of `analysis` and its merges ({"literal": MergeResult, ...}).
+
+    Boxes are [x1, y1, x2, y2] in original-image pixels (1 decimal); scores 4 decimals.
+    Counts: len(out["raw_boxes"]) == len(analysis.table), len(out["views"]) ==
+    len(analysis.views), len(out["merges"][kind]["final_boxes"]) == len(final_confs).
+    """
+    a, t = analysis, analysis.table
+    names = a.class_names
+    s = a.settings
+    views = []
+    for v in a.views:
+        sm = v.spatial_max
+        views.append({"scale": v.scale + 1, "flip": bool(v.flip), "size": list(v.size),
+                      "stride": v.stride, "fine_map": list(v.fine.shape[-2:]),
+                      "spatial_max": {names[c]: _r(sm[c]) for c in a.object_classes}})
+    raw = []
+    for i in range(len(t)):
+        raw.append({"id": i, "class": names[int(t.labels[i])], "score": _r(t.scores[i]),
+                    "box": [_r(x, 1) for x in t.boxes[i].tolist()],
+                    "window": [_r(x, 1) for x in t.windows[i].tolist()],
+                    "scale": int(t.scale[i]) + 1, "flip": bool(t.flip[i]),
+                    "offset": offset_label(int(t.offset[i]), a.k),
+                    "cell": [int(t.row[i]), int(t.col[i])]})
+    merges_out = {}
+    for kind, r in merges.items():
+        merges_out[kind] = {
+            "match_score": r.score_kind, "threshold": r.threshold, "input_boxes": len(r.boxes),
+            "steps": r.n_steps,
+            "step_scores": {"first": _r(r.step_scores[0], 6) if r.n_steps else None,
+                            "last": _r(r.step_scores[-1], 6) if r.n_steps else None},
+            "stop_score": None if r.stop_score is None else _r(r.stop_score, 6),
+            "final_boxes": [d.to_dict() for d in detections(a, r)],
+        }
+    return {
+        "format": FORMAT, "image": image, "model": model,
+        "image_size": {"height": a.image_size[0], "width": a.image_size[1]},
+        "settings": {"scales": [x + 1 for x in s.scales], "flips": s.flips, "fine": s.fine,
+                     "rule": s.rule, "top_k": s.top_k, "min_score": s.min_score},
+        "window": a.window, "k": a.k,
+        "scale_sizes": [list(hw) for hw in a.sizes],
+        "views": views,
+        "top_classes": [{"class": names[c], "score": _r(sc)} for c, sc in a.top(5)],
+        "top_k_per_scale": {str(sc + 1): [names[c] for c in cs]
+                            for sc, cs in sorted(a.top_classes.items())},
+        "raw_boxes": raw,
+        "merges": merges_out,
+    }
+
+
+def analysis_json(analysis: Analysis, merges: dict[str, MergeResult], image: str = "",
+                  model: str = "") -> str:
+    """analysis_dict() as indented JSON text (what the download button serves)."""
+    return json.dumps(analysis_dict(analysis, merges, image, model), indent=1)
