@@ -1,0 +1,190 @@
+"""The greedy merge against non-maximum suppression, and detections against the ground truth.
+
+The paper accumulates boxes (section 4.3, SPEC 6-7) instead of suppressing them; this module
+runs both on the SAME raw boxes (Analysis.table) so the app can show the difference:
+
+- "greedy literal" and "greedy corrected": overfeat.merge.merge with each match score; a final
+  box's confidence is the sum of its members' class scores.
+- "nms": torchvision.ops.nms over all raw boxes, whatever their class (a box of one class may
+  suppress a box of another); a kept box keeps its window's class score.
+- "batched nms": torchvision.ops.batched_nms, suppression within a class only (the usual
+  detector post-processing, the analogue of the merge's by_class=True).
+
+Matching to the ground truth (match_truth) is the VOC rule of overfeat.metrics.match_class for
+one image, all classes at once: detections, most confident first, each take the not yet taken
+same-class truth with the highest IoU; IoU >= 0.5 makes a true positive, anything else
+(including a second box on a taken truth) a false positive; truths never taken are missed.
+
+How close a method comes to the truth (truth_score), in this order (a tuple, larger is better):
+more truths found (true positives), then fewer false positives, then a higher mean IoU of the
+true positives. Recall first because a method that finds nothing has no false positives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .boxes import box_iou
+from .merge import MergeResult, merge
+from .multiscale import BoxTable
+
+METHODS = ("greedy literal", "greedy corrected", "nms", "batched nms")
+DEFAULT_NMS_IOU = 0.5
+MATCH_IOU = 0.5  # VOC / ILSVRC: a detection is right at IoU >= 0.5 with a same-class truth
+
+
+@dataclass
+class FinalBoxes:
+    """What one method leaves: boxes (Tensor[M, 4], x1 y1 x2 y2), confidences and labels,
+    most confident first; members[i] = indices of the raw boxes behind box i."""
+
+    method: str
+    boxes: Tensor
+    confs: Tensor
+    labels: Tensor
+    members: list[list[int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+def from_merge(method: str, r: MergeResult) -> FinalBoxes:
+    return FinalBoxes(method, r.final_boxes.double(), r.final_confs.double(),
+                      r.final_labels.long(), [list(m) for m in r.final_members])
+
+
+def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
+              by_class: bool = True) -> FinalBoxes:
+    """Non-maximum suppression of the raw boxes with torchvision.ops (batched_nms when
+    by_class, else plain nms). A kept box's members: itself and the boxes it suppressed (the
+    not yet suppressed boxes, less confident, with IoU > iou_threshold against it)."""
+    from torchvision.ops import batched_nms, nms
+
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(f"IoU threshold must be in [0, 1], got {iou_threshold}")
+    boxes = table.boxes.float()
+    scores = table.scores.float()
+    labels = table.labels.long()
+    if len(table) == 0:
+        return FinalBoxes("batched nms" if by_class else "nms", boxes.double(), scores.double(),
+                          labels, [])
+    keep = (batched_nms(boxes, scores, labels, iou_threshold) if by_class
+            else nms(boxes, scores, iou_threshold))  # indices, most confident first
+    # Who each kept box suppressed, for the provenance shown in the app.
+    iou = box_iou(boxes[keep], boxes)  # [M, N]
+    same = labels[keep][:, None] == labels[None, :] if by_class else torch.ones_like(iou, dtype=torch.bool)
+    taken = torch.zeros(len(table), dtype=torch.bool)
+    taken[keep] = True
+    members = []
+    for m, k in enumerate(keep.tolist()):
+        sup = ((iou[m] > iou_threshold) & same[m] & ~taken).nonzero().flatten()
+        taken[sup] = True
+        members.append([k] + sup.tolist())
+    return FinalBoxes("batched nms" if by_class else "nms", boxes[keep].double(),
+                      scores[keep].double(), labels[keep], members)
+
+
+def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: float | None = None,
+                iou_threshold: float = DEFAULT_NMS_IOU, by_class: bool = True,
+                merges: dict[str, MergeResult] | None = None) -> dict[str, FinalBoxes]:
+    """The four methods of METHODS on the same raw boxes: {method: FinalBoxes}.
+
+    merges: greedy merges of this table already computed with these settings ({"literal": ...,
+    "corrected": ...}, e.g. the app's cached ones); the others are computed here.
+    """
+    t, merges = table, dict(merges or {})
+    for kind, th in (("literal", t_literal), ("corrected", t_corrected)):
+        if kind not in merges:
+            merges[kind] = merge(t.boxes, t.scores, t.labels, kind, th, by_class)
+        assert int(merges[kind].boxes.shape[0]) == len(t), "a merge of another table"
+    return {
+        "greedy literal": from_merge("greedy literal", merges["literal"]),
+        "greedy corrected": from_merge("greedy corrected", merges["corrected"]),
+        "nms": nms_boxes(t, iou_threshold, by_class=False),
+        "batched nms": nms_boxes(t, iou_threshold, by_class=True),
+    }
+
+
+@dataclass
+class TruthMatch:
+    """match_truth's answer for one image."""
+
+    status: list[str]  # per detection (in input order): "TP" or "FP"
+    truth_of: list[int | None]  # per detection: the truth it matched (TP), else None
+    ious: list[float]  # per detection: its best IoU with a same-class truth (0 if none)
+    missed: list[int]  # truths no detection matched
+
+    @property
+    def tp(self) -> int:
+        return self.status.count("TP")
+
+    @property
+    def fp(self) -> int:
+        return self.status.count("FP")
+
+    @property
+    def mean_iou(self) -> float:
+        v = [o for o, s in zip(self.ious, self.status) if s == "TP"]
+        return sum(v) / len(v) if v else 0.0
+
+
+def match_truth(boxes: Tensor, confs: Tensor, labels: Tensor, truth: list[dict],
+                class_names, iou_threshold: float = MATCH_IOU) -> TruthMatch:
+    """VOC matching of one image's detections to its ground truth (see the module docstring).
+
+    boxes (Tensor[D, 4]) x1 y1 x2 y2, confs (Tensor[D]), labels (Tensor[D]) class indices;
+    truth: [{"name": class name, "box": (x1, y1, x2, y2)}] (a generated scene's objects).
+    Ties of confidence: input order.
+    """
+    d = int(boxes.shape[0])
+    if confs.shape != (d,) or labels.shape != (d,):
+        raise ValueError(f"expected confs and labels of shape [{d}], got {tuple(confs.shape)} "
+                         f"and {tuple(labels.shape)}")
+    index = {n: i for i, n in enumerate(class_names)}
+    unknown = [t["name"] for t in truth if t["name"] not in index]
+    if unknown:
+        raise ValueError(f"truth classes {unknown} are not among the model's classes")
+    t_labels = torch.tensor([index[t["name"]] for t in truth], dtype=torch.long)
+    t_boxes = torch.tensor([list(t["box"]) for t in truth], dtype=torch.float64).reshape(-1, 4)
+    iou = box_iou(boxes.double().reshape(-1, 4), t_boxes)  # [D, T]
+    iou = torch.where(labels.long()[:, None] == t_labels[None, :], iou, torch.zeros_like(iou))
+    status, truth_of, ious = ["FP"] * d, [None] * d, [0.0] * d
+    taken: set[int] = set()
+    for i in sorted(range(d), key=lambda i: -float(confs[i])):  # stable: ties in input order
+        if len(truth) == 0:
+            break
+        j = int(torch.argmax(iou[i]))  # the best same-class truth, taken or not (VOC)
+        ious[i] = float(iou[i, j])
+        if ious[i] >= iou_threshold and j not in taken:
+            status[i], truth_of[i] = "TP", j
+            taken.add(j)
+    return TruthMatch(status, truth_of, ious, [j for j in range(len(truth)) if j not in taken])
+
+
+def truth_score(m: TruthMatch) -> tuple[int, int, float]:
+    """How close to the truth (larger is better): (true positives, -false positives, mean IoU)."""
+    return (m.tp, -m.fp, round(m.mean_iou, 6))
+
+
+def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | None,
+                 class_names) -> list[dict]:
+    """One table row per method: boxes left (and, with a truth, TP, FP, missed, mean IoU and
+    the rank by truth_score, 1 = closest)."""
+    rows = []
+    for name, r in results.items():
+        row = {"method": name, "raw boxes": raw, "final boxes": len(r)}
+        if truth is not None:
+            m = match_truth(r.boxes, r.confs, r.labels, truth, class_names)
+            row.update({"true positives": m.tp, "false positives": m.fp,
+                        "missed": len(m.missed), "mean IoU of matches": round(m.mean_iou, 3),
+                        "_score": truth_score(m)})
+        rows.append(row)
+    if truth is not None:  # rank 1 = closest; equal scores share a rank
+        for r in rows:
+            r["rank"] = 1 + sum(1 for o in rows if o["_score"] > r["_score"])
+        for r in rows:
+            del r["_score"]
+    return rows

@@ -1,0 +1,55 @@
+"""Background-aware detection on one image (SPEC 7): the scene's final detections and, for a
+generated scene, which of them are right.
+
+The demo model's last class is "background" (config.background): it is never a guess (only
+object classes enter the merge's top-k, Analysis.object_classes), but its own map shows where
+the network sees no object. Detections are the greedy merge (SPEC 6) of the boxes of the top-k
+object classes of every scale whose window probability is at least `min_score`, all merged
+boxes kept (as overfeat.evaluate does for mAP). TP/FP marks: overfeat.compare.match_truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .compare import TruthMatch, match_truth
+from .merge import MergeResult
+from .multiscale import Analysis, derive
+from .predict import Detection, detections
+
+DEFAULT_MIN_SCORE = 0.3  # window probability below which a window gives no box
+DEFAULT_TOP_K = 3  # classes per scale: a multi-object scene needs more than one
+
+
+@dataclass
+class DetectionResult:
+    analysis: Analysis  # the analysis whose boxes were merged (top-k and min score applied)
+    merged: MergeResult
+    detections: list[Detection]  # every merged box, most confident first
+    match: TruthMatch | None  # against the scene's truth, when there is one
+
+
+def background_class(analysis: Analysis) -> int | None:
+    """Index of the background class (the last one), or None for a model without it."""
+    obj = set(analysis.object_classes)
+    rest = [c for c in range(len(analysis.class_names)) if c not in obj]
+    return rest[-1] if rest else None
+
+
+def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DEFAULT_TOP_K,
+           score: str = "corrected", threshold: float | None = None, by_class: bool = True,
+           truth: list[dict] | None = None) -> DetectionResult:
+    """Detections from `full` (an Analysis with the views to use) at this window threshold.
+
+    The views are reused (derive: no network run); only the top-k classes and the min score
+    change the boxes that enter the merge.
+    """
+    if not 0.0 <= min_score <= 1.0:
+        raise ValueError(f"min_score must be a probability in [0, 1], got {min_score}")
+    a = derive(full, replace(full.settings, min_score=float(min_score), top_k=int(top_k)))
+    m = a.merge(score=score, threshold=threshold, by_class=by_class)
+    dets = detections(a, m)
+    match = None
+    if truth is not None:
+        match = match_truth(m.final_boxes, m.final_confs, m.final_labels, truth, a.class_names)
+    return DetectionResult(a, m, dets, match)
