@@ -208,6 +208,10 @@ pages = [
     st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
     st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
     st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
+    st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
+    st.Page("app_pages/compare.py", title="Merge vs NMS", icon=":material/compare:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
+    st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
 ]
 page = st.navigation(pages)
 ctx = build_context()

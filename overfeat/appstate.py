@@ -411,3 +411,22 @@ def stop_reason(result: MergeResult) -> str:
         return "stopped: no two boxes may merge (different classes)"
     return (f"stopped: the lowest match score left, {result.stop_score:.4g}, is above "
             f"t = {result.threshold:g}")
+
+
+def cost_rows(cfg: ModelConfig, image_hw: tuple[int, int], scales, rule: str = "aspect",
+              fine: bool = True) -> list[dict]:
+    """Per scale: windows evaluated and the multiply-adds of dense evaluation (trunk once,
+    geometry.dense_macs) against evaluating each window as its own crop (geometry.crop_macs)."""
+    from .geometry import crop_macs, dense_macs
+
+    m = meta_model(cfg)
+    sizes = scale_sizes(image_hw, m, rule)
+    rows = []
+    for s in scales:
+        g = scale_geometry(m, sizes[s])
+        windows = g.windows if fine else g.classifier[0][0] * g.classifier[0][1]
+        dense, crop = dense_macs(cfg, sizes[s], fine), crop_macs(cfg, windows)
+        rows.append({"scale": s + 1, "input": fmt_size(sizes[s]), "windows": windows,
+                     "dense multiply-adds": dense, "crop multiply-adds": crop,
+                     "crop / dense": round(crop / dense, 2)})
+    return rows

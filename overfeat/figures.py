@@ -511,3 +511,100 @@ def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.
                       xaxis_title="step (whole run)", yaxis_title="loss",
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+# --- detection, experiments, merge vs NMS, efficiency ----------------------------------------
+MARK_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "missed": "#ff7f0e"}
+
+
+def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
+                           truth: list[dict] | None = None, missed: list[int] | None = None,
+                           title: str = "") -> go.Figure:
+    """Final detections (predict.Detection) on the image. With status (per detection, "TP" or
+    "FP", from compare.match_truth): true positives solid green, false positives dashed red,
+    and the missed truths (indices into truth) dotted orange; without, boxes by class."""
+    fig = go.Figure()
+    _add_image(fig, bd)
+    for t in truth or []:
+        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                 f"truth: {t['name']}", width=1.5, dash="dot",
+                                 hover=f"truth: {t['name']}", showlegend=False))
+    for i, d in enumerate(dets):
+        s = status[i] if status is not None else None
+        color = MARK_COLORS[s] if s else class_color(d.label)
+        fig.add_trace(_box_trace(torch.tensor(d.box), color,
+                                 f"{s + ': ' if s else ''}{d.name} {d.confidence:.2f}",
+                                 width=3, dash="dash" if s == "FP" else "solid",
+                                 hover=f"{s or ''} {d.name}: confidence {d.confidence:.3f}, "
+                                       f"{d.members} raw boxes"))
+    for j in missed or []:
+        t = truth[j]
+        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64),
+                                 MARK_COLORS["missed"], f"missed: {t['name']}", width=3,
+                                 dash="dot", hover=f"missed: {t['name']}"))
+    _image_axes(fig, bd, pad=0.05)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=480,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure:
+    """The Table 2 analogue (experiments.table_rows: errors in %) as grouped bars per approach,
+    and the paper's top-5 errors (experiments.PAPER_TABLE2) in a panel of their own (another
+    model, another dataset: compare the trend, not the level)."""
+    fig = make_subplots(rows=1, cols=2 if paper else 1, column_widths=[0.6, 0.4] if paper else None,
+                        subplot_titles=["this checkpoint"] + (["paper (fast model, ImageNet)"]
+                                                             if paper else []))
+    names = [r["approach"] for r in rows]
+    for key, color in (("top-1 error %", "#0072B2"), ("top-5 error %", "#E69F00"),
+                       ("localization error %", "#009E73")):
+        fig.add_trace(go.Bar(x=names, y=[r[key] for r in rows], name=key, marker_color=color),
+                      row=1, col=1)
+    if paper:
+        fig.add_trace(go.Bar(x=[p["approach"] for p in paper], y=[p["top5_error"] for p in paper],
+                             name="paper top-5 error %", marker_color="#CC79A7"), row=1, col=2)
+        lo = min(p["top5_error"] for p in paper)
+        hi = max(p["top5_error"] for p in paper)
+        fig.update_yaxes(range=[lo - 0.5, hi + 0.3], row=1, col=2)
+    fig.update_yaxes(title_text="error (%)", row=1, col=1)
+    fig.update_layout(barmode="group", height=380, margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", y=-0.35))
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tensor, class_names,
+                        truth: list[dict] | None = None, title: str = "",
+                        max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
+    """The final boxes of one method (compare.FinalBoxes' fields), one trace per class, the
+    most confident max_boxes of them, over the truth (dotted white)."""
+    fig = go.Figure()
+    _add_image(fig, bd, opacity=0.9)
+    for t in truth or []:
+        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                 f"truth: {t['name']}", width=2, dash="dot", showlegend=False))
+    n = int(boxes.shape[0]) if max_boxes is None else min(max_boxes, int(boxes.shape[0]))
+    lab = labels[:n]
+    for c in sorted(set(lab.tolist())):
+        sel = (lab == c).nonzero().flatten()
+        xs, ys = _rect_path(boxes[sel])
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=class_color(c), width=2),
+                                 name=f"{class_names[c]} ({len(sel)})", hoverinfo="skip"))
+    _image_axes(fig, bd, pad=0.1)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+def efficiency_figure(rows: list[dict]) -> go.Figure:
+    """Multiply-adds per scale, dense against crop by crop (appstate.cost_rows), log scale."""
+    x = [f"scale {r['scale']}" for r in rows]
+    fig = go.Figure([
+        go.Bar(x=x, y=[r["dense multiply-adds"] for r in rows], name="dense (trunk once)",
+               marker_color="#009E73"),
+        go.Bar(x=x, y=[r["crop multiply-adds"] for r in rows], name="crop by crop",
+               marker_color="#D55E00")])
+    fig.update_yaxes(type="log", title_text="multiply-adds")
+    fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", y=1.12))
+    return fig

@@ -1,0 +1,61 @@
+"""Merge vs NMS: the greedy merge (literal and corrected) against torchvision's non-maximum
+suppression, on the same raw boxes."""
+
+import streamlit as st
+
+from overfeat import compare, figures
+from overfeat.multiscale import Analysis
+from overfeat.figures import PLOTLY_CONFIG
+from app_pages.common import context, show_code
+
+ctx = context()
+
+
+@st.cache_data(max_entries=16, show_spinner="Merging and suppressing...")
+def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _merges: dict):
+    t_lit, t_cor, iou, by_class = key[-4:]
+    return compare.run_methods(_analysis.table, t_lit, t_cor, iou, by_class, merges=_merges)
+
+
+def render() -> None:
+    st.title("Merge vs NMS")
+    st.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
+                "detectors **suppress** them (non-maximum suppression keeps the most confident "
+                "box and drops those overlapping it by more than an IoU threshold). All four "
+                "run on the same raw boxes (the sidebar's scales, top-k and min score).")
+    st.session_state.setdefault("cmp_iou", compare.DEFAULT_NMS_IOU)
+    iou = st.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
+                    0.05, 0.95, step=0.05, key="cmp_iou")
+    a = ctx.analysis()
+    kn = ctx.knobs
+    key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class)
+    # The two greedy merges are the app's cached ones (the Merge page shows the same).
+    res = methods(ctx.model_key, ctx.image_key, key, a,
+                  {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
+    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names)
+    st.dataframe(rows, hide_index=True, key="cmp_table")
+    if ctx.truth is not None:
+        best = [r["method"] for r in rows if r["rank"] == 1]
+        st.caption(f"Closest to the truth: **{', '.join(best)}**. Measure (overfeat.compare): "
+                   f"VOC matching at IoU >= {compare.MATCH_IOU} (most confident first, same "
+                   "class, each object once); methods are ranked by true positives, then fewest "
+                   "false positives, then the mean IoU of the matches. Every final box counts "
+                   "(no top-n cut).")
+    else:
+        st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
+                   "rank the methods against its objects.")
+    st.caption(f"greedy: t = {kn.t_literal:g} (literal), {kn.t_corrected:g} (corrected), "
+               f"{'within a class' if kn.by_class else 'across classes'}; confidence = sum of "
+               "the members' scores. nms: all classes together (torchvision.ops.nms); batched "
+               "nms: within a class (torchvision.ops.batched_nms); confidence = the kept "
+               "window's score.")
+    cols = st.columns(2)
+    for i, (name, r) in enumerate(res.items()):
+        with cols[i % 2]:
+            st.plotly_chart(figures.method_boxes_figure(
+                ctx.backdrop(), r.boxes, r.confs, r.labels, a.class_names, ctx.truth,
+                title=f"{name}: {len(r)} boxes"), config=PLOTLY_CONFIG, key=f"cmp_fig_{i}")
+    show_code(compare.run_methods, compare.nms_boxes, compare.match_truth)
+
+
+render()

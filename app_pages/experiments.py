@@ -1,0 +1,88 @@
+"""Experiments: the paper's Table 2 for the loaded checkpoint, beside the paper's numbers."""
+
+import streamlit as st
+
+from overfeat import experiments, figures
+from overfeat.figures import PLOTLY_CONFIG
+from app_pages.common import context, show_code
+
+ctx = context()
+
+
+def show_dataset(d: dict, key: str) -> None:
+    rows = experiments.table_rows(d)
+    st.markdown(f"**{d['folder']}** ({d.get('split', 'val')}): {d.get('images', '?')} images, "
+                f"{d.get('single_class_images', '?')} with one class")
+    if not rows:
+        st.info("No single-class images in this folder: no Table 2 rows.")
+    else:
+        st.dataframe(rows, hide_index=True, key=f"{key}_table")
+        st.plotly_chart(figures.table2_figure(rows, experiments.PAPER_TABLE2), config=PLOTLY_CONFIG,
+                        key=f"{key}_fig")
+    det = d.get("detection") or {}
+    if det.get("mAP") is not None:
+        st.caption(f"Detection mAP at IoU 0.5 on this folder: {100 * det['mAP']:.1f}%")
+
+
+def stored() -> None:
+    st.subheader("From the committed evaluation")
+    try:
+        data = experiments.load_eval(experiments.EVAL_JSON)
+    except ValueError as e:
+        st.warning(str(e))
+        return
+    if data is None:
+        st.info(f"No evaluation yet: {experiments.EVAL_JSON.name} is written when the demo "
+                "checkpoint has finished training (python -m overfeat evaluate --checkpoint "
+                "assets/demo.pt --data ... --split val --json). Recompute below meanwhile.")
+        return
+    st.caption(f"{experiments.EVAL_JSON.name}" + (f", checkpoint {data['checkpoint']}"
+                                                  if data.get("checkpoint") else ""))
+    for i, d in enumerate(data["datasets"]):
+        show_dataset(d, f"exp_json_{i}")
+
+
+def recompute() -> None:
+    st.subheader("Recompute on fresh scenes")
+    st.session_state.setdefault("exp_n", experiments.RECOMPUTE_IMAGES)
+    n = st.number_input("Images (new one-object scenes, seed "
+                        f"{experiments.RECOMPUTE_SEED}; training used seeds 1 and 2)",
+                        1, 200, step=1, key="exp_n")
+    if st.button("Recompute with the current model", key="exp_run"):
+        bar = st.progress(0.0, text="Generating the scenes...")
+
+        def progress(ev: dict) -> None:
+            bar.progress(ev["done"] / ev["total"], text=f"{ev['done']}/{ev['total']} images")
+
+        res = experiments.recompute(ctx.model, int(n), callback=progress)
+        st.session_state["exp_result"] = (ctx.model_key, res)
+    got = st.session_state.get("exp_result")
+    if got is not None:
+        if got[0] != ctx.model_key:
+            st.caption("Computed with another model than the one now chosen.")
+        who = ctx.model_desc if got[0] == ctx.model_key else got[0]
+        st.caption(f"Recomputed in {got[1]['seconds']} s ({who}).")
+        for i, d in enumerate(got[1]["datasets"]):
+            show_dataset(d, f"exp_new_{i}")
+
+
+def render() -> None:
+    st.title("Experiments")
+    st.markdown("The paper's Table 2 asks what each idea buys: one scale with the coarse "
+                "stride, then offset pooling (fine stride), then more scales, then flips. "
+                "Below, the same rows for the loaded checkpoint on the project's scenes "
+                "(errors on one-object scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5).")
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        stored()
+    with c2:
+        st.subheader("The paper")
+        st.dataframe([{"approach": p["approach"], "top-5 error %": p["top5_error"]}
+                      for p in experiments.PAPER_TABLE2], hide_index=True, key="exp_paper")
+        st.caption(experiments.PAPER_SOURCE + ". Other model, other data: compare the trend "
+                   "(each step lowers the error a little), not the level.")
+    recompute()
+    show_code(experiments.recompute, experiments.table_rows)
+
+
+render()
