@@ -75,7 +75,8 @@ def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
             else nms(boxes, scores, iou_threshold))  # indices, most confident first
     # Who each kept box suppressed, for the provenance shown in the app.
     iou = box_iou(boxes[keep], boxes)  # [M, N]
-    same = labels[keep][:, None] == labels[None, :] if by_class else torch.ones_like(iou, dtype=torch.bool)
+    same = (labels[keep][:, None] == labels[None, :] if by_class
+            else torch.ones_like(iou, dtype=torch.bool))
     taken = torch.zeros(len(table), dtype=torch.bool)
     taken[keep] = True
     members = []

@@ -1,0 +1,209 @@
+"""The pages of issue 6 driven headless with AppTest: Detection, Merge vs NMS, Experiments and
+Efficiency. As in tests/test_app.py, what a page shows (metrics, tables, captions, the data of
+its Plotly figures) is compared with the package functions run on the run's own Context, so
+the checks hold for the shipped checkpoint and for the random stand-in used before it exists.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from overfeat import appstate, compare, detection, experiments
+from overfeat.figures import map_on_image
+from test_app import ctx, figures, metrics, ok, page, start, traces, xs
+
+DET_SEED = 0  # "New scene from a seed", kind det: three objects
+
+
+@pytest.fixture(scope="module")
+def scene_at():
+    """One session on a generated multi-object scene (its truth is known)."""
+    at = start(None)
+    ok(at.sidebar.radio(key="img_source").set_value("generate").run())
+    ok(at.sidebar.number_input(key="scene_seed").set_value(DET_SEED).run())
+    assert ctx(at).truth, "a generated det scene has objects"
+    return at
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def rects(trace: dict) -> int:
+    """Rectangles in a box trace (each closed path ends with None)."""
+    return sum(1 for v in trace["x"] if v is None)
+
+
+# --- Detection --------------------------------------------------------------------------------
+def test_detection_marks_match_the_package(scene_at):
+    at = ok(page(scene_at, "detection"))
+    c = ctx(at)
+    kn = c.knobs
+    a = c.analysis()
+    # The highest threshold (slider steps of 0.05) that leaves a few detections to mark.
+    for thr in np.round(np.arange(0.5, 0.0, -0.05), 2):
+        r = detection.detect(a, float(thr), detection.DEFAULT_TOP_K, kn.score,
+                             kn.threshold(kn.score), kn.by_class, truth=c.truth)
+        if 1 <= len(r.detections) <= 300:
+            break
+    assert r.detections, "no threshold leaves detections"
+    at = ok(at.slider(key="det_min_score").set_value(float(thr)).run())
+    m = metrics(at)
+    assert m["detections"] == str(len(r.detections))
+    assert m["true positives"] == str(r.match.tp) and m["false positives"] == str(r.match.fp)
+    assert m["raw boxes kept"] == str(len(r.analysis.table))
+    assert (f"{r.match.tp} of {len(c.truth)} objects found, {len(r.match.missed)} missed, "
+            f"{r.match.fp} false positives") in captions(at)
+
+    table = at.dataframe[0].value
+    assert list(table["mark"]) == r.match.status
+    assert np.allclose(table["confidence"], [round(d.confidence, 4) for d in r.detections])
+    assert np.allclose(table["best IoU"], [round(o, 3) for o in r.match.ious])
+
+    fig = figures(at)["det_fig"]
+    boxes = [t for t in traces(fig, "scatter") if t["name"].startswith(("TP:", "FP:"))]
+    assert [t["name"][:2] for t in boxes] == r.match.status
+    for t, d, s in zip(boxes, r.detections, r.match.status):
+        assert np.allclose(xs(t), [d.box[0], d.box[2], d.box[2], d.box[0], d.box[0]])
+        assert t["line"]["color"] == ("#2ca02c" if s == "TP" else "#d62728")
+    missed = [t["name"] for t in traces(fig) if t.get("name", "").startswith("missed:")]
+    assert missed == [f"missed: {c.truth[j]['name']}" for j in r.match.missed]
+    assert "overfeat.detection.detect" in captions(at)
+
+
+def test_detection_background_map(scene_at):
+    at = ok(page(scene_at, "detection"))
+    a = ctx(at).analysis()
+    bg = detection.background_class(a)
+    assert bg == len(a.class_names) - 1 and a.class_names[bg] == "background"
+    heat = traces(figures(at)["det_bg"], "heatmap")
+    views = [v for v in a.views if not v.flip]
+    assert len(heat) == len(views) == len(a.settings.scales)
+    for h, v in zip(heat, views):
+        assert np.allclose(np.array(h["z"], dtype=float), map_on_image(v, bg)[2].numpy(), atol=1e-6)
+
+
+def test_detection_without_truth():
+    at = ok(page(start(), "detection"))  # an upload: no known objects
+    assert "true positives" not in metrics(at)
+    assert "without known objects" in captions(at)
+    assert not [t for t in traces(figures(at)["det_fig"]) if t.get("name", "").startswith("TP")]
+
+
+# --- Merge vs NMS -----------------------------------------------------------------------------
+def test_compare_counts_equal_the_package(scene_at):
+    at = ok(page(scene_at, "compare"))
+    at = ok(at.slider(key="cmp_iou").set_value(0.3).run())
+    c = ctx(at)
+    kn, a = c.knobs, c.analysis()
+    res = compare.run_methods(a.table, kn.t_literal, kn.t_corrected, 0.3, kn.by_class)
+    want = compare.compare_rows(res, len(a.table), c.truth, a.class_names)
+    got = at.dataframe[0].value.to_dict("records")
+    assert [r["method"] for r in got] == list(compare.METHODS)
+    for g, w in zip(got, want):
+        for k in ("raw boxes", "final boxes", "true positives", "false positives", "missed",
+                  "rank"):
+            assert g[k] == w[k], (g["method"], k)
+        assert g["mean IoU of matches"] == pytest.approx(w["mean IoU of matches"])
+    best = [w["method"] for w in want if w["rank"] == 1]
+    assert f"Closest to the truth: **{', '.join(best)}**" in captions(at)
+    figs = figures(at)
+    for i, name in enumerate(compare.METHODS):
+        fig = figs[f"cmp_fig_{i}"]
+        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes"
+        drawn = sum(rects(t) for t in traces(fig, "scatter") if not t["name"].startswith("truth"))
+        assert drawn == min(len(res[name]), 300)
+    # NMS keeps no two boxes above the threshold (of one class, for batched nms).
+    from overfeat.boxes import box_iou
+    b = res["batched nms"]
+    iou = box_iou(b.boxes, b.boxes).fill_diagonal_(0)
+    same = b.labels[:, None] == b.labels[None, :]
+    assert float(iou[same].max()) <= 0.3 + 1e-6  # (the diagonal, zeroed, is always there)
+    assert "overfeat.compare.nms_boxes" in captions(at)
+
+
+# --- Experiments -----------------------------------------------------------------------------
+def fake_eval() -> dict:
+    rows = [{"approach": name, "scales": sc, "fine": f, "flips": fl, "top1_error": e1,
+             "top5_error": e5, "localization_error": el}
+            for name, sc, f, fl, e1, e5, el in [
+                ("1 scale, coarse stride", [3], False, False, 0.41, 0.2, 0.6),
+                ("1 scale, fine stride", [3], True, False, 0.39, 0.19, 0.55),
+                ("3 scales, fine stride", [1, 3, 6], True, False, 0.3, 0.125, 0.5),
+                ("6 scales, fine stride", [1, 2, 3, 4, 5, 6], True, False, 0.28, 0.1, 0.45),
+                ("6 scales, fine stride, flips", [1, 2, 3, 4, 5, 6], True, True, 0.27, 0.09, 0.44)]]
+    return {"checkpoint": "demo.pt", "split": "val", "datasets": [
+        {"folder": "data/val_loc", "split": "val", "images": 40, "single_class_images": 40,
+         "table2": rows, "classification": {"top1_error": 0.27, "top5_error": 0.09},
+         "localization": {"error": 0.44}, "detection": {"mAP": 0.3125, "per_class": {}}}]}
+
+
+def test_experiments_table_equals_the_json(tmp_path, monkeypatch):
+    path = tmp_path / "demo_eval.json"
+    data = fake_eval()
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(experiments, "EVAL_JSON", path)
+    at = ok(page(start(None), "experiments"))
+    table = at.dataframe[0].value
+    rows = data["datasets"][0]["table2"]
+    assert list(table["approach"]) == [r["approach"] for r in rows]
+    for col, key in (("top-1 error %", "top1_error"), ("top-5 error %", "top5_error"),
+                     ("localization error %", "localization_error")):
+        assert np.allclose(table[col], [100 * r[key] for r in rows])
+    paper = at.dataframe[1].value
+    assert list(paper["top-5 error %"]) == [17.12, 16.97, 16.39, 16.27]
+    fig = figures(at)["exp_json_0_fig"]
+    bars = {t["name"]: t["y"] for t in traces(fig, "bar")}
+    assert np.allclose(bars["top-5 error %"], [100 * r["top5_error"] for r in rows])
+    assert bars["paper top-5 error %"] == [17.12, 16.97, 16.39, 16.27]
+    assert "Detection mAP at IoU 0.5 on this folder: 31.2%" in captions(at)
+    assert "data/val_loc" in "\n".join(m.value for m in at.markdown)
+
+
+def test_experiments_without_json_and_recompute(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "EVAL_JSON", tmp_path / "missing.json")
+    at = ok(page(start(None), "experiments"))
+    assert any("No evaluation yet" in i.value for i in at.info)
+    assert len(at.dataframe) == 1  # the paper's numbers only
+    at.number_input(key="exp_n").set_value(2)
+    at = ok(at.button(key="exp_run").click().run())
+    want = experiments.table_rows(experiments.recompute(ctx(at).model, 2)["datasets"][0])
+    assert len(at.dataframe) == 2  # the paper's, then the recomputed table
+    got = at.dataframe[1].value.to_dict("records")
+    assert len(got) == len(want) == 5
+    for g, w in zip(got, want):
+        assert g["approach"] == w["approach"]
+        for k in ("top-1 error %", "top-5 error %", "localization error %"):
+            assert g[k] == pytest.approx(w[k])
+    assert "2 generated loc scenes, seed 3" in "\n".join(m.value for m in at.markdown)
+    assert "exp_new_0_fig" in figures(at)
+
+
+# --- Efficiency ------------------------------------------------------------------------------
+def test_efficiency_counts_and_timing():
+    at = ok(page(start(), "efficiency"))
+    c = ctx(at)
+    hw = (c.image.size[1], c.image.size[0])
+    rows = appstate.cost_rows(c.model.cfg, hw, c.knobs.scales, c.knobs.rule, c.knobs.fine)
+    assert at.dataframe[0].value.to_dict("records") == rows
+    m = metrics(at)
+    windows = 2 * sum(r["windows"] for r in rows)  # flips on
+    assert windows == sum(int(v.fine[0].numel()) for v in c.analysis().views)
+    assert m["windows"] == f"{windows:,}"
+    crop = sum(r["crop multiply-adds"] for r in rows)
+    dense = sum(r["dense multiply-adds"] for r in rows)
+    assert m["crop / dense"] == f"{crop / dense:.1f}x" and crop > dense
+    bars = {t["name"]: t["y"] for t in traces(figures(at)["eff_fig"], "bar")}
+    assert bars["crop by crop"] == [r["crop multiply-adds"] for r in rows]
+
+    assert "measured speedup" not in m  # only behind the button
+    at = ok(at.button(key="eff_run").click().run())  # the first scale, the smallest
+    m = metrics(at)
+    assert float(m["multiply-add ratio"].rstrip("x")) == pytest.approx(
+        rows[0]["crop / dense"], abs=0.06)
+    assert float(m["measured speedup"].rstrip("x")) > 0
+    assert f"{rows[0]['windows']} windows at scale 1" in captions(at)
+    assert "overfeat.bench.dense_vs_crop" in captions(at)
