@@ -1,5 +1,7 @@
 """OverFeat, step by step: the entry file. It builds the navigation and the sidebar every page
 shares (image, model, knobs); the pages in app_pages/ read the choices from common.context().
+The page, the sample image and the knobs live in the URL's query parameters (overfeat.share),
+so the address bar is a link to the same view; presenter mode enlarges the text for a class.
 
     streamlit run app.py
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from overfeat import appstate
+from overfeat import appstate, jobs, share
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS
 from overfeat.geometry import meta_model
@@ -26,12 +28,23 @@ st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layou
 PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_row", "off_col",
              "reg_scales", "reg_offsets", "reg_classes", "reg_all", "reg_pick", "merge_step",
              "merge_jump", "merge_all", "merge_n_final", "gallery", "scene_seed", "scene_kind",
-             "preset")
+             "preset", "model_source", "app_ckpt", "presenter",
+             # the knobs, kept while presenter mode hides some of them
+             "scales", "flips", "fine", "rule", "top_k", "min_score", "score", "t_literal",
+             "t_corrected", "by_class",
+             "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
 for _k in PAGE_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
 
 SOURCES = {"gallery": "Sample scene", "generate": "New scene from a seed", "upload": "Upload"}
+# Presenter mode: larger text everywhere (Streamlit sizes text in rem) and no modebar clutter.
+PRESENTER_CSS = """<style>
+html { font-size: 21px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stCaptionContainer"] { font-size: 1rem; }
+h1 { font-size: 2.6rem !important; }
+</style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 
 
@@ -39,12 +52,16 @@ def _default(key: str, value) -> None:
     st.session_state.setdefault(key, value)
 
 
-def image_ui(errors: list[str], notes: list[str]):
-    """The image every page analyses: (image, key, label, truth)."""
+def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
+    """The image every page analyses: (image, key, label, truth). Presenter mode hides the
+    uploader (an uploaded image stays)."""
     sb = st.sidebar
     sb.header("Image")
-    up = sb.file_uploader("Upload an image (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES,
-                          key="img", help="Any size; GIFs give their first frame.")
+    up = None if presenter else sb.file_uploader(
+        "Upload an image (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key="img",
+        help="Any size; GIFs give their first frame.")
+    if presenter and "img" in st.session_state:
+        up = st.session_state["img"]
     if up is not None and st.session_state.get("_seen_upload") != up.file_id:
         st.session_state["_seen_upload"] = up.file_id
         st.session_state["img_source"] = "upload"  # a new upload becomes the image
@@ -97,22 +114,46 @@ def _scene(kind: str, seed: int, index: int, label: str, notes: list[str]):
         return common.fallback(), "fallback", "a drawn picture (no scene generator yet)", None
 
 
-def model_ui(errors: list[str]):
-    """(model, key, description, cfg for the Architecture page, note)."""
+def model_ui(errors: list[str], presenter: bool = False):
+    """(model, key, description, cfg for the Architecture page, note). Presenter mode keeps
+    the model chosen before and hides the choice."""
     sb = st.sidebar
     sb.header("Model")
     stamp = common.checkpoint_stamp()
     labels = {"default": "Shipped checkpoint (assets/demo.pt)" if stamp is not None
               else "Default (no trained checkpoint yet)",
               "upload": "Upload a checkpoint", "preset": "Untrained preset"}
+    trained = common.app_checkpoints()
+    if trained:
+        labels["trained"] = "Trained in the app"
     _default("model_source", "default")
-    source = sb.radio("Model", list(labels), key="model_source", format_func=labels.get)
+    if st.session_state["model_source"] not in labels:
+        st.session_state["model_source"] = "default"
+    if presenter:
+        source = st.session_state["model_source"]
+    else:
+        source = sb.radio("Model", list(labels), key="model_source", format_func=labels.get)
     model, desc = common.default_model(stamp)
     key = f"default:{stamp}"
     arch_cfg, arch_note = model.cfg, None
+    if source == "trained":
+        paths = [p for p, _ in trained]
+        names = dict(trained)
+        if st.session_state.get("app_ckpt") not in paths:
+            st.session_state["app_ckpt"] = paths[0]
+        path = (st.session_state["app_ckpt"] if presenter else
+                sb.selectbox("Run", paths, key="app_ckpt", format_func=names.get,
+                             help="Checkpoints of the runs started on the Training page, "
+                                  "newest first."))
+        try:
+            m, meta = common.trained_model(path, common.mtime(path))
+            model, key, desc = m, f"app:{path}:{common.mtime(path)}", f"trained in the app: {names[path]}"
+            arch_cfg = m.cfg
+        except CheckpointError as e:
+            errors.append(str(e) + f" Using {desc} instead.")
     if source == "upload":
-        up = sb.file_uploader("Checkpoint (.pt) saved by this project", type=["pt", "pth"],
-                              key="ckpt")
+        up = st.session_state.get("ckpt") if presenter else sb.file_uploader(
+            "Checkpoint (.pt) saved by this project", type=["pt", "pth"], key="ckpt")
         if up is not None:
             data = up.getvalue()
             ck = "ckpt:" + appstate.digest(data)
@@ -128,8 +169,9 @@ def model_ui(errors: list[str]):
                 errors.append(str(e) + f" Using {desc} instead.")
     elif source == "preset":
         _default("preset", "demo")
-        name = sb.selectbox("Preset", list(PRESETS), key="preset",
-                            help="Untrained: random weights, for exploring the architecture.")
+        name = st.session_state["preset"] if presenter else sb.selectbox(
+            "Preset", list(PRESETS), key="preset",
+            help="Untrained: random weights, for exploring the architecture.")
         arch_cfg = PRESETS[name]
         if appstate.runnable(arch_cfg):
             model, key = common.preset_model(name), f"preset:{name}"
@@ -146,7 +188,9 @@ def model_ui(errors: list[str]):
     return model, key, desc, arch_cfg, arch_note
 
 
-def knobs_ui(model, image_hw) -> appstate.Knobs:
+def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
+    """The evaluation and merge knobs; presenter mode shows the scales, flips and offsets
+    only (the others keep their values)."""
     sb = st.sidebar
     sb.header("Evaluation and merge")
     d = appstate.Knobs()
@@ -155,10 +199,11 @@ def knobs_ui(model, image_hw) -> appstate.Knobs:
                  ("score", d.score), ("t_literal", d.t_literal),
                  ("t_corrected", d.t_corrected), ("by_class", d.by_class)):
         _default(k, v)
-    rule = sb.selectbox("Scale rule", SCALE_RULES, key="rule",
-                        help="aspect: shorter side to the paper's, keep the aspect, snap to "
-                             "221+12n (project choice; the paper is silent). paper: stretch to "
-                             "the paper's six sizes.")
+    ss = st.session_state
+    rule = ss["rule"] if presenter else sb.selectbox(
+        "Scale rule", SCALE_RULES, key="rule",
+        help="aspect: shorter side to the paper's, keep the aspect, snap to 221+12n (project "
+             "choice; the paper is silent). paper: stretch to the paper's six sizes.")
     sizes = scale_sizes(image_hw, meta_model(model.cfg), rule)
     scales = sb.pills("Scales", list(range(6)), selection_mode="multi", key="scales",
                       format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
@@ -167,6 +212,21 @@ def knobs_ui(model, image_hw) -> appstate.Knobs:
     flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
     fine = c2.checkbox("Offsets", key="fine",
                        help="Offset max pooling: fine stride 12 px instead of 36 (SPEC 4).")
+    if presenter:
+        top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
+        t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]
+    else:
+        top_k, min_score, score, t_lit, t_cor, by_class = merge_knobs_ui()
+    if not scales:
+        sb.warning("Choose at least one scale: using all six meanwhile.")
+        scales = list(range(6))
+    return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
+                          top_k=int(top_k), min_score=float(min_score), score=score,
+                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class)
+
+
+def merge_knobs_ui():
+    sb = st.sidebar
     top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
                       help="Merge step (a): the boxes of these classes enter the merge.")
     min_score = sb.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
@@ -180,20 +240,54 @@ def knobs_ui(model, image_hw) -> appstate.Knobs:
     by_class = sb.checkbox("Merge within a class only", key="by_class",
                            help="The paper does not say; merging across classes is allowed "
                                 "when unticked (the merged box takes the stronger label).")
-    if not scales:
-        sb.warning("Choose at least one scale: using all six meanwhile.")
-        scales = list(range(6))
-    return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
-                          top_k=int(top_k), min_score=float(min_score), score=score,
-                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class)
+    return top_k, min_score, score, t_lit, t_cor, by_class
+
+
+def page_name(p) -> str:
+    """A page's name in links: its URL path ("" is the default page, the Overview)."""
+    return p.url_path or "overview"
+
+
+def restore_link(by_name: dict, current) -> None:
+    """Once per session: the view a shared link describes (st.query_params) becomes the
+    sidebar's state; bad values are skipped with a note; another page is switched to."""
+    if st.session_state.get("_link_done"):
+        return
+    st.session_state["_link_done"] = True
+    state, want, notes = share.decode(st.query_params.to_dict(), len(appstate.GALLERY),
+                                      tuple(by_name))
+    for k, v in state.items():
+        st.session_state[k] = v
+    st.session_state["_link_notes"] = notes
+    if want is not None and want != page_name(current):
+        st.switch_page(by_name[want])
+
+
+def sync_link(current) -> dict:
+    """Write the current view into the URL (the address bar becomes a shareable link)."""
+    q = share.encode({k: st.session_state.get(k) for k in SHARED_KEYS}, page_name(current))
+    if q != st.query_params.to_dict():
+        st.query_params.from_dict(q)
+    return q
+
+
+SHARED_KEYS = ("img_source", "gallery", "scene_seed", "scene_kind", "scales", "flips", "fine",
+               "rule", "top_k", "min_score", "score", "t_literal", "t_corrected", "by_class",
+               "presenter")
 
 
 def build_context() -> common.Context:
     errors: list[str] = []
-    notes: list[str] = []
-    image, image_key, label, truth = image_ui(errors, notes)
-    model, model_key, desc, arch_cfg, arch_note = model_ui(errors)
-    knobs = knobs_ui(model, (image.size[1], image.size[0]))
+    notes: list[str] = st.session_state.pop("_link_notes", [])
+    _default("presenter", False)
+    presenter = st.sidebar.toggle("Presenter mode", key="presenter",
+                                  help="Larger text for a projector; hides the upload, model "
+                                       "and merge controls (their values stay).")
+    if presenter:
+        st.html(PRESENTER_CSS)
+    image, image_key, label, truth = image_ui(errors, notes, presenter)
+    model, model_key, desc, arch_cfg, arch_note = model_ui(errors, presenter)
+    knobs = knobs_ui(model, (image.size[1], image.size[0]), presenter)
     ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
                          arch_note=arch_note, image=image, image_key=image_key,
                          image_label=label, truth=truth, knobs=knobs, notes=notes)
@@ -208,13 +302,19 @@ pages = [
     st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
     st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
     st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
+    st.Page("app_pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
     st.Page("app_pages/compare.py", title="Merge vs NMS", icon=":material/compare:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
     st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
 ]
 page = st.navigation(pages)
+restore_link({page_name(p): p for p in pages}, page)
 ctx = build_context()
+link = sync_link(page)
+st.sidebar.caption("The address bar links to this view (page, sample image, knobs): copy it "
+                   "to share." + (" An uploaded image is not part of the link."
+                                  if ctx.image_key.startswith("upload:") else ""))
 st.session_state[common.CTX_KEY] = ctx
 st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
            f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")

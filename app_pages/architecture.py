@@ -3,6 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, geometry, multiscale
+from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
 ctx = context()
@@ -56,7 +57,7 @@ def render() -> None:
                f"differ near borders unless the padding is removed. The last pool is listed "
                f"once (coarse stride); offset pooling runs the classifier on all k*k pooled "
                f"maps. The regressor head (not listed) has the same shape of first layer.")
-    st.plotly_chart(figures.layer_cost_figure(rows), key="arch_costs")
+    st.plotly_chart(figures.layer_cost_figure(rows), config=PLOTLY_CONFIG, key="arch_costs")
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table)
 
 

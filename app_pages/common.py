@@ -10,12 +10,13 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 import torch
 from PIL import Image
 
-from overfeat import appstate
+from overfeat import appstate, jobs
 from overfeat.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
 from overfeat.config import ModelConfig, preset
 from overfeat.figures import Backdrop, backdrop
@@ -59,6 +60,33 @@ def preset_model(name: str) -> OverFeat:
     model = OverFeat(preset(name)).eval()
     _warm_up(model)
     return model
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the checkpoint trained in the app...")
+def trained_model(path: str, stamp: float) -> tuple[OverFeat, dict]:
+    """A checkpoint written by a run of the Training page (overfeat.jobs); `stamp` is its
+    modification time, so a rewritten file is loaded again."""
+    model, meta = load_checkpoint(path)
+    if appstate.runnable(model.cfg):
+        _warm_up(model)
+    return model, meta
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _checkpoint_label(path: str, stamp: float) -> str:
+    return jobs.checkpoint_label(Path(path))
+
+
+def mtime(path: str) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def app_checkpoints() -> list[tuple[str, str]]:
+    """[(path, label)] of the finished runs of the Training page, newest first."""
+    return [(str(p), _checkpoint_label(str(p), mtime(str(p)))) for p in jobs.checkpoints()]
 
 
 def checkpoint_stamp() -> float | None:

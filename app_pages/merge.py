@@ -4,6 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, figures, merge
 from overfeat.predict import detections
+from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import clamp_state, context, show_code
 
 ctx = context()
@@ -76,7 +77,7 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
             st.markdown(step_text(kind, r, ms, names))
             title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
             st.plotly_chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes),
-                            key=f"merge_fig_{kind}")
+                            config=PLOTLY_CONFIG, key=f"merge_fig_{kind}")
 
 
 def render() -> None:
@@ -121,7 +122,7 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        st.plotly_chart(figures.merge_scores_figure(results, int(step)), key="merge_scores")
+        st.plotly_chart(figures.merge_scores_figure(results, int(step)), config=PLOTLY_CONFIG, key="merge_scores")
 
     stepper()
 
@@ -136,7 +137,7 @@ def render() -> None:
             st.plotly_chart(figures.final_boxes_figure(
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
                 title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"),
-                key=f"merge_final_{kind}")
+                config=PLOTLY_CONFIG, key=f"merge_final_{kind}")
             st.dataframe(appstate.detection_rows(dets), hide_index=True)
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures
-from app_pages.common import context
+from overfeat import appstate, export, figures
+from overfeat.figures import PLOTLY_CONFIG
+from app_pages.common import context, show_code
 
 ctx = context()
 
@@ -19,7 +20,7 @@ def render() -> None:
         f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
         f"al., ICLR 2014).")
     st.plotly_chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)),
-                    key="pipeline")
+                    config=PLOTLY_CONFIG, key="pipeline")
     st.caption("Numbers are for the current image, model and sidebar settings.")
 
     k, w = ctx.model.k, ctx.model.window
@@ -48,7 +49,12 @@ def render() -> None:
             "3. **Scales**: untick the large scales; which objects does the network lose?\n"
             "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
             "5. **Merge**: press *Next* a few times, then compare the literal score: why does "
-            "it refuse to merge boxes that overlap?")
+            "it refuse to merge boxes that overlap?\n\n"
+            "**Presenter mode** (top of the sidebar) enlarges the text and hides the controls "
+            "a class does not need. **Share a view**: the address bar always holds the page, "
+            "the sample image and the knobs; send that link and students open the same view. "
+            "**Export**: every figure has a camera button in its top-right toolbar (*Download "
+            "plot as png*); the button below saves the whole analysis of this image as JSON.")
     a = ctx.analysis()
     st.subheader("The network's answer")
     ranking = appstate.class_ranking(a, 5)
@@ -56,6 +62,19 @@ def render() -> None:
     st.caption(f"Classification: spatial max per class at each view, averaged over "
                f"{len(a.views)} views ({len(a.settings.scales)} scales"
                f"{' x 2 flips' if a.settings.flips else ''}). Detections are on the Merge page.")
+    download(a)
+    show_code(appstate.pipeline_info, export.analysis_dict)
+
+
+def download(a) -> None:
+    """The analysis of this image (sizes, per-view scores, raw boxes, both merges) as JSON."""
+    merges = {kind: ctx.merge(kind) for kind in ("literal", "corrected")}
+    text = export.analysis_json(a, merges, image=ctx.image_label, model=ctx.model_desc)
+    name = "".join(ch if ch.isalnum() else "-" for ch in ctx.image_label).strip("-")[:60]
+    st.download_button("Download the analysis (JSON)", text, file_name=f"overfeat-{name}.json",
+                       mime="application/json", key="export_json", on_click="ignore",
+                       help=f"{len(a.views)} views, {len(a.table)} raw boxes with provenance, "
+                            f"both merges' traces and final boxes.")
 
 
 render()

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, boxes, figures, multiscale
+from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
 ctx = context()
@@ -67,7 +68,7 @@ def render() -> None:
              f"(coloured by scale)")
     st.plotly_chart(figures.boxes_figure(ctx.backdrop(), t, drawn, a.class_names, a.k,
                                          pick=pick, title=title),
-                    key="reg_click", on_select=_pick_from_click, selection_mode="points")
+                    config=PLOTLY_CONFIG, key="reg_click", on_select=_pick_from_click, selection_mode="points")
     m1, m2, m3 = st.columns(3)
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))

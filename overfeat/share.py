@@ -18,7 +18,8 @@ from .merge import SCORES
 from .multiscale import SCALE_RULES
 
 # The default page names (app.py passes the pages it actually registers).
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training")
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
+         "detection", "compare", "experiments", "efficiency")
 SOURCES = ("gallery", "generate")  # an upload cannot travel in a link
 SEED_MAX = 10**6
 

@@ -1,0 +1,294 @@
+"""Issue 6, the teaching features, driven headless with AppTest (and their package functions):
+training in the browser (a tiny real run, one run per server, stop), presenter mode, the view
+in the URL's query parameters (round trip, bad values), the code expander on every page, the
+PNG modebar button on every figure, and the analysis exported as JSON.
+
+The sample scenes of the gallery are used (no upload), so a link can describe the image.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from overfeat import appstate, export, figures, jobs, share
+from overfeat.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 180
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
+         "detection", "compare", "experiments", "efficiency")
+# Cheap knobs for the tests that are not about them: two scales, no flips.
+CHEAP = {"scales": "0,1", "flips": "0"}
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def open_link(params: dict[str, str]) -> AppTest:
+    """A fresh session opened on a link with these query parameters."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def ctx(at: AppTest):
+    return at.session_state["_ctx"]
+
+
+def title(at: AppTest) -> str:
+    return at.title[0].value
+
+
+def notes(at: AppTest) -> str:
+    return "\n".join(i.value for i in at.info)
+
+
+def qp(at: AppTest) -> dict[str, str]:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+@pytest.fixture()
+def train_root(tmp_path, monkeypatch) -> Path:
+    """Runs write under a temporary folder; the registry is restored afterwards."""
+    monkeypatch.setattr(jobs, "ROOT", tmp_path)
+    monkeypatch.setattr(jobs, "_CURRENT", None)
+    return tmp_path
+
+
+# --- package functions --------------------------------------------------------------------
+def test_share_encode_decode_round_trip():
+    state = {"img_source": "generate", "scene_seed": 42, "scene_kind": "loc",
+             "scales": [4, 0, 2], "flips": False, "fine": True, "rule": "paper", "top_k": 3,
+             "min_score": 0.25, "score": "literal", "t_literal": 75.0, "t_corrected": 0.4,
+             "by_class": False, "presenter": True}
+    q = share.encode(state, "merge")
+    assert all(isinstance(v, str) for v in q.values())
+    back, page, notes_ = share.decode(q, n_gallery=6)
+    assert page == "merge" and notes_ == []
+    assert back == {**state, "scales": [0, 2, 4]}
+
+
+def test_share_decode_ignores_bad_values_with_a_note():
+    bad = {"page": "nowhere", "img": "upload", "g": "17", "seed": "-3", "kind": "cat",
+           "scales": "0,9", "flips": "maybe", "rule": "stretch", "topk": "two", "min": "nan",
+           "score": "best", "tl": "1e99", "utm_source": "mail"}
+    state, page, notes_ = share.decode(bad, n_gallery=6)
+    assert state == {} and page is None
+    named = [n.split("=")[0].removeprefix("link parameter ") for n in notes_]
+    assert named == ["page", "img", "g", "seed", "kind", "scales", "flips", "rule", "topk",
+                     "min", "score", "tl"]  # every bad one, the unknown utm_source silently
+    good, _, none = share.decode({"g": ["1", "3"], "fine": "off"}, n_gallery=6)
+    assert good == {"gallery": 3, "fine": False} and none == []  # a repeated name: the last
+
+
+def test_export_round_trips_with_the_right_counts():
+    from overfeat.multiscale import Settings, analyze
+    from overfeat.predict import load_model
+
+    model, _ = load_model()
+    im, _ = appstate.make_scene("det", 7, 0)
+    a = analyze(model, im, Settings(scales=(0, 1), flips=True, top_k=2))
+    merges = {k: a.merge(score=k) for k in ("literal", "corrected")}
+    d = json.loads(export.analysis_json(a, merges, image="det 7", model="m"))
+    assert d["format"] == export.FORMAT and d["image"] == "det 7"
+    assert len(d["views"]) == 4 and {(v["scale"], v["flip"]) for v in d["views"]} == \
+        {(1, False), (1, True), (2, False), (2, True)}
+    assert len(d["scale_sizes"]) == 6 and d["scale_sizes"][0] == list(a.sizes[0])
+    assert len(d["raw_boxes"]) == len(a.table) > 0
+    r0 = d["raw_boxes"][0]
+    assert r0["scale"] == int(a.table.scale[0]) + 1 and r0["class"] == a.class_names[int(a.table.labels[0])]
+    assert len(d["top_classes"]) == 5 and d["top_classes"][0]["class"] == a.class_names[a.top(1)[0][0]]
+    assert all(len(cs) == 2 for cs in d["top_k_per_scale"].values())
+    for k, r in merges.items():
+        m = d["merges"][k]
+        assert m["steps"] == r.n_steps and m["input_boxes"] == len(a.table)
+        assert len(m["final_boxes"]) == len(r.final_confs) == len(a.table) - r.n_steps
+        assert sum(b["members"] for b in m["final_boxes"]) == len(a.table)
+
+
+# --- training in the browser --------------------------------------------------------------
+def test_training_page_runs_a_tiny_job_whose_checkpoint_is_selectable(train_root):
+    at = ok(open_link({**CHEAP, "page": "training"}))
+    assert title(at) == "Training"
+    at.number_input(key="train_scenes").set_value(6)
+    at.select_slider(key="train_width").set_value(0.0625)
+    assert at.button_group(key="train_stages").value == [1]
+    assert "Trained in the app" not in at.radio(key="model_source").options
+    next(b for b in at.button if b.label == "Start training").click()
+    ok(at.run())
+    job = jobs.current()
+    assert job is not None and job.folder.parent == train_root
+    assert job.spec == jobs.JobSpec(stages=(1,), epochs=1, n_scenes=6, kind="det", width=0.0625)
+    t0 = time.monotonic()
+    assert job.wait(240), "the tiny run did not end within 240 s"
+    s = job.snapshot()
+    assert s["status"] == "done", s
+    assert s["progress"] == 1.0 and len(s["losses"]) >= 1 and len(s["epochs"]) == 1
+    ok(at.run())
+    assert at.get("progress")[0].proto.value == 100
+    fig = json.loads(next(e for e in at.get("plotly_chart") if e.key == "train_loss").proto.spec)
+    assert [p for t in fig["data"] if t["name"].startswith("stage 1") for p in t["y"]][:len(s["losses"])] \
+        == [r["loss"] for r in s["losses"]]
+    assert any(s["id"] in m.value for m in at.success)
+
+    # The sidebar lists the run; choosing it loads that checkpoint.
+    radio = at.radio(key="model_source")
+    assert "Trained in the app" in radio.options
+    radio.set_value("trained")
+    ok(at.run())
+    assert at.selectbox(key="app_ckpt").value == str(job.out)
+    c = ctx(at)
+    assert c.model_key.startswith(f"app:{job.out}")
+    assert c.model.cfg.width == 0.0625 and "trained in the app" in c.model_desc
+    ref, meta = load_checkpoint(job.out)
+    assert meta["complete"] and meta["options"]["stages"] == [1]
+    assert all((p == q).all() for p, q in zip(c.model.state_dict().values(),
+                                               ref.state_dict().values()))
+    print(f"tiny run: {s['seconds']:.1f} s, waited {time.monotonic() - t0:.1f} s")
+
+
+def test_a_second_start_while_one_runs_says_so_and_stop_sets_the_flag(train_root, monkeypatch):
+    busy = jobs.Job(id="run-busy", spec=jobs.JobSpec(), folder=train_root / "run-busy",
+                    status="running", message="stage 1 epoch 1/1, step 3/9", progress=0.3)
+    busy.losses.extend({"stage": 1, "epoch": 0, "step": i + 1, "steps": 9, "x": i + 1,
+                        "loss": 3.0 - 0.1 * i} for i in range(3))
+    monkeypatch.setattr(jobs, "_CURRENT", busy)
+    with pytest.raises(jobs.JobRunning, match="already running"):
+        jobs.start(jobs.JobSpec())
+    at = ok(open_link({**CHEAP, "page": "training"}))
+    assert at.get("progress")[0].proto.value == 30
+    next(b for b in at.button if b.label == "Start training").click()
+    ok(at.run())
+    assert any("already running" in w.value and "run-busy" in w.value for w in at.warning)
+    assert jobs.current() is busy  # nothing new started
+    assert not list(train_root.iterdir())
+    at.button(key="train_stop").click()
+    ok(at.run())
+    assert busy.snapshot()["stop_requested"]
+    assert at.button(key="train_stop").disabled
+
+
+def test_the_job_callback_stops_the_run_when_asked():
+    from overfeat.train import StopTraining
+
+    job = jobs.Job(id="x", spec=jobs.JobSpec(stages=(1, 2)), folder=Path("unused"))
+    job.callback({"event": "step", "stage": 2, "epoch": 0, "epochs": 1, "step": 1, "steps": 2,
+                  "loss": 0.5})
+    assert job.progress == pytest.approx(0.75)  # stage 2 of 2, half of its only epoch
+    job.stop()
+    with pytest.raises(StopTraining):
+        job.callback({"event": "epoch", "stage": 2, "epoch": 0, "loss": 0.4})
+    job.callback({"event": "done"})  # never raised from "done"
+
+
+# --- presenter mode and shareable links ---------------------------------------------------
+def test_presenter_mode_enlarges_text_and_hides_controls_keeping_their_values():
+    at = ok(open_link({**CHEAP, "topk": "3", "score": "literal"}))
+    assert at.slider(key="top_k").value == 3
+    assert not at.get("html")
+    at.toggle(key="presenter").set_value(True)
+    ok(at.run())
+    css = " ".join(h.proto.body for h in at.get("html"))
+    assert "font-size: 21px" in css
+    keys = {w.key for w in at.sidebar.get("slider") + at.sidebar.get("radio")
+            + at.sidebar.get("file_uploader") + at.sidebar.get("number_input")}
+    assert not keys & {"top_k", "min_score", "score", "model_source", "img", "t_literal"}
+    assert at.pills(key="scales") is not None  # the knobs a class plays with stay
+    k = ctx(at).knobs
+    assert (k.top_k, k.score, k.scales, k.flips) == (3, "literal", (0, 1), False)
+    assert qp(at)["present"] == "1"
+    at.toggle(key="presenter").set_value(False)
+    ok(at.run())
+    assert at.slider(key="top_k").value == 3 and not at.get("html")
+
+
+def test_a_shared_link_reopens_the_same_view():
+    at = ok(open_link(CHEAP))
+    at.selectbox(key="gallery").set_value(4)
+    at.slider(key="top_k").set_value(2)
+    at.radio(key="score").set_value("literal")
+    at.checkbox(key="fine").set_value(False)
+    ok(at.run())
+    ok(at.switch_page("app_pages/scales.py").run())
+    link = qp(at)
+    assert link["page"] == "scales" and link["g"] == "4" and link["topk"] == "2"
+    assert link["fine"] == "0" and link["scales"] == "0,1"
+
+    again = ok(open_link(link))
+    assert title(again) == "Scales"
+    a, b = ctx(at), ctx(again)
+    assert (b.image_key, b.image_label, b.knobs) == (a.image_key, a.image_label, a.knobs)
+    assert again.selectbox(key="gallery").value == 4
+    assert qp(again) == link  # and the URL still says so
+
+
+def test_bad_link_values_are_ignored_with_a_note():
+    at = ok(open_link({"page": "nowhere", "g": "99", "scales": "x", "score": "best",
+                       "flips": "0", "scales_extra": "1"}))
+    assert title(at) == "OverFeat, step by step"
+    text = notes(at)
+    for name in ("page='nowhere'", "g='99'", "scales='x'", "score='best'"):
+        assert f"link parameter {name} ignored" in text
+    k = ctx(at).knobs
+    assert k.scales == appstate.ALL_SCALES and k.score == "corrected" and k.flips is False
+    assert at.selectbox(key="gallery").value == 0
+    ok(at.run())
+    assert "link parameter" not in notes(at)  # said once, not on every rerun
+
+
+# --- code, PNG export, JSON export ---------------------------------------------------------
+def _resolve(qualname: str):
+    mod, _, rest = qualname.partition(".")
+    obj = __import__(mod)
+    parts = qualname.split(".")[1:]
+    for i, p in enumerate(parts):
+        obj = getattr(obj, p, None)
+        if obj is None:  # a submodule not imported as an attribute
+            obj = __import__(".".join(qualname.split(".")[:i + 2]), fromlist=["x"])
+    return obj.fget if isinstance(obj, property) else obj
+
+
+def test_every_page_shows_the_package_code_it_ran_and_lets_figures_be_saved_as_png(train_root):
+    at = ok(open_link(CHEAP))
+    for name in PAGES:
+        ok(at.switch_page(f"app_pages/{name}.py").run())
+        exp = [e for e in at.expander if e.label.startswith("The package code")]
+        assert len(exp) == 1, name
+        shown = [c.value for c in exp[0].get("code")]
+        names = [c.value for c in exp[0].get("caption")]
+        assert shown and len(shown) == len(names), name
+        for qual, code in zip(names, shown):
+            assert qual.startswith("overfeat."), (name, qual)
+            assert code.strip() == inspect.getsource(_resolve(qual)).strip(), (name, qual)
+        charts = at.get("plotly_chart")
+        # No run yet: no loss curve; no evaluation file yet: no Table 2 figure.
+        assert charts or name in ("training", "experiments"), name
+        for el in charts:
+            cfg = json.loads(el.proto.config)
+            assert cfg == figures.PLOTLY_CONFIG, (name, el.key)
+            assert cfg["displayModeBar"] is True and cfg["toImageButtonOptions"]["format"] == "png"
+            assert "toImage" not in cfg.get("modeBarButtonsToRemove", [])
+
+
+def test_overview_offers_the_analysis_as_json_and_explains_the_png_button():
+    at = ok(open_link(CHEAP))
+    how = "\n".join(m.value for m in at.markdown)
+    assert "Download plot as png" in how and "Presenter mode" in how
+    btn = at.get("download_button")
+    assert len(btn) == 1 and btn[0].proto.label == "Download the analysis (JSON)"
+    c = ctx(at)
+    a = c.analysis()
+    assert f"{len(a.views)} views, {len(a.table)} raw boxes" in btn[0].proto.help
+    d = json.loads(export.analysis_json(a, {k: c.merge(k) for k in ("literal", "corrected")}))
+    assert len(d["views"]) == 2 and len(d["raw_boxes"]) == len(a.table)
