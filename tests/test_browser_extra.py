@@ -1,0 +1,72 @@
+"""The pages of issue 6 in a real browser (Chromium via Playwright, the app as a subprocess,
+the fixtures of tests/test_browser.py): Detection, Greedy vs NMS and Experiments draw their
+figures on a generated multi-object scene; a full-page screenshot of each goes to
+test-artifacts/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_figures, check_page, go,  # noqa: F401
+                          screenshot, server, settle)
+
+
+@pytest.fixture(scope="module")
+def app(server, browser) -> Page:  # noqa: F811
+    """One tab on the Detection page with a generated scene (seed 0: three objects)."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    page.set_default_timeout(SLOW)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/detection")
+    expect(page.locator("h1").first).to_have_text("Detection")
+    settle(page)
+    page.locator('[data-testid="stSidebar"] label', has_text="New scene from a seed").click()
+    expect(page.get_by_text(re.compile(r"Image: new det scene, seed 0"))).to_be_visible()
+    settle(page)
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    page.close()
+
+
+def test_detection_page(app: Page):
+    expect(app.get_by_text(re.compile(r"\d+ of 3 objects found"))).to_be_visible()
+    check_figures(app, 2)  # detections with marks, the background map
+    names = app.locator(".js-plotly-plot").first.evaluate(
+        "gd => gd.data.map(t => t.name || '')")
+    assert sum(n.startswith(("TP:", "FP:", "missed:")) for n in names) >= 1
+    check_page(app)
+    screenshot(app, "extra-1-detection")
+
+
+def test_greedy_vs_nms_page(app: Page):
+    go(app, "Greedy vs NMS")
+    check_figures(app, 4)
+    titles = [app.locator(".js-plotly-plot").nth(i).evaluate("gd => gd.layout.title.text")
+              for i in range(4)]
+    # (Streamlit's theme wraps the titles in <b>.)
+    assert sorted(re.sub(r"<[^>]+>", "", t).split(":")[0] for t in titles) == sorted(
+        ["greedy literal", "greedy corrected", "nms", "batched nms"])
+    expect(app.get_by_text(re.compile(r"Closest to the truth:"))).to_be_visible()
+    check_page(app)
+    screenshot(app, "extra-2-greedy-vs-nms")
+
+
+def test_experiments_page_recompute(app: Page):
+    go(app, "Experiments")
+    n = app.get_by_label(re.compile(r"^Images \(new one-object scenes"))
+    n.fill("2")
+    n.press("Enter")
+    settle(app)
+    app.get_by_role("button", name="Recompute with the current model").click()
+    expect(app.get_by_text(re.compile(r"Recomputed in [\d.]+ s"))).to_be_visible()
+    settle(app)
+    plots = app.locator(".js-plotly-plot")
+    check_figures(app, plots.count())
+    assert plots.count() >= 1  # the recomputed table's chart (and the JSON's, once it exists)
+    check_page(app)
+    screenshot(app, "extra-3-experiments")
