@@ -304,7 +304,7 @@ pages = [
     st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
     st.Page("app_pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
-    st.Page("app_pages/compare.py", title="Merge vs NMS", icon=":material/compare:"),
+    st.Page("app_pages/compare.py", title="Greedy vs NMS", icon=":material/compare:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
     st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
 ]

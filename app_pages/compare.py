@@ -18,29 +18,34 @@ def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _me
 
 
 def render() -> None:
-    st.title("Merge vs NMS")
+    st.title("Greedy vs NMS")
     st.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
                 "detectors **suppress** them (non-maximum suppression keeps the most confident "
                 "box and drops those overlapping it by more than an IoU threshold). All four "
                 "run on the same raw boxes (the sidebar's scales, top-k and min score).")
     st.session_state.setdefault("cmp_iou", compare.DEFAULT_NMS_IOU)
-    iou = st.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
+    st.session_state.setdefault("cmp_top_n", 0)
+    c1, c2 = st.columns([3, 2])
+    iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou")
+    top_n = int(c2.number_input("Count and draw each method's n most confident boxes (0 = all)",
+                                0, 1000, step=1, key="cmp_top_n"))
     a = ctx.analysis()
     kn = ctx.knobs
     key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class)
     # The two greedy merges are the app's cached ones (the Merge page shows the same).
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
-    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names)
+    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names, top_n)
     st.dataframe(rows, hide_index=True, key="cmp_table")
     if ctx.truth is not None:
         best = [r["method"] for r in rows if r["rank"] == 1]
         st.caption(f"Closest to the truth: **{', '.join(best)}**. Measure (overfeat.compare): "
                    f"VOC matching at IoU >= {compare.MATCH_IOU} (most confident first, same "
                    "class, each object once); methods are ranked by true positives, then fewest "
-                   "false positives, then the mean IoU of the matches. Every final box counts "
-                   "(no top-n cut).")
+                   "false positives, then the mean IoU of the matches. "
+                   + (f"Each method's {top_n} most confident boxes count." if top_n else
+                      "Every final box counts (set n above to count only the most confident)."))
     else:
         st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
                    "rank the methods against its objects.")
@@ -51,10 +56,13 @@ def render() -> None:
                "window's score.")
     cols = st.columns(2)
     for i, (name, r) in enumerate(res.items()):
+        shown = r.head(top_n or figures.DEFAULT_MAX_BOXES)
+        note = f" (the {len(shown)} most confident drawn)" if len(shown) < len(r) else ""
         with cols[i % 2]:
             st.plotly_chart(figures.method_boxes_figure(
-                ctx.backdrop(), r.boxes, r.confs, r.labels, a.class_names, ctx.truth,
-                title=f"{name}: {len(r)} boxes"), config=PLOTLY_CONFIG, key=f"cmp_fig_{i}")
+                ctx.backdrop(), shown.boxes, shown.confs, shown.labels, a.class_names, ctx.truth,
+                title=f"{name}: {len(r)} boxes{note}", max_boxes=None), config=PLOTLY_CONFIG,
+                key=f"cmp_fig_{i}")
     show_code(compare.run_methods, compare.nms_boxes, compare.match_truth)
 
 

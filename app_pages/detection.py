@@ -64,7 +64,11 @@ def render() -> None:
     if status is not None:
         for row, s, o in zip(rows, status, r.match.ious):
             row["mark"], row["best IoU"] = s, round(o, 3)
-    st.dataframe(rows, hide_index=True)
+    if rows:
+        st.dataframe(rows, hide_index=True)
+    else:
+        st.info(f"No window of the top-{k} classes reaches p = {thr:.2f}, so there is nothing "
+                "to merge: lower the score threshold.")
 
     st.subheader("The background class, scale by scale")
     bg = detection.background_class(a)

@@ -50,6 +50,13 @@ class FinalBoxes:
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
+    def head(self, n: int | None) -> "FinalBoxes":
+        """The n most confident boxes (all of them for None or 0)."""
+        if not n:
+            return self
+        return FinalBoxes(self.method, self.boxes[:n], self.confs[:n], self.labels[:n],
+                          self.members[:n])
+
 
 def from_merge(method: str, r: MergeResult) -> FinalBoxes:
     return FinalBoxes(method, r.final_boxes.double(), r.final_confs.double(),
@@ -171,12 +178,14 @@ def truth_score(m: TruthMatch) -> tuple[int, int, float]:
 
 
 def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | None,
-                 class_names) -> list[dict]:
+                 class_names, top_n: int | None = None) -> list[dict]:
     """One table row per method: boxes left (and, with a truth, TP, FP, missed, mean IoU and
-    the rank by truth_score, 1 = closest)."""
+    the rank by truth_score, 1 = closest), counting each method's top_n most confident boxes
+    only (None or 0: all)."""
     rows = []
     for name, r in results.items():
         row = {"method": name, "raw boxes": raw, "final boxes": len(r)}
+        r = r.head(top_n)
         if truth is not None:
             m = match_truth(r.boxes, r.confs, r.labels, truth, class_names)
             row.update({"true positives": m.tp, "false positives": m.fp,

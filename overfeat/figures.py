@@ -567,7 +567,7 @@ def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure
         hi = max(p["top5_error"] for p in paper)
         fig.update_yaxes(range=[lo - 0.5, hi + 0.3], row=1, col=2)
     fig.update_yaxes(title_text="error (%)", row=1, col=1)
-    fig.update_layout(barmode="group", height=380, margin=dict(l=0, r=0, t=30, b=0),
+    fig.update_layout(barmode="group", height=400, margin=dict(l=0, r=0, t=50, b=0),
                       legend=dict(orientation="h", y=-0.35))
     fig.update_annotations(font_size=12)
     return fig

@@ -113,9 +113,11 @@ def test_compare_counts_equal_the_package(scene_at):
     figs = figures(at)
     for i, name in enumerate(compare.METHODS):
         fig = figs[f"cmp_fig_{i}"]
-        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes"
+        n = min(len(res[name]), 300)
+        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes" + (
+            f" (the {n} most confident drawn)" if n < len(res[name]) else "")
         drawn = sum(rects(t) for t in traces(fig, "scatter") if not t["name"].startswith("truth"))
-        assert drawn == min(len(res[name]), 300)
+        assert drawn == n
     # NMS keeps no two boxes above the threshold (of one class, for batched nms).
     from overfeat.boxes import box_iou
     b = res["batched nms"]
@@ -123,6 +125,18 @@ def test_compare_counts_equal_the_package(scene_at):
     same = b.labels[:, None] == b.labels[None, :]
     assert float(iou[same].max()) <= 0.3 + 1e-6  # (the diagonal, zeroed, is always there)
     assert "overfeat.compare.nms_boxes" in captions(at)
+
+    # Only each method's 3 most confident boxes counted and drawn.
+    at = ok(at.number_input(key="cmp_top_n").set_value(3).run())
+    want = compare.compare_rows(res, len(a.table), c.truth, a.class_names, top_n=3)
+    got = at.dataframe[0].value.to_dict("records")
+    assert [g["false positives"] + g["true positives"] for g in got] == \
+        [min(3, len(res[m])) for m in compare.METHODS]
+    assert [g["rank"] for g in got] == [w["rank"] for w in want]
+    assert "Each method's 3 most confident boxes count." in captions(at)
+    drawn = [sum(rects(t) for t in traces(f, "scatter") if not t["name"].startswith("truth"))
+             for k, f in sorted(figures(at).items())]
+    assert drawn == [min(3, len(res[m])) for m in compare.METHODS]
 
 
 # --- Experiments -----------------------------------------------------------------------------
