@@ -33,12 +33,32 @@ def app(server, browser) -> Page:  # noqa: F811
     page.close()
 
 
+def _detections(page: Page) -> int:
+    metric = page.locator('[data-testid="stMetric"]', has_text="detections")
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text())
+
+
 def test_detection_page(app: Page):
     expect(app.get_by_text(re.compile(r"\d+ of 3 objects found"))).to_be_visible()
+    # Lower the score threshold (arrow keys, 0.05 a step) until something is detected (an
+    # untrained model's probabilities stay near 1/21).
+    thumb = app.locator('[data-testid="stSlider"]', has_text="Score threshold").locator(
+        'input[type="range"]')
+    for _ in range(6):
+        if _detections(app) > 0:
+            break
+        thumb.focus()
+        thumb.press("ArrowLeft")
+        settle(app)
+    n = _detections(app)
+    assert n > 0
+    expect(app.get_by_text(re.compile(rf"^{n} detections \(")).first).to_be_attached()
     check_figures(app, 2)  # detections with marks, the background map
     names = app.locator(".js-plotly-plot").first.evaluate(
         "gd => gd.data.map(t => t.name || '')")
-    assert sum(n.startswith(("TP:", "FP:", "missed:")) for n in names) >= 1
+    marked = sum(t.startswith(("TP:", "FP:")) for t in names)
+    assert marked == n  # every detection marked, against the scene's three objects
+    assert sum(t.startswith("missed:") for t in names) <= 3
     check_page(app)
     screenshot(app, "extra-1-detection")
 
