@@ -479,7 +479,7 @@ def layer_cost_figure(rows: list[dict]) -> go.Figure:
 
 
 # The config every page passes to st.plotly_chart: the modebar's camera button ("Download plot
-# as png", Plotly's toImage) stays on and saves at twice the size, drawn in the browser (no
+# as a PNG", Plotly's toImage) stays on and saves at twice the size, drawn in the browser (no
 # kaleido on the server).
 PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
                  "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "overfeat"}}
@@ -542,8 +542,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64),
                                  MARK_COLORS["missed"], f"missed: {t['name']}", width=3,
                                  dash="dot", hover=f"missed: {t['name']}"))
-    _image_axes(fig, bd, pad=0.05)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=480,
+    _image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=520,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 
