@@ -54,7 +54,7 @@ def render() -> None:
             "a class does not need. **Share a view**: the address bar always holds the page, "
             "the sample image and the knobs; send that link and students open the same view. "
             "**Export**: every figure has a camera button in its top-right toolbar (*Download "
-            "plot as png*); the button below saves the whole analysis of this image as JSON.")
+            "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
     a = ctx.analysis()
     st.subheader("The network's answer")
     ranking = appstate.class_ranking(a, 5)

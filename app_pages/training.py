@@ -98,8 +98,8 @@ def render() -> None:
     if running and not clicked:
         st.caption("A run is in progress on this server; starting another waits until it ends.")
     monitor()
-    st.caption(f"Runs and their checkpoints are written under {jobs.ROOT}. Width "
-               f"{ctx.model.cfg.width:g} is the model the other pages use now.")
+    st.caption(f"Runs and their checkpoints are written under {jobs.ROOT}. The other pages "
+               f"run the sidebar's model ({ctx.model_desc}).")
     show_code(jobs.Job.callback, train.Trainer.run)
 
 

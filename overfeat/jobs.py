@@ -65,7 +65,7 @@ class JobSpec:
 
         return TrainOptions(data=(str(data),), out=str(out), preset="demo", width=self.width,
                             stages=self.stages, epochs=(self.epochs,) * 3,
-                            lr=(self.lr, self.lr / 2, self.lr / 4), batch_size=16,
+                            lr=(self.lr, self.lr / 2, self.lr / 4), batch_size=8,
                             images_per_step=2, crops_per_image=6, optimizer="adamw",
                             weight_decay=0.05, dropout=0.3, seed=self.seed)
 

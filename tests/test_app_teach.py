@@ -284,7 +284,7 @@ def test_every_page_shows_the_package_code_it_ran_and_lets_figures_be_saved_as_p
 def test_overview_offers_the_analysis_as_json_and_explains_the_png_button():
     at = ok(open_link(CHEAP))
     how = "\n".join(m.value for m in at.markdown)
-    assert "Download plot as png" in how and "Presenter mode" in how
+    assert "Download plot as a PNG" in how and "Presenter mode" in how
     btn = at.get("download_button")
     assert len(btn) == 1 and btn[0].proto.label == "Download the analysis (JSON)"
     c = ctx(at)
