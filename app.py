@@ -71,6 +71,9 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
 
     chosen = None
     if source == "upload":
+        last = st.session_state.get("_last_good")
+        if up is None and presenter and last is not None and last[1].startswith("upload:"):
+            return last  # presenter mode hides the uploader: the uploaded image stays
         if up is None:
             notes.append("No image uploaded yet: showing the sample scene.")
         else:
@@ -147,13 +150,16 @@ def model_ui(errors: list[str], presenter: bool = False):
                                   "newest first."))
         try:
             m, meta = common.trained_model(path, common.mtime(path))
-            model, key, desc = m, f"app:{path}:{common.mtime(path)}", f"trained in the app: {names[path]}"
-            arch_cfg = m.cfg
+            model, key, arch_cfg = m, f"app:{path}:{common.mtime(path)}", m.cfg
+            desc = f"trained in the app: {names[path]}"
         except CheckpointError as e:
             errors.append(str(e) + f" Using {desc} instead.")
     if source == "upload":
         up = st.session_state.get("ckpt") if presenter else sb.file_uploader(
             "Checkpoint (.pt) saved by this project", type=["pt", "pth"], key="ckpt")
+        kept = st.session_state.get("_last_ckpt")
+        if up is None and presenter and kept is not None:
+            (model, key, desc), arch_cfg = kept, kept[0].cfg  # the uploader is hidden
         if up is not None:
             data = up.getvalue()
             ck = "ckpt:" + appstate.digest(data)
@@ -162,6 +168,7 @@ def model_ui(errors: list[str], presenter: bool = False):
                 arch_cfg = m.cfg
                 if appstate.runnable(m.cfg):
                     model, key, desc = m, ck, f"uploaded checkpoint {up.name}"
+                    st.session_state["_last_ckpt"] = (model, key, desc)
                 else:
                     arch_note = (f"{up.name} is too big to run here ({appstate.describe(m.cfg)}): "
                                  f"the Architecture page shows it, the other pages run {desc}.")

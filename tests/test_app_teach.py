@@ -213,6 +213,25 @@ def test_presenter_mode_enlarges_text_and_hides_controls_keeping_their_values():
     assert at.slider(key="top_k").value == 3 and not at.get("html")
 
 
+def test_presenter_mode_keeps_an_uploaded_image():
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (260, 240), (200, 80, 60)).save(buf, format="PNG")
+    at = ok(open_link(CHEAP))
+    at.file_uploader(key="img").set_value(("red.png", buf.getvalue(), "image/png"))
+    ok(at.run())
+    key = ctx(at).image_key
+    assert key.startswith("upload:")
+    at.toggle(key="presenter").set_value(True)
+    ok(at.run())
+    ok(at.run())  # the hidden uploader's state is gone by now
+    assert ctx(at).image_key == key and not at.sidebar.get("file_uploader")
+    assert "img" not in qp(at) and "g" not in qp(at)  # an upload cannot travel in a link
+
+
 def test_a_shared_link_reopens_the_same_view():
     at = ok(open_link(CHEAP))
     at.selectbox(key="gallery").set_value(4)
