@@ -57,11 +57,13 @@ def render() -> None:
     cols = st.columns(2)
     for i, (name, r) in enumerate(res.items()):
         shown = r.head(top_n or figures.DEFAULT_MAX_BOXES)
-        note = f" (the {len(shown)} most confident drawn)" if len(shown) < len(r) else ""
         with cols[i % 2]:
+            # (Below the title, a note would run under Plotly's mode bar in a half-width column.)
+            st.caption(f"{name}: the {len(shown)} most confident of {len(r)} boxes drawn"
+                       if len(shown) < len(r) else f"{name}: all {len(r)} boxes drawn")
             st.plotly_chart(figures.method_boxes_figure(
                 ctx.backdrop(), shown.boxes, shown.confs, shown.labels, a.class_names, ctx.truth,
-                title=f"{name}: {len(r)} boxes{note}", max_boxes=None), config=PLOTLY_CONFIG,
+                title=f"{name}: {len(r)} boxes", max_boxes=None), config=PLOTLY_CONFIG,
                 key=f"cmp_fig_{i}")
     show_code(compare.run_methods, compare.nms_boxes, compare.match_truth)
 

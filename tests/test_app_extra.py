@@ -114,8 +114,9 @@ def test_compare_counts_equal_the_package(scene_at):
     for i, name in enumerate(compare.METHODS):
         fig = figs[f"cmp_fig_{i}"]
         n = min(len(res[name]), 300)
-        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes" + (
-            f" (the {n} most confident drawn)" if n < len(res[name]) else "")
+        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes"
+        assert (f"{name}: the {n} most confident of {len(res[name])} boxes drawn"
+                if n < len(res[name]) else f"{name}: all {n} boxes drawn") in captions(at)
         drawn = sum(rects(t) for t in traces(fig, "scatter") if not t["name"].startswith("truth"))
         assert drawn == n
     # NMS keeps no two boxes above the threshold (of one class, for batched nms).
