@@ -3,11 +3,10 @@ the VOC matching of overfeat.metrics and against hand-made cases, and the rankin
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from overfeat import compare, detection, experiments
+from overfeat import compare, experiments
 from overfeat.bench import clustered_boxes
 from overfeat.metrics import GroundTruth, iou, match_class
 from overfeat.multiscale import BoxTable
@@ -161,3 +160,23 @@ def test_load_eval(tmp_path):
     with pytest.raises(ValueError, match="datasets"):
         experiments.load_eval(tmp_path / "odd.json")
     assert [p["top5_error"] for p in experiments.PAPER_TABLE2] == [17.12, 16.97, 16.39, 16.27]
+
+
+def test_detect_threshold_and_background():
+    from PIL import Image
+
+    from overfeat import detection
+    from overfeat.multiscale import Settings, analyze
+    from overfeat.predict import load_model
+
+    model, _ = load_model()
+    a = analyze(model, Image.new("RGB", (260, 240), (90, 140, 200)), Settings(scales=(0, 1)),
+                keep_maps=False)
+    assert detection.background_class(a) == model.cfg.num_classes - 1
+    raw = [len(detection.detect(a, t, 2).analysis.table) for t in (0.0, 0.05, 0.1, 0.5, 1.0)]
+    assert raw == sorted(raw, reverse=True) and raw[0] > 0
+    r = detection.detect(a, 0.0, 2, truth=[])
+    assert r.match.status == ["FP"] * len(r.detections) and r.match.missed == []
+    assert [d.confidence for d in r.detections] == r.merged.final_confs.tolist()
+    with pytest.raises(ValueError, match="min_score"):
+        detection.detect(a, 1.5)
