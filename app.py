@@ -292,6 +292,10 @@ def build_context() -> common.Context:
                                        "and merge controls (their values stay).")
     if presenter:
         st.html(PRESENTER_CSS)
+    st.sidebar.caption("The address bar links to this view (page, sample image, knobs): copy "
+                       "it to share." + (" An uploaded image is not part of the link."
+                                         if st.session_state.get("img_source") == "upload"
+                                         else ""))
     image, image_key, label, truth = image_ui(errors, notes, presenter)
     model, model_key, desc, arch_cfg, arch_note = model_ui(errors, presenter)
     knobs = knobs_ui(model, (image.size[1], image.size[0]), presenter)
@@ -318,10 +322,7 @@ pages = [
 page = st.navigation(pages)
 restore_link({page_name(p): p for p in pages}, page)
 ctx = build_context()
-link = sync_link(page)
-st.sidebar.caption("The address bar links to this view (page, sample image, knobs): copy it "
-                   "to share." + (" An uploaded image is not part of the link."
-                                  if ctx.image_key.startswith("upload:") else ""))
+sync_link(page)
 st.session_state[common.CTX_KEY] = ctx
 st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
            f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")

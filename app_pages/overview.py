@@ -40,7 +40,9 @@ def render() -> None:
             "- **Regressor**: every raw box the regressor predicts, by scale, offset and "
             "class; pick one to see the window it came from.\n"
             "- **Merge**: the greedy merge one step at a time, with the paper's literal match "
-            "score beside the corrected one, and the final boxes.")
+            "score beside the corrected one, and the final boxes.\n"
+            "- **Training**: train a small model in the browser (a minute or two), watch its "
+            "loss, then pick it in the sidebar (*Trained in the app*).")
     with right:
         st.subheader("In a lesson")
         st.markdown(
