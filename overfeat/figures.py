@@ -509,7 +509,8 @@ def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.
     fig.update_layout(height=320, margin=dict(l=0, r=0, t=30, b=0),
                       title="training loss per step" if losses else "no steps yet",
                       xaxis_title="step (whole run)", yaxis_title="loss",
-                      xaxis=dict(tickformat="d", rangemode="tozero"),
+                      # whole steps only (Plotly would tick 1.2, 1.4, ... on a short run)
+                      xaxis=dict(tick0=1, dtick=max(1, -(-len(losses) // 10))),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
