@@ -592,8 +592,8 @@ def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tens
         xs, ys = _rect_path(boxes[sel])
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=class_color(c), width=2),
                                  name=f"{class_names[c]} ({len(sel)})", hoverinfo="skip"))
-    _image_axes(fig, bd, pad=0.1)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
+    _image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 
