@@ -41,7 +41,8 @@ SOURCES = {"gallery": "Sample scene", "generate": "New scene from a seed", "uplo
 # Presenter mode: larger text everywhere (Streamlit sizes text in rem) and no modebar clutter.
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stMarkdownContainer"] p,
+[data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
 h1 { font-size: 2.6rem !important; }
 </style>"""

@@ -122,7 +122,8 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        st.plotly_chart(figures.merge_scores_figure(results, int(step)), config=PLOTLY_CONFIG, key="merge_scores")
+        st.plotly_chart(figures.merge_scores_figure(results, int(step)), config=PLOTLY_CONFIG,
+                        key="merge_scores")
 
     stepper()
 

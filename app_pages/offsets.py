@@ -77,7 +77,8 @@ def render() -> None:
         with c2:
             st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
             st.plotly_chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k,
-                                                       f"p({name})"), config=PLOTLY_CONFIG, key="off_classmaps")
+                                                       f"p({name})"),
+                            config=PLOTLY_CONFIG, key="off_classmaps")
         st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                    "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                    "classifier slid over one pooled map.")
@@ -86,7 +87,8 @@ def render() -> None:
     r, c = cell_controls(view)
     st.plotly_chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
                                                pick=(r, c)),
-                    config=PLOTLY_CONFIG, key="off_click", on_select=_pick_from_click, selection_mode="points")
+                    config=PLOTLY_CONFIG, key="off_click", on_select=_pick_from_click,
+                    selection_mode="points")
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
                + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "

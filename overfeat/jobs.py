@@ -37,7 +37,7 @@ class JobRunning(RuntimeError):
 class JobSpec:
     """What the Training page lets a learner choose: small enough to finish in a minute or two."""
 
-    stages: tuple[int, ...] = (1,)  # which of the paper's stages to run (1 classifier, 2 regressor, 3 detection)
+    stages: tuple[int, ...] = (1,)  # paper stages: 1 classifier, 2 regressor, 3 detection
     epochs: int = 1  # per chosen stage
     n_scenes: int = 12  # generated training scenes (all in the train split)
     kind: str = "det"  # "loc" (one object) or "det" (several): det scenes also feed stage 3
