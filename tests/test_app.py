@@ -585,7 +585,7 @@ def _not_a_zip() -> bytes:
 
 
 BAD_CHECKPOINTS = {
-    "text.pt": (lambda: b"hello" * 100, "not a readable checkpoint"),
+    "text.pt": (lambda: b"hello" * 100, "not a PyTorch checkpoint file"),
     "broken_zip.pt": (_not_a_zip, "not a"),
     "other_dict.pt": (lambda: _checkpoint_raw({"weights": torch.zeros(3)}),
                       "not an OverFeat teaching checkpoint"),
