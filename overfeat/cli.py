@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-flip", action="store_true")
     q.add_argument("--coarse", action="store_true", help="no offset pooling (stride 36)")
     q.add_argument("--top-k", type=int, default=1, help="classes per scale whose boxes are merged")
-    q.add_argument("--min-score", type=float, default=0.1, help="drop windows below this probability")
+    q.add_argument("--min-score", type=float, default=0.5,
+                   help="drop windows below this class probability (default 0.5, as evaluate)")
     q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
     q.add_argument("--threshold", type=float, help="merge threshold t (default per score)")
     q.add_argument("--top", type=int, default=5, help="final boxes to print")

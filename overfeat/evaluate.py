@@ -46,7 +46,9 @@ from .model import OverFeat
 from .multiscale import Analysis, Settings, analyze, derive
 
 EVAL_TOP_K = 5  # merge step (a): classes per scale whose boxes are merged (5 guesses need 5)
-EVAL_MIN_SCORE = 0.1  # windows below this class probability give no box (as `predict`)
+# Windows below this class probability give no box (as `predict`). Chosen with the merge's
+# t on the val splits of the demo model's training folders (see overfeat.merge).
+EVAL_MIN_SCORE = 0.5
 SINGLE_SCALE = (2,)  # the Table 2 analogue's "1 scale" (see the module docstring)
 THREE_SCALES = (0, 2, 5)
 
