@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--scales", type=_scales, default=(0, 1, 2, 3, 4, 5), help="e.g. 0,2,5")
     q.add_argument("--no-flip", action="store_true")
     q.add_argument("--coarse", action="store_true", help="no offset pooling (stride 36)")
-    q.add_argument("--top-k", type=int, default=1, help="classes per scale whose boxes are merged")
+    q.add_argument("--top-k", type=int, default=5,
+                   help="classes per scale whose boxes are merged (default 5, as evaluate)")
     q.add_argument("--min-score", type=float, default=0.5,
                    help="drop windows below this class probability (default 0.5, as evaluate)")
     q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
