@@ -350,3 +350,24 @@ def test_evaluate_cli_on_a_bad_folder_subprocess(good_loc, tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: "), r.stderr
     assert "000001.xml" in r.stderr and "parse error" in r.stderr
+
+
+def test_worker_pool_does_not_run_a_streamlit_main(tmp_path):
+    """Under Streamlit (app or AppTest) __main__ is the app script; spawned workers re-import
+    __main__, so without care each worker runs the app, dies and is respawned for ever (the
+    whole suite once hung here after the AppTest tests)."""
+    import sys
+    import types
+
+    script = tmp_path / "app.py"
+    script.write_text("raise SystemExit('the app script must not run in a worker')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = fake
+    try:
+        summary = write_voc_dataset(tmp_path / "out", "det", 4, seed=7, workers=2)
+    finally:
+        sys.modules["__main__"] = saved
+    assert summary["n"] == 4
+    assert len(list((tmp_path / "out" / "JPEGImages").glob("*.jpg"))) == 4

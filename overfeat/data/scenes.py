@@ -42,10 +42,13 @@ other images or on the number of worker processes: same arguments, byte-identica
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import multiprocessing
 import os
+import sys
+import types
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +413,25 @@ def _write_one(task: tuple[str, str, int, int]) -> list[tuple[str, bool]]:
     return [(o["name"], o["truncated"]) for o in objects]
 
 
+@contextlib.contextmanager
+def _bare_main():
+    """Show spawned workers a bare __main__ while they start.
+
+    A spawned process re-imports its parent's __main__ module. Inside Streamlit (the app, or
+    AppTest in a test process) __main__ is the app script, so every worker would run the app,
+    die, and be replaced by the pool for ever: the pool hangs. Workers need nothing from
+    __main__ (_write_one lives in this module), so they are started while __main__ is empty.
+    """
+    saved = sys.modules.get("__main__")
+    bare = types.ModuleType("__main__")
+    sys.modules["__main__"] = bare
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is bare and saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def split_sizes(n: int, split_fractions: tuple[float, float, float]) -> dict[str, int]:
     """Images per split: train and val rounded from the fractions, test takes the rest."""
     if len(split_fractions) != 3 or min(split_fractions) < 0 \
@@ -453,7 +475,9 @@ def write_voc_dataset(out_dir: str | Path, kind: str, n: int, seed: int,
         workers = len(os.sched_getaffinity(0)) if n >= 100 else 1
     if workers > 1:
         # spawn, not fork: the caller may be a threaded app (Streamlit) or hold torch threads.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with _bare_main():  # the workers start here, in Pool()
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+        with pool:
             results = pool.map(_write_one, tasks, chunksize=max(1, n // (8 * workers)))
     else:
         results = [_write_one(t) for t in tasks]
