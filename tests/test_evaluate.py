@@ -5,6 +5,7 @@ against a fresh analyze(), and the command's JSON against the function."""
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,8 @@ def fake(monkeypatch):
         i = int(image[0, 0, 0]) // 20
         j = approach_of(settings)
         assert j in (0, len(TABLE2) - 1)  # analyze runs only for the full and coarse rows
-        assert settings.top_k == 5 and settings.min_score == 0.1
+        assert (settings.top_k, settings.min_score) == (evaluate_mod.EVAL_TOP_K,
+                                                    evaluate_mod.EVAL_MIN_SCORE)
         calls.append(("analyze", i, j))
         return FakeAnalysis(i, j, table)
 
@@ -284,9 +286,12 @@ def test_derive_equals_a_fresh_analysis():
     with torch.no_grad():
         model.classifier[-1].bias.normal_(0, 2)  # spread the classes so rankings are strict
     image = Image.effect_noise((300, 260), 60).convert("RGB")
-    full = analyze(model, image, FULL.settings(), keep_maps=False)
+    # min_score 0: every window's box is kept, so the boxes are compared too (a tiny random
+    # model's probabilities stay below evaluate's own min score)
+    full = analyze(model, image, replace(FULL.settings(), min_score=0.0), keep_maps=False)
     for ap in TABLE2[1:-1]:
-        cut, fresh = derive(full, ap.settings()), analyze(model, image, ap.settings())
+        s = replace(ap.settings(), min_score=0.0)
+        cut, fresh = derive(full, s), analyze(model, image, s)
         assert torch.allclose(cut.scores, fresh.scores, atol=1e-6), ap.name
         assert cut.top_classes == fresh.top_classes, ap.name
         assert len(cut.table) == len(fresh.table) > 0, ap.name
