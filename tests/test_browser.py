@@ -11,6 +11,8 @@ these tests run (never skip) wherever the suite runs.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -43,25 +45,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free port; yields its URL, killed at the end."""
+@contextlib.contextmanager
+def streamlit_server(log_name: str, env: dict | None = None):
+    """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health
+    answers "ok", and stops it afterwards. Output goes to test-artifacts/<log_name>."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    log = open(ARTIFACTS / "streamlit.log", "w")
+    log = open(ARTIFACTS / log_name, "w")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false",
            # No file watcher: nothing is edited during the test, and watching the tree costs CPU.
            "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"streamlit exited with {proc.returncode}: "
-                            f"{(ARTIFACTS / 'streamlit.log').read_text()[-2000:]}")
+                            f"{(ARTIFACTS / log_name).read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                     if r.read().decode().strip() == "ok":
@@ -80,6 +84,13 @@ def server():
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free port; yields its URL, killed at the end."""
+    with streamlit_server("streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

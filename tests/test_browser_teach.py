@@ -9,20 +9,15 @@ Playwright); the server writes its training runs under a temporary folder
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from overfeat import appstate
-from test_browser import (ARTIFACTS, CHROMIUM, HEIGHT, LAUNCH_ARGS, SLOW, WIDTH, _free_port,
-                          check_page, screenshot, settle)
+from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_page,  # noqa: F401
+                          screenshot, settle, streamlit_server)
 
 ROOT = Path(__file__).resolve().parent.parent
 expect.set_options(timeout=SLOW)
@@ -33,48 +28,10 @@ LINK = "scales?img=gallery&g=4&scales=0,2&flips=0&fine=0&topk=2&score=literal"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    ARTIFACTS.mkdir(exist_ok=True)
+    """The app with its training runs in a temporary folder: (URL, that folder)."""
     runs = tmp_path_factory.mktemp("app-train")
-    port = _free_port()
-    log = open(ARTIFACTS / "streamlit-teach.log", "w")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = {**os.environ, "OVERFEAT_APP_TRAIN_DIR": str(runs)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
-            time.sleep(0.5)
+    with streamlit_server("streamlit-teach.log", {"OVERFEAT_APP_TRAIN_DIR": str(runs)}) as url:
         yield url, runs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: tests/run.sh installs it (apt)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 def new_page(browser, url: str) -> Page:
