@@ -15,7 +15,7 @@ from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS
 from overfeat.geometry import meta_model
 from overfeat.images import ImageError
-from overfeat.merge import DEFAULT_THRESHOLD, SCORES
+from overfeat.merge import AVERAGES, DEFAULT_THRESHOLD, SCORES
 from overfeat.multiscale import SCALE_RULES, scale_sizes
 from app_pages import common
 
@@ -31,7 +31,9 @@ PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_
              "preset", "model_source", "app_ckpt", "presenter",
              # the knobs, kept while presenter mode hides some of them
              "scales", "flips", "fine", "rule", "top_k", "min_score", "score", "t_literal",
-             "t_corrected", "by_class",
+             "t_corrected", "by_class", "average",
+             # the pages' own controls
+             "det_min_score", "det_top_k", "cmp_iou", "cmp_top_n", "exp_n", "eff_scale",
              "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
 for _k in PAGE_KEYS:
     if _k in st.session_state:
@@ -205,7 +207,8 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     for k, v in (("scales", list(d.scales)), ("flips", d.flips), ("fine", d.fine),
                  ("rule", d.rule), ("top_k", d.top_k), ("min_score", d.min_score),
                  ("score", d.score), ("t_literal", d.t_literal),
-                 ("t_corrected", d.t_corrected), ("by_class", d.by_class)):
+                 ("t_corrected", d.t_corrected), ("by_class", d.by_class),
+                 ("average", d.average)):
         _default(k, v)
     ss = st.session_state
     rule = ss["rule"] if presenter else sb.selectbox(
@@ -223,14 +226,16 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     if presenter:
         top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
         t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]
+        average = ss["average"]
     else:
-        top_k, min_score, score, t_lit, t_cor, by_class = merge_knobs_ui()
+        top_k, min_score, score, t_lit, t_cor, by_class, average = merge_knobs_ui()
     if not scales:
         sb.warning("Choose at least one scale: using all six meanwhile.")
         scales = list(range(6))
     return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
                           top_k=int(top_k), min_score=float(min_score), score=score,
-                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class)
+                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class,
+                          average=average)
 
 
 def merge_knobs_ui():
@@ -248,7 +253,12 @@ def merge_knobs_ui():
     by_class = sb.checkbox("Merge within a class only", key="by_class",
                            help="The paper does not say; merging across classes is allowed "
                                 "when unticked (the merged box takes the stronger label).")
-    return top_k, min_score, score, t_lit, t_cor, by_class
+    average = sb.radio("Box merge", AVERAGES, key="average", horizontal=True,
+                       help="weighted: the merged box is the confidence-weighted mean of all "
+                            "its raw boxes (project choice). plain: the average of the two "
+                            "boxes, as the paper writes; a big cluster then moves halfway "
+                            "towards every stray box it swallows.")
+    return top_k, min_score, score, t_lit, t_cor, by_class, average
 
 
 def page_name(p) -> str:
@@ -281,7 +291,7 @@ def sync_link(current) -> dict:
 
 SHARED_KEYS = ("img_source", "gallery", "scene_seed", "scene_kind", "scales", "flips", "fine",
                "rule", "top_k", "min_score", "score", "t_literal", "t_corrected", "by_class",
-               "presenter")
+               "average", "det_min_score", "det_top_k", "cmp_iou", "presenter")
 
 
 def build_context() -> common.Context:

@@ -131,8 +131,8 @@ def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model:
 
 @st.cache_data(max_entries=24, show_spinner="Merging boxes...")
 def merged(model_key: str, image_key: str, merge_key: tuple, _analysis: Analysis) -> MergeResult:
-    kind, t, by_class = merge_key[-3:]
-    return _analysis.merge(score=kind, threshold=t, by_class=by_class)
+    kind, t, by_class, average = merge_key[-4:]
+    return _analysis.merge(score=kind, threshold=t, by_class=by_class, average=average)
 
 
 # --- the context every page reads ------------------------------------------------------------

@@ -13,8 +13,9 @@ ctx = context()
 
 @st.cache_data(max_entries=16, show_spinner="Merging and suppressing...")
 def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _merges: dict):
-    t_lit, t_cor, iou, by_class = key[-4:]
-    return compare.run_methods(_analysis.table, t_lit, t_cor, iou, by_class, merges=_merges)
+    t_lit, t_cor, iou, by_class, average = key[-5:]
+    return compare.run_methods(_analysis.table, t_lit, t_cor, iou, by_class, merges=_merges,
+                               average=average)
 
 
 def render() -> None:
@@ -32,7 +33,8 @@ def render() -> None:
                                 0, 1000, step=1, key="cmp_top_n"))
     a = ctx.analysis()
     kn = ctx.knobs
-    key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class)
+    key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class,
+           kn.average)
     # The two greedy merges are the app's cached ones (the Merge page shows the same).
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
@@ -50,8 +52,8 @@ def render() -> None:
         st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
                    "rank the methods against its objects.")
     st.caption(f"greedy: t = {kn.t_literal:g} (literal), {kn.t_corrected:g} (corrected), "
-               f"{'within a class' if kn.by_class else 'across classes'}; confidence = sum of "
-               "the members' scores. nms: all classes together (torchvision.ops.nms); batched "
+               f"{'within a class' if kn.by_class else 'across classes'}, {kn.average} average of "
+               "the boxes; confidence = sum of the members' scores. nms: all classes together (torchvision.ops.nms); batched "
                "nms: within a class (torchvision.ops.batched_nms); confidence = the kept "
                "window's score.")
     cols = st.columns(2)

@@ -12,9 +12,9 @@ ctx = context()
 
 @st.cache_data(max_entries=16, show_spinner="Merging the boxes of the top classes...")
 def detected(model_key: str, image_key: str, key: tuple, _full: Analysis, _truth):
-    min_score, top_k, score, t, by_class = key[-5:]
+    min_score, top_k, score, t, by_class, average = key[-6:]
     return detection.detect(_full, min_score=min_score, top_k=top_k, score=score, threshold=t,
-                            by_class=by_class, truth=_truth)
+                            by_class=by_class, average=average, truth=_truth)
 
 
 def controls() -> tuple[float, int]:
@@ -37,7 +37,8 @@ def render() -> None:
     thr, k = controls()
     a = ctx.analysis()
     kn = ctx.knobs
-    key = (*kn.analysis_key(), round(thr, 6), k, kn.score, kn.threshold(kn.score), kn.by_class)
+    key = (*kn.analysis_key(), round(thr, 6), k, kn.score, kn.threshold(kn.score), kn.by_class,
+           kn.average)
     r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth)
     names = r.analysis.class_names
     m = st.columns(4)

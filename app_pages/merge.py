@@ -96,7 +96,8 @@ def render() -> None:
     m[3].metric("classes in the merge", len({c for cs in a.top_classes.values() for c in cs}))
     st.caption("Project choices where the paper is silent: boxes merge only within a class "
                f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
-               "plain average of the coordinates; a merged box's confidence is the sum of its "
+               f"{'confidence-weighted' if ctx.knobs.average == 'weighted' else 'plain'} "
+               "average of the coordinates (sidebar); a merged box's confidence is the sum of its "
                "windows' class scores; ties go to the lowest box indices. literal = centre "
                "distance + intersection area (pixels + squared pixels: overlapping boxes score "
                "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "

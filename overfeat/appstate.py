@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from .config import ModelConfig
 from .geometry import layer_table, meta_model, scale_geometry
-from .merge import DEFAULT_THRESHOLD, SCORES, MergeResult
+from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
 from .model import OverFeat
 from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
 from .offsets import offsets
@@ -49,12 +49,15 @@ class Knobs:
     t_literal: float = DEFAULT_THRESHOLD["literal"]  # t for the literal score (pixels)
     t_corrected: float = DEFAULT_THRESHOLD["corrected"]  # t for the corrected score (unitless)
     by_class: bool = True  # merge only boxes of the same class (project choice, SPEC 6 (?))
+    average: str = DEFAULT_AVERAGE  # box_merge: weighted by confidence or plain (SPEC 6 (?))
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
             raise ValueError(f"match score must be one of {SCORES}, got {self.score!r}")
         if self.rule not in SCALE_RULES:
             raise ValueError(f"scale rule must be one of {SCALE_RULES}, got {self.rule!r}")
+        if self.average not in AVERAGES:
+            raise ValueError(f"box average must be one of {AVERAGES}, got {self.average!r}")
 
     def settings(self) -> Settings:
         """The Settings of the analysis the pages show (raises ValueError for no scales)."""
@@ -73,7 +76,8 @@ class Knobs:
         return (s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
 
     def merge_key(self, kind: str) -> tuple:
-        return (*self.analysis_key(), kind, float(self.threshold(kind)), self.by_class)
+        return (*self.analysis_key(), kind, float(self.threshold(kind)), self.by_class,
+                self.average)
 
 
 # --- images ---------------------------------------------------------------------------------

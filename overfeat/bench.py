@@ -13,12 +13,17 @@ is printed beside its target; --json prints them all.
    500x500 image with the shipped checkpoint: median and peak memory (target <= 1.0 s).
 4. machine limit: the full-width accurate model's multiply-adds per second at the six scales
    against a large matrix multiply measured in the same run.
+5. app: the app's interaction latency with the shipped checkpoint, driven by Streamlit's
+   AppTest in a subprocess (tests/app_latency.py; this package never imports Streamlit): the
+   first analysis of a new 500x500 upload (target <= 3 s) and each later interaction, page
+   switches, a class change, scale changes, merge steps (target <= 1 s), max over the rounds.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -181,23 +186,40 @@ def machine_limit(scales: tuple[int, ...]) -> dict:
             "note": "classifier multiply-adds only; the regressor head is run but not counted"}
 
 
+APP_LATENCY = Path(__file__).resolve().parents[1] / "tests" / "app_latency.py"
+
+
+def app_latency(rounds: int) -> dict:
+    """Part 5, in a fresh Python process (see tests/app_latency.py)."""
+    if not APP_LATENCY.exists():
+        return {"skipped": f"{APP_LATENCY} not found (part of the repository checkout)"}
+    p = subprocess.run([sys.executable, str(APP_LATENCY), "--rounds", str(rounds)],
+                       capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"tests/app_latency.py failed: {tail}"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def run_bench(quick: bool = False, log=print) -> dict:
     torch.set_num_threads(torch.get_num_threads())
     res: dict = {"quick": quick, "threads": torch.get_num_threads(), "torch": torch.__version__}
     all6 = (0, 1, 2, 3, 4, 5)
-    log("1/4 dense vs crop-by-crop ...")
+    log("1/5 dense vs crop-by-crop ...")
     demo = OverFeat(preset("demo")).eval()
     pf = OverFeat(preset("demo").replace(padding=False)).eval()
     res["dense_vs_crop"] = {
         "demo": dense_vs_crop(demo, (500, 500), all6, max_crops=150 if quick else None),
         "padding_free_accurate": dense_vs_crop(pf, (500, 500), all6, max_crops=150 if quick else None),
     }
-    log("2/4 merge ...")
+    log("2/5 merge ...")
     res["merge"] = merge_speed((500,) if quick else (500, 1000, 2000))
-    log("3/4 latency ...")
+    log("3/5 latency ...")
     res["latency"] = latency(3 if quick else 9)
-    log("4/4 machine limit ...")
+    log("4/5 machine limit ...")
     res["machine_limit"] = machine_limit((0,) if quick else all6)
+    log("5/5 app interactions (AppTest) ...")
+    res["app"] = app_latency(1 if quick else 3)
     return res
 
 
@@ -219,6 +241,13 @@ def format_table(r: dict) -> str:
     rows.append((f"full-width accurate, scales {ml['scales']}",
                  f"{ml['macs_per_s'] / 1e9:.1f} GMAC/s = {ml['fraction']:.2f} of matmul "
                  f"{ml['matmul_macs_per_s'] / 1e9:.1f} GMAC/s", "report"))
+    app = r.get("app", {})
+    for row in app.get("rows", []):
+        rows.append((f"app: {row['interaction']}",
+                     f"median {row['median_s']:.2f} s, max {row['max_s']:.2f} s "
+                     f"({app['rounds']} rounds)", f"<= {row['target_s']:.0f} s"))
+    if "rows" not in app:
+        rows.append(("app interactions", app.get("error") or app.get("skipped", "not run"), ""))
     w = [max(len(x[i]) for x in rows) for i in range(3)]
     lines = [" | ".join(x[i].ljust(w[i]) for i in range(3)) for x in rows]
     lines.insert(1, "-+-".join("-" * x for x in w))

@@ -92,7 +92,8 @@ def cmd_predict(args) -> int:
     model, desc = load_model(args.checkpoint)
     settings = Settings(scales=args.scales, flips=not args.no_flip, fine=not args.coarse,
                         top_k=args.top_k, min_score=args.min_score)
-    analysis, merged = run(model, image, settings, score=args.score, threshold=args.threshold)
+    analysis, merged = run(model, image, settings, score=args.score, threshold=args.threshold,
+                           average=args.average)
     dets = detections(analysis, merged, args.top)
     if args.out:
         save_image_atomic(annotate(image, dets), args.out)
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop windows below this class probability (default 0.5, as evaluate)")
     q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
     q.add_argument("--threshold", type=float, help="merge threshold t (default per score)")
+    q.add_argument("--average", choices=["weighted", "plain"], default="weighted",
+                   help="box_merge: confidence-weighted (default) or the paper's plain average")
     q.add_argument("--top", type=int, default=5, help="final boxes to print")
     q.set_defaults(func=cmd_predict)
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .boxes import box_iou
-from .merge import MergeResult, merge
+from .merge import DEFAULT_AVERAGE, MergeResult, merge
 from .multiscale import BoxTable
 
 METHODS = ("greedy literal", "greedy corrected", "nms", "batched nms")
@@ -97,7 +97,8 @@ def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
 
 def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: float | None = None,
                 iou_threshold: float = DEFAULT_NMS_IOU, by_class: bool = True,
-                merges: dict[str, MergeResult] | None = None) -> dict[str, FinalBoxes]:
+                merges: dict[str, MergeResult] | None = None,
+                average: str = DEFAULT_AVERAGE) -> dict[str, FinalBoxes]:
     """The four methods of METHODS on the same raw boxes: {method: FinalBoxes}.
 
     merges: greedy merges of this table already computed with these settings ({"literal": ...,
@@ -106,7 +107,7 @@ def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: fl
     t, merges = table, dict(merges or {})
     for kind, th in (("literal", t_literal), ("corrected", t_corrected)):
         if kind not in merges:
-            merges[kind] = merge(t.boxes, t.scores, t.labels, kind, th, by_class)
+            merges[kind] = merge(t.boxes, t.scores, t.labels, kind, th, by_class, average)
         assert int(merges[kind].boxes.shape[0]) == len(t), "a merge of another table"
     return {
         "greedy literal": from_merge("greedy literal", merges["literal"]),

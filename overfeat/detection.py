@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .compare import TruthMatch, match_truth
-from .merge import MergeResult
+from .merge import DEFAULT_AVERAGE, MergeResult
 from .multiscale import Analysis, derive
 from .predict import Detection, detections
 
@@ -38,7 +38,7 @@ def background_class(analysis: Analysis) -> int | None:
 
 def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DEFAULT_TOP_K,
            score: str = "corrected", threshold: float | None = None, by_class: bool = True,
-           truth: list[dict] | None = None) -> DetectionResult:
+           average: str = DEFAULT_AVERAGE, truth: list[dict] | None = None) -> DetectionResult:
     """Detections from `full` (an Analysis with the views to use) at this window threshold.
 
     The views are reused (derive: no network run); only the top-k classes and the min score
@@ -47,7 +47,7 @@ def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DE
     if not 0.0 <= min_score <= 1.0:
         raise ValueError(f"min_score must be a probability in [0, 1], got {min_score}")
     a = derive(full, replace(full.settings, min_score=float(min_score), top_k=int(top_k)))
-    m = a.merge(score=score, threshold=threshold, by_class=by_class)
+    m = a.merge(score=score, threshold=threshold, by_class=by_class, average=average)
     dets = detections(a, m)
     match = None
     if truth is not None:

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import boxes as box_ops
-from .merge import MergeResult, merge
+from .merge import DEFAULT_AVERAGE, MergeResult, merge
 from .model import OverFeat
 from .offsets import cell_window, offsets
 
@@ -167,9 +167,10 @@ class Analysis:
         return [(int(obj[i]), float(s[i])) for i in order]
 
     def merge(self, score: str = "corrected", threshold: float | None = None,
-              by_class: bool = True) -> MergeResult:
+              by_class: bool = True, average: str = DEFAULT_AVERAGE) -> MergeResult:
         t = self.table
-        return merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold, by_class=by_class)
+        return merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
+                     by_class=by_class, average=average)
 
 
 def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from .config import preset
-from .merge import MergeResult
+from .merge import DEFAULT_AVERAGE, MergeResult
 from .model import OverFeat
 from .multiscale import Analysis, Settings, analyze
 
@@ -61,9 +61,10 @@ def detections(analysis: Analysis, merged: MergeResult, n: int | None = None) ->
 
 
 def run(model: OverFeat, image: Image.Image, settings: Settings | None = None,
-        score: str = "corrected", threshold: float | None = None) -> tuple[Analysis, MergeResult]:
+        score: str = "corrected", threshold: float | None = None,
+        average: str = DEFAULT_AVERAGE) -> tuple[Analysis, MergeResult]:
     a = analyze(model, image, settings)
-    return a, a.merge(score=score, threshold=threshold)
+    return a, a.merge(score=score, threshold=threshold, average=average)
 
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",

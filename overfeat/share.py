@@ -7,14 +7,15 @@ user, never an exception (a link may be hand-edited or truncated). Streamlit-fre
 app.py reads and writes st.query_params with these two functions.
 
     ?page=scales&img=gallery&g=3&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1
-     &score=literal&tl=60&tc=0.4&cls=1&present=1
+     &score=literal&tl=60&tc=0.4&byclass=1&avg=plain&present=1
+     &dmin=0.3&dtopk=3&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .merge import SCORES
+from .merge import AVERAGES, SCORES
 from .multiscale import SCALE_RULES
 
 # The default page names (app.py passes the pages it actually registers).
@@ -57,6 +58,14 @@ def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
         q["tl"] = f"{float(state['t_literal']):g}"
     if state.get("t_corrected") is not None:
         q["tc"] = f"{float(state['t_corrected']):g}"
+    if state.get("average") is not None:
+        q["avg"] = str(state["average"])
+    if state.get("det_min_score") is not None:
+        q["dmin"] = f"{float(state['det_min_score']):g}"
+    if state.get("det_top_k") is not None:
+        q["dtopk"] = str(int(state["det_top_k"]))
+    if state.get("cmp_iou") is not None:
+        q["iou"] = f"{float(state['cmp_iou']):g}"
     if state.get("presenter"):
         q["present"] = "1"
     return q
@@ -160,5 +169,14 @@ def decode(params: Mapping, n_gallery: int,
     t = number("tc", float, -1e6, 1e6)
     if t is not None:
         state["t_corrected"] = t
+    choice("avg", "average", AVERAGES)
+    # The pages' sliders step by 0.05: a value off that grid would not be one of theirs.
+    for name, key, lo, hi in (("dmin", "det_min_score", 0.0, 1.0), ("iou", "cmp_iou", 0.05, 0.95)):
+        x = number(name, float, lo, hi)
+        if x is not None:
+            state[key] = round(round(x / 0.05) * 0.05, 2)
+    k = number("dtopk", int, 1, 5)
+    if k is not None:
+        state["det_top_k"] = k
     flag("present", "presenter")
     return state, page, notes

@@ -22,3 +22,11 @@ def test_bench_quick_json(capsys):
     assert lat["median_s"] > 0 and lat["target_median_s"] == 1.0 and lat["raw_boxes"] > 0
     ml = r["machine_limit"]
     assert ml["macs"] > 1e9 and 0 < ml["fraction"]
+    app = r["app"]
+    assert "error" not in app and "skipped" not in app, app
+    names = [row["interaction"] for row in app["rows"]]
+    assert names[0].startswith("first analysis") and len(names) == 13
+    assert {row["target_s"] for row in app["rows"][1:]} == {1.0} and app["rows"][0]["target_s"] == 3.0
+    for row in app["rows"]:
+        assert 0 < row["median_s"] <= row["max_s"] and row["met"] == (row["max_s"] <= row["target_s"])
+    assert app["all_met"] == all(row["met"] for row in app["rows"])

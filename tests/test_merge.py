@@ -62,17 +62,19 @@ def test_literal_score_prefers_disjoint_boxes():
     assert match_score(a, a, "corrected") == -1.0
 
 
-CASES = [(n, seed, kind, t, by_class)
+CASES = [(n, seed, kind, t, by_class, average)
          for n, seed in [(2, 0), (7, 1), (40, 2), (120, 3)]
          for kind, t in [("corrected", 0.0), ("corrected", 0.8), ("literal", 60.0), ("literal", 1e5)]
-         for by_class in (True, False)]
+         for by_class in (True, False)
+         for average in ("weighted", "plain")]
 
 
-@pytest.mark.parametrize("n,seed,kind,t,by_class", CASES)
-def test_fast_merge_equals_literal_loop(n, seed, kind, t, by_class):
+@pytest.mark.parametrize("n,seed,kind,t,by_class,average", CASES)
+def test_fast_merge_equals_literal_loop(n, seed, kind, t, by_class, average):
     boxes, scores, labels = random_boxes(n, seed, clustered=seed % 2 == 0)
-    fast = merge(boxes, scores, labels, kind, t, by_class)
-    ref = merge_reference(boxes, scores, labels, kind, t, by_class)
+    fast = merge(boxes, scores, labels, kind, t, by_class, average)
+    ref = merge_reference(boxes, scores, labels, kind, t, by_class, average)
+    assert fast.average == ref.average == average
     assert fast.n_steps == ref.n_steps
     assert torch.equal(fast.pairs, ref.pairs)
     assert torch.equal(fast.step_scores, ref.step_scores)
@@ -89,9 +91,10 @@ def test_fast_merge_equals_literal_loop(n, seed, kind, t, by_class):
         assert fast.stop_score > t
 
 
-def test_trace_replay_and_invariants():
+@pytest.mark.parametrize("average", ["weighted", "plain"])
+def test_trace_replay_and_invariants(average):
     boxes, scores, labels = random_boxes(80, 7)
-    r = merge(boxes, scores, labels, "corrected", 0.5)
+    r = merge(boxes, scores, labels, "corrected", 0.5, average=average)
     assert r.n_steps > 10
     total = float(scores.double().sum())
     for step in [0, 1, r.n_steps // 2, r.n_steps]:
@@ -116,7 +119,16 @@ def test_trace_replay_and_invariants():
         before = r.state_at(s)
         bi = before["boxes"][before["slots"].tolist().index(i)]
         bj = before["boxes"][before["slots"].tolist().index(j)]
-        torch.testing.assert_close(r.step_boxes[s], (bi + bj) / 2)  # plain average
+        ci = before["confs"][before["slots"].tolist().index(i)]
+        cj = before["confs"][before["slots"].tolist().index(j)]
+        want = (bi + bj) / 2 if average == "plain" else (bi * ci + bj * cj) / (ci + cj)
+        torch.testing.assert_close(r.step_boxes[s], want)
+    if average == "weighted":
+        # A weighted merge's box is the score-weighted mean of every raw box behind it,
+        # whatever order the pairs merged in.
+        for box, members in zip(r.final_boxes, r.final_members):
+            w = scores[members].double()
+            torch.testing.assert_close(box, (boxes[members].double() * w[:, None]).sum(0) / w.sum())
     with pytest.raises(ValueError, match="step must be"):
         r.state_at(r.n_steps + 1)
 
@@ -135,6 +147,16 @@ def test_merge_edge_cases():
     assert r.n_steps == 2 and len(r.final_boxes) == 1 and float(r.final_confs[0]) == 3.0
     with pytest.raises(ValueError, match="match score"):
         merge(b, torch.ones(3), torch.zeros(3).long(), "nope")
+    with pytest.raises(ValueError, match="box average"):
+        merge(b, torch.ones(3), torch.zeros(3).long(), average="median")
+    # Weighted: a confident box pulls the merged box towards it; zero scores fall back to plain.
+    two = torch.tensor([[0.0, 0, 10, 10], [4.0, 0, 14, 10]])
+    w = merge(two, torch.tensor([3.0, 1.0]), torch.zeros(2).long(), "corrected", 10.0)
+    assert w.final_boxes[0].tolist() == [1.0, 0.0, 11.0, 10.0]
+    p = merge(two, torch.tensor([3.0, 1.0]), torch.zeros(2).long(), "corrected", 10.0, average="plain")
+    assert p.final_boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
+    z0 = merge(two, torch.zeros(2), torch.zeros(2).long(), "corrected", 10.0)
+    assert z0.final_boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
     with pytest.raises(ValueError, match=r"\[N, 4\]"):
         merge(torch.zeros(3, 5), torch.ones(3), torch.zeros(3).long())
 
