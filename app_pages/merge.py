@@ -85,7 +85,10 @@ def render() -> None:
     st.title("Merge")
     st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest match "
                 "score**; if it is above **t**, stop; otherwise replace the two by their "
-                "average. Both match scores run on the same raw boxes.")
+                "average. Both match scores run on the same raw boxes. The paper's plain "
+                "average lets a cluster of hundreds of boxes jump halfway towards each stray box "
+                "it swallows; this app weights the average by confidence unless the sidebar's "
+                "**Box merge** says *plain*: try both and count the boxes left.")
     results = {kind: ctx.merge(kind) for kind in KINDS}
     n = max(r.n_steps for r in results.values())
     names = a.class_names

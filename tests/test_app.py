@@ -358,6 +358,25 @@ def _highlight(at: AppTest, kind: str) -> dict[str, dict]:
             if tr.get("name", "").startswith(("b1", "b2", "merged"))}
 
 
+def test_box_merge_knob_switches_to_the_papers_plain_average():
+    at = ok(page(start(), "merge"))
+    assert "box_merge is the confidence-weighted average" in " ".join(c.value for c in at.caption)
+    weighted = ctx(at).merge("corrected")
+    ok(at.sidebar.radio(key="average").set_value("plain").run())
+    c = ctx(at)
+    plain = c.merge("corrected")
+    assert c.knobs.average == "plain" and (weighted.average, plain.average) == ("weighted", "plain")
+    assert "box_merge is the plain average" in " ".join(c.value for c in at.caption)
+    ok(at.button(key="merge_next").click().run())
+    hl = _highlight(at, "corrected")
+    assert np.allclose((xs(hl["b1"]) + xs(hl["b2"])) / 2, xs(hl["merged"]))
+    # The same raw boxes merge differently (the sample image gives merges of unequal clusters).
+    assert (weighted.final_boxes.shape != plain.final_boxes.shape
+            or not torch.equal(weighted.final_boxes, plain.final_boxes))
+    ok(page(at, "scales"))
+    assert ctx(at).knobs.average == "plain"  # kept across pages
+
+
 def test_merge_stepper_forward_and_back():
     at = ok(page(start(), "merge"))
     c = ctx(at)
@@ -392,9 +411,13 @@ def test_merge_stepper_forward_and_back():
             assert f"match score **{float(r.step_scores[at_step - 1]):.4g}**" in text
             assert hl["b1"]["name"] == f"b1 (slot {i})" and hl["b2"]["name"] == f"b2 (slot {j})"
             assert np.allclose(xs(hl["merged"]), rect_x(r.step_boxes[at_step - 1]))
-            # The merged box is the average of the pair (SPEC 6, box_merge).
+            # The merged box is the pair's average weighted by their confidences (box_merge,
+            # the app's default; the plain average is tested below).
+            before = r.state_at(at_step - 1)
+            slots = before["slots"].tolist()
+            ci, cj = (float(before["confs"][slots.index(s)]) for s in (i, j))
             b1, b2 = xs(hl["b1"]), xs(hl["b2"])
-            assert np.allclose((b1 + b2) / 2, xs(hl["merged"]))
+            assert np.allclose((b1 * ci + b2 * cj) / (ci + cj), xs(hl["merged"]))
         hl = _highlight(at, longest)
         seen.append((hl["b1"]["name"], hl["b2"]["name"], list(xs(hl["merged"]))))
     assert seen[0] != seen[1]  # the highlighted pair moved on

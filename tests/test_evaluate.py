@@ -112,10 +112,10 @@ class FakeAnalysis:
         self.scores = torch.zeros(8)
         for r, c in enumerate(ranking):
             self.scores[c] = 1.0 - r / 10
-        self.merges = 0
+        self.merges: list[dict] = []
 
-    def merge(self, score="corrected", threshold=None):
-        self.merges += 1
+    def merge(self, **kw):
+        self.merges.append(kw)
         return FakeMerge(self.guesses)
 
 
@@ -136,16 +136,20 @@ def fake(monkeypatch):
         assert (settings.top_k, settings.min_score) == (evaluate_mod.EVAL_TOP_K,
                                                     evaluate_mod.EVAL_MIN_SCORE)
         calls.append(("analyze", i, j))
-        return FakeAnalysis(i, j, table)
+        made.append(FakeAnalysis(i, j, table))
+        return made[-1]
 
     def fake_derive(full, settings):
         assert full.approach == len(TABLE2) - 1  # cut out of the full analysis only
         calls.append(("derive", full.image, approach_of(settings)))
-        return FakeAnalysis(full.image, approach_of(settings), table)
+        made.append(FakeAnalysis(full.image, approach_of(settings), table))
+        return made[-1]
+
+    made: list[FakeAnalysis] = []  # every analysis handed out
 
     monkeypatch.setattr(evaluate_mod, "analyze", fake_analyze)
     monkeypatch.setattr(evaluate_mod, "derive", fake_derive)
-    return table, calls
+    return table, calls, made
 
 
 def tiny_model(names=NAMES) -> OverFeat:
@@ -155,9 +159,19 @@ def tiny_model(names=NAMES) -> OverFeat:
 
 
 def test_plumbing_against_hand_computed_answers(fake, tmp_path):
-    table, calls = fake
+    table, calls, made = fake
     root = write_folder(tmp_path / "voc")
     res = evaluate_folder(tiny_model(), root, "val", on_error="skip")
+    # Merges per task: the full analysis of every image is merged for detection, and, on
+    # single-class images, every Table 2 row is merged for localization (MERGE's settings).
+    loc = {"score": "corrected", **evaluate_mod.MERGE["localization"]}
+    det = {"score": "corrected", **evaluate_mod.MERGE["detection"]}
+    assert loc != det
+    for a in made:
+        if a.approach == len(TABLE2) - 1:  # an image's full analysis
+            assert a.merges == [det] + ([loc] if a.image in (0, 1, 2, 5) else []), a.image
+        else:  # another Table 2 row of a single-class image
+            assert a.merges == [loc], (a.image, a.approach)
 
     single = {0: 0, 1: 1, 2: 2, 5: 4}  # image -> its one non-difficult class
     assert res["images"] == 7 and res["single_class_images"] == 4 and res["skipped"] == 3
