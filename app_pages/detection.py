@@ -33,7 +33,8 @@ def render() -> None:
                 "model has a **background** class (its last output): it is never a guess, but "
                 "it soaks up the probability of windows that see no object, so the object "
                 "classes' scores drop there. The final detections are every box the greedy "
-                "merge leaves (no non-maximum suppression).")
+                "merge leaves (no non-maximum suppression). The sliders start at the settings "
+                "the Experiments page's detection mAP was measured with.")
     thr, k = controls()
     a = ctx.analysis()
     kn = ctx.knobs

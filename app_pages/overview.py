@@ -42,7 +42,15 @@ def render() -> None:
             "- **Merge**: the greedy merge one step at a time, with the paper's literal match "
             "score beside the corrected one, and the final boxes.\n"
             "- **Training**: train a small model in the browser (a minute or two), watch its "
-            "loss, then pick it in the sidebar (*Trained in the app*).")
+            "loss, then pick it in the sidebar (*Trained in the app*).\n"
+            "- **Detection**: several objects at once; a score threshold; on a generated "
+            "scene each detection marked right or wrong; where the background class wins.\n"
+            "- **Greedy vs NMS**: the paper's merge against non-maximum suppression on the "
+            "same raw boxes, ranked against the truth of a generated scene.\n"
+            "- **Experiments**: the paper's Table 2 (what offsets, scales and flips each buy) "
+            "for this model beside the paper's numbers; recompute it on fresh scenes.\n"
+            "- **Efficiency**: why sliding a convolutional network beats cropping: windows, "
+            "multiply-adds and measured times for this image.")
     with right:
         st.subheader("In a lesson")
         st.markdown(
@@ -51,7 +59,9 @@ def render() -> None:
             "3. **Scales**: untick the large scales; which objects does the network lose?\n"
             "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
             "5. **Merge**: press *Next* a few times, then compare the literal score: why does "
-            "it refuse to merge boxes that overlap?\n\n"
+            "it refuse to merge boxes that overlap?\n"
+            "6. **Detection** on a new scene from a seed: which objects are missed, and are "
+            "they small or large?\n\n"
             "**Presenter mode** (top of the sidebar) enlarges the text and hides the controls "
             "a class does not need. **Share a view**: the address bar always holds the page, "
             "the sample image and the knobs; send that link and students open the same view. "
@@ -59,6 +69,11 @@ def render() -> None:
             "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
     a = ctx.analysis()
     st.subheader("The network's answer")
+    if ctx.image_key.startswith("upload:") and ctx.model_key.startswith("default:"):
+        st.info("The shipped checkpoint learned the 20 Pascal VOC classes from pictogram scenes "
+                "(emoji objects on generated backgrounds), not from photos: on a photo its "
+                "classes are guesses, but every map, box and merge step still shows how "
+                "OverFeat works. Try a sample scene to see it right.")
     ranking = appstate.class_ranking(a, 5)
     st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
     st.caption(f"Classification: spatial max per class at each view, averaged over "

@@ -13,12 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .compare import TruthMatch, match_truth
+from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from .merge import DEFAULT_AVERAGE, MergeResult
 from .multiscale import Analysis, derive
 from .predict import Detection, detections
 
-DEFAULT_MIN_SCORE = 0.3  # window probability below which a window gives no box
-DEFAULT_TOP_K = 3  # classes per scale: a multi-object scene needs more than one
+# The defaults are the settings `evaluate` measured the detection mAP with (so the page shows
+# what the Experiments page's mAP counts): window probability below which a window gives no
+# box, and classes per scale (a multi-object scene needs more than one).
+DEFAULT_MIN_SCORE = EVAL_MIN_SCORE
+DEFAULT_TOP_K = EVAL_TOP_K
 
 
 @dataclass

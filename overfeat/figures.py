@@ -348,7 +348,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
     """Raw regressor boxes idx of table, coloured by scale; a marker at each box centre carries
     its row index (customdata) for hover and click. pick: a row whose window is also drawn."""
     fig = go.Figure()
-    _add_image(fig, bd, opacity=0.85)
+    _add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     idx = idx.long()
     for s in range(6):
         sel = idx[table.scale[idx] == s]
@@ -356,8 +356,8 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
             continue
         xs, ys = _rect_path(table.boxes[sel])
         color = SCALE_COLORS[s]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1),
-                                 opacity=0.5, name=f"scale {s + 1} ({len(sel)})",
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1.5),
+                                 opacity=0.8, name=f"scale {s + 1} ({len(sel)})",
                                  legendgroup=f"s{s}", hoverinfo="skip"))
         b = table.boxes[sel]
         text = [f"#{i} {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}<br>"
@@ -387,7 +387,7 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     merged (dashed) and the merged box (thick). At most max_boxes alive boxes are drawn (the
     most confident), the merged one always."""
     fig = go.Figure()
-    _add_image(fig, bd, opacity=0.85)
+    _add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     st = ms.alive
     n = len(st["slots"])
     order = torch.argsort(st["confs"], descending=True, stable=True)
@@ -397,8 +397,8 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     for c in sorted(set(labels.tolist())):
         sel = order[labels == c]
         xs, ys = _rect_path(st["boxes"][sel])
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", opacity=0.45,
-                                 line=dict(color=class_color(c), width=1),
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", opacity=0.8,
+                                 line=dict(color=class_color(c), width=1.5),
                                  name=f"{class_names[c]} ({len(sel)} drawn)", hoverinfo="skip"))
     if ms.pair is not None:
         i, j = ms.pair

@@ -149,6 +149,12 @@ def test_overview_after_upload():
     assert list(table["class"]) == [n for _, n, _ in ranking]
     assert np.allclose(table["score"], [round(s, 4) for _, _, s in ranking])
     assert any("averaged over 12 views (6 scales x 2 flips)" in cap.value for cap in at.caption)
+    # An upload with the shipped checkpoint: a note that it learned pictograms, not photos;
+    # not on a sample scene.
+    assert any("learned the 20 Pascal VOC classes from pictogram scenes" in i.value
+               for i in at.info)
+    ok(at.sidebar.radio(key="img_source").set_value("gallery").run())
+    assert not any("pictogram scenes" in i.value for i in at.info)
 
 
 def test_architecture_tables_follow_image_and_rule():

@@ -162,14 +162,14 @@ def test_experiments_table_equals_the_json(tmp_path, monkeypatch):
     path.write_text(json.dumps(data))
     monkeypatch.setattr(experiments, "EVAL_JSON", path)
     at = ok(page(start(None), "experiments"))
-    table = at.dataframe[0].value
+    paper = at.dataframe[0].value  # the paper's four rows come first, then the JSON's tables
+    assert list(paper["top-5 error %"]) == [17.12, 16.97, 16.39, 16.27]
+    table = at.dataframe[1].value
     rows = data["datasets"][0]["table2"]
     assert list(table["approach"]) == [r["approach"] for r in rows]
     for col, key in (("top-1 error %", "top1_error"), ("top-5 error %", "top5_error"),
                      ("localization error %", "localization_error")):
         assert np.allclose(table[col], [100 * r[key] for r in rows])
-    paper = at.dataframe[1].value
-    assert list(paper["top-5 error %"]) == [17.12, 16.97, 16.39, 16.27]
     fig = figures(at)["exp_json_0_fig"]
     bars = {t["name"]: t["y"] for t in traces(fig, "bar")}
     assert np.allclose(bars["top-5 error %"], [100 * r["top5_error"] for r in rows])
