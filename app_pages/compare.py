@@ -25,7 +25,9 @@ def render() -> None:
                 "box and drops those overlapping it by more than an IoU threshold). All four "
                 "run on the same raw boxes (the sidebar's scales, top-k and min score).")
     st.session_state.setdefault("cmp_iou", compare.DEFAULT_NMS_IOU)
-    st.session_state.setdefault("cmp_top_n", 0)
+    # Default: each method's 10 most confident boxes (a scene has at most 5 objects; drawing
+    # every leftover box hides the answer); 0 shows all.
+    st.session_state.setdefault("cmp_top_n", compare.DEFAULT_TOP_N)
     c1, c2 = st.columns([3, 2])
     iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou")

@@ -178,6 +178,9 @@ def truth_score(m: TruthMatch) -> tuple[int, int, float]:
     return (m.tp, -m.fp, round(m.mean_iou, 6))
 
 
+DEFAULT_TOP_N = 10  # the app's default: each method's 10 most confident final boxes count
+
+
 def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | None,
                  class_names, top_n: int | None = None) -> list[dict]:
     """One table row per method: boxes left (and, with a truth, TP, FP, missed, mean IoU and

@@ -96,6 +96,9 @@ def test_detection_without_truth():
 # --- Merge vs NMS -----------------------------------------------------------------------------
 def test_compare_counts_equal_the_package(scene_at):
     at = ok(page(scene_at, "compare"))
+    assert at.number_input(key="cmp_top_n").value == compare.DEFAULT_TOP_N
+    assert f"Each method's {compare.DEFAULT_TOP_N} most confident boxes count." in captions(at)
+    at.number_input(key="cmp_top_n").set_value(0)  # every final box
     at = ok(at.slider(key="cmp_iou").set_value(0.3).run())
     c = ctx(at)
     kn, a = c.knobs, c.analysis()
