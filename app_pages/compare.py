@@ -54,8 +54,9 @@ def render() -> None:
         st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
                    "rank the methods against its objects.")
     st.caption(f"greedy: t = {kn.t_literal:g} (literal), {kn.t_corrected:g} (corrected), "
-               f"{'within a class' if kn.by_class else 'across classes'}, {kn.average} average of "
-               "the boxes; confidence = sum of the members' scores. nms: all classes together (torchvision.ops.nms); batched "
+               f"{'within a class' if kn.by_class else 'across classes'}, {kn.average} average "
+               "of the boxes; confidence = sum of the members' scores. nms: all classes "
+               "together (torchvision.ops.nms); batched "
                "nms: within a class (torchvision.ops.batched_nms); confidence = the kept "
                "window's score.")
     cols = st.columns(2)

@@ -120,6 +120,8 @@ def cmd_predict(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .merge import AVERAGES
+
     p = argparse.ArgumentParser(prog="python -m overfeat", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop windows below this class probability (default 0.5, as evaluate)")
     q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
     q.add_argument("--threshold", type=float, help="merge threshold t (default per score)")
-    q.add_argument("--average", choices=["weighted", "plain"], default="weighted",
+    q.add_argument("--average", choices=AVERAGES, default="weighted",
                    help="box_merge: confidence-weighted (default) or the paper's plain average")
     q.add_argument("--top", type=int, default=5, help="final boxes to print")
     q.set_defaults(func=cmd_predict)

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from .merge import DEFAULT_AVERAGE, DEFAULT_THRESHOLD, MergeResult
+from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, MergeResult
 from .metrics import GroundTruth, localization_correct, mean_ap, topk_error
 from .model import OverFeat
 from .multiscale import Analysis, Settings, analyze, derive
@@ -269,7 +269,7 @@ def register(sub) -> None:
                    help="match score of the greedy merge")
     p.add_argument("--threshold", type=float,
                    help="merge threshold t for both tasks (default: per task and score)")
-    p.add_argument("--average", choices=["weighted", "plain"],
+    p.add_argument("--average", choices=AVERAGES,
                    help="box_merge for both tasks (default: plain for localization, weighted "
                         "for detection)")
     p.add_argument("--skip-bad", action="store_true",
