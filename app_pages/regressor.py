@@ -47,9 +47,14 @@ def render() -> None:
     a = ctx.analysis()
     t = a.table
     st.title("Regressor")
-    st.markdown("For every window the regressor predicts 4 numbers: the box edges measured "
-                "from the window's top-left corner in window sides. Each raw box keeps its "
-                "provenance: scale, flip, offset, cell and the class score of its window.")
+    per_class = ctx.model.cfg.regressor == "per_class"
+    st.markdown("For every window the regressor predicts 4 numbers"
+                + (" for each class (the paper's class-specific last layer; a box of class c "
+                   "uses class c's 4 numbers)" if per_class else
+                   " (one shared 4-vector for all classes)")
+                + ": the box edges measured from the window's top-left corner in window sides. "
+                "Each raw box keeps its provenance: scale, flip, offset, cell and the class "
+                "score of its window.")
     if len(t) == 0:
         st.warning("No boxes: every window scores below the sidebar's min score.")
         return

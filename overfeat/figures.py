@@ -107,7 +107,8 @@ def pipeline_figure(info: dict) -> go.Figure:
         ("Classifier<br>(FC as conv)", f"{k * k} class maps,<br>interleaved:<br>stride {info['stride']} px<br>"
          f"(not {info['coarse']})" if info["fine"] else
          f"one class map,<br>stride {info['coarse']} px", "Offsets"),
-        ("Regressor", f"4 numbers<br>per window:<br>{info['windows']} windows<br>"
+        ("Regressor", ("4 numbers per<br>class and window:" if info.get("per_class") else
+                       "4 numbers<br>per window:") + f"<br>{info['windows']} windows<br>"
          f"in {info['views']} views", "Regressor"),
         ("Greedy merge", f"{info['boxes']} raw boxes;<br>merge the pair<br>with the lowest<br>"
          f"match score<br>until it is > t", "Merge"),

@@ -21,8 +21,10 @@ intersection / min(area of box, area of window). The second term keeps windows t
 an object larger than the window (such objects occur at the larger scales, and the dense
 evaluation regresses boxes from those windows too). Its target is the box of the object whose
 visible area in the window is largest, encoded in the window's frame (overfeat.boxes.encode);
-the loss is the mean squared error (L2). A per-class regressor is trained on the 4 outputs of
-the target's class.
+the loss is the mean squared error (L2). A per-class regressor (the demo preset's) trains each
+class's 4 outputs instead: a window gets one target per class it overlaps by >= 50%, that
+class's object with the largest visible area (regression_pairs), so a window seeing a cow and a
+dog learns both boxes where a shared regressor learns only the larger one.
 
 Stage 3, detection fine-tuning (SPEC 7). Needs the background class (the config's last
 class). Images are again taken whole at a random scale and flip, and every window of the fine
@@ -337,6 +339,37 @@ def assign_windows(windows: Tensor, boxes: Tensor, ignore: Tensor) -> tuple[Tens
     return target, background
 
 
+def regression_pairs(windows: Tensor, boxes: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """The (window, object) pairs a per-class regressor trains on: (window index [P], object
+    index [P]), sorted by window.
+
+    For every window and every class, the object of that class with the largest visible area
+    in the window among those it overlaps by >= POSITIVE_OVERLAP (assign_windows' rule, applied
+    to each class's own 4 outputs). A window that sees a cow and a dog thus teaches the cow
+    outputs the cow's box and the dog outputs the dog's box, where a shared regressor learns
+    only the larger of the two.
+    """
+    n = len(windows)
+    z = torch.zeros(0, dtype=torch.long)
+    if n == 0 or len(boxes) == 0:
+        return z, z
+    ov = overlap(windows, boxes)
+    lt = torch.maximum(windows[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(windows[:, None, 2:], boxes[None, :, 2:])
+    visible = (rb - lt).clamp(min=0).prod(dim=2)
+    visible = torch.where(ov >= POSITIVE_OVERLAP, visible, torch.full_like(visible, -1.0))
+    wins, objs = [], []
+    for c in torch.unique(labels).tolist():
+        cols = torch.nonzero(labels == c).flatten()
+        best_v, best = visible[:, cols].max(dim=1)
+        keep = torch.nonzero(best_v >= 0).flatten()
+        wins.append(keep)
+        objs.append(cols[best[keep]])
+    w, o = torch.cat(wins), torch.cat(objs)
+    order = torch.argsort(w, stable=True)
+    return w[order], o[order]
+
+
 # --- the trainer ------------------------------------------------------------------------------
 
 class StopTraining(Exception):
@@ -611,7 +644,7 @@ class Trainer:
         total = None
         for step, steps, batch in self._views(2, epoch):
             total = total or self._total_steps(2, steps)
-            patches, targets, labels = [], [], []
+            patches, rows, targets, labels, n_rows = [], [], [], [], 0
             for x, boxes, ignore, labs, gen in batch:
                 vw = view_windows(self.model, x)
                 tgt, _ = assign_windows(vw.boxes, boxes, ignore)
@@ -620,20 +653,27 @@ class Trainer:
                     valid = valid[torch.randperm(len(valid), generator=gen)[:o.windows_per_image]]
                 if len(valid) == 0:
                     continue
+                if per_class:  # every class the window overlaps trains its own outputs
+                    w, obj = regression_pairs(vw.boxes[valid], boxes, labs)
+                else:  # the object with the largest visible area
+                    w, obj = torch.arange(len(valid)), tgt[valid]
                 patches.append(gather_patches(vw, valid, K))
-                targets.append(box_ops.encode(boxes[tgt[valid]], vw.boxes[valid]))
-                labels.append(labs[tgt[valid]])
+                rows.append(w + n_rows)
+                n_rows += len(valid)
+                targets.append(box_ops.encode(boxes[obj], vw.boxes[valid][w]))
+                labels.append(labs[obj])
             seen += len(batch)
             lr = lr_at(epoch * steps + step, total, o.lr[1])
             for g in opt.param_groups:
                 g["lr"] = lr
             if patches:
                 p, t, lab = torch.cat(patches), torch.cat(targets).to(dev), torch.cat(labels).to(dev)
-                weight = 1.0
+                row, weight = torch.cat(rows).to(dev), 1.0
             else:  # nothing to learn on this rank: a zero-weight step keeps DDP ranks in sync
                 p = self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
                 t, lab, weight = p.new_zeros(1, 4), torch.zeros(1, dtype=torch.long, device=dev), 0.0
-            out = net(p).flatten(1)  # [N, 4] or [N, 4 * K_obj]
+                row = torch.zeros(1, dtype=torch.long, device=dev)
+            out = net(p).flatten(1)[row]  # [P, 4] or [P, 4 * K_obj]: one row per (window, target)
             if per_class:
                 out = out.view(len(out), -1, 4)[torch.arange(len(out), device=dev), lab]
             loss = F.mse_loss(out, t) * weight

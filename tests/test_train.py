@@ -300,3 +300,43 @@ def test_train_cli_resume_from_bad_file(folders, tmp_path, capsys):
     _, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: bad.pt: "), err
+
+
+# --- the per-class regressor's targets -------------------------------------------------------------
+
+
+def naive_regression_pairs(windows: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor):
+    """Deliberately plain loops: for each window and class, the object of that class with the
+    largest visible area among those overlapping the window by >= 50%, where overlap =
+    intersection / min(window area, box area) (the first such object on a tie)."""
+    pairs = []
+    for n, (wx1, wy1, wx2, wy2) in enumerate(windows.tolist()):
+        for c in sorted(set(labels.tolist())):
+            best, best_inter = None, -1.0
+            for m, (bx1, by1, bx2, by2) in enumerate(boxes.tolist()):
+                if int(labels[m]) != c:
+                    continue
+                inter = max(0.0, min(wx2, bx2) - max(wx1, bx1)) * max(0.0, min(wy2, by2) - max(wy1, by1))
+                smaller = min((wx2 - wx1) * (wy2 - wy1), (bx2 - bx1) * (by2 - by1))
+                if inter / smaller >= 0.5 and inter > best_inter:
+                    best, best_inter = m, inter
+            if best is not None:
+                pairs.append((n, best))
+    return pairs
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_regression_pairs_match_a_naive_reference(seed):
+    from overfeat.train import regression_pairs
+
+    g = torch.Generator().manual_seed(seed)
+    n, m = int(torch.randint(1, 40, (), generator=g)), int(torch.randint(0, 6, (), generator=g))
+    xy = torch.rand(n, 2, generator=g) * 300
+    windows = torch.cat([xy, xy + 221], dim=1)
+    p1 = torch.rand(m, 2, generator=g) * 450
+    boxes = torch.cat([p1, p1 + 20 + torch.rand(m, 2, generator=g) * 300], dim=1)
+    labels = torch.randint(0, 3, (m,), generator=g)  # 3 classes: same-class pairs are common
+    w, o = regression_pairs(windows, boxes, labels)
+    got = sorted(zip(w.tolist(), o.tolist()))
+    assert got == sorted(naive_regression_pairs(windows, boxes, labels))
+    assert w.tolist() == sorted(w.tolist())  # sorted by window, as documented
