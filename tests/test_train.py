@@ -48,7 +48,7 @@ def same(a: dict, b: dict) -> bool:
 def full_run(folders, tmp_path_factory):
     out = tmp_path_factory.mktemp("full") / "run.pt"
     opts = TrainOptions(data=folders, out=str(out), width=0.0625, epochs=(4, 1, 1),
-                        lr=(0.01, 0.01, 0.002), batch_size=12, crops_per_image=3,
+                        lr=(0.01, 0.01, 0.002), batch_size=12, crops_per_image=3, shuffle_buffer=64,
                         images_per_step=8, max_images=8, seed=0)
     events, snapshots = [], {}
 
@@ -154,6 +154,7 @@ def test_checkpoint_loads_and_predicts(full_run, folders):
 def small_opts(folders, out: Path, seed: int = 0) -> TrainOptions:
     return TrainOptions(data=folders, out=str(out), width=0.0625, epochs=(2, 1, 1),
                         batch_size=8, crops_per_image=2, images_per_step=4, max_images=4,
+                        shuffle_buffer=64,
                         seed=seed)
 
 
@@ -340,3 +341,25 @@ def test_regression_pairs_match_a_naive_reference(seed):
     got = sorted(zip(w.tolist(), o.tolist()))
     assert got == sorted(naive_regression_pairs(windows, boxes, labels))
     assert w.tolist() == sorted(w.tolist())  # sorted by window, as documented
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 7, 50])
+def test_shuffle_buffer_learns_each_row_once_and_mixes(capacity):
+    from overfeat.train import ShuffleBuffer
+
+    g = torch.Generator().manual_seed(capacity)
+    buf, learned, pushed = ShuffleBuffer(capacity), [], 0
+    for _ in range(30):
+        n = int(torch.randint(1, 12, (), generator=g))
+        ids = torch.arange(pushed, pushed + n)
+        pushed += n
+        out = buf.push((ids.float()[:, None].repeat(1, 3), ids * 10, ids), g)  # three aligned tensors
+        if out is not None:
+            assert torch.equal(out[1], out[2] * 10) and torch.equal(out[0][:, 0].long(), out[2])
+            learned += out[2].tolist()
+    assert len(learned) == len(set(learned))  # no row twice
+    assert len(buf) == min(capacity, pushed) and len(learned) + len(buf) == pushed
+    if capacity == 0:
+        assert learned == list(range(pushed))  # no mixing: every step learns its own rows
+    elif capacity == 50:
+        assert learned != sorted(learned)  # rows of different steps are mixed
