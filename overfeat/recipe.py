@@ -1,6 +1,6 @@
 """The shipped demo checkpoint (assets/demo.pt), reproducible by one command:
 
-    python -m overfeat demo-checkpoint            # ~24 min of training on a 2-core CPU
+    python -m overfeat demo-checkpoint            # 24-26 min of training on a 2-core CPU (measured)
 
 It (1) generates the seeded pictogram scenes it trains and validates on under data/ (skipped
 when a folder is already complete), (2) trains the demo preset (accurate geometry, 1/8 of the
