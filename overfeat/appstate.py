@@ -352,7 +352,8 @@ def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
         "stride": model.prepool_stride if a.settings.fine else model.stride,
         "coarse": model.stride,
         "windows": sum(int(v.fine[0].numel()) for v in a.views), "views": len(a.views),
-        "per_class": model.cfg.regressor == "per_class", "boxes": len(a.table), "top": (top[0][1], top[0][2]) if top else None,
+        "per_class": model.cfg.regressor == "per_class", "boxes": len(a.table),
+        "top": (top[0][1], top[0][2]) if top else None,
     }
 
 

@@ -321,6 +321,15 @@ def overlap(windows: Tensor, boxes: Tensor) -> Tensor:
     return torch.maximum(box_ops.coverage(w, b), box_ops.coverage(b, w)).reshape(n, m)
 
 
+def _positive_visible(windows: Tensor, boxes: Tensor, ov: Tensor) -> Tensor:
+    """[N, M] area of each box visible in each window where their overlap ov is >=
+    POSITIVE_OVERLAP, -1 elsewhere (the ranking both target rules below use)."""
+    lt = torch.maximum(windows[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(windows[:, None, 2:], boxes[None, :, 2:])
+    visible = (rb - lt).clamp(min=0).prod(dim=2)
+    return torch.where(ov >= POSITIVE_OVERLAP, visible, torch.full_like(visible, -1.0))
+
+
 def assign_windows(windows: Tensor, boxes: Tensor, ignore: Tensor) -> tuple[Tensor, Tensor]:
     """(target [N] index into boxes or -1, background [N] bool) for each window.
 
@@ -334,11 +343,7 @@ def assign_windows(windows: Tensor, boxes: Tensor, ignore: Tensor) -> tuple[Tens
     background = (ov_all < BACKGROUND_OVERLAP).all(dim=1) if len(allb) else torch.ones(n, dtype=torch.bool)
     if len(boxes) == 0:
         return torch.full((n,), -1, dtype=torch.long), background
-    ov = ov_all[:, :len(boxes)]
-    lt = torch.maximum(windows[:, None, :2], boxes[None, :, :2])
-    rb = torch.minimum(windows[:, None, 2:], boxes[None, :, 2:])
-    visible = (rb - lt).clamp(min=0).prod(dim=2)  # [N, M]
-    visible = torch.where(ov >= POSITIVE_OVERLAP, visible, torch.full_like(visible, -1.0))
+    visible = _positive_visible(windows, boxes, ov_all[:, :len(boxes)])
     best_v, best = visible.max(dim=1)
     target = torch.where(best_v >= 0, best, torch.full_like(best, -1))
     return target, background
@@ -358,11 +363,7 @@ def regression_pairs(windows: Tensor, boxes: Tensor, labels: Tensor) -> tuple[Te
     z = torch.zeros(0, dtype=torch.long)
     if n == 0 or len(boxes) == 0:
         return z, z
-    ov = overlap(windows, boxes)
-    lt = torch.maximum(windows[:, None, :2], boxes[None, :, :2])
-    rb = torch.minimum(windows[:, None, 2:], boxes[None, :, 2:])
-    visible = (rb - lt).clamp(min=0).prod(dim=2)
-    visible = torch.where(ov >= POSITIVE_OVERLAP, visible, torch.full_like(visible, -1.0))
+    visible = _positive_visible(windows, boxes, overlap(windows, boxes))
     wins, objs = [], []
     for c in torch.unique(labels).tolist():
         cols = torch.nonzero(labels == c).flatten()
