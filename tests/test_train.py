@@ -363,3 +363,11 @@ def test_shuffle_buffer_learns_each_row_once_and_mixes(capacity):
         assert learned == list(range(pushed))  # no mixing: every step learns its own rows
     elif capacity == 50:
         assert learned != sorted(learned)  # rows of different steps are mixed
+    held = len(buf)
+    chunks = buf.drain(4, g)  # the end of an epoch: the rest, in chunks of at most 4 rows
+    assert len(buf) == 0 and buf.drain(4, g) == []
+    assert [len(c[2]) for c in chunks] == [4] * (held // 4) + ([held % 4] if held % 4 else [])
+    for c in chunks:
+        assert torch.equal(c[1], c[2] * 10) and torch.equal(c[0][:, 0].long(), c[2])
+        learned += c[2].tolist()
+    assert sorted(learned) == list(range(pushed))  # every pushed row learned exactly once
