@@ -25,8 +25,9 @@ the loss is the mean squared error (L2). A per-class regressor (the demo preset'
 class's 4 outputs instead: a window gets one target per class it overlaps by >= 50%, that
 class's object with the largest visible area (regression_pairs), so a window seeing a cow and a
 dog learns both boxes where a shared regressor learns only the larger one. The rows of 8 images
-per step pass through a shuffle buffer (ShuffleBuffer) that mixes the windows of ~170 images, so
-a step does not learn from the nearly identical neighbours of a few images only.
+per step pass through a shuffle buffer (ShuffleBuffer) that mixes the windows of ~170 images (at
+the default 8192 rows; the demo recipe holds 32768), so a step does not learn from the nearly
+identical neighbours of a few images only; the rows still in it at an epoch's end are learned too.
 
 Stage 3, detection fine-tuning (SPEC 7). Needs the background class (the config's last
 class). Images are again taken whole at a random scale and flip, and every window of the fine
