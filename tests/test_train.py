@@ -371,3 +371,20 @@ def test_shuffle_buffer_learns_each_row_once_and_mixes(capacity):
         assert torch.equal(c[1], c[2] * 10) and torch.equal(c[0][:, 0].long(), c[2])
         learned += c[2].tolist()
     assert sorted(learned) == list(range(pushed))  # every pushed row learned exactly once
+
+
+def test_bf16_stage1_is_deterministic_keeps_float32_weights_and_differs_from_float32(folders, tmp_path):
+    def run(name, bf16):
+        o = small_opts(folders, tmp_path / name)
+        o.stages, o.bf16 = (1,), bf16
+        t = Trainer(o)
+        return t, states(t.run())
+
+    ta, a = run("a.pt", True)
+    _, b = run("b.pt", True)
+    _, f = run("f.pt", False)
+    assert same(a, b)  # the same seed gives the same weights under autocast too
+    assert all(v.dtype == torch.float32 for k, v in a.items() if v.is_floating_point())
+    assert not same(a, f)  # autocast really ran: bf16 products round differently
+    assert all(math.isfinite(h["loss"]) for h in ta.history)
+    assert load_checkpoint(tmp_path / "a.pt")[1]["options"]["bf16"] is True
