@@ -253,6 +253,12 @@ def lr_at(step: int, total: int, peak: float) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def _optimize(opt: torch.optim.Optimizer, loss: Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def _check_finite(loss: Tensor, stage: int, epoch: int, step: int) -> None:
     """Stop a diverged run at once (before the step); with the check of the weights at the end
     of every epoch, a run never writes NaN weights over the last good checkpoint."""
@@ -604,6 +610,12 @@ class Trainer:
                     raise
                 self.save(stage, epoch, opt, final=last)
 
+    def _empty_patch(self) -> Tensor:
+        """A [1, C, K, K] zero patch: the input of a zero-weight step, which a rank with nothing
+        to learn takes so that DDP's collective calls stay in step."""
+        K = self.model.fc_kernel
+        return self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
+
     def _step_events(self, stage: int, epoch: int, step: int, steps: int, loss: float,
                      lr: float, items: int, t0: float) -> None:
         dt = max(1e-6, time.time() - t0)
@@ -673,9 +685,7 @@ class Trainer:
                 logits = net(self.model.normalize(x)).flatten(1)  # [B, K] (1x1 output per crop)
             loss = F.cross_entropy(logits.float(), y)
             _check_finite(loss, 1, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _optimize(opt, loss)
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             count += len(y)
@@ -710,7 +720,7 @@ class Trainer:
         self.model.eval()  # trunk frozen, no dropout anywhere in this stage
         net.train()
         loss_sum, count, t0, seen = 0.0, 0, time.time(), 0
-        total, lr = None, o.lr[1]
+        total = None
 
         def learn(rows: tuple[Tensor, ...] | None) -> float | None:
             """One optimizer step on (patches, targets, labels); None while the buffer fills. A
@@ -723,16 +733,14 @@ class Trainer:
                 p, t, lab = (v.to(dev) for v in rows)
                 weight = 1.0
             else:
-                p = self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
+                p = self._empty_patch()
                 t, lab, weight = p.new_zeros(1, 4), torch.zeros(1, dtype=torch.long, device=dev), 0.0
             out = net(p).flatten(1)  # [P, 4] or [P, 4 * K_obj]: one row per (window, target)
             if per_class:
                 out = out.view(len(out), -1, 4)[torch.arange(len(out), device=dev), lab]
             loss = F.mse_loss(out, t) * weight
             _check_finite(loss, 2, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _optimize(opt, loss)
             if weight:
                 loss_sum += loss.item() * len(t)
                 count += len(t)
@@ -818,14 +826,12 @@ class Trainer:
             if patches:
                 p, y, weight = torch.cat(patches), torch.cat(labels).to(dev), 1.0
             else:
-                p = self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
+                p = self._empty_patch()
                 y, weight = torch.full((1,), bg, device=dev), 0.0
             logits = net(p).flatten(1)
             loss = F.cross_entropy(logits, y) * weight
             _check_finite(loss, 3, epoch, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _optimize(opt, loss)
             if weight:
                 loss_sum += loss.item() * len(y)
                 count += len(y)
