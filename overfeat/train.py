@@ -841,9 +841,10 @@ class Trainer:
 
 
 def _window_scores(probs: list[Tensor], vw: ViewWindows, n_obj: int) -> Tensor:
-    """Highest object-class probability of every window [N] (probs: k*k maps [K, h', w'])."""
+    """Highest object-class probability of every window [N] (probs: k*k maps [K, h', w']).
+    The window list lives on the CPU (view_windows), the maps on the training device."""
     out = torch.empty(len(vw.boxes))
-    best = [p[:n_obj].amax(dim=0) for p in probs]  # k*k x [h', w']
+    best = [p[:n_obj].amax(dim=0).cpu() for p in probs]  # k*k x [h', w']
     for o in range(len(probs)):
         m = vw.offset == o
         if m.any():

@@ -388,3 +388,21 @@ def test_bf16_stage1_is_deterministic_keeps_float32_weights_and_differs_from_flo
     assert not same(a, f)  # autocast really ran: bf16 products round differently
     assert all(math.isfinite(h["loss"]) for h in ta.history)
     assert load_checkpoint(tmp_path / "a.pt")[1]["options"]["bf16"] is True
+
+
+@pytest.mark.parametrize("size", [(221, 221), (281, 341), (400, 310)])
+def test_window_scores_match_a_naive_loop(size):
+    """Stage 3 ranks background windows by their best object-class probability: one value per
+    window of view_windows, read from the offset map at (j, i); checked against a plain loop."""
+    from overfeat.model import OverFeat
+    from overfeat.train import _window_scores, view_windows
+
+    torch.manual_seed(sum(size))
+    model = OverFeat(model_config(TrainOptions(data=("x",), width=0.0625))).eval()
+    vw = view_windows(model, torch.randn(3, *size))
+    n_obj = 20
+    probs = [torch.rand(21, *p.shape[-2:]) for p in vw.pooled]  # random, so argmax is not trivial
+    got = _window_scores(probs, vw, n_obj)
+    want = [max(probs[int(vw.offset[n])][c, int(vw.j[n]), int(vw.i[n])].item() for c in range(n_obj))
+            for n in range(len(vw.boxes))]
+    assert len(vw.boxes) > 0 and got.tolist() == want
