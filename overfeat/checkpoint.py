@@ -37,7 +37,7 @@ def save_checkpoint(path: str | Path, model: OverFeat, meta: dict | None = None,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "config": model.cfg.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
             "meta": meta or {}}
     if train_state is not None:
         blob["train_state"] = train_state

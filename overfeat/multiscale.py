@@ -18,7 +18,7 @@ from torch import Tensor
 from . import boxes as box_ops
 from .merge import DEFAULT_AVERAGE, MergeResult, merge
 from .model import OverFeat
-from .offsets import cell_window, offsets
+from .offsets import cell_window, deinterleave
 
 SCALE_RULES = ("aspect", "paper")
 
@@ -209,10 +209,10 @@ def run_view(model: OverFeat, img: Tensor, size: tuple[int, int], flip: bool, fi
         if p1.shape[-2] < k * (model.fc_kernel - 1) + 1 or p1.shape[-1] < k * (model.fc_kernel - 1) + 1:
             raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
                              f"{model.window} window")
-        pooled = [p1[..., dy::k, dx::k] for dx, dy in offsets(k)]
+        pooled = deinterleave(p1, k)
         fine_map = torch.softmax(model.classify(p1, dilation=k), dim=1)[0]  # [K, Hf, Wf]
         reg = model.regress(p1, dilation=k)[0]  # [4R, Hf, Wf]
-        probs = [fine_map[:, dy::k, dx::k] for dx, dy in offsets(k)]
+        probs = deinterleave(fine_map, k)
         stride = model.prepool_stride
     else:
         pooled = [model.pool(f)]

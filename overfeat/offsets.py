@@ -71,6 +71,12 @@ def interleave(maps: list[Tensor], k: int) -> Tensor:
     return out
 
 
+def deinterleave(fine: Tensor, k: int) -> list[Tensor]:
+    """The inverse of interleave: the k*k coarse maps [..., h_dy, w_dx] of a fine map, as
+    views (fine[..., dy::k, dx::k]), ordered as offsets(k)."""
+    return [fine[..., dy::k, dx::k] for dx, dy in offsets(k)]
+
+
 def fine_cell(dx: int, dy: int, j: int, i: int, k: int) -> tuple[int, int]:
     """(row, col) in the fine map of cell (j, i) of offset map (dx, dy)."""
     return k * j + dy, k * i + dx

@@ -406,3 +406,22 @@ def test_window_scores_match_a_naive_loop(size):
     want = [max(probs[int(vw.offset[n])][c, int(vw.j[n]), int(vw.i[n])].item() for c in range(n_obj))
             for n in range(len(vw.boxes))]
     assert len(vw.boxes) > 0 and got.tolist() == want
+
+
+@pytest.mark.parametrize("size", [(221, 221), (245, 300), (460, 333)])
+def test_offset_class_probs_equal_the_per_offset_classifier(size):
+    """Stage 3 scores windows with the dilated classifier over the stride-1 pooled map; each
+    offset's slice must equal the classifier run on that offset's own pooled map."""
+    from overfeat.model import OverFeat
+    from overfeat.train import offset_class_probs, view_windows
+
+    torch.manual_seed(size[0])
+    model = OverFeat(model_config(TrainOptions(data=("x",), width=0.0625))).eval()
+    vw = view_windows(model, torch.randn(3, *size))
+    got = offset_class_probs(model, vw)
+    with torch.no_grad():
+        want = [torch.softmax(model.classify(p[None]), dim=1)[0] for p in vw.pooled]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    assert any(w.numel() for w in want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-6)
