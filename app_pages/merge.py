@@ -22,19 +22,16 @@ def _jump(sign: int, n: int) -> None:
     _step_by(sign * int(st.session_state.get("merge_jump", 1)), n)
 
 
-def _toggle_play(n: int) -> None:
-    """Button callback: start or stop playing; playing from the last step starts over."""
-    start = not st.session_state.get("merge_playing", False)
-    if start and st.session_state.get("merge_step", 0) >= n:
+def _play_changed(n: int) -> None:
+    """Play switch callback: playing from the last step starts over."""
+    if st.session_state.get("merge_playing") and st.session_state.get("merge_step", 0) >= n:
         st.session_state["merge_step"] = 0
-    st.session_state["merge_playing"] = start
 
 
 def step_controls(n: int) -> int:
     """Previous / next / play buttons and a slider over the steps; returns the step."""
     clamp_state("merge_step", 0, n, 0)
     st.session_state.setdefault("merge_jump", 1)
-    playing = st.session_state.get("merge_playing", False)
     c = st.columns([1, 1, 1, 1, 1, 3])
     c[0].button("First", on_click=_step_by, args=(-n, n), disabled=n == 0, key="merge_first",
                 width="stretch")
@@ -42,8 +39,12 @@ def step_controls(n: int) -> int:
                 disabled=n == 0, width="stretch")
     c[2].button("Next", on_click=_jump, args=(1, n), key="merge_next",
                 disabled=n == 0, width="stretch")
-    c[3].button("Pause" if playing else "Play", on_click=_toggle_play, args=(n,), key="merge_play",
-                disabled=n == 0, width="stretch")
+    # A switch, not a Play/Pause button: a button's click is a one-shot trigger, and one that
+    # arrives while the 0.7 s timer's rerun is running can be dropped (a Pause that did not
+    # pause, seen in the browser test on a busy CPU). A switch's value travels with every
+    # rerun, the timer's too, so the click always lands.
+    c[3].toggle("Play", key="merge_playing", on_change=_play_changed, args=(n,),
+                disabled=n == 0, help="Step forward by one jump every 0.7 s until the last step")
     c[4].button("Last", on_click=_step_by, args=(n, n), disabled=n == 0, key="merge_last",
                 width="stretch")
     c[5].select_slider("Steps per click / tick", JUMPS, key="merge_jump")

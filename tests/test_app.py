@@ -453,13 +453,21 @@ def test_merge_stepper_forward_and_back():
     ok(at.button(key="merge_first").click().run())
     assert _step_of(at, "literal")[:2] == (0, n_raw)
 
-    # Play advances one jump per run and turns into Pause; Pause stops.
-    ok(at.button(key="merge_play").click().run())
-    assert at.button(key="merge_play").label == "Pause"
+    # The Play switch advances one jump per run while on; off stops.
+    ok(at.toggle(key="merge_playing").set_value(True).run())
+    assert at.toggle(key="merge_playing").value is True
     assert at.slider(key="merge_step").value == 5
-    ok(at.button(key="merge_play").click().run())
-    assert at.button(key="merge_play").label == "Play"
+    ok(at.toggle(key="merge_playing").set_value(False).run())
+    assert at.toggle(key="merge_playing").value is False
     assert at.slider(key="merge_step").value == 5
+    # At the last step the run that finds no step left switches it off; playing from the
+    # last step starts over.
+    ok(at.button(key="merge_last").click().run())
+    ok(at.toggle(key="merge_playing").set_value(True).run())
+    assert at.slider(key="merge_step").value == 5 and at.toggle(key="merge_playing").value
+    ok(at.slider(key="merge_step").set_value(n).run())
+    assert at.toggle(key="merge_playing").value is False
+    assert at.slider(key="merge_step").value == n
 
     # Final boxes, literal beside corrected, most confident first.
     for kind, r in res.items():
