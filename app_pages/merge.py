@@ -29,7 +29,8 @@ def _play_changed(n: int) -> None:
 
 
 def step_controls(n: int) -> int:
-    """Previous / next / play buttons and a slider over the steps; returns the step."""
+    """First / previous / next / last buttons, the Play switch and a slider over the steps;
+    returns the step."""
     clamp_state("merge_step", 0, n, 0)
     st.session_state.setdefault("merge_jump", 1)
     c = st.columns([1, 1, 1, 1, 1, 3])
@@ -115,7 +116,7 @@ def render() -> None:
     @st.fragment(run_every=0.7 if playing else None)
     def stepper() -> None:
         if st.session_state.get("merge_playing", False) != playing:
-            # Play/Pause was clicked: a button inside a fragment reruns only the fragment, but
+            # Play was switched: a widget inside a fragment reruns only the fragment, but
             # the timer (run_every) is set when the whole page runs.
             st.rerun()
         if playing:
