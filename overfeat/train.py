@@ -11,7 +11,7 @@ that show no object labelled "background". Cross-entropy, SGD with momentum.
 Stage 2, regressor (SPEC 5). The trunk is FROZEN (the paper's "features frozen from
 classification"). Each image is resized to one of the six scales (overfeat.multiscale.
 scale_sizes, drawn at random per image and epoch) and maybe flipped; the trunk runs once over
-it and the last pool is done at every offset (overfeat.offsets.offset_pool), so the windows
+it and the last pool is done at every offset (overfeat.offsets, as in view_windows), so the windows
 are exactly those of the dense evaluation at the fine stride (12 px). A window is trained on
 when its field of view overlaps a ground-truth box by at least 50%, the overlap being
     overlap(window, box) = max(coverage(window, box), coverage(box, window))
@@ -78,7 +78,7 @@ from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from .config import VOC_CLASSES, ModelConfig, preset
 from .model import OverFeat
 from .multiscale import scale_sizes
-from .offsets import deinterleave, offset_pool, offsets
+from .offsets import deinterleave, offsets
 
 STAGE_NAMES = {1: "classifier", 2: "regressor", 3: "detection"}
 # Window labels in the dense stages (see the module docstring).
@@ -281,16 +281,19 @@ class ViewWindows:
     j: Tensor  # [N] coarse row of the window's top-left cell in its offset map
     i: Tensor  # [N] coarse column
     boxes: Tensor  # [N, 4] window x1 y1 x2 y2 in the view's pixels
-    features: Tensor | None = None  # the pre-pool trunk map [C, H, W] (offset_class_probs)
+    pooled1: Tensor  # the stride-1 max pooled map [C, H'-k+1, W'-k+1]; pooled are its slices
 
 
 def view_windows(model: OverFeat, x: Tensor) -> ViewWindows:
     """Trunk (no gradient) on one normalised image [3, H, W], offset max pooling, and the list
     of every window (SPEC 4: window (dx, dy, j, i) has its top-left corner at
-    prepool_stride * (k*i + dx, k*j + dy))."""
+    prepool_stride * (k*i + dx, k*j + dy)). As at inference (multiscale.run_view), the k*k
+    offset maps are the slices [dy::k, dx::k] of one max pooling with stride 1 (the same
+    values as offset_pool)."""
     with torch.no_grad():
         f = model.features(x[None])  # [1, C, H', W']
-        pooled = [p[0] for p in offset_pool(f, model.k)]  # k*k x [C, h, w]
+        pooled1 = F.max_pool2d(f, kernel_size=model.k, stride=1)[0]
+    pooled = deinterleave(pooled1, model.k)  # k*k x [C, h, w]
     K, k, s, win = model.fc_kernel, model.k, model.prepool_stride, model.window
     offs, js, is_ = [], [], []
     for o, (dx, dy) in enumerate(offsets(k)):
@@ -303,25 +306,24 @@ def view_windows(model: OverFeat, x: Tensor) -> ViewWindows:
         is_.append(ii.flatten())
     if not offs:
         z = torch.zeros(0, dtype=torch.long)
-        return ViewWindows(pooled, z, z, z, torch.zeros(0, 4), f[0])
+        return ViewWindows(pooled, z, z, z, torch.zeros(0, 4), pooled1)
     off, j, i = torch.cat(offs), torch.cat(js), torch.cat(is_)
     dxs = torch.tensor([dx for dx, _ in offsets(k)])[off]
     dys = torch.tensor([dy for _, dy in offsets(k)])[off]
     x1 = (s * (k * i + dxs)).float()
     y1 = (s * (k * j + dys)).float()
-    return ViewWindows(pooled, off, j, i, torch.stack([x1, y1, x1 + win, y1 + win], dim=1), f[0])
+    return ViewWindows(pooled, off, j, i, torch.stack([x1, y1, x1 + win, y1 + win], dim=1), pooled1)
 
 
 def offset_class_probs(model: OverFeat, vw: ViewWindows) -> list[Tensor]:
     """Class probabilities [K, h', w'] of the view's k*k offset maps (no gradient), computed
-    as at inference (multiscale.run_view, SPEC 4): max pooling with stride 1, then the
-    classifier with its first layer dilated by k, one call instead of k*k; offset (dx, dy)'s
-    map is the slice [dy::k, dx::k]. For the demo model on a 461x569 view on this 2-core CPU:
+    as at inference (multiscale.run_view, SPEC 4): the classifier over the stride-1 pooled map
+    with its first layer dilated by k, one call instead of k*k; offset (dx, dy)'s map is the
+    slice [dy::k, dx::k]. For the demo model on a 461x569 view on this 2-core CPU:
     13 ms against 25 ms for the k*k separate calls (stage 3 scores every view this way)."""
-    k = model.k
     with torch.no_grad():
-        p1 = F.max_pool2d(vw.features[None], kernel_size=k, stride=1)
-        return deinterleave(torch.softmax(model.classify(p1, dilation=k), dim=1)[0], k)
+        probs = torch.softmax(model.classify(vw.pooled1[None], dilation=model.k), dim=1)[0]
+    return deinterleave(probs, model.k)
 
 
 def gather_patches(vw: ViewWindows, sel: Tensor, K: int) -> Tensor:
