@@ -87,6 +87,31 @@ class OverFeat(nn.Module):
         for head in (self.classifier, self.regressor):
             nn.init.normal_(head[-1].weight, std=0.01)
 
+    # --- the interface every dense model shares (EfficientNetLite0 and PNet have it too) ------
+    name = "pictogram"
+    has_regressor = True
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.cfg.names
+
+    @property
+    def object_classes(self) -> list[int]:
+        return self.cfg.object_classes
+
+    @property
+    def background(self) -> bool:
+        return self.cfg.background
+
+    @property
+    def padding(self) -> bool:
+        return self.cfg.padding
+
+    @property
+    def scales(self) -> tuple[tuple[int, int], ...]:
+        """The paper's six input sizes (height, width) for this geometry."""
+        return self.cfg.geo.scales
+
     # --- geometry -------------------------------------------------------------------------
     @property
     def prepool_stride(self) -> int:
@@ -116,6 +141,10 @@ class OverFeat(nn.Module):
 
     def pool(self, f: Tensor) -> Tensor:
         return F.max_pool2d(f, kernel_size=self.k, stride=self.k)
+
+    def pool_fine(self, f: Tensor) -> Tensor:
+        """The last max pool at stride 1: its slices [dy::k, dx::k] are the k*k offset maps."""
+        return F.max_pool2d(f, kernel_size=self.k, stride=1)
 
     def classify(self, pooled: Tensor, dilation: int = 1) -> Tensor:
         return self._slide(self.classifier, pooled, dilation)

@@ -40,13 +40,12 @@ def scale_sizes(image_hw: tuple[int, int], model: OverFeat, rule: str = "aspect"
     """
     if rule not in SCALE_RULES:
         raise ValueError(f"unknown scale rule {rule!r}; expected one of {SCALE_RULES}")
-    geo = model.cfg.geo
     base, step = model.window, model.prepool_stride
     h, w = image_hw
     if h < 1 or w < 1:
         raise ValueError(f"image must have at least one pixel, got {h}x{w}")
     sizes = []
-    for sh, sw in geo.scales:
+    for sh, sw in model.scales:
         if rule == "paper":
             sizes.append((max(sh, base), max(sw, base)))
             continue
@@ -196,46 +195,58 @@ def run_view(model: OverFeat, img: Tensor, size: tuple[int, int], flip: bool, fi
              keep_maps: bool = True) -> dict:
     """Dense evaluation of one resized (and maybe flipped) image: a dict of View fields in
     resized-image pixels (windows and boxes not yet mapped to the original image)."""
+    return run_views(model, img, size, (flip,), fine, keep_maps)[0]
+
+
+@torch.no_grad()
+def run_views(model: OverFeat, img: Tensor, size: tuple[int, int], flips: tuple[bool, ...],
+              fine: bool, keep_maps: bool = True) -> list[dict]:
+    """run_view for several flips of one size at once: the flips go through the network as one
+    batch (measured ~25% faster than one by one for the ImageNet net on this CPU)."""
     x = _resize(img, size)
-    if flip:
-        x = x.flip(-1)
-    f = model.features(model.normalize(x)[None])  # [1, C, H, W]
+    x = torch.stack([x.flip(-1) if f else x for f in flips])  # [F, 3, h, w]
+    f = model.features(model.normalize(x))  # [F, C, H, W] pre-pool map
     k = model.k
+    span = (k * (model.fc_kernel - 1) + 1) if fine else model.fc_kernel
     if fine:
-        # SPEC 4 computed the fast way: max pool with stride 1, then the heads with their first
-        # layer dilated by k. Offset (dx, dy)'s pooled map and classifier map are the slices
-        # [dy::k, dx::k] of these (tests check this against offset_pool + interleave).
-        p1 = F.max_pool2d(f, kernel_size=k, stride=1)  # [1, C, H-k+1, W-k+1]
-        if p1.shape[-2] < k * (model.fc_kernel - 1) + 1 or p1.shape[-1] < k * (model.fc_kernel - 1) + 1:
-            raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
-                             f"{model.window} window")
-        pooled = deinterleave(p1, k)
-        fine_map = torch.softmax(model.classify(p1, dilation=k), dim=1)[0]  # [K, Hf, Wf]
-        reg = model.regress(p1, dilation=k)[0]  # [4R, Hf, Wf]
-        probs = deinterleave(fine_map, k)
-        stride = model.prepool_stride
+        # Paper section 3.3 computed the fast way: pool with stride 1, then the heads with every
+        # later spatial op dilated by k. Offset (dx, dy)'s pooled map and classifier map are
+        # the slices [dy::k, dx::k] of these (tests check this against offset_pool + interleave).
+        p1 = model.pool_fine(f)  # [F, C, H', W'] (H-k+1 for a max pool)
+        dil, stride = k, model.prepool_stride
     else:
-        pooled = [model.pool(f)]
-        if pooled[0].shape[-2] < model.fc_kernel or pooled[0].shape[-1] < model.fc_kernel:
-            raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
-                             f"{model.window} window")
-        probs = [torch.softmax(model.classify(pooled[0]), dim=1)[0]]
-        fine_map = probs[0]
-        reg = model.regress(pooled[0])[0]
-        stride = model.stride
-    Hf, Wf = fine_map.shape[-2:]
+        p1 = model.pool(f)
+        dil, stride = 1, model.stride
+    if p1.shape[-2] < span or p1.shape[-1] < span:
+        raise ValueError(f"input {size[0]}x{size[1]} is smaller than one {model.window}x"
+                         f"{model.window} window")
+    fine_maps = torch.softmax(model.classify(p1, dilation=dil), dim=1)  # [F, K, Hf, Wf]
+    reg = model.regress(p1, dilation=dil)  # [F, 4R, Hf, Wf], or None: no regressor
+    Hf, Wf = fine_maps.shape[-2:]
     rows = torch.arange(Hf, dtype=torch.float32)[:, None].expand(Hf, Wf)
     cols = torch.arange(Wf, dtype=torch.float32)[None, :].expand(Hf, Wf)
     win = torch.stack(cell_window(rows, cols, stride, model.window), dim=-1)  # [Hf,Wf,4]
-    t = reg.permute(1, 2, 0).reshape(Hf, Wf, -1, 4)  # [Hf, Wf, R, 4]
-    bx = box_ops.decode(t, win[:, :, None, :].expand_as(t))
-    # An (untrained) regressor may swap edges; order them so every box is x1 <= x2, y1 <= y2.
-    bx = torch.cat([torch.minimum(bx[..., :2], bx[..., 2:]), torch.maximum(bx[..., :2], bx[..., 2:])], -1)
-    return {
-        "features": f[0] if keep_maps else None,
-        "pooled": [p[0] for p in pooled] if keep_maps else None,
-        "class_maps": probs, "fine": fine_map, "windows": win, "boxes": bx, "stride": stride,
-    }
+    out = []
+    for i in range(len(flips)):
+        fm = fine_maps[i]
+        if reg is None:
+            bx = win.new_zeros(Hf, Wf, 0, 4)
+        else:
+            t = reg[i].permute(1, 2, 0).reshape(Hf, Wf, -1, 4)  # [Hf, Wf, R, 4]
+            bx = box_ops.decode(t, win[:, :, None, :].expand_as(t))
+            # An (untrained) regressor may swap edges; order them so every box is x1 <= x2, y1 <= y2.
+            bx = torch.cat([torch.minimum(bx[..., :2], bx[..., 2:]),
+                            torch.maximum(bx[..., :2], bx[..., 2:])], -1)
+        if fine:
+            pooled = deinterleave(p1[i], k) if keep_maps else None
+            probs = deinterleave(fm, k)
+        else:
+            pooled = [p1[i]] if keep_maps else None
+            probs = [fm]
+        out.append({"features": f[i] if keep_maps else None, "pooled": pooled,
+                    "class_maps": probs, "fine": fm, "windows": win, "boxes": bx,
+                    "stride": stride})
+    return out
 
 
 def _to_original(b: Tensor, size: tuple[int, int], factor: tuple[float, float], flip: bool) -> Tensor:
@@ -257,13 +268,12 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
     img = _image_tensor(image)
     H, W = img.shape[-2:]
     sizes = scale_sizes((H, W), model, settings.rule)
-    cfg = model.cfg
     views: list[View] = []
     for s in settings.scales:
         size = sizes[s]
         factor = (size[0] / H, size[1] / W)
-        for flip in ((False, True) if settings.flips else (False,)):
-            d = run_view(model, img, size, flip, settings.fine, keep_maps)
+        flips = (False, True) if settings.flips else (False,)
+        for flip, d in zip(flips, run_views(model, img, size, flips, settings.fine, keep_maps)):
             views.append(View(
                 scale=s, flip=flip, size=size, factor=factor, stride=d["stride"],
                 features=d["features"], pooled=d["pooled"], class_maps=d["class_maps"],
@@ -272,7 +282,7 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
     if was_training:
         model.train()
 
-    return _assemble((int(H), int(W)), cfg.names, cfg.object_classes, settings, sizes, views,
+    return _assemble((int(H), int(W)), model.names, model.object_classes, settings, sizes, views,
                      model.k, model.window)
 
 
@@ -284,6 +294,7 @@ def _assemble(image_size: tuple[int, int], class_names: tuple[str, ...], object_
     scores = maxima.mean(dim=0)  # SPEC 3: spatial max per class, averaged over scales and flips
     obj = torch.tensor(object_classes)
     per_class = bool(views[0].boxes.shape[2] > 1)
+    has_boxes = bool(views[0].boxes.shape[2] > 0)
     scale_scores, top_classes, tables = {}, {}, []
     for s in settings.scales:
         vs = [v for v in views if v.scale == s]
@@ -291,7 +302,7 @@ def _assemble(image_size: tuple[int, int], class_names: tuple[str, ...], object_
         kk = min(settings.top_k, len(obj))
         top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
         top_classes[s] = [int(c) for c in top]
-        for v in vs:
+        for v in vs if has_boxes else ():
             tables.append(_view_boxes(v, top_classes[s], per_class, settings.fine, k,
                                       settings.min_score))
     return Analysis(
