@@ -6,6 +6,7 @@ Every user error ends as one line "error: ..." on stderr and a non-zero exit, ne
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -88,10 +89,19 @@ def cmd_predict(args) -> int:
             raise ValueError(f"--out must end in .png, .jpg or .jpeg, got {out.name!r}")
         if not out.parent.exists():
             raise ValueError(f"output folder {str(out.parent)!r} does not exist")
+    from . import zoo
+
+    if args.checkpoint and args.model != "pictogram":
+        raise ValueError(f"--checkpoint is for the pictogram model, not --model {args.model}")
     image = load_image(args.image)
-    model, desc = load_model(args.checkpoint)
+    if args.model == "pictogram":
+        model, desc = load_model(args.checkpoint)
+    else:
+        model = zoo.load(args.model)
+        desc = zoo.describe_net(model)
+    top_k = 1 if args.model == "faces" else args.top_k  # one object class
     settings = Settings(scales=args.scales, flips=not args.no_flip, fine=not args.coarse,
-                        top_k=args.top_k, min_score=args.min_score)
+                        top_k=top_k, min_score=args.min_score)
     analysis, merged = run(model, image, settings, score=args.score, threshold=args.threshold,
                            average=args.average)
     dets = detections(analysis, merged, args.top)
@@ -100,8 +110,9 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps({
             "image": str(args.image), "size": list(analysis.image_size), "model": desc,
-            "classes": [{"class": analysis.class_names[c], "score": round(s, 4)}
+            "classes": [{"name": analysis.class_names[c], "score": round(s, 4)}
                         for c, s in analysis.top(5)],
+            "maps": _maps_summary(analysis),
             "raw_boxes": len(analysis.table), "merge_steps": merged.n_steps,
             "detections": [d.to_dict() for d in dets]}, indent=1))
         return 0
@@ -110,6 +121,9 @@ def cmd_predict(args) -> int:
     print(f"image: {args.image} ({w}x{h}); {len(analysis.views)} views; "
           f"{len(analysis.table)} raw boxes -> {len(merged.final_confs)} after {merged.n_steps} merges")
     print("top classes: " + ", ".join(f"{analysis.class_names[c]} {s:.3f}" for c, s in analysis.top(5)))
+    if not model.has_regressor:
+        print("  (this model has no box regressor: classes only; --model faces or pictogram "
+              "give boxes)")
     for d in dets:
         x1, y1, x2, y2 = d.box
         print(f"  {d.name:<12} conf {d.confidence:8.3f}  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})"
@@ -117,6 +131,20 @@ def cmd_predict(args) -> int:
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+
+def _maps_summary(analysis) -> list[dict]:
+    """Per view: scale, flip, input size, fine-map size and where the top class peaks."""
+    top = analysis.top(1)[0][0]
+    out = []
+    for v in analysis.views:
+        m = v.fine[top]
+        r, c = divmod(int(m.argmax()), m.shape[1])
+        x1, y1, x2, y2 = (float(t) for t in v.windows[r, c])
+        out.append({"scale": v.scale + 1, "flip": v.flip, "input": list(v.size),
+                    "map": list(m.shape), "top_class_peak": round(float(m.max()), 4),
+                    "peak_window": [round(x1), round(y1), round(x2), round(y2)]})
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Dense evaluation at six scales (+ flips), regressor boxes, greedy "
                        "merge; prints the final boxes in original-image pixels.")
     q.add_argument("image")
+    q.add_argument("--model", choices=["pictogram", "imagenet", "faces"], default="pictogram",
+                   help="pictogram: the shipped OverFeat checkpoint (default); imagenet: "
+                        "EfficientNet-Lite0, 1000 classes, no boxes; faces: MTCNN P-Net boxes")
     q.add_argument("--checkpoint", help="default: assets/demo.pt (the shipped checkpoint)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--out", help="write an annotated copy (.png/.jpg)")
@@ -182,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output was piped into `head`: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except (ValueError, FileNotFoundError) as e:
         msg = " ".join(str(e).split()) or type(e).__name__
         print(f"error: {msg}", file=sys.stderr)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +167,28 @@ class EfficientNetLite0(nn.Module):
         later = sum(b.kernel - 1 for b in BLOCKS[OFFSET_BLOCK + 1:])
         self.fc_kernel = LAST_POOL + (0 if padding else later)
         self.window = WINDOW if padding else _valid_window(self.fc_kernel)
+        from .zoo import ZooConfig
+
+        self.cfg = ZooConfig("imagenet", padding)
+
+    def layers(self) -> list[tuple[str, str, nn.Module, Callable[[Tensor], Tensor], int, int]]:
+        """(name, kind, module, fn, kernel, stride) in order: applied in turn to one window
+        they compute forward(); the geometry tables read sizes and costs off them."""
+        last = self.blocks[OFFSET_BLOCK]
+        rows = [("stem", "conv", self.stem, lambda x: F.relu6(self.stem(x)), 3, 2)]
+        rows += [(f"block{i}", "block", b, b, b.spec.kernel, b.spec.stride)
+                 for i, b in enumerate(self.blocks[:OFFSET_BLOCK])]
+        rows += [(f"block{OFFSET_BLOCK}.expand", "conv", last.expand,
+                  lambda x: F.relu6(last.expand(x)), 1, 1),
+                 (f"block{OFFSET_BLOCK}.depthwise (offsets)", "subsample", last.depthwise,
+                  self.pool, last.spec.kernel, 2),
+                 (f"block{OFFSET_BLOCK}.project", "conv", last.project, last.project, 1, 1)]
+        rows += [(f"block{i}", "block", b, b, b.spec.kernel, 1)
+                 for i, b in enumerate(self.blocks) if i > OFFSET_BLOCK]
+        rows += [("head", "conv", self.head, lambda x: F.relu6(self.head(x)), 1, 1),
+                 ("avgpool", "pool", None, lambda x: _avg_pool(x, LAST_POOL, 1), LAST_POOL, 1),
+                 ("fc", "fc", self.fc, self.fc, 1, 1)]
+        return rows
 
     # --- the OverFeat interface -------------------------------------------------------------
     @property

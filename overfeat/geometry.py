@@ -11,15 +11,27 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from torch.utils.flop_counter import FlopCounterMode
+
 from .config import ModelConfig
 from .model import OverFeat
-from .offsets import fine_size, offset_pool, offsets
+from .offsets import deinterleave, fine_size, offset_pool, offsets
+from .zoo import ZooConfig
 
 
-def meta_model(cfg: ModelConfig) -> OverFeat:
-    """The model with shape-only parameters: instant even at full width (145M parameters)."""
+def meta_model(cfg: ModelConfig | ZooConfig) -> OverFeat:
+    """The model with shape-only parameters: instant even at full width (145M parameters).
+    A ZooConfig gives one of the pretrained nets (overfeat.zoo), with the same interface."""
     with torch.device("meta"):
-        return OverFeat(cfg).eval()
+        return (cfg.build() if isinstance(cfg, ZooConfig) else OverFeat(cfg)).eval()
+
+
+def _macs(fn, *args, **kwargs) -> tuple[int, object]:
+    """Multiply-adds of fn(*args) counted by PyTorch's FlopCounterMode (works on meta tensors):
+    (macs, result). Used for the pretrained nets, whose layers are not plain convolutions."""
+    with FlopCounterMode(display=False) as fc:
+        out = fn(*args, **kwargs)
+    return fc.get_total_flops() // 2, out
 
 
 @dataclass
@@ -41,7 +53,9 @@ def scale_geometry(model: OverFeat, size: tuple[int, int]) -> ScaleGeometry:
     x = torch.empty(1, 3, *size, device="meta")
     m = model if next(model.parameters()).is_meta else meta_model(model.cfg)
     f = m.features(x)
-    pooled = offset_pool(f, m.k)
+    # OverFeat: offset_pool, the paper's k*k pools; the pretrained nets: their subsampling layer
+    # at stride 1, cut into its k*k offsets (the same shapes for a max pool).
+    pooled = offset_pool(f, m.k) if isinstance(m, OverFeat) else deinterleave(m.pool_fine(f), m.k)
     cls = [m.classify(p) for p in pooled]
     cls_sizes = [tuple(c.shape[-2:]) for c in cls]
     fh, fw = fine_size(cls_sizes, m.k) if all(h > 0 and w > 0 for h, w in cls_sizes) else (0, 0)
@@ -75,6 +89,8 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
     """
     m = meta_model(cfg)
     size = size or (m.window, m.window)
+    if isinstance(cfg, ZooConfig):
+        return _net_layer_table(m, size)
     mods: list[tuple[str, nn.Module]] = list(m.features.named_children())
     mods.append((f"pool{len(cfg.geo.trunk)}", nn.MaxPool2d(m.k, m.k)))
     mods += list(getattr(m, head).named_children())
@@ -103,6 +119,23 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
     return rows
 
 
+def _net_layer_table(m, size: tuple[int, int]) -> list[LayerInfo]:
+    """layer_table for a pretrained net, from its layers() list (blocks count as one row; a
+    block's kernel and stride are its depthwise convolution's)."""
+    x = torch.empty(1, 3, *size, device="meta")
+    rf, jump = 1, 1
+    rows: list[LayerInfo] = []
+    for name, kind, mod, fn, k, s in m.layers():
+        c_in = x.shape[1]
+        macs, x = _macs(fn, x)
+        params = sum(t.numel() for t in mod.parameters()) if mod is not None else 0
+        pad = (k - 1) // 2 if getattr(m, "padding", False) else 0
+        rf, jump = rf + (k - 1) * jump, jump * s
+        rows.append(LayerInfo(name, kind, x.shape[1] if kind != "pool" else c_in, k, s, pad,
+                              tuple(x.shape[-2:]), params, macs, rf, jump))
+    return rows
+
+
 def count_params(cfg: ModelConfig) -> dict[str, int]:
     m = meta_model(cfg)
     return {part: sum(p.numel() for p in getattr(m, part).parameters())
@@ -112,6 +145,14 @@ def count_params(cfg: ModelConfig) -> dict[str, int]:
 def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> int:
     """Multiply-adds of dense evaluation (trunk once, classifier over every offset map)."""
     m = meta_model(cfg)
+    if isinstance(cfg, ZooConfig):  # counted on the dense computation itself, as run_views runs it
+        x = torch.empty(1, 3, *size, device="meta")
+        f_macs, f = _macs(m.features, x)
+        if fine:
+            h_macs, _ = _macs(lambda t: m.classify(m.pool_fine(t), dilation=m.k), f)
+        else:
+            h_macs, _ = _macs(lambda t: m.classify(m.pool(t)), f)
+        return f_macs + h_macs
     g = scale_geometry(m, size)
     trunk = sum(r.macs for r in layer_table(cfg, size) if r.name.startswith("conv"))
     head_per_window = sum(r.macs for r in layer_table(cfg) if r.name.startswith("fc"))
@@ -121,6 +162,9 @@ def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> in
 
 def crop_macs(cfg: ModelConfig, n_windows: int) -> int:
     """Multiply-adds of evaluating n_windows crops one by one (trunk + head per window)."""
+    if isinstance(cfg, ZooConfig):
+        m = meta_model(cfg)
+        return n_windows * _macs(m, torch.empty(1, 3, m.window, m.window, device="meta"))[0]
     return n_windows * sum(r.macs for r in layer_table(cfg) if r.kind in ("conv", "fc"))
 
 

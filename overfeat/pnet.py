@@ -21,6 +21,7 @@ the map's edge, this one drops the last odd row/column; its boxes are refined by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +71,19 @@ class PNet(nn.Module):
         self.prelu3 = nn.PReLU(32)
         self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)  # face, background (reordered at load)
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
+        from .zoo import ZooConfig
+
+        self.cfg = ZooConfig("faces")
+
+    def layers(self) -> list[tuple[str, str, nn.Module | None, Callable[[Tensor], Tensor], int, int]]:
+        """(name, kind, module, fn, kernel, stride) in order, as EfficientNetLite0.layers."""
+        return [("conv1", "conv", nn.ModuleList([self.conv1, self.prelu1]), self.features, 3, 1),
+                ("pool1 (offsets)", "pool", None, self.pool, 2, 2),
+                ("conv2", "conv", nn.ModuleList([self.conv2, self.prelu2]),
+                 lambda x: self.prelu2(self.conv2(x)), 3, 1),
+                ("conv3", "conv", nn.ModuleList([self.conv3, self.prelu3]),
+                 lambda x: self.prelu3(self.conv3(x)), 3, 1),
+                ("conv4_1", "fc", self.conv4_1, self.conv4_1, 1, 1)]
 
     @property
     def names(self) -> tuple[str, ...]:

