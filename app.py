@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from overfeat import appstate, jobs, share
+from overfeat import appstate, jobs, share, zoo
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS
 from overfeat.geometry import meta_model
@@ -28,7 +28,7 @@ st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layou
 PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_row", "off_col",
              "reg_scales", "reg_offsets", "reg_classes", "reg_all", "reg_pick", "merge_step",
              "merge_jump", "merge_all", "merge_n_final", "gallery", "scene_seed", "scene_kind",
-             "preset", "model_source", "app_ckpt", "presenter",
+             "preset", "model_source", "app_ckpt", "presenter", "photo",
              # the knobs, kept while presenter mode hides some of them
              "scales", "flips", "fine", "rule", "top_k", "min_score", "score", "t_literal",
              "t_corrected", "by_class", "average",
@@ -39,7 +39,8 @@ for _k in PAGE_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
 
-SOURCES = {"gallery": "Sample scene", "generate": "New scene from a seed", "upload": "Upload"}
+SOURCES = {"gallery": "Sample scene", "photo": "Sample photo", "generate": "New scene from a seed",
+           "upload": "Upload", "camera": "Camera"}
 # Presenter mode: larger text everywhere (Streamlit sizes text in rem) and no modebar clutter.
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
@@ -68,9 +69,29 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
     if up is not None and st.session_state.get("_seen_upload") != up.file_id:
         st.session_state["_seen_upload"] = up.file_id
         st.session_state["img_source"] = "upload"  # a new upload becomes the image
+        _suggest_imagenet()
     _default("img_source", "gallery")
     source = sb.radio("Image to analyse", list(SOURCES), key="img_source",
                       format_func=SOURCES.get)
+    if source == "camera":
+        up = None if presenter else sb.camera_input("Take a photo", key="cam",
+                                                     help="Your browser asks for the camera.")
+        if presenter and "cam" in st.session_state:
+            up = st.session_state["cam"]
+        if up is not None and st.session_state.get("_seen_cam") != up.file_id:
+            st.session_state["_seen_cam"] = up.file_id
+            _suggest_imagenet()
+        source = "upload" if up is not None else "camera"
+        if up is None:
+            notes.append("No photo taken yet: showing the sample scene.")
+    if source == "photo":
+        _default("photo", 0)
+        i = sb.selectbox("Sample photo", range(len(appstate.PHOTOS)), key="photo",
+                         format_func=appstate.photo_label,
+                         help="Real photos shipped with the app (sources in the README).")
+        st.session_state["_last_good"] = (common.sample_photo(i), f"photo:{i}",
+                                          f"photo {appstate.photo_label(i)}", None)
+        return st.session_state["_last_good"]
 
     chosen = None
     if source == "upload":
@@ -111,6 +132,18 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
     return chosen
 
 
+def _suggest_imagenet() -> None:
+    """A new photo while the pictogram model is chosen: offer the ImageNet model (a photo is
+    rarely made of pictograms)."""
+    if st.session_state.get("model_source", "default") == "default":
+        st.session_state["_suggest_imagenet"] = True
+
+
+def _use_model(name: str) -> None:
+    st.session_state["model_source"] = name
+    st.session_state.pop("_suggest_imagenet", None)
+
+
 def _scene(kind: str, seed: int, index: int, label: str, notes: list[str]):
     try:
         im, objects = common.scene(kind, seed, index)
@@ -126,8 +159,9 @@ def model_ui(errors: list[str], presenter: bool = False):
     sb = st.sidebar
     sb.header("Model")
     stamp = common.checkpoint_stamp()
-    labels = {"default": "Shipped checkpoint (assets/demo.pt)" if stamp is not None
+    labels = {"default": zoo.CARDS["pictogram"].label if stamp is not None
               else "Default (no trained checkpoint yet)",
+              "imagenet": zoo.CARDS["imagenet"].label, "faces": zoo.CARDS["faces"].label,
               "upload": "Upload a checkpoint", "preset": "Untrained preset"}
     trained = common.app_checkpoints()
     if trained:
@@ -142,6 +176,17 @@ def model_ui(errors: list[str], presenter: bool = False):
     model, desc = common.default_model(stamp)
     key = f"default:{stamp}"
     arch_cfg, arch_note = model.cfg, None
+    if st.session_state.get("_knobs_for") != source:  # a model's own knob values (P-Net)
+        st.session_state["_knobs_for"] = source
+        for k, v in appstate.MODEL_KNOBS.get(source, {}).items():
+            st.session_state[k] = v
+    if source in ("imagenet", "faces"):
+        try:
+            model = common.zoo_model(source)
+            key, desc, arch_cfg = f"zoo:{source}", zoo.CARDS[source].label, model.cfg
+        except (FileNotFoundError, ValueError) as e:
+            errors.append(f"{zoo.CARDS[source].label} cannot be loaded: {' '.join(str(e).split())}."
+                          f" Using {desc} instead.")
     if source == "trained":
         paths = [p for p, _ in trained]
         names = dict(trained)
@@ -195,6 +240,9 @@ def model_ui(errors: list[str], presenter: bool = False):
         sb.warning("No trained checkpoint yet: the model has random weights, so its scores "
                    "and boxes are noise (the geometry is exact).")
     sb.caption(appstate.describe(model.cfg))
+    if source == "faces":
+        sb.caption("Faces: min window score 0.6 and top-k 1 are set for this model (its windows "
+                   "are 1 px apart: ~100,000 per photo).")
     return model, key, desc, arch_cfg, arch_note
 
 
@@ -276,6 +324,8 @@ def restore_link(by_name: dict, current) -> None:
                                       tuple(by_name))
     for k, v in state.items():
         st.session_state[k] = v
+    if state:  # the link's knob values win over a model's own (appstate.MODEL_KNOBS)
+        st.session_state["_knobs_for"] = state.get("model_source", "default")
     st.session_state["_link_notes"] = notes
     if want is not None and want != page_name(current):
         st.switch_page(by_name[want])
@@ -291,7 +341,8 @@ def sync_link(current) -> dict:
 
 SHARED_KEYS = ("img_source", "gallery", "scene_seed", "scene_kind", "scales", "flips", "fine",
                "rule", "top_k", "min_score", "score", "t_literal", "t_corrected", "by_class",
-               "average", "det_min_score", "det_top_k", "cmp_iou", "presenter")
+               "average", "det_min_score", "det_top_k", "cmp_iou", "presenter", "photo",
+               "model_source")
 
 
 def build_context() -> common.Context:
@@ -341,6 +392,11 @@ for msg in ctx.timings.pop("errors"):
     st.error(msg)
 for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
     st.info(msg)
+if st.session_state.get("_suggest_imagenet") and ctx.model_key.startswith("default"):
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info("A photo? The pictogram model knows only 20 drawn pictograms: the ImageNet model "
+            "knows 1000 real-world classes (and Faces boxes faces).")
+    c2.button("Use ImageNet", on_click=_use_model, args=("imagenet",), key="use_imagenet")
 page.run()
 
 # Prefetch: once the page is on screen, compute the two merges for the current settings, so

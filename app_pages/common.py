@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from overfeat import appstate, jobs
+from overfeat import appstate, jobs, zoo
 from overfeat.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
 from overfeat.config import ModelConfig, preset
 from overfeat.figures import Backdrop, backdrop
@@ -58,6 +58,15 @@ def uploaded_model(key: str, _data: bytes, name: str) -> tuple[OverFeat, dict]:
 def preset_model(name: str) -> OverFeat:
     torch.manual_seed(0)  # the same random weights in every session
     model = OverFeat(preset(name)).eval()
+    _warm_up(model)
+    return model
+
+
+@st.cache_resource(show_spinner="Loading the pretrained network...")
+def zoo_model(name: str):
+    """One of the pretrained nets of overfeat.zoo (weights shipped in a package or in assets/),
+    shared by every session."""
+    model = zoo.load(name)
     _warm_up(model)
     return model
 
@@ -106,6 +115,11 @@ def decode_upload(key: str, _data: bytes, name: str) -> tuple[Image.Image, str |
 @st.cache_data(max_entries=32, show_spinner="Rendering the scene...")
 def scene(kind: str, seed: int, index: int) -> tuple[Image.Image, list[dict]]:
     return appstate.make_scene(kind, seed, index)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sample_photo(index: int) -> Image.Image:
+    return appstate.load_photo(index)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -202,15 +216,31 @@ def show_code(*objects, label: str = "The package code this page ran") -> None:
 
 
 def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
-    """A selectbox of object classes, best first; remembers the choice across pages (a class
-    no longer in the list falls back to the top class)."""
+    """A selectbox of object classes, best first, starting at the image's top class. The
+    choice is kept across pages for the same image and model; a new image or model starts
+    again at its own top class. With many classes (ImageNet's 1000) type to search."""
     ranking = appstate.class_ranking(analysis)
     options = [c for c, _, _ in ranking]
-    if st.session_state.get(key) not in options:
+    ctx = st.session_state.get(CTX_KEY)
+    owner = (ctx.image_key, ctx.model_key) if ctx is not None else None
+    if st.session_state.get(key) not in options or st.session_state.get(f"_{key}_for") != owner:
         st.session_state[key] = options[0]
+    st.session_state[f"_{key}_for"] = owner
     names = {c: f"{n} ({s:.3f})" for c, n, s in ranking}
+    if len(options) > 30:
+        label += f" ({len(options)}: type to search)"
     return st.selectbox(label, options, key=key, format_func=lambda c: names[c],
                         help="Object classes ordered by their final score (top class first).")
+
+
+def require_boxes(ctx: "Context", page: str) -> None:
+    """Stop a page that needs a box regressor when the model has none (one line)."""
+    if not getattr(ctx.model, "has_regressor", True):
+        st.title(page)
+        st.info(f"{page} needs raw boxes, and the ImageNet model (EfficientNet-Lite0) has no box "
+                f"regressor: choose **{zoo.CARDS['faces'].label}** for real boxes on a photo, or "
+                f"the pictogram checkpoint, in the sidebar's Model section.")
+        st.stop()
 
 
 def clamp_state(key: str, lo, hi, default) -> None:

@@ -5,9 +5,10 @@ import streamlit as st
 from overfeat import appstate, compare, detection, figures
 from overfeat.multiscale import Analysis
 from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import require_boxes, context, show_code
 
 ctx = context()
+require_boxes(ctx, "Detection")
 
 
 @st.cache_data(max_entries=16, show_spinner="Merging the boxes of the top classes...")

@@ -68,6 +68,9 @@ def recompute() -> None:
 
 def render() -> None:
     st.title("Experiments")
+    if ctx.model.name != "pictogram":
+        st.info("These experiments measure the shipped pictogram checkpoint (and its validation "
+                "scenes), whatever model the sidebar runs.")
     st.markdown("The paper's Table 2 asks what each idea buys: one scale with the coarse "
                 "stride, then offset pooling (fine stride), then more scales, then flips. "
                 "Below, the same rows for the loaded checkpoint on the project's scenes "

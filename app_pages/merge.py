@@ -5,9 +5,10 @@ import streamlit as st
 from overfeat import appstate, figures, merge
 from overfeat.predict import detections
 from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import clamp_state, context, show_code
+from app_pages.common import require_boxes, clamp_state, context, show_code
 
 ctx = context()
+require_boxes(ctx, "Merge")
 KINDS = ("literal", "corrected")
 JUMPS = (1, 5, 20, 100, 500)
 

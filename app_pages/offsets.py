@@ -48,10 +48,20 @@ def render() -> None:
     a = ctx.analysis()
     st.title("Offsets")
     k = a.k
-    st.markdown(f"The last max pool ({k}x{k}, stride {k}) would make windows "
-                f"{ctx.model.stride} px apart. OverFeat pools {k * k} times instead, once per "
+    layer = ("last subsampling layer" if ctx.model.name == "imagenet" else "last max pool")
+    st.markdown(f"The {layer} ({k}x{k}, stride {k}) would make windows "
+                f"{ctx.model.stride} px apart. OverFeat applies it {k * k} times instead, once per "
                 f"offset (dx, dy), runs the classifier on each pooled map, and interleaves the "
                 f"{k * k} class maps into one map of stride {ctx.model.prepool_stride} px.")
+    if ctx.model.name == "imagenet":
+        st.info("EfficientNet-Lite0 has no last max pool: its last subsampling is block 11's "
+                "5x5 depthwise convolution at stride 2, so here k = 2 (4 offset maps, stride "
+                "32 -> 16 px) where OverFeat's accurate pool has k = 3 (9 maps, 36 -> 12 px). "
+                "The same trick: that layer runs at stride 1 and every later layer is dilated "
+                "by 2. Its zero padding lets a window see context past its 224 px crop.")
+    elif ctx.model.name == "faces":
+        st.info("P-Net's one max pool is 2x2 (k = 2, 4 offset maps): with offsets a 12x12 "
+                "window starts at every pixel of each pyramid level instead of every second.")
     if not a.settings.fine:
         st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
                    f"the coarse map below. Tick *Offsets* to see the {k * k} maps.")
@@ -105,8 +115,9 @@ def render() -> None:
             f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "
             f"({cell.top_left[0]}, {cell.top_left[1]}), side {a.window} px\n"
             f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
-            f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
-            f"- p({name}) = {cell.prob:.4f}")
+            + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
+               if cell.box is not None else "- no predicted box: this model has no regressor\n")
+            + f"- p({name}) = {cell.prob:.4f}")
     show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
 
 

@@ -4,9 +4,10 @@ import streamlit as st
 
 from overfeat import appstate, boxes, figures, multiscale
 from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import require_boxes, context, show_code
 
 ctx = context()
+require_boxes(ctx, "Regressor")
 
 
 def filters(a):

@@ -81,6 +81,9 @@ def monitor() -> None:
 
 def render() -> None:
     st.title("Training")
+    if ctx.model.name != "pictogram":
+        st.info("Training is for the project's own OverFeat (the pictogram model): the ImageNet "
+                "and Faces nets come pretrained. What you train here appears in the sidebar.")
     st.markdown(
         "Train a small OverFeat in the browser: the app generates a few pictogram scenes, then "
         "runs the paper's stages with the project's trainer (the same loop as "

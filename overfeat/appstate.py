@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
@@ -23,6 +24,7 @@ from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeRe
 from .model import OverFeat
 from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
 from .offsets import offsets
+from .zoo import ZooConfig, describe_net
 
 ALL_SCALES = (0, 1, 2, 3, 4, 5)
 # Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
@@ -122,6 +124,30 @@ GALLERY: tuple[tuple[str, int, int], ...] = (
 )
 
 
+# Sample photos shipped in assets/photos (sources and licences in the README): real photos for
+# the ImageNet and Faces models.
+PHOTO_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
+PHOTOS: tuple[tuple[str, str], ...] = (
+    ("cat.jpg", "a cat"), ("coffee.jpg", "a coffee cup"), ("astronaut.jpg", "an astronaut"),
+    ("dog.jpg", "a dog, a bicycle and a truck"), ("person.jpg", "a person, a dog and a horse"),
+)
+# Knob values a model needs to be useful, applied when it is chosen in the sidebar. P-Net's
+# fine stride is 1 px: at min score 0 every one of ~100,000 windows would enter the merge.
+MODEL_KNOBS: dict[str, dict] = {"faces": {"min_score": 0.6, "top_k": 1}}
+
+
+def load_photo(index: int) -> Image.Image:
+    from .images import load_image
+
+    name = PHOTOS[index][0]
+    return load_image(PHOTO_DIR / name)
+
+
+def photo_label(index: int) -> str:
+    name, what = PHOTOS[index]
+    return f"{name} ({what})"
+
+
 def gallery_label(kind: str, seed: int, index: int) -> str:
     what = {"loc": "one object", "det": "several objects"}[kind]
     return f"{kind} scene {index + 1} ({what}, seed {seed})"
@@ -171,8 +197,10 @@ def runnable(cfg: ModelConfig) -> bool:
     return n_params(cfg) <= MAX_RUN_PARAMS
 
 
-def describe(cfg: ModelConfig) -> str:
+def describe(cfg: ModelConfig | ZooConfig) -> str:
     """One line: geometry, width, classes, parameters."""
+    if isinstance(cfg, ZooConfig):
+        return describe_net(meta_model(cfg))
     bg = " + background" if cfg.background else ""
     n_obj = len(cfg.object_classes)
     return (f"{cfg.geometry} geometry, width x{cfg.width:g}, {n_obj} classes{bg}, "
@@ -246,7 +274,8 @@ class Cell:
     col: int
     prob: float  # the class probability of its window
     window: torch.Tensor  # [4] x1 y1 x2 y2, original-image pixels
-    box: torch.Tensor  # [4] the box the regressor predicts from it (the class's, if per class)
+    box: torch.Tensor | None  # [4] the box the regressor predicts from it (the class's, if per
+    # class); None for a model without a regressor (the ImageNet net)
     top_left: tuple[int, int]  # (x, y) of the window in the (flipped) resized image
     where: str  # which offset map and cell it comes from
 
@@ -257,10 +286,11 @@ def cell(view: View, cls: int, row: int, col: int, k: int, fine: bool) -> Cell:
     if not (0 <= row < Hf and 0 <= col < Wf):
         raise ValueError(f"cell ({row}, {col}) is outside the {Hf}x{Wf} fine map")
     per_class = view.boxes.shape[2] > 1
+    box = view.boxes[row, col, cls if per_class else 0] if view.boxes.shape[2] else None
     where = (f"offset ({col % k},{row % k}), cell ({row // k},{col // k}) of its map" if fine
              else "the coarse map")
     return Cell(row=row, col=col, prob=float(view.fine[cls, row, col]),
-                window=view.windows[row, col], box=view.boxes[row, col, cls if per_class else 0],
+                window=view.windows[row, col], box=box,
                 top_left=(view.stride * col, view.stride * row), where=where)
 
 

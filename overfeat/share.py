@@ -6,7 +6,7 @@ the sidebar's widgets hold, validating each one: a bad value is left out with a 
 user, never an exception (a link may be hand-edited or truncated). Streamlit-free (STYLE 9);
 app.py reads and writes st.query_params with these two functions.
 
-    ?page=scales&img=gallery&g=3&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1
+    ?page=scales&img=gallery&g=3 (or img=photo&p=1)&model=imagenet&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1
      &score=literal&tl=60&tc=0.4&byclass=1&avg=plain&present=1
      &dmin=0.3&dtopk=3&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
 """
@@ -21,7 +21,10 @@ from .multiscale import SCALE_RULES
 # The default page names (app.py passes the pages it actually registers).
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
          "detection", "compare", "experiments", "efficiency")
-SOURCES = ("gallery", "generate")  # an upload cannot travel in a link
+SOURCES = ("gallery", "generate", "photo")  # an upload or a camera photo cannot travel in a link
+# The sidebar's model choices a link may carry (a checkpoint file cannot travel in a link).
+MODELS = ("default", "imagenet", "faces")
+N_PHOTOS = 5  # the sample photos of appstate.PHOTOS (checked by a test)
 SEED_MAX = 10**6
 
 
@@ -37,6 +40,9 @@ def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
         q["img"] = "gallery"
         if state.get("gallery") is not None:
             q["g"] = str(int(state["gallery"]))
+    elif src == "photo":
+        q["img"] = "photo"
+        q["p"] = str(int(state.get("photo") or 0))
     elif src == "generate":
         q["img"] = "generate"
         q["seed"] = str(int(state.get("scene_seed", 0)))
@@ -66,6 +72,8 @@ def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
         q["dtopk"] = str(int(state["det_top_k"]))
     if state.get("cmp_iou") is not None:
         q["iou"] = f"{float(state['cmp_iou']):g}"
+    if state.get("model_source") in MODELS[1:]:
+        q["model"] = str(state["model_source"])
     if state.get("presenter"):
         q["present"] = "1"
     return q
@@ -142,6 +150,10 @@ def decode(params: Mapping, n_gallery: int,
     if seed is not None:
         state["scene_seed"] = seed
     choice("kind", "scene_kind", ("loc", "det"))
+    p = number("p", int, 0, N_PHOTOS - 1)
+    if p is not None:
+        state["photo"] = p
+    choice("model", "model_source", MODELS)
 
     v = get("scales")
     if v is not None:
