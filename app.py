@@ -322,10 +322,13 @@ def restore_link(by_name: dict, current) -> None:
     st.session_state["_link_done"] = True
     state, want, notes = share.decode(st.query_params.to_dict(), len(appstate.GALLERY),
                                       tuple(by_name))
+    if state:  # a model's own knob values (appstate.MODEL_KNOBS), then the link's, which win
+        model = state.get("model_source", "default")
+        st.session_state["_knobs_for"] = model
+        for k, v in appstate.MODEL_KNOBS.get(model, {}).items():
+            st.session_state[k] = v
     for k, v in state.items():
         st.session_state[k] = v
-    if state:  # the link's knob values win over a model's own (appstate.MODEL_KNOBS)
-        st.session_state["_knobs_for"] = state.get("model_source", "default")
     st.session_state["_link_notes"] = notes
     if want is not None and want != page_name(current):
         st.switch_page(by_name[want])

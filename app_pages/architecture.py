@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, geometry, multiscale
+from overfeat import appstate, figures, geometry, multiscale, zoo
 from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
@@ -21,6 +21,9 @@ def render() -> None:
     st.markdown(f"**{appstate.describe(cfg)}**. Fully-connected layers are convolutions "
                 f"(the first a {meta.fc_kernel}x{meta.fc_kernel} kernel over the last pooled "
                 f"map), so the same network slides over an image of any size.")
+    card = zoo.CARDS[cfg.name] if isinstance(cfg, zoo.ZooConfig) else None
+    if card is not None and card.differs:
+        st.info(card.differs)
     H, W = ctx.image.size[1], ctx.image.size[0]
 
     st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
@@ -56,7 +59,8 @@ def render() -> None:
                f"evaluation the neighbouring image - why dense and crop-by-crop evaluation "
                f"differ near borders unless the padding is removed. The last pool is listed "
                f"once (coarse stride); offset pooling runs the classifier on all k*k pooled "
-               f"maps. The regressor head (not listed) has the same shape of first layer.")
+               f"maps." + (" The regressor head (not listed) has the same shape of first layer."
+                           if not isinstance(cfg, zoo.ZooConfig) else ""))
     st.plotly_chart(figures.layer_cost_figure(rows), config=PLOTLY_CONFIG, key="arch_costs")
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table)
 

@@ -189,7 +189,11 @@ class Context:
 
     def merge(self, kind: str) -> MergeResult:
         t = time.perf_counter()
-        r = merged(self.model_key, self.image_key, self.knobs.merge_key(kind), self.analysis())
+        try:
+            r = merged(self.model_key, self.image_key, self.knobs.merge_key(kind), self.analysis())
+        except ValueError as e:  # too many raw boxes for the greedy merge: say so, keep going
+            st.error(f"Cannot merge: {e} (sidebar).")
+            st.stop()
         self.timings[f"merge {kind}"] = time.perf_counter() - t
         return r
 

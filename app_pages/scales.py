@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, multiscale
+from overfeat import appstate, figures, multiscale, zoo
 from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import class_picker, context, show_code
 
@@ -27,6 +27,10 @@ def render() -> None:
                 f"probability per class for every {a.window}x{a.window} window. The **spatial maximum** of a "
                 "class's map is that scale's vote; the final score averages the votes of all "
                 "views (scales x flips).")
+    card = zoo.CARDS.get(getattr(ctx.model, "name", "pictogram"))
+    if card is not None and card.differs:
+        with st.expander(f"How {card.label} differs from the paper's net"):
+            st.markdown(card.differs)
     cls, flip = controls(a)
     st.plotly_chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip),
                     config=PLOTLY_CONFIG, key="scales_maps")

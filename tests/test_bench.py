@@ -9,13 +9,18 @@ from overfeat.cli import main
 def test_bench_quick_json(capsys):
     assert main(["bench", "--quick", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    for name in ("demo", "padding_free_accurate"):
+    for name in ("demo", "padding_free_accurate", "imagenet", "imagenet_padding_free"):
         d = r["dense_vs_crop"][name]
         for key in ("windows", "dense_s", "crop_s", "speedup", "mac_ratio", "fraction_of_ideal",
                     "target_fraction"):
             assert key in d, key
         assert d["windows"] > 0 and d["mac_ratio"] > 1  # sharing windows must save work
         assert abs(d["fraction_of_ideal"] - d["speedup"] / d["mac_ratio"]) < 1e-9
+    free = r["dense_vs_crop"]["imagenet_padding_free"]
+    assert free["target_fraction"] == 0.8 and r["dense_vs_crop"]["imagenet"]["target_fraction"] is None
+    assert all(h >= 1043 and (h - 1043) % 16 == 0 for h, _ in free["sizes"])  # whole windows
+    il = r["imagenet_latency"]
+    assert il["offsets_s"] > 0 and il["no_offsets_s"] > 0 and il["target_median_s"] == 1.0
     assert r["merge"] and all(m["identical"] for m in r["merge"])
     assert all(m["steps"] > 0 for m in r["merge"])
     lat = r["latency"]

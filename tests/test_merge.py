@@ -168,3 +168,32 @@ def test_huge_threshold_merges_each_class_to_one_box():
     for lab in set(labels.tolist()):
         i = r.final_labels.tolist().index(lab)
         assert float(r.final_confs[i]) == pytest.approx(float(scores[labels == lab].double().sum()))
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+def test_initial_matrix_in_bands_equals_literal_loop(monkeypatch, by_class):
+    """The initial match scores are computed in bands of rows (bounded memory): with bands of
+    a few rows the merge is still the reference's, step for step."""
+    import overfeat.merge as m
+
+    boxes, scores, labels = random_boxes(90, 5, clustered=True)
+    monkeypatch.setattr(m, "BAND_SCORES", 7 * 90)  # 7 rows per band: 13 bands, the last short
+    fast = merge(boxes, scores, labels, "corrected", 0.5, by_class)
+    ref = merge_reference(boxes, scores, labels, "corrected", 0.5, by_class)
+    assert fast.n_steps == ref.n_steps > 10
+    assert torch.equal(fast.pairs, ref.pairs)
+    assert torch.equal(fast.final_boxes, ref.final_boxes)
+
+
+def test_too_many_boxes_is_a_clear_error(monkeypatch):
+    import overfeat.merge as m
+
+    boxes, scores, labels = random_boxes(50, 6, clustered=False)
+    monkeypatch.setattr(m, "MAX_MERGE_BOXES", 20)
+    biggest = int(torch.bincount(labels).max())
+    assert biggest > 20
+    with pytest.raises(ValueError, match=rf"^{biggest} boxes to merge in one class, more than "
+                                         r"the 20 .*raise the minimum window score"):
+        merge(boxes, scores, labels, "corrected", 0.5, by_class=True)
+    with pytest.raises(ValueError, match=r"^50 boxes to merge, more than the 20"):
+        merge(boxes, scores, labels, "corrected", 0.5, by_class=False)

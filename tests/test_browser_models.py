@@ -1,0 +1,112 @@
+"""The sidebar's model switch in a real browser (issue 13): a sample photo with the pictogram
+checkpoint, then a click on "ImageNet (EfficientNet-Lite0)" - the Scales page redraws with the
+photo's top ImageNet class; the Regressor page says in one line that this net has no boxes and
+points to the Faces model; the Faces model on the astronaut photo steps through its real merge.
+
+Same set-up as tests/test_browser.py. Screenshots at 1400x1000 (and in presenter mode) go to
+test-artifacts/models-*.png; the README shows two of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from overfeat import appstate, zoo
+from test_browser import (SLOW, _step, _wait_for_step, browser, check_figures,  # noqa: F401
+                          check_page, screenshot, settle, streamlit_server)
+
+expect.set_options(timeout=SLOW)
+PHOTO = {name: i for i, (name, _) in enumerate(appstate.PHOTOS)}
+CATS = ("Egyptian cat", "tiger cat", "tabby")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server("streamlit-models.log") as url:
+        yield url
+
+
+def new_page(browser, url: str) -> Page:  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(SLOW)
+    page.js_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
+    page.goto(url)
+    settle(page)
+    return page
+
+
+def sidebar(page: Page):
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def class_box(page: Page):
+    """The page's class picker (the first selectbox of the main column)."""
+    return page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
+
+
+def picked_class(page: Page) -> str:
+    """The picker's label and chosen option, as the accessibility tree reads them."""
+    return class_box(page).aria_snapshot()
+
+
+def wait_for_cat(page: Page) -> None:
+    deadline = SLOW / 1000
+    while not any(c in picked_class(page) for c in CATS):
+        page.wait_for_timeout(500)
+        deadline -= 0.5
+        assert deadline > 0, picked_class(page)
+
+
+def test_switch_to_imagenet_on_a_cat_photo(server, browser):
+    page = new_page(browser, f"{server}/scales?img=photo&p={PHOTO['cat.jpg']}")
+    expect(page.locator("h1").first).to_have_text("Scales")
+    # The pictogram checkpoint knows no cats.
+    assert not any(c in picked_class(page) for c in CATS), picked_class(page)
+    sidebar(page).get_by_text(zoo.CARDS["imagenet"].label).click()
+    settle(page)
+    wait_for_cat(page)
+    assert "model=imagenet" in page.url
+    check_figures(page, 2)
+    check_page(page)
+    screenshot(page, "models-1-imagenet-scales-cat")
+
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Regressor").click()
+    settle(page)
+    note = page.locator('[data-testid="stAlertContentInfo"]', has_text="no box regressor")
+    expect(note).to_contain_text(zoo.CARDS["faces"].label)
+    assert page.locator(".js-plotly-plot").count() == 0
+    check_page(page)
+
+    # Presenter mode keeps the model and the photo.
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Scales").click()
+    settle(page)
+    sidebar(page).get_by_text("Presenter mode").click()
+    settle(page)
+    assert "present=1" in page.url and "model=imagenet" in page.url
+    wait_for_cat(page)
+    check_figures(page, 2)
+    check_page(page)
+    screenshot(page, "models-2-imagenet-scales-presenter")
+    page.close()
+
+
+def test_faces_model_steps_through_a_real_merge(server, browser):
+    page = new_page(browser, f"{server}/merge?img=photo&p={PHOTO['astronaut.jpg']}&model=faces")
+    expect(page.locator("h1").first).to_have_text("Merge")
+    radio = sidebar(page).get_by_role("radio", name=zoo.CARDS["faces"].label)
+    expect(radio).to_be_checked()
+    step, n, _ = _step(page, "corrected")
+    assert step == 0 and n >= 10  # hundreds of raw face boxes, many merge steps
+    for k in (1, 2):
+        page.get_by_role("button", name="Next", exact=True).click()
+        _wait_for_step(page, "corrected", k)
+        settle(page)
+    step, _, text = _step(page, "corrected")
+    assert step == 2 and re.search(r"merged pair \(\d+, \d+\)", text)
+    check_page(page)
+    screenshot(page, "models-3-faces-merge")
+    page.close()
