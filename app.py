@@ -25,16 +25,9 @@ st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layou
 # value back keeps a learner's choices when they come back to a page.
 # The same goes for the sidebar widgets drawn only for some choices (the gallery picker, the
 # scene seed, the preset).
-PAGE_KEYS = ("cls", "scales_flip", "off_scale", "off_flip", "off_channel", "off_row", "off_col",
-             "reg_scales", "reg_offsets", "reg_classes", "reg_all", "reg_pick", "merge_step",
-             "merge_jump", "merge_all", "merge_n_final", "gallery", "scene_seed", "scene_kind",
-             "preset", "model_source", "app_ckpt", "presenter", "photo",
-             # the knobs, kept while presenter mode hides some of them
-             "scales", "flips", "fine", "rule", "top_k", "min_score", "score", "t_literal",
-             "t_corrected", "by_class", "average",
-             # the pages' own controls
-             "det_min_score", "det_top_k", "cmp_iou", "cmp_top_n", "exp_n", "eff_scale",
-             "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
+PAGE_KEYS = share.SHARED_KEYS + (  # every view setting a link carries, and these:
+    "preset", "app_ckpt", "cmp_top_n", "exp_n", "eff_scale",
+    "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
 for _k in PAGE_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
@@ -95,8 +88,10 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
 
     chosen = None
     if source == "upload":
-        last = st.session_state.get("_last_good")
-        if up is None and presenter and last is not None and last[1].startswith("upload:"):
+        # The last good upload is kept apart from _last_good: replacing a file in the browser
+        # runs the script once with no file (the sample scene), then with the new file.
+        last = st.session_state.get("_last_upload")
+        if up is None and presenter and last is not None:
             return last  # presenter mode hides the uploader: the uploaded image stays
         if up is None:
             notes.append("No image uploaded yet: showing the sample scene.")
@@ -106,11 +101,12 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
             try:
                 im, note = common.decode_upload(key, data, up.name)
                 chosen = (im, key, f"upload {up.name}", None)
+                st.session_state["_last_upload"] = chosen
                 if note:
                     notes.append(f"{up.name}: {note}.")
             except ImageError as e:
                 errors.append(str(e))
-                last = st.session_state.get("_last_good")
+                last = st.session_state.get("_last_upload") or st.session_state.get("_last_good")
                 if last is not None:
                     notes.append(f"Still showing the previous image: {last[2]}.")
                     return last
@@ -329,6 +325,8 @@ def restore_link(by_name: dict, current) -> None:
             st.session_state[k] = v
     for k, v in state.items():
         st.session_state[k] = v
+    # Pages that reset a view setting for a new image or scale keep a linked one (once).
+    st.session_state["_link_pending"] = set(state)
     st.session_state["_link_notes"] = notes
     if want is not None and want != page_name(current):
         st.switch_page(by_name[want])
@@ -342,10 +340,7 @@ def sync_link(current) -> dict:
     return q
 
 
-SHARED_KEYS = ("img_source", "gallery", "scene_seed", "scene_kind", "scales", "flips", "fine",
-               "rule", "top_k", "min_score", "score", "t_literal", "t_corrected", "by_class",
-               "average", "det_min_score", "det_top_k", "cmp_iou", "presenter", "photo",
-               "model_source")
+SHARED_KEYS = share.SHARED_KEYS  # what a link carries: overfeat.share.PARAMS
 
 
 def build_context() -> common.Context:

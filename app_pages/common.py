@@ -227,6 +227,8 @@ def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
     options = [c for c, _, _ in ranking]
     ctx = st.session_state.get(CTX_KEY)
     owner = (ctx.image_key, ctx.model_key) if ctx is not None else None
+    if from_link(key):  # a shared link's class is this image's choice
+        st.session_state[f"_{key}_for"] = owner
     if st.session_state.get(key) not in options or st.session_state.get(f"_{key}_for") != owner:
         st.session_state[key] = options[0]
     st.session_state[f"_{key}_for"] = owner
@@ -235,6 +237,16 @@ def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
         label += f" ({len(options)}: type to search)"
     return st.selectbox(label, options, key=key, format_func=lambda c: names[c],
                         help="Object classes ordered by their final score (top class first).")
+
+
+def from_link(key: str) -> bool:
+    """True once if a shared link set `key` (app.py's apply_link): a page that resets this
+    setting for a new image or scale keeps the linked value the first time instead."""
+    pending = st.session_state.get("_link_pending", set())
+    if key in pending:
+        pending.discard(key)
+        return True
+    return False
 
 
 def require_boxes(ctx: "Context", page: str) -> None:

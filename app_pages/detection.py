@@ -13,19 +13,27 @@ require_boxes(ctx, "Detection")
 
 @st.cache_data(max_entries=16, show_spinner="Merging the boxes of the top classes...")
 def detected(model_key: str, image_key: str, key: tuple, _full: Analysis, _truth):
-    min_score, top_k, score, t, by_class, average = key[-6:]
+    min_score, top_k, score, t, by_class, average, min_conf = key[-7:]
     return detection.detect(_full, min_score=min_score, top_k=top_k, score=score, threshold=t,
-                            by_class=by_class, average=average, truth=_truth)
+                            by_class=by_class, average=average, truth=_truth,
+                            min_confidence=min_conf)
 
 
-def controls() -> tuple[float, int]:
-    st.session_state.setdefault("det_min_score", detection.DEFAULT_MIN_SCORE)
-    st.session_state.setdefault("det_top_k", detection.DEFAULT_TOP_K)
-    c1, c2 = st.columns(2)
-    thr = c1.slider("Score threshold: windows below this class probability give no box",
-                    0.0, 1.0, step=0.05, key="det_min_score")
-    k = c2.slider("Classes per scale (top-k) whose boxes are merged", 1, 5, key="det_top_k")
-    return float(thr), int(k)
+CONFIDENCES = detection.CONFIDENCE_STEPS
+
+
+def controls() -> float:
+    """The page's one setting: the final confidence a merged box needs. The window threshold
+    and top-k are the sidebar's (one setting each, the same on every page)."""
+    st.session_state.setdefault("det_min_conf", detection.DEFAULT_MIN_CONFIDENCE)
+    if st.session_state["det_min_conf"] not in CONFIDENCES:
+        st.session_state["det_min_conf"] = detection.DEFAULT_MIN_CONFIDENCE
+    return float(st.select_slider(
+        "Minimum confidence of a detection (sum of its windows' class probabilities)",
+        CONFIDENCES, key="det_min_conf",
+        help="A merged box is reported when its windows' probabilities add up to at least "
+             "this: about that many confident windows must agree. 0 keeps every merged box "
+             "(what the mAP on the Experiments page ranks)."))
 
 
 def render() -> None:
@@ -34,18 +42,23 @@ def render() -> None:
                 "model has a **background** class (its last output): it is never a guess, but "
                 "it soaks up the probability of windows that see no object, so the object "
                 "classes' scores drop there. The final detections are every box the greedy "
-                "merge leaves (no non-maximum suppression). The sliders start at the settings "
-                "the Experiments page's detection mAP was measured with.")
-    thr, k = controls()
+                "merge leaves (no non-maximum suppression) whose confidence, the sum of its "
+                "windows' class probabilities, reaches the minimum below.")
+    min_conf = controls()
     a = ctx.analysis()
     kn = ctx.knobs
+    thr, k = kn.min_score, kn.top_k
+    st.caption(f"Windows below p = {thr:.2f} give no box and the top-{k} classes of each scale "
+               "enter the merge: the sidebar's *min score of a window* and *top-k* (they start "
+               "at the settings the Experiments page's detection mAP was measured with).")
     key = (*kn.analysis_key(), round(thr, 6), k, kn.score, kn.threshold(kn.score), kn.by_class,
-           kn.average)
+           kn.average, min_conf)
     r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth)
     names = r.analysis.class_names
     m = st.columns(4)
     m[0].metric("raw boxes kept", len(r.analysis.table))
-    m[1].metric("detections", len(r.detections))
+    m[1].metric("detections", len(r.detections),
+                help=f"{r.below} more merged boxes are below confidence {min_conf:g}")
     if r.match is not None:
         m[2].metric("true positives", r.match.tp)
         m[3].metric("false positives", r.match.fp)
@@ -61,8 +74,8 @@ def render() -> None:
     status = r.match.status if r.match else None
     st.plotly_chart(figures.detection_marks_figure(
         ctx.backdrop(), r.detections, status, ctx.truth, r.match.missed if r.match else None,
-        title=f"{len(r.detections)} detections ({kn.score} merge, windows >= {thr:.2f}, "
-              f"top-{k} classes per scale)"), config=PLOTLY_CONFIG, key="det_fig")
+        title=f"{len(r.detections)} detections (confidence >= {min_conf:g}; {r.below} below; "
+              f"windows >= {thr:.2f}, top-{k})"), config=PLOTLY_CONFIG, key="det_fig")
     rows = appstate.detection_rows(r.detections)
     if status is not None:
         for row, s, o in zip(rows, status, r.match.ious):
@@ -70,8 +83,9 @@ def render() -> None:
     if rows:
         st.dataframe(rows, hide_index=True)
     else:
-        st.info(f"No window of the top-{k} classes reaches p = {thr:.2f}, so there is nothing "
-                "to merge: lower the score threshold.")
+        st.info(f"No detection: {r.below} merged boxes are below confidence {min_conf:g} "
+                f"(windows of the top-{k} classes at p >= {thr:.2f}). Lower the minimum "
+                "confidence, or the sidebar's min score of a window.")
 
     st.subheader("The background class, scale by scale")
     bg = detection.background_class(a)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, merge
+from overfeat import appstate, figures, merge, share
 from overfeat.predict import detections
 from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import require_boxes, clamp_state, context, show_code
@@ -10,7 +10,7 @@ from app_pages.common import require_boxes, clamp_state, context, show_code
 ctx = context()
 require_boxes(ctx, "Merge")
 KINDS = ("literal", "corrected")
-JUMPS = (1, 5, 20, 100, 500)
+JUMPS = share.MERGE_JUMPS
 
 
 def _step_by(delta: int, n: int) -> None:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, figures, offsets
 from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import clamp_state, class_picker, context, show_code
+from app_pages.common import clamp_state, class_picker, context, from_link, show_code
 
 ctx = context()
 
@@ -12,8 +12,13 @@ ctx = context()
 def view_controls(a):
     """Scale and flip of the view to dissect."""
     scales = list(a.settings.scales)
-    if st.session_state.get("off_scale") not in scales:
-        st.session_state["off_scale"] = scales[0]
+    owner = (ctx.image_key, ctx.model_key, tuple(scales))
+    if from_link("off_scale"):
+        st.session_state["_off_scale_for"] = owner
+    if (st.session_state.get("off_scale") not in scales
+            or st.session_state.get("_off_scale_for") != owner):
+        st.session_state["off_scale"] = appstate.largest_scale(a)  # most cells to look at
+    st.session_state["_off_scale_for"] = owner
     c1, c2 = st.columns([3, 1])
     s = c1.selectbox("Scale", scales, key="off_scale",
                      format_func=lambda s: f"{s + 1}: {a.sizes[s][0]}x{a.sizes[s][1]}")
@@ -34,8 +39,15 @@ def _pick_from_click() -> None:
             return
 
 
-def cell_controls(view) -> tuple[int, int]:
+def cell_controls(view, cls: int) -> tuple[int, int]:
+    """Row and column of the picked cell: a new view (image, model, scale, flip) or class
+    starts at its most confident cell; a click or the inputs move it."""
     Hf, Wf = view.fine.shape[-2:]
+    owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, cls)
+    linked = from_link("off_row") | from_link("off_col")
+    if st.session_state.get("_off_cell_for") != owner and not linked:
+        st.session_state["off_row"], st.session_state["off_col"] = appstate.best_cell(view, cls)
+    st.session_state["_off_cell_for"] = owner
     clamp_state("off_row", 0, Hf - 1, Hf // 2)
     clamp_state("off_col", 0, Wf - 1, Wf // 2)
     c1, c2 = st.columns(2)
@@ -94,7 +106,7 @@ def render() -> None:
                    "classifier slid over one pooled map.")
 
     st.subheader("Coarse map and fine map")
-    r, c = cell_controls(view)
+    r, c = cell_controls(view, cls)
     st.plotly_chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
                                                pick=(r, c)),
                     config=PLOTLY_CONFIG, key="off_click", on_select=_pick_from_click,

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from overfeat import appstate, export, figures
+from overfeat import appstate, detection, export, figures
 from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
@@ -74,18 +74,34 @@ def render() -> None:
                 "(emoji objects on generated backgrounds), not from photos: on a photo its "
                 "classes are guesses, but every map, box and merge step still shows how "
                 "OverFeat works. Try a sample scene to see it right.")
-    ranking = appstate.class_ranking(a, 5)
-    st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
-    st.caption(f"Classification: spatial max per class at each view, averaged over "
-               f"{len(a.views)} views ({len(a.settings.scales)} scales"
-               f"{' x 2 flips' if a.settings.flips else ''}). Detections are on the Merge page.")
-    download(a)
+    merges = {kind: ctx.merge(kind) for kind in ("literal", "corrected")}
+    r = merges[ctx.knobs.score]
+    n = appstate.n_confident(r, detection.DEFAULT_MIN_CONFIDENCE)
+    left, right = st.columns([3, 2])
+    with left:
+        if ctx.model.has_regressor:
+            title = (f"{ctx.image_label}: {n} final boxes with confidence >= "
+                     f"{detection.DEFAULT_MIN_CONFIDENCE:g} ({len(r.final_confs)} after the "
+                     f"{ctx.knobs.score} merge)")
+        else:
+            title = f"{ctx.image_label} (this model has no box regressor: no boxes)"
+        st.plotly_chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n,
+                                                   ctx.truth, title=title),
+                        config=PLOTLY_CONFIG, key="overview_boxes")
+    with right:
+        ranking = appstate.class_ranking(a, 5)
+        st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
+        st.caption(f"Classification: spatial max per class at each view, averaged over "
+                   f"{len(a.views)} views ({len(a.settings.scales)} scales"
+                   f"{' x 2 flips' if a.settings.flips else ''}). Boxes: the greedy merge of "
+                   "the raw boxes (Merge page), those whose confidence (the sum of their "
+                   "windows' class probabilities) reaches the Detection page's default.")
+    download(a, merges)
     show_code(appstate.pipeline_info, export.analysis_dict)
 
 
-def download(a) -> None:
+def download(a, merges) -> None:
     """The analysis of this image (sizes, per-view scores, raw boxes, both merges) as JSON."""
-    merges = {kind: ctx.merge(kind) for kind in ("literal", "corrected")}
     text = export.analysis_json(a, merges, image=ctx.image_label, model=ctx.model_desc)
     name = "".join(ch if ch.isalnum() else "-" for ch in ctx.image_label).strip("-")[:60]
     st.download_button("Download the analysis (JSON)", text, file_name=f"overfeat-{name}.json",

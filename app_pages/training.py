@@ -48,6 +48,12 @@ def start(spec: jobs.JobSpec) -> None:
         st.session_state["train_msg"] = str(e)
 
 
+def stop(job: jobs.Job) -> None:
+    """The Stop button: ask the run to stop; its "already running" warning no longer applies."""
+    job.stop()
+    st.session_state.pop("train_msg", None)
+
+
 @st.fragment(run_every=POLL_S)
 def monitor() -> None:
     """The live part: progress bar, loss curves, stop button; reruns itself every POLL_S."""
@@ -55,14 +61,25 @@ def monitor() -> None:
     if job is None:
         st.info("No run on this server yet.")
         return
+    # The "already running" warning of a start refused: drawn in the fragment, so it goes
+    # within POLL_S once the Stop button is pressed or the run has ended (it stayed before).
+    if not job.alive:
+        st.session_state.pop("train_msg", None)
+    if st.session_state.get("train_msg"):
+        st.warning(st.session_state["train_msg"])
     s = job.snapshot()
     st.progress(s["progress"], text=f"{s['id']}: {s['status']} - {s['message']} "
                                     f"({s['seconds']:.0f} s)")
     if job.alive:
-        st.button("Stop", key="train_stop", on_click=job.stop, disabled=s["stop_requested"],
+        st.button("Stop", key="train_stop", on_click=stop, args=(job,),
+                  disabled=s["stop_requested"],
                   help="Stops after the current step; the last finished epoch's checkpoint stays.")
     st.plotly_chart(figures.training_figure(s["losses"], s["epochs"]), key="train_loss",
                     config=PLOTLY_CONFIG)
+    if any(r["loss"] is None for r in s["losses"]):
+        st.caption("Stage 2 mixes the windows of a few images in a shuffle buffer before it "
+                   "learns from them: an epoch's first steps only fill it (no point drawn), and "
+                   "its last step also learns what the buffer still holds.")
     if s["epochs"]:
         st.dataframe(s["epochs"], hide_index=True)
     if s["status"] == "failed":
@@ -96,8 +113,6 @@ def render() -> None:
         clicked = st.form_submit_button("Start training", type="primary")
     if clicked:
         start(spec)
-    if st.session_state.get("train_msg"):
-        st.warning(st.session_state["train_msg"])
     if running and not clicked:
         st.caption("A run is in progress on this server; starting another waits until it ends.")
     monitor()

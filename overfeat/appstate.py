@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .config import ModelConfig
+from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from .geometry import layer_table, meta_model, scale_geometry
 from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
 from .model import OverFeat
@@ -45,8 +46,10 @@ class Knobs:
     flips: bool = True  # horizontal flips double the views (SPEC 3)
     fine: bool = True  # offset max pooling (SPEC 4); False = one pool, stride 36
     rule: str = "aspect"  # how an image becomes each scale's size (project choice, SPEC 3 (?))
-    top_k: int = 1  # merge step (a): classes per scale whose boxes are kept
-    min_score: float = 0.0  # drop boxes of windows below this class probability
+    # The settings `evaluate` measures with (overfeat.evaluate): the merge opens on the boxes
+    # that count, not on hundreds of near-zero windows burying the object.
+    top_k: int = EVAL_TOP_K  # merge step (a): classes per scale whose boxes are kept
+    min_score: float = EVAL_MIN_SCORE  # drop boxes of windows below this class probability
     score: str = "corrected"  # the match score of the "answer" merge (both are shown)
     t_literal: float = DEFAULT_THRESHOLD["literal"]  # t for the literal score (pixels)
     t_corrected: float = DEFAULT_THRESHOLD["corrected"]  # t for the corrected score (unitless)
@@ -120,7 +123,8 @@ class SceneUnavailable(RuntimeError):
 
 # The gallery: fixed seeds, rendered at run time (no image binaries in the repository).
 GALLERY: tuple[tuple[str, int, int], ...] = (
-    ("loc", 7, 0), ("loc", 11, 1), ("loc", 23, 2), ("det", 7, 0), ("det", 11, 1), ("det", 23, 2),
+    # det scenes with 3, 4 and 5 objects (a test checks that each holds several)
+    ("loc", 7, 0), ("loc", 11, 1), ("loc", 23, 2), ("det", 7, 0), ("det", 6, 1), ("det", 38, 2),
 )
 
 
@@ -266,6 +270,20 @@ def strongest_channel(view: View) -> int:
     return int(view.features.flatten(1).amax(dim=1).argmax())
 
 
+def best_cell(view: View, cls: int) -> tuple[int, int]:
+    """(row, col) of the fine map's most confident cell for a class (the first of ties)."""
+    m = view.fine[cls]
+    i = int(m.flatten().argmax())
+    return i // m.shape[1], i % m.shape[1]
+
+
+def largest_scale(analysis: Analysis) -> int:
+    """The chosen scale whose fine map has the most cells (the first of ties): the Offsets
+    page opens there, where the maps show the most."""
+    cells = {v.scale: v.fine.shape[-2] * v.fine.shape[-1] for v in analysis.views}
+    return max(analysis.settings.scales, key=lambda s: (cells[s], -s))
+
+
 @dataclass
 class Cell:
     """One cell of a view's fine map, as the Offsets page describes it."""
@@ -358,10 +376,19 @@ def box_rows(table: BoxTable, idx, class_names, k: int) -> list[dict]:
     return rows
 
 
+def n_confident(result: MergeResult, min_confidence: float, cap: int = 10) -> int:
+    """How many of a merge's final boxes (most confident first) reach min_confidence, at most
+    cap: the boxes the Overview draws."""
+    return min(int((result.final_confs >= min_confidence).sum()), cap)
+
+
 def detection_rows(dets: list) -> list[dict]:
-    """One row per final box (predict.Detection), most confident first, for a table."""
-    return [{"rank": i + 1, "class": d.name, "confidence": round(d.confidence, 4),
-             "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")", "raw boxes": d.members}
+    """One row per final box (predict.Detection), most confident first, for a table. The
+    confidence is a sum over windows, so the table gives its parts a student can read: how
+    many windows (raw boxes) it sums and their mean class probability."""
+    return [{"rank": i + 1, "class": d.name, "confidence": round(d.confidence, 2),
+             "windows": d.members, "mean p": round(d.confidence / max(d.members, 1), 3),
+             "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")"}
             for i, d in enumerate(dets)]
 
 

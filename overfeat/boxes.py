@@ -56,3 +56,12 @@ def decode(t: Tensor, windows: Tensor) -> Tensor:
     s = (windows[..., 2] - windows[..., 0])[..., None]
     origin = torch.cat([windows[..., :2], windows[..., :2]], dim=-1)
     return t * s + origin
+
+
+def clip_boxes(boxes: Tensor, image_hw: tuple[int, int]) -> Tensor:
+    """[N, 4] x1 y1 x2 y2 clipped to an image of (height, width): 0 <= x <= W, 0 <= y <= H."""
+    h, w = image_hw
+    out = boxes.clone()
+    out[:, 0::2] = out[:, 0::2].clamp(0, w)
+    out[:, 1::2] = out[:, 1::2].clamp(0, h)
+    return out

@@ -382,11 +382,23 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
 
 
 # --- merge ----------------------------------------------------------------------------------
+# Line width and opacity of a box by its confidence: (lower bound, width, opacity). A
+# confidence sums window probabilities, so one raw window (< 1) is thin and faint, a box of a
+# few windows medium, one that has swallowed a cluster (>= 10 windows' worth) thick and strong.
+CONF_BANDS = ((10.0, 3.5, 1.0), (1.0, 2.0, 0.8), (0.0, 1.0, 0.45))
+
+
+def _halo(box: Tensor, width: float) -> go.Scatter:
+    """A white outline under a highlighted box, so it stands out from the boxes around it."""
+    return _box_trace(box, "white", "", width=width + 4, showlegend=False)
+
+
 def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
                  max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
-    """One step of the greedy merge: the boxes alive after it (thin, by class), the pair it
-    merged (dashed) and the merged box (thick). At most max_boxes alive boxes are drawn (the
-    most confident), the merged one always."""
+    """One step of the greedy merge: the boxes alive after it (by class; line width and
+    opacity by confidence, CONF_BANDS), then on top of them the pair it merged (dashed, with a
+    white halo) and the merged box (thick). At most max_boxes alive boxes are drawn (the most
+    confident), the merged one always."""
     fig = go.Figure()
     _add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     st = ms.alive
@@ -395,18 +407,31 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     if max_boxes is not None and n > max_boxes:
         order = order[:max_boxes]
     labels = st["labels"][order]
+    rel = st["confs"][order]
     for c in sorted(set(labels.tolist())):
-        sel = order[labels == c]
-        xs, ys = _rect_path(st["boxes"][sel])
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", opacity=0.8,
-                                 line=dict(color=class_color(c), width=1.5),
-                                 name=f"{class_names[c]} ({len(sel)} drawn)", hoverinfo="skip"))
+        upper = float("inf")
+        first = True
+        for lo, width, opacity in CONF_BANDS:
+            sel = order[(labels == c) & (rel >= lo) & (rel < upper)]
+            upper = lo
+            if len(sel) == 0:
+                continue
+            xs, ys = _rect_path(st["boxes"][sel])
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", opacity=opacity,
+                line=dict(color=class_color(c), width=width), legendgroup=f"class{c}",
+                name=f"{class_names[c]} ({int((labels == c).sum())} drawn)", showlegend=first,
+                hoverinfo="skip"))
+            first = False
     if ms.pair is not None:
         i, j = ms.pair
+        for box in (ms.b1, ms.b2):
+            fig.add_trace(_halo(box, 3))
         fig.add_trace(_box_trace(ms.b1, "#d62728", f"b1 (slot {i})", width=3, dash="dash",
                                  hover=f"b1, slot {i}"))
         fig.add_trace(_box_trace(ms.b2, "#1f77b4", f"b2 (slot {j})", width=3, dash="dash",
                                  hover=f"b2, slot {j}"))
+        fig.add_trace(_halo(ms.merged, 5))
         fig.add_trace(_box_trace(ms.merged, "#2ca02c", "merged box", width=5,
                                  hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
                                        f"match score {ms.score:.4g}"))
@@ -489,13 +514,14 @@ PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
 def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.Figure:
     """Live loss curves of a run from overfeat.jobs.Job.snapshot(): one line per stage over the
     run's steps (each stage has its own loss: cross-entropy, L2 box loss, detection CE), and
-    each finished epoch's mean loss as a marker at its last step."""
+    each finished epoch's mean loss as a marker at its last step. Steps without a loss (stage 2
+    steps that only filled the shuffle buffer, loss None) have no point."""
     fig = go.Figure()
     stages = sorted({r["stage"] for r in losses})
     names = {1: "stage 1 classifier (CE)", 2: "stage 2 regressor (L2)", 3: "stage 3 detection (CE)"}
     colors = {1: "#0072B2", 2: "#D55E00", 3: "#009E73"}
     for s in stages:
-        rows = [r for r in losses if r["stage"] == s]
+        rows = [r for r in losses if r["stage"] == s and r["loss"] is not None]
         fig.add_trace(go.Scatter(x=[r["x"] for r in rows], y=[r["loss"] for r in rows],
                                  mode="lines+markers" if len(rows) < 30 else "lines",
                                  name=names.get(s, f"stage {s}"), line_color=colors.get(s)))

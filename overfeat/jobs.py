@@ -27,6 +27,11 @@ from .checkpoint import ASSETS
 # Where runs write their scenes and checkpoints (git-ignored); tests point it elsewhere.
 ROOT = Path(os.environ.get("OVERFEAT_APP_TRAIN_DIR", ASSETS.parent / "runs" / "app-train"))
 KINDS = ("loc", "det")
+# Stage 2's shuffle buffer (overfeat.train.ShuffleBuffer) cut down like the batches: the windows
+# of ~4 images (2 steps of 2 images x 48 windows). The trainer's default 8192 rows hold all the
+# windows of a few dozen scenes, so a run this small would learn everything in the epoch's
+# last step (the drain) and draw one loss point per epoch.
+SHUFFLE_BUFFER = 192
 
 
 class JobRunning(RuntimeError):
@@ -67,7 +72,8 @@ class JobSpec:
                             stages=self.stages, epochs=(self.epochs,) * 3,
                             lr=(self.lr, self.lr / 2, self.lr / 4), batch_size=8,
                             images_per_step=2, crops_per_image=6, optimizer="adamw",
-                            weight_decay=0.05, dropout=0.3, seed=self.seed)
+                            weight_decay=0.05, dropout=0.3, seed=self.seed,
+                            shuffle_buffer=SHUFFLE_BUFFER)
 
 
 @dataclass
@@ -80,7 +86,9 @@ class Job:
     status: str = "preparing"  # preparing -> running -> done | stopped | failed
     message: str = "generating scenes"
     progress: float = 0.0  # 0..1 over all chosen stages
-    losses: list[dict] = field(default_factory=list)  # one per step: stage, epoch, step, x, loss
+    # One per step: stage, epoch, step, steps, x, loss, rows (stage 2: rows learned; its loss
+    # is None for a step that only filled the shuffle buffer, see overfeat.train).
+    losses: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)  # the trainer's epoch records
     error: str | None = None
     checkpoint: Path | None = None  # written and complete (None while none is)
@@ -131,11 +139,15 @@ class Job:
                 within = (ev["epoch"] + ev["step"] / ev["steps"]) / ev["epochs"]
                 self.progress = min(1.0, (si + within) / len(stages))
                 n = len(self.losses)
+                # loss None: a stage-2 step that only filled the shuffle buffer (learned nothing)
+                loss = None if ev["loss"] is None else float(ev["loss"])
                 self.losses.append({"stage": ev["stage"], "epoch": ev["epoch"],
                                     "step": ev["step"], "steps": ev["steps"], "x": n + 1,
-                                    "loss": float(ev["loss"])})
+                                    "loss": loss, "rows": ev.get("rows")})
                 self.message = (f"stage {ev['stage']} epoch {ev['epoch'] + 1}/{ev['epochs']}, "
-                                f"step {ev['step']}/{ev['steps']}, loss {ev['loss']:.4f}")
+                                f"step {ev['step']}/{ev['steps']}, " +
+                                ("filling the shuffle buffer" if loss is None
+                                 else f"loss {loss:.4f}"))
             elif kind == "epoch":
                 self.epochs.append({k: v for k, v in ev.items() if k != "event"})
             elif kind == "checkpoint":

@@ -19,6 +19,10 @@ Choices the paper leaves open (?), made here and shown in the app:
   class scores of the windows behind it"); the merged label is b1's (with by_class=False, the
   label of the more confident of the two).
 
+Final boxes are clipped to the image by multiscale.Analysis.merge (this module does not know
+the image; a regressed box of a window at the border can reach past it): what the app, the CLI
+and evaluate report lies inside the image. The step-by-step trace keeps the unclipped averages.
+
 Two match scores:
 - "literal": the paper's text, centre distance + intersection area. It adds pixels to squared
   pixels and makes overlapping boxes LESS likely to merge (a known flaw of the text).

@@ -167,9 +167,13 @@ class Analysis:
 
     def merge(self, score: str = "corrected", threshold: float | None = None,
               by_class: bool = True, average: str = DEFAULT_AVERAGE) -> MergeResult:
+        """The greedy merge of this analysis' raw boxes; its final boxes clipped to the image
+        (a window's regressed box near the border can reach past it; the trace is not clipped)."""
         t = self.table
-        return merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
-                     by_class=by_class, average=average)
+        r = merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
+                  by_class=by_class, average=average)
+        r.final_boxes = box_ops.clip_boxes(r.final_boxes, self.image_size)
+        return r
 
 
 def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:

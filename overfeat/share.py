@@ -8,13 +8,20 @@ app.py reads and writes st.query_params with these two functions.
 
     ?page=scales&img=gallery&g=3 (or img=photo&p=1)&model=imagenet&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1
      &score=literal&tl=60&tc=0.4&byclass=1&avg=plain&present=1
-     &dmin=0.3&dtopk=3&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
+     &dconf=30&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
+     &cls=12&step=40&oscale=3&orow=4&ocol=7 ...   (what each page shows: see PARAMS)
+
+PARAMS is the one table of what a link carries: session key, URL name, type and range. A page's
+own range (the number of merge steps, the fine map's size) is not known here; the page clamps a
+linked value into it (app_pages.common.clamp_state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from .detection import CONFIDENCE_STEPS
 from .merge import AVERAGES, SCORES
 from .multiscale import SCALE_RULES
 
@@ -26,56 +33,102 @@ SOURCES = ("gallery", "generate", "photo")  # an upload or a camera photo cannot
 MODELS = ("default", "imagenet", "faces")
 N_PHOTOS = 5  # the sample photos of appstate.PHOTOS (checked by a test)
 SEED_MAX = 10**6
+MERGE_JUMPS = (1, 5, 20, 100, 500)  # the Merge page's steps per click / tick
+
+
+@dataclass(frozen=True)
+class Param:
+    """One view setting in a link: session-state key, URL name, kind and valid values."""
+
+    key: str
+    name: str
+    kind: str  # "int", "float", "flag", "choice" or "ints" (comma-separated)
+    lo: float = 0
+    hi: float = 0
+    options: tuple = ()
+    grid: float | None = None  # floats snap to this step (the slider's own grid)
+
+
+BIG = 10**7  # upper bound for counts whose real range only the page knows
+# In decode order (a bad value's note names them in this order).
+PARAMS = (
+    Param("gallery", "g", "int", 0, None),  # hi: the gallery's size, given to decode()
+    Param("scene_seed", "seed", "int", 0, SEED_MAX),
+    Param("scene_kind", "kind", "choice", options=("loc", "det")),
+    Param("photo", "p", "int", 0, N_PHOTOS - 1),
+    Param("model_source", "model", "choice", options=MODELS),
+    Param("scales", "scales", "ints", 0, 5),
+    Param("flips", "flips", "flag"),
+    Param("fine", "fine", "flag"),
+    Param("by_class", "byclass", "flag"),
+    Param("rule", "rule", "choice", options=SCALE_RULES),
+    Param("top_k", "topk", "int", 1, 5),
+    Param("min_score", "min", "float", 0.0, 1.0, grid=0.01),
+    Param("score", "score", "choice", options=SCORES),
+    Param("t_literal", "tl", "float", -1e9, 1e9),
+    Param("t_corrected", "tc", "float", -1e6, 1e6),
+    Param("average", "avg", "choice", options=AVERAGES),
+    Param("det_min_conf", "dconf", "float", 0.0, 500.0, options=CONFIDENCE_STEPS),
+    Param("cmp_iou", "iou", "float", 0.05, 0.95, grid=0.05),
+    Param("presenter", "present", "flag"),
+    # What each page shows (page controls): the class, the Scales flip, the Offsets view and
+    # cell, the Regressor's filters and picked box, the Merge step and its view.
+    Param("cls", "cls", "int", 0, 999),
+    Param("scales_flip", "sflip", "flag"),
+    Param("off_scale", "oscale", "int", 0, 5),
+    Param("off_flip", "oflip", "flag"),
+    Param("off_channel", "och", "int", 0, BIG),
+    Param("off_row", "orow", "int", 0, BIG),
+    Param("off_col", "ocol", "int", 0, BIG),
+    Param("reg_scales", "rscales", "ints", 0, 5),
+    Param("reg_offsets", "roffs", "ints", 0, 8),
+    Param("reg_classes", "rcls", "ints", 0, 999),
+    Param("reg_all", "rall", "flag"),
+    Param("reg_pick", "rpick", "int", 0, BIG),
+    Param("merge_step", "step", "int", 0, BIG),
+    Param("merge_jump", "jump", "int", 1, 500, options=MERGE_JUMPS),
+    Param("merge_all", "mall", "flag"),
+    Param("merge_n_final", "nfinal", "int", 1, 50),
+)
+# The session keys a link carries: the image source and every PARAMS key.
+SHARED_KEYS = ("img_source",) + tuple(p.key for p in PARAMS)
+# Keys encoded only with their image source.
+_SOURCE_KEYS = {"gallery": "gallery", "scene_seed": "generate", "scene_kind": "generate",
+                "photo": "photo"}
+
+
+def _text(p: Param, v) -> str:
+    if p.kind == "flag":
+        return "1" if v else "0"
+    if p.kind == "ints":
+        return ",".join(str(int(x)) for x in sorted(v))
+    if p.kind == "int":
+        return str(int(v))
+    if p.kind == "float":
+        return f"{float(v):g}"
+    return str(v)
 
 
 def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
-    """Query parameters for the view in `state` (the app's session-state keys: img_source,
-    gallery, scene_seed, scene_kind and the Knobs fields; presenter). Keys that are missing
-    are left out; an uploaded image is not encoded (the link shows the gallery's default)."""
+    """Query parameters for the view in `state` (the app's session-state keys, SHARED_KEYS).
+    Keys that are missing are left out; an uploaded image is not encoded (the link shows the
+    gallery's default); the pictogram model and presenter mode off are the defaults."""
     q: dict[str, str] = {}
     if page:
         q["page"] = page
     src = state.get("img_source")
-    if src == "gallery":
-        q["img"] = "gallery"
-        if state.get("gallery") is not None:
-            q["g"] = str(int(state["gallery"]))
-    elif src == "photo":
-        q["img"] = "photo"
-        q["p"] = str(int(state.get("photo") or 0))
-    elif src == "generate":
-        q["img"] = "generate"
-        q["seed"] = str(int(state.get("scene_seed", 0)))
-        q["kind"] = str(state.get("scene_kind", "det"))
-    if state.get("scales") is not None:
-        q["scales"] = ",".join(str(int(s)) for s in sorted(state["scales"]))
-    for key, name in (("flips", "flips"), ("fine", "fine"), ("by_class", "byclass")):
-        if state.get(key) is not None:
-            q[name] = "1" if state[key] else "0"
-    if state.get("rule") is not None:
-        q["rule"] = str(state["rule"])
-    if state.get("top_k") is not None:
-        q["topk"] = str(int(state["top_k"]))
-    if state.get("min_score") is not None:
-        q["min"] = f"{float(state['min_score']):g}"
-    if state.get("score") is not None:
-        q["score"] = str(state["score"])
-    if state.get("t_literal") is not None:
-        q["tl"] = f"{float(state['t_literal']):g}"
-    if state.get("t_corrected") is not None:
-        q["tc"] = f"{float(state['t_corrected']):g}"
-    if state.get("average") is not None:
-        q["avg"] = str(state["average"])
-    if state.get("det_min_score") is not None:
-        q["dmin"] = f"{float(state['det_min_score']):g}"
-    if state.get("det_top_k") is not None:
-        q["dtopk"] = str(int(state["det_top_k"]))
-    if state.get("cmp_iou") is not None:
-        q["iou"] = f"{float(state['cmp_iou']):g}"
-    if state.get("model_source") in MODELS[1:]:
-        q["model"] = str(state["model_source"])
-    if state.get("presenter"):
-        q["present"] = "1"
+    if src in SOURCES:
+        q["img"] = src
+    for p in PARAMS:
+        v = state.get(p.key)
+        if p.key in _SOURCE_KEYS and _SOURCE_KEYS[p.key] != src:
+            continue
+        if p.key == "photo" and src == "photo":
+            v = v or 0
+        if v is None or (p.key == "model_source" and v not in MODELS[1:]) or (
+                p.key == "presenter" and not v):
+            continue
+        q[p.name] = _text(p, v)
     return q
 
 
@@ -101,39 +154,35 @@ def decode(params: Mapping, n_gallery: int,
     def bad(name: str, value: str, why: str) -> None:
         notes.append(f"link parameter {name}={value!r} ignored: {why}")
 
-    def number(name: str, kind, lo, hi):
-        v = get(name)
-        if v is None:
-            return None
+    def value(p: Param, v: str):
+        """The parsed value, or None after a note."""
+        hi = n_gallery - 1 if p.hi is None else p.hi
+        if p.kind == "flag":
+            if v.lower() in ("1", "true", "on", "yes"):
+                return True
+            if v.lower() in ("0", "false", "off", "no"):
+                return False
+            return bad(p.name, v, "expected 1 or 0")
+        if p.kind == "choice":
+            return v if v in p.options else bad(p.name, v, f"expected one of {', '.join(p.options)}")
+        if p.kind == "ints":
+            try:
+                xs = sorted({int(x) for x in v.split(",") if x.strip()})
+                if not xs or any(not p.lo <= x <= hi for x in xs):
+                    raise ValueError
+                return xs
+            except ValueError:
+                return bad(p.name, v, f"expected indices {p.lo}..{hi} separated by commas")
+        kind = int if p.kind == "int" else float
         try:
             x = kind(v)
         except ValueError:
-            bad(name, v, f"expected {'an integer' if kind is int else 'a number'}")
-            return None
-        if not lo <= x <= hi or x != x:  # x != x: NaN
-            bad(name, v, f"expected {lo}..{hi}")
-            return None
-        return x
-
-    def flag(name: str, key: str) -> None:
-        v = get(name)
-        if v is None:
-            return
-        if v.lower() in ("1", "true", "on", "yes"):
-            state[key] = True
-        elif v.lower() in ("0", "false", "off", "no"):
-            state[key] = False
-        else:
-            bad(name, v, "expected 1 or 0")
-
-    def choice(name: str, key: str, options) -> None:
-        v = get(name)
-        if v is None:
-            return
-        if v in options:
-            state[key] = v
-        else:
-            bad(name, v, f"expected one of {', '.join(options)}")
+            return bad(p.name, v, f"expected {'an integer' if kind is int else 'a number'}")
+        if not p.lo <= x <= hi or x != x:  # x != x: NaN
+            return bad(p.name, v, f"expected {p.lo}..{hi}")
+        if p.options and x not in p.options:
+            return bad(p.name, v, f"expected one of {', '.join(map(str, p.options))}")
+        return round(round(x / p.grid) * p.grid, 2) if p.grid else x
 
     v = get("page")
     if v is not None:
@@ -141,54 +190,15 @@ def decode(params: Mapping, n_gallery: int,
             page = v.lower()
         else:
             bad("page", v, f"expected one of {', '.join(pages)}")
-
-    choice("img", "img_source", SOURCES)
-    g = number("g", int, 0, n_gallery - 1)
-    if g is not None:
-        state["gallery"] = g
-    seed = number("seed", int, 0, SEED_MAX)
-    if seed is not None:
-        state["scene_seed"] = seed
-    choice("kind", "scene_kind", ("loc", "det"))
-    p = number("p", int, 0, N_PHOTOS - 1)
-    if p is not None:
-        state["photo"] = p
-    choice("model", "model_source", MODELS)
-
-    v = get("scales")
+    v = get("img")
     if v is not None:
-        try:
-            scales = sorted({int(s) for s in v.split(",") if s.strip()})
-            if not scales or any(not 0 <= s <= 5 for s in scales):
-                raise ValueError
-            state["scales"] = scales
-        except ValueError:
-            bad("scales", v, "expected scale indices 0..5 separated by commas")
-    flag("flips", "flips")
-    flag("fine", "fine")
-    flag("byclass", "by_class")
-    choice("rule", "rule", SCALE_RULES)
-    top_k = number("topk", int, 1, 5)
-    if top_k is not None:
-        state["top_k"] = top_k
-    m = number("min", float, 0.0, 1.0)
-    if m is not None:
-        state["min_score"] = round(m, 2)
-    choice("score", "score", SCORES)
-    t = number("tl", float, -1e9, 1e9)
-    if t is not None:
-        state["t_literal"] = t
-    t = number("tc", float, -1e6, 1e6)
-    if t is not None:
-        state["t_corrected"] = t
-    choice("avg", "average", AVERAGES)
-    # The pages' sliders step by 0.05: a value off that grid would not be one of theirs.
-    for name, key, lo, hi in (("dmin", "det_min_score", 0.0, 1.0), ("iou", "cmp_iou", 0.05, 0.95)):
-        x = number(name, float, lo, hi)
+        if v in SOURCES:
+            state["img_source"] = v
+        else:
+            bad("img", v, f"expected one of {', '.join(SOURCES)}")
+    for p in PARAMS:
+        v = get(p.name)
+        x = None if v is None else value(p, v)
         if x is not None:
-            state[key] = round(round(x / 0.05) * 0.05, 2)
-    k = number("dtopk", int, 1, 5)
-    if k is not None:
-        state["det_top_k"] = k
-    flag("present", "presenter")
+            state[p.key] = x
     return state, page, notes

@@ -46,6 +46,9 @@ trunk never changes after stage 1, and the classifier of stage 3 is the one that
 Mechanics. Progress goes through a callback receiving dicts ({"event": "step", "stage",
 "epoch", "epochs", "step", "steps", "loss", "lr", "images_per_s"}, and "epoch", "checkpoint",
 "stage", "done" events), so the CLI draws a text progress bar and an app can draw its own.
+A stage-2 step event also has "rows" (the rows it learned from), its "loss" is their mean, or
+None for a step that only filled the shuffle buffer, and the epoch's last step includes the
+buffer's drain: an epoch's loss is the rows-weighted mean of its steps' losses.
 A callback may raise StopTraining to end the run early (an app's stop button): Trainer.run
 then returns normally with trainer.stopped set, and the checkpoint of the last finished epoch
 stays on disk (see Trainer.run). A diverged run (a non-finite loss or weights) stops with a
@@ -637,12 +640,13 @@ class Trainer:
         K = self.model.fc_kernel
         return self.model.features[0].weight.new_zeros(1, self.model.trunk_channels, K, K)
 
-    def _step_events(self, stage: int, epoch: int, step: int, steps: int, loss: float,
-                     lr: float, items: int, t0: float) -> None:
+    def _step_events(self, stage: int, epoch: int, step: int, steps: int, loss: float | None,
+                     lr: float, items: int, t0: float, rows: int | None = None) -> None:
         dt = max(1e-6, time.time() - t0)
+        extra = {} if rows is None else {"rows": rows}
         self.emit(event="step", stage=stage, epoch=epoch, epochs=self.opts.epochs[stage - 1],
                   step=step + 1, steps=steps, loss=loss, lr=lr,
-                  images_per_s=items * self.dist.world / dt)
+                  images_per_s=items * self.dist.world / dt, **extra)
 
     def _total_steps(self, stage: int, per_epoch: int) -> int:
         return per_epoch * self.opts.epochs[stage - 1]
@@ -743,10 +747,11 @@ class Trainer:
         loss_sum, count, t0, seen = 0.0, 0, time.time(), 0
         total = None
 
-        def learn(rows: tuple[Tensor, ...] | None) -> float | None:
-            """One optimizer step on (patches, targets, labels); None while the buffer fills. A
-            step with nothing to learn is skipped, except under DDP, where a zero-weight step
-            keeps the ranks' collective calls in step."""
+        def learn(rows: tuple[Tensor, ...] | None) -> tuple[float, int] | None:
+            """One optimizer step on (patches, targets, labels): (its loss, rows learned), or
+            None when nothing was learned (rows None: the buffer is filling). A step with
+            nothing to learn is skipped, except under DDP, where a zero-weight step keeps the
+            ranks' collective calls in step (and also answers None)."""
             nonlocal loss_sum, count
             if rows is None and not self.dist.active:
                 return None
@@ -762,15 +767,28 @@ class Trainer:
             loss = F.mse_loss(out, t) * weight
             _check_finite(loss, 2, epoch, step)
             _optimize(opt, loss)
-            if weight:
-                loss_sum += loss.item() * len(t)
-                count += len(t)
-            return loss.item()
+            if not weight:
+                return None
+            loss_sum += loss.item() * len(t)
+            count += len(t)
+            return loss.item(), len(t)
+
+        def event(step: int, steps: int, learned: list, lr: float) -> None:
+            """View step `step`'s event: the rows-weighted mean loss of what it learned (loss
+            None and rows 0 when it only filled the buffer), so that the epoch's loss is the
+            rows-weighted mean of its steps' losses."""
+            done = [x for x in learned if x is not None]
+            n = sum(r for _, r in done)
+            self._step_events(2, epoch, step, steps, sum(v * r for v, r in done) / n if n else None,
+                              lr, seen, t0, rows=n)
 
         # Each epoch starts with an empty buffer, so --resume stays exact, and ends by learning
-        # the rows still in it (drain), so every window drawn is learned once.
+        # the rows still in it (drain), so every window drawn is learned once. The drain belongs
+        # to the epoch's last step, whose event waits for it: a small run whose rows all fit in
+        # the buffer learns everything there (it used to report a loss of 0 at every step,
+        # having learned nothing yet, and never the drain's).
         buf = ShuffleBuffer(o.shuffle_buffer)
-        gen, step, shown = None, 0, 0.0
+        gen, step, last = None, 0, None
         for step, steps, batch in self._views(2, epoch):
             total = total or self._total_steps(2, steps)
             patches, rows, targets, labels, n_rows = [], [], [], [], 0
@@ -795,17 +813,20 @@ class Trainer:
             lr = lr_at(epoch * steps + step, total, o.lr[1])
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss = learn(buf.push((torch.cat(patches)[torch.cat(rows)], torch.cat(targets),
-                                   torch.cat(labels)), gen) if patches else None)
-            shown = shown if loss is None else loss  # a filling step shows the last loss
-            self._step_events(2, epoch, step, steps, shown, lr, seen, t0)
+            got = learn(buf.push((torch.cat(patches)[torch.cat(rows)], torch.cat(targets),
+                                  torch.cat(labels)), gen) if patches else None)
+            if step < steps - 1:
+                event(step, steps, [got], lr)
+            else:
+                last = (step, steps, [got], lr)
         # The drain runs at the epoch's last learning rate. Under DDP every rank takes the same
         # number of drain steps (the most a full buffer needs), padded with zero-weight steps.
         size = o.images_per_step * o.windows_per_image
         chunks = buf.drain(size, gen)
         n = math.ceil(o.shuffle_buffer / size) if self.dist.active else len(chunks)
-        for c in range(n):
-            learn(chunks[c] if c < len(chunks) else None)
+        drained = [learn(chunks[c] if c < len(chunks) else None) for c in range(n)]
+        if last is not None:
+            event(last[0], last[1], last[2] + drained, last[3])
         return {"loss": loss_sum / max(1, count), "windows": count}
 
     def _epoch_detection(self, net: nn.Module, opt, epoch: int) -> dict:
@@ -900,8 +921,9 @@ class ProgressBar:
             self._last = now
             frac = ev["step"] / ev["steps"]
             bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
+            loss = "(filling buffer)" if ev["loss"] is None else f"{ev['loss']:.4f}"
             w.write(f"\rstage {ev['stage']} epoch {ev['epoch'] + 1}/{ev['epochs']} [{bar}] "
-                    f"{ev['step']}/{ev['steps']} loss {ev['loss']:.4f} lr {ev['lr']:.2g} "
+                    f"{ev['step']}/{ev['steps']} loss {loss} lr {ev['lr']:.2g} "
                     f"{ev['images_per_s']:.0f}/s ")
         elif kind == "stage":
             w.write(f"stage {ev['stage']} ({ev['name']}): {ev['epochs']} epochs\n")

@@ -477,8 +477,10 @@ def test_merge_stepper_forward_and_back():
     for df, r in zip(at.dataframe[-2:], res.values()):
         table = df.value
         assert len(table) == min(3, len(r.final_confs))
-        assert list(table.columns) == ["rank", "class", "confidence", "box", "raw boxes"]
-        assert np.allclose(table["confidence"], [round(float(v), 4) for v in r.final_confs[:3]])
+        assert list(table.columns) == ["rank", "class", "confidence", "windows", "mean p", "box"]
+        assert np.allclose(table["confidence"], [round(float(v), 2) for v in r.final_confs[:3]])
+        assert list(table["windows"]) == [len(m) for m in r.final_members[:3]]
+        assert np.allclose(table["mean p"], table["confidence"] / table["windows"], atol=6e-3)
         assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
 
 

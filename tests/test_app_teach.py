@@ -71,7 +71,7 @@ def test_share_encode_decode_round_trip():
     state = {"img_source": "generate", "scene_seed": 42, "scene_kind": "loc",
              "scales": [4, 0, 2], "flips": False, "fine": True, "rule": "paper", "top_k": 3,
              "min_score": 0.25, "score": "literal", "t_literal": 75.0, "t_corrected": 0.4,
-             "by_class": False, "average": "plain", "det_min_score": 0.35, "det_top_k": 4,
+             "by_class": False, "average": "plain", "det_min_conf": 50.0,
              "cmp_iou": 0.65, "presenter": True}
     q = share.encode(state, "merge")
     assert all(isinstance(v, str) for v in q.values())
@@ -83,18 +83,18 @@ def test_share_encode_decode_round_trip():
 def test_share_decode_ignores_bad_values_with_a_note():
     bad = {"page": "nowhere", "img": "upload", "g": "17", "seed": "-3", "kind": "cat",
            "scales": "0,9", "flips": "maybe", "rule": "stretch", "topk": "two", "min": "nan",
-           "score": "best", "tl": "1e99", "avg": "median", "dmin": "1.5", "iou": "0",
-           "dtopk": "9", "utm_source": "mail"}
+           "score": "best", "tl": "1e99", "avg": "median", "dconf": "7", "iou": "0",
+           "utm_source": "mail"}
     state, page, notes_ = share.decode(bad, n_gallery=6)
     assert state == {} and page is None
     named = [n.split("=")[0].removeprefix("link parameter ") for n in notes_]
     assert named == ["page", "img", "g", "seed", "kind", "scales", "flips", "rule", "topk",
-                     "min", "score", "tl", "avg", "dmin", "iou", "dtopk"]
+                     "min", "score", "tl", "avg", "dconf", "iou"]
     # every bad one is named; the unknown utm_source is ignored silently
     good, _, none = share.decode({"g": ["1", "3"], "fine": "off"}, n_gallery=6)
     assert good == {"gallery": 3, "fine": False} and none == []  # a repeated name: the last
-    snapped, _, _ = share.decode({"dmin": "0.33", "iou": "0.52"}, n_gallery=6)
-    assert snapped == {"det_min_score": 0.35, "cmp_iou": 0.5}  # onto the sliders' 0.05 grid
+    snapped, _, _ = share.decode({"min": "0.333", "iou": "0.52"}, n_gallery=6)
+    assert snapped == {"min_score": 0.33, "cmp_iou": 0.5}  # onto the sliders' grids
 
 
 def test_export_round_trips_with_the_right_counts():

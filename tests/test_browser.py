@@ -34,7 +34,7 @@ WIDTH, HEIGHT = 1400, 900
 SLOW = 120_000  # ms: the first analysis runs the network at 12 views on a busy 2-core CPU
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # Plotly figures each page draws (with offsets on, the default).
-FIGURES = {"Overview": 1, "Architecture": 1, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 5}
+FIGURES = {"Overview": 2, "Architecture": 1, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 5}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 expect.set_options(timeout=SLOW)  # expect's own default is 5 s
 
