@@ -41,6 +41,11 @@ html { font-size: 21px; }
 [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
 h1 { font-size: 2.6rem !important; }
+/* Buttons keep their whole label: smaller than the text and never cut to "Pre..." */
+[data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p {
+  font-size: 0.9rem; white-space: nowrap; overflow: visible; text-overflow: clip; }
+[data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
+  padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 

@@ -7,6 +7,7 @@ from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
 ctx = context()
+REG = " (regressor)"  # geometry.layer_table(head="both") marks the regressor's rows so
 
 
 def _height(n_rows: int) -> int:
@@ -44,14 +45,22 @@ def render() -> None:
     st.dataframe(rows, hide_index=True, height=_height(len(rows)), column_config={
         "parameters": st.column_config.NumberColumn(format="localized"),
         "multiply-adds": st.column_config.NumberColumn(format="localized")})
+    # The table lists every parameter of the network (the regressor's layers too), so its
+    # total is the header's number, written the same way.
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["multiply-adds"] for r in rows)
+    reg = [r for r in rows if r["layer"].endswith(REG)]
+    cls_out = [r for r in rows if not r["layer"].endswith(REG)][-1]
     window = meta.window
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("parameters (trunk + classifier)", f"{total_p / 1e6:.2f}M")
-    c2.metric("multiply-adds per window", f"{total_m / 1e9:.3f}G")
+    c1.metric("parameters (whole network)", geometry.human_count(total_p, decimals=1),
+              help=f"{total_p:,} = the table's total"
+                   + (f", of which the box regressor {sum(r['parameters'] for r in reg):,}"
+                      if reg else " (this net has no box regressor)"))
+    c2.metric("multiply-adds per window", f"{total_m / 1e9:.3f}G",
+              help="Every layer of the table once" + (", both heads" if reg else ""))
     c3.metric("window (network input)", f"{window} px")
-    c4.metric("receptive field of the output", f"{rows[-1]['receptive field']} px")
+    c4.metric("receptive field of the output", f"{cls_out['receptive field']} px")
     st.caption(f"Receptive field: input pixels one output cell could see; jump: input pixels "
                f"between neighbouring cells (the cumulative stride). The receptive field is "
                f"larger than the {window} px window because the padded layers look past the "
@@ -59,8 +68,9 @@ def render() -> None:
                f"evaluation the neighbouring image - why dense and crop-by-crop evaluation "
                f"differ near borders unless the padding is removed. The last pool is listed "
                f"once (coarse stride); offset pooling runs the classifier on all k*k pooled "
-               f"maps." + (" The regressor head (not listed) has the same shape of first layer."
-                           if not isinstance(cfg, zoo.ZooConfig) else ""))
+               f"maps." + (f" The rows marked '{REG.strip()}' are the box regressor's head: "
+                           "it reads the same last pooled map as the classifier." if reg
+                           else ""))
     st.plotly_chart(figures.layer_cost_figure(rows), config=PLOTLY_CONFIG, key="arch_costs")
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table)
 

@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from overfeat import appstate, jobs, zoo
+from overfeat import appstate, figures, jobs, zoo
 from overfeat.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
 from overfeat.config import ModelConfig, preset
 from overfeat.figures import Backdrop, backdrop
@@ -208,6 +208,13 @@ def context() -> Context:
         st.error("Open the app through app.py (streamlit run app.py): the pages need its sidebar.")
         st.stop()
     return ctx
+
+
+def chart(fig, key: str, **kw):
+    """Draw a package figure in the house style (figures.styled; larger in presenter mode)
+    across the column's width, with the app's toolbar config. kw: on_select and friends."""
+    figures.styled(fig, presenter=bool(st.session_state.get("presenter")))
+    return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch", **kw)
 
 
 def show_code(*objects, label: str = "The package code this page ran") -> None:

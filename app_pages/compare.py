@@ -19,6 +19,31 @@ def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _me
                                average=average)
 
 
+SUPPORT_KEY = "cmp_min_support"
+# The page states its counting rule in one sentence (the reasons: overfeat.compare's docstring).
+SUPPORT_RULE = (
+    "A final box counts when its **support**, the summed class probability of the raw boxes "
+    "behind it, is at least {t}: the boxes merged into it (for the greedy merge this is its "
+    "confidence) or the kept box and those it suppressed (NMS), one rule for all four methods, "
+    "since a merged box's summed confidence and a kept window's score (at most 1) are on "
+    "different scales.")
+
+
+def support_ui(col) -> float:
+    """The page's counting threshold (compare.compare_rows' min_support). Its value is kept
+    under a second key too: a page's widget state is dropped while another page is shown."""
+    if st.session_state.get(SUPPORT_KEY) not in compare.SUPPORT_STEPS:
+        st.session_state[SUPPORT_KEY] = st.session_state.get("_" + SUPPORT_KEY,
+                                                             compare.DEFAULT_MIN_SUPPORT)
+    t = float(col.select_slider(
+        "Minimum support of a counted box (windows' worth of class probability)",
+        compare.SUPPORT_STEPS, key=SUPPORT_KEY,
+        help="About how many confident windows must stand behind a final box for it to count "
+             "(and be drawn). 0 counts every final box."))
+    st.session_state["_" + SUPPORT_KEY] = t
+    return t
+
+
 def render() -> None:
     st.title("Greedy vs NMS")
     st.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
@@ -26,14 +51,10 @@ def render() -> None:
                 "box and drops those overlapping it by more than an IoU threshold). All four "
                 "run on the same raw boxes (the sidebar's scales, top-k and min score).")
     st.session_state.setdefault("cmp_iou", compare.DEFAULT_NMS_IOU)
-    # Default: each method's 10 most confident boxes (a scene has at most 5 objects; drawing
-    # every leftover box hides the answer); 0 shows all.
-    st.session_state.setdefault("cmp_top_n", compare.DEFAULT_TOP_N)
     c1, c2 = st.columns([3, 2])
     iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou")
-    top_n = int(c2.number_input("Count and draw each method's n most confident boxes (0 = all)",
-                                0, 1000, step=1, key="cmp_top_n"))
+    min_support = support_ui(c2)
     a = ctx.analysis()
     kn = ctx.knobs
     key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class,
@@ -41,16 +62,15 @@ def render() -> None:
     # The two greedy merges are the app's cached ones (the Merge page shows the same).
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
-    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names, top_n)
+    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names, min_support)
     st.dataframe(rows, hide_index=True, key="cmp_table")
+    st.caption(SUPPORT_RULE.format(t=f"{min_support:g}"))
     if ctx.truth is not None:
         best = [r["method"] for r in rows if r["rank"] == 1]
         st.caption(f"Closest to the truth: **{', '.join(best)}**. Measure (overfeat.compare): "
-                   f"VOC matching at IoU >= {compare.MATCH_IOU} (most confident first, same "
-                   "class, each object once); methods are ranked by true positives, then fewest "
-                   "false positives, then the mean IoU of the matches. "
-                   + (f"Each method's {top_n} most confident boxes count." if top_n else
-                      "Every final box counts (set n above to count only the most confident)."))
+                   f"VOC matching at IoU >= {compare.MATCH_IOU} of the counted boxes (most "
+                   "confident first, same class, each object once); methods are ranked by true "
+                   "positives, then fewest false positives, then the mean IoU of the matches.")
     else:
         st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
                    "rank the methods against its objects.")
@@ -62,16 +82,18 @@ def render() -> None:
                "window's score.")
     cols = st.columns(2)
     for i, (name, r) in enumerate(res.items()):
-        shown = r.head(top_n or figures.DEFAULT_MAX_BOXES)
+        counted = r.supported(min_support)
+        shown = counted.head(figures.DEFAULT_MAX_BOXES)
         with cols[i % 2]:
             # (Below the title, a note would run under Plotly's mode bar in a half-width column.)
-            st.caption(f"{name}: the {len(shown)} most confident of {len(r)} boxes drawn"
-                       if len(shown) < len(r) else f"{name}: all {len(r)} boxes drawn")
+            st.caption(f"{name}: {len(counted)} of {len(r)} boxes have support >= "
+                       f"{min_support:g}" + (f"; the {len(shown)} most confident drawn"
+                                            if len(shown) < len(counted) else ", all drawn"))
             st.plotly_chart(figures.method_boxes_figure(
                 ctx.backdrop(), shown.boxes, shown.confs, shown.labels, a.class_names, ctx.truth,
-                title=f"{name}: {len(r)} boxes", max_boxes=None), config=PLOTLY_CONFIG,
-                key=f"cmp_fig_{i}")
-    show_code(compare.run_methods, compare.nms_boxes, compare.match_truth)
+                title=f"{name}: {len(counted)} boxes counted", max_boxes=None),
+                config=PLOTLY_CONFIG, key=f"cmp_fig_{i}")
+    show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth)
 
 
 render()

@@ -4,8 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, compare, detection, figures
 from overfeat.multiscale import Analysis
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import require_boxes, context, show_code
+from app_pages.common import chart, context, require_boxes, show_code
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -72,10 +71,10 @@ def render() -> None:
         st.caption("An uploaded or sample image without known objects: choose 'New scene "
                    "from a seed' (kind det) in the sidebar to see true and false positives.")
     status = r.match.status if r.match else None
-    st.plotly_chart(figures.detection_marks_figure(
+    chart(figures.detection_marks_figure(
         ctx.backdrop(), r.detections, status, ctx.truth, r.match.missed if r.match else None,
         title=f"{len(r.detections)} detections (confidence >= {min_conf:g}; {r.below} below; "
-              f"windows >= {thr:.2f}, top-{k})"), config=PLOTLY_CONFIG, key="det_fig")
+              f"windows >= {thr:.2f}, top-{k})"), key="det_fig")
     rows = appstate.detection_rows(r.detections)
     if status is not None:
         for row, s, o in zip(rows, status, r.match.ious):
@@ -95,7 +94,7 @@ def render() -> None:
     else:
         st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high where "
                    "a window sees no object. Windows are drawn at their centres.")
-        st.plotly_chart(figures.scale_maps_figure(a, ctx.backdrop(), bg), config=PLOTLY_CONFIG,
+        chart(figures.scale_maps_figure(a, ctx.backdrop(), bg),
                         key="det_bg")
     show_code(detection.detect, compare.match_truth)
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, bench, figures
-from overfeat.geometry import crop_macs, dense_macs
+from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
 from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
@@ -26,14 +26,17 @@ def render() -> None:
     crop = sum(r["crop multiply-adds"] for r in rows) * views
     m = st.columns(4)
     m[0].metric("windows", f"{windows:,}")
-    m[1].metric("dense multiply-adds", f"{dense / 1e9:.2f} G")
-    m[2].metric("crop-by-crop multiply-adds", f"{crop / 1e9:.2f} G")
+    m[1].metric("dense multiply-adds", human_count(dense), help=f"{dense:,}")
+    m[2].metric("crop-by-crop multiply-adds", human_count(crop), help=f"{crop:,}")
     m[3].metric("crop / dense", f"{crop / dense:.1f}x")
     st.caption(f"The sidebar's {len(rows)} scale(s)" + (" x 2 for flips" if kn.flips else "")
                + f", {'fine stride (offsets)' if kn.fine else 'coarse stride'}. Crop by crop "
                "counts the trunk and classifier once per window; dense counts the trunk once "
                "per scale and the classifier once per output cell.")
-    st.dataframe(rows, hide_index=True, key="eff_table")
+    st.dataframe(readable_cost_rows(rows), hide_index=True, key="eff_table", column_config={
+        k: st.column_config.TextColumn(help="K = thousand, M = million, G = billion; the exact "
+                                            "counts show when you point at a bar below")
+        for k in ("dense multiply-adds", "crop multiply-adds")})
     st.plotly_chart(figures.efficiency_figure(rows), config=PLOTLY_CONFIG, key="eff_fig")
 
     st.subheader("Measured")

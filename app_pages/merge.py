@@ -4,8 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, figures, merge, share
 from overfeat.predict import detections
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import require_boxes, clamp_state, context, show_code
+from app_pages.common import chart, clamp_state, context, require_boxes, show_code
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -79,8 +78,7 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
                        else "shown for comparison")
             st.markdown(step_text(kind, r, ms, names))
             title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
-            st.plotly_chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes),
-                            config=PLOTLY_CONFIG, key=f"merge_fig_{kind}")
+            chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes), key=f"merge_fig_{kind}")
 
 
 def render() -> None:
@@ -109,6 +107,10 @@ def render() -> None:
                "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "
                f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
 
+    if len(a.table) == 0:
+        st.info(f"No raw boxes: no window of the top-{ctx.knobs.top_k} classes reaches the "
+                f"sidebar's min score of a window ({ctx.knobs.min_score:.2f}). Lower it to see "
+                "this image's boxes merge.")
     st.session_state.setdefault("merge_all", False)
     if n == 0:
         st.session_state["merge_playing"] = False
@@ -129,7 +131,7 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        st.plotly_chart(figures.merge_scores_figure(results, int(step)), config=PLOTLY_CONFIG,
+        chart(figures.merge_scores_figure(results, int(step)),
                         key="merge_scores")
 
     stepper()
@@ -142,10 +144,9 @@ def render() -> None:
         r = results[kind]
         with col:
             dets = detections(a, r, int(n_final))
-            st.plotly_chart(figures.final_boxes_figure(
+            chart(figures.final_boxes_figure(
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
-                title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"),
-                config=PLOTLY_CONFIG, key=f"merge_final_{kind}")
+                title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"), key=f"merge_final_{kind}")
             st.dataframe(appstate.detection_rows(dets), hide_index=True)
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("

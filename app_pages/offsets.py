@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, offsets
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import clamp_state, class_picker, context, from_link, show_code
+from app_pages.common import chart, clamp_state, class_picker, context, from_link, show_code
 
 ctx = context()
 
@@ -93,23 +92,20 @@ def render() -> None:
         with c1:
             st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
                         f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
-            st.plotly_chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k,
-                                                       f"channel {ch}", colorscale="Greys"),
-                            config=PLOTLY_CONFIG, key="off_pooled")
+            chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k,
+                                                       f"channel {ch}", colorscale="Greys"), key="off_pooled")
         with c2:
             st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
-            st.plotly_chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k,
-                                                       f"p({name})"),
-                            config=PLOTLY_CONFIG, key="off_classmaps")
+            chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k,
+                                                       f"p({name})"), key="off_classmaps")
         st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                    "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                    "classifier slid over one pooled map.")
 
     st.subheader("Coarse map and fine map")
     r, c = cell_controls(view, cls)
-    st.plotly_chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
-                                               pick=(r, c)),
-                    config=PLOTLY_CONFIG, key="off_click", on_select=_pick_from_click,
+    chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
+                                               pick=(r, c)), key="off_click", on_select=_pick_from_click,
                     selection_mode="points")
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
                + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
@@ -120,8 +116,7 @@ def render() -> None:
     with left:
         title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {cell.prob:.3f}"
                  f"{' (flipped view)' if view.flip else ''}")
-        st.plotly_chart(figures.window_figure(ctx.backdrop(), cell.window, cell.box, title),
-                        config=PLOTLY_CONFIG, key="off_window")
+        chart(figures.window_figure(ctx.backdrop(), cell.window, cell.box, title), key="off_window")
     with right:
         st.markdown(
             f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "

@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, detection, export, figures
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import chart, context, show_code
 
 ctx = context()
 
@@ -19,8 +18,7 @@ def render() -> None:
         f"pooling** makes the windows {m.prepool_stride} px apart instead of {m.stride}; a "
         f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
         f"al., ICLR 2014).")
-    st.plotly_chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)),
-                    config=PLOTLY_CONFIG, key="pipeline")
+    chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)), key="pipeline")
     st.caption("Numbers are for the current image, model and sidebar settings.")
 
     k, w = ctx.model.k, ctx.model.window
@@ -85,9 +83,8 @@ def render() -> None:
                      f"{ctx.knobs.score} merge)")
         else:
             title = f"{ctx.image_label} (this model has no box regressor: no boxes)"
-        st.plotly_chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n,
-                                                   ctx.truth, title=title),
-                        config=PLOTLY_CONFIG, key="overview_boxes")
+        chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n,
+                                                   ctx.truth, title=title), key="overview_boxes")
     with right:
         ranking = appstate.class_ranking(a, 5)
         st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])

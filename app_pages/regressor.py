@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, boxes, figures, multiscale
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import require_boxes, context, show_code
+from app_pages.common import chart, context, require_boxes, show_code
 
 ctx = context()
 require_boxes(ctx, "Regressor")
@@ -57,7 +56,8 @@ def render() -> None:
                 "Each raw box keeps its provenance: scale, flip, offset, cell and the class "
                 "score of its window.")
     if len(t) == 0:
-        st.warning("No boxes: every window scores below the sidebar's min score.")
+        st.warning(f"No boxes: every window of the top-{ctx.knobs.top_k} classes scores below "
+                   f"the sidebar's min score of a window ({ctx.knobs.min_score:.2f}): lower it.")
         return
     s, o, c, show_all = filters(a)
     idx = appstate.filter_boxes(t, scales=s, offsets_=o, classes=c)
@@ -72,9 +72,8 @@ def render() -> None:
         pick = None
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
              f"(coloured by scale)")
-    st.plotly_chart(figures.boxes_figure(ctx.backdrop(), t, drawn, a.class_names, a.k,
-                                         pick=pick, title=title),
-                    config=PLOTLY_CONFIG, key="reg_click", on_select=_pick_from_click, selection_mode="points")
+    chart(figures.boxes_figure(ctx.backdrop(), t, drawn, a.class_names, a.k,
+                                         pick=pick, title=title), key="reg_click", on_select=_pick_from_click, selection_mode="points")
     m1, m2, m3 = st.columns(3)
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))

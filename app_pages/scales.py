@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, multiscale, zoo
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import class_picker, context, show_code
+from app_pages.common import chart, class_picker, context, show_code
 
 ctx = context()
 
@@ -32,8 +31,7 @@ def render() -> None:
         with st.expander(f"How {card.label} differs from the paper's net"):
             st.markdown(card.differs)
     cls, flip = controls(a)
-    st.plotly_chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip),
-                    config=PLOTLY_CONFIG, key="scales_maps")
+    chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip), key="scales_maps")
     st.caption(f"Each cell is drawn at the centre of its window, one stride "
                f"({ctx.model.prepool_stride if a.settings.fine else ctx.model.stride} px at that "
                "scale) wide: at the smallest scale the window covers almost the whole image, so "
@@ -44,7 +42,7 @@ def render() -> None:
     if cls not in top:
         top = top[:4] + [cls]
     st.subheader("Spatial maxima per scale and the final average")
-    st.plotly_chart(figures.scale_scores_figure(a, top), config=PLOTLY_CONFIG, key="scales_scores")
+    chart(figures.scale_scores_figure(a, top), key="scales_scores")
 
     full = appstate.derive(ctx.full(), multiscale.Settings(fine=a.settings.fine,
                                                            rule=a.settings.rule))

@@ -63,8 +63,8 @@ def monitor() -> None:
         return
     # The "already running" warning of a start refused: drawn in the fragment, so it goes
     # within POLL_S once the Stop button is pressed or the run has ended (it stayed before).
-    if not job.alive:
-        st.session_state.pop("train_msg", None)
+    if not job.alive or job.id not in st.session_state.get("train_msg", job.id):
+        st.session_state.pop("train_msg", None)  # its run has ended (or another run is on)
     if st.session_state.get("train_msg"):
         st.warning(st.session_state["train_msg"])
     s = job.snapshot()

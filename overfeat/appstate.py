@@ -219,7 +219,7 @@ def fmt_size(hw) -> str:
 def layer_rows(cfg: ModelConfig) -> list[dict]:
     """Per-layer table at one window (the paper's Tables 1-2): sizes, RF, stride, costs."""
     rows = []
-    for r in layer_table(cfg):
+    for r in layer_table(cfg, head="both"):  # every parameter: trunk, classifier, regressor
         rows.append({"layer": r.name, "kind": r.kind, "channels": r.channels,
                      "kernel": r.kernel, "stride": r.stride, "padding": r.padding,
                      "output": fmt_size(r.out_size), "receptive field": r.receptive_field,

@@ -18,6 +18,23 @@ same-class truth with the highest IoU; IoU >= 0.5 makes a true positive, anythin
 How close a method comes to the truth (truth_score), in this order (a tuple, larger is better):
 more truths found (true positives), then fewer false positives, then a higher mean IoU of the
 true positives. Recall first because a method that finds nothing has no false positives.
+
+Which final boxes count (compare_rows' min_support): every method leaves many weak boxes, so
+a box counts when its SUPPORT reaches a threshold, one rule for all four methods. The methods'
+own confidences cannot share a threshold: a greedy box's is the sum of its members' class
+scores (up to thousands), an NMS box's is one window's score (at most 1), so "the 10 most
+confident" or "confidence >= t" would compare different things (the top 10 of a one-object
+scene gave every method 9 false positives). The support of a final box is the sum of the class
+probabilities of the raw boxes behind it, FinalBoxes.members: the boxes merged into it (for the
+greedy merge this is its confidence), or the kept box and those it suppressed (NMS). Every raw
+box is behind exactly one final box in all four methods, so each spends the same total; the
+threshold asks how many confident windows' worth of evidence a box gathers ("about that many
+windows agree", as the Detection page's minimum confidence), and a method that leaves the
+evidence of one object spread over many boxes (or, as the literal merge often does, merges
+nothing) counts fewer. Measured on the three one-object gallery scenes with the shipped
+checkpoint and the sidebar's defaults, at DEFAULT_MIN_SUPPORT = 30: greedy corrected 1 true
+positive and 3, 2, 1 false positives, NMS 1 and 3, 1, 4, greedy literal none (its boxes stay
+single windows).
 """
 
 from __future__ import annotations
@@ -46,21 +63,46 @@ class FinalBoxes:
     confs: Tensor
     labels: Tensor
     members: list[list[int]] = field(default_factory=list)
+    # support[i]: the sum of the class probabilities of box i's members (see the module
+    # docstring); None (boxes built by hand): the confidences stand in for it.
+    support: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+    @property
+    def supports(self) -> Tensor:
+        return self.confs if self.support is None else self.support
+
+    def _take(self, idx: Tensor) -> "FinalBoxes":
+        idx = idx.long()
+        return FinalBoxes(self.method, self.boxes[idx], self.confs[idx], self.labels[idx],
+                          [self.members[i] for i in idx.tolist()] if self.members else [],
+                          None if self.support is None else self.support[idx])
 
     def head(self, n: int | None) -> "FinalBoxes":
         """The n most confident boxes (all of them for None or 0)."""
         if not n:
             return self
-        return FinalBoxes(self.method, self.boxes[:n], self.confs[:n], self.labels[:n],
-                          self.members[:n])
+        return self._take(torch.arange(min(n, len(self))))
+
+    def supported(self, min_support: float | None) -> "FinalBoxes":
+        """The boxes whose support is at least min_support, in their order (all for None)."""
+        if min_support is None:
+            return self
+        return self._take(torch.nonzero(self.supports >= min_support).flatten())
+
+
+def support_of(scores: Tensor, members: list[list[int]]) -> Tensor:
+    """Per final box: the sum of its members' scores (Tensor[M], float64)."""
+    s = scores.double()
+    return torch.tensor([float(s[m].sum()) for m in members], dtype=torch.float64)
 
 
 def from_merge(method: str, r: MergeResult) -> FinalBoxes:
+    members = [list(m) for m in r.final_members]
     return FinalBoxes(method, r.final_boxes.double(), r.final_confs.double(),
-                      r.final_labels.long(), [list(m) for m in r.final_members])
+                      r.final_labels.long(), members, support_of(r.scores, members))
 
 
 def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
@@ -92,7 +134,8 @@ def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
         taken[sup] = True
         members.append([k] + sup.tolist())
     return FinalBoxes("batched nms" if by_class else "nms", boxes[keep].double(),
-                      scores[keep].double(), labels[keep], members)
+                      scores[keep].double(), labels[keep], members,
+                      support_of(table.scores, members))
 
 
 def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: float | None = None,
@@ -178,18 +221,21 @@ def truth_score(m: TruthMatch) -> tuple[int, int, float]:
     return (m.tp, -m.fp, round(m.mean_iou, 6))
 
 
-DEFAULT_TOP_N = 10  # the app's default: each method's 10 most confident final boxes count
+# The app's default minimum support (module docstring): about 30 confident windows' worth, the
+# Detection page's default minimum confidence too. SUPPORT_STEPS: the page's choices.
+DEFAULT_MIN_SUPPORT = 30.0
+SUPPORT_STEPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0)
 
 
 def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | None,
-                 class_names, top_n: int | None = None) -> list[dict]:
-    """One table row per method: boxes left (and, with a truth, TP, FP, missed, mean IoU and
-    the rank by truth_score, 1 = closest), counting each method's top_n most confident boxes
-    only (None or 0: all)."""
+                 class_names, min_support: float | None = None) -> list[dict]:
+    """One table row per method: boxes left, boxes counted (support >= min_support; None: all)
+    and, with a truth, the counted boxes' TP, FP, missed, mean IoU and the rank by
+    truth_score (1 = closest)."""
     rows = []
     for name, r in results.items():
-        row = {"method": name, "raw boxes": raw, "final boxes": len(r)}
-        r = r.head(top_n)
+        r_all, r = r, r.supported(min_support)
+        row = {"method": name, "raw boxes": raw, "final boxes": len(r_all), "counted": len(r)}
         if truth is not None:
             m = match_truth(r.boxes, r.confs, r.labels, truth, class_names)
             row.update({"true positives": m.tp, "false positives": m.fp,

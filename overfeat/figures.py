@@ -122,15 +122,16 @@ def pipeline_figure(info: dict) -> go.Figure:
         fig.add_shape(type="rect", x0=x0, x1=x0 + bw, y0=0, y1=1, line=dict(color="#555", width=1.5),
                       fillcolor=colors[i % len(colors)], layer="below")
         fig.add_annotation(x=x0 + bw / 2, y=0.86, text=f"<b>{title}</b>", showarrow=False,
-                           font=dict(size=13, color="#111"))
+                           font=dict(size=13, color="#111"), name="fixed")
         fig.add_annotation(x=x0 + bw / 2, y=0.42, text=body, showarrow=False,
-                           font=dict(size=11, color="#222"))
+                           font=dict(size=12, color="#222"), name="fixed")
         fig.add_annotation(x=x0 + bw / 2, y=-0.1, text=f"<i>page: {page}</i>", showarrow=False,
-                           font=dict(size=10, color="#555"))
+                           font=dict(size=11, color="#555"), name="fixed")
         if i < n - 1:
             fig.add_annotation(x=x0 + bw + gap - 0.02, y=0.5, ax=x0 + bw + 0.02, ay=0.5,
                                xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                               arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="")
+                               arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="",
+                               name="fixed")
     top = info.get("top")
     tail = (f"classification: spatial max per class, averaged over views"
             + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else ""))
@@ -196,7 +197,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
     if not views:  # flips off: show the unflipped views
         views = [v for v in analysis.views if v.scale in scales and not v.flip]
     n = len(views)
-    cols = min(3, n)
+    cols = min(2 if bd.width >= bd.height else 3, n)  # panels ~450 px wide in a 1000 px column
     rows = (n + cols - 1) // cols
     titles = [f"scale {v.scale + 1}: {v.size[0]}x{v.size[1]}, map {v.fine.shape[-2]}x"
               f"{v.fine.shape[-1]}, max {float(v.fine[cls].max()):.3f}" for v in views]
@@ -218,8 +219,8 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
     fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
                                      colorbar=dict(title=dict(text=f"p({name})"))),
-                      height=300 * rows + 40, margin=dict(l=0, r=0, t=40, b=0))
-    fig.update_annotations(font_size=11)
+                      height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
+                      margin=dict(l=0, r=0, t=40, b=0))
     return fig
 
 
@@ -357,8 +358,10 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
             continue
         xs, ys = _rect_path(table.boxes[sel])
         color = SCALE_COLORS[s]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1.5),
-                                 opacity=0.8, name=f"scale {s + 1} ({len(sel)})",
+        # Faint outlines, distinct centre markers (white rim, drawn above): with hundreds of
+        # boxes the outlines make a texture and the markers stay apart and clickable.
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1),
+                                 opacity=0.35, name=f"scale {s + 1} ({len(sel)})",
                                  legendgroup=f"s{s}", hoverinfo="skip"))
         b = table.boxes[sel]
         text = [f"#{i} {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}<br>"
@@ -366,7 +369,8 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
                 f"{offset_label(int(table.offset[i]), k)}, cell ({int(table.row[i])},{int(table.col[i])})"
                 for i in sel.tolist()]
         fig.add_trace(go.Scatter(x=((b[:, 0] + b[:, 2]) / 2).tolist(), y=((b[:, 1] + b[:, 3]) / 2).tolist(),
-                                 mode="markers", marker=dict(color=color, size=5, opacity=0.7),
+                                 mode="markers", marker=dict(color=color, size=9, opacity=0.9,
+                                                             line=dict(color="white", width=1)),
                                  customdata=sel.tolist(), hovertext=text, hoverinfo="text",
                                  name=f"centres, scale {s + 1}", legendgroup=f"s{s}",
                                  showlegend=False))
@@ -375,8 +379,9 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
         fig.add_trace(_box_trace(w, "#111111", f"window of box #{pick}", width=3, dash="dash"))
         fig.add_trace(_box_trace(b, "#e6194b", f"box #{pick}", width=4))
     _image_axes(fig, bd, pad=0.15)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=560,
-                      margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select", dragmode="pan",
+    fig.update_xaxes(showticklabels=True, ticks="outside", side="top")  # pixels, read off
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
+                      margin=dict(l=40, r=0, t=70, b=0), clickmode="event+select", dragmode="pan",
                       legend=dict(orientation="h", y=-0.04))
     return fig
 
@@ -435,8 +440,8 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
         fig.add_trace(_box_trace(ms.merged, "#2ca02c", "merged box", width=5,
                                  hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
                                        f"match score {ms.score:.4g}"))
-    _image_axes(fig, bd, pad=0.15)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=470,
+    _image_axes(fig, bd, pad=0.06)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=560,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04),
                       uirevision="merge")
     return fig
@@ -507,6 +512,33 @@ def layer_cost_figure(rows: list[dict]) -> go.Figure:
 # The config every page passes to st.plotly_chart: the modebar's camera button ("Download plot
 # as a PNG", Plotly's toImage) stays on and saves at twice the size, drawn in the browser (no
 # kaleido on the server).
+FONT = 14  # px: readable from the back of a room at 1400 px wide (Plotly's default is 12)
+PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
+
+
+def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
+    """The house style every page applies before drawing: fonts at least FONT px (subplot
+    titles included), titles left-aligned (the modebar sits top right, so it no longer covers
+    them) with room above the plot; in presenter mode fonts and heights PRESENTER_SCALE larger."""
+    k = PRESENTER_SCALE if presenter else 1.0
+    base = round(FONT * k)
+    fig.update_layout(font=dict(size=base))
+    title = fig.layout.title
+    if title is not None and title.text:
+        fig.update_layout(title=dict(x=0.0, xanchor="left", font=dict(size=base + 1)))
+    t = fig.layout.margin.t if fig.layout.margin.t is not None else 40
+    fig.update_layout(margin=dict(t=max(t, round(40 * k))))
+    for a in fig.layout.annotations or ():
+        size = a.font.size if a.font is not None and a.font.size is not None else 12
+        if a.name == "fixed":  # text sized to fit a drawn box (the pipeline): grow a little
+            a.font.size = round(size * min(k, 1.15))
+        else:  # subplot titles and labels
+            a.font.size = round(max(size, FONT) * k)
+    if presenter and fig.layout.height:
+        fig.update_layout(height=round(fig.layout.height * k))
+    return fig
+
+
 PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
                  "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "overfeat"}}
 
@@ -580,7 +612,9 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
 def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure:
     """The Table 2 analogue (experiments.table_rows: errors in %) as grouped bars per approach,
     and the paper's top-5 errors (experiments.PAPER_TABLE2) in a panel of their own (another
-    model, another dataset: compare the trend, not the level)."""
+    model, another dataset: compare the trend, not the level). Every bar starts at zero, so
+    its height is the error (an axis from 15.9 made 17.1 against 16.3 look five times
+    taller); the paper's bars carry their values, whose differences are small."""
     fig = make_subplots(rows=1, cols=2 if paper else 1, column_widths=[0.6, 0.4] if paper else None,
                         subplot_titles=["this checkpoint"] + (["paper (fast model, ImageNet)"]
                                                              if paper else []))
@@ -591,10 +625,10 @@ def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure
                       row=1, col=1)
     if paper:
         fig.add_trace(go.Bar(x=[p["approach"] for p in paper], y=[p["top5_error"] for p in paper],
-                             name="paper top-5 error %", marker_color="#CC79A7"), row=1, col=2)
-        lo = min(p["top5_error"] for p in paper)
-        hi = max(p["top5_error"] for p in paper)
-        fig.update_yaxes(range=[lo - 0.5, hi + 0.3], row=1, col=2)
+                             name="paper top-5 error %", marker_color="#CC79A7",
+                             text=[f"{p['top5_error']:.2f}" for p in paper],
+                             textposition="outside", cliponaxis=False), row=1, col=2)
+    fig.update_yaxes(rangemode="tozero")  # every panel: bars measured from 0
     fig.update_yaxes(title_text="error (%)", row=1, col=1)
     fig.update_layout(barmode="group", height=400, margin=dict(l=0, r=0, t=50, b=0),
                       legend=dict(orientation="h", y=-0.35))
@@ -626,13 +660,21 @@ def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tens
 
 
 def efficiency_figure(rows: list[dict]) -> go.Figure:
-    """Multiply-adds per scale, dense against crop by crop (appstate.cost_rows), log scale."""
+    """Multiply-adds per scale, dense against crop by crop (appstate.cost_rows), log scale; a
+    bar's hover gives the count as text (geometry.human_count) and exactly."""
+    from .geometry import human_count
+
     x = [f"scale {r['scale']}" for r in rows]
-    fig = go.Figure([
-        go.Bar(x=x, y=[r["dense multiply-adds"] for r in rows], name="dense (trunk once)",
-               marker_color="#009E73"),
-        go.Bar(x=x, y=[r["crop multiply-adds"] for r in rows], name="crop by crop",
-               marker_color="#D55E00")])
+
+    def bar(key: str, name: str, color: str) -> go.Bar:
+        v = [r[key] for r in rows]
+        return go.Bar(x=x, y=v, name=name, marker_color=color,
+                      customdata=[[human_count(n), f"{n:,}"] for n in v],
+                      hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]}) multiply-adds"
+                                    f"<extra>{name}</extra>")
+
+    fig = go.Figure([bar("dense multiply-adds", "dense (trunk once)", "#009E73"),
+                     bar("crop multiply-adds", "crop by crop", "#D55E00")])
     fig.update_yaxes(type="log", title_text="multiply-adds")
     fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
                       legend=dict(orientation="h", y=1.12))

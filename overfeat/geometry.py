@@ -84,56 +84,118 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
                 head: str = "classifier") -> list[LayerInfo]:
     """Per-layer parameters and multiply-adds at `size` (default: one window), trunk + head.
 
+    head: "classifier" or "regressor", or "both": the classifier's layers, then the
+    regressor's, named "<layer> (regressor)" and read off the same last pooled map (rows for
+    every parameter of the network: the Architecture page's table). A pretrained net lists its
+    own layers (overfeat.zoo); with "both", P-Net's box layer too (EfficientNet has none).
     The trunk's last max pool is listed as done once (coarse stride); offset pooling repeats
     the head k*k times on slightly smaller maps, which layer costs at a full image show.
     """
+    if head not in ("classifier", "regressor", "both"):
+        raise ValueError(f"head must be classifier, regressor or both, got {head!r}")
     m = meta_model(cfg)
     size = size or (m.window, m.window)
     if isinstance(cfg, ZooConfig):
-        return _net_layer_table(m, size)
+        return _net_layer_table(m, size, regressor=head == "both")
     mods: list[tuple[str, nn.Module]] = list(m.features.named_children())
     mods.append((f"pool{len(cfg.geo.trunk)}", nn.MaxPool2d(m.k, m.k)))
-    mods += list(getattr(m, head).named_children())
+    heads = ("classifier", "regressor") if head == "both" else (head,)
     x = torch.empty(1, 3, *size, device="meta")
     rf, jump = 1, 1
     rows: list[LayerInfo] = []
     for name, mod in mods:
-        x_in = x
-        x = mod(x)
-        if isinstance(mod, nn.Conv2d):
-            k, s, p = mod.kernel_size[0], mod.stride[0], mod.padding[0]
-            # The KxK head convolution acts on the pooled map: its "jump" is the pooled stride.
-            params = sum(t.numel() for t in mod.parameters())
-            macs = x.shape[-2] * x.shape[-1] * mod.out_channels * (mod.in_channels * k * k)
-            kind = "fc" if name.startswith("fc") else "conv"
-            rows.append(LayerInfo(name, kind, mod.out_channels, k, s, p, tuple(x.shape[-2:]),
-                                  params, macs, rf + (k - 1) * jump, jump * s))
-            rf, jump = rf + (k - 1) * jump, jump * s
-        elif isinstance(mod, nn.BatchNorm2d) and rows:  # its scale and shift belong to the conv
-            rows[-1].params += sum(t.numel() for t in mod.parameters())
-        elif isinstance(mod, nn.MaxPool2d):
-            k, s = int(mod.kernel_size), int(mod.stride)
-            rows.append(LayerInfo(name, "pool", x_in.shape[1], k, s, 0, tuple(x.shape[-2:]), 0, 0,
-                                  rf + (k - 1) * jump, jump * s))
-            rf, jump = rf + (k - 1) * jump, jump * s
+        x, rf, jump = _layer_row(rows, name, mod, x, rf, jump)
+    pooled = (x, rf, jump)
+    for h in heads:
+        x, rf, jump = pooled  # each head starts from the last pooled map
+        suffix = " (regressor)" if head == "both" and h == "regressor" else ""
+        for name, mod in getattr(m, h).named_children():
+            x, rf, jump = _layer_row(rows, name + suffix, mod, x, rf, jump)
     return rows
 
 
-def _net_layer_table(m, size: tuple[int, int]) -> list[LayerInfo]:
+def _layer_row(rows: list[LayerInfo], name: str, mod: nn.Module, x, rf: int, jump: int):
+    """Apply one module of layer_table to x (meta); append its row (a conv or a pool) or add
+    its parameters to the row before (batch norm); returns (x, rf, jump) after it."""
+    x_in = x
+    x = mod(x)
+    if isinstance(mod, nn.Conv2d):
+        k, s, p = mod.kernel_size[0], mod.stride[0], mod.padding[0]
+        # The KxK head convolution acts on the pooled map: its "jump" is the pooled stride.
+        params = sum(t.numel() for t in mod.parameters())
+        macs = x.shape[-2] * x.shape[-1] * mod.out_channels * (mod.in_channels * k * k)
+        kind = "fc" if name.startswith("fc") else "conv"
+        rows.append(LayerInfo(name, kind, mod.out_channels, k, s, p, tuple(x.shape[-2:]),
+                              params, macs, rf + (k - 1) * jump, jump * s))
+        rf, jump = rf + (k - 1) * jump, jump * s
+    elif isinstance(mod, nn.BatchNorm2d) and rows:  # its scale and shift belong to the conv
+        rows[-1].params += sum(t.numel() for t in mod.parameters())
+    elif isinstance(mod, nn.MaxPool2d):
+        k, s = int(mod.kernel_size), int(mod.stride)
+        rows.append(LayerInfo(name, "pool", x_in.shape[1], k, s, 0, tuple(x.shape[-2:]), 0, 0,
+                              rf + (k - 1) * jump, jump * s))
+        rf, jump = rf + (k - 1) * jump, jump * s
+    return x, rf, jump
+
+
+def _net_layer_table(m, size: tuple[int, int], regressor: bool = False) -> list[LayerInfo]:
     """layer_table for a pretrained net, from its layers() list (blocks count as one row; a
-    block's kernel and stride are its depthwise convolution's)."""
+    block's kernel and stride are its depthwise convolution's). regressor: also the box layer
+    of a net that has one (P-Net's conv4_2, a 1x1 convolution beside the class layer on the
+    same map: the layers() list holds the class path only)."""
     x = torch.empty(1, 3, *size, device="meta")
     rf, jump = 1, 1
     rows: list[LayerInfo] = []
     for name, kind, mod, fn, k, s in m.layers():
         c_in = x.shape[1]
-        macs, x = _macs(fn, x)
+        x_in, (macs, x) = x, _macs(fn, x)
         params = sum(t.numel() for t in mod.parameters()) if mod is not None else 0
         pad = (k - 1) // 2 if getattr(m, "padding", False) else 0
+        rf_in, jump_in = rf, jump
         rf, jump = rf + (k - 1) * jump, jump * s
         rows.append(LayerInfo(name, kind, x.shape[1] if kind != "pool" else c_in, k, s, pad,
                               tuple(x.shape[-2:]), params, macs, rf, jump))
+    box = getattr(m, "conv4_2", None) if regressor and getattr(m, "has_regressor", False) else None
+    if box is not None:  # beside the last (class) layer: same input, same receptive field
+        k, s = box.kernel_size[0], box.stride[0]
+        macs, out = _macs(box, x_in)
+        rows.append(LayerInfo("conv4_2 (regressor)", "fc", box.out_channels, k, s, 0,
+                              tuple(out.shape[-2:]), sum(t.numel() for t in box.parameters()),
+                              macs, rf_in + (k - 1) * jump_in, jump_in * s))
     return rows
+
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def human_count(n: float, decimals: int | None = None) -> str:
+    """A large count the way a person reads it: 157240896 -> '157 M', 1234567890 -> '1.2 G',
+    6632 -> '6.6 K', 950 -> '950': two significant digits below 10 units, whole units above,
+    and 999,999 -> '1.0 M' (never '1000 K'). decimals: that many decimals at any size instead
+    (1: as appstate.describe's '3.9M' and '253.7M parameters')."""
+    if n < 0:
+        return "-" + human_count(-n, decimals)
+    if n < 1000:
+        return f"{n:.0f}" if float(n).is_integer() else f"{n:.3g}"
+    i = next(i for i, (size, _) in enumerate(_UNITS) if n >= size)
+    size, unit = _UNITS[i]
+    v = n / size
+    if decimals is not None:
+        text = f"{v:.{decimals}f}"
+    else:
+        text = f"{v:.1f}" if round(v, 1) < 10 else f"{v:.0f}"
+    if float(text) >= 1000 and i > 0:  # 999.6 K -> 1.0 M
+        return human_count(_UNITS[i - 1][0], decimals)
+    return f"{text} {unit}"
+
+
+COST_KEYS = ("dense multiply-adds", "crop multiply-adds")
+
+
+def readable_cost_rows(rows: list[dict], keys: tuple[str, ...] = COST_KEYS) -> list[dict]:
+    """appstate.cost_rows with the large counts as human_count text (for a table; the exact
+    numbers stay in the rows, the figures and the metrics)."""
+    return [{k: human_count(v) if k in keys else v for k, v in r.items()} for r in rows]
 
 
 def count_params(cfg: ModelConfig) -> dict[str, int]:
@@ -169,4 +231,5 @@ def crop_macs(cfg: ModelConfig, n_windows: int) -> int:
 
 
 __all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table", "count_params",
-           "dense_macs", "crop_macs", "meta_model", "offsets"]
+           "dense_macs", "crop_macs", "meta_model", "offsets", "human_count",
+           "readable_cost_rows"]

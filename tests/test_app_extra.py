@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from overfeat import appstate, compare, detection, experiments
+from overfeat import appstate, compare, detection, experiments, geometry
 from overfeat.figures import map_on_image
 from test_app import ctx, figures, metrics, ok, page, start, traces, xs
 
@@ -102,10 +102,12 @@ def test_detection_without_truth():
 
 # --- Merge vs NMS -----------------------------------------------------------------------------
 def test_compare_counts_equal_the_package(scene_at):
+    # Issue 14: the boxes that count are those of support >= the page's threshold (they were
+    # each method's 10 most confident, which gave every method 9 false positives).
     at = ok(page(scene_at, "compare"))
-    assert at.number_input(key="cmp_top_n").value == compare.DEFAULT_TOP_N
-    assert f"Each method's {compare.DEFAULT_TOP_N} most confident boxes count." in captions(at)
-    at.number_input(key="cmp_top_n").set_value(0)  # every final box
+    assert at.select_slider(key="cmp_min_support").value == compare.DEFAULT_MIN_SUPPORT
+    assert "is at least 30: the boxes merged into it" in captions(at)
+    at.select_slider(key="cmp_min_support").set_value(0.0)  # every final box
     at = ok(at.slider(key="cmp_iou").set_value(0.3).run())
     c = ctx(at)
     kn, a = c.knobs, c.analysis()
@@ -114,19 +116,21 @@ def test_compare_counts_equal_the_package(scene_at):
     got = at.dataframe[0].value.to_dict("records")
     assert [r["method"] for r in got] == list(compare.METHODS)
     for g, w in zip(got, want):
-        for k in ("raw boxes", "final boxes", "true positives", "false positives", "missed",
-                  "rank"):
+        for k in ("raw boxes", "final boxes", "counted", "true positives", "false positives",
+                  "missed", "rank"):
             assert g[k] == w[k], (g["method"], k)
         assert g["mean IoU of matches"] == pytest.approx(w["mean IoU of matches"])
+        assert g["counted"] == g["final boxes"]  # support >= 0: all
     best = [w["method"] for w in want if w["rank"] == 1]
     assert f"Closest to the truth: **{', '.join(best)}**" in captions(at)
     figs = figures(at)
     for i, name in enumerate(compare.METHODS):
         fig = figs[f"cmp_fig_{i}"]
         n = min(len(res[name]), 300)
-        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes"
-        assert (f"{name}: the {n} most confident of {len(res[name])} boxes drawn"
-                if n < len(res[name]) else f"{name}: all {n} boxes drawn") in captions(at)
+        assert fig["layout"]["title"]["text"] == f"{name}: {len(res[name])} boxes counted"
+        assert (f"{name}: {len(res[name])} of {len(res[name])} boxes have support >= 0; the "
+                f"{n} most confident drawn" if n < len(res[name]) else
+                f"{name}: {n} of {n} boxes have support >= 0, all drawn") in captions(at)
         drawn = sum(rects(t) for t in traces(fig, "scatter") if not t["name"].startswith("truth"))
         assert drawn == n
     # NMS keeps no two boxes above the threshold (of one class, for batched nms).
@@ -137,17 +141,19 @@ def test_compare_counts_equal_the_package(scene_at):
     assert float(iou[same].max()) <= 0.3 + 1e-6  # (the diagonal, zeroed, is always there)
     assert "overfeat.compare.nms_boxes" in captions(at)
 
-    # Only each method's 3 most confident boxes counted and drawn.
-    at = ok(at.number_input(key="cmp_top_n").set_value(3).run())
-    want = compare.compare_rows(res, len(a.table), c.truth, a.class_names, top_n=3)
+    # Only the boxes of support >= 30 (summed class probability of their raw boxes) counted
+    # and drawn.
+    at = ok(at.select_slider(key="cmp_min_support").set_value(30.0).run())
+    want = compare.compare_rows(res, len(a.table), c.truth, a.class_names, min_support=30.0)
+    n30 = [int((res[m].support >= 30.0).sum()) for m in compare.METHODS]
     got = at.dataframe[0].value.to_dict("records")
-    assert [g["false positives"] + g["true positives"] for g in got] == \
-        [min(3, len(res[m])) for m in compare.METHODS]
+    assert [g["false positives"] + g["true positives"] for g in got] == n30
+    assert [g["counted"] for g in got] == n30
     assert [g["rank"] for g in got] == [w["rank"] for w in want]
-    assert "Each method's 3 most confident boxes count." in captions(at)
+    assert "is at least 30: the boxes merged into it" in captions(at)
     drawn = [sum(rects(t) for t in traces(f, "scatter") if not t["name"].startswith("truth"))
              for k, f in sorted(figures(at).items())]
-    assert drawn == [min(3, len(res[m])) for m in compare.METHODS]
+    assert drawn == [min(n, 300) for n in n30]
 
 
 # --- Experiments -----------------------------------------------------------------------------
@@ -213,7 +219,13 @@ def test_efficiency_counts_and_timing():
     c = ctx(at)
     hw = (c.image.size[1], c.image.size[0])
     rows = appstate.cost_rows(c.model.cfg, hw, c.knobs.scales, c.knobs.rule, c.knobs.fine)
-    assert at.dataframe[0].value.to_dict("records") == rows
+    # Issue 14: the table writes the large counts as "157 M" (exact: metrics' help, bar hover).
+    table = at.dataframe[0].value.to_dict("records")
+    assert table == geometry.readable_cost_rows(rows)
+    assert [t["dense multiply-adds"] for t in table] == \
+        [geometry.human_count(r["dense multiply-adds"]) for r in rows]
+    assert all(t["crop multiply-adds"][-1] in "KMGT" for t in table)
+    assert [t["windows"] for t in table] == [r["windows"] for r in rows]
     m = metrics(at)
     windows = 2 * sum(r["windows"] for r in rows)  # flips on
     assert windows == sum(int(v.fine[0].numel()) for v in c.analysis().views)
