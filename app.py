@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from overfeat import appstate, jobs, share, zoo
+from overfeat import appstate, share, zoo
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS
 from overfeat.geometry import meta_model
 from overfeat.images import ImageError
-from overfeat.merge import AVERAGES, DEFAULT_THRESHOLD, SCORES
-from overfeat.multiscale import SCALE_RULES, scale_sizes
+from overfeat.merge import AVERAGES, SCORES
+from overfeat.multiscale import ALL_SCALES, SCALE_RULES, scale_sizes
 from app_pages import common
 
 st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layout="wide")
@@ -122,13 +122,13 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
         seed = c1.number_input("Seed", min_value=0, max_value=10**6, step=1, key="scene_seed")
         kind = c2.radio("Kind", ["loc", "det"], key="scene_kind", horizontal=True,
                         help="loc: one object (localization); det: several (detection).")
-        chosen = _scene(kind, int(seed), 0, f"new {kind} scene, seed {seed}", notes)
+        chosen = _scene(kind, int(seed), 0, f"new {kind} scene, seed {seed}")
     if source == "gallery" or chosen is None:
         _default("gallery", 0)
         i = sb.selectbox("Sample scene", range(len(appstate.GALLERY)), key="gallery",
                          format_func=lambda i: appstate.gallery_label(*appstate.GALLERY[i]))
         kind, seed, index = appstate.GALLERY[i]
-        chosen = _scene(kind, seed, index, appstate.gallery_label(kind, seed, index), notes)
+        chosen = _scene(kind, seed, index, appstate.gallery_label(kind, seed, index))
     st.session_state["_last_good"] = chosen
     return chosen
 
@@ -145,13 +145,9 @@ def _use_model(name: str) -> None:
     st.session_state.pop("_suggest_imagenet", None)
 
 
-def _scene(kind: str, seed: int, index: int, label: str, notes: list[str]):
-    try:
-        im, objects = common.scene(kind, seed, index)
-        return im, f"scene:{kind}:{seed}:{index}", label, objects
-    except appstate.SceneUnavailable as e:
-        notes.append(f"{e}. Showing a drawn picture instead.")
-        return common.fallback(), "fallback", "a drawn picture (no scene generator yet)", None
+def _scene(kind: str, seed: int, index: int, label: str):
+    im, objects = common.scene(kind, seed, index)
+    return im, f"scene:{kind}:{seed}:{index}", label, objects
 
 
 def model_ui(errors: list[str], presenter: bool = False):
@@ -237,7 +233,7 @@ def model_ui(errors: list[str], presenter: bool = False):
                          f"shown on the Architecture page only: at full width one image at six "
                          f"scales with flips takes minutes on this 2-core CPU, and untrained it "
                          f"only shows noise. The other pages run {desc}.")
-    if "RANDOM" in desc:
+    if not getattr(model, "trained", True):
         sb.warning("No trained checkpoint yet: the model has random weights, so its scores "
                    "and boxes are noise (the geometry is exact).")
     sb.caption(appstate.describe(model.cfg))
@@ -265,7 +261,7 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
         help="aspect: shorter side to the paper's, keep the aspect, snap to 221+12n (project "
              "choice; the paper is silent). paper: stretch to the paper's six sizes.")
     sizes = scale_sizes(image_hw, meta_model(model.cfg), rule)
-    scales = sb.pills("Scales", list(range(6)), selection_mode="multi", key="scales",
+    scales = sb.pills("Scales", list(ALL_SCALES), selection_mode="multi", key="scales",
                       format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
                       help="Input sizes (height x width) of the six scales for this image.")
     c1, c2 = sb.columns(2)
@@ -280,7 +276,7 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
         top_k, min_score, score, t_lit, t_cor, by_class, average = merge_knobs_ui()
     if not scales:
         sb.warning("Choose at least one scale: using all six meanwhile.")
-        scales = list(range(6))
+        scales = list(ALL_SCALES)
     return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
                           top_k=int(top_k), min_score=float(min_score), score=score,
                           t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class,
@@ -348,7 +344,7 @@ def sync_link(current) -> dict:
 SHARED_KEYS = share.SHARED_KEYS  # what a link carries: overfeat.share.PARAMS
 
 
-def build_context() -> common.Context:
+def build_context() -> tuple[common.Context, list[str]]:
     errors: list[str] = []
     notes: list[str] = st.session_state.pop("_link_notes", [])
     _default("presenter", False)
@@ -367,8 +363,7 @@ def build_context() -> common.Context:
     ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
                          arch_note=arch_note, image=image, image_key=image_key,
                          image_label=label, truth=truth, knobs=knobs, notes=notes)
-    ctx.timings["errors"] = errors
-    return ctx
+    return ctx, errors
 
 
 pages = [
@@ -386,12 +381,12 @@ pages = [
 ]
 page = st.navigation(pages)
 restore_link({page_name(p): p for p in pages}, page)
-ctx = build_context()
+ctx, errors = build_context()
 sync_link(page)
 st.session_state[common.CTX_KEY] = ctx
 st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
            f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
-for msg in ctx.timings.pop("errors"):
+for msg in errors:
     st.error(msg)
 for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
     st.info(msg)

@@ -7,7 +7,7 @@ from overfeat.figures import PLOTLY_CONFIG
 from app_pages.common import context, show_code
 
 ctx = context()
-REG = " (regressor)"  # geometry.layer_table(head="both") marks the regressor's rows so
+REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
 
 
 def _height(n_rows: int) -> int:

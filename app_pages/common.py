@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 from overfeat import appstate, figures, jobs, zoo
-from overfeat.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
+from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from overfeat.config import ModelConfig, preset
 from overfeat.figures import Backdrop, backdrop
-from overfeat.images import ImageError, load_image
+from overfeat.images import load_image
 from overfeat.merge import MergeResult
 from overfeat.model import OverFeat
 from overfeat.multiscale import Analysis, Settings, analyze
@@ -123,10 +123,6 @@ def sample_photo(index: int) -> Image.Image:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def fallback() -> Image.Image:
-    return appstate.fallback_image()
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def image_backdrop(image_key: str, _image: Image.Image) -> Backdrop:
     return backdrop(_image)

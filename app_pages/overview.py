@@ -78,11 +78,11 @@ def render() -> None:
     left, right = st.columns([3, 2])
     with left:
         if ctx.model.has_regressor:
-            title = (f"{ctx.image_label}: {n} final boxes with confidence >= "
-                     f"{detection.DEFAULT_MIN_CONFIDENCE:g} ({len(r.final_confs)} after the "
-                     f"{ctx.knobs.score} merge)")
+            title = f"{n} final boxes, confidence >= {detection.DEFAULT_MIN_CONFIDENCE:g}"
+            st.caption(f"{ctx.image_label}: {len(r.final_confs)} boxes after the "
+                       f"{ctx.knobs.score} merge, the {n} most confident drawn.")
         else:
-            title = f"{ctx.image_label} (this model has no box regressor: no boxes)"
+            title = "no boxes: this model has no box regressor"
         chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n,
                                                    ctx.truth, title=title), key="overview_boxes")
     with right:
@@ -99,9 +99,13 @@ def render() -> None:
 
 def download(a, merges) -> None:
     """The analysis of this image (sizes, per-view scores, raw boxes, both merges) as JSON."""
-    text = export.analysis_json(a, merges, image=ctx.image_label, model=ctx.model_desc)
-    name = "".join(ch if ch.isalnum() else "-" for ch in ctx.image_label).strip("-")[:60]
-    st.download_button("Download the analysis (JSON)", text, file_name=f"overfeat-{name}.json",
+    label, desc = ctx.image_label, ctx.model_desc
+    name = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-")[:60]
+    # A callable: the JSON (thousands of boxes) is built when the button is clicked, not on
+    # every run of the page.
+    st.download_button("Download the analysis (JSON)",
+                       lambda: export.analysis_json(a, merges, image=label, model=desc),
+                       file_name=f"overfeat-{name}.json",
                        mime="application/json", key="export_json", on_click="ignore",
                        help=f"{len(a.views)} views, {len(a.table)} raw boxes with provenance, "
                             f"both merges' traces and final boxes.")

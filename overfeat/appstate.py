@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .config import ModelConfig
 from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from .geometry import layer_table, meta_model, scale_geometry
 from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
 from .model import OverFeat
-from .multiscale import SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
+from .multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
 from .offsets import offsets
 from .zoo import ZooConfig, describe_net
 
-ALL_SCALES = (0, 1, 2, 3, 4, 5)
 # Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
 # shrunk first: the network never sees more detail than that, and resizing a 24-megapixel
 # photo twelve times would dominate the analysis time.
@@ -102,25 +101,6 @@ def prepare(im: Image.Image) -> tuple[Image.Image, str | None]:
             f"shrunk from {w}x{h} to {size[0]}x{size[1]} (the largest scale needs no more)")
 
 
-def fallback_image() -> Image.Image:
-    """A plain drawn picture, used when no scene generator is available yet."""
-    im = Image.new("RGB", (500, 400), (170, 205, 235))
-    d = ImageDraw.Draw(im)
-    d.rectangle((0, 290, 500, 400), fill=(120, 170, 90))
-    d.ellipse((390, 30, 460, 100), fill=(250, 215, 80))
-    d.rectangle((70, 180, 230, 300), fill=(190, 90, 70))
-    d.polygon([(55, 185), (150, 110), (245, 185)], fill=(120, 60, 50))
-    d.rectangle((130, 240, 170, 300), fill=(90, 60, 40))
-    d.rounded_rectangle((290, 240, 450, 300), radius=18, fill=(50, 90, 180))
-    for cx in (320, 420):
-        d.ellipse((cx - 22, 280, cx + 22, 324), fill=(30, 30, 30))
-    return im
-
-
-class SceneUnavailable(RuntimeError):
-    """overfeat.data.scenes (the scene generator) is not there yet; str(err) says so."""
-
-
 # The gallery: fixed seeds, rendered at run time (no image binaries in the repository).
 GALLERY: tuple[tuple[str, int, int], ...] = (
     # det scenes with 3, 4 and 5 objects (a test checks that each holds several)
@@ -158,21 +138,12 @@ def gallery_label(kind: str, seed: int, index: int) -> str:
 
 
 def make_scene(kind: str, seed: int, index: int = 0) -> tuple[Image.Image, list[dict]]:
-    """A synthetic scene and its objects from overfeat.data.scenes; SceneUnavailable if the
-    generator is missing or broken (one line for the user)."""
+    """A synthetic scene and its objects from overfeat.data.scenes."""
     if kind not in ("loc", "det"):
         raise ValueError(f"scene kind must be 'loc' or 'det', got {kind!r}")
-    try:
-        from .data import scenes
-    except Exception as e:  # a missing module, or one half-written by another engineer
-        raise SceneUnavailable(
-            f"sample scenes need overfeat/data/scenes.py, which is not usable yet "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    try:
-        im, objects = scenes.make_scene(kind=kind, seed=int(seed), index=int(index))
-    except Exception as e:
-        raise SceneUnavailable(f"the scene generator failed ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    from .data import scenes
+
+    im, objects = scenes.make_scene(kind=kind, seed=int(seed), index=int(index))
     return im.convert("RGB"), list(objects)
 
 
@@ -341,16 +312,6 @@ def most_confident(scores: torch.Tensor, idx: torch.Tensor, n: int | None) -> to
         return idx
     order = torch.argsort(scores[idx], descending=True, stable=True)[:n]
     return idx[order]
-
-
-def n_outside(boxes: torch.Tensor, width: int, height: int) -> int:
-    """How many boxes (Tensor[N, 4]) lie entirely outside a width x height image (an untrained
-    regressor's boxes mostly do: they are drawn, but off the picture)."""
-    if len(boxes) == 0:
-        return 0
-    out = ((boxes[:, 2] <= 0) | (boxes[:, 0] >= width) | (boxes[:, 3] <= 0)
-           | (boxes[:, 1] >= height))
-    return int(out.sum())
 
 
 def box_label(table: BoxTable, i: int, class_names) -> str:

@@ -37,7 +37,7 @@ from .config import preset
 from .geometry import crop_macs, dense_macs, scale_geometry, meta_model
 from .merge import merge, merge_reference
 from .model import OverFeat
-from .multiscale import Settings, analyze, run_view, scale_sizes
+from .multiscale import ALL_SCALES, Settings, analyze, run_view, scale_sizes
 
 
 def _timeit(fn, repeat: int) -> list[float]:
@@ -227,7 +227,7 @@ def app_latency(rounds: int) -> dict:
 def run_bench(quick: bool = False, log=print) -> dict:
     torch.set_num_threads(torch.get_num_threads())
     res: dict = {"quick": quick, "threads": torch.get_num_threads(), "torch": torch.__version__}
-    all6 = (0, 1, 2, 3, 4, 5)
+    all6 = ALL_SCALES
     log("1/5 dense vs crop-by-crop ...")
     demo = OverFeat(preset("demo")).eval()
     pf = OverFeat(preset("demo").replace(padding=False)).eval()

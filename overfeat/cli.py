@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from .multiscale import ALL_SCALES
+
 EXIT_USAGE = 2
 
 
@@ -173,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--checkpoint", help="default: assets/demo.pt (the shipped checkpoint)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--out", help="write an annotated copy (.png/.jpg)")
-    q.add_argument("--scales", type=_scales, default=(0, 1, 2, 3, 4, 5), help="e.g. 0,2,5")
+    q.add_argument("--scales", type=_scales, default=ALL_SCALES, help="e.g. 0,2,5")
     q.add_argument("--no-flip", action="store_true")
     q.add_argument("--coarse", action="store_true", help="no offset pooling (stride 36)")
     q.add_argument("--top-k", type=int, default=5,

@@ -48,7 +48,7 @@ import torch
 from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, MergeResult
 from .metrics import GroundTruth, localization_correct, mean_ap, topk_error
 from .model import OverFeat
-from .multiscale import Analysis, Settings, analyze, derive
+from .multiscale import ALL_SCALES, Settings, analyze, derive
 
 EVAL_TOP_K = 5  # merge step (a): classes per scale whose boxes are merged (5 guesses need 5)
 # Windows below this class probability give no box (as `predict`). Chosen with the merge's
@@ -79,8 +79,8 @@ TABLE2 = (
     Approach("1 scale, coarse stride", SINGLE_SCALE, fine=False, flips=False),
     Approach("1 scale, fine stride", SINGLE_SCALE, fine=True, flips=False),
     Approach("3 scales, fine stride", THREE_SCALES, fine=True, flips=False),
-    Approach("6 scales, fine stride", (0, 1, 2, 3, 4, 5), fine=True, flips=False),
-    Approach("6 scales, fine stride, flips", (0, 1, 2, 3, 4, 5), fine=True, flips=True),
+    Approach("6 scales, fine stride", ALL_SCALES, fine=True, flips=False),
+    Approach("6 scales, fine stride, flips", ALL_SCALES, fine=True, flips=True),
 )
 FULL = TABLE2[-1]  # what classification, localization and detection are reported for
 

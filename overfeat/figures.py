@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .appstate import MergeStep, data_uri, offset_label
 from .merge import MergeResult
-from .multiscale import Analysis, BoxTable, View
+from .multiscale import ALL_SCALES, Analysis, BoxTable, View
 from .offsets import offsets
 
 # Six scales, six colours (colour-blind friendly, Okabe-Ito); classes use the predict palette.
@@ -150,25 +150,6 @@ def pipeline_figure(info: dict) -> go.Figure:
 def _count(n: int, noun: str) -> str:
     words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
     return f"{words.get(n, n)} {noun}{'' if n == 1 else 's'}"
-
-
-def detections_figure(bd: Backdrop, dets: list, truth: list[dict] | None = None) -> go.Figure:
-    """The image with final detections (predict.Detection) and, if known, the true boxes."""
-    fig = go.Figure()
-    _add_image(fig, bd)
-    for t in truth or []:
-        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white", "truth",
-                                 width=2, dash="dot", hover=f"truth: {t['name']}",
-                                 showlegend=False))
-    for i, d in enumerate(dets):
-        fig.add_trace(_box_trace(torch.tensor(d.box), class_color(d.label),
-                                 f"{d.name} {d.confidence:.2f}", width=3,
-                                 hover=f"{d.name}: confidence {d.confidence:.3f}, "
-                                       f"{d.members} raw boxes"))
-    _image_axes(fig, bd, pad=0.05)
-    fig.update_layout(height=420, margin=dict(l=0, r=0, t=30, b=0),
-                      legend=dict(orientation="h", y=-0.05))
-    return fig
 
 
 # --- scales ---------------------------------------------------------------------------------
@@ -352,7 +333,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
     fig = go.Figure()
     _add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     idx = idx.long()
-    for s in range(6):
+    for s in ALL_SCALES:
         sel = idx[table.scale[idx] == s]
         if len(sel) == 0:
             continue
@@ -462,8 +443,8 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
                                  f"{i + 1}. {class_names[c]} {conf:.2f}", width=4 if i == 0 else 2,
                                  hover=f"{class_names[c]}: confidence {conf:.3f}, "
                                        f"{len(result.final_members[i])} raw boxes"))
-    _image_axes(fig, bd, pad=0.15)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
+    _image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=520,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 
@@ -603,8 +584,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64),
                                  MARK_COLORS["missed"], f"missed: {t['name']}", width=3,
                                  dash="dot", hover=f"missed: {t['name']}"))
-    _image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=520,
+    _image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 

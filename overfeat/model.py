@@ -194,6 +194,3 @@ def _window_side(cfg: ModelConfig, fc_kernel: int) -> int:
         s = (s - 1) * spec.stride + spec.kernel - 2 * pad
     return s
 
-
-def build_model(cfg: ModelConfig) -> OverFeat:
-    return OverFeat(cfg)

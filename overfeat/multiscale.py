@@ -8,7 +8,7 @@ needs per scale and flip; Analysis.merge() runs the greedy merge on its boxes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -55,11 +55,15 @@ def scale_sizes(image_hw: tuple[int, int], model: OverFeat, rule: str = "aspect"
     return sizes
 
 
+N_SCALES = 6  # the paper's six input sizes (Table 5)
+ALL_SCALES = tuple(range(N_SCALES))  # their indices, 0 = the smallest
+
+
 @dataclass
 class Settings:
     """What to evaluate: the knobs the app exposes (SPEC 3 and 6)."""
 
-    scales: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # indices into the six scales
+    scales: tuple[int, ...] = ALL_SCALES  # indices into the six scales
     flips: bool = True  # also evaluate the horizontally flipped image (doubles the views)
     fine: bool = True  # offset pooling (fine stride); False = the coarse map only
     rule: str = "aspect"  # how an image becomes each scale's size, see scale_sizes
@@ -70,8 +74,8 @@ class Settings:
         self.scales = tuple(sorted(set(int(s) for s in self.scales)))
         if not self.scales:
             raise ValueError("choose at least one scale")
-        if any(s < 0 or s > 5 for s in self.scales):
-            raise ValueError(f"scale indices must be in 0..5, got {self.scales}")
+        if any(not 0 <= s < N_SCALES for s in self.scales):
+            raise ValueError(f"scale indices must be in 0..{N_SCALES - 1}, got {self.scales}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
 
@@ -156,7 +160,6 @@ class Analysis:
     table: BoxTable  # merge steps (b)-(c): the union of B_s over scales
     k: int  # offset pool size
     window: int  # network input window (221 accurate)
-    extras: dict = field(default_factory=dict)
 
     def top(self, n: int = 5) -> list[tuple[int, float]]:
         """The n best object classes by final score: [(class, score)]."""

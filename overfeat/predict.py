@@ -45,6 +45,7 @@ def load_model(checkpoint: str | Path | None = None) -> tuple[OverFeat, str]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = OverFeat(preset("demo")).eval()
+    model.trained = False  # the sidebar warns that scores and boxes are noise
     return model, "RANDOMLY INITIALISED demo model (no trained checkpoint found): boxes are noise"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from .detection import CONFIDENCE_STEPS
 from .merge import AVERAGES, SCORES
-from .multiscale import SCALE_RULES
+from .multiscale import N_SCALES, SCALE_RULES
 
 # The default page names (app.py passes the pages it actually registers).
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
@@ -57,7 +57,7 @@ PARAMS = (
     Param("scene_kind", "kind", "choice", options=("loc", "det")),
     Param("photo", "p", "int", 0, N_PHOTOS - 1),
     Param("model_source", "model", "choice", options=MODELS),
-    Param("scales", "scales", "ints", 0, 5),
+    Param("scales", "scales", "ints", 0, N_SCALES - 1),
     Param("flips", "flips", "flag"),
     Param("fine", "fine", "flag"),
     Param("by_class", "byclass", "flag"),
@@ -75,12 +75,12 @@ PARAMS = (
     # cell, the Regressor's filters and picked box, the Merge step and its view.
     Param("cls", "cls", "int", 0, 999),
     Param("scales_flip", "sflip", "flag"),
-    Param("off_scale", "oscale", "int", 0, 5),
+    Param("off_scale", "oscale", "int", 0, N_SCALES - 1),
     Param("off_flip", "oflip", "flag"),
     Param("off_channel", "och", "int", 0, BIG),
     Param("off_row", "orow", "int", 0, BIG),
     Param("off_col", "ocol", "int", 0, BIG),
-    Param("reg_scales", "rscales", "ints", 0, 5),
+    Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
     Param("reg_offsets", "roffs", "ints", 0, 8),
     Param("reg_classes", "rcls", "ints", 0, 999),
     Param("reg_all", "rall", "flag"),

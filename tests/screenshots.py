@@ -1,5 +1,5 @@
 """Every page at 1400x1000, normal and in presenter mode, on a pictogram scene and on a photo:
-full-page screenshots under test-artifacts/screens/ for a person to look at, and the figures'
+full-page screenshots (1400 px wide) under test-artifacts/screens/ for a person to look at, and the figures'
 drawn sizes (plot-area width of each Plotly figure, its smallest font) as JSON on stdout.
 
     .venv/bin/python tests/screenshots.py [--pages merge,scales] [--views scene,photo]
@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, settle, streamlit_server  # noqa: E402
+from test_browser import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, screenshot, settle,  # noqa: E402
+                          streamlit_server)
 
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
          "detection", "compare", "experiments", "efficiency")
@@ -50,12 +51,14 @@ def main() -> int:
         for view in args.views.split(","):
             for present in (False, True):
                 for name in args.pages.split(","):
-                    page.goto(f"{url}/{name}?{VIEWS[view]}{'&present=1' if present else ''}")
+                    path = "" if name == "overview" else name  # the default page has no path
+                    page.goto(f"{url}/{path}?{VIEWS[view]}{'&present=1' if present else ''}")
                     settle(page)
                     page.wait_for_timeout(600)
                     tag = f"{view}-{'presenter-' if present else ''}{name}"
-                    page.screenshot(path=str(out / f"{tag}.png"), full_page=False)
-                    sizes[tag] = page.evaluate(MEASURE)
+                    sizes[tag] = page.evaluate(MEASURE)  # at 1400x1000, before the full shot
+                    screenshot(page, f"screens/{tag}")  # the whole page, 1400 wide
+                    page.set_viewport_size({"width": 1400, "height": 1000})
         browser.close()
     log = (ARTIFACTS / "screens.log").read_text()
     print(json.dumps({"figures": sizes, "server_log_lines": len(log.splitlines()),
