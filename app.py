@@ -267,7 +267,7 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     c1, c2 = sb.columns(2)
     flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
     fine = c2.checkbox("Offsets", key="fine",
-                       help="Offset max pooling: fine stride 12 px instead of 36 (SPEC 4).")
+                       help="Offset max pooling: fine stride 12 px instead of 36 (paper §3.3, Fig. 3).")
     if presenter:
         top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
         t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]

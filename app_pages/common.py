@@ -1,7 +1,7 @@
 """Streamlit glue shared by app.py and the pages: cached loaders and the per-run Context.
 
 Not a page itself (app.py registers the pages explicitly). The package does the work; this file
-only decides what is cached and for how long (STYLE 11), and turns package errors into one-line
+only decides what is cached and for how long, and turns package errors into one-line
 messages on the page.
 """
 
@@ -214,7 +214,7 @@ def chart(fig, key: str, **kw):
 
 
 def show_code(*objects, label: str = "The package code this page ran") -> None:
-    """STYLE 12: the code students read is the code that runs."""
+    """: the code students read is the code that runs."""
     with st.expander(label):
         for obj in objects:
             mod = inspect.getmodule(obj)

@@ -37,7 +37,7 @@ def controls() -> float:
 
 def render() -> None:
     st.title("Detection")
-    st.markdown("Detection (paper section 4.6): any number of objects, possibly none. The demo "
+    st.markdown("Detection (paper section 5): any number of objects, possibly none. The demo "
                 "model has a **background** class (its last output): it is never a guess, but "
                 "it soaks up the probability of windows that see no object, so the object "
                 "classes' scores drop there. The final detections are every box the greedy "

@@ -1,7 +1,7 @@
 """Streamlit-free helpers behind the app: knobs -> Settings, image sources, cache keys, tables.
 
 The app (app.py, app_pages/) only lays out what these functions return, so everything here can be
-tested without a browser or a Streamlit runtime (STYLE 9-10). The one piece of logic the app
+tested without a browser or a Streamlit runtime. The one piece of logic the app
 adds to the package is derive(): the network runs once per image at all six scales with flips,
 and every choice of scales, flips, top-k and min score is then cut out of that one evaluation
 without running the network again (a view's maps do not depend on the other views).
@@ -42,9 +42,9 @@ class Knobs:
     """The sidebar's choices, shared by every page."""
 
     scales: tuple[int, ...] = ALL_SCALES  # which of the six scales feed scores and boxes
-    flips: bool = True  # horizontal flips double the views (SPEC 3)
-    fine: bool = True  # offset max pooling (SPEC 4); False = one pool, stride 36
-    rule: str = "aspect"  # how an image becomes each scale's size (project choice, SPEC 3 (?))
+    flips: bool = True  # horizontal flips double the views (paper §3.3)
+    fine: bool = True  # offset max pooling (paper §3.3, Fig. 3); False = one pool, stride 36
+    rule: str = "aspect"  # how an image becomes each scale's size (project choice, paper §3.3 (?))
     # The settings `evaluate` measures with (overfeat.evaluate): the merge opens on the boxes
     # that count, not on hundreds of near-zero windows burying the object.
     top_k: int = EVAL_TOP_K  # merge step (a): classes per scale whose boxes are kept
@@ -52,8 +52,8 @@ class Knobs:
     score: str = "corrected"  # the match score of the "answer" merge (both are shown)
     t_literal: float = DEFAULT_THRESHOLD["literal"]  # t for the literal score (pixels)
     t_corrected: float = DEFAULT_THRESHOLD["corrected"]  # t for the corrected score (unitless)
-    by_class: bool = True  # merge only boxes of the same class (project choice, SPEC 6 (?))
-    average: str = DEFAULT_AVERAGE  # box_merge: weighted by confidence or plain (SPEC 6 (?))
+    by_class: bool = True  # merge only boxes of the same class (project choice, paper §4.3 (?))
+    average: str = DEFAULT_AVERAGE  # box_merge: weighted by confidence or plain (paper §4.3 (?))
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -270,7 +270,7 @@ class Cell:
 
 
 def cell(view: View, cls: int, row: int, col: int, k: int, fine: bool) -> Cell:
-    """Cell (row, col) of the fine map: fine[k*j + dy, k*i + dx] = map(dx, dy)[j, i] (SPEC 4)."""
+    """Cell (row, col) of the fine map: fine[k*j + dy, k*i + dx] = map(dx, dy)[j, i] (paper §3.3, Fig. 3)."""
     Hf, Wf = view.fine.shape[-2:]
     if not (0 <= row < Hf and 0 <= col < Wf):
         raise ValueError(f"cell ({row}, {col}) is outside the {Hf}x{Wf} fine map")
@@ -321,7 +321,7 @@ def box_label(table: BoxTable, i: int, class_names) -> str:
 
 
 def box_rows(table: BoxTable, idx, class_names, k: int) -> list[dict]:
-    """One dict per raw box (its provenance, SPEC 5), in the order of idx (Tensor or list)."""
+    """One dict per raw box (its provenance, paper §4.2), in the order of idx (Tensor or list)."""
     rows = []
     for i in (idx.tolist() if isinstance(idx, torch.Tensor) else list(idx)):
         b = table.boxes[i].tolist()

@@ -1,4 +1,4 @@
-"""Box geometry: areas, IoU, and the regressor's window-relative encoding (SPEC section 5).
+"""Box geometry: areas, IoU, and the regressor's window-relative encoding (paper §4.2).
 
 All boxes are (x1, y1, x2, y2) in pixels, x2 > x1 and y2 > y1, as in torchvision.ops.
 """
@@ -28,7 +28,7 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
 
 def coverage(window: Tensor, box: Tensor) -> Tensor:
     """Fraction of each box's area that lies inside its window: window, box (Tensor[N, 4]) ->
-    Tensor[N]. This is the overlap measure of the regressor's training rule (SPEC 5: windows
+    Tensor[N]. This is the overlap measure of the regressor's training rule (paper §4.2: windows
     overlapping the ground truth by less than 50% are not trained on; the paper does not define
     the measure (?); we use the part of the object the window sees, so that a window inside a
     large object still counts)."""
@@ -39,7 +39,7 @@ def coverage(window: Tensor, box: Tensor) -> Tensor:
 
 
 def encode(boxes: Tensor, windows: Tensor) -> Tensor:
-    """Regression target of a ground-truth box in the frame of its window (SPEC 5 (?)).
+    """Regression target of a ground-truth box in the frame of its window (paper §4.2 (?)).
 
     Each edge is measured from the window's top-left corner in units of the window side:
     t = ((x1 - wx1) / s, (y1 - wy1) / s, (x2 - wx1) / s, (y2 - wy1) / s), s = window width.

@@ -1,6 +1,6 @@
 """The greedy merge against non-maximum suppression, and detections against the ground truth.
 
-The paper accumulates boxes (section 4.3, SPEC 6-7) instead of suppressing them; this module
+The paper accumulates boxes (paper §4.3, §5) instead of suppressing them; this module
 runs both on the SAME raw boxes (Analysis.table) so the app can show the difference:
 
 - "greedy literal" and "greedy corrected": overfeat.merge.merge with each match score; a final

@@ -1,15 +1,15 @@
-"""Model configuration: the paper's two geometries (SPEC section 2) as typed presets.
+"""Model configuration: the paper's two geometries (paper §3.1) as typed presets.
 
 A geometry fixes kernels, strides, pools and paddings; a config adds the channel width
 multiplier, the number of classes and the heads. The project's trainable models keep one of the
-paper's geometries exactly and only scale channel widths (SPEC section 2, last paragraph).
+paper's geometries exactly and only scale channel widths (paper §3.1, last paragraph).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-# Release input normalisation (SPEC section 2): one scalar for all channels.
+# Release input normalisation (paper §3.1): one scalar for all channels.
 PIXEL_MEAN = 118.380948
 PIXEL_STD = 61.896913
 
@@ -27,13 +27,13 @@ class ConvSpec:
 
 @dataclass(frozen=True)
 class Geometry:
-    """Kernels, strides, pools and paddings of one of the paper's networks (SPEC section 2)."""
+    """Kernels, strides, pools and paddings of one of the paper's networks (paper §3.1)."""
 
     name: str
     input_size: int  # the window the paper trains on (221 accurate, 231 fast)
-    trunk: tuple[ConvSpec, ...]  # the last entry's pool is the one done with offsets (SPEC 4)
+    trunk: tuple[ConvSpec, ...]  # the last entry's pool is the one done with offsets (paper §3.3, Fig. 3)
     fc_channels: tuple[int, ...]  # hidden "fully connected" layers, run as convolutions
-    # Paper's six scales (SPEC 3), as (height, width); the shorter sides are used for images
+    # Paper's six scales (paper §3.3), as (height, width); the shorter sides are used for images
     # of any aspect (see overfeat.multiscale.scale_sizes).
     scales: tuple[tuple[int, int], ...]
 
@@ -44,7 +44,7 @@ class Geometry:
 
 
 GEOMETRIES: dict[str, Geometry] = {
-    # Fast model, SPEC section 2 table 1: total stride 32, last pool 2x2.
+    # Fast model, paper §3.1, Table 1: total stride 32, last pool 2x2.
     "fast": Geometry(
         name="fast",
         input_size=231,
@@ -60,7 +60,7 @@ GEOMETRIES: dict[str, Geometry] = {
         # snapped to the fast model's grid 231 + 16k (the project's choice (?)).
         scales=((247, 247), (279, 311), (311, 391), (391, 455), (423, 487), (455, 567)),
     ),
-    # Accurate model, SPEC section 2 table 2: total stride 36, last pool 3x3.
+    # Accurate model, paper §3.1, Table 3: total stride 36, last pool 3x3.
     "accurate": Geometry(
         name="accurate",
         input_size=221,
@@ -86,7 +86,7 @@ class ModelConfig:
     width: float = 1.0  # channel multiplier for the trunk and the FC layers
     num_classes: int = 1000  # classifier outputs, background included when background=True
     class_names: tuple[str, ...] = ()  # len == num_classes, or empty for anonymous classes
-    background: bool = False  # detection (SPEC 7): the LAST class is "background"
+    background: bool = False  # detection (paper §5): the LAST class is "background"
     padding: bool = True  # False = padding-free variant, where dense == crop-by-crop exactly
     # Batch normalisation after every trunk convolution: NOT in the paper (2013, before BN).
     # The project's choice for the small demo model, which must learn from scratch in minutes on
@@ -94,8 +94,8 @@ class ModelConfig:
     # BN is a fixed per-channel affine map, so dense evaluation and the geometry are unchanged.
     batch_norm: bool = False
     regressor: str = "shared"  # "shared": one 4-vector per window; "per_class": one per class
-    regressor_channels: tuple[int, ...] = (4096, 1024)  # SPEC 5: FC 4096, FC 1024, then 4
-    dropout: float = 0.5  # on the first two FC layers in training (SPEC 2)
+    regressor_channels: tuple[int, ...] = (4096, 1024)  # paper §4.2: FC 4096, FC 1024, then 4
+    dropout: float = 0.5  # on the first two FC layers in training (paper §3.1)
     pixel_mean: float = PIXEL_MEAN
     pixel_std: float = PIXEL_STD
 
@@ -164,13 +164,13 @@ VOC_CLASSES = (
     "tvmonitor",
 )
 
-# Named presets in one table (STYLE 2).
+# Named presets in one table.
 PRESETS: dict[str, ModelConfig] = {
     "fast": ModelConfig(geometry="fast"),  # the paper's fast model, ~145M parameters
     "accurate": ModelConfig(geometry="accurate"),  # the paper's accurate model, ~144M
     # The shipped demo: the accurate geometry exactly (so the paper's map sizes hold) with 1/8 of
     # the channels, 20 VOC classes + background, batch norm in the trunk; small enough to train
-    # on a 2-core CPU. Its regressor is per class (the paper's class-specific last layer; SPEC 5
+    # on a 2-core CPU. Its regressor is per class (the paper's class-specific last layer; paper §4.2
     # notes the paper found a shared one better on ImageNet's one-object images): in scenes of
     # several objects a window often sees two, and the shared regressor can give only one box.
     # Measured on 300 val scenes of the det training folder, with the previous (shared)

@@ -1,9 +1,9 @@
-"""Background-aware detection on one image (SPEC 7): the scene's final detections and, for a
+"""Background-aware detection on one image (paper §5): the scene's final detections and, for a
 generated scene, which of them are right.
 
 The demo model's last class is "background" (config.background): it is never a guess (only
 object classes enter the merge's top-k, Analysis.object_classes), but its own map shows where
-the network sees no object. Detections are the greedy merge (SPEC 6) of the boxes of the top-k
+the network sees no object. Detections are the greedy merge (paper §4.3) of the boxes of the top-k
 object classes of every scale whose window probability is at least `min_score`, all merged
 boxes kept (as overfeat.evaluate does for mAP). TP/FP marks: overfeat.compare.match_truth.
 """

@@ -1,4 +1,4 @@
-"""Evaluation with the paper's metrics (SPEC sections 1, 3, 4 and 6) on any VOC-layout folder.
+"""Evaluation with the paper's metrics (paper §2, §3.3, §4.3, §5) on any VOC-layout folder.
 
     python -m overfeat evaluate --checkpoint assets/demo.pt --data data/val_loc data/val_det \
         --split val --json
@@ -10,19 +10,19 @@ view) run. Per folder:
 
 - Classification (top-1, top-5 error): on the images whose labelled objects are all of ONE
   class (every image of a "loc" folder; the ILSVRC setting). The score of a class is its
-  spatial maximum averaged over the views (SPEC 3); the background class is never a guess.
+  spatial maximum averaged over the views (paper §3.3); the background class is never a guess.
 - Localization error (ILSVRC rule, overfeat.metrics.localization_correct): on the same images;
-  the 5 guesses are the 5 most confident boxes of the greedy merge (SPEC 6) of the boxes of
+  the 5 guesses are the 5 most confident boxes of the greedy merge (paper §4.3) of the boxes of
   the top EVAL_TOP_K classes of every scale; right class and IoU >= 0.5 with a true box.
 - Detection mAP at IoU 0.5 (VOC all-point AP, overfeat.metrics.mean_ap): on every image of the
   split; the detections are all boxes the merge leaves, their confidence the sum of their
-  members' class scores (SPEC 6), not non-maximum suppression (SPEC 7).
+  members' class scores (paper §4.3), not non-maximum suppression (paper §5).
 - The merge settings differ by task (MERGE, a project choice, chosen on the val splits of the
   demo model's TRAINING folders, see overfeat.merge): localization's five guesses do best when
   the merge leaves several candidate boxes (plain average, t = -0.5: 11.7% error there, 13.3%
   with the detection settings), detection when each object's boxes end in one (weighted
   average, t = -0.3: mAP 0.49 there, 0.39 with the localization settings).
-- Table 2 analogue (paper's Table 2, SPEC 4): classification and localization errors for
+- Table 2 analogue (paper §3.4, Table 2): classification and localization errors for
   1 scale coarse stride, 1 scale fine, 3 scales fine, 6 scales fine, 6 scales fine + flips.
   The paper does not say which single scale or which three (?): we use the third scale
   (shorter side 317, index 2) alone, and the first, third and sixth (indices 0, 2, 5) for three

@@ -1,4 +1,4 @@
-"""The Table 2 analogue of the loaded checkpoint (paper section 4.4, SPEC 4) beside the paper's.
+"""The Table 2 analogue of the loaded checkpoint (paper §3.4, Table 2) beside the paper's.
 
 The checkpoint's numbers come from the committed evaluation JSON (EVAL_JSON, written by
 `python -m overfeat evaluate ... --json`, format: overfeat.evaluate.evaluate), or are
@@ -17,7 +17,7 @@ from .model import OverFeat
 
 EVAL_JSON = Path(__file__).resolve().parent.parent / "assets" / "demo_eval.json"
 # Sermanet et al. 2014, section 4.4 / Table 2 (fast model, ImageNet 2012 validation, top-5
-# error in %); quoted in SPEC section 4. The paper has 4 scales where this project has 3.
+# error in %); quoted from the paper's Table 2 (§3.4). The paper has 4 scales where this project has 3.
 PAPER_TABLE2 = (
     {"approach": "1 scale, coarse stride", "top5_error": 17.12},
     {"approach": "1 scale, fine stride", "top5_error": 16.97},

@@ -1,9 +1,9 @@
 """The whole analysis of one image as plain JSON (the app's "Download the analysis" button).
 
 analysis_dict() keeps what a student needs to redo the paper's steps elsewhere: the scale
-sizes, every view's spatial-max scores (SPEC 3), the final class ranking, the top-k classes per
-scale (merge step a), every raw box with its provenance (SPEC 5), a summary of each greedy
-merge's trace (SPEC 6) and its final boxes. Large maps (features, class maps) are left out:
+sizes, every view's spatial-max scores (paper §3.3), the final class ranking, the top-k classes per
+scale (merge step a), every raw box with its provenance (paper §4.2), a summary of each greedy
+merge's trace (paper §4.3) and its final boxes. Large maps (features, class maps) are left out:
 they are recomputed in seconds from the image and the settings recorded here.
 """
 

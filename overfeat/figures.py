@@ -1,4 +1,4 @@
-"""Plotly figures of what the network does, built from package results (STYLE 10).
+"""Plotly figures of what the network does, built from package results.
 
 Every function here is a pure function of an Analysis, a View, a MergeResult or a config, and
 returns a plotly Figure; the app's pages only lay them out, and the tests read their data

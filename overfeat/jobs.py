@@ -3,7 +3,7 @@
 The app's Training page (app_pages/training.py) calls start(); the run generates a few small
 scenes (overfeat.data.scenes.write_voc_dataset), trains a narrow model with overfeat.train
 (the same loop as the command line) in a thread, and records what the training callback
-reports in its Job. Pages poll Job.snapshot(): nothing here imports Streamlit (STYLE 9).
+reports in its Job. Pages poll Job.snapshot(): nothing here imports Streamlit.
 
 One run at a time per server: the registry below is module state guarded by a lock, so every
 browser session of one `streamlit run` shares it, and start() raises JobRunning while a run is

@@ -1,4 +1,4 @@
-"""The greedy merge of regressed boxes (SPEC section 6, paper section 4.3).
+"""The greedy merge of regressed boxes (paper §4.3).
 
     (d) repeat:
     (e)   (b1, b2) = the pair in B with the lowest match_score

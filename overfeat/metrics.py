@@ -1,4 +1,4 @@
-"""Evaluation metrics of the three tasks (SPEC section 1), as pure functions.
+"""Evaluation metrics of the three tasks (paper §2), as pure functions.
 
 - Classification: top-k error (ILSVRC: top-1 and top-5).
 - Localization: the ILSVRC rule; up to 5 guesses (class, box), an image is right when one guess

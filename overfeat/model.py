@@ -1,9 +1,9 @@
-"""The OverFeat networks (SPEC section 2): a conv trunk and FC heads run as convolutions.
+"""The OverFeat networks (paper §3.1): a conv trunk and FC heads run as convolutions.
 
 Because the fully-connected layers are convolutions (the first a KxK conv over the last pooled
 map, the others 1x1), the same module classifies one 221x221 window or slides over a whole
-image in one pass (SPEC section 3). The trunk stops before its last max pool, which is done with
-offsets by overfeat.offsets (SPEC section 4).
+image in one pass (paper §3.3). The trunk stops before its last max pool, which is done with
+offsets by overfeat.offsets (paper §3.3, Fig. 3).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .config import ModelConfig
 
 
 class OverFeat(nn.Module):
-    """Trunk + classifier + box regressor (SPEC sections 2 and 5).
+    """Trunk + classifier + box regressor (paper §3.1, §4.2).
 
     features(x):  [B, 3, H, W] normalised image -> [B, C, H', W'] pre-pool map (last conv's ReLU)
     pool(f):      the last max pool, k x k stride k (k = 3 accurate, 2 fast)
@@ -37,7 +37,7 @@ class OverFeat(nn.Module):
         c_in = 3
         for i, spec in enumerate(geo.trunk, start=1):
             # The padding-free variant drops every padding so that each output cell depends on
-            # its own window only: dense evaluation then equals crop-by-crop exactly (SPEC 4).
+            # its own window only: dense evaluation then equals crop-by-crop exactly (paper §3.3, Fig. 3).
             layers[f"conv{i}"] = nn.Conv2d(
                 c_in, ch(spec.channels), kernel_size=spec.kernel, stride=spec.stride,
                 padding=spec.padding if cfg.padding else 0, bias=not cfg.batch_norm)
@@ -73,7 +73,7 @@ class OverFeat(nn.Module):
         n_box = 4 * (len(cfg.object_classes) if cfg.regressor == "per_class" else 1)
         self.regressor = fc_head(cfg.regressor_channels, n_box, 0.0, n_trunk + 1)
 
-        # SPEC 8: weights from N(0, 1e-2) in the paper; we use Kaiming init, which trains from
+        # paper §3.1: weights from N(0, 1e-2) in the paper; we use Kaiming init, which trains from
         # scratch reliably at small widths (the project's own recipe)...
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -136,7 +136,7 @@ class OverFeat(nn.Module):
 
     # --- the network ----------------------------------------------------------------------
     def normalize(self, images: Tensor) -> Tensor:
-        """[B, 3, H, W] pixels in 0..255 -> network input (SPEC 2 release normalisation)."""
+        """[B, 3, H, W] pixels in 0..255 -> network input (paper §3.1 release normalisation)."""
         return (images - self.cfg.pixel_mean) / self.cfg.pixel_std
 
     def pool(self, f: Tensor) -> Tensor:
@@ -156,7 +156,7 @@ class OverFeat(nn.Module):
         """Run a head over a pooled map, its first (KxK) layer dilated by `dilation`.
 
         dilation=k over the stride-1 pooled map computes all k*k offset maps at once, already
-        interleaved (SPEC 4), reading the big FC weights once instead of k*k times.
+        interleaved (paper §3.3, Fig. 3), reading the big FC weights once instead of k*k times.
         A map smaller than one window gives an empty map rather than an error (an offset map
         can be one row short of a window at sizes off the 221 + 12n grid).
         """

@@ -1,4 +1,4 @@
-"""Multi-scale dense evaluation (SPEC section 3) and box accumulation (SPEC sections 5-7).
+"""Multi-scale dense evaluation (paper §3.3) and box accumulation (paper §4.2, §5).
 
 At each scale the trunk runs once over the whole resized image; the classifier and the regressor,
 being convolutions, slide over every offset-pooled map (overfeat.offsets): one output cell per
@@ -61,7 +61,7 @@ ALL_SCALES = tuple(range(N_SCALES))  # their indices, 0 = the smallest
 
 @dataclass
 class Settings:
-    """What to evaluate: the knobs the app exposes (SPEC 3 and 6)."""
+    """What to evaluate: the knobs the app exposes (paper §3.3, §4.3)."""
 
     scales: tuple[int, ...] = ALL_SCALES  # indices into the six scales
     flips: bool = True  # also evaluate the horizontally flipped image (doubles the views)
@@ -108,13 +108,13 @@ class View:
 
     @property
     def spatial_max(self) -> Tensor:
-        """[K] per-class maximum over the (fine) map: the scale's vote (SPEC 3)."""
+        """[K] per-class maximum over the (fine) map: the scale's vote (paper §3.3)."""
         return self.fine.flatten(1).amax(dim=1)
 
 
 @dataclass
 class BoxTable:
-    """Raw regressor boxes with provenance (SPEC 5): one row per (window, class) kept.
+    """Raw regressor boxes with provenance (paper §4.2): one row per (window, class) kept.
 
     boxes (Tensor[N, 4]) and windows (Tensor[N, 4]) are x1 y1 x2 y2 in original-image pixels.
     """
@@ -155,7 +155,7 @@ class Analysis:
     sizes: list[tuple[int, int]]  # the six scale sizes for this image (all six, even if unused)
     views: list[View]
     scale_scores: dict[int, Tensor]  # scale -> [K] spatial max averaged over that scale's flips
-    scores: Tensor  # [K] final class scores: mean of the views' spatial maxima (SPEC 3)
+    scores: Tensor  # [K] final class scores: mean of the views' spatial maxima (paper §3.3)
     top_classes: dict[int, list[int]]  # scale -> C_s, the top-k object classes (merge step a)
     table: BoxTable  # merge steps (b)-(c): the union of B_s over scales
     k: int  # offset pool size
@@ -298,7 +298,7 @@ def _assemble(image_size: tuple[int, int], class_names: tuple[str, ...], object_
               window: int) -> Analysis:
     """Scores, the top classes per scale and the boxes (merge steps (a)-(c)) from the views."""
     maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
-    scores = maxima.mean(dim=0)  # SPEC 3: spatial max per class, averaged over scales and flips
+    scores = maxima.mean(dim=0)  # paper §3.3: spatial max per class, averaged over scales and flips
     obj = torch.tensor(object_classes)
     per_class = bool(views[0].boxes.shape[2] > 1)
     has_boxes = bool(views[0].boxes.shape[2] > 0)

@@ -1,4 +1,4 @@
-"""Offset max pooling, the "fine stride" trick (SPEC section 4, paper section 3.3 and Fig. 3).
+"""Offset max pooling, the "fine stride" trick (paper §3.3, Fig. 3).
 
 The last max pool (k x k, stride k) would make the output stride k times the pre-pool stride.
 Pooling k*k times, once per offset (dx, dy), and running the classifier over each pooled map

@@ -22,7 +22,7 @@ from .multiscale import Analysis, Settings, analyze
 class Detection:
     label: int
     name: str
-    confidence: float  # sum of the member windows' class scores (SPEC 6)
+    confidence: float  # sum of the member windows' class scores (paper §4.3)
     box: tuple[float, float, float, float]  # x1 y1 x2 y2, original-image pixels
     members: int  # raw boxes merged into this one
 

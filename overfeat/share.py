@@ -3,7 +3,7 @@
 A teacher copies the address bar and students open exactly that view. encode() turns the
 sidebar's state into short query parameters; decode() turns parameters back into the values
 the sidebar's widgets hold, validating each one: a bad value is left out with a note for the
-user, never an exception (a link may be hand-edited or truncated). Streamlit-free (STYLE 9);
+user, never an exception (a link may be hand-edited or truncated). Streamlit-free;
 app.py reads and writes st.query_params with these two functions.
 
     ?page=scales&img=gallery&g=3 (or img=photo&p=1)&model=imagenet&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1

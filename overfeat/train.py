@@ -1,14 +1,14 @@
-"""Training: the paper's three stages on any Pascal VOC-layout folder (SPEC sections 5, 7, 8).
+"""Training: the paper's three stages on any Pascal VOC-layout folder (paper §4.2, §5, §3.1).
 
     python -m overfeat train --preset demo --data data/train_loc data/train_det --out run.pt
 
-Stage 1, classifier (SPEC 8, 7). The trunk and the classifier learn from square crops resized
+Stage 1, classifier (paper §3.1, §5). The trunk and the classifier learn from square crops resized
 to the network's window (221 px for the accurate geometry): crops around objects with scale
 jitter (crop sides spanning what one window sees over the six scales, overfeat.data.loader)
 and position jitter, horizontal flips, and, when the config has a background class, crops
 that show no object labelled "background". Cross-entropy, SGD with momentum.
 
-Stage 2, regressor (SPEC 5). The trunk is FROZEN (the paper's "features frozen from
+Stage 2, regressor (paper §4.2). The trunk is FROZEN (the paper's "features frozen from
 classification"). Each image is resized to one of the six scales (overfeat.multiscale.
 scale_sizes, drawn at random per image and epoch) and maybe flipped; the trunk runs once over
 it and the last pool is done at every offset (overfeat.offsets, as in view_windows), so the windows
@@ -29,7 +29,7 @@ per step pass through a shuffle buffer (ShuffleBuffer) that mixes the windows of
 the default 8192 rows; the demo recipe holds 32768), so a step does not learn from the nearly
 identical neighbours of a few images only; the rows still in it at an epoch's end are learned too.
 
-Stage 3, detection fine-tuning (SPEC 7). Needs the background class (the config's last
+Stage 3, detection fine-tuning (paper §5). Needs the background class (the config's last
 class). Images are again taken whole at a random scale and flip, and every window of the fine
 map is labelled: an object (overlap >= 0.5, as above), background (overlap < 0.2 with every
 object, difficult ones included), or unused. The classifier scores every window (no gradient,
@@ -289,7 +289,7 @@ class ViewWindows:
 
 def view_windows(model: OverFeat, x: Tensor) -> ViewWindows:
     """Trunk (no gradient) on one normalised image [3, H, W], offset max pooling, and the list
-    of every window (SPEC 4: window (dx, dy, j, i) has its top-left corner at
+    of every window (paper §3.3, Fig. 3: window (dx, dy, j, i) has its top-left corner at
     prepool_stride * (k*i + dx, k*j + dy)). As at inference (multiscale.run_view), the k*k
     offset maps are the slices [dy::k, dx::k] of one max pooling with stride 1 (the same
     values as offset_pool)."""
@@ -320,7 +320,7 @@ def view_windows(model: OverFeat, x: Tensor) -> ViewWindows:
 
 def offset_class_probs(model: OverFeat, vw: ViewWindows) -> list[Tensor]:
     """Class probabilities [K, h', w'] of the view's k*k offset maps (no gradient), computed
-    as at inference (multiscale.run_view, SPEC 4): the classifier over the stride-1 pooled map
+    as at inference (multiscale.run_view, paper §3.3, Fig. 3): the classifier over the stride-1 pooled map
     with its first layer dilated by k, one call instead of k*k; offset (dx, dy)'s map is the
     slice [dy::k, dx::k]. For the demo model on a 461x569 view on this 2-core CPU:
     13 ms against 25 ms for the k*k separate calls (stage 3 scores every view this way)."""

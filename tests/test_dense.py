@@ -1,4 +1,4 @@
-"""Multi-scale dense evaluation (SPEC 3-5) against crop-by-crop evaluation of every window."""
+"""Multi-scale dense evaluation (paper §3.3, §4.2) against crop-by-crop evaluation of every window."""
 
 import pytest
 import torch

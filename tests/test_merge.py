@@ -1,4 +1,4 @@
-"""The greedy merge (SPEC 6): the fast incremental merge against the literal loop."""
+"""The greedy merge (paper §4.3): the fast incremental merge against the literal loop."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Offset max pooling (SPEC 4) against deliberately naive Python loops."""
+"""Offset max pooling (paper §3.3, Fig. 3) against deliberately naive Python loops."""
 
 import pytest
 import torch
@@ -75,7 +75,7 @@ def test_interleave_rejects_inconsistent_maps():
 @pytest.mark.parametrize("k,K", [(3, 5), (2, 6), (3, 2)])
 @pytest.mark.parametrize("H,W", [(17, 17), (20, 23), (26, 33)])
 def test_offsets_equal_stride1_pool_and_dilated_classifier(k, K, H, W):
-    """SPEC 4: offset pooling + classifier + interleave == stride-1 pool + classifier dilated
+    """paper §3.3, Fig. 3: offset pooling + classifier + interleave == stride-1 pool + classifier dilated
     by k, and the fine map has H - k*K + 1 rows."""
     if H < k * K or W < k * K:
         pytest.skip("map smaller than one window")

@@ -3,7 +3,7 @@
 Any folder in Pascal VOC layout works the same way (the generated pictogram scenes, or a real
 VOCdevkit/VOC2007): overfeat.data.voc.read_split lists the records, SceneSet decodes every image
 once into a uint8 tensor, and the samplers below draw what each training stage needs
-(overfeat.train, SPEC sections 5, 7 and 8):
+(overfeat.train, paper §4.2, §5, §3.1):
 
 - stage 1 (classifier): square crops resized to the network's window (221 px for the accurate
   geometry), around objects with scale jitter and flips, and background crops that show no
