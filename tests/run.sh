@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's Chromium for the browser tests, nginx for the replica set-up's tests.
+if [ ! -x /usr/bin/chromium ] || ! command -v nginx >/dev/null; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium nginx-light >/dev/null
 fi
 exec .venv/bin/python -m pytest -q "$@"
