@@ -52,7 +52,7 @@ def step_controls(n: int) -> int:
     return st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
 
 
-def step_text(kind: str, r, ms: appstate.MergeStep, names) -> str:
+def step_text(kind: str, r, ms: merge.MergeStep, names) -> str:
     t = r.threshold
     head = f"**{kind}**: step {ms.step} of {r.n_steps}, **{ms.remaining} boxes left**"
     if ms.pair is None:
@@ -70,7 +70,7 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
     cols = st.columns(2)
     for col, kind in zip(cols, KINDS):
         r = results[kind]
-        ms = appstate.merge_step(r, min(step, r.n_steps))
+        ms = r.step(step)
         with col:
             st.markdown(f"#### {kind} match score")
             # One line each, so that the two figures start at the same height.

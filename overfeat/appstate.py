@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -376,66 +376,6 @@ def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
 
 
 # --- the merge, step by step ----------------------------------------------------------------
-@dataclass
-class MergeStep:
-    """What the merge page shows at one step (step 0 = the raw boxes, nothing merged yet)."""
-
-    step: int
-    n_steps: int
-    alive: dict  # MergeResult.state_at(step)
-    remaining: int  # boxes left after this step
-    pair: tuple[int, int] | None = None  # slots merged at this step
-    b1: torch.Tensor | None = None  # their boxes just before the merge
-    b2: torch.Tensor | None = None
-    score: float | None = None  # their match score
-    merged: torch.Tensor | None = None  # the merged box (now in slot pair[0])
-    conf: float | None = None  # its confidence: sum of its windows' class scores
-    label: int | None = None
-    stopped: str = ""  # why the loop ended, shown at the last step
-    extra: dict = field(default_factory=dict)
-
-
-def merge_step(result: MergeResult, step: int) -> MergeStep:
-    """The state after `step` merges and, for step >= 1, the pair that step merged."""
-    step = max(0, min(int(step), result.n_steps))
-    alive = result.state_at(step)
-    out = MergeStep(step=step, n_steps=result.n_steps, alive=alive,
-                    remaining=len(alive["slots"]))
-    if step >= 1:
-        s = step - 1
-        i, j = (int(v) for v in result.pairs[s])
-        out.pair = (i, j)
-        out.b1, out.b2 = _slot_box(result, i, s), _slot_box(result, j, s)
-        out.score = float(result.step_scores[s])
-        out.merged = result.step_boxes[s]
-        out.conf = float(result.step_confs[s])
-        out.label = int(result.step_labels[s])
-    if step == result.n_steps:
-        out.stopped = stop_reason(result)
-    return out
-
-
-def _slot_box(result: MergeResult, slot: int, before: int) -> torch.Tensor:
-    """The box in `slot` just before step `before`: the last merge written there, or the input."""
-    written = torch.nonzero(result.pairs[:before, 0] == slot).flatten()
-    if len(written):
-        return result.step_boxes[int(written[-1])]
-    return result.boxes[slot].double()
-
-
-def stop_reason(result: MergeResult) -> str:
-    n = int(result.boxes.shape[0])
-    left = n - result.n_steps
-    if n < 2:
-        return f"nothing to merge ({n} box)"
-    if result.stop_score is None:
-        if left <= 1:
-            return "stopped: one box left"
-        return "stopped: no two boxes may merge (different classes)"
-    return (f"stopped: the lowest match score left, {result.stop_score:.4g}, is above "
-            f"t = {result.threshold:g}")
-
-
 def cost_rows(cfg: ModelConfig, image_hw: tuple[int, int], scales, rule: str = "aspect",
               fine: bool = True) -> list[dict]:
     """Per scale: windows evaluated and the multiply-adds of dense evaluation (trunk once,

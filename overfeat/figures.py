@@ -16,8 +16,8 @@ from plotly.subplots import make_subplots
 from PIL import Image
 from torch import Tensor
 
-from .appstate import MergeStep, data_uri, offset_label
-from .merge import MergeResult
+from .appstate import data_uri, offset_label
+from .merge import MergeResult, MergeStep
 from .multiscale import ALL_SCALES, Analysis, BoxTable, View
 from .offsets import offsets
 
@@ -388,12 +388,12 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     fig = go.Figure()
     _add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     st = ms.alive
-    n = len(st["slots"])
-    order = torch.argsort(st["confs"], descending=True, stable=True)
+    n = len(st.slots)
+    order = torch.argsort(st.confs, descending=True, stable=True)
     if max_boxes is not None and n > max_boxes:
         order = order[:max_boxes]
-    labels = st["labels"][order]
-    rel = st["confs"][order]
+    labels = st.labels[order]
+    rel = st.confs[order]
     for c in sorted(set(labels.tolist())):
         upper = float("inf")
         first = True
@@ -402,7 +402,7 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
             upper = lo
             if len(sel) == 0:
                 continue
-            xs, ys = _rect_path(st["boxes"][sel])
+            xs, ys = _rect_path(st.boxes[sel])
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines", opacity=opacity,
                 line=dict(color=class_color(c), width=width), legendgroup=f"class{c}",

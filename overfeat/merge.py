@@ -99,6 +99,37 @@ def match_score(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
 
 
 @dataclass
+class MergeState:
+    """The boxes alive after some number of merges: slot indices and their current boxes,
+    confidences, labels and members (indices into the input boxes)."""
+
+    slots: Tensor  # [M] int64
+    boxes: Tensor  # [M, 4] float64
+    confs: Tensor  # [M] float64
+    labels: Tensor  # [M] int64
+    members: list[list[int]]
+
+
+@dataclass
+class MergeStep:
+    """One step of the replay (step 0 = the raw boxes, nothing merged yet): what is alive after
+    it and, for step >= 1, the pair it merged; at the last step, why the loop stopped."""
+
+    step: int
+    n_steps: int
+    alive: MergeState
+    remaining: int  # boxes left after this step
+    pair: tuple[int, int] | None = None  # slots merged at this step
+    b1: Tensor | None = None  # their boxes just before the merge
+    b2: Tensor | None = None
+    score: float | None = None  # their match score
+    merged: Tensor | None = None  # the merged box (now in slot pair[0])
+    conf: float | None = None  # its confidence: sum of its windows' class scores
+    label: int | None = None
+    stopped: str = ""  # why the loop ended, shown at the last step
+
+
+@dataclass
 class MergeResult:
     """The whole trace of one greedy merge, enough to replay any step.
 
@@ -136,8 +167,8 @@ class MergeResult:
         n = int(self.boxes.shape[0])
         return [n - s - 1 for s in range(self.n_steps)]
 
-    def state_at(self, step: int) -> dict:
-        """Boxes alive after `step` merges (0 = the input): slots, boxes, confs, labels, members."""
+    def state_at(self, step: int) -> MergeState:
+        """Boxes alive after `step` merges (0 = the input), replayed from the trace."""
         if not 0 <= step <= self.n_steps:
             raise ValueError(f"step must be in 0..{self.n_steps}, got {step}")
         n = int(self.boxes.shape[0])
@@ -154,13 +185,48 @@ class MergeResult:
             members[i] = members[i] + members[j]
             alive[j] = False
         slots = torch.nonzero(alive).flatten()
-        return {
-            "slots": slots,
-            "boxes": boxes[slots],
-            "confs": confs[slots],
-            "labels": labels[slots],
-            "members": [sorted(members[int(k)]) for k in slots],
-        }
+        return MergeState(slots=slots, boxes=boxes[slots], confs=confs[slots],
+                          labels=labels[slots], members=[sorted(members[int(k)]) for k in slots])
+
+    def slot_box(self, slot: int, before: int) -> Tensor:
+        """The box in `slot` just before step `before`: the last merge written there, or the
+        input box."""
+        written = torch.nonzero(self.pairs[:before, 0] == slot).flatten()
+        if len(written):
+            return self.step_boxes[int(written[-1])]
+        return self.boxes[slot].double()
+
+    def stop_reason(self) -> str:
+        """Why the loop ended, in words."""
+        n = int(self.boxes.shape[0])
+        if n < 2:
+            return f"nothing to merge ({n} box)"
+        if self.stop_score is None:
+            if n - self.n_steps <= 1:
+                return "stopped: one box left"
+            return "stopped: no two boxes may merge (different classes)"
+        return (f"stopped: the lowest match score left, {self.stop_score:.4g}, is above "
+                f"t = {self.threshold:g}")
+
+    def step(self, step: int) -> MergeStep:
+        """The replay at `step` (clamped to 0..n_steps): the state after it and, for step >= 1,
+        the pair that step merged."""
+        step = max(0, min(int(step), self.n_steps))
+        alive = self.state_at(step)
+        out = MergeStep(step=step, n_steps=self.n_steps, alive=alive,
+                        remaining=len(alive.slots))
+        if step >= 1:
+            s = step - 1
+            i, j = (int(v) for v in self.pairs[s])
+            out.pair = (i, j)
+            out.b1, out.b2 = self.slot_box(i, s), self.slot_box(j, s)
+            out.score = float(self.step_scores[s])
+            out.merged = self.step_boxes[s]
+            out.conf = float(self.step_confs[s])
+            out.label = int(self.step_labels[s])
+        if step == self.n_steps:
+            out.stopped = self.stop_reason()
+        return out
 
 
 def _check(boxes: Tensor, scores: Tensor, labels: Tensor, kind: str, average: str) -> None:

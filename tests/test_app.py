@@ -432,8 +432,8 @@ def test_merge_stepper_forward_and_back():
             # The merged box is the pair's average weighted by their confidences (box_merge,
             # the app's default; the plain average is tested below).
             before = r.state_at(at_step - 1)
-            slots = before["slots"].tolist()
-            ci, cj = (float(before["confs"][slots.index(s)]) for s in (i, j))
+            slots = before.slots.tolist()
+            ci, cj = (float(before.confs[slots.index(s)]) for s in (i, j))
             b1, b2 = xs(hl["b1"]), xs(hl["b2"])
             assert np.allclose((b1 * ci + b2 * cj) / (ci + cj), xs(hl["merged"]))
         hl = _highlight(at, longest)

@@ -99,28 +99,28 @@ def test_trace_replay_and_invariants(average):
     total = float(scores.double().sum())
     for step in [0, 1, r.n_steps // 2, r.n_steps]:
         st = r.state_at(step)
-        assert len(st["slots"]) == 80 - step
+        assert len(st.slots) == 80 - step
         # Confidence is the sum of member scores, so the total is conserved.
-        assert float(st["confs"].sum()) == pytest.approx(total)
-        for conf, members in zip(st["confs"], st["members"]):
+        assert float(st.confs.sum()) == pytest.approx(total)
+        for conf, members in zip(st.confs, st.members):
             assert float(conf) == pytest.approx(float(scores[members].double().sum()))
         # by_class: members of one box share its label
-        for lab, members in zip(st["labels"], st["members"]):
+        for lab, members in zip(st.labels, st.members):
             assert set(labels[members].tolist()) == {int(lab)}
     final = r.state_at(r.n_steps)
-    order = torch.argsort(final["confs"], descending=True, stable=True)
-    torch.testing.assert_close(final["boxes"][order], r.final_boxes)
+    order = torch.argsort(final.confs, descending=True, stable=True)
+    torch.testing.assert_close(final.boxes[order], r.final_boxes)
     assert r.remaining[-1] == len(r.final_boxes)
     # Step s merges slots i < j that were both alive just before it.
     for s in range(r.n_steps):
         i, j = r.pairs[s].tolist()
-        alive = set(r.state_at(s)["slots"].tolist())
+        alive = set(r.state_at(s).slots.tolist())
         assert i < j and i in alive and j in alive
         before = r.state_at(s)
-        bi = before["boxes"][before["slots"].tolist().index(i)]
-        bj = before["boxes"][before["slots"].tolist().index(j)]
-        ci = before["confs"][before["slots"].tolist().index(i)]
-        cj = before["confs"][before["slots"].tolist().index(j)]
+        bi = before.boxes[before.slots.tolist().index(i)]
+        bj = before.boxes[before.slots.tolist().index(j)]
+        ci = before.confs[before.slots.tolist().index(i)]
+        cj = before.confs[before.slots.tolist().index(j)]
         want = (bi + bj) / 2 if average == "plain" else (bi * ci + bj * cj) / (ci + cj)
         torch.testing.assert_close(r.step_boxes[s], want)
     if average == "weighted":
@@ -197,3 +197,27 @@ def test_too_many_boxes_is_a_clear_error(monkeypatch):
         merge(boxes, scores, labels, "corrected", 0.5, by_class=True)
     with pytest.raises(ValueError, match=r"^50 boxes to merge, more than the 20"):
         merge(boxes, scores, labels, "corrected", 0.5, by_class=False)
+
+
+def test_step_replays_the_pair_and_the_state_from_the_trace():
+    """MergeResult.step(s): the pair merged at s with their boxes just before (replayed
+    against a literal re-run of the first s-1 merges), and why it stopped at the last step."""
+    boxes, scores, labels = random_boxes(30, 8, clustered=True)
+    r = merge(boxes, scores, labels, "corrected", 0.3)
+    assert r.n_steps >= 5
+    first = r.step(0)
+    assert first.pair is None and first.remaining == 30 and torch.equal(first.alive.slots,
+                                                                        torch.arange(30))
+    for s in (1, 3, r.n_steps):
+        ms = r.step(s)
+        before = r.state_at(s - 1)
+        i, j = ms.pair
+        slots = before.slots.tolist()
+        assert torch.equal(ms.b1, before.boxes[slots.index(i)])
+        assert torch.equal(ms.b2, before.boxes[slots.index(j)])
+        assert ms.conf == pytest.approx(float(before.confs[slots.index(i)]
+                                              + before.confs[slots.index(j)]))
+        assert ms.remaining == 30 - s and len(ms.alive.members) == 30 - s
+    assert r.step(r.n_steps + 5).step == r.n_steps  # clamped
+    assert r.step(r.n_steps).stopped.startswith("stopped: the lowest match score left")
+    assert r.step(1).stopped == ""
