@@ -122,24 +122,25 @@ def sample_photo(index: int) -> Image.Image:
     return appstate.load_photo(index)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def image_backdrop(image_key: str, _image: Image.Image) -> Backdrop:
     return backdrop(_image)
 
 
 # --- analyses -------------------------------------------------------------------------------
-# Measured (demo model, 300x260 and 500x500 images): an Analysis with all its maps pickles to
-# 40-50 MB in ~0.1 s and loads in ~0.1 s, so st.cache_data's copy per hit costs a fraction of
-# a second; eight entries hold at most ~400 MB.
-@st.cache_data(max_entries=8, show_spinner="Running the network at six scales (with flips)...")
+# Shared by every session of the server, never copied (st.cache_resource): an Analysis with all
+# its maps is 40-50 MB, and st.cache_data unpickled a private copy on every script run (about
+# 0.2 s per run and one copy per session). Nothing downstream mutates an Analysis or a
+# MergeResult (derive and the figures build new objects). Bounded: 12 images x (offsets on/off,
+# scale rule) hold at most ~600 MB.
+@st.cache_resource(max_entries=12, show_spinner="Running the network at six scales (with flips)...")
 def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model: OverFeat,
                   _image: Image.Image) -> Analysis:
     """All six scales with flips: every other choice of scales and flips is cut out of it."""
     return analyze(_model, _image, appstate.Knobs(fine=fine, rule=rule).full_settings())
 
 
-@st.cache_data(max_entries=24, show_spinner="Merging boxes...")
+@st.cache_resource(max_entries=48, show_spinner="Merging boxes...")
 def merged(model_key: str, image_key: str, merge_key: tuple, _analysis: Analysis) -> MergeResult:
     kind, t, by_class, average = merge_key[-4:]
     return _analysis.merge(score=kind, threshold=t, by_class=by_class, average=average)

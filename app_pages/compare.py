@@ -12,7 +12,7 @@ ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
 
 
-@st.cache_data(max_entries=16, show_spinner="Merging and suppressing...")
+@st.cache_resource(max_entries=32, show_spinner="Merging and suppressing...")
 def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _merges: dict):
     t_lit, t_cor, iou, by_class, average = key[-5:]
     return compare.run_methods(_analysis.table, t_lit, t_cor, iou, by_class, merges=_merges,

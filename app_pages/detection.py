@@ -10,7 +10,7 @@ ctx = context()
 require_boxes(ctx, "Detection")
 
 
-@st.cache_data(max_entries=16, show_spinner="Merging the boxes of the top classes...")
+@st.cache_resource(max_entries=32, show_spinner="Merging the boxes of the top classes...")
 def detected(model_key: str, image_key: str, key: tuple, _full: Analysis, _truth):
     min_score, top_k, score, t, by_class, average, min_conf = key[-7:]
     return detection.detect(_full, min_score=min_score, top_k=top_k, score=score, threshold=t,
