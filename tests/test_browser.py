@@ -124,7 +124,8 @@ def app(server, browser, image_file) -> Page:
     page.on("pageerror", lambda e: errors.append(str(e)))
     # A deep link as the server's very first request: the page runs inside app.py (with a
     # pages/ folder, Streamlit's old multipage mode ran the page file alone on a fresh server).
-    page.goto(f"{server}/architecture")
+    # min=0, topk=1: the drawn picture is no pictogram; only then does every window give a box.
+    page.goto(f"{server}/architecture?min=0&topk=1")
     expect(page.locator("h1").first).to_have_text("Architecture")
     settle(page)
     assert page.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]').count() == 1
