@@ -26,7 +26,7 @@ st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layou
 # The same goes for the sidebar widgets drawn only for some choices (the gallery picker, the
 # scene seed, the preset).
 PAGE_KEYS = share.SHARED_KEYS + (  # every view setting a link carries, and these:
-    "preset", "app_ckpt", "cmp_top_n", "exp_n", "eff_scale",
+    "preset", "app_ckpt", "cmp_min_support", "exp_n", "eff_scale",
     "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
 for _k in PAGE_KEYS:
     if _k in st.session_state:

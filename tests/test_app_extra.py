@@ -21,7 +21,7 @@ DET_SEED = 0  # "New scene from a seed", kind det: three objects
 @pytest.fixture(scope="module")
 def scene_at():
     """One session on a generated multi-object scene (its truth is known)."""
-    at = start(None)
+    at = start(None, all_windows=False)  # the app's own defaults (evaluate's settings)
     ok(at.sidebar.radio(key="img_source").set_value("generate").run())
     ok(at.sidebar.number_input(key="scene_seed").set_value(DET_SEED).run())
     assert ctx(at).truth, "a generated det scene has objects"
