@@ -17,6 +17,11 @@ from playwright.sync_api import Page, expect
 from overfeat import appstate, zoo
 from test_browser import (SLOW, _step, _wait_for_step, browser, check_figures,  # noqa: F401
                           check_page, screenshot, settle, streamlit_server)
+from test_browser_teach import new_page as _new_page, sidebar
+
+
+def new_page(browser, url: str) -> Page:  # noqa: F811
+    return _new_page(browser, url, height=1000)  # the 1400x1000 a teacher's screen shows
 
 expect.set_options(timeout=SLOW)
 PHOTO = {name: i for i, (name, _) in enumerate(appstate.PHOTOS)}
@@ -27,20 +32,6 @@ CATS = ("Egyptian cat", "tiger cat", "tabby")
 def server():
     with streamlit_server("streamlit-models.log") as url:
         yield url
-
-
-def new_page(browser, url: str) -> Page:  # noqa: F811
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(SLOW)
-    page.js_errors = []  # type: ignore[attr-defined]
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
-    page.goto(url)
-    settle(page)
-    return page
-
-
-def sidebar(page: Page):
-    return page.locator('[data-testid="stSidebar"]')
 
 
 def class_box(page: Page):

@@ -34,8 +34,8 @@ def server(tmp_path_factory):
         yield url, runs
 
 
-def new_page(browser, url: str) -> Page:
-    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+def new_page(browser, url: str, height: int = HEIGHT) -> Page:
+    page = browser.new_page(viewport={"width": WIDTH, "height": height})
     page.set_default_timeout(SLOW)
     page.js_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
