@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import appstate, figures, geometry, multiscale, zoo
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import chart, context, show_code
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -79,7 +78,7 @@ def render() -> None:
                f"maps." + (f" The rows marked '{REG.strip()}' are the box regressor's head: "
                            "it reads the same last pooled map as the classifier." if reg
                            else ""))
-    st.plotly_chart(figures.layer_cost_figure(rows), config=PLOTLY_CONFIG, key="arch_costs")
+    chart(figures.layer_cost_figure(rows), key="arch_costs")
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table)
 
 

@@ -5,8 +5,7 @@ import streamlit as st
 
 from overfeat import compare, figures
 from overfeat.multiscale import Analysis
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import require_boxes, context, show_code
+from app_pages.common import chart, context, require_boxes, show_code
 
 ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
@@ -89,10 +88,10 @@ def render() -> None:
             st.caption(f"{name}: {len(counted)} of {len(r)} boxes have support >= "
                        f"{min_support:g}" + (f"; the {len(shown)} most confident drawn"
                                             if len(shown) < len(counted) else ", all drawn"))
-            st.plotly_chart(figures.method_boxes_figure(
+            chart(figures.method_boxes_figure(
                 ctx.backdrop(), shown.boxes, shown.confs, shown.labels, a.class_names, ctx.truth,
                 title=f"{name}: {len(counted)} boxes counted", max_boxes=None),
-                config=PLOTLY_CONFIG, key=f"cmp_fig_{i}")
+                key=f"cmp_fig_{i}")
     show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth)
 
 

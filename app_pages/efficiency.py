@@ -4,8 +4,7 @@ import streamlit as st
 
 from overfeat import appstate, bench, figures
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import chart, context, show_code
 
 ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
@@ -37,7 +36,7 @@ def render() -> None:
         k: st.column_config.TextColumn(help="K = thousand, M = million, G = billion; the exact "
                                             "counts show when you point at a bar below")
         for k in ("dense multiply-adds", "crop multiply-adds")})
-    st.plotly_chart(figures.efficiency_figure(rows), config=PLOTLY_CONFIG, key="eff_fig")
+    chart(figures.efficiency_figure(rows), key="eff_fig")
 
     st.subheader("Measured")
     scale = st.selectbox("Scale to time", kn.scales, key="eff_scale",

@@ -3,8 +3,7 @@
 import streamlit as st
 
 from overfeat import experiments, figures
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import chart, context, show_code
 
 ctx = context()
 
@@ -17,8 +16,7 @@ def show_dataset(d: dict, key: str) -> None:
         st.info("No single-class images in this folder: no Table 2 rows.")
     else:
         st.dataframe(rows, hide_index=True, key=f"{key}_table")
-        st.plotly_chart(figures.table2_figure(rows, experiments.PAPER_TABLE2), config=PLOTLY_CONFIG,
-                        key=f"{key}_fig")
+        chart(figures.table2_figure(rows, experiments.PAPER_TABLE2), key=f"{key}_fig")
     det = d.get("detection") or {}
     if det.get("mAP") is not None:
         st.caption(f"Detection mAP at IoU 0.5 on this folder: {100 * det['mAP']:.1f}%")

@@ -8,8 +8,7 @@ responsive), and draws what the package returns.
 import streamlit as st
 
 from overfeat import figures, jobs, train
-from overfeat.figures import PLOTLY_CONFIG
-from app_pages.common import context, show_code
+from app_pages.common import chart, context, show_code
 
 ctx = context()
 POLL_S = 1.0
@@ -74,8 +73,7 @@ def monitor() -> None:
         st.button("Stop", key="train_stop", on_click=stop, args=(job,),
                   disabled=s["stop_requested"],
                   help="Stops after the current step; the last finished epoch's checkpoint stays.")
-    st.plotly_chart(figures.training_figure(s["losses"], s["epochs"]), key="train_loss",
-                    config=PLOTLY_CONFIG)
+    chart(figures.training_figure(s["losses"], s["epochs"]), key="train_loss")
     if any(r["loss"] is None for r in s["losses"]):
         st.caption("Stage 2 mixes the windows of a few images in a shuffle buffer before it "
                    "learns from them: an epoch's first steps only fill it (no point drawn), and "

@@ -557,6 +557,8 @@ def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.
 
 # --- detection, experiments, merge vs NMS, efficiency ----------------------------------------
 MARK_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "missed": "#ff7f0e"}
+MARK_NAMES = {"TP": "true positive", "FP": "false positive (dashed)",
+              "missed": "missed object (dotted)"}
 
 
 def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
@@ -571,19 +573,33 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
                                  f"truth: {t['name']}", width=1.5, dash="dot",
                                  hover=f"truth: {t['name']}", showlegend=False))
+    # One legend entry per kind of mark (TP, FP, missed; or per class), not per box: the boxes
+    # carry their rank in the page's table as a label instead.
+    seen: set[str] = set()
     for i, d in enumerate(dets):
         s = status[i] if status is not None else None
         color = MARK_COLORS[s] if s else class_color(d.label)
-        fig.add_trace(_box_trace(torch.tensor(d.box), color,
-                                 f"{s + ': ' if s else ''}{d.name} {d.confidence:.2f}",
-                                 width=3, dash="dash" if s == "FP" else "solid",
-                                 hover=f"{s or ''} {d.name}: confidence {d.confidence:.3f}, "
-                                       f"{d.members} raw boxes"))
+        group = MARK_NAMES[s] if s else d.name
+        tr = _box_trace(torch.tensor(d.box), color, group, width=3,
+                        dash="dash" if s == "FP" else "solid",
+                        hover=f"#{i + 1} {s or ''} {d.name}: confidence {d.confidence:.3f}, "
+                              f"{d.members} raw boxes", showlegend=group not in seen)
+        tr.legendgroup = group
+        seen.add(group)
+        fig.add_trace(tr)
+    if dets:
+        fig.add_trace(go.Scatter(
+            x=[d.box[0] for d in dets], y=[d.box[1] for d in dets], mode="text",
+            text=[f"#{i + 1} {d.name}" for i, d in enumerate(dets)], textposition="top right",
+            textfont=dict(color="white"), hoverinfo="skip", showlegend=False))
     for j in missed or []:
         t = truth[j]
-        fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64),
-                                 MARK_COLORS["missed"], f"missed: {t['name']}", width=3,
-                                 dash="dot", hover=f"missed: {t['name']}"))
+        tr = _box_trace(torch.tensor(t["box"], dtype=torch.float64), MARK_COLORS["missed"],
+                        MARK_NAMES["missed"], width=3, dash="dot", hover=f"missed: {t['name']}",
+                        showlegend="missed" not in seen)
+        tr.legendgroup = "missed"
+        seen.add("missed")
+        fig.add_trace(tr)
     _image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))

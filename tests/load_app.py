@@ -268,8 +268,147 @@ async def page_problems(page) -> list[str]:
     return out
 
 
+# --- a settled page, and how long an interaction took to get there ---------------------------
+# Installed in every page before it loads (context.add_init_script): records in the page's own
+# clock the script-state transitions of stApp (a run ends when it goes back to notRunning), the
+# last change to the page (any DOM mutation), the last user input (pointer, key, a file input's
+# change) and the main thread's long tasks (> 50 ms: protobuf decoding, React, Plotly drawing).
+PROBE_JS = """(() => {
+  if (window.__ofp) return;
+  const P = window.__ofp = {runs: 0, state: null, runStart: 0, runEnd: 0, lastMut: 0,
+                            lastInput: 0, long: []};
+  const now = () => performance.now();
+  for (const ev of ['pointerdown', 'keydown', 'change'])
+    window.addEventListener(ev, () => { P.lastInput = now(); }, true);
+  try {
+    new PerformanceObserver(l => { for (const e of l.getEntries())
+      P.long.push([e.startTime, e.duration]); }).observe({type: 'longtask', buffered: true});
+  } catch (e) {}
+  const mo = new MutationObserver(() => {
+    const t = now();
+    P.lastMut = t;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const s = app ? app.getAttribute('data-test-script-state') : null;
+    if (s === P.state) return;
+    if (s === 'notRunning') { P.runs += 1; P.runEnd = t; }
+    else if (P.state === 'notRunning' || P.state === null) P.runStart = t;
+    P.state = s;
+  });
+  const start = () => mo.observe(document.documentElement, {subtree: true, childList: true,
+                                                            attributes: true, characterData: true});
+  if (document.documentElement) start();
+  else document.addEventListener('readystatechange', start, {once: true});
+})()"""
+
+# Settled: the script is not running, a run has ended since the mark (runs > mark.runs), no
+# spinner or skeleton, every .js-plotly-plot has drawn its svg with all its traces, the wanted
+# caption and title are there, and nothing on the page changed for `quiet` ms. Returns the
+# timings from the action (the first input event after the mark; the mark if none) to the
+# page's last change (settled_ms) and to the end of the last run (script_ms), and the long
+# tasks' time in between (busy_ms).
+SETTLED_JS = """([mark, want, quiet]) => {
+  const P = window.__ofp;
+  if (!P) return false;
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (P.runs <= mark.runs) return false;
+  if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
+    return false;
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    if (!gd.querySelector('svg.main-svg') || !gd._fullData || !gd.data
+        || gd._fullData.length !== gd.data.length) return false;
+  }
+  if (want.caption) {
+    const cap = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+      .find(e => e.innerText.includes('Image:'));
+    if (!cap || !cap.innerText.includes(want.caption)) return false;
+  }
+  if (want.h1) {
+    const h = document.querySelector('h1');
+    if (!h || !h.innerText.includes(want.h1)) return false;
+  }
+  const end = Math.max(P.lastMut, P.runEnd);
+  if (performance.now() - end < quiet) return false;
+  const start = P.lastInput > mark.t0 ? P.lastInput : mark.t0;
+  let busy = 0;
+  for (const [s, d] of P.long) {
+    const a = Math.max(s, start), b = Math.min(s + d, end);
+    if (b > a) busy += b - a;
+  }
+  return {settled_ms: end - start, script_ms: P.runEnd - start, busy_ms: busy,
+          runs: P.runs - mark.runs, input_seen: P.lastInput > mark.t0};
+}"""
+QUIET_MS = 300  # no change for this long: the page has settled (its last change is the end)
+PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  let n = 0;
+  try { n = JSON.stringify({data: gd.data, layout: gd.layout}).length; } catch (e) {}
+  return n;
+})"""
+
+
+class Probe:
+    """One page's instrumentation: PROBE_JS in the page and the websocket bytes it receives.
+    attach() before the page's first goto."""
+
+    def __init__(self, page):
+        self.page = page
+        self.ws_bytes = self.ws_frames = 0
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        self.ws_bytes += len(payload)
+        self.ws_frames += 1
+
+    @classmethod
+    async def attach(cls, page) -> "Probe":
+        await page.add_init_script(PROBE_JS)
+        return cls(page)
+
+    async def mark(self) -> dict:
+        m = await self.page.evaluate(
+            "() => ({t0: performance.now(), runs: window.__ofp ? window.__ofp.runs : 0})")
+        m["ws_bytes"], m["ws_frames"] = self.ws_bytes, self.ws_frames
+        return m
+
+    async def settled(self, mark: dict | None = None, caption: str | None = None,
+                      h1: str | None = None, timeout_ms: float | None = None) -> dict:
+        """Wait for a settled page (see SETTLED_JS); the timings since `mark` (None: since the
+        page opened, at least one run ended) and the websocket bytes received meanwhile."""
+        m = mark or {"t0": 0, "runs": 0, "ws_bytes": 0, "ws_frames": 0}
+        kw = {} if timeout_ms is None else {"timeout": timeout_ms}
+        h = await self.page.wait_for_function(
+            SETTLED_JS, arg=[{"t0": m["t0"], "runs": m["runs"]},
+                             {"caption": caption, "h1": h1}, QUIET_MS], polling=50, **kw)
+        r = await h.json_value()
+        await h.dispose()
+        return {"settled_s": r["settled_ms"] / 1000, "script_s": r["script_ms"] / 1000,
+                "browser_busy_s": r["busy_ms"] / 1000, "runs": r["runs"],
+                "input_seen": r["input_seen"], "ws_bytes": self.ws_bytes - m["ws_bytes"],
+                "ws_frames": self.ws_frames - m["ws_frames"]}
+
+    async def timed(self, action, caption: str | None = None, h1: str | None = None,
+                    timeout_ms: float | None = None) -> dict:
+        """Mark, run `action` (an async callable: the student's click), wait until settled."""
+        m = await self.mark()
+        await action()
+        return await self.settled(m, caption=caption, h1=h1, timeout_ms=timeout_ms)
+
+    async def plot_sizes(self) -> list[int]:
+        """JSON size (characters) of each Plotly figure on the page: data and layout."""
+        return await self.page.evaluate(PLOTS_JS)
+
+
 async def settle(page) -> None:
-    """Until the script run ends (a rerun may start a moment after the last one)."""
+    """Until the page has settled (SETTLED_JS) after any run; pages without the probe: until
+    the script run ends (a rerun may start a moment after the last one)."""
+    if await page.evaluate("() => !!window.__ofp"):
+        h = await page.wait_for_function(
+            SETTLED_JS, arg=[{"t0": 0, "runs": 0}, {}, QUIET_MS], polling=50)
+        await h.dispose()
+        return
     await page.wait_for_selector(IDLE)
     await page.wait_for_timeout(300)
     await page.wait_for_selector(IDLE)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from overfeat import appstate, compare, detection, experiments, geometry
-from overfeat.figures import map_on_image
+from overfeat.figures import MARK_NAMES, map_on_image
 from test_app import ctx, figures, metrics, ok, page, start, traces, xs
 
 DET_SEED = 0  # "New scene from a seed", kind det: three objects
@@ -71,13 +71,19 @@ def test_detection_marks_match_the_package(scene_at):
     assert np.allclose(table["best IoU"], [round(o, 3) for o in r.match.ious])
 
     fig = figures(at)["det_fig"]
-    boxes = [t for t in traces(fig, "scatter") if t["name"].startswith(("TP:", "FP:"))]
-    assert [t["name"][:2] for t in boxes] == r.match.status
-    for t, d, s in zip(boxes, r.detections, r.match.status):
+    mark_of = {name: s for s, name in MARK_NAMES.items()}
+    boxes = [t for t in traces(fig, "scatter") if mark_of.get(t.get("legendgroup")) in ("TP", "FP")]
+    assert [mark_of[t["legendgroup"]] for t in boxes] == r.match.status
+    for i, (t, d, s) in enumerate(zip(boxes, r.detections, r.match.status)):
         assert np.allclose(xs(t), [d.box[0], d.box[2], d.box[2], d.box[0], d.box[0]])
         assert t["line"]["color"] == ("#2ca02c" if s == "TP" else "#d62728")
-    missed = [t["name"] for t in traces(fig) if t.get("name", "").startswith("missed:")]
+        assert t["text"].startswith(f"#{i + 1} {s} {d.name}")  # the table's rank
+    missed = [t["text"] for t in traces(fig) if t.get("legendgroup") == "missed"]
     assert missed == [f"missed: {c.truth[j]['name']}" for j in r.match.missed]
+    # One legend entry per kind of mark, however many boxes.
+    shown = [t["name"] for t in traces(fig, "scatter") if t.get("showlegend", True) and t.get("name")]
+    assert sorted(shown) == sorted({MARK_NAMES[s] for s in r.match.status}
+                                   | ({MARK_NAMES["missed"]} if r.match.missed else set()))
     assert "overfeat.detection.detect" in captions(at)
 
 

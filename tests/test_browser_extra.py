@@ -11,6 +11,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from overfeat.figures import MARK_NAMES
+
 from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_figures, check_page, go,  # noqa: F401
                           screenshot, server, settle)
 
@@ -54,11 +56,11 @@ def test_detection_page(app: Page):
     assert n > 0
     expect(app.get_by_text(re.compile(rf"^{n} detections \(")).first).to_be_attached()
     check_figures(app, 2)  # detections with marks, the background map
-    names = app.locator(".js-plotly-plot").first.evaluate(
-        "gd => gd.data.map(t => t.name || '')")
-    marked = sum(t.startswith(("TP:", "FP:")) for t in names)
+    groups = app.locator(".js-plotly-plot").first.evaluate(
+        "gd => gd.data.map(t => t.legendgroup || '')")
+    marked = sum(g in (MARK_NAMES["TP"], MARK_NAMES["FP"]) for g in groups)
     assert marked == n  # every detection marked, against the scene's three objects
-    assert sum(t.startswith("missed:") for t in names) <= 3
+    assert sum(g == MARK_NAMES["missed"] for g in groups) <= 3
     check_page(app)
     screenshot(app, "extra-1-detection")
 
