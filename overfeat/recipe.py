@@ -48,7 +48,7 @@ VAL_FOLDERS = ("val_loc", "val_det")  # their "val" splits
 # scenes (was 0.535). The 32768-row buffer (with the drain) scored as the 8192-row one (0.572
 # both) at a lower final loss (0.021 against 0.023). 5, 3, 2 reached 0.618 on val_det but
 # trained in 25.9 min (over the budget); with channels-last weights and stage 3 scoring windows
-# by one dilated classifier call (train.py) it trains in 21.5 min and reached 0.632 (shipped).
+# by one dilated classifier call (overfeat/train/) it trains in 21.5 min and reached 0.632 (shipped).
 TRAIN_ARGS = {"epochs": (5, 3, 2), "crops_per_image": 6, "lr": (0.002, 0.001, 0.0005),
               "shuffle_buffer": 32768, "bf16": True,
               "optimizer": "adamw", "weight_decay": 0.05, "dropout": 0.3, "seed": 0}

@@ -144,8 +144,8 @@ def test_checkpoint_loads_and_predicts(full_run, folders):
     b, _ = predict_run(model, image, settings)
     assert torch.equal(a.scores, b.scores)  # the checkpoint is the model, exactly
     assert a.scores.shape == (21,) and bool(((a.scores >= 0) & (a.scores <= 1)).all())
-    assert len(a.table) > 0 and len(merged.final_confs) > 0
-    assert bool(torch.isfinite(torch.as_tensor(merged.final_boxes)).all())
+    assert len(a.table) > 0 and len(merged.final.confs) > 0
+    assert bool(torch.isfinite(torch.as_tensor(merged.final.boxes)).all())
 
 
 # --- determinism and resume -----------------------------------------------------------------------
