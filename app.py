@@ -21,14 +21,13 @@ from app_pages import common
 
 st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layout="wide")
 
-# Page widgets are dropped from st.session_state when their page is not shown; writing the
-# value back keeps a learner's choices when they come back to a page.
-# The same goes for the sidebar widgets drawn only for some choices (the gallery picker, the
-# scene seed, the preset).
-PAGE_KEYS = share.SHARED_KEYS + (  # every view setting a link carries, and these:
-    "preset", "app_ckpt", "cmp_min_support", "exp_n", "eff_scale",
-    "train_stages", "train_epochs", "train_scenes", "train_kind", "train_width")
-for _k in PAGE_KEYS:
+# The app's state is one table, overfeat.share.PARAMS (key, link name, type, range, default):
+# a new session starts from its defaults, and every key is written back on each run, since
+# Streamlit drops a widget's value while its page (or the sidebar branch holding it) is not
+# drawn: a learner's choices stay when they come back to a page.
+for _k, _v in share.defaults().items():
+    st.session_state.setdefault(_k, _v)
+for _k in share.KEPT_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
 
@@ -46,12 +45,11 @@ h1 { font-size: 2.6rem !important; }
   font-size: 0.9rem; white-space: nowrap; overflow: visible; text-overflow: clip; }
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
   padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
+/* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
+[data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
-
-
-def _default(key: str, value) -> None:
-    st.session_state.setdefault(key, value)
 
 
 def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
@@ -68,7 +66,6 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
         st.session_state["_seen_upload"] = up.file_id
         st.session_state["img_source"] = "upload"  # a new upload becomes the image
         _suggest_imagenet()
-    _default("img_source", "gallery")
     source = sb.radio("Image to analyse", list(SOURCES), key="img_source",
                       format_func=SOURCES.get)
     if source == "camera":
@@ -83,7 +80,6 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
         if up is None:
             notes.append("No photo taken yet: showing the sample scene.")
     if source == "photo":
-        _default("photo", 0)
         i = sb.selectbox("Sample photo", range(len(appstate.PHOTOS)), key="photo",
                          format_func=appstate.photo_label,
                          help="Real photos shipped with the app (sources in the README).")
@@ -116,15 +112,12 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
                     notes.append(f"Still showing the previous image: {last[2]}.")
                     return last
     if source == "generate":
-        _default("scene_seed", 0)
-        _default("scene_kind", "det")
         c1, c2 = sb.columns(2)
         seed = c1.number_input("Seed", min_value=0, max_value=10**6, step=1, key="scene_seed")
         kind = c2.radio("Kind", ["loc", "det"], key="scene_kind", horizontal=True,
                         help="loc: one object (localization); det: several (detection).")
         chosen = _scene(kind, int(seed), 0, f"new {kind} scene, seed {seed}")
     if source == "gallery" or chosen is None:
-        _default("gallery", 0)
         i = sb.selectbox("Sample scene", range(len(appstate.GALLERY)), key="gallery",
                          format_func=lambda i: appstate.gallery_label(*appstate.GALLERY[i]))
         kind, seed, index = appstate.GALLERY[i]
@@ -163,7 +156,6 @@ def model_ui(errors: list[str], presenter: bool = False):
     trained = common.app_checkpoints()
     if trained:
         labels["trained"] = "Trained in the app"
-    _default("model_source", "default")
     if st.session_state["model_source"] not in labels:
         st.session_state["model_source"] = "default"
     if presenter:
@@ -220,7 +212,6 @@ def model_ui(errors: list[str], presenter: bool = False):
             except CheckpointError as e:
                 errors.append(str(e) + f" Using {desc} instead.")
     elif source == "preset":
-        _default("preset", "demo")
         name = st.session_state["preset"] if presenter else sb.selectbox(
             "Preset", list(PRESETS), key="preset",
             help="Untrained: random weights, for exploring the architecture.")
@@ -248,13 +239,6 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     only (the others keep their values)."""
     sb = st.sidebar
     sb.header("Evaluation and merge")
-    d = appstate.Knobs()
-    for k, v in (("scales", list(d.scales)), ("flips", d.flips), ("fine", d.fine),
-                 ("rule", d.rule), ("top_k", d.top_k), ("min_score", d.min_score),
-                 ("score", d.score), ("t_literal", d.t_literal),
-                 ("t_corrected", d.t_corrected), ("by_class", d.by_class),
-                 ("average", d.average)):
-        _default(k, v)
     ss = st.session_state
     rule = ss["rule"] if presenter else sb.selectbox(
         "Scale rule", SCALE_RULES, key="rule",
@@ -264,7 +248,9 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     scales = sb.pills("Scales", list(ALL_SCALES), selection_mode="multi", key="scales",
                       format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
                       help="Input sizes (height x width) of the six scales for this image.")
-    c1, c2 = sb.columns(2)
+    # Side by side in the sidebar; one under the other in presenter mode, whose larger text
+    # would cut the labels to "Fli..." and "Off...".
+    c1, c2 = (sb, sb) if presenter else sb.columns(2)
     flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
     fine = c2.checkbox("Offsets", key="fine",
                        help="Offset max pooling: fine stride 12 px instead of 36 (paper §3.3, Fig. 3).")
@@ -347,7 +333,6 @@ SHARED_KEYS = share.SHARED_KEYS  # what a link carries: overfeat.share.PARAMS
 def build_context() -> tuple[common.Context, list[str]]:
     errors: list[str] = []
     notes: list[str] = st.session_state.pop("_link_notes", [])
-    _default("presenter", False)
     presenter = st.sidebar.toggle("Presenter mode", key="presenter",
                                   help="Larger text for a projector; hides the upload, model "
                                        "and merge controls (their values stay).")

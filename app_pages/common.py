@@ -141,9 +141,10 @@ def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model:
 
 
 @st.cache_resource(max_entries=48, show_spinner="Merging boxes...")
-def merged(model_key: str, image_key: str, merge_key: tuple, _analysis: Analysis) -> MergeResult:
-    kind, t, by_class, average = merge_key[-4:]
-    return _analysis.merge(score=kind, threshold=t, by_class=by_class, average=average)
+def merged(model_key: str, image_key: str, key: appstate.MergeKey,
+           _analysis: Analysis) -> MergeResult:
+    return _analysis.merge(score=key.score, threshold=key.threshold, by_class=key.by_class,
+                           average=key.average)
 
 
 # --- the context every page reads ------------------------------------------------------------

@@ -3,7 +3,7 @@ suppression, on the same raw boxes."""
 
 import streamlit as st
 
-from overfeat import compare, figures
+from overfeat import appstate, compare, figures
 from overfeat.multiscale import Analysis
 from app_pages.common import chart, context, require_boxes, show_code
 
@@ -12,10 +12,10 @@ require_boxes(ctx, "Greedy vs NMS")
 
 
 @st.cache_resource(max_entries=32, show_spinner="Merging and suppressing...")
-def methods(model_key: str, image_key: str, key: tuple, _analysis: Analysis, _merges: dict):
-    t_lit, t_cor, iou, by_class, average = key[-5:]
-    return compare.run_methods(_analysis.table, t_lit, t_cor, iou, by_class, merges=_merges,
-                               average=average)
+def methods(model_key: str, image_key: str, key: appstate.CompareKey, _analysis: Analysis,
+            _merges: dict):
+    return compare.run_methods(_analysis.table, key.t_literal, key.t_corrected, key.iou,
+                               key.by_class, merges=_merges, average=key.average)
 
 
 SUPPORT_KEY = "cmp_min_support"
@@ -29,17 +29,13 @@ SUPPORT_RULE = (
 
 
 def support_ui(col) -> float:
-    """The page's counting threshold (compare.compare_rows' min_support). Its value is kept
-    under a second key too: a page's widget state is dropped while another page is shown."""
-    if st.session_state.get(SUPPORT_KEY) not in compare.SUPPORT_STEPS:
-        st.session_state[SUPPORT_KEY] = st.session_state.get("_" + SUPPORT_KEY,
-                                                             compare.DEFAULT_MIN_SUPPORT)
+    """The page's counting threshold (compare.compare_rows' min_support; kept across pages and
+    in the link like every setting of overfeat.share.PARAMS)."""
     t = float(col.select_slider(
         "Minimum support of a counted box (windows' worth of class probability)",
         compare.SUPPORT_STEPS, key=SUPPORT_KEY,
         help="About how many confident windows must stand behind a final box for it to count "
              "(and be drawn). 0 counts every final box."))
-    st.session_state["_" + SUPPORT_KEY] = t
     return t
 
 
@@ -49,15 +45,13 @@ def render() -> None:
                 "detectors **suppress** them (non-maximum suppression keeps the most confident "
                 "box and drops those overlapping it by more than an IoU threshold). All four "
                 "run on the same raw boxes (the sidebar's scales, top-k and min score).")
-    st.session_state.setdefault("cmp_iou", compare.DEFAULT_NMS_IOU)
     c1, c2 = st.columns([3, 2])
     iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou")
     min_support = support_ui(c2)
     a = ctx.analysis()
     kn = ctx.knobs
-    key = (*kn.analysis_key(), kn.t_literal, kn.t_corrected, round(float(iou), 4), kn.by_class,
-           kn.average)
+    key = kn.compare_key(iou)
     # The two greedy merges are the app's cached ones (the Merge page shows the same).
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
@@ -82,7 +76,7 @@ def render() -> None:
     cols = st.columns(2)
     for i, (name, r) in enumerate(res.items()):
         counted = r.supported(min_support)
-        shown = counted.head(figures.DEFAULT_MAX_BOXES)
+        shown = counted.top(figures.DEFAULT_MAX_BOXES)
         with cols[i % 2]:
             # (Below the title, a note would run under Plotly's mode bar in a half-width column.)
             st.caption(f"{name}: {len(counted)} of {len(r)} boxes have support >= "

@@ -11,11 +11,12 @@ require_boxes(ctx, "Detection")
 
 
 @st.cache_resource(max_entries=32, show_spinner="Merging the boxes of the top classes...")
-def detected(model_key: str, image_key: str, key: tuple, _full: Analysis, _truth):
-    min_score, top_k, score, t, by_class, average, min_conf = key[-7:]
-    return detection.detect(_full, min_score=min_score, top_k=top_k, score=score, threshold=t,
-                            by_class=by_class, average=average, truth=_truth,
-                            min_confidence=min_conf)
+def detected(model_key: str, image_key: str, key: appstate.DetectionKey, _full: Analysis,
+             _truth):
+    return detection.detect(_full, min_score=key.analysis.min_score, top_k=key.analysis.top_k,
+                            score=key.score, threshold=key.threshold, by_class=key.by_class,
+                            average=key.average, truth=_truth,
+                            min_confidence=key.min_confidence)
 
 
 CONFIDENCES = detection.CONFIDENCE_STEPS
@@ -24,7 +25,6 @@ CONFIDENCES = detection.CONFIDENCE_STEPS
 def controls() -> float:
     """The page's one setting: the final confidence a merged box needs. The window threshold
     and top-k are the sidebar's (one setting each, the same on every page)."""
-    st.session_state.setdefault("det_min_conf", detection.DEFAULT_MIN_CONFIDENCE)
     if st.session_state["det_min_conf"] not in CONFIDENCES:
         st.session_state["det_min_conf"] = detection.DEFAULT_MIN_CONFIDENCE
     return float(st.select_slider(
@@ -50,8 +50,7 @@ def render() -> None:
     st.caption(f"Windows below p = {thr:.2f} give no box and the top-{k} classes of each scale "
                "enter the merge: the sidebar's *min score of a window* and *top-k* (they start "
                "at the settings the Experiments page's detection mAP was measured with).")
-    key = (*kn.analysis_key(), round(thr, 6), k, kn.score, kn.threshold(kn.score), kn.by_class,
-           kn.average, min_conf)
+    key = kn.detection_key(min_conf)
     r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth)
     names = r.analysis.class_names
     m = st.columns(4)

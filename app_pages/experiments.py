@@ -42,7 +42,6 @@ def stored() -> None:
 
 def recompute() -> None:
     st.subheader("Recompute on fresh scenes")
-    st.session_state.setdefault("exp_n", experiments.RECOMPUTE_IMAGES)
     n = st.number_input("Images (new one-object scenes, seed "
                         f"{experiments.RECOMPUTE_SEED}; training used seeds 1 and 2)",
                         1, 200, step=1, key="exp_n")

@@ -32,8 +32,8 @@ def step_controls(n: int) -> int:
     """First / previous / next / last buttons, the Play switch and a slider over the steps;
     returns the step."""
     clamp_state("merge_step", 0, n, 0)
-    st.session_state.setdefault("merge_jump", 1)
-    c = st.columns([1, 1, 1, 1, 1, 3])
+    # Presenter mode's larger text needs a wider column for the Play switch's label.
+    c = st.columns([1, 1, 1, 1.5, 1, 2.5] if st.session_state.get("presenter") else [1, 1, 1, 1, 1, 3])
     c[0].button("First", on_click=_step_by, args=(-n, n), disabled=n == 0, key="merge_first",
                 width="stretch")
     c[1].button("Previous", on_click=_jump, args=(-1, n), key="merge_prev",
@@ -111,7 +111,6 @@ def render() -> None:
         st.info(f"No raw boxes: no window of the top-{ctx.knobs.top_k} classes reaches the "
                 f"sidebar's min score of a window ({ctx.knobs.min_score:.2f}). Lower it to see "
                 "this image's boxes merge.")
-    st.session_state.setdefault("merge_all", False)
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)
@@ -137,7 +136,6 @@ def render() -> None:
     stepper()
 
     st.subheader("Final boxes")
-    st.session_state.setdefault("merge_n_final", 5)
     n_final = st.number_input("How many to show", 1, 50, step=1, key="merge_n_final")
     cols = st.columns(2)
     for col, kind in zip(cols, KINDS):
@@ -146,7 +144,7 @@ def render() -> None:
             dets = detections(a, r, int(n_final))
             chart(figures.final_boxes_figure(
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
-                title=f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"), key=f"merge_final_{kind}")
+                title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges"), key=f"merge_final_{kind}")
             st.dataframe(appstate.detection_rows(dets), hide_index=True)
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("

@@ -21,7 +21,6 @@ def view_controls(a):
     c1, c2 = st.columns([3, 1])
     s = c1.selectbox("Scale", scales, key="off_scale",
                      format_func=lambda s: f"{s + 1}: {a.sizes[s][0]}x{a.sizes[s][1]}")
-    st.session_state.setdefault("off_flip", False)
     flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips)
     flip = flip and a.settings.flips
     return next(v for v in a.views if v.scale == s and v.flip == flip)

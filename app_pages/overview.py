@@ -79,7 +79,7 @@ def render() -> None:
     with left:
         if ctx.model.has_regressor:
             title = f"{n} final boxes, confidence >= {detection.DEFAULT_MIN_CONFIDENCE:g}"
-            st.caption(f"{ctx.image_label}: {len(r.final_confs)} boxes after the "
+            st.caption(f"{ctx.image_label}: {len(r.final)} boxes after the "
                        f"{ctx.knobs.score} merge, the {n} most confident drawn.")
         else:
             title = "no boxes: this model has no box regressor"

@@ -26,7 +26,6 @@ def filters(a):
     c = st.multiselect("Classes", classes, key="reg_classes",
                        format_func=lambda c: a.class_names[c],
                        help="The top-k classes of each scale (merge step a); top-k is in the sidebar.")
-    st.session_state.setdefault("reg_all", False)
     show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                          f"confident)", key="reg_all")
     return s, o, c, show_all

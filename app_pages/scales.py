@@ -13,7 +13,6 @@ def controls(a) -> tuple[int, bool]:
     with c1:
         cls = class_picker(a, "cls")
     with c2:
-        st.session_state.setdefault("scales_flip", False)
         flip = st.toggle("Show flipped views", key="scales_flip", disabled=not a.settings.flips,
                          help="The maps of the mirrored image, mapped back onto the original.")
     return cls, flip and a.settings.flips

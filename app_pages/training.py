@@ -17,11 +17,6 @@ STAGES = {1: "1 classifier", 2: "2 regressor", 3: "3 detection"}
 
 def spec_ui() -> jobs.JobSpec:
     """The run's choices; returns a validated JobSpec."""
-    st.session_state.setdefault("train_stages", [1])
-    st.session_state.setdefault("train_epochs", 1)
-    st.session_state.setdefault("train_scenes", 12)
-    st.session_state.setdefault("train_kind", "det")
-    st.session_state.setdefault("train_width", 0.0625)
     c1, c2 = st.columns([3, 2])
     stages = c1.pills("Stages", list(STAGES), selection_mode="multi", key="train_stages",
                       format_func=STAGES.get,

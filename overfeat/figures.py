@@ -65,6 +65,18 @@ def _image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int |
                      scaleanchor="x" if row is None else None, **kw)
 
 
+def fitted_height(bd: Backdrop, width: int, extra: int = 110) -> int:
+    """The height of a figure holding the image (aspect locked) drawn `width` px wide, with
+    `extra` px for its title and legend: a fixed height left blank bands above and below a
+    landscape image. Marked in layout.meta so that styled() does not stretch it in presenter
+    mode (the width, not the height, sets the image's size there)."""
+    return round(width * bd.height / bd.width) + extra  # the axes' padding keeps the aspect
+
+
+HALF = 470  # px: a figure in one of two columns of the 1000 px main column
+FULL = 960  # px: a figure across the main column
+
+
 def _rect_path(boxes: Tensor) -> tuple[list, list]:
     """[N, 4] boxes -> x, y lists drawing all rectangles in one line trace (None-separated)."""
     xs, ys = [], []
@@ -221,27 +233,43 @@ def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
 
 # --- offsets --------------------------------------------------------------------------------
 def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE) -> go.Figure:
-    """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid of heatmaps, one colour scale.
+    """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid in ONE heatmap, one colour scale.
 
-    Panel (dy, dx) sits at row dy, column dx, like the offsets on the pre-pool grid."""
+    Map (dx, dy) fills block row dy, column dx, like the offsets on the pre-pool grid; blocks are
+    separated by a row and a column of gaps (an offset's map can be a row or column shorter than
+    offset (0,0)'s; its missing cells are gaps too). One trace on one pair of axes instead of
+    k*k subplots: nine subplots cost the browser most of a second to lay out. layout.meta
+    "blocks" lists (dx, dy, first row, first column, h, w) of each map in the grid."""
     offs = offsets(k)
-    titles = [f"(dx,dy)=({dx},{dy}): {m.shape[-2]}x{m.shape[-1]}" for (dx, dy), m in zip(offs, maps)]
-    fig = make_subplots(rows=k, cols=k, subplot_titles=titles, horizontal_spacing=0.04,
-                        vertical_spacing=0.09)
+    bh = max((m.shape[-2] for m in maps), default=1)
+    bw = max((m.shape[-1] for m in maps), default=1)
+    rows, cols = k * bh + k - 1, k * bw + k - 1
+    z: list[list[float | None]] = [[None] * cols for _ in range(rows)]
+    cd: list[list[list[int] | None]] = [[None] * cols for _ in range(rows)]
+    blocks = []
+    for (dx, dy), m in zip(offs, maps):
+        r0, c0 = dy * (bh + 1), dx * (bw + 1)
+        h, w = m.shape[-2], m.shape[-1]
+        blocks.append((dx, dy, r0, c0, h, w))
+        for j, row in enumerate(m.tolist()):
+            z[r0 + j][c0:c0 + w] = row
+            cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
     lo = min(float(m.min()) for m in maps) if maps else 0.0
     hi = max(float(m.max()) for m in maps) if maps else 1.0
-    for i, ((dx, dy), m) in enumerate(zip(offs, maps)):
-        fig.add_trace(go.Heatmap(
-            z=m.tolist(), coloraxis="coloraxis", name=f"({dx},{dy})",
-            hovertemplate=f"offset ({dx},{dy}) cell (%{{y}},%{{x}}): %{{z:.3f}}<extra></extra>"),
-            row=dy + 1, col=dx + 1)
-        fig.update_yaxes(autorange="reversed", showticklabels=False, row=dy + 1, col=dx + 1,
-                         scaleanchor=f"x{i + 1 if i else ''}")
-        fig.update_xaxes(showticklabels=False, row=dy + 1, col=dx + 1)
+    fig = go.Figure(go.Heatmap(
+        z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=1, ygap=1,
+        hovertemplate="offset (%{customdata[0]},%{customdata[1]}) cell "
+                      "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
+    centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
+    middle = [(i * (bh + 1) + (bh - 1) / 2) for i in range(k)]
+    fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="top",
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
+                     showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
                                      colorbar=dict(title=dict(text=label))),
-                      height=120 * k + 190, margin=dict(l=0, r=0, t=30, b=0))
-    fig.update_annotations(font_size=10)
+                      height=120 * k + 130, margin=dict(l=0, r=0, t=30, b=0),
+                      plot_bgcolor="white", meta=dict(blocks=blocks))
     return fig
 
 
@@ -254,8 +282,8 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     fine = view.fine[cls]
     coarse = view.class_maps[0][cls]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=[
-        f"coarse: offset (0,0) only, {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
-        f"fine: {k * k} offsets interleaved, {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
+        f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
+        f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
     lo = min(float(fine.min()), float(coarse.min()))
     hi = max(float(fine.max()), float(coarse.max()))
 
@@ -320,7 +348,8 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str) 
         fig.add_trace(_box_trace(box, "#e6194b", "predicted box", width=3,
                                  hover="box: " + ", ".join(f"{v:.0f}" for v in box.tolist())))
     _image_axes(fig, bd, pad=0.1)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 560), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.05))
     return fig
 
@@ -422,7 +451,8 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
                                  hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
                                        f"match score {ms.score:.4g}"))
     _image_axes(fig, bd, pad=0.06)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=560,
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 640), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04),
                       uirevision="merge")
     return fig
@@ -436,15 +466,17 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
     for t in truth or []:
         fig.add_trace(_box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
                                  f"truth: {t['name']}", width=2, dash="dot"))
-    for i in range(min(n, len(result.final_confs))):
-        c = int(result.final_labels[i])
-        conf = float(result.final_confs[i])
-        fig.add_trace(_box_trace(result.final_boxes[i], class_color(c),
+    f = result.final
+    for i in range(min(n, len(f))):
+        c = int(f.labels[i])
+        conf = float(f.confs[i])
+        fig.add_trace(_box_trace(f.boxes[i], class_color(c),
                                  f"{i + 1}. {class_names[c]} {conf:.2f}", width=4 if i == 0 else 2,
                                  hover=f"{class_names[c]}: confidence {conf:.3f}, "
-                                       f"{len(result.final_members[i])} raw boxes"))
+                                       f"{len(f.members[i])} raw boxes"))
     _image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=520,
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 600), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 
@@ -455,8 +487,8 @@ def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure
     current step marked. Boxes left after step s: N - s."""
     kinds = list(results)
     fig = make_subplots(rows=1, cols=len(kinds), horizontal_spacing=0.08, subplot_titles=[
-        f"{kind}: score of each merge ({results[kind].n_steps} merges, t = "
-        f"{results[kind].threshold:g})" for kind in kinds])
+        f"{kind}: {results[kind].n_steps} merges, t = {results[kind].threshold:g}"
+        for kind in kinds])
     for c, (kind, color) in enumerate(zip(kinds, ["#d62728", "#2ca02c"]), start=1):
         r = results[kind]
         n = int(r.boxes.shape[0])
@@ -497,6 +529,9 @@ FONT = 14  # px: readable from the back of a room at 1400 px wide (Plotly's defa
 PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
 
 
+MODEBAR = 26  # px: the height of Plotly's modebar
+
+
 def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
     """The house style every page applies before drawing: fonts at least FONT px (subplot
     titles included), titles left-aligned (the modebar sits top right, so it no longer covers
@@ -505,9 +540,14 @@ def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
     base = round(FONT * k)
     fig.update_layout(font=dict(size=base))
     title = fig.layout.title
-    if title is not None and title.text:
-        fig.update_layout(title=dict(x=0.0, xanchor="left", font=dict(size=base + 1)))
     t = fig.layout.margin.t if fig.layout.margin.t is not None else 40
+    if title is not None and title.text:
+        # The title sits in its own band under the modebar (MODEBAR px, top right), which
+        # otherwise covers a long title in a half-width figure.
+        fig.update_layout(title=dict(x=0.0, xanchor="left", yref="container", y=1.0,
+                                     yanchor="top", pad=dict(t=MODEBAR),
+                                     font=dict(size=base + 1)))
+        t = max(t, MODEBAR + round(1.6 * (base + 1)))
     fig.update_layout(margin=dict(t=max(t, round(40 * k))))
     for a in fig.layout.annotations or ():
         size = a.font.size if a.font is not None and a.font.size is not None else 12
@@ -515,7 +555,8 @@ def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
             a.font.size = round(size * min(k, 1.15))
         else:  # subplot titles and labels
             a.font.size = round(max(size, FONT) * k)
-    if presenter and fig.layout.height:
+    fitted = isinstance(fig.layout.meta, dict) and fig.layout.meta.get("fit")
+    if presenter and fig.layout.height and not fitted:
         fig.update_layout(height=round(fig.layout.height * k))
     return fig
 
@@ -564,7 +605,7 @@ MARK_NAMES = {"TP": "true positive", "FP": "false positive (dashed)",
 def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
                            truth: list[dict] | None = None, missed: list[int] | None = None,
                            title: str = "") -> go.Figure:
-    """Final detections (predict.Detection) on the image. With status (per detection, "TP" or
+    """Final detections (boxes.Detection records) on the image. With status (per detection, "TP" or
     "FP", from compare.match_truth): true positives solid green, false positives dashed red,
     and the missed truths (indices into truth) dotted orange; without, boxes by class."""
     fig = go.Figure()
@@ -601,7 +642,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         seen.add("missed")
         fig.add_trace(tr)
     _image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
     return fig
 
@@ -636,7 +678,7 @@ def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure
 def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tensor, class_names,
                         truth: list[dict] | None = None, title: str = "",
                         max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
-    """The final boxes of one method (compare.FinalBoxes' fields), one trace per class, the
+    """The final boxes of one method (boxes.Detections' fields), one trace per class, the
     most confident max_boxes of them, over the truth (dotted white)."""
     fig = go.Figure()
     _add_image(fig, bd, opacity=0.9)

@@ -11,8 +11,9 @@ app.py reads and writes st.query_params with these two functions.
      &dconf=30&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
      &cls=12&step=40&oscale=3&orow=4&ocol=7 ...   (what each page shows: see PARAMS)
 
-PARAMS is the one table of what a link carries: session key, URL name, type and range. A page's
-own range (the number of merge steps, the fine map's size) is not known here; the page clamps a
+PARAMS is the one table of the app's state: session key, URL name (or none: kept across pages,
+not linked), type, range and default; it drives the link, the defaults of a new session and
+what is kept across pages. A page's own range (the number of merge steps, the fine map's size) is not known here; the page clamps a
 linked value into it (app_pages.common.clamp_state).
 """
 
@@ -21,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .detection import CONFIDENCE_STEPS
+from .appstate import Knobs
+from .compare import DEFAULT_MIN_SUPPORT, DEFAULT_NMS_IOU, SUPPORT_STEPS
+from .detection import CONFIDENCE_STEPS, DEFAULT_MIN_CONFIDENCE
+from .experiments import RECOMPUTE_IMAGES
 from .merge import AVERAGES, SCORES
 from .multiscale import N_SCALES, SCALE_RULES
 
@@ -36,62 +40,94 @@ SEED_MAX = 10**6
 MERGE_JUMPS = (1, 5, 20, 100, 500)  # the Merge page's steps per click / tick
 
 
+PAGE_DEFAULT = object()  # a Param whose default the page computes (the image's top class...)
+
+
 @dataclass(frozen=True)
 class Param:
-    """One view setting in a link: session-state key, URL name, kind and valid values."""
+    """One setting of the app's state: session-state key, URL name (None: kept across pages
+    but not carried by a link), kind, valid values and the value a new session starts with."""
 
     key: str
-    name: str
+    name: str | None
     kind: str  # "int", "float", "flag", "choice" or "ints" (comma-separated)
     lo: float = 0
     hi: float = 0
     options: tuple = ()
     grid: float | None = None  # floats snap to this step (the slider's own grid)
+    default: object = PAGE_DEFAULT
 
 
+_K = Knobs()  # the sidebar's defaults: evaluate's settings (overfeat.appstate.Knobs)
 BIG = 10**7  # upper bound for counts whose real range only the page knows
 # In decode order (a bad value's note names them in this order).
 PARAMS = (
-    Param("gallery", "g", "int", 0, None),  # hi: the gallery's size, given to decode()
-    Param("scene_seed", "seed", "int", 0, SEED_MAX),
-    Param("scene_kind", "kind", "choice", options=("loc", "det")),
-    Param("photo", "p", "int", 0, N_PHOTOS - 1),
-    Param("model_source", "model", "choice", options=MODELS),
-    Param("scales", "scales", "ints", 0, N_SCALES - 1),
-    Param("flips", "flips", "flag"),
-    Param("fine", "fine", "flag"),
-    Param("by_class", "byclass", "flag"),
-    Param("rule", "rule", "choice", options=SCALE_RULES),
-    Param("top_k", "topk", "int", 1, 5),
-    Param("min_score", "min", "float", 0.0, 1.0, grid=0.01),
-    Param("score", "score", "choice", options=SCORES),
-    Param("t_literal", "tl", "float", -1e9, 1e9),
-    Param("t_corrected", "tc", "float", -1e6, 1e6),
-    Param("average", "avg", "choice", options=AVERAGES),
-    Param("det_min_conf", "dconf", "float", 0.0, 500.0, options=CONFIDENCE_STEPS),
-    Param("cmp_iou", "iou", "float", 0.05, 0.95, grid=0.05),
-    Param("presenter", "present", "flag"),
+    Param("gallery", "g", "int", 0, None, default=0),  # hi: the gallery's size, given to decode()
+    Param("scene_seed", "seed", "int", 0, SEED_MAX, default=0),
+    Param("scene_kind", "kind", "choice", options=("loc", "det"), default="det"),
+    Param("photo", "p", "int", 0, N_PHOTOS - 1, default=0),
+    Param("model_source", "model", "choice", options=MODELS, default="default"),
+    Param("scales", "scales", "ints", 0, N_SCALES - 1, default=list(_K.scales)),
+    Param("flips", "flips", "flag", default=_K.flips),
+    Param("fine", "fine", "flag", default=_K.fine),
+    Param("by_class", "byclass", "flag", default=_K.by_class),
+    Param("rule", "rule", "choice", options=SCALE_RULES, default=_K.rule),
+    Param("top_k", "topk", "int", 1, 5, default=_K.top_k),
+    Param("min_score", "min", "float", 0.0, 1.0, grid=0.01, default=_K.min_score),
+    Param("score", "score", "choice", options=SCORES, default=_K.score),
+    Param("t_literal", "tl", "float", -1e9, 1e9, default=_K.t_literal),
+    Param("t_corrected", "tc", "float", -1e6, 1e6, default=_K.t_corrected),
+    Param("average", "avg", "choice", options=AVERAGES, default=_K.average),
+    Param("det_min_conf", "dconf", "float", 0.0, 500.0, options=CONFIDENCE_STEPS,
+          default=DEFAULT_MIN_CONFIDENCE),
+    Param("cmp_iou", "iou", "float", 0.05, 0.95, grid=0.05, default=DEFAULT_NMS_IOU),
+    Param("cmp_min_support", "support", "float", 0.0, 500.0, options=SUPPORT_STEPS,
+          default=DEFAULT_MIN_SUPPORT),
+    Param("presenter", "present", "flag", default=False),
     # What each page shows (page controls): the class, the Scales flip, the Offsets view and
     # cell, the Regressor's filters and picked box, the Merge step and its view.
     Param("cls", "cls", "int", 0, 999),
-    Param("scales_flip", "sflip", "flag"),
+    Param("scales_flip", "sflip", "flag", default=False),
     Param("off_scale", "oscale", "int", 0, N_SCALES - 1),
-    Param("off_flip", "oflip", "flag"),
+    Param("off_flip", "oflip", "flag", default=False),
     Param("off_channel", "och", "int", 0, BIG),
     Param("off_row", "orow", "int", 0, BIG),
     Param("off_col", "ocol", "int", 0, BIG),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
     Param("reg_offsets", "roffs", "ints", 0, 8),
     Param("reg_classes", "rcls", "ints", 0, 999),
-    Param("reg_all", "rall", "flag"),
+    Param("reg_all", "rall", "flag", default=False),
     Param("reg_pick", "rpick", "int", 0, BIG),
-    Param("merge_step", "step", "int", 0, BIG),
-    Param("merge_jump", "jump", "int", 1, 500, options=MERGE_JUMPS),
-    Param("merge_all", "mall", "flag"),
-    Param("merge_n_final", "nfinal", "int", 1, 50),
+    Param("merge_step", "step", "int", 0, BIG, default=0),
+    Param("merge_jump", "jump", "int", 1, 500, options=MERGE_JUMPS, default=1),
+    Param("merge_all", "mall", "flag", default=False),
+    Param("merge_n_final", "nfinal", "int", 1, 50, default=5),
+    # Kept across pages, not in a link: a checkpoint path, the preset, experiment and
+    # training settings (a link should not start a training run or a long recomputation).
+    Param("preset", None, "choice", default="demo"),
+    Param("app_ckpt", None, "choice"),
+    Param("exp_n", None, "int", default=RECOMPUTE_IMAGES),
+    Param("eff_scale", None, "int"),
+    Param("train_stages", None, "ints", default=[1]),
+    Param("train_epochs", None, "int", default=1),
+    Param("train_scenes", None, "int", default=12),
+    Param("train_kind", None, "choice", default="det"),
+    Param("train_width", None, "float", default=0.0625),
 )
-# The session keys a link carries: the image source and every PARAMS key.
-SHARED_KEYS = ("img_source",) + tuple(p.key for p in PARAMS)
+LINKED = tuple(p for p in PARAMS if p.name is not None)
+# The session keys a link carries: the image source and every linked PARAMS key.
+SHARED_KEYS = ("img_source",) + tuple(p.key for p in LINKED)
+# Every key the app keeps across pages (Streamlit drops a widget's key when its page is not
+# drawn; app.py writes these back on every run).
+KEPT_KEYS = ("img_source",) + tuple(p.key for p in PARAMS)
+
+
+def defaults() -> dict:
+    """The value each setting starts with in a new session (those the page does not compute);
+    lists are fresh copies, so a session cannot change another's defaults."""
+    return {"img_source": "gallery"} | {
+        p.key: list(p.default) if isinstance(p.default, list) else p.default
+        for p in PARAMS if p.default is not PAGE_DEFAULT}
 # Keys encoded only with their image source.
 _SOURCE_KEYS = {"gallery": "gallery", "scene_seed": "generate", "scene_kind": "generate",
                 "photo": "photo"}
@@ -119,7 +155,7 @@ def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
     src = state.get("img_source")
     if src in SOURCES:
         q["img"] = src
-    for p in PARAMS:
+    for p in LINKED:
         v = state.get(p.key)
         if p.key in _SOURCE_KEYS and _SOURCE_KEYS[p.key] != src:
             continue
@@ -196,7 +232,7 @@ def decode(params: Mapping, n_gallery: int,
             state["img_source"] = v
         else:
             bad("img", v, f"expected one of {', '.join(SOURCES)}")
-    for p in PARAMS:
+    for p in LINKED:
         v = get(p.name)
         x = None if v is None else value(p, v)
         if x is not None:

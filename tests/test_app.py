@@ -109,6 +109,20 @@ def traces(fig: dict, kind: str | None = None) -> list[dict]:
     return [t for t in fig["data"] if kind is None or t.get("type") == kind]
 
 
+def grid_blocks(fig: dict) -> dict[tuple[int, int], np.ndarray]:
+    """figures.offset_grid_figure's one heatmap cut back into its k*k maps, by offset (dx, dy),
+    using the block positions the figure lists in layout.meta; the gaps between blocks must be
+    empty."""
+    (hm,) = traces(fig, "heatmap")
+    z = np.array([[np.nan if v is None else v for v in row] for row in hm["z"]], dtype=float)
+    out, covered = {}, np.zeros(z.shape, bool)
+    for dx, dy, r0, c0, h, w in fig["layout"]["meta"]["blocks"]:
+        out[(dx, dy)] = z[r0:r0 + h, c0:c0 + w]
+        covered[r0:r0 + h, c0:c0 + w] = True
+    assert np.isnan(z[~covered]).all() and not np.isnan(z[covered]).any()
+    return out
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -280,22 +294,21 @@ def test_offsets_maps_interleave_and_picked_window():
     figs = figures(at)
 
     ch = at.number_input(key="off_channel").value
-    pooled = traces(figs["off_pooled"], "heatmap")
-    assert [p["name"] for p in pooled] == [f"({dx},{dy})" for dx, dy in offsets(k)]
-    for p, m in zip(pooled, view.pooled):
-        assert np.allclose(p["z"], m[ch].tolist(), atol=1e-5)
-    class_maps = traces(figs["off_classmaps"], "heatmap")
+    pooled = grid_blocks(figs["off_pooled"])
+    assert list(pooled) == list(offsets(k))
+    for p, m in zip(pooled.values(), view.pooled):
+        assert np.allclose(p, m[ch].numpy(), atol=1e-5)
+    class_maps = list(grid_blocks(figs["off_classmaps"]).values())
     assert len(class_maps) == k * k
     for p, m in zip(class_maps, view.class_maps):
-        assert np.allclose(p["z"], m[cls].tolist(), atol=1e-6)
+        assert np.allclose(p, m[cls].numpy(), atol=1e-6)
 
     # The fine map interleaves the k*k classifier maps: fine[k*j + dy, k*i + dx] = map(dx,dy)[j,i].
     fc = {t["name"]: np.array(t["z"]) for t in traces(figs["off_click"], "heatmap")}
     fine, coarse = fc["fine"], fc["coarse"]
     assert fine.shape == tuple(view.fine.shape[-2:])
-    assert np.allclose(coarse, np.array(class_maps[0]["z"]))
-    for (dx, dy), m in zip(offsets(k), class_maps):
-        z = np.array(m["z"])
+    assert np.allclose(coarse, class_maps[0])
+    for (dx, dy), z in zip(offsets(k), class_maps):
         assert np.allclose(fine[dy::k, dx::k][: z.shape[0], : z.shape[1]], z)
 
     # Pick a cell: the window figure shows that cell's window and the box predicted from it.
@@ -389,8 +402,8 @@ def test_box_merge_knob_switches_to_the_papers_plain_average():
     hl = _highlight(at, "corrected")
     assert np.allclose((xs(hl["b1"]) + xs(hl["b2"])) / 2, xs(hl["merged"]))
     # The same raw boxes merge differently (the sample image gives merges of unequal clusters).
-    assert (weighted.final_boxes.shape != plain.final_boxes.shape
-            or not torch.equal(weighted.final_boxes, plain.final_boxes))
+    assert (weighted.final.boxes.shape != plain.final.boxes.shape
+            or not torch.equal(weighted.final.boxes, plain.final.boxes))
     ok(page(at, "scales"))
     assert ctx(at).knobs.average == "plain"  # kept across pages
 
@@ -484,14 +497,14 @@ def test_merge_stepper_forward_and_back():
     # Final boxes, literal beside corrected, most confident first.
     for kind, r in res.items():
         title = figures(at)[f"merge_final_{kind}"]["layout"]["title"]["text"]
-        assert title == f"{kind}: {len(r.final_confs)} boxes after {r.n_steps} merges"
+        assert title == f"{kind}: {len(r.final.confs)} boxes after {r.n_steps} merges"
     ok(at.number_input(key="merge_n_final").set_value(3).run())
     for df, r in zip(at.dataframe[-2:], res.values()):
         table = df.value
-        assert len(table) == min(3, len(r.final_confs))
+        assert len(table) == min(3, len(r.final.confs))
         assert list(table.columns) == ["rank", "class", "confidence", "windows", "mean p", "box"]
-        assert np.allclose(table["confidence"], [round(float(v), 2) for v in r.final_confs[:3]])
-        assert list(table["windows"]) == [len(m) for m in r.final_members[:3]]
+        assert np.allclose(table["confidence"], [round(float(v), 2) for v in r.final.confs[:3]])
+        assert list(table["windows"]) == [len(m) for m in r.final.members[:3]]
         assert np.allclose(table["mean p"], table["confidence"] / table["windows"], atol=6e-3)
         assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
 
@@ -683,7 +696,7 @@ def test_uploaded_checkpoint_of_the_fast_geometry_runs_on_every_page(tmp_path):
     ok(page(at, "architecture"))
     assert metrics(at)["window (network input)"] == "231 px"
     ok(page(at, "offsets"))
-    assert len(traces(figures(at)["off_pooled"], "heatmap")) == 4  # 2x2 offsets
+    assert len(grid_blocks(figures(at)["off_pooled"])) == 4  # 2x2 offsets
     ok(page(at, "regressor"))
     ok(page(at, "merge"))
     assert metrics(at)["raw boxes"] == str(len(ctx(at).analysis().table))

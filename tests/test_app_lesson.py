@@ -82,6 +82,29 @@ def test_every_view_setting_round_trips_through_a_link():
     assert bad == {} and len(notes) == 4
 
 
+def test_one_state_table_sets_the_defaults_the_link_and_what_is_kept():
+    d = share.defaults()
+    kn = appstate.Knobs()
+    # The sidebar's defaults are evaluate's settings, from the table, in a fresh session.
+    assert (d["top_k"], d["min_score"]) == (EVAL_TOP_K, EVAL_MIN_SCORE)
+    at = ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
+    for k in ("scales", "flips", "fine", "rule", "top_k", "min_score", "score", "t_literal",
+              "t_corrected", "by_class", "average", "det_min_conf", "cmp_iou",
+              "cmp_min_support", "presenter", "model_source", "img_source"):
+        assert at.session_state[k] == d[k], k
+    assert ctx(at).knobs == kn
+    # Settings without a link name are kept across pages but never put in a link.
+    local = {p.key for p in share.PARAMS if p.name is None}
+    assert {"train_epochs", "exp_n", "preset"} <= local
+    q = share.encode(d | {"train_epochs": 4, "exp_n": 50}, "training")
+    back, _, notes = share.decode(q, len(appstate.GALLERY))
+    assert notes == [] and not local & set(back)
+    assert set(share.KEPT_KEYS) >= local | set(share.SHARED_KEYS)
+    # The defaults a session gets are its own copies.
+    d["scales"].append(99)
+    assert 99 not in share.defaults()["scales"]
+
+
 def test_a_link_opens_at_its_merge_step_class_cell_and_filters():
     link = {**CHEAP, "page": "merge", "img": "gallery", "g": "3", "step": "2", "jump": "5"}
     at = ok(open_link(link))
@@ -114,7 +137,7 @@ def test_the_merge_opens_at_evaluates_settings_and_draws_confidence():
     assert float(a.table.scores.min()) >= EVAL_MIN_SCORE
     r = ctx(at).merge("corrected")
     all_boxes = appstate.derive(a, Settings(top_k=1, min_score=0.0))
-    assert len(r.final_confs) < len(all_boxes.merge().final_confs)  # fewer boxes left
+    assert len(r.final.confs) < len(all_boxes.merge().final.confs)  # fewer boxes left
     # Line width and opacity follow confidence: the strong band is drawn wider and opaque.
     ok(at.slider(key="merge_step").set_value(r.n_steps // 2).run())
     fig = figures(at)["merge_fig_corrected"]
@@ -188,14 +211,14 @@ def test_final_boxes_are_clipped_to_the_image():
     assert bool((raw[:, 0] < 0).any() or (raw[:, 1] < 0).any() or (raw[:, 2] > 240).any()
                 or (raw[:, 3] > 230).any()), "no raw box reaches past the image"
     r = a.merge()
-    fb = r.final_boxes
+    fb = r.final.boxes
     assert bool((fb[:, 0::2] >= 0).all() and (fb[:, 0::2] <= 240).all())
     assert bool((fb[:, 1::2] >= 0).all() and (fb[:, 1::2] <= 230).all())
     # Clipping is the only change: the unclipped merge clamped gives the same boxes.
     from overfeat.merge import merge
 
     t = a.table
-    plain = merge(t.boxes, t.scores, t.labels).final_boxes
+    plain = merge(t.boxes, t.scores, t.labels).final.boxes
     clamped = torch.stack([plain[:, 0].clamp(0, 240), plain[:, 1].clamp(0, 230),
                            plain[:, 2].clamp(0, 240), plain[:, 3].clamp(0, 230)], 1)
     assert torch.equal(fb, clamped)
