@@ -14,6 +14,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -37,6 +38,50 @@ MAX_RUN_PARAMS = 20_000_000
 
 
 # --- knobs ----------------------------------------------------------------------------------
+# Cache keys (st.cache_resource hashes them by value): named fields, so no page slices a tuple.
+class AnalysisKey(NamedTuple):
+    """What the derived analysis depends on (besides the model and the image)."""
+
+    scales: tuple[int, ...]
+    flips: bool
+    fine: bool
+    rule: str
+    top_k: int
+    min_score: float  # rounded to 6 decimals
+
+
+class MergeKey(NamedTuple):
+    """One greedy merge of an analysis."""
+
+    analysis: AnalysisKey
+    score: str  # "literal" or "corrected"
+    threshold: float
+    by_class: bool
+    average: str
+
+
+class CompareKey(NamedTuple):
+    """The Greedy vs NMS page's four methods on an analysis."""
+
+    analysis: AnalysisKey
+    t_literal: float
+    t_corrected: float
+    iou: float  # NMS IoU threshold, rounded to 4 decimals
+    by_class: bool
+    average: str
+
+
+class DetectionKey(NamedTuple):
+    """The Detection page's detections (its top-k and min score: analysis.top_k, .min_score)."""
+
+    analysis: AnalysisKey
+    score: str
+    threshold: float
+    by_class: bool
+    average: str
+    min_confidence: float
+
+
 @dataclass(frozen=True)
 class Knobs:
     """The sidebar's choices, shared by every page."""
@@ -75,13 +120,21 @@ class Knobs:
     def threshold(self, kind: str) -> float:
         return {"literal": self.t_literal, "corrected": self.t_corrected}[kind]
 
-    def analysis_key(self) -> tuple:
+    def analysis_key(self) -> AnalysisKey:
         s = self.settings()
-        return (s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
+        return AnalysisKey(s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
 
-    def merge_key(self, kind: str) -> tuple:
-        return (*self.analysis_key(), kind, float(self.threshold(kind)), self.by_class,
-                self.average)
+    def merge_key(self, kind: str) -> MergeKey:
+        return MergeKey(self.analysis_key(), kind, float(self.threshold(kind)), self.by_class,
+                        self.average)
+
+    def compare_key(self, iou: float) -> CompareKey:
+        return CompareKey(self.analysis_key(), self.t_literal, self.t_corrected,
+                          round(float(iou), 4), self.by_class, self.average)
+
+    def detection_key(self, min_confidence: float) -> DetectionKey:
+        return DetectionKey(self.analysis_key(), self.score, self.threshold(self.score),
+                            self.by_class, self.average, min_confidence)
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -340,11 +393,11 @@ def box_rows(table: BoxTable, idx, class_names, k: int) -> list[dict]:
 def n_confident(result: MergeResult, min_confidence: float, cap: int = 10) -> int:
     """How many of a merge's final boxes (most confident first) reach min_confidence, at most
     cap: the boxes the Overview draws."""
-    return min(int((result.final_confs >= min_confidence).sum()), cap)
+    return min(len(result.final.above(min_confidence)), cap)
 
 
 def detection_rows(dets: list) -> list[dict]:
-    """One row per final box (predict.Detection), most confident first, for a table. The
+    """One row per final box (boxes.Detection), most confident first, for a table. The
     confidence is a sum over windows, so the table gives its parts a student can read: how
     many windows (raw boxes) it sums and their mean class probability."""
     return [{"rank": i + 1, "class": d.name, "confidence": round(d.confidence, 2),

@@ -1,9 +1,15 @@
-"""Box geometry: areas, IoU, and the regressor's window-relative encoding (paper §4.2).
+"""Box geometry: areas, IoU, the regressor's window-relative encoding (paper §4.2), and
+Detections, the one type of a set of final boxes (what the merge, NMS, predict, the Detection
+page and evaluate hand on).
 
 All boxes are (x1, y1, x2, y2) in pixels, x2 > x1 and y2 > y1, as in torchvision.ops.
+IoU is computed here only (box_iou); overfeat.metrics.iou is its scalar form on tuples.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -65,3 +71,109 @@ def clip_boxes(boxes: Tensor, image_hw: tuple[int, int]) -> Tensor:
     out[:, 0::2] = out[:, 0::2].clamp(0, w)
     out[:, 1::2] = out[:, 1::2].clamp(0, h)
     return out
+
+
+# --- final boxes ----------------------------------------------------------------------------
+@dataclass
+class Detection:
+    """One final box as a plain record (Detections.records): for JSON, the CLI and tables."""
+
+    label: int
+    name: str
+    confidence: float  # sum of the member windows' class scores (paper §4.3)
+    box: tuple[float, float, float, float]  # x1 y1 x2 y2, original-image pixels
+    members: int  # raw boxes merged into this one
+
+    def to_dict(self) -> dict:
+        return {"class": self.name, "label": self.label, "confidence": round(self.confidence, 4),
+                "box": [round(v, 1) for v in self.box], "members": self.members}
+
+
+@dataclass
+class Detections:
+    """A set of final boxes of one image, most confident first (the merge, NMS and every
+    consumer of their answer use this one type).
+
+    boxes (Tensor[N, 4] float64): x1 y1 x2 y2 in image pixels. confs (Tensor[N] float64): a
+    merged box's confidence is the sum of its members' class scores, a kept NMS box its
+    window's score. labels (Tensor[N] int64): class indices. members[i]: indices of the raw
+    boxes behind box i ([] when unknown, e.g. boxes built by hand). support[i] (optional):
+    the sum of the class probabilities of box i's members (overfeat.compare); None: the
+    confidences stand in for it. method: which method left the boxes ("" when not said).
+    """
+
+    boxes: Tensor
+    confs: Tensor
+    labels: Tensor
+    members: list[list[int]] = field(default_factory=list)
+    support: Tensor | None = None
+    method: str = ""
+
+    def __post_init__(self) -> None:
+        b = torch.as_tensor(self.boxes).double()
+        if b.numel() == 0:
+            b = b.reshape(0, 4)
+        if b.ndim != 2 or b.shape[1] != 4:
+            raise ValueError(f"boxes must be [N, 4], got {tuple(b.shape)}")
+        self.boxes = b
+        self.confs = torch.as_tensor(self.confs).double()
+        self.labels = torch.as_tensor(self.labels).long()
+        n = int(self.boxes.shape[0])
+        if self.confs.shape != (n,) or self.labels.shape != (n,):
+            raise ValueError(f"expected confs and labels of shape [{n}], got "
+                             f"{tuple(self.confs.shape)} and {tuple(self.labels.shape)}")
+        if self.members and len(self.members) != n:
+            raise ValueError(f"{len(self.members)} member lists for {n} boxes")
+        if self.support is not None and tuple(self.support.shape) != (n,):
+            raise ValueError(f"expected support of shape [{n}], got {tuple(self.support.shape)}")
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @property
+    def supports(self) -> Tensor:
+        """support, or the confidences where there is none."""
+        return self.confs if self.support is None else self.support
+
+    def take(self, idx: Tensor | Sequence[int]) -> "Detections":
+        """The boxes at idx (indices), in that order."""
+        idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
+        return Detections(self.boxes[idx], self.confs[idx], self.labels[idx],
+                          [self.members[i] for i in idx.tolist()] if self.members else [],
+                          None if self.support is None else self.support[idx], self.method)
+
+    def top(self, n: int | None) -> "Detections":
+        """The n most confident boxes (the first n; all of them for None)."""
+        if n is None or n >= len(self):
+            return self
+        return self.take(torch.arange(max(int(n), 0)))
+
+    def above(self, min_conf: float) -> "Detections":
+        """The boxes whose confidence is at least min_conf, in their order."""
+        return self.take(torch.nonzero(self.confs >= min_conf).flatten())
+
+    def supported(self, min_support: float | None) -> "Detections":
+        """The boxes whose support is at least min_support, in their order (all for None)."""
+        if min_support is None:
+            return self
+        return self.take(torch.nonzero(self.supports >= min_support).flatten())
+
+    def clip(self, image_hw: tuple[int, int]) -> "Detections":
+        """The same boxes clipped to an image of (height, width) (clip_boxes)."""
+        return replace(self, boxes=clip_boxes(self.boxes, image_hw))
+
+    def records(self, class_names: Sequence[str]) -> list[Detection]:
+        """One Detection per box, in order (class names from the model)."""
+        labels, confs, boxes = self.labels.tolist(), self.confs.tolist(), self.boxes.tolist()
+        return [Detection(label=lab, name=class_names[lab], confidence=conf, box=tuple(box),
+                          members=len(self.members[i]) if self.members else 0)
+                for i, (lab, conf, box) in enumerate(zip(labels, confs, boxes))]
+
+    def as_tuples(self, confs: bool = True) -> list[tuple]:
+        """The boxes as overfeat.metrics takes them: [(label, conf, box)] (mean_ap's detections
+        of one image), or [(label, box)] with confs=False (localization_correct's guesses);
+        box = (x1, y1, x2, y2) floats."""
+        labels, boxes = self.labels.tolist(), [tuple(b) for b in self.boxes.tolist()]
+        if not confs:
+            return list(zip(labels, boxes))
+        return list(zip(labels, self.confs.tolist(), boxes))

@@ -121,7 +121,7 @@ def cmd_predict(args) -> int:
     print(f"model: {desc}")
     h, w = analysis.image_size
     print(f"image: {args.image} ({w}x{h}); {len(analysis.views)} views; "
-          f"{len(analysis.table)} raw boxes -> {len(merged.final_confs)} after {merged.n_steps} merges")
+          f"{len(analysis.table)} raw boxes -> {len(merged.final)} after {merged.n_steps} merges")
     print("top classes: " + ", ".join(f"{analysis.class_names[c]} {s:.3f}" for c, s in analysis.top(5)))
     if not model.has_regressor:
         print("  (this model has no box regressor: classes only; --model faces or pictogram "

@@ -25,7 +25,7 @@ own confidences cannot share a threshold: a greedy box's is the sum of its membe
 scores (up to thousands), an NMS box's is one window's score (at most 1), so "the 10 most
 confident" or "confidence >= t" would compare different things (the top 10 of a one-object
 scene gave every method 9 false positives). The support of a final box is the sum of the class
-probabilities of the raw boxes behind it, FinalBoxes.members: the boxes merged into it (for the
+probabilities of the raw boxes behind it, Detections.members: the boxes merged into it (for the
 greedy merge this is its confidence), or the kept box and those it suppressed (NMS). Every raw
 box is behind exactly one final box in all four methods, so each spends the same total; the
 threshold asks how many confident windows' worth of evidence a box gathers ("about that many
@@ -39,58 +39,19 @@ single windows).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .boxes import box_iou
+from .boxes import Detections, box_iou
 from .merge import DEFAULT_AVERAGE, MergeResult, merge
+from .metrics import GroundTruth, match_class
 from .multiscale import BoxTable
 
 METHODS = ("greedy literal", "greedy corrected", "nms", "batched nms")
 DEFAULT_NMS_IOU = 0.5
 MATCH_IOU = 0.5  # VOC / ILSVRC: a detection is right at IoU >= 0.5 with a same-class truth
-
-
-@dataclass
-class FinalBoxes:
-    """What one method leaves: boxes (Tensor[M, 4], x1 y1 x2 y2), confidences and labels,
-    most confident first; members[i] = indices of the raw boxes behind box i."""
-
-    method: str
-    boxes: Tensor
-    confs: Tensor
-    labels: Tensor
-    members: list[list[int]] = field(default_factory=list)
-    # support[i]: the sum of the class probabilities of box i's members (see the module
-    # docstring); None (boxes built by hand): the confidences stand in for it.
-    support: Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    @property
-    def supports(self) -> Tensor:
-        return self.confs if self.support is None else self.support
-
-    def _take(self, idx: Tensor) -> "FinalBoxes":
-        idx = idx.long()
-        return FinalBoxes(self.method, self.boxes[idx], self.confs[idx], self.labels[idx],
-                          [self.members[i] for i in idx.tolist()] if self.members else [],
-                          None if self.support is None else self.support[idx])
-
-    def head(self, n: int | None) -> "FinalBoxes":
-        """The n most confident boxes (all of them for None or 0)."""
-        if not n:
-            return self
-        return self._take(torch.arange(min(n, len(self))))
-
-    def supported(self, min_support: float | None) -> "FinalBoxes":
-        """The boxes whose support is at least min_support, in their order (all for None)."""
-        if min_support is None:
-            return self
-        return self._take(torch.nonzero(self.supports >= min_support).flatten())
 
 
 def support_of(scores: Tensor, members: list[list[int]]) -> Tensor:
@@ -99,14 +60,16 @@ def support_of(scores: Tensor, members: list[list[int]]) -> Tensor:
     return torch.tensor([float(s[m].sum()) for m in members], dtype=torch.float64)
 
 
-def from_merge(method: str, r: MergeResult) -> FinalBoxes:
-    members = [list(m) for m in r.final_members]
-    return FinalBoxes(method, r.final_boxes.double(), r.final_confs.double(),
-                      r.final_labels.long(), members, support_of(r.scores, members))
+def from_merge(method: str, r: MergeResult) -> Detections:
+    """A merge's final boxes (r.final) as one method's answer, with their support."""
+    f = r.final
+    members = [list(m) for m in f.members]
+    return Detections(f.boxes, f.confs, f.labels, members, support_of(r.scores, members),
+                      method=method)
 
 
 def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
-              by_class: bool = True) -> FinalBoxes:
+              by_class: bool = True) -> Detections:
     """Non-maximum suppression of the raw boxes with torchvision.ops (batched_nms when
     by_class, else plain nms). A kept box's members: itself and the boxes it suppressed (the
     not yet suppressed boxes, less confident, with IoU > iou_threshold against it)."""
@@ -117,9 +80,9 @@ def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
     boxes = table.boxes.float()
     scores = table.scores.float()
     labels = table.labels.long()
+    method = "batched nms" if by_class else "nms"
     if len(table) == 0:
-        return FinalBoxes("batched nms" if by_class else "nms", boxes.double(), scores.double(),
-                          labels, [])
+        return Detections(boxes, scores, labels, [], method=method)
     keep = (batched_nms(boxes, scores, labels, iou_threshold) if by_class
             else nms(boxes, scores, iou_threshold))  # indices, most confident first
     # Who each kept box suppressed, for the provenance shown in the app.
@@ -133,16 +96,15 @@ def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
         sup = ((iou[m] > iou_threshold) & same[m] & ~taken).nonzero().flatten()
         taken[sup] = True
         members.append([k] + sup.tolist())
-    return FinalBoxes("batched nms" if by_class else "nms", boxes[keep].double(),
-                      scores[keep].double(), labels[keep], members,
-                      support_of(table.scores, members))
+    return Detections(boxes[keep], scores[keep], labels[keep], members,
+                      support_of(table.scores, members), method=method)
 
 
 def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: float | None = None,
                 iou_threshold: float = DEFAULT_NMS_IOU, by_class: bool = True,
                 merges: dict[str, MergeResult] | None = None,
-                average: str = DEFAULT_AVERAGE) -> dict[str, FinalBoxes]:
-    """The four methods of METHODS on the same raw boxes: {method: FinalBoxes}.
+                average: str = DEFAULT_AVERAGE) -> dict[str, Detections]:
+    """The four methods of METHODS on the same raw boxes: {method: Detections}.
 
     merges: greedy merges of this table already computed with these settings ({"literal": ...,
     "corrected": ...}, e.g. the app's cached ones); the others are computed here.
@@ -183,36 +145,32 @@ class TruthMatch:
         return sum(v) / len(v) if v else 0.0
 
 
-def match_truth(boxes: Tensor, confs: Tensor, labels: Tensor, truth: list[dict],
-                class_names, iou_threshold: float = MATCH_IOU) -> TruthMatch:
-    """VOC matching of one image's detections to its ground truth (see the module docstring).
+def match_truth(dets: Detections, truth: list[dict], class_names,
+                iou_threshold: float = MATCH_IOU) -> TruthMatch:
+    """VOC matching of one image's detections to its ground truth (see the module docstring):
+    overfeat.metrics.match_class (the mAP code) for each class of the detections.
 
-    boxes (Tensor[D, 4]) x1 y1 x2 y2, confs (Tensor[D]), labels (Tensor[D]) class indices;
-    truth: [{"name": class name, "box": (x1, y1, x2, y2)}] (a generated scene's objects).
-    Ties of confidence: input order.
+    dets: the image's final boxes; truth: [{"name": class name, "box": (x1, y1, x2, y2)}] (a
+    generated scene's objects). Ties of confidence: input order.
     """
-    d = int(boxes.shape[0])
-    if confs.shape != (d,) or labels.shape != (d,):
-        raise ValueError(f"expected confs and labels of shape [{d}], got {tuple(confs.shape)} "
-                         f"and {tuple(labels.shape)}")
     index = {n: i for i, n in enumerate(class_names)}
     unknown = [t["name"] for t in truth if t["name"] not in index]
     if unknown:
         raise ValueError(f"truth classes {unknown} are not among the model's classes")
-    t_labels = torch.tensor([index[t["name"]] for t in truth], dtype=torch.long)
-    t_boxes = torch.tensor([list(t["box"]) for t in truth], dtype=torch.float64).reshape(-1, 4)
-    iou = box_iou(boxes.double().reshape(-1, 4), t_boxes)  # [D, T]
-    iou = torch.where(labels.long()[:, None] == t_labels[None, :], iou, torch.zeros_like(iou))
+    gt = GroundTruth(labels=[index[t["name"]] for t in truth],
+                     boxes=[tuple(float(v) for v in t["box"]) for t in truth],
+                     difficult=[False] * len(truth))
+    d = len(dets)
     status, truth_of, ious = ["FP"] * d, [None] * d, [0.0] * d
-    taken: set[int] = set()
-    for i in sorted(range(d), key=lambda i: -float(confs[i])):  # stable: ties in input order
-        if len(truth) == 0:
-            break
-        j = int(torch.argmax(iou[i]))  # the best same-class truth, taken or not (VOC)
-        ious[i] = float(iou[i, j])
-        if ious[i] >= iou_threshold and j not in taken:
-            status[i], truth_of[i] = "TP", j
-            taken.add(j)
+    rows = dets.as_tuples()  # (label, conf, box), input order
+    for c in sorted({lab for lab, _, _ in rows}):  # classes never compete for a truth
+        idx = [i for i, (lab, _, _) in enumerate(rows) if lab == c]
+        m = match_class([(0, rows[i][1], rows[i][2]) for i in idx], [gt], c, iou_threshold)
+        for k, i in enumerate(idx):
+            ious[i] = m.iou[k]  # the best same-class truth, taken or not (VOC)
+            if m.truth[k] is not None:
+                status[i], truth_of[i] = "TP", m.truth[k]
+    taken = {j for j in truth_of if j is not None}
     return TruthMatch(status, truth_of, ious, [j for j in range(len(truth)) if j not in taken])
 
 
@@ -227,7 +185,7 @@ DEFAULT_MIN_SUPPORT = 30.0
 SUPPORT_STEPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0)
 
 
-def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | None,
+def compare_rows(results: dict[str, Detections], raw: int, truth: list[dict] | None,
                  class_names, min_support: float | None = None) -> list[dict]:
     """One table row per method: boxes left, boxes counted (support >= min_support; None: all)
     and, with a truth, the counted boxes' TP, FP, missed, mean IoU and the rank by
@@ -237,7 +195,7 @@ def compare_rows(results: dict[str, FinalBoxes], raw: int, truth: list[dict] | N
         r_all, r = r, r.supported(min_support)
         row = {"method": name, "raw boxes": raw, "final boxes": len(r_all), "counted": len(r)}
         if truth is not None:
-            m = match_truth(r.boxes, r.confs, r.labels, truth, class_names)
+            m = match_truth(r, truth, class_names)
             row.update({"true positives": m.tp, "false positives": m.fp,
                         "missed": len(m.missed), "mean IoU of matches": round(m.mean_iou, 3),
                         "_score": truth_score(m)})

@@ -16,7 +16,7 @@ from .compare import TruthMatch, match_truth
 from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from .merge import DEFAULT_AVERAGE, MergeResult
 from .multiscale import Analysis, derive
-from .predict import Detection, detections
+from .boxes import Detection
 
 # The defaults are the settings `evaluate` measured the detection mAP with (so the page shows
 # what the Experiments page's mAP counts): window probability below which a window gives no
@@ -64,11 +64,7 @@ def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DE
         raise ValueError(f"min_confidence must be >= 0, got {min_confidence}")
     a = derive(full, replace(full.settings, min_score=float(min_score), top_k=int(top_k)))
     m = a.merge(score=score, threshold=threshold, by_class=by_class, average=average)
-    keep = m.final_confs >= min_confidence  # final boxes are sorted by confidence
-    n = int(keep.sum())
-    dets = detections(a, m, n)
-    match = None
-    if truth is not None:
-        match = match_truth(m.final_boxes[:n], m.final_confs[:n], m.final_labels[:n], truth,
-                            a.class_names)
-    return DetectionResult(a, m, dets, match, below=len(m.final_confs) - n)
+    kept = m.final.above(min_confidence)  # still most confident first
+    match = None if truth is None else match_truth(kept, truth, a.class_names)
+    return DetectionResult(a, m, kept.records(a.class_names), match,
+                           below=len(m.final) - len(kept))

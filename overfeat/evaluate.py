@@ -134,7 +134,7 @@ def evaluate_folder(model: OverFeat, root: str | Path, split: str, max_images: i
         img = scene.image.float()
         full = analyze(model, img, Settings(top_k=EVAL_TOP_K, min_score=EVAL_MIN_SCORE),
                        keep_maps=False)
-        dets.append(_detections(full.merge(**det_args)))
+        dets.append(full.merge(**det_args).final.as_tuples())
         truths.append(GroundTruth(labels=[o.label for o in rec.objects],
                                   boxes=[o.box for o in rec.objects],
                                   difficult=[o.difficult for o in rec.objects]))
@@ -193,13 +193,7 @@ def evaluate_folder(model: OverFeat, root: str | Path, split: str, max_images: i
 
 def _guesses(m: MergeResult, n: int = 5) -> list[tuple[int, tuple]]:
     """The n most confident merged boxes as (class, box): the localization guesses."""
-    k = min(n, len(m.final_confs))
-    return [(int(m.final_labels[i]), tuple(float(v) for v in m.final_boxes[i])) for i in range(k)]
-
-
-def _detections(m: MergeResult) -> list[tuple[int, float, tuple]]:
-    return [(int(m.final_labels[i]), float(m.final_confs[i]),
-             tuple(float(v) for v in m.final_boxes[i])) for i in range(len(m.final_confs))]
+    return m.final.top(n).as_tuples(confs=False)
 
 
 def evaluate(model: OverFeat, folders: list[str], split: str, **kw) -> dict:

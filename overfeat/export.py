@@ -29,7 +29,7 @@ def analysis_dict(analysis: Analysis, merges: dict[str, MergeResult], image: str
 
     Boxes are [x1, y1, x2, y2] in original-image pixels (1 decimal); scores 4 decimals.
     Counts: len(out["raw_boxes"]) == len(analysis.table), len(out["views"]) ==
-    len(analysis.views), len(out["merges"][kind]["final_boxes"]) == len(final_confs).
+    len(analysis.views), len(out["merges"][kind]["final_boxes"]) == len(merge.final).
     """
     a, t = analysis, analysis.table
     names = a.class_names

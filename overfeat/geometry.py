@@ -198,12 +198,6 @@ def readable_cost_rows(rows: list[dict], keys: tuple[str, ...] = COST_KEYS) -> l
     return [{k: human_count(v) if k in keys else v for k, v in r.items()} for r in rows]
 
 
-def count_params(cfg: ModelConfig) -> dict[str, int]:
-    m = meta_model(cfg)
-    return {part: sum(p.numel() for p in getattr(m, part).parameters())
-            for part in ("features", "classifier", "regressor")}
-
-
 def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> int:
     """Multiply-adds of dense evaluation (trunk once, classifier over every offset map)."""
     m = meta_model(cfg)
@@ -230,6 +224,6 @@ def crop_macs(cfg: ModelConfig, n_windows: int) -> int:
     return n_windows * sum(r.macs for r in layer_table(cfg) if r.kind in ("conv", "fc"))
 
 
-__all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table", "count_params",
+__all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table",
            "dense_macs", "crop_macs", "meta_model", "offsets", "human_count",
            "readable_cost_rows"]

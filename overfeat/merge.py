@@ -42,6 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .boxes import Detections
+
 SCORES = ("literal", "corrected")
 AVERAGES = ("weighted", "plain")  # box_merge, see the module docstring
 DEFAULT_AVERAGE = "weighted"
@@ -137,8 +139,8 @@ class MergeResult:
     Step s (S steps): pairs[s] = (i, j) slots merged (i < j), step_scores[s] their match score,
     step_boxes[s] the merged box (stored in slot i), step_confs[s] its confidence, and
     step_labels[s] its label. remaining[s] = number of boxes after step s.
-    Final: boxes, confidences, labels and member lists of the surviving boxes, most confident
-    first; members are indices into the input boxes.
+    final (boxes.Detections): boxes, confidences, labels and member lists of the surviving
+    boxes, most confident first; members are indices into the input boxes.
     """
 
     boxes: Tensor
@@ -149,14 +151,25 @@ class MergeResult:
     step_boxes: Tensor  # [S, 4]
     step_confs: Tensor  # [S]
     step_labels: Tensor  # [S]
-    final_boxes: Tensor
-    final_confs: Tensor
-    final_labels: Tensor
-    final_members: list[list[int]]
+    final: Detections
     stop_score: float | None  # the lowest score left when the loop stopped (None: < 2 boxes)
     score_kind: str
     threshold: float
     average: str = DEFAULT_AVERAGE  # box_merge: "weighted" or "plain"
+
+    # Read-only aliases of final's fields, for the callers not yet moved to .final
+    # (overfeat/bench.py, tests/load_app.py). New code reads r.final.
+    @property
+    def final_boxes(self) -> Tensor:
+        return self.final.boxes
+
+    @property
+    def final_confs(self) -> Tensor:
+        return self.final.confs
+
+    @property
+    def final_members(self) -> list[list[int]]:
+        return self.final.members
 
     @property
     def n_steps(self) -> int:
@@ -254,10 +267,10 @@ def _result(boxes, scores, labels, steps, kind, t, stop_score, alive, cur_boxes,
         step_boxes=torch.tensor(np.array([s[2] for s in steps]).reshape(-1, 4)),
         step_confs=torch.tensor([s[3] for s in steps], dtype=torch.float64),
         step_labels=torch.tensor([s[4] for s in steps], dtype=torch.int64),
-        final_boxes=torch.from_numpy(cur_boxes[order].copy()),
-        final_confs=torch.from_numpy(cur_confs[order].copy()),
-        final_labels=torch.from_numpy(cur_labels[order].copy()),
-        final_members=[sorted(members[k]) for k in order],
+        final=Detections(boxes=torch.from_numpy(cur_boxes[order].copy()),
+                         confs=torch.from_numpy(cur_confs[order].copy()),
+                         labels=torch.from_numpy(cur_labels[order].copy()),
+                         members=[sorted(members[k]) for k in order]),
         stop_score=stop_score, score_kind=kind, threshold=t, average=average,
     )
 

@@ -9,7 +9,8 @@
 Boxes are (x1, y1, x2, y2) floats with x2 > x1, y2 > y1, in continuous pixel coordinates (the
 VOC reader's convention, overfeat.data.voc: x1 = xmin - 1, x2 = xmax). The width of a box is
 x2 - x1, which equals the devkit's (xmax - xmin + 1), so IoUs here equal the devkit's.
-No torch needed: plain Python and numpy, so tests can check them by hand.
+Plain Python and numpy on tuples, so tests can check them by hand; the IoU itself is
+overfeat.boxes.box_iou (float64), the one place it is computed.
 """
 
 from __future__ import annotations
@@ -19,23 +20,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from .boxes import box_iou
 
 Box = Sequence[float]  # (x1, y1, x2, y2)
 
 
 def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (x1, y1, x2, y2).
+    """Intersection over union of two boxes (x1, y1, x2, y2): boxes.box_iou of the pair.
 
     Disjoint or touching boxes give 0; identical boxes 1; a degenerate box (zero or negative
     width or height) has area 0, so it gives 0 against anything (never NaN).
     """
-    aw, ah = max(0.0, a[2] - a[0]), max(0.0, a[3] - a[1])
-    bw, bh = max(0.0, b[2] - b[0]), max(0.0, b[3] - b[1])
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, iw) * max(0.0, ih)
-    union = aw * ah + bw * bh - inter
-    return float(inter / union) if union > 0 and inter > 0 else 0.0
+    return float(pairwise_iou([a], [b])[0, 0])
+
+
+def pairwise_iou(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    """IoU of every box of a against every box of b: [len(a), len(b)] float64 (box_iou)."""
+    ta = torch.tensor([[float(v) for v in x] for x in a], dtype=torch.float64).reshape(-1, 4)
+    tb = torch.tensor([[float(v) for v in x] for x in b], dtype=torch.float64).reshape(-1, 4)
+    return box_iou(ta, tb).numpy()
 
 
 def rank_of(scores: Sequence[float], label: int, candidates: Sequence[int] | None = None) -> int:
@@ -129,42 +134,74 @@ class ClassAP:
     true_positives: int
 
 
+@dataclass
+class ClassMatch:
+    """match_class's answer. Unpacks as (tp, fp, n_positives), ranked like tp and fp.
+
+    tp, fp ([D], ranked by confidence): 1 where the detection at that rank is a true / false
+    positive (both 0: ignored, its truth is difficult). order[r]: the input index of the
+    detection at rank r. Per detection in INPUT order: truth[i], the index (into its image's
+    GroundTruth) of the truth it took as a true positive, else None; iou[i], its best IoU with
+    a truth of its image and class (0.0 when there is none).
+    """
+
+    tp: np.ndarray
+    fp: np.ndarray
+    n_positives: int
+    order: list[int]
+    truth: list[int | None]
+    iou: list[float]
+
+    def __iter__(self):
+        return iter((self.tp, self.fp, self.n_positives))
+
+
 def match_class(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
-                cls: int, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, int]:
-    """VOC matching for one class: (tp [D], fp [D], n_positives), detections ranked.
+                cls: int, iou_threshold: float = 0.5) -> ClassMatch:
+    """VOC matching for one class: (tp [D], fp [D], n_positives), detections ranked (a
+    ClassMatch, which also says which truth each detection took and its best IoU).
 
     detections: [(image index, confidence, box)] of this class, any order; they are ranked by
     confidence, highest first (ties: input order). Each detection takes the ground truth of its
-    image and class with the highest IoU; with IoU >= threshold it is a true positive if that
-    truth is not difficult and not yet taken, a false positive if already taken (a duplicate),
-    and ignored (neither) if the truth is difficult. Below the threshold it is a false positive.
+    image and class with the highest IoU (ties: the first); with IoU >= threshold it is a true
+    positive if that truth is not difficult and not yet taken, a false positive if already
+    taken (a duplicate), and ignored (neither) if the truth is difficult. Below the threshold
+    (or with no truth of its class in its image) it is a false positive.
     """
     n_pos = sum(1 for g in truths for lab, d in zip(g.labels, g.difficult) if lab == cls and not d)
     order = sorted(range(len(detections)), key=lambda i: -detections[i][1])
-    taken: dict[tuple[int, int], bool] = {}
+    # Each detection's best truth of its image and class: one box_iou per image.
+    best_iou, best_j = [0.0] * len(detections), [-1] * len(detections)
+    by_image: dict[int, list[int]] = {}
+    for i, (img, _, _) in enumerate(detections):
+        by_image.setdefault(img, []).append(i)
+    for img, idx in by_image.items():
+        g = truths[img]
+        js = [j for j, lab in enumerate(g.labels) if lab == cls]
+        if not js:
+            continue
+        o = pairwise_iou([detections[i][2] for i in idx], [g.boxes[j] for j in js])
+        for r, i in enumerate(idx):
+            k = int(np.argmax(o[r]))  # the first of equal IoUs
+            best_iou[i], best_j[i] = float(o[r, k]), js[k]
+    taken: set[tuple[int, int]] = set()
     tp = np.zeros(len(order))
     fp = np.zeros(len(order))
+    truth: list[int | None] = [None] * len(detections)
     for rank, i in enumerate(order):
-        img, _, box = detections[i]
-        g = truths[img]
-        best, best_j = -1.0, -1
-        for j, (lab, gbox) in enumerate(zip(g.labels, g.boxes)):
-            if lab != cls:
-                continue
-            o = iou(box, gbox)
-            if o > best:
-                best, best_j = o, j
-        if best >= iou_threshold:
-            if g.difficult[best_j]:
+        img, j = detections[i][0], best_j[i]
+        if j >= 0 and best_iou[i] >= iou_threshold:
+            if truths[img].difficult[j]:
                 continue  # ignored: neither a hit nor a miss
-            if not taken.get((img, best_j)):
+            if (img, j) not in taken:
                 tp[rank] = 1
-                taken[(img, best_j)] = True
+                taken.add((img, j))
+                truth[i] = j
             else:
                 fp[rank] = 1
         else:
             fp[rank] = 1
-    return tp, fp, n_pos
+    return ClassMatch(tp, fp, n_pos, order, truth, best_iou)
 
 
 def class_ap(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],

@@ -175,7 +175,7 @@ class Analysis:
         t = self.table
         r = merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
                   by_class=by_class, average=average)
-        r.final_boxes = box_ops.clip_boxes(r.final_boxes, self.image_size)
+        r.final = r.final.clip(self.image_size)
         return r
 
 

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
+from .boxes import Detection
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from .config import preset
 from .merge import DEFAULT_AVERAGE, MergeResult
 from .model import OverFeat
 from .multiscale import Analysis, Settings, analyze
-
-
-@dataclass
-class Detection:
-    label: int
-    name: str
-    confidence: float  # sum of the member windows' class scores (paper §4.3)
-    box: tuple[float, float, float, float]  # x1 y1 x2 y2, original-image pixels
-    members: int  # raw boxes merged into this one
-
-    def to_dict(self) -> dict:
-        return {"class": self.name, "label": self.label, "confidence": round(self.confidence, 4),
-                "box": [round(v, 1) for v in self.box], "members": self.members}
 
 
 def load_model(checkpoint: str | Path | None = None) -> tuple[OverFeat, str]:
@@ -50,15 +37,8 @@ def load_model(checkpoint: str | Path | None = None) -> tuple[OverFeat, str]:
 
 
 def detections(analysis: Analysis, merged: MergeResult, n: int | None = None) -> list[Detection]:
-    """Final boxes, most confident first (at most n)."""
-    out = []
-    for i in range(len(merged.final_confs) if n is None else min(n, len(merged.final_confs))):
-        lab = int(merged.final_labels[i])
-        out.append(Detection(label=lab, name=analysis.class_names[lab],
-                             confidence=float(merged.final_confs[i]),
-                             box=tuple(float(v) for v in merged.final_boxes[i]),
-                             members=len(merged.final_members[i])))
-    return out
+    """Final boxes as records (boxes.Detection), most confident first (at most n)."""
+    return merged.final.top(n).records(analysis.class_names)
 
 
 def run(model: OverFeat, image: Image.Image, settings: Settings | None = None,

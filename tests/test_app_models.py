@@ -88,7 +88,7 @@ def test_faces_model_merges_real_boxes():
     ok(page(at, "merge"))
     r = ctx(at).merge("corrected")
     assert r.n_steps > 100
-    iou = float(box_iou(r.final_boxes[:1], torch.tensor([ASTRONAUT_FACE]))[0, 0])
+    iou = float(box_iou(r.final.boxes[:1], torch.tensor([ASTRONAUT_FACE]))[0, 0])
     assert iou >= 0.5
 
 

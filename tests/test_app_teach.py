@@ -118,7 +118,7 @@ def test_export_round_trips_with_the_right_counts():
     for k, r in merges.items():
         m = d["merges"][k]
         assert m["steps"] == r.n_steps and m["input_boxes"] == len(a.table)
-        assert len(m["final_boxes"]) == len(r.final_confs) == len(a.table) - r.n_steps
+        assert len(m["final_boxes"]) == len(r.final.confs) == len(a.table) - r.n_steps
         assert sum(b["members"] for b in m["final_boxes"]) == len(a.table)
 
 

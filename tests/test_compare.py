@@ -8,6 +8,7 @@ import torch
 
 from overfeat import compare, experiments
 from overfeat.bench import clustered_boxes
+from overfeat.boxes import Detections
 from overfeat.metrics import GroundTruth, iou, match_class
 from overfeat.multiscale import BoxTable
 
@@ -67,7 +68,7 @@ def test_match_truth_by_hand():
                           [210, 0, 300, 100]], dtype=torch.float64)  # dog: TP on truth 1
     confs = torch.tensor([3.0, 2.0, 1.0, 0.5, 0.7])
     labels = torch.tensor([0, 0, 0, 0, 1])
-    m = compare.match_truth(boxes, confs, labels, truth, NAMES)
+    m = compare.match_truth(Detections(boxes, confs, labels), truth, NAMES)
     assert m.status == ["TP", "FP", "FP", "FP", "TP"]
     assert m.truth_of == [0, None, None, None, 1]
     assert m.missed == [2]
@@ -76,7 +77,8 @@ def test_match_truth_by_hand():
     assert m.mean_iou == pytest.approx((1.0 + 0.9) / 2)
     assert compare.truth_score(m) == (2, -3, pytest.approx(0.95))
     with pytest.raises(ValueError, match="not among"):
-        compare.match_truth(boxes, confs, labels, [{"name": "zebra", "box": (0, 0, 1, 1)}], NAMES)
+        compare.match_truth(Detections(boxes, confs, labels),
+                            [{"name": "zebra", "box": (0, 0, 1, 1)}], NAMES)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -95,7 +97,7 @@ def test_match_truth_agrees_with_voc_matching(seed):
                          torch.randint(0, 3, (n_d,), generator=g))
     confs = torch.rand(n_d, generator=g).double()
     truth = [{"name": NAMES[int(c)], "box": tuple(b.tolist())} for c, b in zip(t_labels, truth_boxes)]
-    m = compare.match_truth(boxes, confs, labels, truth, NAMES)
+    m = compare.match_truth(Detections(boxes, confs, labels), truth, NAMES)
     gt = GroundTruth(labels=t_labels.tolist(), boxes=[tuple(b) for b in truth_boxes.tolist()],
                      difficult=[False] * n_t)
     for c in range(3):
@@ -112,8 +114,8 @@ def test_compare_rows_rank_by_truth():
     truth = [{"name": "cat", "box": (0, 0, 100, 100)}]
     def fb(name, boxes):
         b = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 4)
-        return compare.FinalBoxes(name, b, torch.arange(len(b), 0, -1).double(),
-                                  torch.zeros(len(b), dtype=torch.long))
+        return Detections(b, torch.arange(len(b), 0, -1).double(),
+                          torch.zeros(len(b), dtype=torch.long), method=name)
     res = {"a": fb("a", [[0, 0, 100, 100], [300, 300, 350, 350]]),  # 1 TP, 1 FP
            "b": fb("b", [[2, 2, 100, 100]]),  # 1 TP, IoU 0.96
            "c": fb("c", [[0, 0, 100, 100]]),  # 1 TP, IoU 1
@@ -177,6 +179,6 @@ def test_detect_threshold_and_background():
     assert raw == sorted(raw, reverse=True) and raw[0] > 0
     r = detection.detect(a, 0.0, 2, truth=[])
     assert r.match.status == ["FP"] * len(r.detections) and r.match.missed == []
-    assert [d.confidence for d in r.detections] == r.merged.final_confs.tolist()
+    assert [d.confidence for d in r.detections] == r.merged.final.confs.tolist()
     with pytest.raises(ValueError, match="min_score"):
         detection.detect(a, 1.5)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from overfeat.boxes import Detections
 from overfeat.checkpoint import save_checkpoint
 from overfeat.cli import main
 from overfeat.config import ModelConfig
@@ -100,9 +101,9 @@ def answers(seed=0):
 
 class FakeMerge:
     def __init__(self, guesses):
-        self.final_labels = torch.tensor([c for c, _ in guesses])
-        self.final_boxes = torch.tensor([b for _, b in guesses])
-        self.final_confs = torch.arange(len(guesses), 0, -1).float()  # most confident first
+        self.final = Detections(boxes=torch.tensor([b for _, b in guesses]),
+                                confs=torch.arange(len(guesses), 0, -1).float(),  # most confident first
+                                labels=torch.tensor([c for c, _ in guesses]))
 
 
 class FakeAnalysis:

@@ -80,9 +80,9 @@ def test_fast_merge_equals_literal_loop(n, seed, kind, t, by_class, average):
     assert torch.equal(fast.step_scores, ref.step_scores)
     assert torch.equal(fast.step_boxes, ref.step_boxes)
     assert torch.equal(fast.step_labels, ref.step_labels)
-    assert torch.equal(fast.final_boxes, ref.final_boxes)
-    assert torch.equal(fast.final_confs, ref.final_confs)
-    assert fast.final_members == ref.final_members
+    assert torch.equal(fast.final.boxes, ref.final.boxes)
+    assert torch.equal(fast.final.confs, ref.final.confs)
+    assert fast.final.members == ref.final.members
     assert fast.stop_score == ref.stop_score
     # Every step merged a pair whose score was within the threshold; scores of merged pairs
     # are recorded, and the loop stopped because the best remaining pair was above t.
@@ -109,8 +109,8 @@ def test_trace_replay_and_invariants(average):
             assert set(labels[members].tolist()) == {int(lab)}
     final = r.state_at(r.n_steps)
     order = torch.argsort(final.confs, descending=True, stable=True)
-    torch.testing.assert_close(final.boxes[order], r.final_boxes)
-    assert r.remaining[-1] == len(r.final_boxes)
+    torch.testing.assert_close(final.boxes[order], r.final.boxes)
+    assert r.remaining[-1] == len(r.final.boxes)
     # Step s merges slots i < j that were both alive just before it.
     for s in range(r.n_steps):
         i, j = r.pairs[s].tolist()
@@ -126,7 +126,7 @@ def test_trace_replay_and_invariants(average):
     if average == "weighted":
         # A weighted merge's box is the score-weighted mean of every raw box behind it,
         # whatever order the pairs merged in.
-        for box, members in zip(r.final_boxes, r.final_members):
+        for box, members in zip(r.final.boxes, r.final.members):
             w = scores[members].double()
             torch.testing.assert_close(box, (boxes[members].double() * w[:, None]).sum(0) / w.sum())
     with pytest.raises(ValueError, match="step must be"):
@@ -136,15 +136,15 @@ def test_trace_replay_and_invariants(average):
 def test_merge_edge_cases():
     z = torch.zeros(0)
     r = merge(z.reshape(0, 4), z, z.long())
-    assert r.n_steps == 0 and len(r.final_boxes) == 0
+    assert r.n_steps == 0 and len(r.final.boxes) == 0
     one = merge(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([0.5]), torch.tensor([1]))
-    assert one.n_steps == 0 and one.final_confs.tolist() == [0.5]
+    assert one.n_steps == 0 and one.final.confs.tolist() == [0.5]
     # Identical boxes of different classes never merge with by_class=True.
     b = torch.tensor([[0.0, 0, 10, 10]] * 3)
     r = merge(b, torch.ones(3), torch.tensor([0, 1, 2]), "corrected", 10.0)
     assert r.n_steps == 0
     r = merge(b, torch.ones(3), torch.tensor([0, 1, 2]), "corrected", 10.0, by_class=False)
-    assert r.n_steps == 2 and len(r.final_boxes) == 1 and float(r.final_confs[0]) == 3.0
+    assert r.n_steps == 2 and len(r.final.boxes) == 1 and float(r.final.confs[0]) == 3.0
     with pytest.raises(ValueError, match="match score"):
         merge(b, torch.ones(3), torch.zeros(3).long(), "nope")
     with pytest.raises(ValueError, match="box average"):
@@ -152,11 +152,11 @@ def test_merge_edge_cases():
     # Weighted: a confident box pulls the merged box towards it; zero scores fall back to plain.
     two = torch.tensor([[0.0, 0, 10, 10], [4.0, 0, 14, 10]])
     w = merge(two, torch.tensor([3.0, 1.0]), torch.zeros(2).long(), "corrected", 10.0)
-    assert w.final_boxes[0].tolist() == [1.0, 0.0, 11.0, 10.0]
+    assert w.final.boxes[0].tolist() == [1.0, 0.0, 11.0, 10.0]
     p = merge(two, torch.tensor([3.0, 1.0]), torch.zeros(2).long(), "corrected", 10.0, average="plain")
-    assert p.final_boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
+    assert p.final.boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
     z0 = merge(two, torch.zeros(2), torch.zeros(2).long(), "corrected", 10.0)
-    assert z0.final_boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
+    assert z0.final.boxes[0].tolist() == [2.0, 0.0, 12.0, 10.0]
     with pytest.raises(ValueError, match=r"\[N, 4\]"):
         merge(torch.zeros(3, 5), torch.ones(3), torch.zeros(3).long())
 
@@ -164,10 +164,10 @@ def test_merge_edge_cases():
 def test_huge_threshold_merges_each_class_to_one_box():
     boxes, scores, labels = random_boxes(60, 11, classes=4)
     r = merge(boxes, scores, labels, "corrected", 1e9)
-    assert sorted(r.final_labels.tolist()) == sorted(set(labels.tolist()))
+    assert sorted(r.final.labels.tolist()) == sorted(set(labels.tolist()))
     for lab in set(labels.tolist()):
-        i = r.final_labels.tolist().index(lab)
-        assert float(r.final_confs[i]) == pytest.approx(float(scores[labels == lab].double().sum()))
+        i = r.final.labels.tolist().index(lab)
+        assert float(r.final.confs[i]) == pytest.approx(float(scores[labels == lab].double().sum()))
 
 
 @pytest.mark.parametrize("by_class", [True, False])
@@ -182,7 +182,7 @@ def test_initial_matrix_in_bands_equals_literal_loop(monkeypatch, by_class):
     ref = merge_reference(boxes, scores, labels, "corrected", 0.5, by_class)
     assert fast.n_steps == ref.n_steps > 10
     assert torch.equal(fast.pairs, ref.pairs)
-    assert torch.equal(fast.final_boxes, ref.final_boxes)
+    assert torch.equal(fast.final.boxes, ref.final.boxes)
 
 
 def test_too_many_boxes_is_a_clear_error(monkeypatch):

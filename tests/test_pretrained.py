@@ -175,7 +175,7 @@ def test_faces_box_the_astronaut(faces):
     a = analyze(faces, im, Settings(top_k=1, min_score=0.5))
     r = a.merge()
     assert len(a.table) > 100 and r.n_steps > 0  # real raw boxes, a real merge
-    best = r.final_boxes[0:1]
+    best = r.final.boxes[0:1]
     iou = float(box_iou(best, torch.tensor([ASTRONAUT_FACE]))[0, 0])
     assert iou >= 0.5, (best, iou)
 

@@ -224,12 +224,11 @@ class _Placed:
 
 
 def _box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    # Imported here: the generator's worker processes need torch only when two objects of one
+    # class meet (overfeat.metrics.iou is overfeat.boxes.box_iou of the pair).
+    from overfeat.metrics import iou
+
+    return iou(a, b)
 
 
 def _sample_position(rng: np.random.Generator, mask: np.ndarray, w: int, h: int,
