@@ -10,6 +10,14 @@ ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def cost_rows(model_key: str, _cfg, hw: tuple[int, int], scales: tuple[int, ...], rule: str,
+              fine: bool) -> list[dict]:
+    """The counted costs (0.7 s of shape arithmetic on a meta model), once per model, image
+    size and scale set for the whole server: a page revisit recomputes nothing."""
+    return appstate.cost_rows(_cfg, hw, scales, rule, fine)
+
+
 def render() -> None:
     st.title("Efficiency")
     st.markdown("Section 3.5 of the paper: because the fully-connected layers are "
@@ -18,7 +26,7 @@ def render() -> None:
                 "its own 221x221 (here: one window) crop.")
     kn = ctx.knobs
     hw = (ctx.image.size[1], ctx.image.size[0])
-    rows = appstate.cost_rows(ctx.model.cfg, hw, kn.scales, kn.rule, kn.fine)
+    rows = cost_rows(ctx.model_key, ctx.model.cfg, hw, tuple(kn.scales), kn.rule, kn.fine)
     views = 2 if kn.flips else 1
     windows = sum(r["windows"] for r in rows) * views
     dense = sum(r["dense multiply-adds"] for r in rows) * views
