@@ -34,7 +34,7 @@ RUN set -eux; \
 COPY . .
 
 # A non-root user. The code stays owned by root (read-only to the app); the only place the
-# app writes is the Training page's runs (overfeat/jobs.py), pointed at a folder it owns.
+# app writes is the Training page's runs (overfeat/app/jobs.py), pointed at a folder it owns.
 RUN set -eux; \
     useradd --create-home --uid 10001 --shell /usr/sbin/nologin app; \
     mkdir -p /app/runs/app-train; \

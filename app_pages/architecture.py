@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, geometry, multiscale, zoo
+from overfeat import geometry, multiscale, zoo
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from app_pages.common import chart, context, show_code
 
 ctx = context()

@@ -16,10 +16,12 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from overfeat import appstate, figures, jobs, zoo
+from overfeat import zoo
+from overfeat.app import figures, jobs
+from overfeat.app import state as appstate
 from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from overfeat.config import ModelConfig, preset
-from overfeat.figures import Backdrop, backdrop
+from overfeat.app.figures import Backdrop, backdrop
 from overfeat.images import load_image
 from overfeat.merge import MergeResult
 from overfeat.model import OverFeat
@@ -73,7 +75,7 @@ def zoo_model(name: str):
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the checkpoint trained in the app...")
 def trained_model(path: str, stamp: float) -> tuple[OverFeat, dict]:
-    """A checkpoint written by a run of the Training page (overfeat.jobs); `stamp` is its
+    """A checkpoint written by a run of the Training page (overfeat.app.jobs); `stamp` is its
     modification time, so a rewritten file is loaded again."""
     model, meta = load_checkpoint(path)
     if appstate.runnable(model.cfg):

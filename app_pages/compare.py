@@ -3,7 +3,9 @@ suppression, on the same raw boxes."""
 
 import streamlit as st
 
-from overfeat import appstate, compare, figures
+from overfeat import compare
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages.common import chart, context, require_boxes, show_code
 
@@ -30,7 +32,7 @@ SUPPORT_RULE = (
 
 def support_ui(col) -> float:
     """The page's counting threshold (compare.compare_rows' min_support; kept across pages and
-    in the link like every setting of overfeat.share.PARAMS)."""
+    in the link like every setting of overfeat.app.share.PARAMS)."""
     t = float(col.select_slider(
         "Minimum support of a counted box (windows' worth of class probability)",
         compare.SUPPORT_STEPS, key=SUPPORT_KEY,

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, compare, detection, figures
+from overfeat import compare, detection
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages.common import chart, context, require_boxes, show_code
 
@@ -52,7 +54,6 @@ def render() -> None:
                "at the settings the Experiments page's detection mAP was measured with).")
     key = kn.detection_key(min_conf)
     r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth)
-    names = r.analysis.class_names
     m = st.columns(4)
     m[0].metric("raw boxes kept", len(r.analysis.table))
     m[1].metric("detections", len(r.detections),
@@ -84,7 +85,12 @@ def render() -> None:
         st.info(f"No detection: {r.below} merged boxes are below confidence {min_conf:g} "
                 f"(windows of the top-{k} classes at p >= {thr:.2f}). Lower the minimum "
                 "confidence, or the sidebar's min score of a window.")
+    background(a, r.analysis.class_names)
+    show_code(detection.detect, compare.match_truth)
 
+
+def background(a: Analysis, names) -> None:
+    """The background class's map at each scale (where windows see no object)."""
     st.subheader("The background class, scale by scale")
     bg = detection.background_class(a)
     if bg is None:
@@ -93,9 +99,7 @@ def render() -> None:
     else:
         st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high where "
                    "a window sees no object. Windows are drawn at their centres.")
-        chart(figures.scale_maps_figure(a, ctx.backdrop(), bg),
-                        key="det_bg")
-    show_code(detection.detect, compare.match_truth)
+        chart(figures.scale_maps_figure(a, ctx.backdrop(), bg), key="det_bg")
 
 
 render()

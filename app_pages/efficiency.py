@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, bench, figures
+from overfeat import bench
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
 from app_pages.common import chart, context, show_code
 

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from overfeat import experiments, figures
+from overfeat import experiments
+from overfeat.app import figures
 from app_pages.common import chart, context, show_code
 
 ctx = context()

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, merge, share
+from overfeat import merge
+from overfeat.app import figures, share
+from overfeat.app import state as appstate
 from overfeat.predict import detections
 from app_pages.common import chart, clamp_state, context, require_boxes, show_code
 
@@ -83,34 +85,9 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
 
 def render() -> None:
     a = ctx.analysis()
-    st.title("Merge")
-    st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest match "
-                "score**; if it is above **t**, stop; otherwise replace the two by their "
-                "average. Both match scores run on the same raw boxes. The paper's plain "
-                "average lets a cluster of hundreds of boxes jump halfway towards each stray box "
-                "it swallows; this app weights the average by confidence unless the sidebar's "
-                "**Box merge** says *plain*: try both and count the boxes left.")
-    results = {kind: ctx.merge(kind) for kind in KINDS}
+    results = summary(a)
     n = max(r.n_steps for r in results.values())
     names = a.class_names
-    m = st.columns(4)
-    m[0].metric("raw boxes", len(a.table))
-    m[1].metric("literal: steps", results["literal"].n_steps)
-    m[2].metric("corrected: steps", results["corrected"].n_steps)
-    m[3].metric("classes in the merge", len({c for cs in a.top_classes.values() for c in cs}))
-    st.caption("Project choices where the paper is silent: boxes merge only within a class "
-               f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
-               f"{'confidence-weighted' if ctx.knobs.average == 'weighted' else 'plain'} "
-               "average of the coordinates (sidebar); a merged box's confidence is the sum of its "
-               "windows' class scores; ties go to the lowest box indices. literal = centre "
-               "distance + intersection area (pixels + squared pixels: overlapping boxes score "
-               "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "
-               f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
-
-    if len(a.table) == 0:
-        st.info(f"No raw boxes: no window of the top-{ctx.knobs.top_k} classes reaches the "
-                f"sidebar's min score of a window ({ctx.knobs.min_score:.2f}). Lower it to see "
-                "this image's boxes merge.")
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)
@@ -130,11 +107,48 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        chart(figures.merge_scores_figure(results, int(step)),
-                        key="merge_scores")
+        chart(figures.merge_scores_figure(results, int(step)), key="merge_scores")
 
     stepper()
+    final_boxes(a, results)
+    show_code(merge.match_score, merge.merge_reference, merge.merge, merge._update_minima)
 
+
+def summary(a) -> dict:
+    """The paper's rule, the counts of both merges and the project's choices; returns the two
+    merges ({kind: MergeResult})."""
+    st.title("Merge")
+    st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest match "
+                "score**; if it is above **t**, stop; otherwise replace the two by their "
+                "average. Both match scores run on the same raw boxes. The paper's plain "
+                "average lets a cluster of hundreds of boxes jump halfway towards each stray box "
+                "it swallows; this app weights the average by confidence unless the sidebar's "
+                "**Box merge** says *plain*: try both and count the boxes left.")
+    results = {kind: ctx.merge(kind) for kind in KINDS}
+    m = st.columns(4)
+    m[0].metric("raw boxes", len(a.table))
+    m[1].metric("literal: steps", results["literal"].n_steps)
+    m[2].metric("corrected: steps", results["corrected"].n_steps)
+    m[3].metric("classes in the merge", len({c for cs in a.top_classes.values() for c in cs}))
+    st.caption("Project choices where the paper is silent: boxes merge only within a class "
+               f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
+               f"{'confidence-weighted' if ctx.knobs.average == 'weighted' else 'plain'} "
+               "average of the coordinates (sidebar); a merged box's confidence is the sum of its "
+               "windows' class scores; ties go to the lowest box indices. literal = centre "
+               "distance + intersection area (pixels + squared pixels: overlapping boxes score "
+               "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "
+               f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
+
+    if len(a.table) == 0:
+        st.info(f"No raw boxes: no window of the top-{ctx.knobs.top_k} classes reaches the "
+                f"sidebar's min score of a window ({ctx.knobs.min_score:.2f}). Lower it to see "
+                "this image's boxes merge.")
+    return results
+
+
+def final_boxes(a, results: dict) -> None:
+    """The most confident final boxes of both merges, drawn and in a table."""
+    names = a.class_names
     st.subheader("Final boxes")
     n_final = st.number_input("How many to show", 1, 50, step=1, key="merge_n_final")
     cols = st.columns(2)
@@ -144,12 +158,12 @@ def render() -> None:
             dets = detections(a, r, int(n_final))
             chart(figures.final_boxes_figure(
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
-                title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges"), key=f"merge_final_{kind}")
+                title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges"),
+                key=f"merge_final_{kind}")
             st.dataframe(appstate.detection_rows(dets), hide_index=True)
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("
                    + ", ".join(t["name"] for t in ctx.truth) + ").")
-    show_code(merge.match_score, merge.merge_reference, merge.merge)
 
 
 render()

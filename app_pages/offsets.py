@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, offsets
+from overfeat import offsets
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from app_pages.common import chart, clamp_state, class_picker, context, from_link, show_code
 
 ctx = context()
@@ -56,8 +58,33 @@ def cell_controls(view, cls: int) -> tuple[int, int]:
 
 def render() -> None:
     a = ctx.analysis()
-    st.title("Offsets")
     k = a.k
+    intro(k, a.settings.fine)
+    view = view_controls(a)
+    cls = class_picker(a, "cls")
+    n_ch = int(view.features.shape[0])
+    # Preselect the channel that fires most at this scale.
+    st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
+    clamp_state("off_channel", 0, n_ch - 1, 0)
+    name = a.class_names[cls]
+    if a.settings.fine:
+        offset_maps(view, k, cls, name, n_ch)
+
+    st.subheader("Coarse map and fine map")
+    r, c = cell_controls(view, cls)
+    chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name, pick=(r, c)),
+          key="off_click", on_select=_pick_from_click, selection_mode="points")
+    st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
+               + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
+                  f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
+                  f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
+    picked_window(view, cls, r, c, a)
+    show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
+
+
+def intro(k: int, fine: bool) -> None:
+    """What offset pooling does, for this model."""
+    st.title("Offsets")
     layer = ("last subsampling layer" if ctx.model.name == "imagenet" else "last max pool")
     st.markdown(f"The {layer} ({k}x{k}, stride {k}) would make windows "
                 f"{ctx.model.stride} px apart. OverFeat applies it {k * k} times instead, once per "
@@ -72,44 +99,34 @@ def render() -> None:
     elif ctx.model.name == "faces":
         st.info("P-Net's one max pool is 2x2 (k = 2, 4 offset maps): with offsets a 12x12 "
                 "window starts at every pixel of each pyramid level instead of every second.")
-    if not a.settings.fine:
+    if not fine:
         st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
                    f"the coarse map below. Tick *Offsets* to see the {k * k} maps.")
-    view = view_controls(a)
-    cls = class_picker(a, "cls")
-    n_ch = int(view.features.shape[0])
-    # Preselect the channel that fires most at this scale.
-    st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
-    clamp_state("off_channel", 0, n_ch - 1, 0)
-    name = a.class_names[cls]
 
-    if a.settings.fine:
-        ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
-                             f"the one that fires most here)", 0, n_ch - 1, step=1,
-                             key="off_channel")
-        c1, c2 = st.columns(2)
-        with c1:
-            st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
-                        f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
-            chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k,
-                                                       f"channel {ch}", colorscale="Greys"), key="off_pooled")
-        with c2:
-            st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
-            chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k,
-                                                       f"p({name})"), key="off_classmaps")
-        st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
-                   "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
-                   "classifier slid over one pooled map.")
 
-    st.subheader("Coarse map and fine map")
-    r, c = cell_controls(view, cls)
-    chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name,
-                                               pick=(r, c)), key="off_click", on_select=_pick_from_click,
-                    selection_mode="points")
-    st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
-               + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
-                  f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
-                  f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
+def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
+    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps."""
+    ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
+                         f"the one that fires most here)", 0, n_ch - 1, step=1,
+                         key="off_channel")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
+                    f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
+        chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k, f"channel {ch}",
+                                         colorscale="Greys"), key="off_pooled")
+    with c2:
+        st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
+        chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k, f"p({name})"),
+              key="off_classmaps")
+    st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
+               "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
+               "classifier slid over one pooled map.")
+
+
+def picked_window(view, cls: int, r: int, c: int, a) -> None:
+    """The picked cell's window and predicted box on the image, with its numbers."""
+    k, name = a.k, a.class_names[cls]
     cell = appstate.cell(view, cls, r, c, k, a.settings.fine)
     left, right = st.columns([3, 2])
     with left:
@@ -124,7 +141,6 @@ def render() -> None:
             + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
                if cell.box is not None else "- no predicted box: this model has no regressor\n")
             + f"- p({name}) = {cell.prob:.4f}")
-    show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
 
 
 render()

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, detection, export, figures
+from overfeat import detection
+from overfeat.app import export, figures
+from overfeat.app import state as appstate
 from app_pages.common import chart, context, show_code
 
 ctx = context()
@@ -20,8 +22,13 @@ def render() -> None:
         f"al., ICLR 2014).")
     chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)), key="pipeline")
     st.caption("Numbers are for the current image, model and sidebar settings.")
+    guide(ctx.model.k, ctx.model.window)
+    answer()
+    show_code(appstate.pipeline_info, export.analysis_dict)
 
-    k, w = ctx.model.k, ctx.model.window
+
+def guide(k: int, w: int) -> None:
+    """What each page shows, and a lesson plan (k: the offsets per side, w: the window)."""
     left, right = st.columns([3, 2])
     with left:
         st.subheader("What each page shows")
@@ -65,6 +72,10 @@ def render() -> None:
             "the sample image and the knobs; send that link and students open the same view. "
             "**Export**: every figure has a camera button in its top-right toolbar (*Download "
             "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
+
+
+def answer() -> None:
+    """The final boxes and the top classes for this image, and the JSON download."""
     a = ctx.analysis()
     st.subheader("The network's answer")
     if ctx.image_key.startswith("upload:") and ctx.model_key.startswith("default:"):
@@ -83,8 +94,8 @@ def render() -> None:
                        f"{ctx.knobs.score} merge, the {n} most confident drawn.")
         else:
             title = "no boxes: this model has no box regressor"
-        chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n,
-                                                   ctx.truth, title=title), key="overview_boxes")
+        chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n, ctx.truth,
+                                         title=title), key="overview_boxes")
     with right:
         ranking = appstate.class_ranking(a, 5)
         st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
@@ -94,7 +105,6 @@ def render() -> None:
                    "the raw boxes (Merge page), those whose confidence (the sum of their "
                    "windows' class probabilities) reaches the Detection page's default.")
     download(a, merges)
-    show_code(appstate.pipeline_info, export.analysis_dict)
 
 
 def download(a, merges) -> None:

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, boxes, figures, multiscale
+from overfeat import boxes, multiscale
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from app_pages.common import chart, context, require_boxes, show_code
 
 ctx = context()

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from overfeat import appstate, figures, multiscale, zoo
+from overfeat import multiscale, zoo
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from app_pages.common import chart, class_picker, context, show_code
 
 ctx = context()

@@ -1,13 +1,14 @@
 """Training: start a small run in the browser, watch its loss and progress, stop it, use it.
 
-The run itself lives in overfeat.jobs (a background thread, one per server); this page only
+The run itself lives in overfeat.app.jobs (a background thread, one per server); this page only
 starts it, polls its snapshot every second inside a fragment (the rest of the app stays
 responsive), and draws what the package returns.
 """
 
 import streamlit as st
 
-from overfeat import figures, jobs, train
+from overfeat import train
+from overfeat.app import figures, jobs
 from app_pages.common import chart, context, show_code
 
 ctx = context()

@@ -20,6 +20,13 @@ is printed beside its target; --json prints them all.
    AppTest in a subprocess (tests/app_latency.py; this package never imports Streamlit): the
    first analysis of a new 500x500 upload (target <= 3 s) and each later interaction, page
    switches, a class change, scale changes, merge steps (target <= 1 s), max over the rounds.
+   This is the server's time only (labelled "server time (AppTest)").
+6. browser: the same interactions as a student waits for them, in Chromium (tests/browser_latency.py
+   in a subprocess: it starts `streamlit run app.py` and drives one page with Playwright; this
+   package imports neither), each timed from the action to a settled page (script done, every
+   Plotly figure drawn): the first results of a new 500x500 upload and a switch to a new sample
+   scene (target <= 1.5 s), every page switch, class change, scale toggle, merge step (target
+   <= 0.5 s), max over the rounds; with the websocket bytes and figure JSON per interaction.
 """
 
 from __future__ import annotations
@@ -224,11 +231,40 @@ def app_latency(rounds: int) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+BROWSER_LATENCY = Path(__file__).resolve().parents[1] / "tests" / "browser_latency.py"
+
+
+def browser_latency(rounds: int, script: Path | None = None, timeout: float = 1800) -> dict:
+    """Part 6, in a fresh Python process (see tests/browser_latency.py). Whatever goes wrong
+    there (no Chromium, a timeout, a crash, output that is not JSON) gives {"error": ...}; an
+    interaction that failed while others ran gives the rows and their "errors"."""
+    script = BROWSER_LATENCY if script is None else Path(script)
+    if not script.exists():
+        return {"skipped": f"{script} not found (part of the repository checkout)"}
+    try:
+        p = subprocess.run([sys.executable, str(script), "--rounds", str(rounds), "--json"],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{script.name} did not finish within {timeout:g} s"}
+    lines = p.stdout.strip().splitlines()
+    try:
+        res = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        res = None
+    if not isinstance(res, dict) or not isinstance(res.get("rows"), list):
+        tail = (p.stderr.strip().splitlines() or lines or ["no output"])[-1]
+        return {"error": f"{script.name} failed (exit status {p.returncode}): {tail}"}
+    if not res["rows"]:
+        return {"error": f"{script.name} timed nothing: "
+                         f"{'; '.join(res.get('errors') or ['no rows'])[:300]}"}
+    return res
+
+
 def run_bench(quick: bool = False, log=print) -> dict:
     torch.set_num_threads(torch.get_num_threads())
     res: dict = {"quick": quick, "threads": torch.get_num_threads(), "torch": torch.__version__}
     all6 = ALL_SCALES
-    log("1/5 dense vs crop-by-crop ...")
+    log("1/6 dense vs crop-by-crop ...")
     demo = OverFeat(preset("demo")).eval()
     pf = OverFeat(preset("demo").replace(padding=False)).eval()
     res["dense_vs_crop"] = {
@@ -247,14 +283,16 @@ def run_bench(quick: bool = False, log=print) -> dict:
         free, (500, 500), (), max_crops=6 if quick else 24, batch=4,
         sizes=[(w + 16 * n, w + 16 * n) for n in ((4,) if quick else (4, 8))], target=0.8)
     res["imagenet_latency"] = imagenet_latency(net, 2 if quick else 5)
-    log("2/5 merge ...")
+    log("2/6 merge ...")
     res["merge"] = merge_speed((500,) if quick else (500, 1000, 2000))
-    log("3/5 latency ...")
+    log("3/6 latency ...")
     res["latency"] = latency(3 if quick else 9)
-    log("4/5 machine limit ...")
+    log("4/6 machine limit ...")
     res["machine_limit"] = machine_limit((0,) if quick else all6)
-    log("5/5 app interactions (AppTest) ...")
+    log("5/6 app interactions, server time (AppTest) ...")
     res["app"] = app_latency(1 if quick else 3)
+    log("6/6 app interactions in the browser (Chromium) ...")
+    res["browser"] = browser_latency(1 if quick else 3)
     return res
 
 
@@ -284,15 +322,42 @@ def format_table(r: dict) -> str:
                  f"{ml['matmul_macs_per_s'] / 1e9:.1f} GMAC/s", "report"))
     app = r.get("app", {})
     for row in app.get("rows", []):
-        rows.append((f"app: {row['interaction']}",
+        rows.append((f"server time (AppTest): {row['interaction']}",
                      f"median {row['median_s']:.2f} s, max {row['max_s']:.2f} s "
                      f"({app['rounds']} rounds)", f"<= {row['target_s']:.0f} s"))
     if "rows" not in app:
-        rows.append(("app interactions", app.get("error") or app.get("skipped", "not run"), ""))
+        rows.append(("server time (AppTest): app interactions",
+                     app.get("error") or app.get("skipped", "not run"), ""))
+    rows += browser_rows(r.get("browser"))
     w = [max(len(x[i]) for x in rows) for i in range(3)]
     lines = [" | ".join(x[i].ljust(w[i]) for i in range(3)) for x in rows]
     lines.insert(1, "-+-".join("-" * x for x in w))
     return "\n".join(lines)
+
+
+def _s(x) -> str:
+    return "?" if x is None else f"{x:.2f} s"
+
+
+def browser_rows(b: dict | None) -> list[tuple[str, str, str]]:
+    """Part 6's table rows: (figure, measured, target) per interaction, or one error row."""
+    b = b or {}
+    if not b.get("rows"):
+        return [("browser: app interactions",
+                 b.get("error") or b.get("skipped") or "; ".join(b.get("errors") or [])
+                 or "not run", "")]
+    out = []
+    for row in b["rows"]:
+        out.append((f"browser: {row['interaction']}",
+                    f"median {row['median_s']:.2f} s, max {row['max_s']:.2f} s "
+                    f"({row.get('n', b.get('rounds'))} runs; {row.get('ws_kb_median', 0):.0f} kB "
+                    f"sent, server {_s(row.get('server_median_s'))}, browser after it "
+                    f"{_s(row.get('after_server_median_s'))})"
+                    + ("" if row["max_s"] <= row["target_s"] else " MISSED"),
+                    f"<= {row['target_s']:g} s"))
+    for e in (b.get("errors") or [])[:3]:
+        out.append(("browser: error", e[:200], ""))
+    return out
 
 
 def cmd_bench(args) -> int:

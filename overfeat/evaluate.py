@@ -138,20 +138,8 @@ def evaluate_folder(model: OverFeat, root: str | Path, split: str, max_images: i
         truths.append(GroundTruth(labels=[o.label for o in rec.objects],
                                   boxes=[o.box for o in rec.objects],
                                   difficult=[o.difficult for o in rec.objects]))
-        classes = {o.label for o in rec.objects if not o.difficult}
-        if len(classes) == 1:
-            label = classes.pop()
-            true_boxes = [(o.label, o.box) for o in rec.objects if not o.difficult]
-            row = {"label": label, "approaches": []}
-            for ap in TABLE2:
-                if ap == FULL:
-                    a = full
-                elif ap.fine:
-                    a = derive(full, ap.settings())
-                else:
-                    a = analyze(model, img, ap.settings(), keep_maps=False)
-                m = a.merge(**loc_args)
-                row["approaches"].append((a.scores.tolist(), _guesses(m), true_boxes))
+        row = _single_class_row(model, img, full, rec, loc_args)
+        if row is not None:
             single.append(row)
         if callback is not None:
             callback({"event": "image", "done": n + 1, "total": len(records), "folder": str(root)})
@@ -163,32 +151,62 @@ def evaluate_folder(model: OverFeat, root: str | Path, split: str, max_images: i
                  "single_class_images": len(single), "skipped": len(skipped),
                  "skipped_files": [f"{Path(f).name}: {why}" for f, why in skipped[:20]]}
     if single:
-        labels = [r["label"] for r in single]
-        table = []
-        for i, ap in enumerate(TABLE2):
-            scores = [r["approaches"][i][0] for r in single]
-            loc_ok = [localization_correct(r["approaches"][i][1], r["approaches"][i][2])
-                      for r in single]
-            table.append({"approach": ap.name, "scales": [s + 1 for s in ap.scales],
-                          "fine": ap.fine, "flips": ap.flips,
-                          "top1_error": round(topk_error(scores, labels, 1, obj), 5),
-                          "top5_error": round(topk_error(scores, labels, 5, obj), 5),
-                          "localization_error": round(1 - sum(loc_ok) / len(loc_ok), 5)})
+        table = _table2(single, obj)
         full_row = table[-1]
         out["classification"] = {"top1_error": full_row["top1_error"],
                                  "top5_error": full_row["top5_error"]}
         out["localization"] = {"error": full_row["localization_error"], "guesses": 5,
                                "iou": 0.5}
         out["table2"] = table
-    m_ap, per_class = mean_ap(dets, truths, obj)
-    out["detection"] = {
-        "mAP": _nan_to_none(m_ap), "iou": 0.5,
-        "per_class": {model.cfg.names[c]: {"ap": _nan_to_none(v.ap), "positives": v.n_positives,
-                                           "detections": v.n_detections,
-                                           "true_positives": v.true_positives}
-                      for c, v in per_class.items()}}
+    out["detection"] = _detection(dets, truths, model.cfg.names, obj)
     out["seconds"] = round(time.time() - t0, 1)
     return out
+
+
+def _single_class_row(model: OverFeat, img, full, rec, loc_args: dict) -> dict | None:
+    """For an image whose labelled objects are all of one class: its label and, per approach
+    of TABLE2, (class scores, localization guesses, true boxes); None for any other image."""
+    classes = {o.label for o in rec.objects if not o.difficult}
+    if len(classes) != 1:
+        return None
+    true_boxes = [(o.label, o.box) for o in rec.objects if not o.difficult]
+    row = {"label": classes.pop(), "approaches": []}
+    for ap in TABLE2:
+        if ap == FULL:
+            a = full
+        elif ap.fine:
+            a = derive(full, ap.settings())
+        else:
+            a = analyze(model, img, ap.settings(), keep_maps=False)
+        m = a.merge(**loc_args)
+        row["approaches"].append((a.scores.tolist(), _guesses(m), true_boxes))
+    return row
+
+
+def _table2(single: list[dict], obj) -> list[dict]:
+    """The Table 2 analogue's rows from the single-class images' rows (_single_class_row)."""
+    labels = [r["label"] for r in single]
+    table = []
+    for i, ap in enumerate(TABLE2):
+        scores = [r["approaches"][i][0] for r in single]
+        loc_ok = [localization_correct(r["approaches"][i][1], r["approaches"][i][2])
+                  for r in single]
+        table.append({"approach": ap.name, "scales": [s + 1 for s in ap.scales],
+                      "fine": ap.fine, "flips": ap.flips,
+                      "top1_error": round(topk_error(scores, labels, 1, obj), 5),
+                      "top5_error": round(topk_error(scores, labels, 5, obj), 5),
+                      "localization_error": round(1 - sum(loc_ok) / len(loc_ok), 5)})
+    return table
+
+
+def _detection(dets: list, truths: list[GroundTruth], names, obj) -> dict:
+    """The detection report: mAP at IoU 0.5 and each class's AP and counts."""
+    m_ap, per_class = mean_ap(dets, truths, obj)
+    return {
+        "mAP": _nan_to_none(m_ap), "iou": 0.5,
+        "per_class": {names[c]: {"ap": _nan_to_none(v.ap), "positives": v.n_positives,
+                                 "detections": v.n_detections, "true_positives": v.true_positives}
+                      for c, v in per_class.items()}}
 
 
 def _guesses(m: MergeResult, n: int = 5) -> list[tuple[int, tuple]]:

@@ -177,7 +177,7 @@ def human_count(n: float, decimals: int | None = None) -> str:
     """A large count the way a person reads it: 157240896 -> '157 M', 1234567890 -> '1.2 G',
     6632 -> '6.6 K', 950 -> '950': two significant digits below 10 units, whole units above,
     and 999,999 -> '1.0 M' (never '1000 K'). decimals: that many decimals at any size instead
-    (1: as appstate.describe's '3.9M' and '253.7M parameters')."""
+    (1: as app.state.describe's '3.9M' and '253.7M parameters')."""
     if n < 0:
         return "-" + human_count(-n, decimals)
     if n < 1000:
@@ -198,7 +198,7 @@ COST_KEYS = ("dense multiply-adds", "crop multiply-adds")
 
 
 def readable_cost_rows(rows: list[dict], keys: tuple[str, ...] = COST_KEYS) -> list[dict]:
-    """appstate.cost_rows with the large counts as human_count text (for a table; the exact
+    """app.state.cost_rows with the large counts as human_count text (for a table; the exact
     numbers stay in the rows, the figures and the metrics)."""
     return [{k: human_count(v) if k in keys else v for k, v in r.items()} for r in rows]
 

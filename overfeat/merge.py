@@ -286,40 +286,38 @@ def _merged(b, c, lab, i, j, by_class, average):
     return box, conf, label
 
 
-def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
-          threshold: float | None = None, by_class: bool = True,
-          average: str = DEFAULT_AVERAGE) -> MergeResult:
-    """Greedy merge with per-row minima, updated incrementally (see module docstring).
-
-    Args:
-        boxes (Tensor[N, 4]): x1 y1 x2 y2 in pixels. scores (Tensor[N]): class scores.
-        labels (Tensor[N]): class indices. score: "literal" or "corrected". threshold: t
-        (None = DEFAULT_THRESHOLD[score]). by_class: merge only boxes of the same label.
-        average: box_merge, "weighted" (by confidence) or "plain" (the paper's average).
-    """
+def _start(boxes: Tensor, scores: Tensor, labels: Tensor, score: str, threshold: float | None,
+           average: str):
+    """The checked inputs as a merge's starting state: (t, boxes, scores, labels, alive,
+    members), the arrays float64 and int64 numpy copies the merge overwrites (the caller's
+    tensors stay as they are), every box alive and its own only member."""
     _check(boxes, scores, labels, score, average)
     t = DEFAULT_THRESHOLD[score] if threshold is None else float(threshold)
     b = boxes.detach().double().cpu().numpy().copy()
     c = scores.detach().double().cpu().numpy().copy()
     lab = labels.detach().cpu().numpy().astype(np.int64).copy()
     n = b.shape[0]
-    alive = np.ones(n, dtype=bool)
-    members = [[i] for i in range(n)]
-    steps: list = []
-    stop_score = None
+    return t, b, c, lab, np.ones(n, dtype=bool), [[i] for i in range(n)]
 
-    def row(i: int) -> np.ndarray:
-        """Scores of box i against every box; inf where the pair may not merge. Only the
-        candidates (alive, same class) are scored: the same elementwise formula, fewer pairs."""
-        ok = alive & (lab == lab[i]) if by_class else alive.copy()
-        ok[i] = False
-        cand = np.nonzero(ok)[0]
-        r = np.full(n, np.inf)
-        r[cand] = match_score(b[i][None, :], b[cand], score)
-        return r
 
-    # row_min[i] / row_arg[i]: the best partner of box i among all boxes. A pair (i, j) appears
-    # in rows i and j; argmin over row_min then picks the lowest (score, i, j) like the reference.
+def _row(i: int, b: np.ndarray, lab: np.ndarray, alive: np.ndarray, by_class: bool,
+         score: str) -> np.ndarray:
+    """Scores of box i against every box; inf where the pair may not merge. Only the
+    candidates (alive, same class) are scored: the same elementwise formula, fewer pairs."""
+    ok = alive & (lab == lab[i]) if by_class else alive.copy()
+    ok[i] = False
+    cand = np.nonzero(ok)[0]
+    r = np.full(b.shape[0], np.inf)
+    r[cand] = match_score(b[i][None, :], b[cand], score)
+    return r
+
+
+def _initial_minima(b: np.ndarray, lab: np.ndarray, by_class: bool,
+                    score: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row_min, row_arg): row_min[i] / row_arg[i] is the best partner of box i among all
+    boxes. A pair (i, j) appears in rows i and j; argmin over row_min then picks the lowest
+    (score, i, j) like the reference. ValueError past MAX_MERGE_BOXES boxes (per class)."""
+    n = b.shape[0]
     row_arg = np.zeros(n, dtype=np.int64)
     row_min = np.full(n, np.inf)
     groups = [np.nonzero(lab == g)[0] for g in np.unique(lab)] if by_class else [np.arange(n)]
@@ -340,7 +338,51 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
             row_arg[rows] = idx[a]
             row_min[rows] = block[np.arange(len(rows)), a]
         del block
+    return row_min, row_arg
 
+
+def _update_minima(i: int, j: int, b: np.ndarray, lab: np.ndarray, alive: np.ndarray,
+                   row_min: np.ndarray, row_arg: np.ndarray, by_class: bool, score: str) -> None:
+    """After box j merged into slot i: update row_min and row_arg in place."""
+    row_min[j], row_arg[j] = np.inf, 0
+    # Row i changed entirely.
+    ri = _row(i, b, lab, alive, by_class, score)
+    row_arg[i] = int(np.argmin(ri))
+    row_min[i] = ri[row_arg[i]]
+    # Rows whose best partner was i or j must be recomputed; the others only compare with
+    # the new box in slot i (a changed value in column i may now win, or tie and win on
+    # the lower index).
+    stale = np.nonzero(alive & ((row_arg == i) | (row_arg == j)))[0]
+    for r in stale:
+        if r == i:
+            continue
+        rr = _row(int(r), b, lab, alive, by_class, score)
+        row_arg[r] = int(np.argmin(rr))
+        row_min[r] = rr[row_arg[r]]
+    others = alive.copy()
+    others[stale] = False
+    others[i] = False
+    # Column i of the new row i is symmetric: score(r, i) == score(i, r).
+    better = others & ((ri < row_min) | ((ri == row_min) & (i < row_arg)))
+    row_min[better] = ri[better]
+    row_arg[better] = i
+
+
+def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
+          threshold: float | None = None, by_class: bool = True,
+          average: str = DEFAULT_AVERAGE) -> MergeResult:
+    """Greedy merge with per-row minima, updated incrementally (see module docstring).
+
+    Args:
+        boxes (Tensor[N, 4]): x1 y1 x2 y2 in pixels. scores (Tensor[N]): class scores.
+        labels (Tensor[N]): class indices. score: "literal" or "corrected". threshold: t
+        (None = DEFAULT_THRESHOLD[score]). by_class: merge only boxes of the same label.
+        average: box_merge, "weighted" (by confidence) or "plain" (the paper's average).
+    """
+    t, b, c, lab, alive, members = _start(boxes, scores, labels, score, threshold, average)
+    steps: list = []
+    stop_score = None
+    row_min, row_arg = _initial_minima(b, lab, by_class, score)
     while alive.sum() >= 2:
         i = int(np.argmin(row_min))  # (e) lowest score; ties -> lowest i, then lowest j
         best = row_min[i]
@@ -355,30 +397,8 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
         b[i], c[i], lab[i] = box, conf, label
         members[i] = members[i] + members[j]
         alive[j] = False
-        row_min[j], row_arg[j] = np.inf, 0
         stop_score = None
-
-        # Row i changed entirely.
-        ri = row(i)
-        row_arg[i] = int(np.argmin(ri))
-        row_min[i] = ri[row_arg[i]]
-        # Rows whose best partner was i or j must be recomputed; the others only compare with
-        # the new box in slot i (a changed value in column i may now win, or tie and win on
-        # the lower index).
-        stale = np.nonzero(alive & ((row_arg == i) | (row_arg == j)))[0]
-        for r in stale:
-            if r == i:
-                continue
-            rr = row(int(r))
-            row_arg[r] = int(np.argmin(rr))
-            row_min[r] = rr[row_arg[r]]
-        others = alive.copy()
-        others[stale] = False
-        others[i] = False
-        # Column i of the new row i is symmetric: score(r, i) == score(i, r).
-        better = others & ((ri < row_min) | ((ri == row_min) & (i < row_arg)))
-        row_min[better] = ri[better]
-        row_arg[better] = i
+        _update_minima(i, j, b, lab, alive, row_min, row_arg, by_class, score)
 
     if alive.sum() < 2:
         stop_score = None
@@ -393,14 +413,7 @@ def merge_reference(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = 
 
     Deliberately naive (O(N^3)); it is the reference the fast merge() is tested against.
     """
-    _check(boxes, scores, labels, score, average)
-    t = DEFAULT_THRESHOLD[score] if threshold is None else float(threshold)
-    b = boxes.detach().double().cpu().numpy().copy()
-    c = scores.detach().double().cpu().numpy().copy()
-    lab = labels.detach().cpu().numpy().astype(np.int64).copy()
-    n = b.shape[0]
-    alive = np.ones(n, dtype=bool)
-    members = [[i] for i in range(n)]
+    t, b, c, lab, alive, members = _start(boxes, scores, labels, score, threshold, average)
     steps: list = []
     stop_score = None
     while alive.sum() >= 2:  # (d)

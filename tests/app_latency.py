@@ -31,7 +31,7 @@ LATER_TARGET_S = 1.0
 
 
 def upload_png(seed: int, size: int) -> bytes:
-    from overfeat import appstate
+    from overfeat.app import state as appstate
 
     im, _ = appstate.make_scene("det", seed, 0)
     buf = io.BytesIO()

@@ -1,7 +1,7 @@
 """Many users at once (issue 5): N browser sessions upload N different images to one app server
 at the same moment; every session must get its own, correct results.
 
-    .venv/bin/python tests/load_app.py --sessions 8 [--timeout 600] [--json]
+    .venv/bin/python tests/load_app.py --sessions 8 [--timeout 600] [--json]   (1..40 sessions)
 
 What it does:
 1. Starts the app (`streamlit run app.py`, headless, on a free loopback port) and, meanwhile,
@@ -12,15 +12,20 @@ What it does:
    loads the app, then all upload at once: session i uploads a generated pictogram scene of
    its own (overfeat.data.scenes, seed 1000 + i; scenes differ in content and size).
 3. Each session reads its results from the page: the caption (model, image name and size), the
-   Overview's top-5 classes and scores and its view count, then the Merge page's raw boxes,
-   merge steps and final boxes (both match scores). After every session has finished, each one
-   checks its page still shows its own image and results.
+   Overview's top-5 classes and scores and its view count; then it visits the pages of
+   LOAD_PAGES in turn (each switch timed), ending on Merge, reads the Merge page's raw boxes,
+   merge steps and final boxes (both match scores) and steps the merge MERGE_STEPS times (each
+   step timed). After every session has finished, each one checks its page still shows its own
+   image and results. The timings are the page's own clock from the input event to a settled
+   page (Probe, SETTLED_JS: script done, every Plotly figure drawn, no change for 0.3 s), the
+   same measure as tests/browser_latency.py's.
 4. Checks: every session's numbers equal the package's numbers for its own image; the expected
    results are distinct across sessions (so a session showing another's results would fail);
    GET /_stcore/health answers "ok" throughout (polled) and after; no exception or error box on
    any page. Reports the server's peak memory (VmHWM of the server process and of any
-   children, and the sampled peak of their summed RSS) and per-session latency from upload to
-   results shown.
+   children, and the sampled peak of their summed RSS), p50/p95/max over the sessions of each
+   interaction (upload to first results, page switch, merge step) with its websocket bytes,
+   the error count and the cross-talk check.
 
 Exit status: 0 when every check passed, 1 otherwise (2: bad arguments). --json prints the
 report as one JSON object. tests/test_load.py runs the same code with 3 sessions.
@@ -51,7 +56,12 @@ if str(ROOT) not in sys.path:
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DEFAULT_SESSIONS, MAX_SESSIONS = 8, 16
+DEFAULT_SESSIONS, MAX_SESSIONS = 8, 40
+# The pages each session visits after its upload, in this order (each switch timed), ending on
+# Merge, whose numbers it reads and whose merge it steps MERGE_STEPS times (each step timed).
+LOAD_PAGES = ("Architecture", "Scales", "Offsets", "Regressor", "Detection", "Greedy vs NMS",
+              "Merge")
+MERGE_STEPS = 3
 VIEWPORT = {"width": 1400, "height": 900}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 SCORE_TOL = 2e-4  # the page rounds scores to 4 decimals; allow for float noise on top
@@ -75,7 +85,7 @@ class Results:
 
 def session_image(i: int) -> tuple[str, bytes]:
     """Session i's upload: (file name, PNG bytes), a generated scene of its own."""
-    from overfeat import appstate
+    from overfeat.app import state as appstate
 
     kind, seed = ("loc", "det")[i % 2], 1000 + i
     im, _ = appstate.make_scene(kind, seed, 0)
@@ -85,7 +95,7 @@ def session_image(i: int) -> tuple[str, bytes]:
 def expected_results(model, desc: str, name: str, data: bytes) -> Results:
     """What the app must show for this upload: the app's own path (app.py, app_pages/common.py)
     with the sidebar's defaults, through the same package functions."""
-    from overfeat import appstate
+    from overfeat.app import state as appstate
     from overfeat.images import load_image
     from overfeat.multiscale import analyze
 
@@ -245,7 +255,11 @@ class Session:
     seen_after: Results | None = None  # re-read after every session finished
     upload_to_results_s: float | None = None  # upload until the new results are on screen
     upload_to_idle_s: float | None = None  # until the run ended (incl. the merge prefetch)
+    upload_settled_s: float | None = None  # the page's clock: input event to settled page
     merge_page_s: float | None = None  # click on Merge until its numbers are on screen
+    page_switch_s: dict[str, float] = field(default_factory=dict)  # page -> settled (Probe)
+    merge_step_s: list[float] = field(default_factory=list)  # each Next until settled
+    ws_kb: dict[str, list[float]] = field(default_factory=dict)  # interaction -> websocket kB
     errors: list[str] = field(default_factory=list)
 
 
@@ -276,8 +290,14 @@ async def page_problems(page) -> list[str]:
 PROBE_JS = """(() => {
   if (window.__ofp) return;
   const P = window.__ofp = {runs: 0, state: null, runStart: 0, runEnd: 0, lastMut: 0,
-                            lastInput: 0, long: []};
+                            lastInput: 0, long: [], sends: []};
   const now = () => performance.now();
+  const send = WebSocket.prototype.send;  // when the page asks the server for a rerun
+  WebSocket.prototype.send = function (...a) {
+    P.sends.push(now());
+    if (P.sends.length > 500) P.sends.shift();
+    return send.apply(this, a);
+  };
   for (const ev of ['pointerdown', 'keydown', 'change'])
     window.addEventListener(ev, () => { P.lastInput = now(); }, true);
   try {
@@ -335,8 +355,10 @@ SETTLED_JS = """([mark, want, quiet]) => {
     const a = Math.max(s, start), b = Math.min(s + d, end);
     if (b > a) busy += b - a;
   }
+  const sent = P.sends.find(t => t >= start);
   return {settled_ms: end - start, script_ms: P.runEnd - start, busy_ms: busy,
-          runs: P.runs - mark.runs, input_seen: P.lastInput > mark.t0};
+          runs: P.runs - mark.runs, input_seen: P.lastInput > mark.t0,
+          send_ms: sent === undefined ? null : sent - start};
 }"""
 QUIET_MS = 300  # no change for this long: the page has settled (its last change is the end)
 PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
@@ -348,11 +370,16 @@ PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => 
 
 class Probe:
     """One page's instrumentation: PROBE_JS in the page and the websocket bytes it receives.
-    attach() before the page's first goto."""
+    attach() before the page's first goto. With cdp=True it also reads the websocket frames'
+    network timestamps (Chrome DevTools Protocol): from the page's request (its first frame sent
+    after the action) to the server's last frame (server_s: the server's run, prefetch
+    included, plus loopback delivery; the browser's main thread does not delay these stamps)."""
 
     def __init__(self, page):
         self.page = page
         self.ws_bytes = self.ws_frames = 0
+        self.sent: list[float] = []  # CDP timestamps (s) of frames sent, with cdp=True
+        self.received: list[float] = []
         page.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
@@ -363,31 +390,49 @@ class Probe:
         self.ws_frames += 1
 
     @classmethod
-    async def attach(cls, page) -> "Probe":
+    async def attach(cls, page, cdp: bool = False) -> "Probe":
         await page.add_init_script(PROBE_JS)
-        return cls(page)
+        probe = cls(page)
+        if cdp:
+            session = await page.context.new_cdp_session(page)
+            session.on("Network.webSocketFrameSent",
+                       lambda e: probe.sent.append(e["timestamp"]))
+            session.on("Network.webSocketFrameReceived",
+                       lambda e: probe.received.append(e["timestamp"]))
+            await session.send("Network.enable")
+        return probe
 
     async def mark(self) -> dict:
         m = await self.page.evaluate(
             "() => ({t0: performance.now(), runs: window.__ofp ? window.__ofp.runs : 0})")
         m["ws_bytes"], m["ws_frames"] = self.ws_bytes, self.ws_frames
+        m["n_sent"], m["n_received"] = len(self.sent), len(self.received)
         return m
 
     async def settled(self, mark: dict | None = None, caption: str | None = None,
                       h1: str | None = None, timeout_ms: float | None = None) -> dict:
         """Wait for a settled page (see SETTLED_JS); the timings since `mark` (None: since the
         page opened, at least one run ended) and the websocket bytes received meanwhile."""
-        m = mark or {"t0": 0, "runs": 0, "ws_bytes": 0, "ws_frames": 0}
+        m = mark or {"t0": 0, "runs": 0, "ws_bytes": 0, "ws_frames": 0, "n_sent": 0,
+                     "n_received": 0}
         kw = {} if timeout_ms is None else {"timeout": timeout_ms}
         h = await self.page.wait_for_function(
             SETTLED_JS, arg=[{"t0": m["t0"], "runs": m["runs"]},
                              {"caption": caption, "h1": h1}, QUIET_MS], polling=50, **kw)
         r = await h.json_value()
         await h.dispose()
-        return {"settled_s": r["settled_ms"] / 1000, "script_s": r["script_ms"] / 1000,
-                "browser_busy_s": r["busy_ms"] / 1000, "runs": r["runs"],
-                "input_seen": r["input_seen"], "ws_bytes": self.ws_bytes - m["ws_bytes"],
-                "ws_frames": self.ws_frames - m["ws_frames"]}
+        out = {"settled_s": r["settled_ms"] / 1000, "script_s": r["script_ms"] / 1000,
+               "browser_busy_s": r["busy_ms"] / 1000, "runs": r["runs"],
+               "input_seen": r["input_seen"], "ws_bytes": self.ws_bytes - m["ws_bytes"],
+               "ws_frames": self.ws_frames - m["ws_frames"],
+               "request_s": None if r["send_ms"] is None else r["send_ms"] / 1000,
+               "server_s": None, "after_server_s": None}
+        sent, got = self.sent[m["n_sent"]:], self.received[m["n_received"]:]
+        if sent and got and got[-1] > sent[0] and out["request_s"] is not None:
+            # request_s (page clock) + server_s (network clock) + after_server_s = settled_s
+            out["server_s"] = got[-1] - sent[0]
+            out["after_server_s"] = out["settled_s"] - out["request_s"] - out["server_s"]
+        return out
 
     async def timed(self, action, caption: str | None = None, h1: str | None = None,
                     timeout_ms: float | None = None) -> dict:
@@ -484,6 +529,14 @@ class Gate:
         await self.open.wait()
 
 
+async def step_shown(page, step: int) -> bool:
+    """The Merge page's step text says `step` for one of the match scores."""
+    return await page.evaluate(r"""n => [...document.querySelectorAll(
+        '[data-testid="stMarkdownContainer"]')].some(e => {
+        const m = e.innerText.match(/^(\w+): step (\d+) of/);
+        return m && Number(m[2]) === n; })""", step)
+
+
 async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gate,
                       timeout_ms: float) -> None:
     ctx = await browser.new_context(viewport=VIEWPORT)
@@ -491,6 +544,7 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
     page.set_default_timeout(timeout_ms)
     js_errors: list[str] = []
     page.on("pageerror", lambda e: js_errors.append(str(e)))
+    probe = await Probe.attach(page)
     arrived = left = False
     try:
         await page.goto(url)
@@ -499,6 +553,7 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
         arrived = True
         await loaded.wait()  # every session uploads at the same moment
 
+        mark = await probe.mark()
         t0 = time.perf_counter()
         await page.locator('[data-testid="stFileUploader"] input[type="file"]').first \
             .set_input_files(s.path)
@@ -506,8 +561,10 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
         s.upload_to_results_s = time.perf_counter() - t0
         top, views = await read_overview(page)
         cap = await caption(page)
-        await settle(page)
+        t = await probe.settled(mark, caption=f"Image: upload {s.name}")
         s.upload_to_idle_s = time.perf_counter() - t0
+        s.upload_settled_s = t["settled_s"]
+        s.ws_kb.setdefault("upload", []).append(t["ws_bytes"] / 1024)
         top2, _ = await read_overview(page)
         if top2 != top:
             s.errors.append(f"the Overview's table changed after it was shown: {top} -> {top2}")
@@ -516,15 +573,30 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
                          raw_boxes=0, steps={}, final_boxes={})
         s.errors += await page_problems(page)
 
-        t1 = time.perf_counter()
-        await page.locator('[data-testid="stSidebarNav"] a', has_text="Merge").click()
-        await page.locator("h1", has_text="Merge").first.wait_for()
-        await settle(page)
-        s.merge_page_s = time.perf_counter() - t1
+        for name in LOAD_PAGES:  # each switch timed to a settled page showing that page
+            t1 = time.perf_counter()
+            t = await probe.timed(
+                lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
+                .click(), h1=name)
+            s.page_switch_s[name] = t["settled_s"]
+            s.ws_kb.setdefault("page_switch", []).append(t["ws_bytes"] / 1024)
+            if name == "Merge":
+                s.merge_page_s = time.perf_counter() - t1
+            if (cap := await caption(page)) is None or cap[1] != f"upload {s.name}":
+                s.errors.append(f"page {name} shows image {cap[1] if cap else None!r}")
+            s.errors += [f"page {name}: {e}" for e in await page_problems(page)]
         merged = await read_all(page, s)
         if merged is not None:
             s.seen = merged
-        s.errors += await page_problems(page)
+
+        nxt = page.get_by_role("button", name="Next", exact=True)
+        for k in range(1, MERGE_STEPS + 1):
+            t = await probe.timed(nxt.click)
+            s.merge_step_s.append(t["settled_s"])
+            s.ws_kb.setdefault("merge_step", []).append(t["ws_bytes"] / 1024)
+            if not await step_shown(page, k):
+                s.errors.append(f"merge step {k}: the Merge page does not show step {k}")
+        s.errors += [f"merge steps: {e}" for e in await page_problems(page)]
 
         left = True
         await finished.wait()  # then look again: did another session's upload reach this one?
@@ -652,6 +724,9 @@ def run_load(sessions: int = DEFAULT_SESSIONS, timeout: float = 600.0,
             {"index": s.index, "image": s.name, "size": list(s.expected.size),
              "upload_to_results_s": _r(s.upload_to_results_s),
              "upload_to_idle_s": _r(s.upload_to_idle_s), "merge_page_s": _r(s.merge_page_s),
+             "upload_settled_s": _r(s.upload_settled_s),
+             "page_switch_s": {k: _r(v) for k, v in s.page_switch_s.items()},
+             "merge_step_s": [_r(v) for v in s.merge_step_s], "errors": s.errors,
              "expected": _results_dict(s.expected), "seen": _results_dict(s.seen),
              "seen_after_all": _results_dict(s.seen_after),
              "ok": not s.errors and not compare(s.seen, s.expected)
@@ -660,9 +735,34 @@ def run_load(sessions: int = DEFAULT_SESSIONS, timeout: float = 600.0,
         lat = [s.upload_to_results_s for s in ss if s.upload_to_results_s is not None]
         idle = [s.upload_to_idle_s for s in ss if s.upload_to_idle_s is not None]
         mp = [s.merge_page_s for s in ss if s.merge_page_s is not None]
+        settled = [s.upload_settled_s for s in ss if s.upload_settled_s is not None]
+        switches = [v for s in ss for v in s.page_switch_s.values()]
+        steps = [v for s in ss for v in s.merge_step_s]
+        # upload_settled, page_switch, merge_step: the page's own clock, from the input event
+        # to a settled page (SETTLED_JS: script done, figures drawn, no change for 0.3 s).
         report["latency_s"] = {
-            "upload_to_results": _stats(lat), "upload_to_idle": _stats(idle),
-            "merge_page": _stats(mp)}
+            "upload_to_results": _stats(lat), "upload_settled": _stats(settled),
+            "upload_to_idle": _stats(idle), "page_switch": _stats(switches),
+            "merge_step": _stats(steps), "merge_page": _stats(mp)}
+        report["page_switch_by_page_s"] = {
+            name: _stats([s.page_switch_s[name] for s in ss if name in s.page_switch_s])
+            for name in LOAD_PAGES}
+        report["ws_kb"] = {k: _stats([v for s in ss for v in s.ws_kb.get(k, [])])
+                           for k in ("upload", "page_switch", "merge_step")}
+        report["timed"] = {"page_switch": len(switches), "merge_step": len(steps),
+                           "upload": len(settled), "pages": list(LOAD_PAGES),
+                           "merge_steps_per_session": MERGE_STEPS}
+        if len(switches) != sessions * len(LOAD_PAGES) or len(steps) != sessions * MERGE_STEPS:
+            failures.append(f"timed {len(switches)} page switches and {len(steps)} merge steps "
+                            f"of {sessions * len(LOAD_PAGES)} and {sessions * MERGE_STEPS}")
+        bad = [s.index for s in ss if compare(s.seen, s.expected)
+               or compare(s.seen_after, s.expected)]
+        report["cross_talk"] = {
+            "sessions_checked": len(ss), "sessions_mismatched": bad,
+            "expected_distinct": report["expected_distinct"],
+            "seen_distinct": report["seen_distinct"],
+            "ok": not bad and report["expected_distinct"] and report["seen_distinct"]}
+        report["errors"] = sum(len(s.errors) for s in ss)
         report["health"] = {"polls": monitor.polls, "failures": monitor.failures,
                             "max_response_s": round(monitor.max_health_s, 3),
                             "examples": monitor.fail_examples}
@@ -702,11 +802,21 @@ def _r(x):
     return None if x is None else round(x, 2)
 
 
+def percentile(v: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of v, linear between the sorted values (as numpy's
+    default): p50 is the median, p100 the maximum."""
+    x = sorted(v)
+    pos = (len(x) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(x) - 1)
+    return x[lo] + (x[hi] - x[lo]) * (pos - lo)
+
+
 def _stats(v: list[float]) -> dict:
     if not v:
         return {"n": 0}
     return {"n": len(v), "min": _r(min(v)), "median": _r(statistics.median(v)),
-            "max": _r(max(v))}
+            "p50": _r(percentile(v, 50)), "p95": _r(percentile(v, 95)), "max": _r(max(v))}
 
 
 def _results_dict(r: Results | None) -> dict | None:
@@ -729,8 +839,20 @@ def summary(report: dict) -> str:
                      f" sampled peak RSS {mem['tree_peak_rss_sampled']} MB)")
     for k, v in (report.get("latency_s") or {}).items():
         if v.get("n"):
-            lines.append(f"latency {k}: median {v['median']} s, max {v['max']} s, "
-                         f"min {v['min']} s (n={v['n']})")
+            kb = (report.get("ws_kb") or {}).get(k.replace("upload_settled", "upload"), {})
+            lines.append(f"latency {k}: p50 {v['p50']} s, p95 {v['p95']} s, max {v['max']} s, "
+                         f"min {v['min']} s (n={v['n']})"
+                         + (f"; websocket p50 {kb['p50']} kB" if kb.get("n") else ""))
+    for k, v in (report.get("page_switch_by_page_s") or {}).items():
+        if v.get("n"):
+            lines.append(f"  page switch to {k}: p50 {v['p50']} s, p95 {v['p95']} s, "
+                         f"max {v['max']} s")
+    ct = report.get("cross_talk")
+    if ct:
+        lines.append(f"cross-talk: {ct['sessions_checked']} sessions checked, mismatched "
+                     f"{ct['sessions_mismatched'] or 'none'}, expected distinct "
+                     f"{ct['expected_distinct']}, seen distinct {ct['seen_distinct']}; "
+                     f"errors: {report.get('errors')}")
     h = report.get("health")
     if h:
         lines.append(f"health: {h['polls'] - h['failures']}/{h['polls']} polls ok, slowest "
@@ -739,7 +861,8 @@ def summary(report: dict) -> str:
         seen = s["seen"] or {}
         top = (seen.get("top") or [["?", 0]])[0]
         lines.append(f"  session {s['index']:2d} {s['image']:22s} {'ok ' if s['ok'] else 'BAD'} "
-                     f"results {s['upload_to_results_s']} s, merge page {s['merge_page_s']} s;"
+                     f"results {s['upload_to_results_s']} s, settled {s['upload_settled_s']} s,"
+                     f" merge page {s['merge_page_s']} s;"
                      f" top {top[0]} {top[1]:.4f}, raw {seen.get('raw_boxes')}, final "
                      f"{seen.get('final_boxes')}")
     for f in report["failures"]:

@@ -23,7 +23,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageOps
 
-from overfeat import appstate
+from overfeat.app import state as appstate
 from overfeat.checkpoint import FORMAT
 from overfeat.config import PRESETS, ModelConfig, preset
 from overfeat.model import OverFeat

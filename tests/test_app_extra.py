@@ -11,8 +11,9 @@ import json
 import numpy as np
 import pytest
 
-from overfeat import appstate, compare, detection, experiments, geometry
-from overfeat.figures import MARK_NAMES, map_on_image
+from overfeat import compare, detection, experiments, geometry
+from overfeat.app import state as appstate
+from overfeat.app.figures import MARK_NAMES, map_on_image
 from test_app import ctx, figures, metrics, ok, page, start, traces, xs
 
 DET_SEED = 0  # "New scene from a seed", kind det: three objects

@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from overfeat import appstate, detection, share
+from overfeat import detection
+from overfeat.app import share
+from overfeat.app import state as appstate
 from overfeat.evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from overfeat.multiscale import Settings, analyze
 from overfeat.predict import load_model

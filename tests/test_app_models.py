@@ -10,7 +10,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from overfeat import appstate, share
+from overfeat.app import share
+from overfeat.app import state as appstate
 from overfeat.boxes import box_iou
 from test_app import APP, SAMPLE, SAMPLE_NAME, TIMEOUT, ctx, figures, ok, page
 

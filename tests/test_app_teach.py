@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from overfeat import appstate, export, figures, jobs, share
+from overfeat.app import export, figures, jobs, share
+from overfeat.app import state as appstate
 from overfeat.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

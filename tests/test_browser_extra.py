@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from overfeat.figures import MARK_NAMES
+from overfeat.app.figures import MARK_NAMES
 
 from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_figures, check_page, go,  # noqa: F401
                           screenshot, server, settle)

@@ -14,7 +14,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from overfeat import appstate, zoo
+from overfeat import zoo
+from overfeat.app import state as appstate
 from test_browser import (SLOW, _step, _wait_for_step, browser, check_figures,  # noqa: F401
                           check_page, screenshot, settle, streamlit_server)
 from test_browser_teach import new_page as _new_page, sidebar

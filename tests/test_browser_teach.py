@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from overfeat import appstate
+from overfeat.app import state as appstate
 from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_page,  # noqa: F401
                           screenshot, settle, streamlit_server)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from overfeat import appstate
+from overfeat.app import state as appstate
 from overfeat.boxes import Detections
 from overfeat.merge import merge
 

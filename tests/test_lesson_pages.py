@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from overfeat import appstate, compare, experiments, figures, geometry, jobs, zoo
+from overfeat import compare, experiments, geometry, zoo
+from overfeat.app import figures, jobs
+from overfeat.app import state as appstate
 from test_app import APP, TIMEOUT, ctx, ok, page
 from test_app import figures as page_figures
 

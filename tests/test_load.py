@@ -1,5 +1,6 @@
 """Many users at once (issue 5): tests/load_app.py with 3 simultaneous browser sessions, each
-uploading its own image; every session must show the package's results for its own image.
+uploading its own image, visiting the pages and stepping the merge; every session must show the
+package's results for its own image, and every page switch and merge step must be timed.
 
 The browser run needs Debian's Chromium (tests/run.sh installs it), so it runs wherever the
 suite runs; the first tests check the comparison itself without a browser.
@@ -47,6 +48,17 @@ def test_compare_catches_another_sessions_results():
     assert fingerprint(replace(B, image=A.image)) == fingerprint(B)  # the name alone is not enough
 
 
+def test_percentiles():
+    v = [0.3, 0.1, 0.4, 0.2]
+    assert load_app.percentile(v, 50) == pytest.approx(0.25)  # the median
+    assert load_app.percentile(v, 100) == 0.4 and load_app.percentile(v, 0) == 0.1
+    assert load_app.percentile(v, 95) == pytest.approx(0.385)  # between the two largest
+    assert load_app.percentile([0.7], 95) == 0.7
+    st = load_app._stats(v)
+    assert st["n"] == 4 and st["p50"] == st["median"] and st["min"] <= st["p50"] <= st["p95"] <= st["max"]
+    assert load_app._stats([]) == {"n": 0}
+
+
 def test_arguments_are_bounded():
     for bad in (["--sessions", "0"], ["--sessions", str(load_app.MAX_SESSIONS + 1)],
                 ["--timeout", "0"]):
@@ -76,5 +88,26 @@ def test_three_sessions_each_get_their_own_results(tmp_path: Path):
     assert report["health"]["polls"] > 0 and report["health"]["failures"] == 0
     assert report["health_after"] == "ok"
     assert report["memory_mb"]["server_vmhwm"] > 100
-    for key in ("upload_to_results", "upload_to_idle", "merge_page"):
-        assert report["latency_s"][key]["n"] == 3
+    lat = report["latency_s"]
+    for key in ("upload_to_results", "upload_settled", "upload_to_idle", "merge_page"):
+        assert lat[key]["n"] == 3
+    # Every session timed every page switch and every merge step.
+    pages, steps = len(load_app.LOAD_PAGES), load_app.MERGE_STEPS
+    assert report["timed"]["page_switch"] == lat["page_switch"]["n"] == 3 * pages
+    assert report["timed"]["merge_step"] == lat["merge_step"]["n"] == 3 * steps
+    for s in detail:
+        assert list(s["page_switch_s"]) == list(load_app.LOAD_PAGES)
+        assert len(s["merge_step_s"]) == steps and s["errors"] == []
+    for name in load_app.LOAD_PAGES:
+        assert report["page_switch_by_page_s"][name]["n"] == 3
+    for key in ("upload_to_results", "upload_settled", "page_switch", "merge_step"):
+        st = lat[key]
+        assert 0 < st["min"] <= st["p50"] <= st["p95"] <= st["max"], (key, st)
+    # The websocket brought something for every interaction (figures, at least the deltas).
+    for key in ("upload", "page_switch", "merge_step"):
+        assert report["ws_kb"][key]["n"] > 0 and report["ws_kb"][key]["min"] > 0
+    assert report["errors"] == 0
+    ct = report["cross_talk"]
+    assert ct["ok"] and ct["sessions_checked"] == 3 and ct["sessions_mismatched"] == []
+    mem = report["memory_mb"]
+    assert mem["tree_peak_rss_sampled"] > 100 and mem["tree_vmhwm_sum"] >= mem["server_vmhwm"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 
-from .appstate import offset_label
-from .merge import MergeResult
-from .multiscale import Analysis
-from .predict import detections
+from ..merge import MergeResult
+from ..multiscale import Analysis
+from ..predict import detections
+from .state import offset_label
 
 FORMAT = "overfeat-analysis/1"
 

@@ -13,20 +13,20 @@ import base64
 import hashlib
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from PIL import Image
 
-from .config import ModelConfig
-from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
-from .geometry import layer_table, meta_model, scale_geometry
-from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
-from .model import OverFeat
-from .multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
-from .offsets import offsets
-from .zoo import ZooConfig, describe_net
+from ..checkpoint import ASSETS
+from ..config import ModelConfig
+from ..evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
+from ..geometry import layer_table, meta_model, scale_geometry
+from ..merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
+from ..model import OverFeat
+from ..multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
+from ..offsets import offsets
+from ..zoo import ZooConfig, describe_net
 
 # Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
 # shrunk first: the network never sees more detail than that, and resizing a 24-megapixel
@@ -163,7 +163,7 @@ GALLERY: tuple[tuple[str, int, int], ...] = (
 
 # Sample photos shipped in assets/photos (sources and licences in the README): real photos for
 # the ImageNet and Faces models.
-PHOTO_DIR = Path(__file__).resolve().parent.parent / "assets" / "photos"
+PHOTO_DIR = ASSETS / "photos"
 PHOTOS: tuple[tuple[str, str], ...] = (
     ("cat.jpg", "a cat"), ("coffee.jpg", "a coffee cup"), ("astronaut.jpg", "an astronaut"),
     ("dog.jpg", "a dog, a bicycle and a truck"), ("person.jpg", "a person, a dog and a horse"),
@@ -174,7 +174,7 @@ MODEL_KNOBS: dict[str, dict] = {"faces": {"min_score": 0.6, "top_k": 1}}
 
 
 def load_photo(index: int) -> Image.Image:
-    from .images import load_image
+    from ..images import load_image
 
     name = PHOTOS[index][0]
     return load_image(PHOTO_DIR / name)
@@ -194,7 +194,7 @@ def make_scene(kind: str, seed: int, index: int = 0) -> tuple[Image.Image, list[
     """A synthetic scene and its objects from overfeat.data.scenes."""
     if kind not in ("loc", "det"):
         raise ValueError(f"scene kind must be 'loc' or 'det', got {kind!r}")
-    from .data import scenes
+    from ..data import scenes
 
     im, objects = scenes.make_scene(kind=kind, seed=int(seed), index=int(index))
     return im.convert("RGB"), list(objects)
@@ -433,7 +433,7 @@ def cost_rows(cfg: ModelConfig, image_hw: tuple[int, int], scales, rule: str = "
               fine: bool = True) -> list[dict]:
     """Per scale: windows evaluated and the multiply-adds of dense evaluation (trunk once,
     geometry.dense_macs) against evaluating each window as its own crop (geometry.crop_macs)."""
-    from .geometry import crop_macs, dense_macs
+    from ..geometry import crop_macs, dense_macs
 
     m = meta_model(cfg)
     sizes = scale_sizes(image_hw, m, rule)

@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checkpoint import ASSETS
+from ..checkpoint import ASSETS
 
 # Where runs write their scenes and checkpoints (git-ignored); tests point it elsewhere.
 ROOT = Path(os.environ.get("OVERFEAT_APP_TRAIN_DIR", ASSETS.parent / "runs" / "app-train"))
@@ -66,7 +66,7 @@ class JobSpec:
 
     def options(self, data: Path, out: Path):
         """The TrainOptions of this run (batch sizes cut down to a few scenes)."""
-        from .train import TrainOptions
+        from ..train import TrainOptions
 
         return TrainOptions(data=(str(data),), out=str(out), preset="demo", width=self.width,
                             stages=self.stages, epochs=(self.epochs,) * 3,
@@ -129,7 +129,7 @@ class Job:
     # -- the training thread ---------------------------------------------------------------
     def callback(self, ev: dict) -> None:
         """overfeat.train's progress callback: record the event; raise StopTraining when asked."""
-        from .train import StopTraining
+        from ..train import StopTraining
 
         kind = ev.get("event")
         stages = self.spec.stages
@@ -158,8 +158,8 @@ class Job:
             raise StopTraining()
 
     def _run(self) -> None:
-        from .data.scenes import write_voc_dataset
-        from .train import Trainer
+        from ..data.scenes import write_voc_dataset
+        from ..train import Trainer
 
         try:
             data = self.folder / "data"
@@ -238,7 +238,7 @@ def checkpoints(root: Path | None = None) -> list[Path]:
 
 def checkpoint_label(path: Path) -> str:
     """'run-... (stages 1,2: done)' from a checkpoint's meta, for the sidebar's list."""
-    from .checkpoint import CheckpointError, read_checkpoint
+    from ..checkpoint import CheckpointError, read_checkpoint
 
     try:
         meta = read_checkpoint(path).get("meta") or {}

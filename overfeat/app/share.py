@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .appstate import Knobs
-from .compare import DEFAULT_MIN_SUPPORT, DEFAULT_NMS_IOU, SUPPORT_STEPS
-from .detection import CONFIDENCE_STEPS, DEFAULT_MIN_CONFIDENCE
-from .experiments import RECOMPUTE_IMAGES
-from .merge import AVERAGES, SCORES
-from .multiscale import N_SCALES, SCALE_RULES
+from ..compare import DEFAULT_MIN_SUPPORT, DEFAULT_NMS_IOU, SUPPORT_STEPS
+from ..detection import CONFIDENCE_STEPS, DEFAULT_MIN_CONFIDENCE
+from ..experiments import RECOMPUTE_IMAGES
+from ..merge import AVERAGES, SCORES
+from ..multiscale import N_SCALES, SCALE_RULES
+from .state import Knobs
 
 # The default page names (app.py passes the pages it actually registers).
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
@@ -35,7 +35,7 @@ PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", 
 SOURCES = ("gallery", "generate", "photo")  # an upload or a camera photo cannot travel in a link
 # The sidebar's model choices a link may carry (a checkpoint file cannot travel in a link).
 MODELS = ("default", "imagenet", "faces")
-N_PHOTOS = 5  # the sample photos of appstate.PHOTOS (checked by a test)
+N_PHOTOS = 5  # the sample photos of state.PHOTOS (checked by a test)
 SEED_MAX = 10**6
 MERGE_JUMPS = (1, 5, 20, 100, 500)  # the Merge page's steps per click / tick
 
@@ -58,7 +58,7 @@ class Param:
     default: object = PAGE_DEFAULT
 
 
-_K = Knobs()  # the sidebar's defaults: evaluate's settings (overfeat.appstate.Knobs)
+_K = Knobs()  # the sidebar's defaults: evaluate's settings (overfeat.app.state.Knobs)
 BIG = 10**7  # upper bound for counts whose real range only the page knows
 # In decode order (a bad value's note names them in this order).
 PARAMS = (
@@ -190,36 +190,6 @@ def decode(params: Mapping, n_gallery: int,
     def bad(name: str, value: str, why: str) -> None:
         notes.append(f"link parameter {name}={value!r} ignored: {why}")
 
-    def value(p: Param, v: str):
-        """The parsed value, or None after a note."""
-        hi = n_gallery - 1 if p.hi is None else p.hi
-        if p.kind == "flag":
-            if v.lower() in ("1", "true", "on", "yes"):
-                return True
-            if v.lower() in ("0", "false", "off", "no"):
-                return False
-            return bad(p.name, v, "expected 1 or 0")
-        if p.kind == "choice":
-            return v if v in p.options else bad(p.name, v, f"expected one of {', '.join(p.options)}")
-        if p.kind == "ints":
-            try:
-                xs = sorted({int(x) for x in v.split(",") if x.strip()})
-                if not xs or any(not p.lo <= x <= hi for x in xs):
-                    raise ValueError
-                return xs
-            except ValueError:
-                return bad(p.name, v, f"expected indices {p.lo}..{hi} separated by commas")
-        kind = int if p.kind == "int" else float
-        try:
-            x = kind(v)
-        except ValueError:
-            return bad(p.name, v, f"expected {'an integer' if kind is int else 'a number'}")
-        if not p.lo <= x <= hi or x != x:  # x != x: NaN
-            return bad(p.name, v, f"expected {p.lo}..{hi}")
-        if p.options and x not in p.options:
-            return bad(p.name, v, f"expected one of {', '.join(map(str, p.options))}")
-        return round(round(x / p.grid) * p.grid, 2) if p.grid else x
-
     v = get("page")
     if v is not None:
         if v.lower() in pages:
@@ -234,7 +204,42 @@ def decode(params: Mapping, n_gallery: int,
             bad("img", v, f"expected one of {', '.join(SOURCES)}")
     for p in LINKED:
         v = get(p.name)
-        x = None if v is None else value(p, v)
-        if x is not None:
+        if v is None:
+            continue
+        x, why = _parse(p, v, n_gallery)
+        if why is None:
             state[p.key] = x
+        else:
+            bad(p.name, v, why)
     return state, page, notes
+
+
+def _parse(p: Param, v: str, n_gallery: int) -> tuple[object, str | None]:
+    """(the value of link parameter p, None), or (None, why v is not one)."""
+    hi = n_gallery - 1 if p.hi is None else p.hi
+    if p.kind == "flag":
+        if v.lower() in ("1", "true", "on", "yes"):
+            return True, None
+        if v.lower() in ("0", "false", "off", "no"):
+            return False, None
+        return None, "expected 1 or 0"
+    if p.kind == "choice":
+        return (v, None) if v in p.options else (None, f"expected one of {', '.join(p.options)}")
+    if p.kind == "ints":
+        try:
+            xs = sorted({int(x) for x in v.split(",") if x.strip()})
+            if not xs or any(not p.lo <= x <= hi for x in xs):
+                raise ValueError
+            return xs, None
+        except ValueError:
+            return None, f"expected indices {p.lo}..{hi} separated by commas"
+    kind = int if p.kind == "int" else float
+    try:
+        x = kind(v)
+    except ValueError:
+        return None, f"expected {'an integer' if kind is int else 'a number'}"
+    if not p.lo <= x <= hi or x != x:  # x != x: NaN
+        return None, f"expected {p.lo}..{hi}"
+    if p.options and x not in p.options:
+        return None, f"expected one of {', '.join(map(str, p.options))}"
+    return (round(round(x / p.grid) * p.grid, 2) if p.grid else x), None

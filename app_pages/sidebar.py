@@ -1,0 +1,367 @@
+"""The sidebar every page shares: the image, the model and the knobs, and the per-run Context
+built from them (common.Context). Not a page itself: app.py calls build_context() on every run.
+Presenter mode (a toggle at the top) enlarges the text for a class and hides the upload, model
+and merge controls (their values stay).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import streamlit as st
+
+from overfeat import zoo
+from overfeat.app import state as appstate
+from overfeat.checkpoint import CheckpointError
+from overfeat.config import PRESETS, ModelConfig
+from overfeat.geometry import meta_model
+from overfeat.images import ImageError
+from overfeat.merge import AVERAGES, SCORES
+from overfeat.model import OverFeat
+from overfeat.multiscale import ALL_SCALES, SCALE_RULES, scale_sizes
+from app_pages import common
+
+SOURCES = {"gallery": "Sample scene", "photo": "Sample photo", "generate": "New scene from a seed",
+           "upload": "Upload", "camera": "Camera"}
+# Presenter mode: larger text everywhere (Streamlit sizes text in rem) and no modebar clutter.
+PRESENTER_CSS = """<style>
+html { font-size: 21px; }
+[data-testid="stMarkdownContainer"] p,
+[data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stCaptionContainer"] { font-size: 1rem; }
+h1 { font-size: 2.6rem !important; }
+/* Buttons keep their whole label: smaller than the text and never cut to "Pre..." */
+[data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p {
+  font-size: 0.9rem; white-space: nowrap; overflow: visible; text-overflow: clip; }
+[data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
+  padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
+/* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
+[data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+</style>"""
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+
+
+# --- image ----------------------------------------------------------------------------------
+def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
+    """The image every page analyses: (image, key, label, truth). Presenter mode hides the
+    uploader (an uploaded image stays)."""
+    sb = st.sidebar
+    sb.header("Image")
+    up = None if presenter else sb.file_uploader(
+        "Upload an image (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key="img",
+        help="Any size; GIFs give their first frame.")
+    if presenter and "img" in st.session_state:
+        up = st.session_state["img"]
+    if _is_new(up, "_seen_upload"):
+        st.session_state["img_source"] = "upload"  # a new upload becomes the image
+        _suggest_imagenet()
+    source = sb.radio("Image to analyse", list(SOURCES), key="img_source",
+                      format_func=SOURCES.get)
+    if source == "camera":
+        up = _camera_ui(presenter)
+        source = "upload" if up is not None else "camera"
+        if up is None:
+            notes.append("No photo taken yet: showing the sample scene.")
+    if source == "photo":
+        st.session_state["_last_good"] = _photo_ui()
+        return st.session_state["_last_good"]
+
+    chosen = None
+    if source == "upload":
+        chosen, kept = _upload(up, presenter, errors, notes)
+        if kept is not None:
+            return kept
+    if source == "generate":
+        c1, c2 = sb.columns(2)
+        seed = c1.number_input("Seed", min_value=0, max_value=10**6, step=1, key="scene_seed")
+        kind = c2.radio("Kind", ["loc", "det"], key="scene_kind", horizontal=True,
+                        help="loc: one object (localization); det: several (detection).")
+        chosen = _scene(kind, int(seed), 0, f"new {kind} scene, seed {seed}")
+    if source == "gallery" or chosen is None:
+        i = sb.selectbox("Sample scene", range(len(appstate.GALLERY)), key="gallery",
+                         format_func=lambda i: appstate.gallery_label(*appstate.GALLERY[i]))
+        kind, seed, index = appstate.GALLERY[i]
+        chosen = _scene(kind, seed, index, appstate.gallery_label(kind, seed, index))
+    st.session_state["_last_good"] = chosen
+    return chosen
+
+
+def _is_new(up, seen_key: str) -> bool:
+    """True once per new file of an uploader or the camera (remembered under seen_key)."""
+    if up is None or st.session_state.get(seen_key) == up.file_id:
+        return False
+    st.session_state[seen_key] = up.file_id
+    return True
+
+
+def _camera_ui(presenter: bool):
+    """The camera's photo, or None while none is taken (presenter mode keeps the last one)."""
+    up = None if presenter else st.sidebar.camera_input("Take a photo", key="cam",
+                                                        help="Your browser asks for the camera.")
+    if presenter and "cam" in st.session_state:
+        up = st.session_state["cam"]
+    if _is_new(up, "_seen_cam"):
+        _suggest_imagenet()
+    return up
+
+
+def _photo_ui():
+    i = st.sidebar.selectbox("Sample photo", range(len(appstate.PHOTOS)), key="photo",
+                             format_func=appstate.photo_label,
+                             help="Real photos shipped with the app (sources in the README).")
+    return common.sample_photo(i), f"photo:{i}", f"photo {appstate.photo_label(i)}", None
+
+
+def _upload(up, presenter: bool, errors: list[str], notes: list[str]):
+    """(the uploaded image's choice or None, an earlier image to show instead or None).
+
+    The last good upload is kept apart from _last_good: replacing a file in the browser runs
+    the script once with no file (the sample scene), then with the new file."""
+    last = st.session_state.get("_last_upload")
+    if up is None and presenter and last is not None:
+        return None, last  # presenter mode hides the uploader: the uploaded image stays
+    if up is None:
+        notes.append("No image uploaded yet: showing the sample scene.")
+        return None, None
+    data = up.getvalue()
+    key = "upload:" + appstate.digest(data)
+    try:
+        im, note = common.decode_upload(key, data, up.name)
+    except ImageError as e:
+        errors.append(str(e))
+        last = st.session_state.get("_last_upload") or st.session_state.get("_last_good")
+        if last is not None:
+            notes.append(f"Still showing the previous image: {last[2]}.")
+        return None, last
+    chosen = (im, key, f"upload {up.name}", None)
+    st.session_state["_last_upload"] = chosen
+    if note:
+        notes.append(f"{up.name}: {note}.")
+    return chosen, None
+
+
+def _suggest_imagenet() -> None:
+    """A new photo while the pictogram model is chosen: offer the ImageNet model (a photo is
+    rarely made of pictograms)."""
+    if st.session_state.get("model_source", "default") == "default":
+        st.session_state["_suggest_imagenet"] = True
+
+
+def use_model(name: str) -> None:
+    """Choose the sidebar's model `name` (the "Use ImageNet" button's callback)."""
+    st.session_state["model_source"] = name
+    st.session_state.pop("_suggest_imagenet", None)
+
+
+def _scene(kind: str, seed: int, index: int, label: str):
+    im, objects = common.scene(kind, seed, index)
+    return im, f"scene:{kind}:{seed}:{index}", label, objects
+
+
+# --- model ----------------------------------------------------------------------------------
+class ModelChoice(NamedTuple):
+    """What model_ui chose: the model the pages run and the one the Architecture page shows."""
+
+    model: OverFeat  # always one small enough for the CPU
+    key: str
+    desc: str
+    arch_cfg: ModelConfig
+    arch_note: str | None  # why the other pages run another model than arch_cfg, if they do
+
+
+def model_ui(errors: list[str], presenter: bool = False) -> ModelChoice:
+    """(model, key, description, cfg for the Architecture page, note). Presenter mode keeps
+    the model chosen before and hides the choice."""
+    sb = st.sidebar
+    sb.header("Model")
+    stamp = common.checkpoint_stamp()
+    trained = common.app_checkpoints()
+    source = _model_source(stamp, trained, presenter)
+    model, desc = common.default_model(stamp)
+    chosen = ModelChoice(model, f"default:{stamp}", desc, model.cfg, None)
+    if st.session_state.get("_knobs_for") != source:  # a model's own knob values (P-Net)
+        st.session_state["_knobs_for"] = source
+        for k, v in appstate.MODEL_KNOBS.get(source, {}).items():
+            st.session_state[k] = v
+    if source in ("imagenet", "faces"):
+        try:
+            model = common.zoo_model(source)
+            chosen = ModelChoice(model, f"zoo:{source}", zoo.CARDS[source].label, model.cfg, None)
+        except (FileNotFoundError, ValueError) as e:
+            errors.append(f"{zoo.CARDS[source].label} cannot be loaded: {' '.join(str(e).split())}."
+                          f" Using {desc} instead.")
+    if source == "trained":
+        chosen = _trained_model(chosen, trained, errors, presenter)
+    if source == "upload":
+        chosen = _uploaded_model(chosen, errors, presenter)
+    elif source == "preset":
+        chosen = _preset_model(chosen, presenter)
+    if not getattr(chosen.model, "trained", True):
+        sb.warning("No trained checkpoint yet: the model has random weights, so its scores "
+                   "and boxes are noise (the geometry is exact).")
+    sb.caption(appstate.describe(chosen.model.cfg))
+    if source == "faces":
+        sb.caption("Faces: min window score 0.6 and top-k 1 are set for this model (its windows "
+                   "are 1 px apart: ~100,000 per photo).")
+    return chosen
+
+
+def _model_source(stamp: float | None, trained: list[tuple[str, str]], presenter: bool) -> str:
+    """The sidebar's model choice (unchanged in presenter mode, which hides it)."""
+    labels = {"default": zoo.CARDS["pictogram"].label if stamp is not None
+              else "Default (no trained checkpoint yet)",
+              "imagenet": zoo.CARDS["imagenet"].label, "faces": zoo.CARDS["faces"].label,
+              "upload": "Upload a checkpoint", "preset": "Untrained preset"}
+    if trained:
+        labels["trained"] = "Trained in the app"
+    if st.session_state["model_source"] not in labels:
+        st.session_state["model_source"] = "default"
+    if presenter:
+        return st.session_state["model_source"]
+    return st.sidebar.radio("Model", list(labels), key="model_source", format_func=labels.get)
+
+
+def _trained_model(chosen: ModelChoice, trained: list[tuple[str, str]], errors: list[str],
+                   presenter: bool) -> ModelChoice:
+    """A checkpoint of a run of the Training page (chosen stays on a bad file)."""
+    paths = [p for p, _ in trained]
+    names = dict(trained)
+    if st.session_state.get("app_ckpt") not in paths:
+        st.session_state["app_ckpt"] = paths[0]
+    path = (st.session_state["app_ckpt"] if presenter else
+            st.sidebar.selectbox("Run", paths, key="app_ckpt", format_func=names.get,
+                                 help="Checkpoints of the runs started on the Training page, "
+                                      "newest first."))
+    try:
+        m, meta = common.trained_model(path, common.mtime(path))
+    except CheckpointError as e:
+        errors.append(str(e) + f" Using {chosen.desc} instead.")
+        return chosen
+    return ModelChoice(m, f"app:{path}:{common.mtime(path)}", f"trained in the app: {names[path]}",
+                       m.cfg, None)
+
+
+def _uploaded_model(chosen: ModelChoice, errors: list[str], presenter: bool) -> ModelChoice:
+    """An uploaded checkpoint; one too big to run is shown on the Architecture page only."""
+    up = st.session_state.get("ckpt") if presenter else st.sidebar.file_uploader(
+        "Checkpoint (.pt) saved by this project", type=["pt", "pth"], key="ckpt")
+    kept = st.session_state.get("_last_ckpt")
+    if up is None and presenter and kept is not None:
+        chosen = ModelChoice(*kept, kept[0].cfg, chosen.arch_note)  # the uploader is hidden
+    if up is None:
+        return chosen
+    data = up.getvalue()
+    ck = "ckpt:" + appstate.digest(data)
+    try:
+        m, meta = common.uploaded_model(ck, data, up.name)
+    except CheckpointError as e:
+        errors.append(str(e) + f" Using {chosen.desc} instead.")
+        return chosen
+    if appstate.runnable(m.cfg):
+        chosen = ModelChoice(m, ck, f"uploaded checkpoint {up.name}", m.cfg, chosen.arch_note)
+        st.session_state["_last_ckpt"] = chosen[:3]
+        return chosen
+    return chosen._replace(arch_cfg=m.cfg, arch_note=(
+        f"{up.name} is too big to run here ({appstate.describe(m.cfg)}): "
+        f"the Architecture page shows it, the other pages run {chosen.desc}."))
+
+
+def _preset_model(chosen: ModelChoice, presenter: bool) -> ModelChoice:
+    """An untrained preset (random weights); a full-width one is shown on the Architecture
+    page only."""
+    name = st.session_state["preset"] if presenter else st.sidebar.selectbox(
+        "Preset", list(PRESETS), key="preset",
+        help="Untrained: random weights, for exploring the architecture.")
+    arch_cfg = PRESETS[name]
+    if appstate.runnable(arch_cfg):
+        return ModelChoice(common.preset_model(name), f"preset:{name}",
+                           f"untrained '{name}' preset (random weights): scores and boxes are noise",
+                           arch_cfg, chosen.arch_note)
+    return chosen._replace(arch_cfg=arch_cfg, arch_note=(
+        f"The untrained '{name}' preset ({appstate.describe(arch_cfg)}) is "
+        f"shown on the Architecture page only: at full width one image at six "
+        f"scales with flips takes minutes on this 2-core CPU, and untrained it "
+        f"only shows noise. The other pages run {chosen.desc}."))
+
+
+# --- knobs ----------------------------------------------------------------------------------
+def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
+    """The evaluation and merge knobs; presenter mode shows the scales, flips and offsets
+    only (the others keep their values)."""
+    sb = st.sidebar
+    sb.header("Evaluation and merge")
+    ss = st.session_state
+    rule = ss["rule"] if presenter else sb.selectbox(
+        "Scale rule", SCALE_RULES, key="rule",
+        help="aspect: shorter side to the paper's, keep the aspect, snap to 221+12n (project "
+             "choice; the paper is silent). paper: stretch to the paper's six sizes.")
+    sizes = scale_sizes(image_hw, meta_model(model.cfg), rule)
+    scales = sb.pills("Scales", list(ALL_SCALES), selection_mode="multi", key="scales",
+                      format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
+                      help="Input sizes (height x width) of the six scales for this image.")
+    # Side by side in the sidebar; one under the other in presenter mode, whose larger text
+    # would cut the labels to "Fli..." and "Off...".
+    c1, c2 = (sb, sb) if presenter else sb.columns(2)
+    flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
+    fine = c2.checkbox("Offsets", key="fine",
+                       help="Offset max pooling: fine stride 12 px instead of 36 (paper §3.3, Fig. 3).")
+    if presenter:
+        top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
+        t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]
+        average = ss["average"]
+    else:
+        top_k, min_score, score, t_lit, t_cor, by_class, average = merge_knobs_ui()
+    if not scales:
+        sb.warning("Choose at least one scale: using all six meanwhile.")
+        scales = list(ALL_SCALES)
+    return appstate.Knobs(scales=tuple(scales), flips=flips, fine=fine, rule=rule,
+                          top_k=int(top_k), min_score=float(min_score), score=score,
+                          t_literal=float(t_lit), t_corrected=float(t_cor), by_class=by_class,
+                          average=average)
+
+
+def merge_knobs_ui():
+    sb = st.sidebar
+    top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
+                      help="Merge step (a): the boxes of these classes enter the merge.")
+    min_score = sb.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
+                          help="Boxes of windows whose class probability is lower are dropped.")
+    score = sb.radio("Match score", SCORES, key="score", horizontal=True,
+                     help="literal: centre distance + intersection area (the paper's words). "
+                          "corrected: centre distance / mean box side - IoU.")
+    c1, c2 = sb.columns(2)
+    t_lit = c1.number_input("t (literal)", step=10.0, key="t_literal", format="%.1f")
+    t_cor = c2.number_input("t (corrected)", step=0.05, key="t_corrected", format="%.2f")
+    by_class = sb.checkbox("Merge within a class only", key="by_class",
+                           help="The paper does not say; merging across classes is allowed "
+                                "when unticked (the merged box takes the stronger label).")
+    average = sb.radio("Box merge", AVERAGES, key="average", horizontal=True,
+                       help="weighted: the merged box is the confidence-weighted mean of all "
+                            "its raw boxes (project choice). plain: the average of the two "
+                            "boxes, as the paper writes; a big cluster then moves halfway "
+                            "towards every stray box it swallows.")
+    return top_k, min_score, score, t_lit, t_cor, by_class, average
+
+
+# --- the context ----------------------------------------------------------------------------
+def build_context() -> tuple[common.Context, list[str]]:
+    """Draw the sidebar and return this run's Context with the errors to show above the page."""
+    errors: list[str] = []
+    notes: list[str] = st.session_state.pop("_link_notes", [])
+    presenter = st.sidebar.toggle("Presenter mode", key="presenter",
+                                  help="Larger text for a projector; hides the upload, model "
+                                       "and merge controls (their values stay).")
+    if presenter:
+        st.html(PRESENTER_CSS)
+    st.sidebar.caption("The address bar links to this view (page, sample image, knobs): copy "
+                       "it to share." + (" An uploaded image is not part of the link."
+                                         if st.session_state.get("img_source") == "upload"
+                                         else ""))
+    image, image_key, label, truth = image_ui(errors, notes, presenter)
+    model, model_key, desc, arch_cfg, arch_note = model_ui(errors, presenter)
+    knobs = knobs_ui(model, (image.size[1], image.size[0]), presenter)
+    ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
+                         arch_note=arch_note, image=image, image_key=image_key,
+                         image_label=label, truth=truth, knobs=knobs, notes=notes)
+    return ctx, errors

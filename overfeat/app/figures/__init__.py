@@ -1,0 +1,28 @@
+"""Plotly figures of what the network does, built from package results.
+
+Every function here is a pure function of an Analysis, a View, a MergeResult or a config, and
+returns a plotly Figure; the app's pages only lay them out, and the tests read their data
+without a browser. By subject: base (the image backdrop, colours, box outlines, the house
+style), maps (confidence maps per scale and per offset), boxes (raw boxes, the merge, final
+boxes and detections), charts (the pipeline, bars and curves). The public names of all four
+are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`.
+"""
+
+from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
+                   PLOTLY_CONFIG, PRESENTER_SCALE, SCALE_COLORS, Backdrop, backdrop, class_color,
+                   fitted_height, styled)
+from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection_marks_figure,
+                    final_boxes_figure, merge_figure, method_boxes_figure)
+from .charts import (efficiency_figure, layer_cost_figure, merge_scores_figure, pipeline_figure,
+                     scale_scores_figure, table2_figure, training_figure)
+from .maps import fine_coarse_figure, map_on_image, offset_grid_figure, scale_maps_figure, window_figure
+
+__all__ = [
+    "CLASS_COLORS", "CONF_BANDS", "DEFAULT_MAX_BOXES", "FONT", "FULL", "HALF", "MAP_SCALE",
+    "MARK_COLORS", "MARK_NAMES", "MODEBAR", "PLOTLY_CONFIG", "PRESENTER_SCALE", "SCALE_COLORS",
+    "Backdrop", "backdrop", "boxes_figure", "class_color", "detection_marks_figure",
+    "efficiency_figure", "final_boxes_figure", "fine_coarse_figure", "fitted_height",
+    "layer_cost_figure", "map_on_image", "merge_figure", "merge_scores_figure",
+    "method_boxes_figure", "offset_grid_figure", "pipeline_figure", "scale_maps_figure",
+    "scale_scores_figure", "styled", "table2_figure", "training_figure", "window_figure",
+]

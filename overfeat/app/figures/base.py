@@ -1,0 +1,131 @@
+"""The figures' common ground: the image backdrop, colours, box outlines and the house style.
+
+Images are drawn from a Backdrop (a small JPEG thumbnail) stretched over the original image's
+pixel coordinates, so boxes and windows are plotted in original pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+from PIL import Image
+from torch import Tensor
+
+from ..state import data_uri
+
+
+# Six scales, six colours (colour-blind friendly, Okabe-Ito); classes use the predict palette.
+SCALE_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9"]
+CLASS_COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                "#bfef45", "#469990", "#9a6324", "#800000", "#808000", "#000075", "#a9a9a9"]
+MAP_SCALE = "Viridis"
+DEFAULT_MAX_BOXES = 300  # boxes drawn at once unless the user asks for all
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """The image as drawn under the figures: a thumbnail stretched to width x height."""
+
+    uri: str  # data:image/jpeg;base64,...
+    width: int  # original image size: figure coordinates are original pixels
+    height: int
+    thumb: tuple[int, int]  # thumbnail (width, height)
+
+
+def backdrop(im: Image.Image, max_side: int = 560) -> Backdrop:
+    uri, thumb = data_uri(im, max_side)
+    return Backdrop(uri=uri, width=im.size[0], height=im.size[1], thumb=thumb)
+
+
+def class_color(c: int) -> str:
+    return CLASS_COLORS[c % len(CLASS_COLORS)]
+
+
+def add_image(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | None = None,
+              opacity: float = 1.0) -> None:
+    dx, dy = bd.width / bd.thumb[0], bd.height / bd.thumb[1]
+    # x0, y0 are the centre of the first thumbnail pixel: the image then spans [0, W] x [0, H].
+    fig.add_trace(go.Image(source=bd.uri, x0=dx / 2, y0=dy / 2, dx=dx, dy=dy, opacity=opacity,
+                           hoverinfo="skip", name="image"), row=row, col=col)
+
+
+def image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | None = None,
+               pad: float = 0.0) -> None:
+    px, py = pad * bd.width, pad * bd.height
+    kw = {} if row is None else {"row": row, "col": col}
+    fig.update_xaxes(range=[-px, bd.width + px], showgrid=False, zeroline=False, **kw)
+    fig.update_yaxes(range=[bd.height + py, -py], showgrid=False, zeroline=False,
+                     scaleanchor="x" if row is None else None, **kw)
+
+
+def fitted_height(bd: Backdrop, width: int, extra: int = 110) -> int:
+    """The height of a figure holding the image (aspect locked) drawn `width` px wide, with
+    `extra` px for its title and legend: a fixed height left blank bands above and below a
+    landscape image. Marked in layout.meta so that styled() does not stretch it in presenter
+    mode (the width, not the height, sets the image's size there)."""
+    return round(width * bd.height / bd.width) + extra  # the axes' padding keeps the aspect
+
+
+HALF = 470  # px: a figure in one of two columns of the 1000 px main column
+FULL = 960  # px: a figure across the main column
+
+
+def rect_path(boxes: Tensor) -> tuple[list, list]:
+    """[N, 4] boxes -> x, y lists drawing all rectangles in one line trace (None-separated)."""
+    xs, ys = [], []
+    for x1, y1, x2, y2 in boxes.tolist():
+        xs += [x1, x2, x2, x1, x1, None]
+        ys += [y1, y1, y2, y2, y1, None]
+    return xs, ys
+
+
+def box_trace(box: Tensor, color: str, name: str, width: float = 3, dash: str = "solid",
+              hover: str | None = None, showlegend: bool = True) -> go.Scatter:
+    xs, ys = rect_path(box.reshape(1, 4))
+    return go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=width, dash=dash),
+                      name=name, hoverinfo="text" if hover else "skip", text=hover,
+                      showlegend=showlegend)
+
+
+FONT = 14  # px: readable from the back of a room at 1400 px wide (Plotly's default is 12)
+PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
+
+
+MODEBAR = 26  # px: the height of Plotly's modebar
+
+
+def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
+    """The house style every page applies before drawing: fonts at least FONT px (subplot
+    titles included), titles left-aligned (the modebar sits top right, so it no longer covers
+    them) with room above the plot; in presenter mode fonts and heights PRESENTER_SCALE larger."""
+    k = PRESENTER_SCALE if presenter else 1.0
+    base = round(FONT * k)
+    fig.update_layout(font=dict(size=base))
+    title = fig.layout.title
+    t = fig.layout.margin.t if fig.layout.margin.t is not None else 40
+    if title is not None and title.text:
+        # The title sits in its own band under the modebar (MODEBAR px, top right), which
+        # otherwise covers a long title in a half-width figure.
+        fig.update_layout(title=dict(x=0.0, xanchor="left", yref="container", y=1.0,
+                                     yanchor="top", pad=dict(t=MODEBAR),
+                                     font=dict(size=base + 1)))
+        t = max(t, MODEBAR + round(1.6 * (base + 1)))
+    fig.update_layout(margin=dict(t=max(t, round(40 * k))))
+    for a in fig.layout.annotations or ():
+        size = a.font.size if a.font is not None and a.font.size is not None else 12
+        if a.name == "fixed":  # text sized to fit a drawn box (the pipeline): grow a little
+            a.font.size = round(size * min(k, 1.15))
+        else:  # subplot titles and labels
+            a.font.size = round(max(size, FONT) * k)
+    fitted = isinstance(fig.layout.meta, dict) and fig.layout.meta.get("fit")
+    if presenter and fig.layout.height and not fitted:
+        fig.update_layout(height=round(fig.layout.height * k))
+    return fig
+
+
+# The config every page passes to st.plotly_chart: the modebar's camera button ("Download plot
+# as a PNG", Plotly's toImage) stays on and saves at twice the size, drawn in the browser (no
+# kaleido on the server).
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
+                 "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "overfeat"}}

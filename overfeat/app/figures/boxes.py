@@ -1,0 +1,218 @@
+"""Boxes over the image: raw regressor boxes (Regressor page), the greedy merge step by step
+(Merge page), final boxes, detections marked against the truth and one method's boxes
+(Detection, Greedy vs NMS).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from torch import Tensor
+
+from ...merge import MergeResult, MergeStep
+from ...multiscale import ALL_SCALES, BoxTable
+from ..state import offset_label
+from .base import (DEFAULT_MAX_BOXES, FULL, HALF, SCALE_COLORS, Backdrop, add_image, box_trace,
+                   class_color, fitted_height, image_axes, rect_path)
+
+
+# --- regressor ------------------------------------------------------------------------------
+def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int,
+                 pick: int | None = None, title: str = "") -> go.Figure:
+    """Raw regressor boxes idx of table, coloured by scale; a marker at each box centre carries
+    its row index (customdata) for hover and click. pick: a row whose window is also drawn."""
+    fig = go.Figure()
+    add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
+    idx = idx.long()
+    for s in ALL_SCALES:
+        sel = idx[table.scale[idx] == s]
+        if len(sel) == 0:
+            continue
+        xs, ys = rect_path(table.boxes[sel])
+        color = SCALE_COLORS[s]
+        # Faint outlines, distinct centre markers (white rim, drawn above): with hundreds of
+        # boxes the outlines make a texture and the markers stay apart and clickable.
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1),
+                                 opacity=0.35, name=f"scale {s + 1} ({len(sel)})",
+                                 legendgroup=f"s{s}", hoverinfo="skip"))
+        b = table.boxes[sel]
+        text = [f"#{i} {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}<br>"
+                f"scale {s + 1}{' flip' if bool(table.flip[i]) else ''}, offset "
+                f"{offset_label(int(table.offset[i]), k)}, cell ({int(table.row[i])},{int(table.col[i])})"
+                for i in sel.tolist()]
+        fig.add_trace(go.Scatter(x=((b[:, 0] + b[:, 2]) / 2).tolist(), y=((b[:, 1] + b[:, 3]) / 2).tolist(),
+                                 mode="markers", marker=dict(color=color, size=9, opacity=0.9,
+                                                             line=dict(color="white", width=1)),
+                                 customdata=sel.tolist(), hovertext=text, hoverinfo="text",
+                                 name=f"centres, scale {s + 1}", legendgroup=f"s{s}",
+                                 showlegend=False))
+    if pick is not None:
+        w, b = table.windows[pick], table.boxes[pick]
+        fig.add_trace(box_trace(w, "#111111", f"window of box #{pick}", width=3, dash="dash"))
+        fig.add_trace(box_trace(b, "#e6194b", f"box #{pick}", width=4))
+    image_axes(fig, bd, pad=0.15)
+    fig.update_xaxes(showticklabels=True, ticks="outside", side="top")  # pixels, read off
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
+                      margin=dict(l=40, r=0, t=70, b=0), clickmode="event+select", dragmode="pan",
+                      legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+# --- merge ----------------------------------------------------------------------------------
+# Line width and opacity of a box by its confidence: (lower bound, width, opacity). A
+# confidence sums window probabilities, so one raw window (< 1) is thin and faint, a box of a
+# few windows medium, one that has swallowed a cluster (>= 10 windows' worth) thick and strong.
+CONF_BANDS = ((10.0, 3.5, 1.0), (1.0, 2.0, 0.8), (0.0, 1.0, 0.45))
+
+
+def _halo(box: Tensor, width: float) -> go.Scatter:
+    """A white outline under a highlighted box, so it stands out from the boxes around it."""
+    return box_trace(box, "white", "", width=width + 4, showlegend=False)
+
+
+def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
+                 max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
+    """One step of the greedy merge: the boxes alive after it (by class; line width and
+    opacity by confidence, CONF_BANDS), then on top of them the pair it merged (dashed, with a
+    white halo) and the merged box (thick). At most max_boxes alive boxes are drawn (the most
+    confident), the merged one always."""
+    fig = go.Figure()
+    add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
+    st = ms.alive
+    n = len(st.slots)
+    order = torch.argsort(st.confs, descending=True, stable=True)
+    if max_boxes is not None and n > max_boxes:
+        order = order[:max_boxes]
+    labels = st.labels[order]
+    rel = st.confs[order]
+    for c in sorted(set(labels.tolist())):
+        upper = float("inf")
+        first = True
+        for lo, width, opacity in CONF_BANDS:
+            sel = order[(labels == c) & (rel >= lo) & (rel < upper)]
+            upper = lo
+            if len(sel) == 0:
+                continue
+            xs, ys = rect_path(st.boxes[sel])
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", opacity=opacity,
+                line=dict(color=class_color(c), width=width), legendgroup=f"class{c}",
+                name=f"{class_names[c]} ({int((labels == c).sum())} drawn)", showlegend=first,
+                hoverinfo="skip"))
+            first = False
+    if ms.pair is not None:
+        i, j = ms.pair
+        for box in (ms.b1, ms.b2):
+            fig.add_trace(_halo(box, 3))
+        fig.add_trace(box_trace(ms.b1, "#d62728", f"b1 (slot {i})", width=3, dash="dash",
+                                hover=f"b1, slot {i}"))
+        fig.add_trace(box_trace(ms.b2, "#1f77b4", f"b2 (slot {j})", width=3, dash="dash",
+                                hover=f"b2, slot {j}"))
+        fig.add_trace(_halo(ms.merged, 5))
+        fig.add_trace(box_trace(ms.merged, "#2ca02c", "merged box", width=5,
+                                hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
+                                      f"match score {ms.score:.4g}"))
+    image_axes(fig, bd, pad=0.06)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 640), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04),
+                      uirevision="merge")
+    return fig
+
+
+def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 5,
+                       truth: list[dict] | None = None, title: str = "") -> go.Figure:
+    """The n most confident merged boxes, labelled with class and confidence."""
+    fig = go.Figure()
+    add_image(fig, bd)
+    for t in truth or []:
+        fig.add_trace(box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                f"truth: {t['name']}", width=2, dash="dot"))
+    f = result.final
+    for i in range(min(n, len(f))):
+        c = int(f.labels[i])
+        conf = float(f.confs[i])
+        fig.add_trace(box_trace(f.boxes[i], class_color(c),
+                                f"{i + 1}. {class_names[c]} {conf:.2f}", width=4 if i == 0 else 2,
+                                hover=f"{class_names[c]}: confidence {conf:.3f}, "
+                                      f"{len(f.members[i])} raw boxes"))
+    image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 600), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+# --- detection, experiments, merge vs NMS, efficiency ----------------------------------------
+MARK_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "missed": "#ff7f0e"}
+MARK_NAMES = {"TP": "true positive", "FP": "false positive (dashed)",
+              "missed": "missed object (dotted)"}
+
+
+def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
+                           truth: list[dict] | None = None, missed: list[int] | None = None,
+                           title: str = "") -> go.Figure:
+    """Final detections (boxes.Detection records) on the image. With status (per detection, "TP" or
+    "FP", from compare.match_truth): true positives solid green, false positives dashed red,
+    and the missed truths (indices into truth) dotted orange; without, boxes by class."""
+    fig = go.Figure()
+    add_image(fig, bd)
+    for t in truth or []:
+        fig.add_trace(box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                f"truth: {t['name']}", width=1.5, dash="dot",
+                                hover=f"truth: {t['name']}", showlegend=False))
+    # One legend entry per kind of mark (TP, FP, missed; or per class), not per box: the boxes
+    # carry their rank in the page's table as a label instead.
+    seen: set[str] = set()
+    for i, d in enumerate(dets):
+        s = status[i] if status is not None else None
+        color = MARK_COLORS[s] if s else class_color(d.label)
+        group = MARK_NAMES[s] if s else d.name
+        tr = box_trace(torch.tensor(d.box), color, group, width=3,
+                       dash="dash" if s == "FP" else "solid",
+                       hover=f"#{i + 1} {s or ''} {d.name}: confidence {d.confidence:.3f}, "
+                             f"{d.members} raw boxes", showlegend=group not in seen)
+        tr.legendgroup = group
+        seen.add(group)
+        fig.add_trace(tr)
+    if dets:
+        fig.add_trace(go.Scatter(
+            x=[d.box[0] for d in dets], y=[d.box[1] for d in dets], mode="text",
+            text=[f"#{i + 1} {d.name}" for i, d in enumerate(dets)], textposition="top right",
+            textfont=dict(color="white"), hoverinfo="skip", showlegend=False))
+    for j in missed or []:
+        t = truth[j]
+        tr = box_trace(torch.tensor(t["box"], dtype=torch.float64), MARK_COLORS["missed"],
+                       MARK_NAMES["missed"], width=3, dash="dot", hover=f"missed: {t['name']}",
+                       showlegend="missed" not in seen)
+        tr.legendgroup = "missed"
+        seen.add("missed")
+        fig.add_trace(tr)
+    image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
+
+
+def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tensor, class_names,
+                        truth: list[dict] | None = None, title: str = "",
+                        max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
+    """The final boxes of one method (boxes.Detections' fields), one trace per class, the
+    most confident max_boxes of them, over the truth (dotted white)."""
+    fig = go.Figure()
+    add_image(fig, bd, opacity=0.9)
+    for t in truth or []:
+        fig.add_trace(box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                f"truth: {t['name']}", width=2, dash="dot", showlegend=False))
+    n = int(boxes.shape[0]) if max_boxes is None else min(max_boxes, int(boxes.shape[0]))
+    lab = labels[:n]
+    for c in sorted(set(lab.tolist())):
+        sel = (lab == c).nonzero().flatten()
+        xs, ys = rect_path(boxes[sel])
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=class_color(c), width=2),
+                                 name=f"{class_names[c]} ({len(sel)})", hoverinfo="skip"))
+    image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig

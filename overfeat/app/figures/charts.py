@@ -1,0 +1,221 @@
+"""Diagrams and charts without the image: the pipeline, per-scale scores, merge scores, layer
+costs, training loss, Table 2 and the efficiency bars.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ...geometry import human_count
+from ...merge import MergeResult
+from ...multiscale import Analysis
+from .base import SCALE_COLORS
+
+
+# --- overview -------------------------------------------------------------------------------
+def pipeline_figure(info: dict) -> go.Figure:
+    """The pipeline in one picture: image -> scales -> trunk -> offset pool -> heads -> merge.
+
+    info: numbers to print in the boxes: image (H, W), sizes (the scales' (h, w)), flips, fine
+    (offsets on), k, prepool (pre-pool stride, px), stride (output stride, px), coarse (coarse
+    stride, px), windows (total over views), views, boxes (raw boxes kept), top (class name,
+    score) or None.
+    """
+    stages = _stages(info)
+    fig = go.Figure()
+    n = len(stages)
+    bw, gap = 1.0, 0.3
+    colors = ["#f2f2f2", "#dbeafe", "#e0f2e9", "#fef3c7", "#fde2e4", "#ede9fe", "#e0f7fa"]
+    for i, (title, body, page) in enumerate(stages):
+        x0 = i * (bw + gap)
+        fig.add_shape(type="rect", x0=x0, x1=x0 + bw, y0=0, y1=1, line=dict(color="#555", width=1.5),
+                      fillcolor=colors[i % len(colors)], layer="below")
+        fig.add_annotation(x=x0 + bw / 2, y=0.86, text=f"<b>{title}</b>", showarrow=False,
+                           font=dict(size=13, color="#111"), name="fixed")
+        fig.add_annotation(x=x0 + bw / 2, y=0.42, text=body, showarrow=False,
+                           font=dict(size=12, color="#222"), name="fixed")
+        fig.add_annotation(x=x0 + bw / 2, y=-0.1, text=f"<i>page: {page}</i>", showarrow=False,
+                           font=dict(size=11, color="#555"), name="fixed")
+        if i < n - 1:
+            fig.add_annotation(x=x0 + bw + gap - 0.02, y=0.5, ax=x0 + bw + 0.02, ay=0.5,
+                               xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                               arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="",
+                               name="fixed")
+    top = info.get("top")
+    tail = ("classification: spatial max per class, averaged over views"
+            + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else ""))
+    fig.add_annotation(x=(n * (bw + gap) - gap) / 2, y=1.17, text=tail, showarrow=False,
+                       font=dict(size=12, color="#111"))
+    # An invisible trace keeps the axes in data coordinates (and the figure non-empty).
+    fig.add_trace(go.Scatter(x=[0, n * (bw + gap) - gap], y=[-0.2, 1.25], mode="markers",
+                             marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-0.1, n * (bw + gap) - gap + 0.1])
+    fig.update_yaxes(visible=False, range=[-0.25, 1.3])
+    fig.update_layout(height=300, margin=dict(l=5, r=5, t=10, b=5), plot_bgcolor="white",
+                      title=None)
+    return fig
+
+
+def _stages(info: dict) -> list[tuple[str, str, str]]:
+    """pipeline_figure's boxes: (title, body, the page that shows it), left to right."""
+    H, W = info["image"]
+    k = info["k"]
+    sizes = info["sizes"]
+    return [
+        ("Image", f"{W} px wide<br>x {H} px high", "sidebar"),
+        (f"{_count(len(sizes), 'scale')}", "(height x width)<br>"
+         + "<br>".join(f"{h}x{w}" for h, w in (sizes if len(sizes) <= 4 else sizes[:3]))
+         + (f"<br>...<br>{sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 4 else "")
+         + ("<br>+ flips" if info.get("flips") else ""), "Scales"),
+        ("Conv trunk", f"runs once<br>per scale on<br>the whole image;<br>stride {info['prepool']} px",
+         "Architecture"),
+        ("Offset max pool", f"{k}x{k} pool,<br>{k * k} offsets<br>= {k * k} pooled maps"
+         if info["fine"] else f"{k}x{k} pool,<br>offsets off:<br>one pooled map", "Offsets"),
+        ("Classifier<br>(FC as conv)", f"{k * k} class maps,<br>interleaved:<br>stride {info['stride']} px<br>"
+         f"(not {info['coarse']})" if info["fine"] else
+         f"one class map,<br>stride {info['coarse']} px", "Offsets"),
+        ("Regressor", ("4 numbers per<br>class and window:" if info.get("per_class") else
+                       "4 numbers<br>per window:") + f"<br>{info['windows']} windows<br>"
+         f"in {info['views']} views", "Regressor"),
+        ("Greedy merge", f"{info['boxes']} raw boxes;<br>merge the pair<br>with the lowest<br>"
+         f"match score<br>until it is > t", "Merge"),
+    ]
+
+
+def _count(n: int, noun: str) -> str:
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six"}
+    return f"{words.get(n, n)} {noun}{'' if n == 1 else 's'}"
+
+
+def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
+    """Per class: each scale's spatial max (mean over its flips) and the final average."""
+    names = [analysis.class_names[c] for c in classes]
+    fig = go.Figure()
+    for s in analysis.settings.scales:
+        fig.add_trace(go.Bar(x=names, y=[float(analysis.scale_scores[s][c]) for c in classes],
+                             name=f"scale {s + 1}", marker_color=SCALE_COLORS[s]))
+    fig.add_trace(go.Bar(x=names, y=[float(analysis.scores[c]) for c in classes],
+                         name="final (mean of views)", marker_color="black"))
+    fig.update_layout(barmode="group", height=330, margin=dict(l=0, r=0, t=30, b=0),
+                      yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure:
+    """The match score of the pair merged at each step, one panel per score (their units
+    differ), with the threshold t (the loop stops once the lowest score is above it) and the
+    current step marked. Boxes left after step s: N - s."""
+    kinds = list(results)
+    fig = make_subplots(rows=1, cols=len(kinds), horizontal_spacing=0.08, subplot_titles=[
+        f"{kind}: {results[kind].n_steps} merges, t = {results[kind].threshold:g}"
+        for kind in kinds])
+    for c, (kind, color) in enumerate(zip(kinds, ["#d62728", "#2ca02c"]), start=1):
+        r = results[kind]
+        n = int(r.boxes.shape[0])
+        steps = list(range(1, r.n_steps + 1))
+        fig.add_trace(go.Scatter(
+            x=steps, y=r.step_scores.tolist(), mode="lines", name=kind, line=dict(color=color),
+            customdata=[n - s for s in steps],
+            hovertemplate="step %{x}: match score %{y:.4g}, %{customdata} boxes left"
+                          f"<extra>{kind}</extra>"), row=1, col=c)
+        fig.add_hline(y=r.threshold, line=dict(color="#555", dash="dash"), row=1, col=c)
+        fig.add_vline(x=min(step, r.n_steps), line=dict(color="#111", dash="dot"), row=1, col=c)
+        fig.update_xaxes(title_text="step", range=[0, max(r.n_steps, 1)], row=1, col=c)
+        fig.update_yaxes(title_text="match score" if c == 1 else None, row=1, col=c)
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+# --- architecture ---------------------------------------------------------------------------
+def layer_cost_figure(rows: list[dict]) -> go.Figure:
+    """Parameters and multiply-adds per layer (log scale) from state.layer_rows."""
+    rows = [r for r in rows if r["kind"] != "pool"]
+    names = [r["layer"] for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters", "multiply-adds (one window)"])
+    fig.add_trace(go.Bar(x=names, y=[r["parameters"] for r in rows], marker_color="#0072B2",
+                         name="parameters"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[r["multiply-adds"] for r in rows], marker_color="#D55E00",
+                         name="multiply-adds"), row=1, col=2)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    return fig
+
+
+def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.Figure:
+    """Live loss curves of a run from overfeat.app.jobs.Job.snapshot(): one line per stage
+    over the run's steps (each stage has its own loss: cross-entropy, L2 box loss, detection
+    CE), and each finished epoch's mean loss as a marker at its last step. Steps without a loss
+    (stage 2 steps that only filled the shuffle buffer, loss None) have no point."""
+    fig = go.Figure()
+    stages = sorted({r["stage"] for r in losses})
+    names = {1: "stage 1 classifier (CE)", 2: "stage 2 regressor (L2)", 3: "stage 3 detection (CE)"}
+    colors = {1: "#0072B2", 2: "#D55E00", 3: "#009E73"}
+    for s in stages:
+        rows = [r for r in losses if r["stage"] == s and r["loss"] is not None]
+        fig.add_trace(go.Scatter(x=[r["x"] for r in rows], y=[r["loss"] for r in rows],
+                                 mode="lines+markers" if len(rows) < 30 else "lines",
+                                 name=names.get(s, f"stage {s}"), line_color=colors.get(s)))
+    for e in epochs or []:
+        ends = [r["x"] for r in losses if r["stage"] == e["stage"] and r["epoch"] == e["epoch"]]
+        if ends and "loss" in e:
+            fig.add_trace(go.Scatter(x=[ends[-1]], y=[e["loss"]], mode="markers",
+                                     marker=dict(symbol="diamond", size=11,
+                                                 color=colors.get(e["stage"])),
+                                     name=f"stage {e['stage']} epoch {e['epoch'] + 1} mean",
+                                     showlegend=False))
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=30, b=0),
+                      title="training loss per step" if losses else "no steps yet",
+                      xaxis_title="step (whole run)", yaxis_title="loss",
+                      # whole steps only (Plotly would tick 1.2, 1.4, ... on a short run)
+                      xaxis=dict(tick0=1, dtick=max(1, -(-len(losses) // 10))),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure:
+    """The Table 2 analogue (experiments.table_rows: errors in %) as grouped bars per approach,
+    and the paper's top-5 errors (experiments.PAPER_TABLE2) in a panel of their own (another
+    model, another dataset: compare the trend, not the level). Every bar starts at zero, so
+    its height is the error (an axis from 15.9 made 17.1 against 16.3 look five times
+    taller); the paper's bars carry their values, whose differences are small."""
+    fig = make_subplots(rows=1, cols=2 if paper else 1, column_widths=[0.6, 0.4] if paper else None,
+                        subplot_titles=["this checkpoint"] + (["paper (fast model, ImageNet)"]
+                                                             if paper else []))
+    names = [r["approach"] for r in rows]
+    for key, color in (("top-1 error %", "#0072B2"), ("top-5 error %", "#E69F00"),
+                       ("localization error %", "#009E73")):
+        fig.add_trace(go.Bar(x=names, y=[r[key] for r in rows], name=key, marker_color=color),
+                      row=1, col=1)
+    if paper:
+        fig.add_trace(go.Bar(x=[p["approach"] for p in paper], y=[p["top5_error"] for p in paper],
+                             name="paper top-5 error %", marker_color="#CC79A7",
+                             text=[f"{p['top5_error']:.2f}" for p in paper],
+                             textposition="outside", cliponaxis=False), row=1, col=2)
+    fig.update_yaxes(rangemode="tozero")  # every panel: bars measured from 0
+    fig.update_yaxes(title_text="error (%)", row=1, col=1)
+    fig.update_layout(barmode="group", height=400, margin=dict(l=0, r=0, t=50, b=0),
+                      legend=dict(orientation="h", y=-0.35))
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def efficiency_figure(rows: list[dict]) -> go.Figure:
+    """Multiply-adds per scale, dense against crop by crop (state.cost_rows), log scale; a
+    bar's hover gives the count as text (geometry.human_count) and exactly."""
+    x = [f"scale {r['scale']}" for r in rows]
+
+    def bar(key: str, name: str, color: str) -> go.Bar:
+        v = [r[key] for r in rows]
+        return go.Bar(x=x, y=v, name=name, marker_color=color,
+                      customdata=[[human_count(n), f"{n:,}"] for n in v],
+                      hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]}) multiply-adds"
+                                    f"<extra>{name}</extra>")
+
+    fig = go.Figure([bar("dense multiply-adds", "dense (trunk once)", "#009E73"),
+                     bar("crop multiply-adds", "crop by crop", "#D55E00")])
+    fig.update_yaxes(type="log", title_text="multiply-adds")
+    fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", y=1.12))
+    return fig

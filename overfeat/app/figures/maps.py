@@ -1,0 +1,196 @@
+"""Confidence maps: per scale over the image (Scales page) and per offset, coarse against fine
+(Offsets page).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import Tensor
+
+from ...multiscale import Analysis, View
+from ...offsets import offsets
+from ..state import offset_label
+from .base import HALF, MAP_SCALE, Backdrop, add_image, box_trace, fitted_height, image_axes
+
+
+# --- scales ---------------------------------------------------------------------------------
+def map_on_image(view: View, cls: int) -> tuple[list[float], list[float], Tensor]:
+    """A view's fine map for class cls placed on the original image: (x edges, y edges, z).
+
+    Each cell is drawn at the centre of its window, one stride wide; a flipped view is flipped
+    back so that x grows to the right."""
+    z = view.fine[cls]  # [Hf, Wf]
+    win = view.windows  # [Hf, Wf, 4] original pixels
+    if view.flip:
+        z, win = z.flip(-1), win.flip(1)
+    cx = ((win[0, :, 0] + win[0, :, 2]) / 2).tolist()
+    cy = ((win[:, 0, 1] + win[:, 0, 3]) / 2).tolist()
+    px, py = view.stride / view.factor[1], view.stride / view.factor[0]
+    xe = [cx[0] - px / 2 + i * px for i in range(len(cx) + 1)]
+    ye = [cy[0] - py / 2 + i * py for i in range(len(cy) + 1)]
+    return xe, ye, z
+
+
+def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = False,
+                      scales: list[int] | None = None) -> go.Figure:
+    """Per-scale confidence maps for class cls over the image, one panel per scale."""
+    scales = list(analysis.settings.scales if scales is None else scales)
+    views = [v for v in analysis.views if v.scale in scales and v.flip == flip]
+    if not views:  # flips off: show the unflipped views
+        views = [v for v in analysis.views if v.scale in scales and not v.flip]
+    n = len(views)
+    cols = min(2 if bd.width >= bd.height else 3, n)  # panels ~450 px wide in a 1000 px column
+    rows = (n + cols - 1) // cols
+    titles = [f"scale {v.scale + 1}: {v.size[0]}x{v.size[1]}, map {v.fine.shape[-2]}x"
+              f"{v.fine.shape[-1]}, max {float(v.fine[cls].max()):.3f}" for v in views]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.08)
+    zmax = max(float(v.fine[cls].max()) for v in views) if views else 1.0
+    name = analysis.class_names[cls]
+    for i, v in enumerate(views):
+        r, c = i // cols + 1, i % cols + 1
+        add_image(fig, bd, r, c, opacity=0.75)
+        xe, ye, z = map_on_image(v, cls)
+        fig.add_trace(go.Heatmap(
+            x=xe, y=ye, z=z.tolist(), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
+            hovertemplate=f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}})"
+                          f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}</extra>"),
+            row=r, col=c)
+        image_axes(fig, bd, r, c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
+                                     colorbar=dict(title=dict(text=f"p({name})"))),
+                      height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
+                      margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
+# --- offsets --------------------------------------------------------------------------------
+def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE) -> go.Figure:
+    """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid in ONE heatmap, one colour scale.
+
+    Map (dx, dy) fills block row dy, column dx, like the offsets on the pre-pool grid; blocks are
+    separated by a row and a column of gaps (an offset's map can be a row or column shorter than
+    offset (0,0)'s; its missing cells are gaps too). One trace on one pair of axes instead of
+    k*k subplots: nine subplots cost the browser most of a second to lay out. layout.meta
+    "blocks" lists (dx, dy, first row, first column, h, w) of each map in the grid."""
+    offs = offsets(k)
+    bh = max((m.shape[-2] for m in maps), default=1)
+    bw = max((m.shape[-1] for m in maps), default=1)
+    rows, cols = k * bh + k - 1, k * bw + k - 1
+    z: list[list[float | None]] = [[None] * cols for _ in range(rows)]
+    cd: list[list[list[int] | None]] = [[None] * cols for _ in range(rows)]
+    blocks = []
+    for (dx, dy), m in zip(offs, maps):
+        r0, c0 = dy * (bh + 1), dx * (bw + 1)
+        h, w = m.shape[-2], m.shape[-1]
+        blocks.append((dx, dy, r0, c0, h, w))
+        for j, row in enumerate(m.tolist()):
+            z[r0 + j][c0:c0 + w] = row
+            cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
+    lo = min(float(m.min()) for m in maps) if maps else 0.0
+    hi = max(float(m.max()) for m in maps) if maps else 1.0
+    fig = go.Figure(go.Heatmap(
+        z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=1, ygap=1,
+        hovertemplate="offset (%{customdata[0]},%{customdata[1]}) cell "
+                      "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
+    centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
+    middle = [(i * (bh + 1) + (bh - 1) / 2) for i in range(k)]
+    fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="top",
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
+                     showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
+                                     colorbar=dict(title=dict(text=label))),
+                      height=120 * k + 130, margin=dict(l=0, r=0, t=30, b=0),
+                      plot_bgcolor="white", meta=dict(blocks=blocks))
+    return fig
+
+
+def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
+                       pick: tuple[int, int] | None = None) -> go.Figure:
+    """The coarse map (offset (0,0) only, stride k*s) beside the interleaved fine map (stride s),
+    both placed by their windows' top-left corners in the resized image (pixels), so each coarse
+    cell covers k x k fine cells. Transparent markers on the fine cells make them clickable."""
+    s = view.stride
+    fine = view.fine[cls]
+    coarse = view.class_maps[0][cls]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=[
+        f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
+        f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
+    lo = min(float(fine.min()), float(coarse.min()))
+    hi = max(float(fine.max()), float(coarse.max()))
+
+    def edges(n: int, step: int) -> list[float]:
+        return [i * step - s / 2 for i in range(n + 1)]
+
+    fig.add_trace(go.Heatmap(
+        x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=coarse.tolist(),
+        coloraxis="coloraxis", name="coarse",
+        hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), row=1, col=1)
+    Hf, Wf = fine.shape
+    offs = [[offset_label(((r % k) * k + (c % k)), k) for c in range(Wf)] for r in range(Hf)]
+    fig.add_trace(go.Heatmap(
+        x=edges(Wf, s), y=edges(Hf, s), z=fine.tolist(), coloraxis="coloraxis", name="fine",
+        customdata=offs, hovertemplate="fine: %{z:.3f}, offset %{customdata}<extra></extra>"),
+        row=1, col=2)
+    # Clickable layer: one transparent marker per fine cell (Plotly selections ignore heatmaps).
+    rr, cc = torch.meshgrid(torch.arange(Hf), torch.arange(Wf), indexing="ij")
+    fig.add_trace(go.Scatter(
+        x=(cc.flatten() * s).tolist(), y=(rr.flatten() * s).tolist(), mode="markers",
+        marker=dict(size=max(6, min(22, 360 // max(Wf, 1))), opacity=0, color="white", symbol="square"),
+        customdata=torch.stack([rr.flatten(), cc.flatten()], 1).tolist(),
+        hovertemplate="cell (%{customdata[0]},%{customdata[1]})<extra>click to pick</extra>",
+        name="cells", showlegend=False), row=1, col=2)
+    if pick is not None:
+        _mark_pick(fig, pick, s, k)
+    for c in (1, 2):
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}",
+                         title_text="window top (px, resized)" if c == 1 else None, row=1, col=c)
+        fig.update_xaxes(title_text="window left (px, resized image)", row=1, col=c)
+    # Both panels keep square pixels; a height that follows the maps' aspect (each panel is
+    # about 470 px wide on a wide page) leaves no empty band above and below a flat map.
+    height = int(min(560, max(280, 470 * (Hf + 1) / (Wf + 1) + 110)))
+    fig.update_xaxes(constrain="domain")
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
+                                     colorbar=dict(title=dict(text=f"p({class_name})"))),
+                      height=height, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
+                      dragmode=False)
+    fig.update_annotations(font_size=11)
+    return fig
+
+
+def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int) -> None:
+    """Outline the picked fine cell (row, col) and, at offset (0,0), its coarse cell."""
+    r, c = pick
+    fig.add_trace(go.Scatter(x=[c * s - s / 2, c * s + s / 2, c * s + s / 2, c * s - s / 2, c * s - s / 2],
+                             y=[r * s - s / 2, r * s - s / 2, r * s + s / 2, r * s + s / 2, r * s - s / 2],
+                             mode="lines", line=dict(color="red", width=3), name="picked",
+                             hoverinfo="skip", showlegend=False), row=1, col=2)
+    if r % k == 0 and c % k == 0:  # offset (0,0): the same window exists in the coarse map
+        j, i = r // k, c // k
+        q = s * k
+        fig.add_trace(go.Scatter(
+            x=[i * q - s / 2, i * q + q - s / 2, i * q + q - s / 2, i * q - s / 2, i * q - s / 2],
+            y=[j * q - s / 2, j * q - s / 2, j * q + q - s / 2, j * q + q - s / 2, j * q - s / 2],
+            mode="lines", line=dict(color="red", width=3), hoverinfo="skip", showlegend=False),
+            row=1, col=1)
+
+
+def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str) -> go.Figure:
+    """One window (dashed) and, if given, the box the regressor predicts from it (solid)."""
+    fig = go.Figure()
+    add_image(fig, bd)
+    fig.add_trace(box_trace(window, "#111111", "window (network input)", width=3, dash="dash",
+                            hover="window: " + ", ".join(f"{v:.0f}" for v in window.tolist())))
+    if box is not None:
+        fig.add_trace(box_trace(box, "#e6194b", "predicted box", width=3,
+                                hover="box: " + ", ".join(f"{v:.0f}" for v in box.tolist())))
+    image_axes(fig, bd, pad=0.1)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF), 560), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.05))
+    return fig

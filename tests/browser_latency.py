@@ -1,0 +1,410 @@
+"""What a student waits for, in a real browser (issue 16): part 6 of `python -m overfeat bench`,
+which runs this script in a subprocess (the overfeat package never imports Streamlit or
+Playwright) and reads the JSON it prints.
+
+    .venv/bin/python tests/browser_latency.py [--rounds 3] [--size 500] [--json]
+
+One app server (`streamlit run app.py`, headless, loopback, file watcher off: tests/load_app.py's
+start_server) and one Chromium page at 1400x1000. Every round uploads a NEW size x size PNG (a
+generated scene, so it is analysed from scratch), then visits every page of the sidebar's
+navigation in order, changes the class and toggles a scale on Scales, steps the merge twice on
+Merge, and on the Overview goes back to the sample scenes and picks one not shown before.
+
+Each interaction is timed from the student's action (the first input event the page sees) to a
+SETTLED page (load_app.SETTLED_JS, one function for all): the script is not running, a run has
+ended since the action, no spinner, every .js-plotly-plot has drawn its svg with all its traces,
+and nothing on the page changed for 0.3 s; the time is that of the page's last change. It is
+split in three: request_s (the input event to the page's rerun request on the websocket, an
+upload's HTTP transfer included), server_s (that request to the server's last websocket frame,
+in the network stack's clock, read over the DevTools protocol: the server's run, the merge
+prefetch after the page and loopback delivery) and after_server_s (the rest: the page decoding,
+rendering and drawing what came). Beside it: when the run's end showed on the page (script_s),
+the main thread's long tasks (browser_busy_s: decoding, React, Plotly drawing), the bytes the
+websocket brought (ws_kb), the JSON size of the page's Plotly figures (plot_kb), and the CPU
+seconds the server's processes and Chromium's used meanwhile (server_cpu_s, browser_cpu_s: on a
+2-core machine the two compete, and headless Chromium without a GPU rasterises in software).
+
+Targets (issue 16): the first results of a 500x500 upload <= 1.5 s, a switch to a new sample
+scene <= 1.5 s, every other interaction <= 0.5 s (max over the rounds). Exit status 0 when
+every interaction ran without an error (a missed target is reported, not an error), 1 otherwise.
+--json prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for p in (ROOT, ROOT / "tests"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from load_app import (CHROMIUM, LAUNCH_ARGS, Probe, free_port, page_problems,  # noqa: E402
+                      process_tree, start_server, wait_healthy)
+
+VIEWPORT = {"width": 1400, "height": 1000}
+FIRST_TARGET_S, SAMPLE_TARGET_S, LATER_TARGET_S = 1.5, 1.5, 0.5
+H1 = {"Overview": "OverFeat, step by step"}  # a page's title where it is not its nav label
+UPLOAD = "first results of a new {size}x{size} upload (Overview)"
+SAMPLE = "sample switch: a new sample scene (Overview)"
+
+
+def upload_png(seed: int, size: int) -> bytes:
+    """A generated detection scene resized to size x size (as tests/app_latency.py uploads)."""
+    from app_latency import upload_png as png
+
+    return png(seed, size)
+
+
+SHOWN_JS = """() => {
+  const cap = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .find(e => e.innerText.includes('Image:'));
+  const app = document.querySelector('[data-testid="stApp"]');
+  return `title ${JSON.stringify(document.querySelector('h1')?.innerText)}, caption `
+    + `${JSON.stringify(cap?.innerText.slice(0, 160))}, script `
+    + `${app?.getAttribute('data-test-script-state')}, `
+    + `${document.querySelectorAll('[data-testid="stSpinner"]').length} spinner(s)`;
+}"""
+
+
+def cpu_seconds(pids) -> float:
+    """CPU time (user + system) the processes have used so far, from /proc."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat; not idle or iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def chromium_pids() -> list[int]:
+    """Chromium's processes (browser, renderers, GPU/raster, utility) under this process."""
+    out = []
+    for p in process_tree(os.getpid()):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                name = f.read()
+        except OSError:
+            continue
+        if "chrom" in name or "headless" in name:
+            out.append(p)
+    return out
+
+
+class Recorder:
+    """The timings of one run, per interaction, in the order first seen."""
+
+    def __init__(self, probe: Probe, timeout_ms: float, verbose: bool = False,
+                 server_pid: int | None = None):
+        self.probe, self.timeout_ms, self.verbose = probe, timeout_ms, verbose
+        self.server_pid = server_pid
+        self.samples: dict[str, list[dict]] = {}
+        self.targets: dict[str, float] = {}
+        self.pages: dict[str, list[int]] = {}  # page -> JSON sizes of its figures, last visit
+        self.errors: list[str] = []
+
+    async def time(self, name: str, target: float, action, caption=None, h1=None,
+                   page_name: str | None = None) -> bool:
+        self.targets.setdefault(name, target)
+        try:
+            server = process_tree(self.server_pid) if self.server_pid else []
+            browser = chromium_pids()
+            c0 = cpu_seconds(server), cpu_seconds(browser)
+            t = await self.probe.timed(action, caption=caption, h1=h1, timeout_ms=self.timeout_ms)
+            # The CPU both sides spent (the quiet 0.3 s after the page settled included: idle).
+            t["server_cpu_s"] = cpu_seconds(server) - c0[0]
+            t["browser_cpu_s"] = cpu_seconds(browser) - c0[1]
+            sizes = await self.probe.plot_sizes()
+            t["plot_bytes"], t["plots"] = sum(sizes), len(sizes)
+            if page_name:
+                self.pages[page_name] = sizes
+            self.samples.setdefault(name, []).append(t)
+            if self.verbose:
+                print(f"{name}: {t['settled_s']:.2f} s (request {_f(t['request_s'])}, server "
+                      f"{_f(t['server_s'])}, after {_f(t['after_server_s'])}, run done "
+                      f"{t['script_s']:.2f} s, busy {t['browser_busy_s']:.2f} s, CPU server "
+                      f"{t['server_cpu_s']:.2f} s, Chromium {t['browser_cpu_s']:.2f} s, "
+                      f"{t['ws_bytes'] / 1024:.0f} kB)", file=sys.stderr, flush=True)
+            for e in await page_problems(self.probe.page):
+                self.errors.append(f"{name}: {e}")
+            return True
+        except Exception as e:  # a timeout or a missing element: note it, go on
+            try:  # what the page showed instead
+                shown = await self.probe.page.evaluate(SHOWN_JS)
+            except Exception:
+                shown = "?"
+            self.errors.append(f"{name}: {type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''} (page: {shown})")
+            if self.verbose:
+                print(f"{name}: ERROR {self.errors[-1]}", file=sys.stderr, flush=True)
+            return False
+
+    def rows(self) -> list[dict]:
+        out = []
+        for name, ts in self.samples.items():
+            s = [t["settled_s"] for t in ts]
+            def med(k):
+                v = [t[k] for t in ts if t.get(k) is not None]
+                return statistics.median(v) if v else None
+
+            target = self.targets[name]
+            out.append({"interaction": name, "n": len(ts), "median_s": statistics.median(s),
+                        "max_s": max(s), "target_s": target, "met": max(s) <= target,
+                        "script_median_s": med("script_s"),
+                        "request_median_s": med("request_s"),
+                        "server_median_s": med("server_s"),
+                        "after_server_median_s": med("after_server_s"),
+                        "server_cpu_median_s": med("server_cpu_s"),
+                        "browser_cpu_median_s": med("browser_cpu_s"),
+                        "browser_busy_median_s": med("browser_busy_s"),
+                        "ws_kb_median": med("ws_bytes") / 1024,
+                        "plot_kb_median": med("plot_bytes") / 1024,
+                        "plots": ts[-1]["plots"]})
+        return out
+
+
+async def open_selectbox(box) -> None:
+    """Open a Streamlit selectbox's list (a click on its input; the list's options then have
+    role "option")."""
+    inp = box.first.locator("input").first
+    await inp.scroll_into_view_if_needed()
+    await inp.click()
+
+
+async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list[str]) -> None:
+    from overfeat.app import state as appstate
+
+    sb = page.locator('[data-testid="stSidebar"]')
+
+    async def go(name: str) -> None:
+        await rec.time(f"page switch: {name}", LATER_TARGET_S,
+                       lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=name)
+                       .first.click(), h1=H1.get(name, name), page_name=name)
+
+    if H1["Overview"] not in await page.locator("h1").first.inner_text():
+        await go("Overview")
+    seed = 2000 + r
+    name = f"round{r}-scene{seed}.png"
+    path = tmp / name
+    path.write_bytes(upload_png(seed, size))
+    await rec.time(UPLOAD.format(size=size), FIRST_TARGET_S,
+                   lambda: page.locator('[data-testid="stFileUploader"] input[type="file"]')
+                   .first.set_input_files(str(path)), caption=f"Image: upload {name}",
+                   page_name="Overview")
+
+    for p in [n for n in nav if n != "Overview"] + ["Overview"]:
+        await go(p)
+        if p == "Scales":
+            box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
+            try:
+                await open_selectbox(box)
+                option = page.get_by_role("option").nth(1)
+                await option.wait_for()
+            except Exception as e:
+                rec.errors.append(f"class change: cannot open the class list: {e}")
+            else:
+                await rec.time("class change (Scales)", LATER_TARGET_S, option.click)
+            pill = sb.locator('[data-testid="stButtonGroup"]').first.locator("button").nth(1)
+            await rec.time("scale toggle: scale 2 off (sidebar, on Scales)", LATER_TARGET_S,
+                           pill.click)
+            await rec.time("scale toggle: scale 2 on again (sidebar, on Scales)",
+                           LATER_TARGET_S, pill.click)
+        if p == "Merge":
+            nxt = page.get_by_role("button", name="Next", exact=True)
+            for _ in range(2):
+                await rec.time("merge step: Next (Merge)", LATER_TARGET_S, nxt.click)
+
+    # Back to the sample scenes (the app shows gallery scene 1 again: it does not keep the
+    # scene chosen before the upload), then one not analysed yet: scenes 2..6 in turn (after 5
+    # rounds they have been analysed already).
+    source = sb.get_by_role("radiogroup", name="Image to analyse")
+    if await rec.time("image source: back to the sample scene (Overview)", LATER_TARGET_S,
+                      lambda: source.get_by_text("Sample scene", exact=True).click()):
+        shown = await page.evaluate(SHOWN_JS)
+        if "Image: upload" in shown or "scene" not in shown:
+            rec.errors.append(f"image source: the page still shows {shown}")
+    else:
+        shown = ""
+    new = 1 + r % (len(appstate.GALLERY) - 1)
+    if appstate.gallery_label(*appstate.GALLERY[new]) in shown:
+        new = 1 + (new % (len(appstate.GALLERY) - 1))
+    label = appstate.gallery_label(*appstate.GALLERY[new])
+    try:
+        await open_selectbox(sb.locator('[data-testid="stSelectbox"]', has_text="Sample scene"))
+        option = page.get_by_role("option", name=label, exact=True)
+        await option.wait_for()
+    except Exception as e:
+        rec.errors.append(f"sample switch: cannot open the list of sample scenes: {e}")
+        return
+    await rec.time(SAMPLE, SAMPLE_TARGET_S, option.click, caption=f"Image: {label}")
+
+
+async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: Path,
+                      verbose: bool = False, server_pid: int | None = None) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            ctx = await browser.new_context(viewport=VIEWPORT)
+            page = await ctx.new_page()
+            page.set_default_timeout(timeout_s * 1000)
+            js_errors: list[str] = []
+            page.on("pageerror", lambda e: js_errors.append(str(e)))
+            probe = await Probe.attach(page, cdp=True)
+            rec = Recorder(probe, timeout_s * 1000, verbose, server_pid)
+            t = time.perf_counter()
+            await page.goto(url)
+            first = await probe.settled(timeout_ms=max(timeout_s, 300) * 1000)
+            first_load_s = time.perf_counter() - t
+            # A link's text is its icon's ligature name, then its label.
+            nav = [x.strip().splitlines()[-1].strip() for x in
+                   await page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+                   if x.strip()]
+            if not nav:
+                rec.errors.append("no page links in the sidebar's navigation")
+            for r in range(rounds):
+                await one_round(page, rec, r, size, tmp, nav)
+            rec.errors += [f"JavaScript error: {e}" for e in js_errors]
+            return {"rows": rec.rows(), "errors": rec.errors, "nav": nav,
+                    "first_load_s": first_load_s, "first_load_ws_kb": first["ws_bytes"] / 1024,
+                    "page_plot_kb": {p: [round(s / 1024, 1) for s in v]
+                                     for p, v in rec.pages.items()}}
+        finally:
+            await browser.close()
+
+
+def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
+            verbose: bool = False) -> dict:
+    out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload",
+                 "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}", "rows": [],
+                 "errors": []}
+    t0 = time.monotonic()
+    busy0, load0 = machine_busy_s(), loadavg()
+    ours = 0.0  # CPU of this run's processes (server, Chromium, driver, this one)
+    with tempfile.TemporaryDirectory(prefix="browser_latency-") as tmp:
+        log_path = Path(tmp) / "streamlit.log"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "w") as log:
+            proc = start_server(port, log)
+            try:
+                why = wait_healthy(proc, url, time.monotonic() + 180)
+                if why:
+                    out["errors"].append(why)
+                else:
+                    out["server_ready_s"] = round(time.monotonic() - t0, 2)
+                    out.update(asyncio.run(run_browser(url, rounds, size, timeout_s, Path(tmp),
+                                                        verbose, proc.pid)))
+            except Exception as e:
+                out["errors"].append(f"{type(e).__name__}: {e}")
+            finally:
+                ours = cpu_seconds(process_tree(os.getpid())) + _own_cpu()
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except Exception:
+                    proc.kill()
+                    proc.wait()
+        if out["errors"]:
+            out["server_log_tail"] = log_path.read_text(errors="replace")[-2000:]
+    out["all_met"] = bool(out["rows"]) and all(r["met"] for r in out["rows"])
+    out["total_s"] = round(time.monotonic() - t0, 1)
+    # How busy the machine was with other work meanwhile (a shared machine's figures vary).
+    out["machine"] = {"cores": os.cpu_count(), "loadavg_start": load0, "loadavg_end": loadavg(),
+                      "other_cpu_s": round(max(machine_busy_s() - busy0 - ours, 0.0), 1)}
+    return out
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process's children that have exited (os.times)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _f(x) -> str:
+    return "?" if x is None else f"{x:.2f} s"
+
+
+def format_rows(res: dict) -> str:
+    head = ("interaction", "median", "max", "target", "met", "server", "after", "CPU srv",
+            "CPU chr", "ws kB", "plot kB")
+    rows = [head]
+    for r in res["rows"]:
+        rows.append((r["interaction"], f"{r['median_s']:.2f} s", f"{r['max_s']:.2f} s",
+                     f"<= {r['target_s']:g} s", "yes" if r["met"] else "NO",
+                     _f(r.get("server_median_s")), _f(r.get("after_server_median_s")),
+                     _f(r.get("server_cpu_median_s")), _f(r.get("browser_cpu_median_s")),
+                     f"{r['ws_kb_median']:.0f}", f"{r['plot_kb_median']:.0f}"))
+    w = [max(len(x[i]) for x in rows) for i in range(len(head))]
+    lines = [" | ".join(x[i].ljust(w[i]) for i in range(len(head))) for x in rows]
+    lines.insert(1, "-+-".join("-" * x for x in w))
+    lines.append(f"{res['rounds']} rounds, {res['image']}, viewport {res['viewport']}; "
+                 f"first page load (cold server) {res.get('first_load_s', float('nan')):.1f} s; "
+                 f"all targets met: {res['all_met']}; total {res.get('total_s')} s")
+    m = res.get("machine")
+    if m:
+        lines.append(f"machine: {m['cores']} cores, load average {m['loadavg_start']:.1f} at the "
+                     f"start, {m['loadavg_end']:.1f} at the end; other processes used "
+                     f"{m['other_cpu_s']} CPU s during the run")
+    lines.append("Medians. server: the page's rerun request to the server's last websocket "
+                 "frame (network clock); after: the page's work after that frame (settled - "
+                 "request - server); CPU srv / CPU chr: CPU seconds the server / Chromium's "
+                 "processes used meanwhile (both share the machine's cores).")
+    for p, sizes in res.get("page_plot_kb", {}).items():
+        lines.append(f"  {p}: {len(sizes)} figure(s), {sum(sizes):.0f} kB of figure JSON "
+                     f"({', '.join(f'{s:.0f}' for s in sizes)})")
+    lines += [f"ERROR: {e}" for e in res["errors"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=3, help="rounds, 1..20 (default 3)")
+    p.add_argument("--size", type=int, default=500, help="upload side in pixels (default 500)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds one interaction may take before it counts as an error")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="each interaction's time on stderr as it is measured")
+    args = p.parse_args(argv)
+    if not 1 <= args.rounds <= 20:
+        p.error("--rounds must be in 1..20")
+    if not 64 <= args.size <= 4000:
+        p.error("--size must be in 64..4000")
+    if args.timeout <= 0:
+        p.error("--timeout must be positive")
+    if not Path(CHROMIUM).exists():
+        res = {"rounds": args.rounds, "rows": [], "all_met": False,
+               "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}
+    else:
+        res = measure(args.rounds, args.size, args.timeout, args.verbose)
+    print(json.dumps(res) if args.json else format_rows(res))
+    return 0 if not res["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
