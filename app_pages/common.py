@@ -125,8 +125,8 @@ def sample_photo(index: int) -> Image.Image:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def image_backdrop(image_key: str, _image: Image.Image) -> Backdrop:
-    return backdrop(_image)
+def image_backdrop(image_key: str, _image: Image.Image, max_side: int = 560) -> Backdrop:
+    return backdrop(_image, max_side)
 
 
 # --- analyses -------------------------------------------------------------------------------
@@ -197,8 +197,9 @@ class Context:
         self.timings[f"merge {kind}"] = time.perf_counter() - t
         return r
 
-    def backdrop(self) -> Backdrop:
-        return image_backdrop(self.image_key, self.image)
+    def backdrop(self, max_side: int = 560) -> Backdrop:
+        """The image under the figures (a JPEG thumbnail; smaller for multi-panel figures)."""
+        return image_backdrop(self.image_key, self.image, max_side)
 
 
 def context() -> Context:

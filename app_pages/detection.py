@@ -99,7 +99,7 @@ def background(a: Analysis, names) -> None:
     else:
         st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high where "
                    "a window sees no object. Windows are drawn at their centres.")
-        chart(figures.scale_maps_figure(a, ctx.backdrop(), bg), key="det_bg")
+        chart(figures.scale_maps_figure(a, ctx.backdrop(figures.PANEL_SIDE), bg), key="det_bg")
 
 
 render()

@@ -32,7 +32,7 @@ def render() -> None:
         with st.expander(f"How {card.label} differs from the paper's net"):
             st.markdown(card.differs)
     cls, flip = controls(a)
-    chart(figures.scale_maps_figure(a, ctx.backdrop(), cls, flip=flip), key="scales_maps")
+    chart(figures.scale_maps_figure(a, ctx.backdrop(figures.PANEL_SIDE), cls, flip=flip), key="scales_maps")
     st.caption(f"Each cell is drawn at the centre of its window, one stride "
                f"({ctx.model.prepool_stride if a.settings.fine else ctx.model.stride} px at that "
                "scale) wide: at the smallest scale the window covers almost the whole image, so "

@@ -206,7 +206,7 @@ def png_bytes(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def data_uri(im: Image.Image, max_side: int = 560, quality: int = 85) -> tuple[str, tuple[int, int]]:
+def data_uri(im: Image.Image, max_side: int = 560, quality: int = 80) -> tuple[str, tuple[int, int]]:
     """A JPEG data URI of the image shrunk to max_side, and the thumbnail's (width, height)."""
     th = im.convert("RGB")
     th.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

@@ -9,7 +9,7 @@ are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`.
 """
 
 from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
-                   PLOTLY_CONFIG, PRESENTER_SCALE, SCALE_COLORS, Backdrop, backdrop, class_color,
+                   PANEL_SIDE, PLOTLY_CONFIG, PRESENTER_SCALE, SCALE_COLORS, Backdrop, backdrop, class_color,
                    fitted_height, styled)
 from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection_marks_figure,
                     final_boxes_figure, merge_figure, method_boxes_figure)
@@ -19,7 +19,7 @@ from .maps import fine_coarse_figure, map_on_image, offset_grid_figure, scale_ma
 
 __all__ = [
     "CLASS_COLORS", "CONF_BANDS", "DEFAULT_MAX_BOXES", "FONT", "FULL", "HALF", "MAP_SCALE",
-    "MARK_COLORS", "MARK_NAMES", "MODEBAR", "PLOTLY_CONFIG", "PRESENTER_SCALE", "SCALE_COLORS",
+    "MARK_COLORS", "MARK_NAMES", "MODEBAR", "PANEL_SIDE", "PLOTLY_CONFIG", "PRESENTER_SCALE", "SCALE_COLORS",
     "Backdrop", "backdrop", "boxes_figure", "class_color", "detection_marks_figure",
     "efficiency_figure", "final_boxes_figure", "fine_coarse_figure", "fitted_height",
     "layer_cost_figure", "map_on_image", "merge_figure", "merge_scores_figure",

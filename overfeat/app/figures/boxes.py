@@ -13,7 +13,7 @@ from ...merge import MergeResult, MergeStep
 from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
 from .base import (DEFAULT_MAX_BOXES, FULL, HALF, SCALE_COLORS, Backdrop, add_image, box_trace,
-                   class_color, fitted_height, image_axes, rect_path)
+                   class_color, fitted_height, image_axes, pixels, rect_path)
 
 
 # --- regressor ------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
                 f"scale {s + 1}{' flip' if bool(table.flip[i]) else ''}, offset "
                 f"{offset_label(int(table.offset[i]), k)}, cell ({int(table.row[i])},{int(table.col[i])})"
                 for i in sel.tolist()]
-        fig.add_trace(go.Scatter(x=((b[:, 0] + b[:, 2]) / 2).tolist(), y=((b[:, 1] + b[:, 3]) / 2).tolist(),
+        fig.add_trace(go.Scatter(x=pixels((b[:, 0] + b[:, 2]) / 2), y=pixels((b[:, 1] + b[:, 3]) / 2),
                                  mode="markers", marker=dict(color=color, size=9, opacity=0.9,
                                                              line=dict(color="white", width=1)),
                                  customdata=sel.tolist(), hovertext=text, hoverinfo="text",

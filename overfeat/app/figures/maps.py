@@ -12,7 +12,8 @@ from torch import Tensor
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import HALF, MAP_SCALE, Backdrop, add_image, box_trace, fitted_height, image_axes
+from .base import (HALF, MAP_SCALE, Backdrop, add_image, box_trace, fitted_height, image_axes,
+                   values)
 
 
 # --- scales ---------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         add_image(fig, bd, r, c, opacity=0.75)
         xe, ye, z = map_on_image(v, cls)
         fig.add_trace(go.Heatmap(
-            x=xe, y=ye, z=z.tolist(), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
+            x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
             hovertemplate=f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}})"
                           f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}</extra>"),
             row=r, col=c)
@@ -88,7 +89,7 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
         r0, c0 = dy * (bh + 1), dx * (bw + 1)
         h, w = m.shape[-2], m.shape[-1]
         blocks.append((dx, dy, r0, c0, h, w))
-        for j, row in enumerate(m.tolist()):
+        for j, row in enumerate(values(m)):
             z[r0 + j][c0:c0 + w] = row
             cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
     lo = min(float(m.min()) for m in maps) if maps else 0.0
@@ -128,13 +129,13 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         return [i * step - s / 2 for i in range(n + 1)]
 
     fig.add_trace(go.Heatmap(
-        x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=coarse.tolist(),
+        x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=values(coarse),
         coloraxis="coloraxis", name="coarse",
         hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), row=1, col=1)
     Hf, Wf = fine.shape
     offs = [[offset_label(((r % k) * k + (c % k)), k) for c in range(Wf)] for r in range(Hf)]
     fig.add_trace(go.Heatmap(
-        x=edges(Wf, s), y=edges(Hf, s), z=fine.tolist(), coloraxis="coloraxis", name="fine",
+        x=edges(Wf, s), y=edges(Hf, s), z=values(fine), coloraxis="coloraxis", name="fine",
         customdata=offs, hovertemplate="fine: %{z:.3f}, offset %{customdata}<extra></extra>"),
         row=1, col=2)
     # Clickable layer: one transparent marker per fine cell (Plotly selections ignore heatmaps).
