@@ -117,7 +117,7 @@ FONT = 14  # px: readable from the back of a room at 1400 px wide (Plotly's defa
 PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
 
 
-MODEBAR = 26  # px: the height of Plotly's modebar
+MODEBAR = 34  # px: the height of Plotly's modebar
 
 
 def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:

@@ -16,6 +16,9 @@ from .base import (HALF, MAP_SCALE, Backdrop, add_image, box_trace, fitted_heigh
                    values)
 
 
+GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
+
+
 # --- scales ---------------------------------------------------------------------------------
 def map_on_image(view: View, cls: int) -> tuple[list[float], list[float], Tensor]:
     """A view's fine map for class cls placed on the original image: (x edges, y edges, z).
@@ -44,8 +47,10 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
     n = len(views)
     cols = min(2 if bd.width >= bd.height else 3, n)  # panels ~450 px wide in a 1000 px column
     rows = (n + cols - 1) // cols
-    titles = [f"scale {v.scale + 1}: {v.size[0]}x{v.size[1]}, map {v.fine.shape[-2]}x"
-              f"{v.fine.shape[-1]}, max {float(v.fine[cls].max()):.3f}" for v in views]
+    # Short titles: two panels side by side leave ~450 px each, presenter fonts 1.4x (the map
+    # sizes are on the Architecture page and in the hover).
+    titles = [f"scale {v.scale + 1} ({v.size[0]}x{v.size[1]}): max {float(v.fine[cls].max()):.3f}"
+              for v in views]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
                         vertical_spacing=0.08)
     zmax = max(float(v.fine[cls].max()) for v in views) if views else 1.0
@@ -57,7 +62,8 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         fig.add_trace(go.Heatmap(
             x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
             hovertemplate=f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}})"
-                          f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}</extra>"),
+                          f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}, map "
+                          f"{v.fine.shape[-2]}x{v.fine.shape[-1]}</extra>"),
             row=r, col=c)
         image_axes(fig, bd, r, c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
@@ -65,7 +71,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
     fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
                                      colorbar=dict(title=dict(text=f"p({name})"))),
                       height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
-                      margin=dict(l=0, r=0, t=40, b=0))
+                      margin=dict(l=0, r=0, t=40, b=0), meta=dict(fit=True))
     return fig
 
 
@@ -100,14 +106,16 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
                       "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
     centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
     middle = [(i * (bh + 1) + (bh - 1) / 2) for i in range(k)]
-    fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="top",
+    fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="bottom",
                      showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
                      showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
                                      colorbar=dict(title=dict(text=label))),
-                      height=120 * k + 130, margin=dict(l=0, r=0, t=30, b=0),
-                      plot_bgcolor="white", meta=dict(blocks=blocks))
+                      # the grid's aspect at about GRID_WIDTH px wide (half a column, less
+                      # the colour bar), plus the tick labels: no blank band above and below
+                      height=round(GRID_WIDTH * rows / cols) + 70, margin=dict(l=0, r=0, t=30, b=0),
+                      plot_bgcolor="white", meta=dict(blocks=blocks, fit=True))
     return fig
 
 
