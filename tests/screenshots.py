@@ -5,7 +5,8 @@ drawn sizes (plot-area width of each Plotly figure, its smallest font) as JSON o
     .venv/bin/python tests/screenshots.py [--pages merge,scales] [--views scene,photo]
 
 Not a test (nothing is asserted): the browser tests check behaviour; this is the look-see a
-teacher does before a lesson. Uses the same server and browser set-up as tests/test_browser.py.
+teacher does before a lesson. Uses the same server and browser set-up as the browser tests
+(tests/browser_helpers.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from test_browser import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, screenshot, settle,  # noqa: E402
-                          streamlit_server)
+from browser_helpers import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, screenshot, settle,  # noqa: E402
+                             streamlit_server)
 
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
          "detection", "compare", "experiments", "efficiency")

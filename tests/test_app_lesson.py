@@ -11,23 +11,14 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import (APP, CHEAP, SAMPLE_NAME, TIMEOUT, ctx, encode, figures, ok, open_link,
+                             page, sample_image, start, traces)
 from overfeat import detection
 from overfeat.app import share
 from overfeat.app import state as appstate
 from overfeat.evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from overfeat.multiscale import Settings, analyze
 from overfeat.predict import load_model
-from test_app import (APP, SAMPLE, SAMPLE_NAME, TIMEOUT, ctx, encode, figures, ok, page,
-                      sample_image, start, traces)
-
-CHEAP = {"scales": "0,1", "flips": "0"}
-
-
-def open_link(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
 
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:

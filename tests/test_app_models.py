@@ -4,19 +4,15 @@ each image's top class, and the suggestion to use the ImageNet model for a photo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import APP, PAGES, TIMEOUT, ctx, figures, ok, page
 from overfeat.app import share
 from overfeat.app import state as appstate
 from overfeat.boxes import box_iou
-from test_app import APP, SAMPLE, SAMPLE_NAME, TIMEOUT, ctx, figures, ok, page
 
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
 BOX_PAGES = ("regressor", "merge", "detection", "compare")
 PHOTO = {name: i for i, (name, _) in enumerate(appstate.PHOTOS)}
 ASTRONAUT_FACE = (180.0, 62.0, 268.0, 170.0)

@@ -6,100 +6,25 @@ test-artifacts/ (git-ignored) for a person to look at.
 
 AppTest (tests/test_app.py) checks what the pages compute; only a browser runs the JavaScript
 that draws the charts and turns clicks into selections. tests/run.sh installs Chromium, so
-these tests run (never skip) wherever the suite runs.
+these tests run (never skip) wherever the suite runs. The server and browser fixtures are in
+tests/conftest.py, the helpers in tests/browser_helpers.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-WIDTH, HEIGHT = 1400, 900
-SLOW = 120_000  # ms: the first analysis runs the network at 12 views on a busy 2-core CPU
+from browser_helpers import (HEIGHT, SLOW, WIDTH, check_figures, check_page, go, merge_step,
+                             screenshot, settle, wait_for_merge_step)
+
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # Plotly figures each page draws (with offsets on, the default).
 FIGURES = {"Overview": 2, "Architecture": 1, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 5}
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-expect.set_options(timeout=SLOW)  # expect's own default is 5 s
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(log_name: str, env: dict | None = None):
-    """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health
-    answers "ok", and stops it afterwards. Output goes to test-artifacts/<log_name>."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = _free_port()
-    log = open(ARTIFACTS / log_name, "w")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--browser.gatherUsageStats", "false",
-           # No file watcher: nothing is edited during the test, and watching the tree costs CPU.
-           "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}: "
-                            f"{(ARTIFACTS / log_name).read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free port; yields its URL, killed at the end."""
-    with streamlit_server("streamlit.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: tests/run.sh installs it (apt)"
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -138,57 +63,6 @@ def app(server, browser, image_file) -> Page:
     page.close()
 
 
-def settle(page: Page) -> None:
-    """Wait until the script has finished its run (a rerun may start a moment after a click)."""
-    page.wait_for_timeout(400)
-    page.wait_for_selector(IDLE)
-    page.wait_for_timeout(200)
-    page.wait_for_selector(IDLE)
-
-
-def go(page: Page, name: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
-    expect(page.locator("h1").first).to_have_text(
-        "OverFeat, step by step" if name == "Overview" else name)
-    settle(page)
-
-
-def check_page(page: Page) -> None:
-    """No exception, no error box, the app's caption on top."""
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
-    assert page.js_errors == []  # type: ignore[attr-defined]
-
-
-def check_figures(page: Page, n: int) -> None:
-    """n Plotly figures, each drawn: an svg with its plot area inside .js-plotly-plot."""
-    plots = page.locator(".js-plotly-plot")
-    expect(plots).to_have_count(n)
-    for i in range(n):
-        plot = plots.nth(i)
-        plot.scroll_into_view_if_needed()
-        expect(plot.locator("svg.main-svg").first).to_be_attached()
-        # Every trace Plotly was given made it into the drawing.
-        drawn = plot.evaluate("gd => gd._fullData.length")
-        given = plot.evaluate("gd => gd.data.length")
-        assert drawn == given > 0
-
-
-def screenshot(page: Page, name: str) -> Path:
-    """The whole page: Streamlit scrolls inside its main block, so the viewport is made as tall
-    as the content for the shot (Playwright's full_page only sees the window)."""
-    height = page.evaluate(
-        "() => Math.max(...['stMain', 'stMainBlockContainer', 'stSidebarContent'].map("
-        "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))")
-    page.set_viewport_size({"width": WIDTH, "height": min(max(height + 40, HEIGHT), 12000)})
-    page.wait_for_timeout(800)  # Plotly re-lays out its figures to the new size
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    assert path.stat().st_size > 20_000  # not a blank page
-    return path
-
-
 # --- tests (in order, one tab) -----------------------------------------------------------------
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_draws_its_figures(app: Page, name: str):
@@ -202,14 +76,6 @@ def test_every_page_draws_its_figures(app: Page, name: str):
 KINDS = ("literal", "corrected")
 
 
-def _step(page: Page, kind: str) -> tuple[int, int, str]:
-    """(step, number of steps, the step's text) of one match score on the Merge page."""
-    text = page.locator('[data-testid="stMarkdownContainer"]',
-                        has_text=re.compile(rf"^{kind}: step \d+ of")).inner_text()
-    step, n = re.search(r"step (\d+) of (\d+)", text).groups()
-    return int(step), int(n), text
-
-
 def _highlighted(page: Page, kind: str) -> list[str]:
     """Names of the highlighted traces (the merged pair and the merged box) as drawn."""
     plot = page.locator(".js-plotly-plot").nth(KINDS.index(kind))
@@ -217,35 +83,27 @@ def _highlighted(page: Page, kind: str) -> list[str]:
                          ".filter(n => /^(b1|b2|merged)/.test(n))")
 
 
-def _wait_for_step(page: Page, kind: str, at_least: int, timeout: float = SLOW) -> None:
-    page.wait_for_function(r"""([kind, n]) => [...document.querySelectorAll(
-            '[data-testid="stMarkdownContainer"]')].some(e => {
-            const m = e.innerText.match(/^(\w+): step (\d+) of/);
-            return m && m[1] === kind && Number(m[2]) >= n; })""",
-        arg=[kind, at_least], timeout=timeout)
-
-
 def test_merge_steps_forward(app: Page):
     go(app, "Merge")
-    steps = {kind: _step(app, kind)[1] for kind in KINDS}
+    steps = {kind: merge_step(app, kind)[1] for kind in KINDS}
     # The longer merge sets the stepper's range; the other stays at its last step (a trained
     # regressor's overlapping boxes may give the literal score few merges).
     longest = max(KINDS, key=steps.get)
     assert steps[longest] >= 2
-    assert _step(app, longest)[0] == 0 and _highlighted(app, longest) == []
+    assert merge_step(app, longest)[0] == 0 and _highlighted(app, longest) == []
     pairs = []
     for n in (1, 2):
         app.get_by_role("button", name="Next", exact=True).click()
-        _wait_for_step(app, longest, n)
+        wait_for_merge_step(app, longest, n)
         settle(app)
         for kind in KINDS:
-            step, _, text = _step(app, kind)
+            step, _, text = merge_step(app, kind)
             assert step == min(n, steps[kind])
             if step:
                 assert re.search(r"merged pair \(\d+, \d+\)", text) and "match score" in text
                 names = _highlighted(app, kind)
                 assert len(names) == 3 and names[2] == "merged box"
-        text = _step(app, longest)[2]
+        text = merge_step(app, longest)[2]
         pairs.append((re.search(r"merged pair \(\d+, \d+\)", text).group(0),
                       _highlighted(app, longest)))
     assert pairs[0] != pairs[1]  # the counter moved and so did the highlighted pair
@@ -254,20 +112,20 @@ def test_merge_steps_forward(app: Page):
 
 
 def test_merge_play_and_pause(app: Page):
-    longest = max(KINDS, key=lambda k: _step(app, k)[1])
-    start, n, _ = _step(app, longest)
+    longest = max(KINDS, key=lambda k: merge_step(app, k)[1])
+    start, n, _ = merge_step(app, longest)
     play = app.get_by_role("switch", name="Play", exact=True)
     app.get_by_text("Play", exact=True).click()
     expect(play).to_be_checked()
     # The fragment ticks every 0.7 s: several steps within seconds, with no click.
-    _wait_for_step(app, longest, min(start + 3, n), timeout=30_000)
+    wait_for_merge_step(app, longest, min(start + 3, n), timeout=30_000)
     app.get_by_text("Play", exact=True).click()  # one click, while the timer keeps rerunning
     expect(play).not_to_be_checked()
     settle(app)
-    stopped = _step(app, longest)[0]
+    stopped = merge_step(app, longest)[0]
     assert stopped >= min(start + 3, n)
     app.wait_for_timeout(2000)
-    assert _step(app, longest)[0] == stopped
+    assert merge_step(app, longest)[0] == stopped
     check_page(app)
 
 

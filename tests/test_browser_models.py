@@ -3,7 +3,8 @@ checkpoint, then a click on "ImageNet (EfficientNet-Lite0)" - the Scales page re
 photo's top ImageNet class; the Regressor page says in one line that this net has no boxes and
 points to the Faces model; the Faces model on the astronaut photo steps through its real merge.
 
-Same set-up as tests/test_browser.py. Screenshots at 1400x1000 (and in presenter mode) go to
+Same set-up as tests/test_browser.py (tests/browser_helpers.py, the browser fixture of
+tests/conftest.py). Screenshots at 1400x1000 (and in presenter mode) go to
 test-artifacts/models-*.png; the README shows two of them.
 """
 
@@ -14,17 +15,18 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from browser_helpers import (SLOW, check_figures, check_page, merge_step, screenshot, settle,
+                             sidebar, streamlit_server, wait_for_merge_step)
+from browser_helpers import new_page as _new_page
 from overfeat import zoo
 from overfeat.app import state as appstate
-from test_browser import (SLOW, _step, _wait_for_step, browser, check_figures,  # noqa: F401
-                          check_page, screenshot, settle, streamlit_server)
-from test_browser_teach import new_page as _new_page, sidebar
 
 
-def new_page(browser, url: str) -> Page:  # noqa: F811
-    return _new_page(browser, url, height=1000)  # the 1400x1000 a teacher's screen shows
+def new_page(browser, url: str) -> Page:
+    """A tab at the 1400x1000 a teacher's screen shows."""
+    return _new_page(browser, url, height=1000)
 
-expect.set_options(timeout=SLOW)
+
 PHOTO = {name: i for i, (name, _) in enumerate(appstate.PHOTOS)}
 CATS = ("Egyptian cat", "tiger cat", "tabby")
 
@@ -91,13 +93,13 @@ def test_faces_model_steps_through_a_real_merge(server, browser):
     expect(page.locator("h1").first).to_have_text("Merge")
     radio = sidebar(page).get_by_role("radio", name=zoo.CARDS["faces"].label)
     expect(radio).to_be_checked()
-    step, n, _ = _step(page, "corrected")
+    step, n, _ = merge_step(page, "corrected")
     assert step == 0 and n >= 10  # hundreds of raw face boxes, many merge steps
     for k in (1, 2):
         page.get_by_role("button", name="Next", exact=True).click()
-        _wait_for_step(page, "corrected", k)
+        wait_for_merge_step(page, "corrected", k)
         settle(page)
-    step, _, text = _step(page, "corrected")
+    step, _, text = merge_step(page, "corrected")
     assert step == 2 and re.search(r"merged pair \(\d+, \d+\)", text)
     check_page(page)
     screenshot(page, "models-3-faces-merge")

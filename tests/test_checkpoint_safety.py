@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from overfeat.checkpoint import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from overfeat.checkpoint import FORMAT, CheckpointError, load_checkpoint
 from overfeat.cli import main
-from overfeat.config import ModelConfig
 from overfeat.model import OverFeat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,18 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 
 
-def tiny_config(**kw) -> ModelConfig:
-    base = dict(geometry="accurate", width=1 / 32, num_classes=3, class_names=("a", "b", "bg"),
-                background=True, regressor_channels=(32, 8))
-    return ModelConfig(**{**base, **kw})
-
-
 @pytest.fixture
-def good(tmp_path) -> Path:
-    torch.manual_seed(0)
-    p = tmp_path / "good.pt"
-    save_checkpoint(p, OverFeat(tiny_config()))
-    return p
+def good(tiny_ckpt) -> Path:
+    """The tiny checkpoint of tests/conftest.py: a good file to break."""
+    return tiny_ckpt[0]
 
 
 # --- pickles that carry code --------------------------------------------------------------------
@@ -110,7 +101,7 @@ def save_blob(path: Path, blob) -> Path:
     return path
 
 
-def test_foreign_and_mismatched_checkpoints(tmp_path, good):
+def test_foreign_and_mismatched_checkpoints(tmp_path, good, tiny_config):
     blob = torch.load(good, weights_only=True)
     other = OverFeat(tiny_config(width=1 / 16)).state_dict()
     missing = {k: v for k, v in blob["state_dict"].items() if not k.startswith("regressor.")}
@@ -148,7 +139,7 @@ def test_foreign_and_mismatched_checkpoints(tmp_path, good):
 # --- the commands -------------------------------------------------------------------------------
 
 
-def test_predict_with_bad_checkpoints_is_one_error_line(tmp_path, good, capsys):
+def test_predict_with_bad_checkpoints_is_one_error_line(tmp_path, good, tiny_config, capsys):
     from PIL import Image
 
     image = tmp_path / "img.png"

@@ -9,16 +9,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from overfeat.checkpoint import save_checkpoint
 from overfeat.cli import main
-from overfeat.config import ModelConfig
 from overfeat.data.loader import SceneSet
 from overfeat.data.scenes import MAX_SIDE, MIN_SIDE, make_scene, write_voc_dataset
 from overfeat.data.voc import VOC_CLASSES, read_split
-from overfeat.model import OverFeat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -337,13 +334,10 @@ def test_train_cli_on_a_bad_folder_is_one_error_line(good_loc, tmp_path, capsys)
     assert code == 2 and err.startswith("error: ") and "no such folder" in err
 
 
-def test_evaluate_cli_on_a_bad_folder_subprocess(good_loc, tmp_path):
+def test_evaluate_cli_on_a_bad_folder_subprocess(good_loc, tmp_path, tiny_model):
     root = broken_copy(good_loc, tmp_path, "malformed xml")
     ckpt = tmp_path / "tiny.pt"
-    torch.manual_seed(0)
-    save_checkpoint(ckpt, OverFeat(ModelConfig(width=1 / 32, num_classes=21, background=True,
-                                               class_names=VOC_CLASSES + ("background",),
-                                               regressor_channels=(32, 8))))
+    save_checkpoint(ckpt, tiny_model(VOC_CLASSES + ("background",)))
     r = subprocess.run([sys.executable, "-m", "overfeat", "evaluate", "--checkpoint", str(ckpt),
                         "--data", str(root), "--split", "train", "--quiet"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)

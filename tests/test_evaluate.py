@@ -15,7 +15,6 @@ from PIL import Image
 from overfeat.boxes import Detections
 from overfeat.checkpoint import save_checkpoint
 from overfeat.cli import main
-from overfeat.config import ModelConfig
 from overfeat.data.scenes import write_voc_dataset
 from overfeat.data.voc import VOC_CLASSES, read_split
 from overfeat.evaluate import FULL, TABLE2, evaluate, evaluate_folder
@@ -153,16 +152,10 @@ def fake(monkeypatch):
     return table, calls, made
 
 
-def tiny_model(names=NAMES) -> OverFeat:
-    torch.manual_seed(0)
-    return OverFeat(ModelConfig(width=1 / 32, num_classes=len(names), class_names=names,
-                                background=True, regressor_channels=(32, 8))).eval()
-
-
-def test_plumbing_against_hand_computed_answers(fake, tmp_path):
+def test_plumbing_against_hand_computed_answers(fake, tmp_path, tiny_model):
     table, calls, made = fake
     root = write_folder(tmp_path / "voc")
-    res = evaluate_folder(tiny_model(), root, "val", on_error="skip")
+    res = evaluate_folder(tiny_model(NAMES), root, "val", on_error="skip")
     # Merges per task: the full analysis of every image is merged for detection, and, on
     # single-class images, every Table 2 row is merged for localization (MERGE's settings).
     loc = {"score": "corrected", **evaluate_mod.MERGE["localization"]}
@@ -225,10 +218,10 @@ def test_plumbing_against_hand_computed_answers(fake, tmp_path):
     assert "bg" not in res["detection"]["per_class"]
 
 
-def test_bad_record_raises_when_not_skipping(fake, tmp_path):
+def test_bad_record_raises_when_not_skipping(fake, tmp_path, tiny_model):
     root = write_folder(tmp_path / "voc")
     with pytest.raises(ValueError) as e:
-        evaluate_folder(tiny_model(), root, "val")
+        evaluate_folder(tiny_model(NAMES), root, "val")
     assert "000007.xml" in str(e.value) and "zebra" in str(e.value)
     # Only the image that cannot be decoded (read_split cannot see it) left:
     for i in (7, 8):
@@ -236,19 +229,19 @@ def test_bad_record_raises_when_not_skipping(fake, tmp_path):
     (root / "ImageSets" / "Main" / "val.txt").write_text(
         "".join(f"{i:06d}\n" for i in (0, 9, 1)))
     with pytest.raises(ValueError, match="000009.png"):
-        evaluate_folder(tiny_model(), root, "val")
-    res = evaluate_folder(tiny_model(), root, "val", on_error="skip")
+        evaluate_folder(tiny_model(NAMES), root, "val")
+    res = evaluate_folder(tiny_model(NAMES), root, "val", on_error="skip")
     assert res["images"] == 2 and res["skipped"] == 1
 
 
 # --- the real pipeline with a crafted model -------------------------------------------------------
 
 
-def fixed_score_model(order: list[int]) -> OverFeat:
+def fixed_score_model(tiny_model, order: list[int]) -> OverFeat:
     """A demo-like model whose class probabilities are the same for every window: the
     classifier's output layer has zero weights, and biases ranking the classes as `order`
     (background first and far ahead, so every object probability is below min_score and the
-    merge gets no box at all)."""
+    merge gets no box at all). tiny_model: the conftest fixture."""
     names = VOC_CLASSES + ("background",)
     model = tiny_model(names)
     last = model.classifier[-1]
@@ -268,7 +261,7 @@ def loc_folder(tmp_path_factory) -> Path:
     return root
 
 
-def test_crafted_model_known_errors(loc_folder):
+def test_crafted_model_known_errors(loc_folder, tiny_model):
     records, _ = read_split(loc_folder, "val")
     labels = [r.objects[0].label for r in records]
     others = [c for c in range(20) if c not in labels]
@@ -280,7 +273,8 @@ def test_crafted_model_known_errors(loc_folder):
     assert want_top5 < want_top1 and 0 < want_top1  # the case is not degenerate
 
     events = []
-    res = evaluate_folder(fixed_score_model(order), loc_folder, "val", callback=events.append)
+    res = evaluate_folder(fixed_score_model(tiny_model, order), loc_folder, "val",
+                          callback=events.append)
     assert [e["done"] for e in events] == [1, 2, 3, 4] and events[0]["total"] == 4
     assert res["images"] == res["single_class_images"] == 4 and res["skipped"] == 0
     for row in res["table2"]:  # every approach sees the same constant scores
@@ -294,7 +288,7 @@ def test_crafted_model_known_errors(loc_folder):
     assert len(det["per_class"]) == 20  # background is not scored
 
 
-def test_derive_equals_a_fresh_analysis():
+def test_derive_equals_a_fresh_analysis(tiny_model):
     """evaluate cuts the fine-stride rows out of one full analysis; that must be what analyze
     computes from scratch with the row's settings."""
     model = tiny_model(VOC_CLASSES + ("background",))
@@ -315,8 +309,8 @@ def test_derive_equals_a_fresh_analysis():
         derive(full, TABLE2[0].settings())  # coarse stride cannot be cut out of a fine analysis
 
 
-def test_evaluate_command_json_matches_the_function(loc_folder, tmp_path, capsys):
-    model = fixed_score_model(list(range(20)))
+def test_evaluate_command_json_matches_the_function(loc_folder, tmp_path, capsys, tiny_model):
+    model = fixed_score_model(tiny_model, list(range(20)))
     ckpt = tmp_path / "crafted.pt"
     save_checkpoint(ckpt, model)
     code = main(["evaluate", "--checkpoint", str(ckpt), "--data", str(loc_folder),

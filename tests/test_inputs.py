@@ -14,11 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from overfeat.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from overfeat.checkpoint import CheckpointError, load_checkpoint
 from overfeat.cli import main
-from overfeat.config import ModelConfig
 from overfeat.images import ImageError, load_image
-from overfeat.model import OverFeat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,17 +98,6 @@ def test_exif_rotation_is_applied():
     assert out.size == (40, 80)  # portrait once rotated
     a = np.asarray(out)
     assert a[5, 20].mean() > 200 and a[75, 20].mean() < 50  # white half now on top
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path):
-    torch.manual_seed(0)
-    m = OverFeat(ModelConfig(geometry="accurate", width=1 / 32, num_classes=3,
-                             class_names=("a", "b", "bg"), background=True,
-                             regressor_channels=(64, 16)))
-    p = tmp_path / "tiny.pt"
-    save_checkpoint(p, m, meta={"note": "test"})
-    return p, m
 
 
 def run_cli(args, capsys):

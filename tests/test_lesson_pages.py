@@ -17,33 +17,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import CHEAP, captions, ctx, ok, open_link, page
+from apptest_helpers import figures as page_figures
 from overfeat import compare, experiments, geometry, zoo
 from overfeat.app import figures, jobs
 from overfeat.app import state as appstate
-from test_app import APP, TIMEOUT, ctx, ok, page
-from test_app import figures as page_figures
 
-CHEAP = {"scales": "0,1", "flips": "0"}  # two scales, no flips: quick for pages not about them
 REG = " (regressor)"
 
 
-def captions(at: AppTest) -> str:
-    return "\n".join(c.value for c in at.caption)
-
-
 def open_page(name: str, params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in {**(params or {}), "page": name}.items():
-        at.query_params[k] = v
-    return ok(at.run())
-
-
-@pytest.fixture()
-def train_root(tmp_path, monkeypatch) -> Path:
-    """Runs write under a temporary folder; the registry is restored afterwards."""
-    monkeypatch.setattr(jobs, "ROOT", tmp_path)
-    monkeypatch.setattr(jobs, "_CURRENT", None)
-    return tmp_path
+    """A fresh session opened on a link to that page (and these parameters), checked."""
+    return ok(open_link({**(params or {}), "page": name}))
 
 
 # --- 1. Training: stage 2's loss ------------------------------------------------------------

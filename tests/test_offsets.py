@@ -5,7 +5,7 @@ import torch
 
 import torch.nn.functional as F
 
-from overfeat.offsets import fine_cell, interleave, offset_pool, offsets
+from overfeat.offsets import interleave, offset_pool, offsets
 
 
 def dilated_reference(x: torch.Tensor, k: int, classifier: torch.nn.Sequential) -> torch.Tensor:
@@ -46,19 +46,24 @@ def test_offset_pool_matches_loop(k, hw):
 @pytest.mark.parametrize("k", [2, 3])
 @pytest.mark.parametrize("hw", [(5, 7), (6, 6), (4, 9)])
 def test_interleave_places_every_cell(k, hw):
-    """fine[k*j + dy, k*i + dx] = map[dx, dy][j, i], written out cell by cell."""
+    """fine[k*j + dy, k*i + dx] = map[dx, dy][j, i], written out cell by cell (loops over dy,
+    dx, j, i; no package helper)."""
     H, W = hw
     g = torch.Generator().manual_seed(H * W)
+    # The maps in offsets(k)'s documented order: row-major over the offset grid, dy outer.
+    order = [(dx, dy) for dy in range(k) for dx in range(k)]
+    assert offsets(k) == order
     maps = [torch.randn(2, len(range(dy, H, k)), len(range(dx, W, k)), generator=g)
-            for dx, dy in offsets(k)]
+            for dx, dy in order]
     fine = interleave(maps, k)
     assert fine.shape == (2, H, W)
     expected = torch.full((2, H, W), float("nan"))
-    for (dx, dy), m in zip(offsets(k), maps):
-        for j in range(m.shape[-2]):
-            for i in range(m.shape[-1]):
-                r, c = fine_cell(dx, dy, j, i, k)
-                expected[:, r, c] = m[:, j, i]
+    for dy in range(k):
+        for dx in range(k):
+            m = maps[dy * k + dx]
+            for j in range(m.shape[-2]):
+                for i in range(m.shape[-1]):
+                    expected[:, k * j + dy, k * i + dx] = m[:, j, i]
     assert not torch.isnan(expected).any()
     assert torch.equal(fine, expected)
 

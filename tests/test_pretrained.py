@@ -17,7 +17,8 @@ from overfeat.efficientnet import EfficientNetLite0, same_pads
 from overfeat.geometry import dense_macs, layer_table, meta_model, scale_geometry
 from overfeat.images import load_image
 from overfeat.multiscale import Settings, analyze, run_view, scale_sizes
-from overfeat.pnet import PNet, load_pnet
+from overfeat.pnet import load_pnet
+from references import interleave_loops
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "assets" / "photos"
@@ -36,20 +37,6 @@ def imagenet():
 @pytest.fixture(scope="module")
 def faces():
     return zoo.load("faces")
-
-
-def _interleave_reference(maps: list[torch.Tensor], k: int) -> torch.Tensor:
-    """A literal loop: offset map (dx, dy) cell (j, i) goes to fine cell (k*j + dy, k*i + dx)."""
-    H = sum(maps[dy * k].shape[-2] for dy in range(k))
-    W = sum(maps[dx].shape[-1] for dx in range(k))
-    out = torch.full((*maps[0].shape[:-2], H, W), float("nan"))
-    for dy in range(k):
-        for dx in range(k):
-            m = maps[dy * k + dx]
-            for j in range(m.shape[-2]):
-                for i in range(m.shape[-1]):
-                    out[..., k * j + dy, k * i + dx] = m[..., j, i]
-    return out
 
 
 def test_same_pads_give_ceil_size_on_random_sizes():
@@ -74,7 +61,7 @@ def test_atrous_equals_interleaved_offsets(imagenet):
         offsets = [imagenet.classify(p1[..., dy::2, dx::2].contiguous())
                    for dy in range(2) for dx in range(2)]
         coarse = imagenet.classify(imagenet.pool(f))
-    ref = _interleave_reference(offsets, 2)
+    ref = interleave_loops(offsets, 2)
     assert atrous.shape == ref.shape == (1, 1000, 5, 9)  # 336 px: an odd 21-cell map
     assert not torch.isnan(ref).any()
     torch.testing.assert_close(atrous, ref, atol=1e-4, rtol=1e-4)

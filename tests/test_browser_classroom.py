@@ -1,26 +1,24 @@
-"""Issue 6 in a real browser: a shared link opens the same page, sample image and knobs;
-presenter mode enlarges the text; every figure's modebar offers "Download plot as a PNG"; a tiny
-training run started from the Training page ends and its checkpoint becomes the model.
+"""The classroom features in a real browser: a shared link opens the same page, sample image
+and knobs; presenter mode enlarges the text; every figure's modebar offers "Download plot as a
+PNG"; a tiny training run started from the Training page ends and its checkpoint becomes the
+model.
 
 Same set-up as tests/test_browser.py (streamlit run as a subprocess, Debian's Chromium via
-Playwright); the server writes its training runs under a temporary folder
-(OVERFEAT_APP_TRAIN_DIR). Screenshots go to test-artifacts/teach-*.png.
+Playwright: tests/browser_helpers.py and the browser fixture of tests/conftest.py); the server
+writes its training runs under a temporary folder (OVERFEAT_APP_TRAIN_DIR). Screenshots go to
+test-artifacts/teach-*.png.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
+from browser_helpers import check_page, new_page, screenshot, settle, sidebar, streamlit_server
 from overfeat.app import state as appstate
-from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_page,  # noqa: F401
-                          screenshot, settle, streamlit_server)
 
-ROOT = Path(__file__).resolve().parent.parent
-expect.set_options(timeout=SLOW)
 # The view a teacher shares: Scales page, gallery scene 5, scales 1 and 3, no flips, no
 # offsets, top-2 classes, the literal match score.
 LINK = "scales?img=gallery&g=4&scales=0,2&flips=0&fine=0&topk=2&score=literal"
@@ -32,20 +30,6 @@ def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("app-train")
     with streamlit_server("streamlit-teach.log", {"OVERFEAT_APP_TRAIN_DIR": str(runs)}) as url:
         yield url, runs
-
-
-def new_page(browser, url: str, height: int = HEIGHT) -> Page:
-    page = browser.new_page(viewport={"width": WIDTH, "height": height})
-    page.set_default_timeout(SLOW)
-    page.js_errors = []  # type: ignore[attr-defined]
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
-    page.goto(url)
-    settle(page)
-    return page
-
-
-def sidebar(page: Page):
-    return page.locator('[data-testid="stSidebar"]')
 
 
 def test_a_shared_link_opens_the_same_view(server, browser):

@@ -1,4 +1,4 @@
-"""Issue 6, the teaching features, driven headless with AppTest (and their package functions):
+"""The classroom features driven headless with AppTest (and their package functions):
 training in the browser (a tiny real run, one run per server, stop), presenter mode, the view
 in the URL's query parameters (round trip, bad values), the code expander on every page, the
 PNG modebar button on every figure, and the analysis exported as JSON.
@@ -16,35 +16,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import CHEAP, PAGES, ctx, ok, open_link
 from overfeat.app import export, figures, jobs, share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import load_checkpoint
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
-TIMEOUT = 180
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
-# Cheap knobs for the tests that are not about them: two scales, no flips.
-CHEAP = {"scales": "0,1", "flips": "0"}
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def open_link(params: dict[str, str]) -> AppTest:
-    """A fresh session opened on a link with these query parameters."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def ctx(at: AppTest):
-    return at.session_state["_ctx"]
 
 
 def title(at: AppTest) -> str:
@@ -57,14 +32,6 @@ def notes(at: AppTest) -> str:
 
 def qp(at: AppTest) -> dict[str, str]:
     return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
-
-
-@pytest.fixture()
-def train_root(tmp_path, monkeypatch) -> Path:
-    """Runs write under a temporary folder; the registry is restored afterwards."""
-    monkeypatch.setattr(jobs, "ROOT", tmp_path)
-    monkeypatch.setattr(jobs, "_CURRENT", None)
-    return tmp_path
 
 
 # --- package functions --------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The pages of issue 6 driven headless with AppTest: Detection, Merge vs NMS, Experiments and
-Efficiency. As in tests/test_app.py, what a page shows (metrics, tables, captions, the data of
+"""The evaluation pages driven headless with AppTest: Detection, Greedy vs NMS, Experiments
+and Efficiency. As in tests/test_app.py, what a page shows (metrics, tables, captions, the data of
 its Plotly figures) is compared with the package functions run on the run's own Context, so
 the checks hold for the shipped checkpoint and for the random stand-in used before it exists.
 """
@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 
+from apptest_helpers import captions, ctx, figures, metrics, ok, page, start, traces, xs
 from overfeat import compare, detection, experiments, geometry
 from overfeat.app import state as appstate
 from overfeat.app.figures import MARK_NAMES, map_on_image
-from test_app import ctx, figures, metrics, ok, page, start, traces, xs
 
 DET_SEED = 0  # "New scene from a seed", kind det: three objects
 
@@ -27,10 +27,6 @@ def scene_at():
     ok(at.sidebar.number_input(key="scene_seed").set_value(DET_SEED).run())
     assert ctx(at).truth, "a generated det scene has objects"
     return at
-
-
-def captions(at) -> str:
-    return "\n".join(c.value for c in at.caption)
 
 
 def rects(trace: dict) -> int:

@@ -1,5 +1,5 @@
-"""The pages of issue 6 in a real browser (Chromium via Playwright, the app as a subprocess,
-the fixtures of tests/test_browser.py): Detection, Greedy vs NMS and Experiments draw their
+"""The evaluation pages in a real browser (Chromium via Playwright, the app as a subprocess,
+the server and browser fixtures of tests/conftest.py): Detection, Greedy vs NMS and Experiments draw their
 figures on a generated multi-object scene; a full-page screenshot of each goes to
 test-artifacts/ (git-ignored) for a person to look at.
 """
@@ -11,14 +11,12 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from browser_helpers import HEIGHT, SLOW, WIDTH, check_figures, check_page, go, screenshot, settle
 from overfeat.app.figures import MARK_NAMES
-
-from test_browser import (HEIGHT, SLOW, WIDTH, browser, check_figures, check_page, go,  # noqa: F401
-                          screenshot, server, settle)
 
 
 @pytest.fixture(scope="module")
-def app(server, browser) -> Page:  # noqa: F811
+def app(server, browser) -> Page:
     """One tab on the Detection page with a generated scene (seed 0: three objects)."""
     page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
     page.set_default_timeout(SLOW)

@@ -1,0 +1,157 @@
+"""Helpers for the tests that drive the Streamlit app headless with AppTest (tests/test_app*.py,
+tests/test_lesson_pages.py): the images they upload, starting a session, switching pages, and
+reading what a page shows (the run's Context, its Plotly figures as JSON, metrics, captions).
+
+A plain module, not a test file: the test files import it by name (pytest puts tests/ on
+sys.path, as for tests/load_app.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 180  # seconds per script run: the machine may be busy training
+# Every page's file name under app_pages/, in the navigation's order.
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
+         "detection", "compare", "experiments", "efficiency")
+CHEAP = {"scales": "0,1", "flips": "0"}  # link parameters: two scales, no flips (quick)
+
+
+# --- inputs ----------------------------------------------------------------------------------
+def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    """The image as the bytes of a file in that format."""
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def sample_image(w: int = 300, h: int = 260) -> Image.Image:
+    """A small drawn picture: the image most tests upload."""
+    im = Image.new("RGB", (w, h), (150, 190, 230))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, int(h * 0.7), w, h), fill=(110, 160, 80))
+    d.ellipse((int(w * 0.3), int(h * 0.25), int(w * 0.65), int(h * 0.75)), fill=(200, 70, 50))
+    d.rectangle((int(w * 0.7), int(h * 0.4), int(w * 0.9), int(h * 0.8)), fill=(60, 60, 140))
+    return im
+
+
+SAMPLE = encode(sample_image())
+SAMPLE_NAME = "sample.png"
+
+
+def bomb_png(w: int = 30000, h: int = 30000) -> bytes:
+    """A tiny PNG whose header claims w x h pixels (with a valid CRC)."""
+    raw = bytearray(encode(Image.new("L", (8, 8))))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    raw[16:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(raw)
+
+
+# --- driving the app -------------------------------------------------------------------------
+def ok(at: AppTest) -> AppTest:
+    """The run raised nothing and showed no error."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def start(data: bytes | None = SAMPLE, name: str = SAMPLE_NAME, mime: str = "image/png",
+          all_windows: bool = True) -> AppTest:
+    """A fresh session (Overview page); with data, that file uploaded as the image.
+
+    all_windows: the sidebar's min window score 0 and top-1 class (the app opens at evaluate's
+    p >= 0.5 and top-5): the drawn sample picture is no pictogram, so only then does every
+    window give a box, hundreds of them for the Regressor and Merge tests."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ok(at.run())
+    if all_windows:
+        at.sidebar.slider(key="min_score").set_value(0.0)
+        ok(at.sidebar.slider(key="top_k").set_value(1).run())
+    if data is not None:
+        at.file_uploader(key="img").set_value((name, data, mime)).run()
+    return at
+
+
+def open_link(params: dict[str, str]) -> AppTest:
+    """A fresh session opened on a link with these query parameters (one run, not checked)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    """Switch to app_pages/<name>.py and run."""
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+# --- reading a page --------------------------------------------------------------------------
+def ctx(at: AppTest):
+    """The Context app.py built for the last run (model, image, knobs, analyses)."""
+    return at.session_state["_ctx"]
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """The page's Plotly figures by widget key, as the JSON the browser receives."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def traces(fig: dict, kind: str | None = None) -> list[dict]:
+    """A figure's traces, all of them or those of one type ("heatmap", "bar", ...)."""
+    return [t for t in fig["data"] if kind is None or t.get("type") == kind]
+
+
+def grid_blocks(fig: dict) -> dict[tuple[int, int], np.ndarray]:
+    """figures.offset_grid_figure's one heatmap cut back into its k*k maps, by offset (dx, dy),
+    using the block positions the figure lists in layout.meta; the gaps between blocks must be
+    empty."""
+    (hm,) = traces(fig, "heatmap")
+    z = np.array([[np.nan if v is None else v for v in row] for row in hm["z"]], dtype=float)
+    out, covered = {}, np.zeros(z.shape, bool)
+    for dx, dy, r0, c0, h, w in fig["layout"]["meta"]["blocks"]:
+        out[(dx, dy)] = z[r0:r0 + h, c0:c0 + w]
+        covered[r0:r0 + h, c0:c0 + w] = True
+    assert np.isnan(z[~covered]).all() and not np.isnan(z[covered]).any()
+    return out
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """The page's st.metric values by label."""
+    return {m.label: m.value for m in at.metric}
+
+
+def markdown(at: AppTest) -> str:
+    """All the page's markdown, one block a line."""
+    return "\n".join(m.value for m in at.markdown)
+
+
+def captions(at: AppTest) -> str:
+    """All the page's captions, one a line."""
+    return "\n".join(c.value for c in at.caption)
+
+
+def header(at: AppTest) -> str:
+    """The caption app.py puts above every page (model and image)."""
+    return at.caption[0].value
+
+
+def rect_x(box) -> list[float]:
+    """The x coordinates of a rectangle as the figures draw it (closed path)."""
+    x1, _, x2, _ = (float(v) for v in box)
+    return [x1, x2, x2, x1, x1]
+
+
+def xs(trace: dict) -> np.ndarray:
+    """A rectangle trace's x path, without the None that ends each rectangle."""
+    return np.array([v for v in trace["x"] if v is not None], dtype=float)

@@ -1,0 +1,167 @@
+"""Helpers for the tests that drive the app in a real browser (tests/test_browser*.py) and for
+tests/screenshots.py: `streamlit run app.py` as a subprocess on a free port, Debian's Chromium
+for Playwright, waiting for a script run to end, page navigation, the checks every page gets
+(no exception, no error box, no JavaScript error; Plotly figures drawn) and full-page
+screenshots under test-artifacts/ (git-ignored).
+
+The fixtures built on these (server, browser) are in tests/conftest.py. A plain module, not a
+test file: pytest puts tests/ on sys.path, and screenshots.py puts it there itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WIDTH, HEIGHT = 1400, 900
+SLOW = 120_000  # ms: the first analysis runs the network at 12 views on a busy 2-core CPU
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+expect.set_options(timeout=SLOW)  # expect's own default is 5 s
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(log_name: str, env: dict | None = None):
+    """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health
+    answers "ok", and stops it afterwards. Output goes to test-artifacts/<log_name>."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    log = open(ARTIFACTS / log_name, "w")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--browser.gatherUsageStats", "false",
+           # No file watcher: nothing is edited during the test, and watching the tree costs CPU.
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}: "
+                            f"{(ARTIFACTS / log_name).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("streamlit did not answer /_stcore/health within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script has finished its run (a rerun may start a moment after a click)."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector(IDLE)
+    page.wait_for_timeout(200)
+    page.wait_for_selector(IDLE)
+
+
+def new_page(browser, url: str, height: int = HEIGHT) -> Page:
+    """A new tab (WIDTH x height) that records JavaScript errors in page.js_errors, opened on
+    url and settled."""
+    page = browser.new_page(viewport={"width": WIDTH, "height": height})
+    page.set_default_timeout(SLOW)
+    page.js_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
+    page.goto(url)
+    settle(page)
+    return page
+
+
+def sidebar(page: Page):
+    """The sidebar's locator."""
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def go(page: Page, name: str) -> None:
+    """Click a page in the sidebar's navigation and wait for its title and the run's end."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
+    expect(page.locator("h1").first).to_have_text(
+        "OverFeat, step by step" if name == "Overview" else name)
+    settle(page)
+
+
+def check_page(page: Page) -> None:
+    """No exception, no error box, no JavaScript error (page.js_errors)."""
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def check_figures(page: Page, n: int) -> None:
+    """n Plotly figures, each drawn: an svg with its plot area inside .js-plotly-plot."""
+    plots = page.locator(".js-plotly-plot")
+    expect(plots).to_have_count(n)
+    for i in range(n):
+        plot = plots.nth(i)
+        plot.scroll_into_view_if_needed()
+        expect(plot.locator("svg.main-svg").first).to_be_attached()
+        # Every trace Plotly was given made it into the drawing.
+        drawn = plot.evaluate("gd => gd._fullData.length")
+        given = plot.evaluate("gd => gd.data.length")
+        assert drawn == given > 0
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so the viewport is made as tall
+    as the content for the shot (Playwright's full_page only sees the window)."""
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stMainBlockContainer', 'stSidebarContent'].map("
+        "id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight || 0))")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(height + 40, HEIGHT), 12000)})
+    page.wait_for_timeout(800)  # Plotly re-lays out its figures to the new size
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    assert path.stat().st_size > 20_000  # not a blank page
+    return path
+
+
+def merge_step(page: Page, kind: str) -> tuple[int, int, str]:
+    """(step, number of steps, the step's text) of one match score on the Merge page."""
+    text = page.locator('[data-testid="stMarkdownContainer"]',
+                        has_text=re.compile(rf"^{kind}: step \d+ of")).inner_text()
+    step, n = re.search(r"step (\d+) of (\d+)", text).groups()
+    return int(step), int(n), text
+
+
+def wait_for_merge_step(page: Page, kind: str, at_least: int, timeout: float = SLOW) -> None:
+    """Wait until the Merge page shows that match score at step at_least or later."""
+    page.wait_for_function(r"""([kind, n]) => [...document.querySelectorAll(
+            '[data-testid="stMarkdownContainer"]')].some(e => {
+            const m = e.innerText.match(/^(\w+): step (\d+) of/);
+            return m && m[1] === kind && Number(m[2]) >= n; })""",
+        arg=[kind, at_least], timeout=timeout)
