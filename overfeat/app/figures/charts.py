@@ -97,8 +97,9 @@ def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
                              name=f"scale {s + 1}", marker_color=SCALE_COLORS[s]))
     fig.add_trace(go.Bar(x=names, y=[float(analysis.scores[c]) for c in classes],
                          name="final (mean of views)", marker_color="black"))
-    fig.update_layout(barmode="group", height=330, margin=dict(l=0, r=0, t=30, b=0),
-                      yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=1.12))
+    # The legend below the bars: above them, the modebar covered its last entries.
+    fig.update_layout(barmode="group", height=360, margin=dict(l=0, r=0, t=30, b=0),
+                      yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=-0.15))
     return fig
 
 
