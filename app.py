@@ -9,6 +9,7 @@ the same view; presenter mode enlarges the text for a class.
 
 from __future__ import annotations
 
+import app_pages.preload  # noqa: F401  (first: see its docstring)
 import streamlit as st
 
 from overfeat.app import share

@@ -1,0 +1,20 @@
+"""Libraries imported once, before any page runs.
+
+Streamlit runs every session's script in its own thread. When 30 students open the link at
+once, 30 threads import plotly's and Streamlit's lazy dependencies for the first time together,
+and a thread can be handed a half-initialised module ("partially initialized module 'pandas'
+has no attribute 'Series'", seen in tests/load_app.py --sessions 30). app.py imports this
+module first: Python's import lock lets one thread run it to the end while the others wait, so
+every later import finds the libraries complete.
+"""
+
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
+import plotly.io  # noqa: F401
+import plotly.subplots  # noqa: F401
+import pyarrow  # noqa: F401  (st.dataframe)
+from PIL import Image
+
+Image.init()  # every image plugin registered once, not on a session's first upload
+plotly.io.to_json(plotly.graph_objects.Figure(plotly.graph_objects.Scatter(x=[0], y=[0])))
