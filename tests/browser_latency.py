@@ -47,8 +47,8 @@ for p in (ROOT, ROOT / "tests"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from load_app import (CHROMIUM, LAUNCH_ARGS, Probe, free_port, page_problems,  # noqa: E402
-                      process_tree, start_server, wait_healthy)
+from load_app import (CHROMIUM, LAUNCH_ARGS, SHOWN_JS, Probe, free_port,  # noqa: E402
+                      page_problems, process_tree, start_server, wait_healthy)
 
 VIEWPORT = {"width": 1400, "height": 1000}
 FIRST_TARGET_S, SAMPLE_TARGET_S, LATER_TARGET_S = 1.5, 1.5, 0.5
@@ -62,17 +62,6 @@ def upload_png(seed: int, size: int) -> bytes:
     from app_latency import upload_png as png
 
     return png(seed, size)
-
-
-SHOWN_JS = """() => {
-  const cap = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-    .find(e => e.innerText.includes('Image:'));
-  const app = document.querySelector('[data-testid="stApp"]');
-  return `title ${JSON.stringify(document.querySelector('h1')?.innerText)}, caption `
-    + `${JSON.stringify(cap?.innerText.slice(0, 160))}, script `
-    + `${app?.getAttribute('data-test-script-state')}, `
-    + `${document.querySelectorAll('[data-testid="stSpinner"]').length} spinner(s)`;
-}"""
 
 
 def cpu_seconds(pids) -> float:

@@ -57,6 +57,7 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DEFAULT_SESSIONS, MAX_SESSIONS = 8, 40
+STEP_TIMEOUT_S = 600  # one interaction of one session; a stuck one fails with what it showed
 # The pages each session visits after its upload, in this order (each switch timed), ending on
 # Merge, whose numbers it reads and whose merge it steps MERGE_STEPS times (each step timed).
 LOAD_PAGES = ("Architecture", "Scales", "Offsets", "Regressor", "Detection", "Greedy vs NMS",
@@ -261,6 +262,7 @@ class Session:
     merge_step_s: list[float] = field(default_factory=list)  # each Next until settled
     ws_kb: dict[str, list[float]] = field(default_factory=dict)  # interaction -> websocket kB
     errors: list[str] = field(default_factory=list)
+    stage: str = "start"  # what the session is doing (named in its errors)
 
 
 CAPTION_RE = re.compile(r"Model:\s*(.*?)\s*·\s*Image:\s*(.*?)\s*\((\d+) wide x (\d+) high\)")
@@ -304,18 +306,28 @@ PROBE_JS = """(() => {
     new PerformanceObserver(l => { for (const e of l.getEntries())
       P.long.push([e.startTime, e.duration]); }).observe({type: 'longtask', buffered: true});
   } catch (e) {}
-  const mo = new MutationObserver(() => {
+  // A busy page may handle a whole run's messages in one task: the state then goes
+  // running -> notRunning between two callbacks, so the values in between come from the
+  // records' old values (the state attribute's history), then the current value.
+  const mo = new MutationObserver(records => {
     const t = now();
     P.lastMut = t;
     const app = document.querySelector('[data-testid="stApp"]');
-    const s = app ? app.getAttribute('data-test-script-state') : null;
-    if (s === P.state) return;
-    if (s === 'notRunning') { P.runs += 1; P.runEnd = t; }
-    else if (P.state === 'notRunning' || P.state === null) P.runStart = t;
-    P.state = s;
+    const seq = [];
+    for (const r of records)
+      if (r.type === 'attributes' && r.target === app
+          && r.attributeName === 'data-test-script-state') seq.push(r.oldValue);
+    seq.push(app ? app.getAttribute('data-test-script-state') : null);
+    for (const s of seq) {
+      if (s === P.state) continue;
+      if (s === 'notRunning') { P.runs += 1; P.runEnd = t; }
+      else if (P.state === 'notRunning' || P.state === null) P.runStart = t;
+      P.state = s;
+    }
   });
-  const start = () => mo.observe(document.documentElement, {subtree: true, childList: true,
-                                                            attributes: true, characterData: true});
+  const start = () => mo.observe(document.documentElement, {
+    subtree: true, childList: true, attributes: true, attributeOldValue: true,
+    characterData: true});
   if (document.documentElement) start();
   else document.addEventListener('readystatechange', start, {once: true});
 })()"""
@@ -361,6 +373,19 @@ SETTLED_JS = """([mark, want, quiet]) => {
           send_ms: sent === undefined ? null : sent - start};
 }"""
 QUIET_MS = 300  # no change for this long: the page has settled (its last change is the end)
+# What a page shows, for an error message: title, caption, script state, spinners, figures.
+SHOWN_JS = """() => {
+  const cap = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .find(e => e.innerText.includes('Image:'));
+  const app = document.querySelector('[data-testid="stApp"]');
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const P = window.__ofp;
+  return `title ${JSON.stringify(document.querySelector('h1')?.innerText)}, caption `
+    + `${JSON.stringify(cap?.innerText.slice(0, 160))}, script `
+    + `${app?.getAttribute('data-test-script-state')} (runs ${P ? P.runs : '?'}), `
+    + `${document.querySelectorAll('[data-testid="stSpinner"]').length} spinner(s), `
+    + `${plots.filter(g => g.querySelector('svg.main-svg')).length}/${plots.length} figures drawn`;
+}"""
 PLOTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   let n = 0;
   try { n = JSON.stringify({data: gd.data, layout: gd.layout}).length; } catch (e) {}
@@ -541,18 +566,22 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
                       timeout_ms: float) -> None:
     ctx = await browser.new_context(viewport=VIEWPORT)
     page = await ctx.new_page()
-    page.set_default_timeout(timeout_ms)
+    page.set_default_timeout(min(timeout_ms, STEP_TIMEOUT_S * 1000))
     js_errors: list[str] = []
     page.on("pageerror", lambda e: js_errors.append(str(e)))
     probe = await Probe.attach(page)
     arrived = left = False
     try:
+        s.stage = "first page load"
         await page.goto(url)
         await page.locator('[data-testid="stCaptionContainer"]', has_text="Image:").first.wait_for()
         await settle(page)
+        # The first page a student sees (a cold server's first runs, all sessions at once).
+        s.errors += [f"first page load: {e}" for e in await page_problems(page)]
         arrived = True
         await loaded.wait()  # every session uploads at the same moment
 
+        s.stage = "upload"
         mark = await probe.mark()
         t0 = time.perf_counter()
         await page.locator('[data-testid="stFileUploader"] input[type="file"]').first \
@@ -574,6 +603,7 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
         s.errors += await page_problems(page)
 
         for name in LOAD_PAGES:  # each switch timed to a settled page showing that page
+            s.stage = f"page switch to {name}"
             t1 = time.perf_counter()
             t = await probe.timed(
                 lambda: page.locator('[data-testid="stSidebarNav"] a', has_text=name).first
@@ -591,6 +621,7 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
 
         nxt = page.get_by_role("button", name="Next", exact=True)
         for k in range(1, MERGE_STEPS + 1):
+            s.stage = f"merge step {k}"
             t = await probe.timed(nxt.click)
             s.merge_step_s.append(t["settled_s"])
             s.ws_kb.setdefault("merge_step", []).append(t["ws_bytes"] / 1024)
@@ -599,13 +630,23 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
         s.errors += [f"merge steps: {e}" for e in await page_problems(page)]
 
         left = True
+        s.stage = "waiting for the other sessions"
         await finished.wait()  # then look again: did another session's upload reach this one?
+        s.stage = "re-reading after all sessions"
         await page.wait_for_timeout(500)
         await settle(page)
         s.seen_after = await read_all(page, s)
         s.errors += await page_problems(page)
     except Exception as e:  # a timeout or a missing element: this session failed, others go on
-        s.errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        try:
+            shown = await asyncio.wait_for(page.evaluate(SHOWN_JS), 30)
+        except Exception:
+            shown = "?"
+        s.errors.append(f"{s.stage}: {type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''} (page: {shown})")
+    except asyncio.CancelledError:  # the global timeout: say where this session was
+        s.errors.append(f"{s.stage}: cancelled by the global timeout")
+        raise
     finally:
         # A failed session must not hold the others at a barrier.
         if not arrived:
@@ -790,6 +831,13 @@ def run_load(sessions: int = DEFAULT_SESSIONS, timeout: float = 600.0,
             proc.kill()
             proc.wait()
         log.close()
+        # An exception the page no longer shows (a later run replaced it) is still in the log.
+        text = Path(log_path).read_text(errors="replace")
+        report["server_exceptions"] = text.count("Uncaught app execution")
+        if report["server_exceptions"]:
+            last = [x for x in text.splitlines() if re.match(r"^\w*(Error|Exception)\b", x)]
+            failures.append(f"the server log holds {report['server_exceptions']} uncaught app "
+                            f"exception(s); the last: {last[-1] if last else '?'}")
         report["failures"] = failures
         report["ok"] = not failures
         report["total_s"] = round(time.monotonic() - t_start, 2)
@@ -847,6 +895,8 @@ def summary(report: dict) -> str:
         if v.get("n"):
             lines.append(f"  page switch to {k}: p50 {v['p50']} s, p95 {v['p95']} s, "
                          f"max {v['max']} s")
+    if report.get("server_exceptions") is not None:
+        lines.append(f"uncaught app exceptions in the server log: {report['server_exceptions']}")
     ct = report.get("cross_talk")
     if ct:
         lines.append(f"cross-talk: {ct['sessions_checked']} sessions checked, mismatched "

@@ -169,6 +169,7 @@ def test_predict_with_bad_checkpoints_is_one_error_line(tmp_path, good, tiny_con
     assert out.exists()
 
 
+@pytest.mark.slow  # a subprocess CLI run: imports torch and the package again (~2 s CPU)
 def test_evaluate_with_an_evil_checkpoint_subprocess(tmp_path):
     """A real process, so a code execution would really touch the marker."""
     marker = tmp_path / "MARKER"

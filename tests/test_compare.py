@@ -138,6 +138,7 @@ def test_run_methods_reuses_given_merges():
         assert torch.equal(fresh[k].boxes, again[k].boxes)
 
 
+@pytest.mark.slow  # the shipped model evaluated on two generated scenes (~6 s CPU)
 def test_recompute_callback_and_rows(tmp_path):
     from overfeat.predict import load_model
 

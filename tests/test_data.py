@@ -36,6 +36,7 @@ def box_iou(a, b):
 # --- the generator --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # four folders written, one by two worker processes (~3 s CPU)
 def test_same_arguments_give_byte_identical_folders(tmp_path):
     a, b, c, short = (tmp_path / n for n in ("a", "b", "c", "short"))
     write_voc_dataset(a, "det", 6, seed=7, workers=1)
@@ -334,6 +335,7 @@ def test_train_cli_on_a_bad_folder_is_one_error_line(good_loc, tmp_path, capsys)
     assert code == 2 and err.startswith("error: ") and "no such folder" in err
 
 
+@pytest.mark.slow  # a subprocess CLI run: imports torch and the package again (~2.5 s CPU)
 def test_evaluate_cli_on_a_bad_folder_subprocess(good_loc, tmp_path, tiny_model):
     root = broken_copy(good_loc, tmp_path, "malformed xml")
     ckpt = tmp_path / "tiny.pt"
@@ -346,6 +348,7 @@ def test_evaluate_cli_on_a_bad_folder_subprocess(good_loc, tmp_path, tiny_model)
     assert "000001.xml" in r.stderr and "parse error" in r.stderr
 
 
+@pytest.mark.slow  # spawns a worker pool: each worker imports torch (~2 s CPU)
 def test_worker_pool_does_not_run_a_streamlit_main(tmp_path):
     """Under Streamlit (app or AppTest) __main__ is the app script; spawned workers re-import
     __main__, so without care each worker runs the app, dies and is respawned for ever (the

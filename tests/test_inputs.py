@@ -189,6 +189,7 @@ def test_pickle_with_code_is_refused_and_not_executed(tmp_path):
     assert not Evil.target.exists()
 
 
+@pytest.mark.slow  # a subprocess CLI run: imports torch and the package again (~2 s CPU)
 def test_cli_subprocess_one_line_error(tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0garbage")

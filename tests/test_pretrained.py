@@ -70,6 +70,7 @@ def test_atrous_equals_interleaved_offsets(imagenet):
     torch.testing.assert_close(imagenet.classify_offsets(p1), atrous, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow  # EfficientNet-Lite0 on every window's crop, one by one (~4 s CPU)
 def test_dense_equals_crops_only_without_padding(imagenet):
     """Padding-free variant, the same weights: every fine cell equals the network on its own
     window crop. With padding the two differ (a cell sees context beyond its crop)."""
@@ -184,6 +185,7 @@ def test_geometry_tables_read_off_the_pretrained_nets():
     assert all((s - 224) % 16 == 0 for hw in sizes for s in hw)
 
 
+@pytest.mark.slow  # subprocess CLI runs loading both pretrained nets (~14 s CPU)
 def test_predict_cli_imagenet_json_and_faces():
     py = [sys.executable, "-m", "overfeat", "predict"]
     out = subprocess.run(py + [str(PHOTOS / "cat.jpg"), "--model", "imagenet", "--json",
