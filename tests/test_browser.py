@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from browser_helpers import (HEIGHT, SLOW, WIDTH, check_figures, check_page, go, merge_step,
+from browser_helpers import (check_figures, check_page, go, merge_step, new_page,
                              screenshot, settle, wait_for_merge_step)
 
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
@@ -43,22 +43,16 @@ def image_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app(server, browser, image_file) -> Page:
     """One browser tab on the app, with the picture uploaded; the tests below run in order."""
-    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-    page.set_default_timeout(SLOW)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
     # A deep link as the server's very first request: the page runs inside app.py (with a
     # pages/ folder, Streamlit's old multipage mode ran the page file alone on a fresh server).
     # min=0, topk=1: the drawn picture is no pictogram; only then does every window give a box.
-    page.goto(f"{server}/architecture?min=0&topk=1")
+    page = new_page(browser, f"{server}/architecture?min=0&topk=1")
     expect(page.locator("h1").first).to_have_text("Architecture")
-    settle(page)
     assert page.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]').count() == 1
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         str(image_file))
     expect(page.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
     settle(page)
-    page.js_errors = errors  # type: ignore[attr-defined]
     yield page
     page.close()
 

@@ -11,24 +11,18 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_helpers import HEIGHT, SLOW, WIDTH, check_figures, check_page, go, screenshot, settle
+from browser_helpers import check_figures, check_page, go, new_page, screenshot, settle
 from overfeat.app.figures import MARK_NAMES
 
 
 @pytest.fixture(scope="module")
 def app(server, browser) -> Page:
     """One tab on the Detection page with a generated scene (seed 0: three objects)."""
-    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-    page.set_default_timeout(SLOW)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server}/detection")
+    page = new_page(browser, f"{server}/detection")
     expect(page.locator("h1").first).to_have_text("Detection")
-    settle(page)
     page.locator('[data-testid="stSidebar"] label', has_text="New scene from a seed").click()
     expect(page.get_by_text(re.compile(r"Image: new det scene, seed 0"))).to_be_visible()
     settle(page)
-    page.js_errors = errors  # type: ignore[attr-defined]
     yield page
     page.close()
 
