@@ -5,7 +5,7 @@ import streamlit as st
 from overfeat import geometry, multiscale, zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, show_code
+from app_pages.common import chart, context, show_code, table
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -17,11 +17,6 @@ def tables(cfg, image_hw: tuple[int, int], rule: str) -> tuple[list, list, list]
     image size and scale rule, so a page switch recomputes nothing."""
     return (appstate.scale_rows(cfg, image_hw, rule), appstate.layer_sizes_by_scale(cfg, image_hw, rule),
             appstate.layer_rows(cfg))
-
-
-def _height(n_rows: int) -> int:
-    """A dataframe height that shows every row without scrolling."""
-    return 35 * (n_rows + 1) + 3
 
 
 def render() -> None:
@@ -37,8 +32,7 @@ def render() -> None:
     H, W = ctx.image.size[1], ctx.image.size[0]
 
     st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
-    st.dataframe(tables(cfg, (H, W), ctx.knobs.rule)[0], hide_index=True,
-                 height=_height(6))
+    table(tables(cfg, (H, W), ctx.knobs.rule)[0])
     st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project choice: "
                f"the paper gives six sizes but not how to fit other aspect ratios; see the "
                f"sidebar). 'windows' = cells of the fine map = {meta.window}x{meta.window} "
@@ -47,13 +41,11 @@ def render() -> None:
 
     st.subheader("Every layer's output size at each scale")
     by_scale = tables(cfg, (H, W), ctx.knobs.rule)[1]
-    st.dataframe(by_scale, hide_index=True, height=_height(len(by_scale)))
+    table(by_scale)
 
     st.subheader("Layers at one window")
     rows = tables(cfg, (H, W), ctx.knobs.rule)[2]
-    st.dataframe(rows, hide_index=True, height=_height(len(rows)), column_config={
-        "parameters": st.column_config.NumberColumn(format="localized"),
-        "multiply-adds": st.column_config.NumberColumn(format="localized")})
+    table(rows, thousands=("parameters", "multiply-adds"))
     # The table lists every parameter of the network (the regressor's layers too), so its
     # total is the header's number, written the same way.
     total_p = sum(r["parameters"] for r in rows)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 import torch
 from PIL import Image
@@ -216,6 +217,28 @@ def chart(fig, key: str, **kw):
     across the column's width, with the app's toolbar config. kw: on_select and friends."""
     figures.styled(fig, presenter=bool(st.session_state.get("presenter")))
     return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch", **kw)
+
+
+def table(data, height: int | None = None, thousands: tuple[str, ...] = (), where=None) -> None:
+    """A static table (st.table) of rows (a list of dicts or a DataFrame), without an index.
+
+    Project choice (issue 16): every table in the app is small (at most 100 rows), and
+    st.dataframe's interactive grid cost 0.15 to 0.3 s of the browser's time on each page that
+    showed one (measured in headless Chromium with tests/browser_latency.py); a static table is
+    plain HTML, and its text grows with presenter mode's font, which the grid's canvas did not.
+    Floats are written as given (the rows are rounded where they are made: overfeat.app.state),
+    integer columns named in `thousands` with thousands separators. `height` (px) scrolls a long
+    table under a sticky header. `where`: the container (default the page)."""
+    df = pd.DataFrame(data)
+    fmt = {c: "{:,}" for c in thousands if c in df}
+    fmt.update({c: _short for c in df.columns if c not in fmt and df[c].dtype.kind == "f"})
+    (where or st).table(df.style.format(fmt) if fmt else df, hide_index=True,
+                        height="content" if height is None else height)
+
+
+def _short(v: float) -> str:
+    """A float as it was rounded (882.5, 0.889), not padded to a fixed number of decimals."""
+    return f"{v:.10g}"
 
 
 def show_code(*objects, label: str = "The package code this page ran") -> None:

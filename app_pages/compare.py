@@ -7,7 +7,7 @@ from overfeat import compare
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import chart, context, require_boxes, show_code
+from app_pages.common import chart, context, require_boxes, show_code, table
 
 ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
@@ -58,7 +58,7 @@ def render() -> None:
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
     rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names, min_support)
-    st.dataframe(rows, hide_index=True, key="cmp_table")
+    table(rows)
     st.caption(SUPPORT_RULE.format(t=f"{min_support:g}"))
     if ctx.truth is not None:
         best = [r["method"] for r in rows if r["rank"] == 1]

@@ -6,7 +6,7 @@ from overfeat import compare, detection
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import chart, context, require_boxes, show_code
+from app_pages.common import chart, context, require_boxes, show_code, table
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -80,7 +80,7 @@ def render() -> None:
         for row, s, o in zip(rows, status, r.match.ious):
             row["mark"], row["best IoU"] = s, round(o, 3)
     if rows:
-        st.dataframe(rows, hide_index=True)
+        table(rows)
     else:
         st.info(f"No detection: {r.below} merged boxes are below confidence {min_conf:g} "
                 f"(windows of the top-{k} classes at p >= {thr:.2f}). Lower the minimum "

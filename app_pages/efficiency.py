@@ -6,7 +6,7 @@ from overfeat import bench
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
-from app_pages.common import chart, context, show_code
+from app_pages.common import chart, context, show_code, table
 
 ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
@@ -42,10 +42,9 @@ def render() -> None:
                + f", {'fine stride (offsets)' if kn.fine else 'coarse stride'}. Crop by crop "
                "counts the trunk and classifier once per window; dense counts the trunk once "
                "per scale and the classifier once per output cell.")
-    st.dataframe(readable_cost_rows(rows), hide_index=True, key="eff_table", column_config={
-        k: st.column_config.TextColumn(help="K = thousand, M = million, G = billion; the exact "
-                                            "counts show when you point at a bar below")
-        for k in ("dense multiply-adds", "crop multiply-adds")})
+    table(readable_cost_rows(rows))
+    st.caption("K = thousand, M = million, G = billion; the exact counts show when you point at "
+               "a bar below.")
     chart(figures.efficiency_figure(rows), key="eff_fig")
 
     st.subheader("Measured")

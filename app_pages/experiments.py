@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import experiments
 from overfeat.app import figures
-from app_pages.common import chart, context, show_code
+from app_pages.common import chart, context, show_code, table
 
 ctx = context()
 
@@ -16,7 +16,7 @@ def show_dataset(d: dict, key: str) -> None:
     if not rows:
         st.info("No single-class images in this folder: no Table 2 rows.")
     else:
-        st.dataframe(rows, hide_index=True, key=f"{key}_table")
+        table(rows)
         chart(figures.table2_figure(rows, experiments.PAPER_TABLE2), key=f"{key}_fig")
     det = d.get("detection") or {}
     if det.get("mAP") is not None:
@@ -77,8 +77,8 @@ def render() -> None:
     # the page their last column was cut off).
     st.subheader("The paper")
     c1, c2 = st.columns([1, 1])
-    c1.dataframe([{"approach": p["approach"], "top-5 error %": p["top5_error"]}
-                  for p in experiments.PAPER_TABLE2], hide_index=True, key="exp_paper")
+    table([{"approach": p["approach"], "top-5 error %": p["top5_error"]}
+           for p in experiments.PAPER_TABLE2], where=c1)
     c2.caption(experiments.PAPER_SOURCE + ". Other model, other data: compare the trend "
                "(each step lowers the error a little), not the level.")
     stored()

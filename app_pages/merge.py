@@ -6,7 +6,7 @@ from overfeat import merge
 from overfeat.app import figures, share
 from overfeat.app import state as appstate
 from overfeat.predict import detections
-from app_pages.common import chart, clamp_state, context, require_boxes, show_code
+from app_pages.common import chart, clamp_state, context, require_boxes, show_code, table
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -160,7 +160,7 @@ def final_boxes(a, results: dict) -> None:
                 ctx.backdrop(), r, names, int(n_final), ctx.truth,
                 title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges"),
                 key=f"merge_final_{kind}")
-            st.dataframe(appstate.detection_rows(dets), hide_index=True)
+            table(appstate.detection_rows(dets))
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("
                    + ", ".join(t["name"] for t in ctx.truth) + ").")

@@ -5,7 +5,7 @@ import streamlit as st
 from overfeat import boxes, multiscale
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, require_boxes, show_code
+from app_pages.common import chart, context, require_boxes, show_code, table
 
 ctx = context()
 require_boxes(ctx, "Regressor")
@@ -81,11 +81,10 @@ def render() -> None:
     m3.metric("views", len(a.views))
     if pick is not None:
         st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
-        st.dataframe(appstate.box_rows(t, [pick], a.class_names, a.k),
-                     hide_index=True)
+        table(appstate.box_rows(t, [pick], a.class_names, a.k))
     st.markdown("**The most confident boxes matching the filters**")
-    st.dataframe(appstate.box_rows(t, appstate.most_confident(t.scores, idx, 100),
-                                   a.class_names, a.k), hide_index=True, height=260)
+    table(appstate.box_rows(t, appstate.most_confident(t.scores, idx, 100), a.class_names,
+                         a.k), height=300)
     st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell and "
                "offset refer to the mirrored image the network saw. Training target (project "
                "choice): the box in its window's frame, edges in window sides.")

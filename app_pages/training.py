@@ -9,7 +9,7 @@ import streamlit as st
 
 from overfeat import train
 from overfeat.app import figures, jobs
-from app_pages.common import chart, context, show_code
+from app_pages.common import chart, context, show_code, table
 
 ctx = context()
 POLL_S = 1.0
@@ -75,7 +75,7 @@ def monitor() -> None:
                    "learns from them: an epoch's first steps only fill it (no point drawn), and "
                    "its last step also learns what the buffer still holds.")
     if s["epochs"]:
-        st.dataframe(s["epochs"], hide_index=True)
+        table(s["epochs"])
     if s["status"] == "failed":
         st.error(f"The run failed: {s['error']}")
     elif not job.alive:

@@ -70,7 +70,7 @@ def test_architecture_tables_follow_image_and_rule():
     sizes = scale_sizes((260, 300), OverFeat(cfg), "aspect")
     assert [s.value for s in at.subheader][0] == "Map sizes at the six scales for this image (260x300)"
 
-    per_scale = at.dataframe[0].value
+    per_scale = at.table[0].value
     assert list(per_scale["scale"]) == [1, 2, 3, 4, 5, 6]
     assert list(per_scale["input"]) == [f"{h}x{w}" for h, w in sizes]
     assert per_scale.to_dict("records") == appstate.scale_rows(cfg, (260, 300), "aspect")
@@ -80,11 +80,11 @@ def test_architecture_tables_follow_image_and_rule():
         fh, fw = ((h - win) // step + 1, (w - win) // step + 1)
         assert fine == f"{fh}x{fw}" and n == fh * fw
 
-    by_layer = at.dataframe[1].value
+    by_layer = at.table[1].value
     assert list(by_layer.columns) == ["layer"] + [f"scale {s}" for s in range(1, 7)]
     assert by_layer["layer"].iloc[0] == "conv1"
 
-    layers = at.dataframe[2].value
+    layers = at.table[2].value
     rows = appstate.layer_rows(cfg)
     assert list(layers["layer"]) == [r["layer"] for r in rows]
     assert list(layers["receptive field"]) == [r["receptive field"] for r in rows]
@@ -106,7 +106,7 @@ def test_architecture_tables_follow_image_and_rule():
     # The scale rule in the sidebar: "paper" stretches to the paper's six sizes.
     ok(at.sidebar.selectbox(key="rule").set_value("paper").run())
     paper = [f"{max(h, win)}x{max(w, win)}" for h, w in cfg.geo.scales]
-    assert list(at.dataframe[0].value["input"]) == paper
+    assert list(at.table[0].value["input"]) == paper
     if cfg.geometry == "accurate":  # the paper's table
         assert paper == ["245x245", "281x317", "317x389", "389x461", "425x497", "461x569"]
 
@@ -252,7 +252,7 @@ def test_regressor_filters_and_picked_box():
     assert len(ids) == want
     pick = int(((t.scale == 1) & (t.offset == 4)).nonzero()[0])
     ok(at.selectbox(key="reg_pick").set_value(pick).run())
-    row = at.dataframe[0].value.iloc[0]
+    row = at.table[0].value.iloc[0]
     assert row["box #"] == pick and row["scale"] == 2 and row["offset"] == "(1,1)"
     fig = figures(at)["reg_click"]
     window = next(tr for tr in fig["data"] if tr.get("name") == f"window of box #{pick}")
@@ -384,7 +384,7 @@ def test_merge_stepper_forward_and_back():
         title = figures(at)[f"merge_final_{kind}"]["layout"]["title"]["text"]
         assert title == f"{kind}: {len(r.final.confs)} boxes after {r.n_steps} merges"
     ok(at.number_input(key="merge_n_final").set_value(3).run())
-    for df, r in zip(at.dataframe[-2:], res.values()):
+    for df, r in zip(at.table[-2:], res.values()):
         table = df.value
         assert len(table) == min(3, len(r.final.confs))
         assert list(table.columns) == ["rank", "class", "confidence", "windows", "mean p", "box"]

@@ -163,7 +163,7 @@ def test_detection_has_one_window_threshold_and_a_final_confidence():
     assert m["false positives"] == str(r.match.fp)
     assert r.match.fp < everything.match.fp  # the threshold removes stray boxes
     assert r.match.tp == everything.match.tp  # ...and no found object on this scene
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.columns[:5]) == ["rank", "class", "confidence", "windows", "mean p"]
     ok(at.sidebar.slider(key="min_score").set_value(0.3).run())
     assert ctx(at).knobs.min_score == 0.3  # the sidebar's value is the page's

@@ -51,7 +51,7 @@ def test_imagenet_model_on_every_page():
         elif p in ("training", "experiments"):
             assert "pictogram" in info(at), p
         else:
-            assert figures(at) or at.dataframe, p
+            assert figures(at) or at.table, p
     ok(page(at, "scales"))
     sb = at.selectbox(key="cls")
     assert sb.value == top  # starts at the image's top class

@@ -232,7 +232,7 @@ def test_efficiency_table_is_readable_and_the_bars_keep_exact_counts():
     c = ctx(at)
     hw = (c.image.size[1], c.image.size[0])
     rows = appstate.cost_rows(c.model.cfg, hw, c.knobs.scales, c.knobs.rule, c.knobs.fine)
-    table = at.dataframe[0].value.to_dict("records")
+    table = at.table[0].value.to_dict("records")
     assert len(table) == len(rows) > 0
     for t, r in zip(table, rows):
         for k in ("dense multiply-adds", "crop multiply-adds"):
@@ -294,7 +294,7 @@ def test_architecture_page_shows_one_parameter_count(model):
     c = ctx(at)
     net = c.model
     total = sum(p.numel() for p in net.parameters())
-    table = at.dataframe[2].value
+    table = at.table[2].value
     assert int(table["parameters"].sum()) == total
     metric = {m.label: m.value for m in at.metric}["parameters (whole network)"]
     assert metric.replace(" ", "") == _header_count(at)  # '3.9 M' and '3.9M parameters'
@@ -371,13 +371,13 @@ def test_compare_page_counts_by_support_on_a_generated_one_object_scene():
     slider = at.select_slider(key="cmp_min_support")
     assert slider.value == compare.DEFAULT_MIN_SUPPORT  # one visible control, this default
     assert "**support**" in captions(at) and "one rule for all four methods" in captions(at)
-    rows = at.dataframe[0].value.to_dict("records")
+    rows = at.table[0].value.to_dict("records")
     assert [r["method"] for r in rows] == list(compare.METHODS)
     assert len({(r["counted"], r["false positives"]) for r in rows}) > 1
     assert all(r["counted"] == r["true positives"] + r["false positives"] for r in rows)
     # A higher threshold: no method counts more (the table and the drawn boxes).
     at = ok(slider.set_value(100.0).run())
-    higher = at.dataframe[0].value.to_dict("records")
+    higher = at.table[0].value.to_dict("records")
     for lo, hi in zip(rows, higher):
         assert hi["counted"] <= lo["counted"] and hi["false positives"] <= lo["false positives"]
         assert hi["final boxes"] == lo["final boxes"]  # the same methods' output, counted anew
