@@ -72,7 +72,7 @@ def render() -> None:
                f"maps." + (f" The rows marked '{REG.strip()}' are the box regressor's head: "
                            "it reads the same last pooled map as the classifier." if reg
                            else ""))
-    chart(figures.layer_cost_figure(rows), key="arch_costs")
+    chart("arch_costs", figures.layer_cost_figure, rows, depends=(cfg,))
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table)
 
 

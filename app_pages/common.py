@@ -143,6 +143,14 @@ def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model:
     return analyze(_model, _image, appstate.Knobs(fine=fine, rule=rule).full_settings())
 
 
+@st.cache_resource(max_entries=48, show_spinner=False)
+def derived(model_key: str, image_key: str, key: appstate.AnalysisKey, _full: Analysis,
+            _settings: Settings) -> Analysis:
+    """The sidebar's cut of a full analysis (scales, flips, top-k, min score): the same object
+    on every run until a choice changes, so what is built from it can be kept (chart)."""
+    return appstate.derive(_full, _settings)
+
+
 @st.cache_resource(max_entries=48, show_spinner="Merging boxes...")
 def merged(model_key: str, image_key: str, key: appstate.MergeKey,
            _analysis: Analysis) -> MergeResult:
@@ -171,6 +179,11 @@ class Context:
     _analysis: Analysis | None = None
 
     @property
+    def view_key(self) -> tuple:
+        """Everything the sidebar chose that the pages' results depend on."""
+        return (self.model_key, self.image_key, self.knobs)
+
+    @property
     def settings(self) -> Settings:
         return self.knobs.settings()
 
@@ -185,8 +198,14 @@ class Context:
     def analysis(self) -> Analysis:
         """The analysis for the sidebar's scales, flips, top-k and min score."""
         if self._analysis is None:
-            self._analysis = appstate.derive(self.full(), self.settings)
+            self._analysis = self.cut(self.settings)
         return self._analysis
+
+    def cut(self, settings: Settings) -> Analysis:
+        """The analysis for other settings (same fine stride and scale rule), cut out of the
+        full one (cached: the same object on every run)."""
+        return derived(self.model_key, self.image_key, appstate.analysis_key(settings),
+                       self.full(), settings)
 
     def merge(self, kind: str) -> MergeResult:
         t = time.perf_counter()
@@ -212,11 +231,57 @@ def context() -> Context:
     return ctx
 
 
-def chart(fig, key: str, **kw):
-    """Draw a package figure in the house style (figures.styled; larger in presenter mode)
-    across the column's width, with the app's toolbar config. kw: on_select and friends."""
-    figures.styled(fig, presenter=bool(st.session_state.get("presenter")))
-    return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch", **kw)
+# --- figures -------------------------------------------------------------------------------
+# Building a Plotly figure is the server's main cost on a page switch: every property a figure
+# sets is validated (50 to 100 ms per figure, the house style another ~10 ms: measured with
+# cProfile). A built figure is kept, for every session (cache_resource: never mutated after it
+# is built; st.plotly_chart only reads it), under the key of what it shows.
+FIGURE_ENTRIES = 300  # ~0.3 to 1.5 MB each as Python objects: a few hundred MB at most
+
+
+def _key_part(v):
+    """A plain value (numbers, strings, None, and lists, tuples and dicts of them: a title, a
+    step, rows of a table) as a hashable part of a cache key; "*" for anything else."""
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if isinstance(v, (tuple, list)):
+        parts = tuple(_key_part(x) for x in v)
+        return "*" if "*" in parts else parts
+    if isinstance(v, dict):
+        parts = tuple((k, _key_part(x)) for k, x in v.items())
+        return "*" if any(p == "*" for _, p in parts) else parts
+    return "*"
+
+
+@st.cache_resource(max_entries=FIGURE_ENTRIES, show_spinner=False)
+def _figure(cache_key: tuple, _build, _args: tuple, _kw: dict):
+    return figures.styled(_build(*_args, **_kw), presenter=cache_key[-1])
+
+
+def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
+          plot_kw: dict | None = None, **kw):
+    """Draw the package figure build(*args, **kw) in the house style (figures.styled; larger in
+    presenter mode) across the column's width, with the app's toolbar config. `key` is the
+    chart's element key; plot_kw: on_select and friends for st.plotly_chart.
+
+    The figure is built once per key, the sidebar's choices (ctx.view_key: model, image and
+    knobs), the plain arguments (numbers, strings, lists of them: a title, a step, table rows),
+    `depends` and presenter mode, and then reused (by other sessions too). So every other
+    argument (an analysis, a merge, a list of maps) must follow from the sidebar's choices and
+    `depends`: a page passes whatever else it chose (a scale, a class, a cell) in `depends`.
+    cache=False: built on every run (a live figure that changes each time)."""
+    ctx = st.session_state.get(CTX_KEY)
+    presenter = bool(st.session_state.get("presenter"))
+    if cache:
+        cache_key = (key, f"{build.__module__}.{build.__qualname__}",
+                     ctx.view_key if ctx is not None else None,
+                     tuple(_key_part(a) for a in args),
+                     tuple(sorted((k, _key_part(v)) for k, v in kw.items())), depends, presenter)
+        fig = _figure(cache_key, build, args, kw)
+    else:
+        fig = figures.styled(build(*args, **kw), presenter=presenter)
+    return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch",
+                           **(plot_kw or {}))
 
 
 def table(data, height: int | None = None, thousands: tuple[str, ...] = (), where=None) -> None:

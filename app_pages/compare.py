@@ -84,10 +84,10 @@ def render() -> None:
             st.caption(f"{name}: {len(counted)} of {len(r)} boxes have support >= "
                        f"{min_support:g}" + (f"; the {len(shown)} most confident drawn"
                                             if len(shown) < len(counted) else ", all drawn"))
-            chart(figures.method_boxes_figure(
-                ctx.backdrop(), shown.boxes, shown.confs, shown.labels, a.class_names, ctx.truth,
-                title=f"{name}: {len(counted)} boxes counted", max_boxes=None),
-                key=f"cmp_fig_{i}")
+            chart(f"cmp_fig_{i}", figures.method_boxes_figure, ctx.backdrop(), shown.boxes,
+                  shown.confs, shown.labels, a.class_names, ctx.truth,
+                  title=f"{name}: {len(counted)} boxes counted", max_boxes=None,
+                  depends=(name, iou, min_support))
     show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth)
 
 

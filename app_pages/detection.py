@@ -71,10 +71,10 @@ def render() -> None:
         st.caption("An uploaded or sample image without known objects: choose 'New scene "
                    "from a seed' (kind det) in the sidebar to see true and false positives.")
     status = r.match.status if r.match else None
-    chart(figures.detection_marks_figure(
-        ctx.backdrop(), r.detections, status, ctx.truth, r.match.missed if r.match else None,
-        title=f"{len(r.detections)} detections (confidence >= {min_conf:g}; {r.below} below; "
-              f"windows >= {thr:.2f}, top-{k})"), key="det_fig")
+    chart("det_fig", figures.detection_marks_figure, ctx.backdrop(), r.detections, status,
+          ctx.truth, r.match.missed if r.match else None,
+          title=f"{len(r.detections)} detections (confidence >= {min_conf:g}; {r.below} below; "
+                f"windows >= {thr:.2f}, top-{k})", depends=(min_conf,))
     rows = appstate.detection_rows(r.detections)
     if status is not None:
         for row, s, o in zip(rows, status, r.match.ious):
@@ -99,7 +99,7 @@ def background(a: Analysis, names) -> None:
     else:
         st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high where "
                    "a window sees no object. Windows are drawn at their centres.")
-        chart(figures.scale_maps_figure(a, ctx.backdrop(figures.PANEL_SIDE), bg), key="det_bg")
+        chart("det_bg", figures.scale_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), bg)
 
 
 render()

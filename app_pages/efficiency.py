@@ -45,7 +45,7 @@ def render() -> None:
     table(readable_cost_rows(rows))
     st.caption("K = thousand, M = million, G = billion; the exact counts show when you point at "
                "a bar below.")
-    chart(figures.efficiency_figure(rows), key="eff_fig")
+    chart("eff_fig", figures.efficiency_figure, rows)
 
     st.subheader("Measured")
     scale = st.selectbox("Scale to time", kn.scales, key="eff_scale",

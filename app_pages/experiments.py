@@ -17,7 +17,7 @@ def show_dataset(d: dict, key: str) -> None:
         st.info("No single-class images in this folder: no Table 2 rows.")
     else:
         table(rows)
-        chart(figures.table2_figure(rows, experiments.PAPER_TABLE2), key=f"{key}_fig")
+        chart(f"{key}_fig", figures.table2_figure, rows, experiments.PAPER_TABLE2)
     det = d.get("detection") or {}
     if det.get("mAP") is not None:
         st.caption(f"Detection mAP at IoU 0.5 on this folder: {100 * det['mAP']:.1f}%")

@@ -80,7 +80,8 @@ def show_steps(results: dict, step: int, names, max_boxes) -> None:
                        else "shown for comparison")
             st.markdown(step_text(kind, r, ms, names))
             title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
-            chart(figures.merge_figure(ctx.backdrop(), ms, names, title, max_boxes), key=f"merge_fig_{kind}")
+            chart(f"merge_fig_{kind}", figures.merge_figure, ctx.backdrop(), ms, names, title,
+                  max_boxes, depends=(kind, step))
 
 
 def render() -> None:
@@ -107,7 +108,7 @@ def render() -> None:
         show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                              f"confident)", key="merge_all")
         show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        chart(figures.merge_scores_figure(results, int(step)), key="merge_scores")
+        chart("merge_scores", figures.merge_scores_figure, results, int(step))
 
     stepper()
     final_boxes(a, results)
@@ -156,10 +157,9 @@ def final_boxes(a, results: dict) -> None:
         r = results[kind]
         with col:
             dets = detections(a, r, int(n_final))
-            chart(figures.final_boxes_figure(
-                ctx.backdrop(), r, names, int(n_final), ctx.truth,
-                title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges"),
-                key=f"merge_final_{kind}")
+            chart(f"merge_final_{kind}", figures.final_boxes_figure, ctx.backdrop(), r, names,
+                  int(n_final), ctx.truth,
+                  title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges", depends=(kind,))
             table(appstate.detection_rows(dets))
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("

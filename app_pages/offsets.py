@@ -72,8 +72,9 @@ def render() -> None:
 
     st.subheader("Coarse map and fine map")
     r, c = cell_controls(view, cls)
-    chart(figures.fine_coarse_figure(view, cls, k if a.settings.fine else 1, name, pick=(r, c)),
-          key="off_click", on_select=_pick_from_click, selection_mode="points")
+    chart("off_click", figures.fine_coarse_figure, view, cls, k if a.settings.fine else 1, name,
+          pick=(r, c), depends=(view.scale, view.flip),
+          plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
                + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
@@ -113,12 +114,12 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
     with c1:
         st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
                     f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
-        chart(figures.offset_grid_figure([p[int(ch)] for p in view.pooled], k, f"channel {ch}",
-                                         colorscale="Greys"), key="off_pooled")
+        chart("off_pooled", figures.offset_grid_figure, [p[int(ch)] for p in view.pooled], k,
+              f"channel {ch}", colorscale="Greys", depends=(view.scale, view.flip, int(ch)))
     with c2:
         st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
-        chart(figures.offset_grid_figure([m[cls] for m in view.class_maps], k, f"p({name})"),
-              key="off_classmaps")
+        chart("off_classmaps", figures.offset_grid_figure, [m[cls] for m in view.class_maps], k,
+              f"p({name})", depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                "classifier slid over one pooled map.")
@@ -132,7 +133,8 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
     with left:
         title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {cell.prob:.3f}"
                  f"{' (flipped view)' if view.flip else ''}")
-        chart(figures.window_figure(ctx.backdrop(), cell.window, cell.box, title), key="off_window")
+        chart("off_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box, title,
+              depends=(view.scale, view.flip, cls, r, c))
     with right:
         st.markdown(
             f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "

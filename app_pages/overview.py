@@ -20,7 +20,7 @@ def render() -> None:
         f"pooling** makes the windows {m.prepool_stride} px apart instead of {m.stride}; a "
         f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
         f"al., ICLR 2014).")
-    chart(figures.pipeline_figure(appstate.pipeline_info(ctx.analysis(), ctx.model)), key="pipeline")
+    chart("pipeline", figures.pipeline_figure, appstate.pipeline_info(ctx.analysis(), ctx.model))
     st.caption("Numbers are for the current image, model and sidebar settings.")
     guide(ctx.model.k, ctx.model.window)
     answer()
@@ -94,8 +94,8 @@ def answer() -> None:
                        f"{ctx.knobs.score} merge, the {n} most confident drawn.")
         else:
             title = "no boxes: this model has no box regressor"
-        chart(figures.final_boxes_figure(ctx.backdrop(), r, a.class_names, n, ctx.truth,
-                                         title=title), key="overview_boxes")
+        chart("overview_boxes", figures.final_boxes_figure, ctx.backdrop(), r, a.class_names, n,
+              ctx.truth, title=title)
     with right:
         ranking = appstate.class_ranking(a, 5)
         st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])

@@ -73,8 +73,9 @@ def render() -> None:
         pick = None
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
              f"(coloured by scale)")
-    chart(figures.boxes_figure(ctx.backdrop(), t, drawn, a.class_names, a.k,
-                                         pick=pick, title=title), key="reg_click", on_select=_pick_from_click, selection_mode="points")
+    chart("reg_click", figures.boxes_figure, ctx.backdrop(), t, drawn, a.class_names, a.k,
+          pick=pick, title=title, depends=(tuple(s), tuple(o), tuple(c), show_all),
+          plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
     m1, m2, m3 = st.columns(3)
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))

@@ -32,7 +32,8 @@ def render() -> None:
         with st.expander(f"How {card.label} differs from the paper's net"):
             st.markdown(card.differs)
     cls, flip = controls(a)
-    chart(figures.scale_maps_figure(a, ctx.backdrop(figures.PANEL_SIDE), cls, flip=flip), key="scales_maps")
+    chart("scales_maps", figures.scale_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls,
+          flip=flip)
     st.caption(f"Each cell is drawn at the centre of its window, one stride "
                f"({ctx.model.prepool_stride if a.settings.fine else ctx.model.stride} px at that "
                "scale) wide: at the smallest scale the window covers almost the whole image, so "
@@ -43,10 +44,9 @@ def render() -> None:
     if cls not in top:
         top = top[:4] + [cls]
     st.subheader("Spatial maxima per scale and the final average")
-    chart(figures.scale_scores_figure(a, top), key="scales_scores")
+    chart("scales_scores", figures.scale_scores_figure, a, top)
 
-    full = appstate.derive(ctx.full(), multiscale.Settings(fine=a.settings.fine,
-                                                           rule=a.settings.rule))
+    full = ctx.cut(multiscale.Settings(fine=a.settings.fine, rule=a.settings.rule))
     now = appstate.class_ranking(a, 5)
     ref = appstate.class_ranking(full, 5)
     chosen = ", ".join(str(s + 1) for s in a.settings.scales)

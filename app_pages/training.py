@@ -69,7 +69,7 @@ def monitor() -> None:
         st.button("Stop", key="train_stop", on_click=stop, args=(job,),
                   disabled=s["stop_requested"],
                   help="Stops after the current step; the last finished epoch's checkpoint stays.")
-    chart(figures.training_figure(s["losses"], s["epochs"]), key="train_loss")
+    chart("train_loss", figures.training_figure, s["losses"], s["epochs"], cache=False)
     if any(r["loss"] is None for r in s["losses"]):
         st.caption("Stage 2 mixes the windows of a few images in a shuffle buffer before it "
                    "learns from them: an epoch's first steps only fill it (no point drawn), and "

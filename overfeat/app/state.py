@@ -50,6 +50,10 @@ class AnalysisKey(NamedTuple):
     min_score: float  # rounded to 6 decimals
 
 
+def analysis_key(s: Settings) -> AnalysisKey:
+    return AnalysisKey(s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
+
+
 class MergeKey(NamedTuple):
     """One greedy merge of an analysis."""
 
@@ -121,8 +125,7 @@ class Knobs:
         return {"literal": self.t_literal, "corrected": self.t_corrected}[kind]
 
     def analysis_key(self) -> AnalysisKey:
-        s = self.settings()
-        return AnalysisKey(s.scales, s.flips, s.fine, s.rule, s.top_k, round(s.min_score, 6))
+        return analysis_key(self.settings())
 
     def merge_key(self, kind: str) -> MergeKey:
         return MergeKey(self.analysis_key(), kind, float(self.threshold(kind)), self.by_class,
