@@ -6,6 +6,7 @@ formulas typed separately, so the table is right for any preset or width by cons
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import asdict, dataclass
 
@@ -31,6 +32,22 @@ def meta_model(cfg: ModelConfig | ZooConfig) -> OverFeat:
         return (cfg.build() if isinstance(cfg, ZooConfig) else OverFeat(cfg)).eval()
 
 
+def _kept(maxsize: int):
+    """functools.lru_cache for a pure function of hashable arguments (a frozen config, a size),
+    each caller getting its own copy of the result. The app asks for the same map sizes and
+    layer costs of an image on several pages and runs (meta tensors: 5 to 40 ms a call)."""
+    def wrap(fn):
+        cached = functools.lru_cache(maxsize=maxsize)(fn)
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            return copy.deepcopy(cached(*args, **kwargs))
+
+        call.cache_clear = cached.cache_clear
+        return call
+    return wrap
+
+
 def _macs(fn, *args, **kwargs) -> tuple[int, object]:
     """Multiply-adds of fn(*args) counted by PyTorch's FlopCounterMode (works on meta tensors):
     (macs, result). Used for the pretrained nets, whose layers are not plain convolutions."""
@@ -52,11 +69,16 @@ class ScaleGeometry:
         return asdict(self)
 
 
-@torch.no_grad()
 def scale_geometry(model: OverFeat, size: tuple[int, int]) -> ScaleGeometry:
     """Map sizes at one input size (height, width), read off the model on meta tensors."""
+    return _scale_geometry(model.cfg, tuple(int(v) for v in size))
+
+
+@_kept(maxsize=512)
+@torch.no_grad()
+def _scale_geometry(cfg: ModelConfig | ZooConfig, size: tuple[int, int]) -> ScaleGeometry:
     x = torch.empty(1, 3, *size, device="meta")
-    m = model if next(model.parameters()).is_meta else meta_model(model.cfg)
+    m = meta_model(cfg)
     f = m.features(x)
     # OverFeat: offset_pool, the paper's k*k pools; the pretrained nets: their subsampling layer
     # at stride 1, cut into its k*k offsets (the same shapes for a max pool).
@@ -84,7 +106,6 @@ class LayerInfo:
     jump: int  # input pixels between neighbouring output cells (cumulative stride)
 
 
-@torch.no_grad()
 def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
                 head: str = "classifier") -> list[LayerInfo]:
     """Per-layer parameters and multiply-adds at `size` (default: one window), trunk + head.
@@ -98,6 +119,12 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
     """
     if head not in ("classifier", "regressor", "both"):
         raise ValueError(f"head must be classifier, regressor or both, got {head!r}")
+    return _layer_table(cfg, None if size is None else tuple(int(v) for v in size), head)
+
+
+@_kept(maxsize=512)
+@torch.no_grad()
+def _layer_table(cfg: ModelConfig, size: tuple[int, int] | None, head: str) -> list[LayerInfo]:
     m = meta_model(cfg)
     size = size or (m.window, m.window)
     if isinstance(cfg, ZooConfig):
@@ -205,6 +232,11 @@ def readable_cost_rows(rows: list[dict], keys: tuple[str, ...] = COST_KEYS) -> l
 
 def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> int:
     """Multiply-adds of dense evaluation (trunk once, classifier over every offset map)."""
+    return _dense_macs(cfg, tuple(int(v) for v in size), bool(fine))
+
+
+@_kept(maxsize=512)
+def _dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool) -> int:
     m = meta_model(cfg)
     if isinstance(cfg, ZooConfig):  # counted on the dense computation itself, as run_views runs it
         x = torch.empty(1, 3, *size, device="meta")
@@ -223,10 +255,15 @@ def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> in
 
 def crop_macs(cfg: ModelConfig, n_windows: int) -> int:
     """Multiply-adds of evaluating n_windows crops one by one (trunk + head per window)."""
+    return n_windows * _window_macs(cfg)
+
+
+@_kept(maxsize=64)
+def _window_macs(cfg: ModelConfig) -> int:
     if isinstance(cfg, ZooConfig):
         m = meta_model(cfg)
-        return n_windows * _macs(m, torch.empty(1, 3, m.window, m.window, device="meta"))[0]
-    return n_windows * sum(r.macs for r in layer_table(cfg) if r.kind in ("conv", "fc"))
+        return _macs(m, torch.empty(1, 3, m.window, m.window, device="meta"))[0]
+    return sum(r.macs for r in layer_table(cfg) if r.kind in ("conv", "fc"))
 
 
 __all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table",

@@ -1,0 +1,130 @@
+"""Issue 16: what makes a page switch cheap (app_pages/common.py: built figures and derived
+analyses kept per key of what they show; overfeat.geometry's memoised map sizes) must never
+show a stale figure. AppTest runs the pages in this process, so a counting wrapper around a
+package figure tells how often the app built it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from apptest_helpers import ctx, figures, ok, page, start
+from app_pages import common
+from overfeat import geometry
+from overfeat.app import figures as figmod
+from overfeat.predict import load_model
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """{name: calls} of some package figures, wrapped (the pages call figures.<name>)."""
+    calls: dict[str, int] = {}
+
+    def wrap(name):
+        real = getattr(figmod, name)
+
+        def build(*args, **kw):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kw)
+        build.__qualname__ = real.__qualname__
+        monkeypatch.setattr(figmod, name, build)
+
+    for name in ("merge_figure", "final_boxes_figure", "scale_maps_figure", "window_figure"):
+        wrap(name)
+    common._figure.clear()
+    return calls
+
+
+def test_key_part_keeps_plain_values_and_marks_objects():
+    assert common._key_part(("a", 1, 2.5, None, True)) == ("a", 1, 2.5, None, True)
+    rows = [{"class": "dog", "score": 0.5}, {"class": "cat", "score": 0.25}]
+    assert common._key_part(rows) == ((("class", "dog"), ("score", 0.5)),
+                                      (("class", "cat"), ("score", 0.25)))
+    assert common._key_part(rows) != common._key_part(rows[:1])
+    assert common._key_part(torch.zeros(3)) == "*"
+    assert common._key_part([1, torch.zeros(3)]) == "*"  # a list holding a tensor is an object
+    assert common._key_part({"box": torch.zeros(4)}) == "*"
+
+
+def test_a_page_switch_reuses_the_figures_and_a_new_step_or_mode_rebuilds_them(counted):
+    at = ok(page(start(), "merge"))
+    built = counted["merge_figure"]
+    assert built == 2  # the literal and the corrected merge
+    first = figures(at)
+    ok(page(at, "overview"))
+    ok(page(at, "merge"))
+    assert counted["merge_figure"] == built  # nothing built again
+    assert figures(at) == first
+
+    ok(at.button(key="merge_next").click().run())
+    assert counted["merge_figure"] == built + 2  # step 1 is a new figure, for both merges
+    title = figures(at)["merge_fig_literal"]["layout"]["title"]["text"]
+    assert title.startswith("literal: step 1/")
+    ok(page(at, "overview"))
+    ok(page(at, "merge"))
+    assert figures(at)["merge_fig_literal"]["layout"]["title"]["text"] == title  # kept step
+
+    at.sidebar.toggle(key="presenter").set_value(True).run()
+    ok(at)
+    big = figures(at)["merge_fig_literal"]["layout"]["font"]["size"]
+    assert big > first["merge_fig_literal"]["layout"]["font"]["size"]  # built in presenter style
+
+
+def test_a_sidebar_change_rebuilds_and_a_new_image_never_shows_the_old_figure(counted):
+    at = ok(page(start(), "scales"))
+    before = figures(at)["scales_maps"]
+    n = counted["scale_maps_figure"]
+    at.sidebar.button_group(key="scales").set_value([0, 2])
+    ok(at.run())
+    assert counted["scale_maps_figure"] == n + 1
+    names = [t["name"] for t in figures(at)["scales_maps"]["data"] if t["type"] == "heatmap"]
+    assert names == ["scale 1", "scale 3"]
+    assert ctx(at).analysis().settings.scales == (0, 2)
+
+    # Another image (a sample scene): its own figure, the first image's nowhere.
+    at.sidebar.radio(key="img_source").set_value("gallery")
+    ok(at.run())
+    after = figures(at)["scales_maps"]
+    assert json.dumps(after) != json.dumps(before)
+    src = [t["source"] for t in after["data"] if t["type"] == "image"]
+    assert src and src[0] == ctx(at).backdrop(figmod.PANEL_SIDE).uri
+
+
+def test_the_offsets_window_follows_the_picked_cell(counted):
+    at = ok(page(start(), "offsets"))
+    t0 = figures(at)["off_window"]["layout"]["title"]["text"]
+    r = at.number_input(key="off_row")
+    r.set_value(0 if r.value else 1)
+    ok(at.run())
+    t1 = figures(at)["off_window"]["layout"]["title"]["text"]
+    assert t1 != t0 and t1.startswith(f"cell ({at.number_input(key='off_row').value},")
+
+
+def test_derived_analyses_are_the_same_object_until_a_choice_changes():
+    at = ok(start())
+    a1 = ctx(at).analysis()
+    ok(page(at, "scales"))
+    assert ctx(at).analysis() is a1  # cached: figures built from it stay valid
+    at.sidebar.checkbox(key="flips").uncheck()
+    ok(at.run())
+    a2 = ctx(at).analysis()
+    assert a2 is not a1 and not a2.settings.flips and len(a2.views) == len(a1.views) // 2
+
+
+def test_memoised_geometry_matches_a_fresh_computation_and_hands_out_copies():
+    cfg = load_model()[0].cfg
+    m = geometry.meta_model(cfg)
+    for size in [(221, 221), (257, 301), (400, 333)]:
+        got = geometry.scale_geometry(m, size)
+        geometry._scale_geometry.cache_clear()
+        assert geometry.scale_geometry(m, list(size)) == got  # the same as computed afresh
+        got.windows = -1  # a caller's copy: the cache keeps its own
+        assert geometry.scale_geometry(m, size).windows != -1
+        rows = geometry.layer_table(cfg, size)
+        rows[0].macs = -1
+        assert geometry.layer_table(cfg, size)[0].macs != -1
+    geometry._dense_macs.cache_clear()
+    fresh = geometry.dense_macs(cfg, (257, 301))
+    assert geometry.dense_macs(cfg, (257, 301)) == fresh > geometry.dense_macs(cfg, (221, 221))
