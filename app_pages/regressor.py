@@ -8,6 +8,7 @@ from overfeat.app import state as appstate
 from app_pages.common import chart, context, require_boxes, show_code, table
 
 ctx = context()
+REG_ROWS = 25  # rows of the table of the most confident boxes
 require_boxes(ctx, "Regressor")
 
 
@@ -83,8 +84,10 @@ def render() -> None:
     if pick is not None:
         st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
         table(appstate.box_rows(t, [pick], a.class_names, a.k))
-    st.markdown("**The most confident boxes matching the filters**")
-    table(appstate.box_rows(t, appstate.most_confident(t.scores, idx, 100), a.class_names,
+    # 25 rows, not 100: each cell of a static table is a Markdown element in the browser, and
+    # 100 rows cost ~0.25 s of the browser's CPU on every visit (tests/browser_latency.py).
+    st.markdown(f"**The {REG_ROWS} most confident boxes matching the filters**")
+    table(appstate.box_rows(t, appstate.most_confident(t.scores, idx, REG_ROWS), a.class_names,
                          a.k), height=300)
     st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell and "
                "offset refer to the mirrored image the network saw. Training target (project "

@@ -254,6 +254,8 @@ def test_regressor_filters_and_picked_box():
     ok(at.selectbox(key="reg_pick").set_value(pick).run())
     row = at.table[0].value.iloc[0]
     assert row["box #"] == pick and row["scale"] == 2 and row["offset"] == "(1,1)"
+    top = at.table[1].value  # the 25 most confident boxes of the filters, best first
+    assert len(top) == min(want, 25) and list(top["score"]) == sorted(top["score"], reverse=True)
     fig = figures(at)["reg_click"]
     window = next(tr for tr in fig["data"] if tr.get("name") == f"window of box #{pick}")
     box = next(tr for tr in fig["data"] if tr.get("name") == f"box #{pick}")
