@@ -96,8 +96,8 @@ if st.session_state.get("_suggest_imagenet") and ctx.model_key.startswith("defau
     c2.button("Use ImageNet", on_click=sidebar.use_model, args=("imagenet",), key="use_imagenet")
 page.run()
 
-# Prefetch: once the page is on screen, compute the two merges for the current settings, so
-# that opening the Merge page later is instant (cached; a no-op when they already are).
-if page.title != "Merge":
-    for kind in ("literal", "corrected"):
-        ctx.merge(kind)
+# Prefetch: once the page is on screen, the two merges for the current settings are computed in
+# a background thread (common.prefetch_merges), so that opening the Merge page later finds them
+# cached while this run ends at once.
+if getattr(ctx.model, "has_regressor", True):
+    common.prefetch_merges(ctx)

@@ -8,7 +8,10 @@ messages on the page.
 from __future__ import annotations
 
 import inspect
+import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,9 +220,67 @@ class Context:
         self.timings[f"merge {kind}"] = time.perf_counter() - t
         return r
 
+    def merges_now(self, analysis: Analysis) -> dict[str, MergeResult]:
+        """Both merges of `analysis` (this run's), from the cache or computed; for callers
+        outside the page's run (a download button's callable): ValueError is raised, not shown."""
+        return {kind: merged(self.model_key, self.image_key, self.knobs.merge_key(kind), analysis)
+                for kind in ("literal", "corrected")}
+
     def backdrop(self, max_side: int = 560) -> Backdrop:
         """The image under the figures (a JPEG thumbnail; smaller for multi-panel figures)."""
         return image_backdrop(self.image_key, self.image, max_side)
+
+
+# --- prefetch --------------------------------------------------------------------------------
+# After a page is drawn, both merges of the current settings are computed in the background, so
+# that the run (and the spinner) ends as soon as the page has what it shows, and the Merge and
+# Greedy vs NMS pages find both merges cached. One worker for the whole server and at most
+# PREFETCH_QUEUE jobs waiting: under load a prefetch is skipped, never queued up; a page that
+# needs a merge before it is done waits for the same computation (Streamlit's caches compute a
+# key once) or computes it itself.
+PREFETCH_QUEUE = 4
+_prefetch_lock = threading.Lock()
+_prefetch_pending: set = set()
+PREFETCH_THREAD = "overfeat-prefetch"
+_prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD)
+
+
+class _QuietPrefetch(logging.Filter):
+    """Streamlit warns on each cache call made outside a script run ("missing
+    ScriptRunContext ... can be ignored"): the prefetch thread makes them on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.threadName.startswith(PREFETCH_THREAD)
+
+
+logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+    _QuietPrefetch())
+
+
+def prefetch_merges(ctx: Context) -> bool:
+    """Queue both merges of ctx's settings (and the analysis they need); False when skipped
+    (already queued, or the queue is full)."""
+    job = (ctx.model_key, ctx.image_key, ctx.knobs)
+    with _prefetch_lock:
+        if job in _prefetch_pending or len(_prefetch_pending) >= PREFETCH_QUEUE:
+            return False
+        _prefetch_pending.add(job)
+    model, image, knobs = ctx.model, ctx.image, ctx.knobs
+
+    def run() -> None:
+        try:
+            full = full_analysis(job[0], job[1], knobs.fine, knobs.rule, model, image)
+            a = derived(job[0], job[1], knobs.analysis_key(), full, knobs.settings())
+            for kind in ("literal", "corrected"):
+                merged(job[0], job[1], knobs.merge_key(kind), a)
+        except Exception:  # too many boxes, a bad setting: the page says so when it asks
+            pass
+        finally:
+            with _prefetch_lock:
+                _prefetch_pending.discard(job)
+
+    _prefetch_pool.submit(run)
+    return True
 
 
 def context() -> Context:

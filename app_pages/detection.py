@@ -14,11 +14,12 @@ require_boxes(ctx, "Detection")
 
 @st.cache_resource(max_entries=32, show_spinner="Merging the boxes of the top classes...")
 def detected(model_key: str, image_key: str, key: appstate.DetectionKey, _full: Analysis,
-             _truth):
+             _truth, _merged):
+    """_merged: the app's cached merge of the same boxes (ctx.merge), not run again."""
     return detection.detect(_full, min_score=key.analysis.min_score, top_k=key.analysis.top_k,
                             score=key.score, threshold=key.threshold, by_class=key.by_class,
                             average=key.average, truth=_truth,
-                            min_confidence=key.min_confidence)
+                            min_confidence=key.min_confidence, merged=_merged)
 
 
 CONFIDENCES = detection.CONFIDENCE_STEPS
@@ -53,7 +54,7 @@ def render() -> None:
                "enter the merge: the sidebar's *min score of a window* and *top-k* (they start "
                "at the settings the Experiments page's detection mAP was measured with).")
     key = kn.detection_key(min_conf)
-    r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth)
+    r = detected(ctx.model_key, ctx.image_key, key, a, ctx.truth, ctx.merge(kn.score))
     m = st.columns(4)
     m[0].metric("raw boxes kept", len(r.analysis.table))
     m[1].metric("detections", len(r.detections),

@@ -83,8 +83,7 @@ def answer() -> None:
                 "(emoji objects on generated backgrounds), not from photos: on a photo its "
                 "classes are guesses, but every map, box and merge step still shows how "
                 "OverFeat works. Try a sample scene to see it right.")
-    merges = {kind: ctx.merge(kind) for kind in ("literal", "corrected")}
-    r = merges[ctx.knobs.score]
+    r = ctx.merge(ctx.knobs.score)  # the other merge: prefetched after the page (app.py)
     n = appstate.n_confident(r, detection.DEFAULT_MIN_CONFIDENCE)
     left, right = st.columns([3, 2])
     with left:
@@ -104,17 +103,18 @@ def answer() -> None:
                    f"{' x 2 flips' if a.settings.flips else ''}). Boxes: the greedy merge of "
                    "the raw boxes (Merge page), those whose confidence (the sum of their "
                    "windows' class probabilities) reaches the Detection page's default.")
-    download(a, merges)
+    download(a)
 
 
-def download(a, merges) -> None:
+def download(a) -> None:
     """The analysis of this image (sizes, per-view scores, raw boxes, both merges) as JSON."""
     label, desc = ctx.image_label, ctx.model_desc
     name = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-")[:60]
     # A callable: the JSON (thousands of boxes) is built when the button is clicked, not on
     # every run of the page.
     st.download_button("Download the analysis (JSON)",
-                       lambda: export.analysis_json(a, merges, image=label, model=desc),
+                       lambda: export.analysis_json(a, ctx.merges_now(a), image=label,
+                                                    model=desc),
                        file_name=f"overfeat-{name}.json",
                        mime="application/json", key="export_json", on_click="ignore",
                        help=f"{len(a.views)} views, {len(a.table)} raw boxes with provenance, "

@@ -148,3 +148,30 @@ def test_the_server_config_skips_the_full_gc_and_keeps_large_messages():
     for section, opts in cfg.items():
         for name in opts:
             assert f"{section}.{name}" in known, f"{section}.{name} is not a Streamlit option"
+
+
+def test_the_other_merge_is_prefetched_after_the_overview_and_merge_finds_both(monkeypatch):
+    """The Overview runs only the answer merge; the other one is computed in the background
+    after the page (common.prefetch_merges), so the Merge page runs no merge at all."""
+    import time
+
+    from overfeat.multiscale import Analysis
+
+    calls: list[str] = []
+    real = Analysis.merge
+
+    def counting(self, *args, **kw):
+        calls.append(kw.get("score"))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Analysis, "merge", counting)
+    common.merged.clear()
+    at = ok(start(None, all_windows=False))  # one run: the sample scene at the defaults
+    deadline = time.monotonic() + 120  # the worker finishes; not a timing assertion
+    while common._prefetch_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not common._prefetch_pending
+    assert sorted(calls) == ["corrected", "literal"]  # each merge once: the page's, the prefetch's
+    ok(page(at, "merge"))
+    assert sorted(calls) == ["corrected", "literal"]  # Merge found both in the cache
+    assert figures(at)["merge_fig_literal"]["layout"]["title"]["text"].startswith("literal: step 0/")

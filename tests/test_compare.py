@@ -183,3 +183,15 @@ def test_detect_threshold_and_background():
     assert [d.confidence for d in r.detections] == r.merged.final.confs.tolist()
     with pytest.raises(ValueError, match="min_score"):
         detection.detect(a, 1.5)
+
+    # A merge the caller already has (the app's cached one) gives the same detections; a merge
+    # of other boxes or another score is refused.
+    own = detection.detect(a, 0.1, 2, truth=[], min_confidence=0.5)
+    m = own.merged
+    given = detection.detect(a, 0.1, 2, truth=[], min_confidence=0.5, merged=m)
+    assert given.merged is m and given.detections == own.detections
+    assert given.below == own.below and given.match.status == own.match.status
+    with pytest.raises(ValueError, match="not the literal merge"):
+        detection.detect(a, 0.1, 2, score="literal", merged=m)
+    with pytest.raises(ValueError, match="merge of"):
+        detection.detect(a, 0.0, 2, merged=m)  # more boxes at min score 0
