@@ -8,8 +8,9 @@ Each round opens a fresh session (the app warm: the model is loaded once per pro
 running server's st.cache_resource holds it), uploads a NEW size x size PNG (a generated
 scene, so every round's image is analysed from scratch) and then times, one AppTest run each,
 what a student does next: switch pages, change the class, change the scales, step the merge.
-A run's time is the server's whole script run (sidebar, page, figures serialised, and the
-prefetch of both merges after the page); the browser's drawing is not included.
+A run's time is the server's whole script run (sidebar, page, figures serialised; the second
+merge is prefetched after the page in a background worker, outside the run); the browser's
+drawing is not included.
 Targets (issue 4): the first analysis of the upload <= 3 s, every later interaction <= 1 s.
 """
 

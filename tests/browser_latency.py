@@ -16,8 +16,8 @@ ended since the action, no spinner, every .js-plotly-plot has drawn its svg with
 and nothing on the page changed for 0.3 s; the time is that of the page's last change. It is
 split in three: request_s (the input event to the page's rerun request on the websocket, an
 upload's HTTP transfer included), server_s (that request to the server's last websocket frame,
-in the network stack's clock, read over the DevTools protocol: the server's run, the merge
-prefetch after the page and loopback delivery) and after_server_s (the rest: the page decoding,
+in the network stack's clock, read over the DevTools protocol: the server's run and loopback
+delivery; the merge prefetch after the page runs in a background worker) and after_server_s (the rest: the page decoding,
 rendering and drawing what came). Beside it: when the run's end showed on the page (script_s),
 the main thread's long tasks (browser_busy_s: decoding, React, Plotly drawing), the bytes the
 websocket brought (ws_kb), the JSON size of the page's Plotly figures (plot_kb), and the CPU

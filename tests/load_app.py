@@ -397,8 +397,8 @@ class Probe:
     """One page's instrumentation: PROBE_JS in the page and the websocket bytes it receives.
     attach() before the page's first goto. With cdp=True it also reads the websocket frames'
     network timestamps (Chrome DevTools Protocol): from the page's request (its first frame sent
-    after the action) to the server's last frame (server_s: the server's run, prefetch
-    included, plus loopback delivery; the browser's main thread does not delay these stamps)."""
+    after the action) to the server's last frame (server_s: the server's run plus loopback
+    delivery; the browser's main thread does not delay these stamps)."""
 
     def __init__(self, page):
         self.page = page
