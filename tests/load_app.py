@@ -292,10 +292,14 @@ async def page_problems(page) -> list[str]:
 PROBE_JS = """(() => {
   if (window.__ofp) return;
   const P = window.__ofp = {runs: 0, state: null, runStart: 0, runEnd: 0, lastMut: 0,
-                            lastInput: 0, long: [], sends: []};
+                            lastInput: 0, lastMsg: 0, long: [], sends: []};
   const now = () => performance.now();
   const send = WebSocket.prototype.send;  // when the page asks the server for a rerun
   WebSocket.prototype.send = function (...a) {
+    if (!this.__ofp) {  // and when the server's messages arrive (the socket's first send)
+      this.__ofp = true;
+      this.addEventListener('message', () => { P.lastMsg = now(); });
+    }
     P.sends.push(now());
     if (P.sends.length > 500) P.sends.shift();
     return send.apply(this, a);
@@ -332,7 +336,9 @@ PROBE_JS = """(() => {
   else document.addEventListener('readystatechange', start, {once: true});
 })()"""
 
-# Settled: the script is not running, a run has ended since the mark (runs > mark.runs), no
+# Settled: the script is not running, a run has ended since the mark (runs > mark.runs) or the
+# server answered the page's request (a message after it: when the browser handles a whole
+# quick run in one task, React may never draw the running state, so no run is seen), no
 # spinner or skeleton, every .js-plotly-plot has drawn its svg with all its traces, the wanted
 # caption and title are there, and nothing on the page changed for `quiet` ms. Returns the
 # timings from the action (the first input event after the mark; the mark if none) to the
@@ -343,7 +349,10 @@ SETTLED_JS = """([mark, want, quiet]) => {
   if (!P) return false;
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (P.runs <= mark.runs) return false;
+  const start = P.lastInput > mark.t0 ? P.lastInput : mark.t0;
+  const sent = P.sends.find(t => t >= start);
+  const answered = sent !== undefined && P.lastMsg > sent;
+  if (P.runs <= mark.runs && !answered) return false;
   if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
     return false;
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
@@ -361,14 +370,13 @@ SETTLED_JS = """([mark, want, quiet]) => {
   }
   const end = Math.max(P.lastMut, P.runEnd);
   if (performance.now() - end < quiet) return false;
-  const start = P.lastInput > mark.t0 ? P.lastInput : mark.t0;
+  const ran = P.runs > mark.runs ? P.runEnd : P.lastMsg;  // the run's end, seen or inferred
   let busy = 0;
   for (const [s, d] of P.long) {
     const a = Math.max(s, start), b = Math.min(s + d, end);
     if (b > a) busy += b - a;
   }
-  const sent = P.sends.find(t => t >= start);
-  return {settled_ms: end - start, script_ms: P.runEnd - start, busy_ms: busy,
+  return {settled_ms: end - start, script_ms: ran - start, busy_ms: busy,
           runs: P.runs - mark.runs, input_seen: P.lastInput > mark.t0,
           send_ms: sent === undefined ? null : sent - start};
 }"""
