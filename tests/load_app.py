@@ -337,8 +337,9 @@ PROBE_JS = """(() => {
 })()"""
 
 # Settled: the script is not running, a run has ended since the mark (runs > mark.runs) or the
-# server answered the page's request (a message after it: when the browser handles a whole
-# quick run in one task, React may never draw the running state, so no run is seen), no
+# server answered the page's request (a message after it, and the page changed after it: when
+# the browser handles a whole quick run in one task, React may never draw the running state,
+# so no run is seen), no
 # spinner or skeleton, every .js-plotly-plot has drawn its svg with all its traces, the wanted
 # caption and title are there, and nothing on the page changed for `quiet` ms. Returns the
 # timings from the action (the first input event after the mark; the mark if none) to the
@@ -351,7 +352,9 @@ SETTLED_JS = """([mark, want, quiet]) => {
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const start = P.lastInput > mark.t0 ? P.lastInput : mark.t0;
   const sent = P.sends.find(t => t >= start);
-  const answered = sent !== undefined && P.lastMsg > sent;
+  // ... and the page changed after the request (a late message of an earlier run alone is no
+  // answer: a 30-session run had merge steps "settled" before anything changed).
+  const answered = sent !== undefined && P.lastMsg > sent && P.lastMut > sent;
   if (P.runs <= mark.runs && !answered) return false;
   if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]'))
     return false;
