@@ -30,12 +30,15 @@ Two match scores:
   far apart boxes at one box side, -1 for identical boxes, scale-free.
 
 merge() keeps, for each box, the minimum score over its row and updates only the rows a merge
-touches (O(N) per step when argmins are unaffected), instead of rebuilding the N x N matrix;
+touches (O(N) per step when argmins are unaffected), instead of rebuilding the N x N matrix. It
+runs one loop per class (boxes of two classes never merge) on that class's own arrays, packed as
+boxes merge away, and interleaves the classes' steps in the order the single loop takes them;
 merge_reference() is the literal loop of steps (d)-(g) used by the tests and the benchmark.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +54,7 @@ DEFAULT_AVERAGE = "weighted"
 # so beyond this the merge would run for minutes. More boxes are refused with a ValueError that
 # says how to get fewer (a higher minimum window score, a lower top-k).
 MAX_MERGE_BOXES = 10_000
+PACK_MIN = 32  # the fast merge packs its arrays at half the boxes left, down to this many
 BAND_SCORES = 2 ** 21  # match scores per band of rows of the initial matrix (bounds memory)
 # Defaults for t. corrected: chosen for the shipped demo model with the weighted box_merge on
 # the val splits of its TRAINING folders (data/loc, data/det, seeds 1 and 2; scenes it never
@@ -82,11 +86,16 @@ def _parts(b: np.ndarray):
 def match_score(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
     """Match score of boxes a and b, broadcast over leading dimensions ([..., 4] float64).
 
-    The same elementwise formula serves the full matrix and a single row, so the fast merge and
-    the reference compute bit-identical scores.
+    The same elementwise formula serves the full matrix and a block of rows, so the fast merge
+    and the reference compute bit-identical scores.
     """
-    acx, acy, asz, aarea = _parts(a)
-    bcx, bcy, bsz, barea = _parts(b)
+    return _pair_score(a, _parts(a), b, _parts(b), kind)
+
+
+def _pair_score(a: np.ndarray, ap: tuple, b: np.ndarray, bp: tuple, kind: str) -> np.ndarray:
+    """match_score with the boxes' _parts given (the fast merge keeps them per box)."""
+    acx, acy, asz, aarea = ap
+    bcx, bcy, bsz, barea = bp
     dist = np.sqrt((acx - bcx) ** 2 + (acy - bcy) ** 2)
     iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
     ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
@@ -300,78 +309,121 @@ def _start(boxes: Tensor, scores: Tensor, labels: Tensor, score: str, threshold:
     return t, b, c, lab, np.ones(n, dtype=bool), [[i] for i in range(n)]
 
 
-def _row(i: int, b: np.ndarray, lab: np.ndarray, alive: np.ndarray, by_class: bool,
-         score: str) -> np.ndarray:
-    """Scores of box i against every box; inf where the pair may not merge. Only the
-    candidates (alive, same class) are scored: the same elementwise formula, fewer pairs."""
-    ok = alive & (lab == lab[i]) if by_class else alive.copy()
-    ok[i] = False
-    cand = np.nonzero(ok)[0]
-    r = np.full(b.shape[0], np.inf)
-    r[cand] = match_score(b[i][None, :], b[cand], score)
-    return r
+def _score_rows(rows: np.ndarray, b: np.ndarray, parts: tuple, alive: np.ndarray,
+                score: str) -> np.ndarray:
+    """[len(rows), n] scores of the boxes in rows against every box of the group in one
+    broadcast; inf where the pair may not merge (a box with itself, a merged-away box). parts:
+    the boxes' _parts, kept up to date, so only the pairwise terms are computed here."""
+    block = _pair_score(b[rows][:, None, :], tuple(p[rows][:, None] for p in parts),
+                        b[None, :, :], tuple(p[None, :] for p in parts), score)
+    block[:, ~alive] = np.inf
+    block[np.arange(len(rows)), rows] = np.inf
+    return block
 
 
-def _initial_minima(b: np.ndarray, lab: np.ndarray, by_class: bool,
-                    score: str) -> tuple[np.ndarray, np.ndarray]:
-    """(row_min, row_arg): row_min[i] / row_arg[i] is the best partner of box i among all
-    boxes. A pair (i, j) appears in rows i and j; argmin over row_min then picks the lowest
-    (score, i, j) like the reference. ValueError past MAX_MERGE_BOXES boxes (per class)."""
-    n = b.shape[0]
-    row_arg = np.zeros(n, dtype=np.int64)
-    row_min = np.full(n, np.inf)
-    groups = [np.nonzero(lab == g)[0] for g in np.unique(lab)] if by_class else [np.arange(n)]
+def _too_many(groups: list[np.ndarray], by_class: bool) -> None:
     biggest = max((len(g) for g in groups), default=0)
     if biggest > MAX_MERGE_BOXES:
         raise ValueError(f"{biggest:,} boxes to merge{' in one class' if by_class else ''}, "
                          f"more than the {MAX_MERGE_BOXES:,} the greedy merge takes in reasonable "
                          f"time: raise the minimum window score or lower top-k")
-    for idx in groups:  # the initial matrix, one block per class (pairs across classes are inf)
-        if len(idx) < 2:
-            continue
-        band = max(1, BAND_SCORES // len(idx))  # rows per band: memory bounded at any N
-        for lo in range(0, len(idx), band):
-            rows = idx[lo:lo + band]
-            block = match_score(b[rows][:, None, :], b[idx][None, :, :], score)
-            block[np.arange(len(rows)), np.arange(lo, lo + len(rows))] = np.inf  # the diagonal
-            a = np.argmin(block, axis=1)  # lowest index among ties, as idx is sorted
-            row_arg[rows] = idx[a]
-            row_min[rows] = block[np.arange(len(rows)), a]
-        del block
+
+
+def _initial_minima(b: np.ndarray, parts: tuple, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row_min, row_arg) of one group: row_min[i] / row_arg[i] is the best partner of box i
+    (lowest index among ties). A pair (i, j) appears in rows i and j; argmin over row_min then
+    picks the lowest (score, i, j) like the reference. The matrix is scored in bands of rows,
+    so memory stays bounded at any N."""
+    n = b.shape[0]
+    row_arg = np.zeros(n, dtype=np.int64)
+    row_min = np.full(n, np.inf)
+    alive = np.ones(n, dtype=bool)
+    band = max(1, BAND_SCORES // max(n, 1))
+    for lo in range(0, n, band):
+        rows = np.arange(lo, min(n, lo + band))
+        block = _score_rows(rows, b, parts, alive, score)
+        row_arg[rows] = np.argmin(block, axis=1)
+        row_min[rows] = block[np.arange(len(rows)), row_arg[rows]]
     return row_min, row_arg
 
 
-def _update_minima(i: int, j: int, b: np.ndarray, lab: np.ndarray, alive: np.ndarray,
-                   row_min: np.ndarray, row_arg: np.ndarray, by_class: bool, score: str) -> None:
-    """After box j merged into slot i: update row_min and row_arg in place."""
+def _update_minima(i: int, j: int, b: np.ndarray, parts: tuple, alive: np.ndarray,
+                   row_min: np.ndarray, row_arg: np.ndarray, score: str) -> None:
+    """After box j merged into slot i: update row_min and row_arg in place.
+
+    Row i changed entirely, and the rows whose best partner was i or j must be scored again:
+    one block for all of them. The other rows only compare with the new box in slot i (a
+    changed value in column i may now win, or tie and win on the lower index)."""
     row_min[j], row_arg[j] = np.inf, 0
-    # Row i changed entirely.
-    ri = _row(i, b, lab, alive, by_class, score)
-    row_arg[i] = int(np.argmin(ri))
-    row_min[i] = ri[row_arg[i]]
-    # Rows whose best partner was i or j must be recomputed; the others only compare with
-    # the new box in slot i (a changed value in column i may now win, or tie and win on
-    # the lower index).
     stale = np.nonzero(alive & ((row_arg == i) | (row_arg == j)))[0]
-    for r in stale:
-        if r == i:
-            continue
-        rr = _row(int(r), b, lab, alive, by_class, score)
-        row_arg[r] = int(np.argmin(rr))
-        row_min[r] = rr[row_arg[r]]
+    rows = np.concatenate(([i], stale[stale != i]))
+    block = _score_rows(rows, b, parts, alive, score)
+    row_arg[rows] = np.argmin(block, axis=1)
+    row_min[rows] = block[np.arange(len(rows)), row_arg[rows]]
+    ri = block[0]  # column i is symmetric: score(r, i) == score(i, r)
     others = alive.copy()
-    others[stale] = False
-    others[i] = False
-    # Column i of the new row i is symmetric: score(r, i) == score(i, r).
+    others[rows] = False
     better = others & ((ri < row_min) | ((ri == row_min) & (i < row_arg)))
     row_min[better] = ri[better]
     row_arg[better] = i
+
+
+def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
+                 members: list, score: str, t: float, by_class: bool,
+                 average: str) -> tuple[list, float, np.ndarray]:
+    """The greedy loop on one group of boxes (one class when merging by class), in its own
+    compact arrays: (steps in the input's indices, the lowest score left at the end (inf when
+    fewer than 2 boxes are left), the input indices of the boxes left). Writes those boxes
+    back into b, c, lab and members.
+
+    Every time half of the boxes have merged away, the arrays are packed to the boxes left
+    (in their order, so ties still go to the lowest index): the rows scored per step shrink
+    with the boxes left instead of staying at the group's size."""
+    gb, gc, gl = b[idx], c[idx], lab[idx]
+    parts = tuple(np.ascontiguousarray(p) for p in _parts(gb))
+    alive = np.ones(len(idx), dtype=bool)
+    row_min, row_arg = _initial_minima(gb, parts, score)
+    steps: list = []
+    left = len(idx)
+    best = np.inf
+    while left >= 2:
+        i = int(np.argmin(row_min))  # (e) lowest score; ties -> lowest i, then lowest j
+        best = row_min[i]
+        if not best <= t:  # (f), also when no pair is left (inf)
+            break
+        j = int(row_arg[i])
+        box, conf, label = _merged(gb, gc, gl, i, j, by_class, average)  # (g)
+        steps.append(((int(idx[i]), int(idx[j])), float(best), box.copy(), float(conf),
+                      int(label)))
+        gb[i], gc[i], gl[i] = box, conf, label
+        for p, v in zip(parts, _parts(box)):
+            p[i] = v
+        members[idx[i]] = members[idx[i]] + members[idx[j]]
+        alive[j] = False
+        left -= 1
+        best = np.inf
+        _update_minima(i, j, gb, parts, alive, row_min, row_arg, score)
+        if left >= PACK_MIN and 2 * left <= len(alive):
+            keep = np.nonzero(alive)[0]
+            pos = np.zeros(len(alive), dtype=np.int64)
+            pos[keep] = np.arange(len(keep))
+            idx, gb, gc, gl = idx[keep], gb[keep], gc[keep], gl[keep]
+            parts = tuple(p[keep] for p in parts)
+            row_min, row_arg = row_min[keep], pos[row_arg[keep]]
+            alive = np.ones(len(keep), dtype=bool)
+    idx = idx[alive]
+    b[idx], c[idx], lab[idx] = gb[alive], gc[alive], gl[alive]
+    return steps, float(best), idx
 
 
 def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
           threshold: float | None = None, by_class: bool = True,
           average: str = DEFAULT_AVERAGE) -> MergeResult:
     """Greedy merge with per-row minima, updated incrementally (see module docstring).
+
+    Boxes of different classes never merge (by_class), so each class runs its own loop on its
+    own small arrays; the steps are then interleaved exactly as the one global loop takes them:
+    always the class whose next pair has the lowest (score, i, j).
 
     Args:
         boxes (Tensor[N, 4]): x1 y1 x2 y2 in pixels. scores (Tensor[N]): class scores.
@@ -380,28 +432,28 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
         average: box_merge, "weighted" (by confidence) or "plain" (the paper's average).
     """
     t, b, c, lab, alive, members = _start(boxes, scores, labels, score, threshold, average)
-    steps: list = []
-    stop_score = None
-    row_min, row_arg = _initial_minima(b, lab, by_class, score)
-    while alive.sum() >= 2:
-        i = int(np.argmin(row_min))  # (e) lowest score; ties -> lowest i, then lowest j
-        best = row_min[i]
-        if not np.isfinite(best):
-            break
-        j = int(row_arg[i])
-        stop_score = float(best)
-        if best > t:  # (f)
-            break
-        box, conf, label = _merged(b, c, lab, i, j, by_class, average)
-        steps.append(((i, j), float(best), box.copy(), float(conf), int(label)))
-        b[i], c[i], lab[i] = box, conf, label
-        members[i] = members[i] + members[j]
-        alive[j] = False
-        stop_score = None
-        _update_minima(i, j, b, lab, alive, row_min, row_arg, by_class, score)
-
-    if alive.sum() < 2:
-        stop_score = None
+    n = b.shape[0]
+    groups = [np.nonzero(lab == g)[0] for g in np.unique(lab)] if by_class else [np.arange(n)]
+    _too_many(groups, by_class)
+    runs, stops = [], []
+    for idx in groups:
+        steps, stop, left = _merge_group(idx, b, c, lab, members, score, t, by_class, average)
+        alive[idx] = False
+        alive[left] = True
+        runs.append(steps)
+        stops.append(stop)
+    # The global loop's order: heads of the classes' runs, lowest (score, i, j) first.
+    heap = [(r[0][1], r[0][0], g, 0) for g, r in enumerate(runs) if r]
+    heapq.heapify(heap)
+    steps = []
+    while heap:
+        _, _, g, k = heapq.heappop(heap)
+        steps.append(runs[g][k])
+        if k + 1 < len(runs[g]):
+            nxt = runs[g][k + 1]
+            heapq.heappush(heap, (nxt[1], nxt[0], g, k + 1))
+    stop = min(stops, default=np.inf)
+    stop_score = stop if np.isfinite(stop) and alive.sum() >= 2 else None
     return _result(boxes, scores, labels, steps, score, t, stop_score, alive, b, c, lab, members,
                    average)
 

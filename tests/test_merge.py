@@ -221,3 +221,32 @@ def test_step_replays_the_pair_and_the_state_from_the_trace():
     assert r.step(r.n_steps + 5).step == r.n_steps  # clamped
     assert r.step(r.n_steps).stopped.startswith("stopped: the lowest match score left")
     assert r.step(1).stopped == ""
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+@pytest.mark.parametrize("grid", [False, True])
+def test_per_class_loops_packing_and_ties_equal_literal_loop(monkeypatch, by_class, grid):
+    """The fast merge runs one loop per class on arrays it packs as boxes merge away, then
+    interleaves the classes' steps. Packed often (PACK_MIN 2) and on boxes snapped to a coarse
+    grid (many equal scores, within and across classes), it takes the reference's steps in the
+    reference's order."""
+    import overfeat.merge as m
+
+    boxes, scores, labels = random_boxes(160, 12, classes=4, clustered=True)
+    if grid:
+        boxes = (boxes / 20).round() * 20
+        scores = (scores * 4).round() / 4
+    monkeypatch.setattr(m, "PACK_MIN", 2)
+    for kind, t in [("corrected", 0.3), ("literal", 1e5)]:
+        fast = merge(boxes, scores, labels, kind, t, by_class)
+        ref = merge_reference(boxes, scores, labels, kind, t, by_class)
+        assert fast.n_steps == ref.n_steps > 60
+        assert torch.equal(fast.pairs, ref.pairs)
+        assert torch.equal(fast.step_scores, ref.step_scores)
+        assert torch.equal(fast.step_labels, ref.step_labels)
+        assert torch.equal(fast.final.boxes, ref.final.boxes)
+        assert fast.final.members == ref.final.members
+        assert fast.stop_score == ref.stop_score
+    if grid:  # the case is only a test of ties if there are ties
+        s = ref.step_scores
+        assert len(torch.unique(s)) < len(s)
