@@ -65,39 +65,51 @@ def sync_link(current) -> dict:
     return q
 
 
-pages = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/route:", default=True),
-    st.Page("app_pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
-    st.Page("app_pages/scales.py", title="Scales", icon=":material/zoom_in:"),
-    st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
-    st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
-    st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
-    st.Page("app_pages/training.py", title="Training", icon=":material/model_training:"),
-    st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
-    st.Page("app_pages/compare.py", title="Greedy vs NMS", icon=":material/compare:"),
-    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
-    st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
-]
-page = st.navigation(pages)
-restore_link({page_name(p): p for p in pages}, page)
-ctx, errors = sidebar.build_context()
-sync_link(page)
-st.session_state[common.CTX_KEY] = ctx
-st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
-           f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
-for msg in errors:
-    st.error(msg)
-for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
-    st.info(msg)
-if st.session_state.get("_suggest_imagenet") and ctx.model_key.startswith("default"):
-    c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.info("A photo? The pictogram model knows only 20 drawn pictograms: the ImageNet model "
-            "knows 1000 real-world classes (and Faces boxes faces).")
-    c2.button("Use ImageNet", on_click=sidebar.use_model, args=("imagenet",), key="use_imagenet")
-page.run()
+# Every run is counted (common.run_started / run_ended, also when a run ends by an exception:
+# a rerun, st.stop, a page switch), so background work waits for the server to be idle.
+common.run_started()
+try:
+    pages = [
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/route:",
+                default=True),
+        st.Page("app_pages/architecture.py", title="Architecture",
+                icon=":material/account_tree:"),
+        st.Page("app_pages/scales.py", title="Scales", icon=":material/zoom_in:"),
+        st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
+        st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
+        st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
+        st.Page("app_pages/training.py", title="Training",
+                icon=":material/model_training:"),
+        st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
+        st.Page("app_pages/compare.py", title="Greedy vs NMS", icon=":material/compare:"),
+        st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
+        st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
+    ]
+    page = st.navigation(pages)
+    restore_link({page_name(p): p for p in pages}, page)
+    ctx, errors = sidebar.build_context()
+    sync_link(page)
+    st.session_state[common.CTX_KEY] = ctx
+    st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
+               f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
+    for msg in errors:
+        st.error(msg)
+    for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
+        st.info(msg)
+    if st.session_state.get("_suggest_imagenet") and ctx.model_key.startswith("default"):
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.info("A photo? The pictogram model knows only 20 drawn pictograms: the ImageNet "
+                "model knows 1000 real-world classes (and Faces boxes faces).")
+        c2.button("Use ImageNet", on_click=sidebar.use_model, args=("imagenet",),
+                  key="use_imagenet")
+    page.run()
 
-# Prefetch: once the page is on screen, the two merges for the current settings are computed in
-# a background thread (common.prefetch_merges), so that opening the Merge page later finds them
-# cached while this run ends at once.
-if getattr(ctx.model, "has_regressor", True):
-    common.prefetch_merges(ctx)
+    # Prefetch: once the page is on screen, the two merges for the current settings are
+    # computed in a background thread (common.prefetch_merges), so that opening the Merge page
+    # later finds them cached while this run ends at once; on a sample scene, the other sample
+    # scenes follow once the server is idle (common.prefetch_gallery).
+    if getattr(ctx.model, "has_regressor", True):
+        common.prefetch_merges(ctx)
+        common.prefetch_gallery(ctx)
+finally:
+    common.run_ended()

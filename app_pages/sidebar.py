@@ -156,7 +156,7 @@ def use_model(name: str) -> None:
 
 def _scene(kind: str, seed: int, index: int, label: str):
     im, objects = common.scene(kind, seed, index)
-    return im, f"scene:{kind}:{seed}:{index}", label, objects
+    return im, appstate.scene_key(kind, seed, index), label, objects
 
 
 # --- model ----------------------------------------------------------------------------------

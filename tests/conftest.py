@@ -13,9 +13,16 @@ tests/run.sh` runs everything.
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 
 import pytest
+
+# The app analyses the other sample scenes in the background while a sample scene is shown
+# (app_pages/common.py, prefetch_gallery): off in the tests (AppTest and the servers they start
+# inherit it), so that background work neither competes with them nor shows up in their counts;
+# test_app_caches.py turns it on where it tests it.
+os.environ["OVERFEAT_PREFETCH_GALLERY"] = "0"
 
 # Test modules marked slow as a whole (file names without .py, fnmatch patterns): the app in
 # AppTest (minutes together), the app in a browser, the benchmark, training runs, the load

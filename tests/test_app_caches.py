@@ -14,6 +14,7 @@ from apptest_helpers import ctx, figures, ok, page, start
 from app_pages import common
 from overfeat import geometry
 from overfeat.app import figures as figmod
+from overfeat.app import state as appstate
 from overfeat.predict import load_model
 
 
@@ -171,6 +172,7 @@ def test_the_other_merge_is_prefetched_after_the_overview_and_merge_finds_both(m
         assert not common._prefetch_pending
 
     drain()  # other tests' prefetches are done before counting
+    assert not common.PREFETCH_GALLERY  # off in the tests (conftest): the next test has it
     monkeypatch.setattr(Analysis, "merge", counting)
     common.merged.clear()
     at = ok(start(None, all_windows=False))  # one run: the sample scene at the defaults
@@ -179,3 +181,66 @@ def test_the_other_merge_is_prefetched_after_the_overview_and_merge_finds_both(m
     ok(page(at, "merge"))
     assert sorted(calls) == ["corrected", "literal"]  # Merge found both in the cache
     assert figures(at)["merge_fig_literal"]["layout"]["title"]["text"].startswith("literal: step 0/")
+
+
+def _drain_gallery(deadline_s: float = 300) -> None:
+    import time
+
+    deadline = time.monotonic() + deadline_s  # the worker finishes; not a timing assertion
+    while (common._gallery_jobs or common._prefetch_pending) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not common._gallery_jobs and not common._prefetch_pending
+
+
+def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatch):
+    """On a sample scene, the other samples are analysed and merged in the background
+    (common.prefetch_gallery), but only while no script run is in progress: a switch to another
+    sample then runs neither the network nor a merge."""
+    import time
+
+    from overfeat.multiscale import Analysis
+
+    _drain_gallery()
+    monkeypatch.setattr(common, "PREFETCH_GALLERY", True)
+    monkeypatch.setattr(common, "GALLERY_IDLE_S", 0.0)
+    monkeypatch.setattr(common, "GALLERY_RETRY_S", 0.05)
+    common.full_analysis.clear()
+    common.merged.clear()
+    common._gallery_done.clear()
+    common.run_started()  # a script run in progress: the gallery job must wait
+    try:
+        at = ok(start(None, all_windows=False))  # sample scene 1 at the defaults
+        deadline = time.monotonic() + 120  # the page's own merge prefetch ends first
+        while common._prefetch_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        analysed: list[tuple[int, int]] = []
+        real_analyze, real_merge = common.analyze, Analysis.merge
+        merges: list[str] = []
+
+        def counting_analyze(model, image, *args, **kw):
+            analysed.append(image.size)
+            return real_analyze(model, image, *args, **kw)
+
+        def counting_merge(self, *args, **kw):
+            merges.append(kw.get("score"))
+            return real_merge(self, *args, **kw)
+
+        monkeypatch.setattr(common, "analyze", counting_analyze)
+        monkeypatch.setattr(Analysis, "merge", counting_merge)
+        time.sleep(1.0)
+        assert analysed == []  # a run is in progress (ours): nothing started
+        assert common._gallery_jobs  # but the job is waiting
+    finally:
+        common.run_ended()
+    _drain_gallery()
+    others = [appstate.make_scene(*g)[0].size for g in appstate.GALLERY[1:]]
+    assert sorted(analysed) == sorted(others)  # each other sample once, the one shown not again
+    assert sorted(merges) == sorted(["literal", "corrected"] * len(others))
+    analysed.clear()
+    merges.clear()
+    at.sidebar.selectbox(key="gallery").set_value(3)
+    ok(at.run())
+    assert ctx(at).image_key == appstate.scene_key(*appstate.GALLERY[3])
+    assert analysed == [] and merges == []  # the switch found the analysis and merges cached
+    _drain_gallery()
+    assert analysed == [] and merges == []  # and nothing is analysed again

@@ -188,6 +188,11 @@ def photo_label(index: int) -> str:
     return f"{name} ({what})"
 
 
+def scene_key(kind: str, seed: int, index: int) -> str:
+    """The cache key of a generated scene (a sample scene or a new one)."""
+    return f"scene:{kind}:{seed}:{index}"
+
+
 def gallery_label(kind: str, seed: int, index: int) -> str:
     what = {"loc": "one object", "det": "several objects"}[kind]
     return f"{kind} scene {index + 1} ({what}, seed {seed})"
