@@ -8,7 +8,11 @@ One app server (`streamlit run app.py`, headless, loopback, file watcher off: te
 start_server) and one Chromium page at 1400x1000. Every round uploads a NEW size x size PNG (a
 generated scene, so it is analysed from scratch), then visits every page of the sidebar's
 navigation in order, changes the class and toggles a scale on Scales, steps the merge twice on
-Merge, and on the Overview goes back to the sample scenes and picks one not shown before.
+Merge, and on the Overview goes back to the sample scenes and picks one not shown before, then
+makes a new scene from a seed not used before. The app analyses the other sample scenes in the
+background while a sample is shown and the server is idle (app_pages/common.py,
+prefetch_gallery), so a sample switch is usually a cache hit; a new scene from a seed is never
+prefetched, so its row is the cold path (the network at twelve views and both merges).
 
 Each interaction is timed from the student's action (the first input event the page sees) to a
 SETTLED page (load_app.SETTLED_JS, one function for all): the script is not running, a run has
@@ -55,6 +59,7 @@ FIRST_TARGET_S, SAMPLE_TARGET_S, LATER_TARGET_S = 1.5, 1.5, 0.5
 H1 = {"Overview": "OverFeat, step by step"}  # a page's title where it is not its nav label
 UPLOAD = "first results of a new {size}x{size} upload (Overview)"
 SAMPLE = "sample switch: a new sample scene (Overview)"
+SEEDED = "new scene from a seed (Overview; cold: never prefetched)"
 
 
 def upload_png(seed: int, size: int) -> bytes:
@@ -249,6 +254,22 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
         rec.errors.append(f"sample switch: cannot open the list of sample scenes: {e}")
         return
     await rec.time(SAMPLE, SAMPLE_TARGET_S, option.click, caption=f"Image: {label}")
+
+    # The cold path: a scene from a seed no round used (the source switch itself shows seed
+    # 0's scene first: timed as its own row, cold in the first round only).
+    if await rec.time("image source: new scene from a seed (Overview; seed 0)",
+                      SAMPLE_TARGET_S,
+                      lambda: source.get_by_text("New scene from a seed", exact=True).click(),
+                      caption="Image: new det scene, seed 0"):
+        seed = 3000 + r
+        box = sb.get_by_label("Seed", exact=True)
+
+        async def enter_seed():
+            await box.fill(str(seed))
+            await box.press("Enter")
+
+        await rec.time(SEEDED, SAMPLE_TARGET_S, enter_seed,
+                       caption=f"Image: new det scene, seed {seed}")
 
 
 async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: Path,

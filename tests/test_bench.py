@@ -41,6 +41,8 @@ def test_bench_quick_json(capsys):
     names = [row["interaction"] for row in b["rows"]]
     assert names[0].startswith("first results of a new 500x500 upload")
     assert any(n.startswith("page switch: ") for n in names) and "merge step: Next (Merge)" in names
+    assert names[-2:] == ["image source: new scene from a seed (Overview; seed 0)",
+                          "new scene from a seed (Overview; cold: never prefetched)"]
     for row in b["rows"]:
         assert 0 < row["median_s"] <= row["max_s"] and row["met"] == (row["max_s"] <= row["target_s"])
 
