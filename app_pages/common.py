@@ -319,6 +319,20 @@ def _server_idle() -> bool:
                 and time.monotonic() - _runs["ended"] >= GALLERY_IDLE_S)
 
 
+def _retry_later(fn) -> None:
+    """Submit fn to the prefetch worker GALLERY_RETRY_S from now (a daemon timer: a server that
+    is stopping neither waits for it nor complains that the worker is gone)."""
+    def submit() -> None:
+        try:
+            _prefetch_pool.submit(fn)
+        except RuntimeError:  # the interpreter is shutting down
+            pass
+
+    timer = threading.Timer(GALLERY_RETRY_S, submit)
+    timer.daemon = True
+    timer.start()
+
+
 def prefetch_gallery(ctx: Context) -> bool:
     """Queue the analysis of the sample scenes not done yet for ctx's model and settings; False
     when nothing was queued (not a sample scene, all done, or a job for them is queued)."""
@@ -337,7 +351,7 @@ def prefetch_gallery(ctx: Context) -> bool:
 
     def turn() -> None:
         if not _server_idle():
-            threading.Timer(GALLERY_RETRY_S, _prefetch_pool.submit, (turn,)).start()
+            _retry_later(turn)
             return
         todo = [k for k in keys if (*job, k) not in _gallery_done]
         if todo:
