@@ -65,26 +65,20 @@ def sync_link(current) -> dict:
     return q
 
 
+# The navigation: (file in app_pages/, title, Material icon); the first is the default page.
+PAGES = (("overview", "Overview", "route"), ("architecture", "Architecture", "account_tree"),
+         ("scales", "Scales", "zoom_in"), ("offsets", "Offsets", "grid_on"),
+         ("regressor", "Regressor", "crop_free"), ("merge", "Merge", "join_inner"),
+         ("training", "Training", "model_training"), ("detection", "Detection", "select_all"),
+         ("compare", "Greedy vs NMS", "compare"), ("experiments", "Experiments", "table_chart"),
+         ("efficiency", "Efficiency", "speed"))
+
 # Every run is counted (common.run_started / run_ended, also when a run ends by an exception:
 # a rerun, st.stop, a page switch), so background work waits for the server to be idle.
 common.run_started()
 try:
-    pages = [
-        st.Page("app_pages/overview.py", title="Overview", icon=":material/route:",
-                default=True),
-        st.Page("app_pages/architecture.py", title="Architecture",
-                icon=":material/account_tree:"),
-        st.Page("app_pages/scales.py", title="Scales", icon=":material/zoom_in:"),
-        st.Page("app_pages/offsets.py", title="Offsets", icon=":material/grid_on:"),
-        st.Page("app_pages/regressor.py", title="Regressor", icon=":material/crop_free:"),
-        st.Page("app_pages/merge.py", title="Merge", icon=":material/join_inner:"),
-        st.Page("app_pages/training.py", title="Training",
-                icon=":material/model_training:"),
-        st.Page("app_pages/detection.py", title="Detection", icon=":material/select_all:"),
-        st.Page("app_pages/compare.py", title="Greedy vs NMS", icon=":material/compare:"),
-        st.Page("app_pages/experiments.py", title="Experiments", icon=":material/table_chart:"),
-        st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:"),
-    ]
+    pages = [st.Page(f"app_pages/{file}.py", title=title, icon=f":material/{icon}:",
+                     default=file == "overview") for file, title, icon in PAGES]
     page = st.navigation(pages)
     restore_link({page_name(p): p for p in pages}, page)
     ctx, errors = sidebar.build_context()

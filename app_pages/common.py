@@ -258,6 +258,20 @@ logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").add
     _QuietPrefetch())
 
 
+def _analyse_and_merge(model_key: str, image_key: str, knobs: appstate.Knobs, model: OverFeat,
+                       image: Image.Image) -> None:
+    """Fill the caches a page reads for this image and these knobs: the full analysis, the
+    sidebar's cut of it and both merges. Errors are dropped (too many boxes, a bad setting):
+    the page says so when it asks."""
+    try:
+        full = full_analysis(model_key, image_key, knobs.fine, knobs.rule, model, image)
+        a = derived(model_key, image_key, knobs.analysis_key(), full, knobs.settings())
+        for kind in ("literal", "corrected"):
+            merged(model_key, image_key, knobs.merge_key(kind), a)
+    except Exception:
+        pass
+
+
 def prefetch_merges(ctx: Context) -> bool:
     """Queue both merges of ctx's settings (and the analysis they need); False when skipped
     (already queued, or the queue is full)."""
@@ -270,12 +284,7 @@ def prefetch_merges(ctx: Context) -> bool:
 
     def run() -> None:
         try:
-            full = full_analysis(job[0], job[1], knobs.fine, knobs.rule, model, image)
-            a = derived(job[0], job[1], knobs.analysis_key(), full, knobs.settings())
-            for kind in ("literal", "corrected"):
-                merged(job[0], job[1], knobs.merge_key(kind), a)
-        except Exception:  # too many boxes, a bad setting: the page says so when it asks
-            pass
+            _analyse_and_merge(job[0], job[1], knobs, model, image)
         finally:
             with _prefetch_lock:
                 _prefetch_pending.discard(job)
@@ -354,23 +363,17 @@ def prefetch_gallery(ctx: Context) -> bool:
             _retry_later(turn)
             return
         todo = [k for k in keys if (*job, k) not in _gallery_done]
-        if todo:
-            key = todo[0]
-            with _prefetch_lock:
-                _gallery_done.add((*job, key))
-            try:
-                image = scene(*keys[key])[0]
-                full = full_analysis(job[0], key, knobs.fine, knobs.rule, model, image)
-                a = derived(job[0], key, knobs.analysis_key(), full, knobs.settings())
-                for kind in ("literal", "corrected"):
-                    merged(job[0], key, knobs.merge_key(kind), a)
-            except Exception:  # too many boxes, a bad setting: the page says so when it asks
-                pass
-        if len(todo) > 1:
-            _prefetch_pool.submit(turn)
-        else:
-            with _prefetch_lock:
-                _gallery_jobs.discard(job)
+        try:
+            if todo:
+                with _prefetch_lock:
+                    _gallery_done.add((*job, todo[0]))
+                _analyse_and_merge(job[0], todo[0], knobs, model, scene(*keys[todo[0]])[0])
+        finally:  # the next scene, or the job is over (also after an error)
+            if len(todo) > 1:
+                _prefetch_pool.submit(turn)
+            else:
+                with _prefetch_lock:
+                    _gallery_jobs.discard(job)
 
     _prefetch_pool.submit(turn)
     return True
