@@ -10,6 +10,8 @@ the same view; presenter mode enlarges the text for a class.
 from __future__ import annotations
 
 import app_pages.preload  # noqa: F401  (first: see its docstring)
+import logging
+
 import streamlit as st
 
 from overfeat.app import share
@@ -27,6 +29,16 @@ for _k, _v in share.defaults().items():
 for _k in share.KEPT_KEYS:
     if _k in st.session_state:
         st.session_state[_k] = st.session_state[_k]
+# Before anything reads the state: a value the table does not accept (a widget's display text
+# where an index belongs, issue 25) goes back to its default, or is dropped where the page
+# computes the default. Pages and the link never see it.
+for _k, _v in share.clean_state({k: st.session_state[k] for k in share.KEPT_KEYS
+                                 if k in st.session_state}, len(appstate.GALLERY)).items():
+    if _v is None:
+        del st.session_state[_k]
+    else:
+        st.session_state[_k] = _v
+log = logging.getLogger("overfeat.app")
 SHARED_KEYS = share.SHARED_KEYS  # what a link carries: overfeat.app.share.PARAMS
 
 
@@ -57,12 +69,62 @@ def restore_link(by_name: dict, current) -> None:
         st.switch_page(by_name[want])
 
 
-def sync_link(current) -> dict:
-    """Write the current view into the URL (the address bar becomes a shareable link)."""
-    q = share.encode({k: st.session_state.get(k) for k in SHARED_KEYS}, page_name(current))
-    if q != st.query_params.to_dict():
-        st.query_params.from_dict(q)
-    return q
+def sync_link(current) -> None:
+    """Write the current view into the URL (the address bar becomes a shareable link). Never
+    raises: it runs on every run, so one bad value here would break every page (issue 25)."""
+    try:
+        q = share.encode({k: st.session_state.get(k) for k in SHARED_KEYS}, page_name(current),
+                         len(appstate.GALLERY))
+        if q != st.query_params.to_dict():
+            st.query_params.from_dict(q)
+    except Exception:
+        log.exception("the link could not be written (the page goes on)")
+
+
+def context_or_reset():
+    """The sidebar's Context. Should drawing the sidebar raise (a bug, or a state the table
+    lets through but a widget refuses), the sidebar's settings go back to their defaults and
+    the run starts again, once; the image and model stay chosen."""
+    try:
+        ctx, errors = sidebar.build_context()
+        st.session_state.pop("_sidebar_reset", None)
+        return ctx, errors
+    except Exception as e:
+        log.exception("the sidebar failed")
+        if st.session_state.get("_sidebar_reset"):
+            st.error(f"The sidebar failed ({type(e).__name__}: {one_line(e)}). Reload the page "
+                     "to start again.")
+            st.stop()
+        st.session_state["_sidebar_reset"] = True
+        for k, v in share.defaults().items():
+            if k not in ("img_source", "gallery", "photo", "model_source", "presenter"):
+                st.session_state[k] = v
+        st.rerun()
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:200] + ("..." if len(text) > 200 else "")
+
+
+def run_page(page, title: str) -> None:
+    """Run one page; an exception inside it becomes one line on that page (what failed, what
+    to try), logged for the developers, and the rest of the app keeps working (issue 25).
+    Streamlit's st.stop, st.rerun and st.switch_page are not Exceptions: they pass. The link
+    is written after the page (also after st.stop), so it holds what the page chose this run
+    (a new image's top class), not the run before's."""
+    try:
+        page.run()
+    except Exception as e:
+        log.exception("page %s failed", title)
+        st.error(f"{PAGE_FAILED} {title} page failed: {type(e).__name__}: {one_line(e)}. "
+                 "Try another image, model or setting, or another page: the rest of the app "
+                 "keeps working.")
+    finally:
+        sync_link(page)
+
+
+PAGE_FAILED = "Sorry, something went wrong here: the"
 
 
 # The navigation: (file in app_pages/, title, Material icon); the first is the default page.
@@ -81,8 +143,7 @@ try:
                      default=file == "overview") for file, title, icon in PAGES]
     page = st.navigation(pages)
     restore_link({page_name(p): p for p in pages}, page)
-    ctx, errors = sidebar.build_context()
-    sync_link(page)
+    ctx, errors = context_or_reset()
     st.session_state[common.CTX_KEY] = ctx
     st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
                f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
@@ -96,7 +157,7 @@ try:
                 "model knows 1000 real-world classes (and Faces boxes faces).")
         c2.button("Use ImageNet", on_click=sidebar.use_model, args=("imagenet",),
                   key="use_imagenet")
-    page.run()
+    run_page(page, page.title)
 
     # Prefetch: once the page is on screen, the two merges for the current settings are
     # computed in a background thread (common.prefetch_merges), so that opening the Merge page

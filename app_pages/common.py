@@ -475,7 +475,13 @@ def show_code(*objects, label: str = "The package code this page ran") -> None:
 def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
     """A selectbox of object classes, best first, starting at the image's top class. The
     choice is kept across pages for the same image and model; a new image or model starts
-    again at its own top class. With many classes (ImageNet's 1000) type to search."""
+    again at its own top class. With many classes (ImageNet's 1000) type to search.
+
+    The labels are the class names only (appstate.class_labels), the same on every run for a
+    model: Streamlit keeps a selectbox's value as its label, and a label that changed between
+    runs (it held the score, which changes with every image and knob) came back from the
+    browser as plain text after an interrupted run, into a key that holds a class index
+    (issue 25). The score is the caption under the box."""
     ranking = appstate.class_ranking(analysis)
     options = [c for c, _, _ in ranking]
     ctx = st.session_state.get(CTX_KEY)
@@ -485,11 +491,14 @@ def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
     if st.session_state.get(key) not in options or st.session_state.get(f"_{key}_for") != owner:
         st.session_state[key] = options[0]
     st.session_state[f"_{key}_for"] = owner
-    names = {c: f"{n} ({s:.3f})" for c, n, s in ranking}
+    labels = appstate.class_labels(tuple(analysis.class_names))
     if len(options) > 30:
         label += f" ({len(options)}: type to search)"
-    return st.selectbox(label, options, key=key, format_func=lambda c: names[c],
-                        help="Object classes ordered by their final score (top class first).")
+    cls = st.selectbox(label, options, key=key, format_func=labels.__getitem__,
+                       help="Object classes ordered by their final score (top class first).")
+    rank = options.index(cls)
+    st.caption(f"score {ranking[rank][2]:.3f}, rank {rank + 1} of {len(options)}")
+    return cls
 
 
 def from_link(key: str) -> bool:

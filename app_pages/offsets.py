@@ -21,8 +21,10 @@ def view_controls(a):
         st.session_state["off_scale"] = appstate.largest_scale(a)  # most cells to look at
     st.session_state["_off_scale_for"] = owner
     c1, c2 = st.columns([3, 1])
-    s = c1.selectbox("Scale", scales, key="off_scale",
-                     format_func=lambda s: f"{s + 1}: {a.sizes[s][0]}x{a.sizes[s][1]}")
+    # Label: the scale number only, fixed across images (see common.class_picker for why).
+    s = c1.selectbox("Scale", scales, key="off_scale", format_func=lambda s: f"scale {s + 1}",
+                     help="Its input size for this image is under the box.")
+    c1.caption(f"input {a.sizes[s][0]}x{a.sizes[s][1]} (height x width)")
     flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips)
     flip = flip and a.settings.flips
     return next(v for v in a.views if v.scale == s and v.flip == flip)

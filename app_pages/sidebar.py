@@ -297,9 +297,16 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
         help="aspect: shorter side to the paper's, keep the aspect, snap to 221+12n (project "
              "choice; the paper is silent). paper: stretch to the paper's six sizes.")
     sizes = scale_sizes(image_hw, meta_model(model.cfg), rule)
+    # Labels are the scale numbers only, the same for every image: Streamlit keeps the pills'
+    # value as their labels, and labels that held this image's sizes came back from the
+    # browser as plain text after a run interrupted by a new image (issue 25). The sizes are
+    # the caption under the pills.
     scales = sb.pills("Scales", list(ALL_SCALES), selection_mode="multi", key="scales",
-                      format_func=lambda s: f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}",
-                      help="Input sizes (height x width) of the six scales for this image.")
+                      format_func=lambda s: str(s + 1),
+                      help="The paper's six scales, smallest first; their input sizes for this "
+                           "image are listed below.")
+    sb.caption("Input sizes (height x width): " + ", ".join(
+        f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}" for s in ALL_SCALES))
     # Side by side in the sidebar; one under the other in presenter mode, whose larger text
     # would cut the labels to "Fli..." and "Off...".
     c1, c2 = (sb, sb) if presenter else sb.columns(2)

@@ -19,6 +19,9 @@ linked value into it (app_pages.common.clamp_state).
 
 from __future__ import annotations
 
+import logging
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -104,15 +107,16 @@ PARAMS = (
     Param("merge_n_final", "nfinal", "int", 1, 50, default=5),
     # Kept across pages, not in a link: a checkpoint path, the preset, experiment and
     # training settings (a link should not start a training run or a long recomputation).
-    Param("preset", None, "choice", default="demo"),
-    Param("app_ckpt", None, "choice"),
-    Param("exp_n", None, "int", default=RECOMPUTE_IMAGES),
-    Param("eff_scale", None, "int"),
-    Param("train_stages", None, "ints", default=[1]),
-    Param("train_epochs", None, "int", default=1),
-    Param("train_scenes", None, "int", default=12),
-    Param("train_kind", None, "choice", default="det"),
-    Param("train_width", None, "float", default=0.0625),
+    Param("preset", None, "choice", default="demo"),  # options: config.PRESETS' names
+    Param("app_ckpt", None, "choice"),  # a path: the sidebar checks it against the runs
+    Param("exp_n", None, "int", 1, 200, default=RECOMPUTE_IMAGES),
+    Param("eff_scale", None, "int", 0, N_SCALES - 1),
+    # Training: the Training page's widget ranges (overfeat.app.jobs.JobSpec checks a run).
+    Param("train_stages", None, "ints", 1, 3, default=[1]),
+    Param("train_epochs", None, "int", 1, 20, default=1),
+    Param("train_scenes", None, "int", 2, 500, default=12),
+    Param("train_kind", None, "choice", options=("loc", "det"), default="det"),
+    Param("train_width", None, "float", 0.03125, 0.25, default=0.0625),
 )
 LINKED = tuple(p for p in PARAMS if p.name is not None)
 # The session keys a link carries: the image source and every linked PARAMS key.
@@ -133,22 +137,94 @@ _SOURCE_KEYS = {"gallery": "gallery", "scene_seed": "generate", "scene_kind": "g
                 "photo": "photo"}
 
 
+BY_KEY = {p.key: p for p in PARAMS}
+log = logging.getLogger(__name__)
+_logged: set[tuple[str, str]] = set()  # (key, type of the bad value): each logged once
+
+
+def check(p: Param, v, n_gallery: int | None = None):
+    """The canonical value of setting p (a bool, an int, a float, a str or a sorted list of
+    ints), or ValueError naming what was expected and what came.
+
+    Session state is written by widgets, callbacks and links; a widget whose options or
+    labels changed between runs can hand back its display text instead of an option
+    (issue 25: the class picker's 'ox (0.103)' reached the int key `cls`). Everything that
+    reads the state through this table (the link, clean_state) sees only valid values.
+    Bools are not ints here and ints are not bools: a flag's True is never a class 1."""
+    hi = (n_gallery - 1 if n_gallery is not None else math.inf) if p.hi is None else p.hi
+    if p.kind == "flag":
+        if isinstance(v, bool) or (isinstance(v, numbers.Integral) and v in (0, 1)):
+            return bool(v)
+        raise ValueError(f"{p.key}: expected True or False, got {v!r}")
+    if p.kind == "choice":
+        if isinstance(v, str) and (not p.options or v in p.options):
+            return v
+        raise ValueError(f"{p.key}: expected one of {', '.join(p.options) or 'a text'}, got {v!r}")
+    if p.kind == "ints":
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+            raise ValueError(f"{p.key}: expected a list of indices, got {v!r}")
+        xs = list(v)
+        if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) or not p.lo <= x <= hi
+               for x in xs):
+            raise ValueError(f"{p.key}: expected indices {p.lo}..{hi}, got {v!r}")
+        return sorted({int(x) for x in xs})
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{p.key}: expected a number, got {v!r}")
+    if p.kind == "int":
+        if v != int(v):
+            raise ValueError(f"{p.key}: expected an integer, got {v!r}")
+        v = int(v)
+    else:
+        v = float(v)
+        if not math.isfinite(v):
+            raise ValueError(f"{p.key}: expected a finite number, got {v!r}")
+    if not p.lo <= v <= hi:
+        raise ValueError(f"{p.key}: expected {p.lo}..{hi}, got {v!r}")
+    if p.options and v not in p.options:
+        raise ValueError(f"{p.key}: expected one of {', '.join(map(str, p.options))}, got {v!r}")
+    return v
+
+
+def clean_state(state: Mapping, n_gallery: int | None = None) -> dict:
+    """{key: replacement} for every PARAMS key of `state` whose value is invalid: its default,
+    or None where the page computes the default (the caller then drops the key). Each kind of
+    bad value is logged once per server (a warning, not a traceback)."""
+    fixes = {}
+    for key, v in state.items():
+        p = BY_KEY.get(key)
+        if p is None or v is None:
+            continue
+        try:
+            check(p, v, n_gallery)
+        except ValueError as e:
+            d = p.default
+            fixes[key] = None if d is PAGE_DEFAULT else (list(d) if isinstance(d, list) else d)
+            if (key, type(v).__name__) not in _logged:
+                _logged.add((key, type(v).__name__))
+                log.warning("session value dropped back to its default: %s", e)
+    return fixes
+
+
 def _text(p: Param, v) -> str:
+    """A valid value (check) as link text; floats exactly (shortest round-trip form)."""
     if p.kind == "flag":
         return "1" if v else "0"
     if p.kind == "ints":
-        return ",".join(str(int(x)) for x in sorted(v))
+        return ",".join(str(x) for x in v)
     if p.kind == "int":
-        return str(int(v))
+        return str(v)
     if p.kind == "float":
-        return f"{float(v):g}"
+        t = repr(float(v))
+        return t[:-2] if t.endswith(".0") else t
     return str(v)
 
 
-def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
+def encode(state: Mapping, page: str | None = None, n_gallery: int | None = None) -> dict[str, str]:
     """Query parameters for the view in `state` (the app's session-state keys, SHARED_KEYS).
-    Keys that are missing are left out; an uploaded image is not encoded (the link shows the
-    gallery's default); the pictogram model and presenter mode off are the defaults."""
+    Keys that are missing are left out, and so are invalid values (check; logged once, never
+    raised: the link is written on every run, and one bad value must not break every page);
+    an uploaded image is not encoded (the link shows the gallery's default); the pictogram
+    model and presenter mode off are the defaults."""
     q: dict[str, str] = {}
     if page:
         q["page"] = page
@@ -163,6 +239,13 @@ def encode(state: Mapping, page: str | None = None) -> dict[str, str]:
             v = v or 0
         if v is None or (p.key == "model_source" and v not in MODELS[1:]) or (
                 p.key == "presenter" and not v):
+            continue
+        try:
+            v = check(p, v, n_gallery)
+        except ValueError as e:
+            if (p.key, type(v).__name__) not in _logged:
+                _logged.add((p.key, type(v).__name__))
+                log.warning("left out of the link: %s", e)
             continue
         q[p.name] = _text(p, v)
     return q
@@ -226,9 +309,9 @@ def _parse(p: Param, v: str, n_gallery: int) -> tuple[object, str | None]:
     if p.kind == "choice":
         return (v, None) if v in p.options else (None, f"expected one of {', '.join(p.options)}")
     if p.kind == "ints":
-        try:
+        try:  # "" is an empty choice (the sidebar's scales then says "choose at least one")
             xs = sorted({int(x) for x in v.split(",") if x.strip()})
-            if not xs or any(not p.lo <= x <= hi for x in xs):
+            if (not xs and v.strip(", ")) or any(not p.lo <= x <= hi for x in xs):
                 raise ValueError
             return xs, None
         except ValueError:

@@ -10,6 +10,8 @@ without running the network again (a view's maps do not depend on the other view
 from __future__ import annotations
 
 import base64
+import collections
+import functools
 import hashlib
 import io
 from dataclasses import dataclass
@@ -412,6 +414,15 @@ def detection_rows(dets: list) -> list[dict]:
              "windows": d.members, "mean p": round(d.confidence / max(d.members, 1), 3),
              "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")"}
             for i, d in enumerate(dets)]
+
+
+@functools.lru_cache(maxsize=16)
+def class_labels(class_names: tuple[str, ...]) -> tuple[str, ...]:
+    """One label per class, unique and fixed for a model: the name, with the class index
+    where two classes share a name (ImageNet has two 'crane's and two 'maillot's). A widget's
+    labels must not change between runs (app_pages.common.class_picker)."""
+    seen = collections.Counter(class_names)
+    return tuple(n if seen[n] == 1 else f"{n} (class {i})" for i, n in enumerate(class_names))
 
 
 def class_ranking(analysis: Analysis, n: int | None = None) -> list[tuple[int, str, float]]:

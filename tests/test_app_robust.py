@@ -1,0 +1,164 @@
+"""Issue 25: the app never breaks in class.
+
+The teacher's sequence (Scales page, ImageNet model, three photos uploaded in a row) broke
+every page: the class picker's display text, "ox (0.103)", reached the session key `cls`,
+which holds a class index, and the link writer raised on it on every run. Why: Streamlit keeps
+a selectbox's value as its *label*; when a run is interrupted (a new upload arrives before the
+browser has the previous run's answer), the browser sends back a label from a run the server
+no longer knows, and a label missing from the current options comes back as plain text. The
+labels held the class score, which changes with every image, so any interrupted run did it.
+
+These tests replay that with AppTest: `stale_label` makes the next run send a label from an
+earlier run, as the browser does after an interrupted run. They also check the two layers
+below the fix: the state table cleans every value before anything reads it, and an exception
+inside a page stays on that page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Widget
+
+from apptest_helpers import APP, TIMEOUT, ctx, ok, page
+from overfeat.app import share
+
+PHOTOS = Path(__file__).resolve().parent.parent / "assets" / "photos"
+
+
+def stale_label(at: AppTest, key: str, labels) -> None:
+    """The next run sends `labels` (a str, or a list for pills and multiselects) as the
+    widget's value, whatever the options of the last run were: what the browser sends when
+    the run that would have updated the widget was interrupted."""
+    tree = at._tree
+    widget = next(e for e in tree if isinstance(e, Widget) and getattr(e, "key", None) == key)
+    original = tree.get_widget_states
+
+    def states() -> WidgetStates:
+        ws = original()
+        for w in ws.widgets:
+            if w.id == widget.id:
+                if isinstance(labels, str):
+                    w.string_value = labels
+                else:
+                    w.string_array_value.data[:] = list(labels)
+        return ws
+
+    tree.get_widget_states = states  # type: ignore[method-assign]
+
+
+def upload(at: AppTest, name: str) -> AppTest:
+    data = (PHOTOS / name).read_bytes()
+    return at.file_uploader(key="img").set_value((name, data, "image/jpeg")).run()
+
+
+def cls_label(at: AppTest) -> str:
+    sb = at.selectbox(key="cls")
+    return sb.options[sb.index]
+
+
+@pytest.fixture(scope="module")
+def scales_imagenet() -> AppTest:
+    """The Scales page with the ImageNet model and two scales (quick)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "scales", "model": "imagenet", "scales": "0,1", "flips": "0"}.items():
+        at.query_params[k] = v
+    return ok(at.run())
+
+
+def test_three_uploads_in_a_row_with_an_interrupted_run(scales_imagenet):
+    """The issue's sequence: three photos in a row on the Scales page, the third upload
+    arriving while the browser still holds the first photo's class label."""
+    at = scales_imagenet
+    ok(upload(at, "dog.jpg"))
+    first = cls_label(at)
+    ok(upload(at, "person.jpg"))
+    stale_label(at, "cls", first)  # the browser never saw the second photo's answer
+    ok(upload(at, "coffee.jpg"))
+    c = ctx(at)
+    assert c.image_label == "upload coffee.jpg"
+    assert isinstance(at.session_state["cls"], int)
+    top = c.analysis().top(1)[0][0]
+    assert at.selectbox(key="cls").value == top  # the new photo's own top class
+    assert at.query_params["cls"] == str(top)
+    # Every page still works afterwards, and so does the next upload.
+    for p in ("overview", "offsets", "scales"):
+        ok(page(at, p))
+    ok(upload(at, "cat.jpg"))
+    assert ctx(at).image_label == "upload cat.jpg"
+
+
+def test_class_labels_are_fixed_for_a_model(scales_imagenet):
+    """The cause, not only the symptom: a class's label is the same for every image."""
+    at = scales_imagenet
+    ok(upload(at, "dog.jpg"))
+    sb = at.selectbox(key="cls")
+    before = {o: sb.format_func(o) for o in range(1000)}
+    ok(upload(at, "cat.jpg"))
+    sb = at.selectbox(key="cls")
+    assert {o: sb.format_func(o) for o in range(1000)} == before
+    assert len(set(before.values())) == 1000  # unique: ImageNet's two cranes are told apart
+
+
+def test_stale_scale_pills_keep_the_choice():
+    """The sidebar's scale pills: a label sent by an interrupted run is still a scale, and a
+    label no run ever had is dropped, never reaching the analysis as text."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["scales"] = "0,1"
+    ok(at.run())
+    stale_label(at, "scales", ["1", "3"])  # labels are the scale numbers, for every image
+    ok(at.run())
+    assert at.session_state["scales"] == [0, 2]
+    assert ctx(at).knobs.scales == (0, 2)
+    stale_label(at, "scales", ["1: 221x257"])  # an old-style label: not an option any more
+    ok(at.run())
+    assert all(isinstance(s, int) for s in ctx(at).knobs.scales)
+
+
+def test_a_bad_session_value_goes_back_to_its_default():
+    """Whatever writes the state (a widget, a callback, a bug), a value the table does not
+    accept never reaches a page or the link. (Set on the Overview, where none of these keys
+    has a widget: AppTest itself cannot send a selectbox a value that is not an option.)"""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"scales": "0,1", "flips": "0"}.items():
+        at.query_params[k] = v
+    ok(at.run())
+    at.session_state["cls"] = "ox (0.103)"
+    at.session_state["merge_step"] = "zz"
+    at.session_state["det_min_conf"] = float("nan")
+    at.session_state["reg_classes"] = [3, "dog"]
+    ok(at.run())
+    assert "cls" not in at.session_state  # the page computes its default: the top class
+    assert at.session_state["merge_step"] == 0
+    assert at.session_state["det_min_conf"] == share.BY_KEY["det_min_conf"].default
+    assert "reg_classes" not in at.session_state
+    assert "cls" not in at.query_params and at.query_params["step"] == "0"
+    ok(page(at, "scales"))
+    assert at.query_params["cls"] == str(at.session_state["cls"])
+    assert at.session_state["cls"] == ctx(at).analysis().top(1)[0][0]
+
+
+def test_a_page_that_raises_stays_on_its_page(monkeypatch):
+    """An exception inside a page's figure is one line on that page; the next page, the
+    sidebar and a new image keep working."""
+    from overfeat.app import figures
+
+    def broken(*a, **kw):
+        raise RuntimeError("figure exploded\nsecond line")
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "scales", "scales": "0,1", "flips": "0"}.items():
+        at.query_params[k] = v
+    monkeypatch.setattr(figures, "scale_maps_figure", broken)
+    at.run()
+    assert not at.exception
+    (err,) = at.error
+    assert err.value.startswith("Sorry, something went wrong here: the Scales page failed")
+    assert "RuntimeError: figure exploded second line" in err.value and "\n" not in err.value
+    ok(page(at, "offsets"))  # another page works
+    at.sidebar.radio(key="img_source").set_value("photo").run()
+    ok(page(at, "overview"))
+    assert ctx(at).image_key.startswith("photo:")
