@@ -144,6 +144,9 @@ try:
     page = st.navigation(pages)
     restore_link({page_name(p): p for p in pages}, page)
     ctx, errors = context_or_reset()
+    # The link is written before the page too: a page that ends with st.stop (a model without
+    # boxes on a box page) loses what it writes after st.stop (the random walk found this).
+    sync_link(page)
     st.session_state[common.CTX_KEY] = ctx
     st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
                f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
