@@ -32,6 +32,16 @@ Targets (issue 16): the first results of a 500x500 upload <= 1.5 s, a switch to 
 scene <= 1.5 s, every other interaction <= 0.5 s (max over the rounds). Exit status 0 when
 every interaction ran without an error (a missed target is reported, not an error), 1 otherwise.
 --json prints one JSON object.
+
+--training on: before the rounds, a second browser (its own context: another student, or the
+teacher) opens the Training page on the same server and starts the largest run a browser may
+start (overfeat.app.jobs.CAP: all three stages, the cap's epochs, scenes and width); whenever
+that run ends it starts the next, so a run is in progress through all the rounds, and that tab
+stays open polling its progress as a teacher's would. The run's folder is a temporary one
+(OVERFEAT_APP_TRAIN_DIR). --training both runs the rounds twice, back to back, each on a fresh
+server: without training, then with it, and prints the two side by side (median and max per
+interaction) with the training runs' durations. Training's CPU counts in the server's CPU
+column (its process tree).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -272,8 +283,106 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
                        caption=f"Image: new det scene, seed {seed}")
 
 
+# --- a training run on the same server (--training) -------------------------------------------
+def train_choice() -> tuple[int, int, float]:
+    """(scenes, epochs per stage, width) of the run --training starts: the browser cap's
+    largest (overfeat.app.jobs.CAP), or on a tree from before the cap the same numbers (so a
+    before/after comparison trains the same run)."""
+    try:
+        from overfeat.app.jobs import CAP
+    except ImportError:
+        return 120, 5, 0.125
+    return CAP.n_scenes, CAP.epochs, CAP.width
+
+
+PROGRESS_RE = re.compile(r"(run-[\w-]+): (\w+) - (.*) \((\d+) s\)")
+
+
+class TrainingTab:
+    """The second browser of --training: the Training page, a run started from it and restarted
+    whenever it ends, and the runs seen (id, status, seconds, the page's message)."""
+
+    def __init__(self, browser, url: str, runs_dir: Path, timeout_s: float):
+        self.browser, self.url, self.runs_dir = browser, url, runs_dir
+        self.timeout_ms = timeout_s * 1000
+        self.page = None
+        self.runs: list[dict] = []  # finished runs, in order
+        self.started = 0  # runs started from this tab
+        self.errors: list[str] = []
+        self.stopping = False
+        self.alive = False
+
+    async def open(self) -> None:
+        ctx = await self.browser.new_context(viewport=VIEWPORT)
+        self.page = await ctx.new_page()
+        self.page.set_default_timeout(self.timeout_ms)
+        await self.page.goto(f"{self.url}/training")
+        await self.page.locator("h1", has_text="Training").first.wait_for()
+        scenes, epochs, width = train_choice()
+        main = self.page.locator('[data-testid="stMain"]')
+        for name in ("2 regressor", "3 detection"):
+            await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
+        await self.page.get_by_label("Epochs per stage").fill(str(epochs))
+        await self.page.get_by_label("Generated scenes").fill(str(scenes))
+        thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
+        await thumb.focus()
+        await thumb.press("End")  # the widest width the page offers (the cap's)
+        shown = await thumb.get_attribute("aria-valuetext")
+        if shown is None or float(shown) != width:
+            self.errors.append(f"training: the width slider shows {shown}, not {width}")
+        await self.start()
+
+    async def start(self) -> None:
+        await self.page.get_by_role("button", name="Start training").click()
+        self.started += 1
+        # Started when the progress bar names a run in progress.
+        await self.page.wait_for_function(
+            """() => /: (preparing|running) - /.test(
+                 document.querySelector('[data-testid="stProgress"]')?.innerText || '')""",
+            timeout=self.timeout_ms)
+        self.alive = True
+
+    async def progress(self) -> tuple | None:
+        try:
+            text = await self.page.locator('[data-testid="stProgress"]').first.inner_text(
+                timeout=2000)
+        except Exception:
+            return None
+        m = PROGRESS_RE.search(text)
+        return m.groups() if m else None
+
+    async def watch(self) -> None:
+        """Every 2 s: a run that has ended is recorded and the next one started."""
+        seen = set()
+        while not self.stopping:
+            await asyncio.sleep(2)
+            p = await self.progress()
+            if p is None:
+                continue
+            run, status, message, seconds = p
+            if status in ("preparing", "running"):
+                self.alive = True
+                continue
+            self.alive = False
+            if run in seen:
+                continue
+            seen.add(run)
+            images = len(list((self.runs_dir / run / "data").glob("**/*.jpg")))
+            self.runs.append({"run": run, "status": status, "seconds": int(seconds),
+                              "message": message, "scenes_written": images})
+            if status != "done":
+                self.errors.append(f"training: {run} ended {status}: {message}")
+            if not self.stopping:
+                try:
+                    await self.start()
+                except Exception as e:
+                    self.errors.append(f"training: cannot start the next run: {e}")
+                    return
+
+
 async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: Path,
-                      verbose: bool = False, server_pid: int | None = None) -> dict:
+                      verbose: bool = False, server_pid: int | None = None,
+                      training: bool = False) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -296,10 +405,24 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
                    if x.strip()]
             if not nav:
                 rec.errors.append("no page links in the sidebar's navigation")
+            tab = watcher = None
+            if training:
+                tab = TrainingTab(browser, url, tmp / "runs", timeout_s)
+                await tab.open()
+                watcher = asyncio.create_task(tab.watch())
+            t_rounds = time.perf_counter()
             for r in range(rounds):
                 await one_round(page, rec, r, size, tmp, nav)
+            train = None
+            if tab is not None:
+                tab.stopping = True
+                await watcher
+                train = {"started": tab.started, "runs": tab.runs,
+                         "alive_at_end": tab.alive, "choice": train_choice(),
+                         "rounds_s": round(time.perf_counter() - t_rounds, 1)}
+                rec.errors += tab.errors
             rec.errors += [f"JavaScript error: {e}" for e in js_errors]
-            return {"rows": rec.rows(), "errors": rec.errors, "nav": nav,
+            return {"rows": rec.rows(), "errors": rec.errors, "nav": nav, "training": train,
                     "first_load_s": first_load_s, "first_load_ws_kb": first["ws_bytes"] / 1024,
                     "page_plot_kb": {p: [round(s / 1024, 1) for s in v]
                                      for p, v in rec.pages.items()}}
@@ -308,8 +431,8 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
 
 
 def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
-            verbose: bool = False) -> dict:
-    out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload",
+            verbose: bool = False, training: bool = False) -> dict:
+    out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload", "with_training": training,
                  "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}", "rows": [],
                  "errors": []}
     t0 = time.monotonic()
@@ -319,8 +442,15 @@ def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
         log_path = Path(tmp) / "streamlit.log"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        # The server's training runs (--training) go to this run's temporary folder.
+        saved = os.environ.get("OVERFEAT_APP_TRAIN_DIR")
+        os.environ["OVERFEAT_APP_TRAIN_DIR"] = str(Path(tmp) / "runs")
         with open(log_path, "w") as log:
             proc = start_server(port, log)
+            if saved is None:
+                del os.environ["OVERFEAT_APP_TRAIN_DIR"]
+            else:
+                os.environ["OVERFEAT_APP_TRAIN_DIR"] = saved
             try:
                 why = wait_healthy(proc, url, time.monotonic() + 180)
                 if why:
@@ -328,7 +458,7 @@ def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
                 else:
                     out["server_ready_s"] = round(time.monotonic() - t0, 2)
                     out.update(asyncio.run(run_browser(url, rounds, size, timeout_s, Path(tmp),
-                                                        verbose, proc.pid)))
+                                                        verbose, proc.pid, training)))
             except Exception as e:
                 out["errors"].append(f"{type(e).__name__}: {e}")
             finally:
@@ -384,10 +514,34 @@ def format_rows(res: dict) -> str:
                  "frame (network clock); after: the page's work after that frame (settled - "
                  "request - server); CPU srv / CPU chr: CPU seconds the server / Chromium's "
                  "processes used meanwhile (both share the machine's cores).")
+    t = res.get("training")
+    if t:
+        scenes, epochs, width = t["choice"]
+        runs = ", ".join(f"{r['run']} {r['status']} in {r['seconds']} s" for r in t["runs"])
+        lines.append(f"training meanwhile: stages 1,2,3 x {epochs} epochs, {scenes} det scenes, "
+                     f"width {width:g}; {t['started']} run(s) started, finished: {runs or 'none'}"
+                     f"; a run still in progress at the end: {t['alive_at_end']}; rounds took "
+                     f"{t['rounds_s']} s")
     for p, sizes in res.get("page_plot_kb", {}).items():
         lines.append(f"  {p}: {len(sizes)} figure(s), {sum(sizes):.0f} kB of figure JSON "
                      f"({', '.join(f'{s:.0f}' for s in sizes)})")
     lines += [f"ERROR: {e}" for e in res["errors"]]
+    return "\n".join(lines)
+
+
+def format_comparison(off: dict, on: dict) -> str:
+    """The two phases of --training both side by side: median and max per interaction."""
+    by = {r["interaction"]: r for r in on["rows"]}
+    head = ("interaction", "median without", "median with", "max without", "max with")
+    rows = [head]
+    for r in off["rows"]:
+        o = by.get(r["interaction"])
+        rows.append((r["interaction"], f"{r['median_s']:.2f} s",
+                     "?" if o is None else f"{o['median_s']:.2f} s", f"{r['max_s']:.2f} s",
+                     "?" if o is None else f"{o['max_s']:.2f} s"))
+    w = [max(len(x[i]) for x in rows) for i in range(len(head))]
+    lines = [" | ".join(x[i].ljust(w[i]) for i in range(len(head))) for x in rows]
+    lines.insert(1, "-+-".join("-" * x for x in w))
     return "\n".join(lines)
 
 
@@ -397,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=500, help="upload side in pixels (default 500)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds one interaction may take before it counts as an error")
+    p.add_argument("--training", choices=("off", "on", "both"), default="off",
+                   help="on: a capped training run (restarted as it ends) on the same server "
+                        "during the rounds, started from a second browser's Training page; "
+                        "both: the rounds without it, then with it (fresh servers, back to "
+                        "back), side by side")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each interaction's time on stderr as it is measured")
@@ -410,8 +569,18 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         res = {"rounds": args.rounds, "rows": [], "all_met": False,
                "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}
+    elif args.training == "both":
+        off = measure(args.rounds, args.size, args.timeout, args.verbose, training=False)
+        on = measure(args.rounds, args.size, args.timeout, args.verbose, training=True)
+        res = {"without_training": off, "with_training": on,
+               "errors": off["errors"] + on["errors"]}
+        print(json.dumps(res) if args.json else
+              "\n\n".join(["WITHOUT TRAINING", format_rows(off), "WITH TRAINING",
+                            format_rows(on), format_comparison(off, on)]))
+        return 0 if not res["errors"] else 1
     else:
-        res = measure(args.rounds, args.size, args.timeout, args.verbose)
+        res = measure(args.rounds, args.size, args.timeout, args.verbose,
+                      training=args.training == "on")
     print(json.dumps(res) if args.json else format_rows(res))
     return 0 if not res["errors"] else 1
 
