@@ -59,6 +59,8 @@ class Param:
     options: tuple = ()
     grid: float | None = None  # floats snap to this step (the slider's own grid)
     default: object = PAGE_DEFAULT
+    # Choices the session may hold that a link does not carry (an uploaded checkpoint).
+    session_only: tuple = ()
 
 
 _K = Knobs()  # the sidebar's defaults: evaluate's settings (overfeat.app.state.Knobs)
@@ -69,7 +71,8 @@ PARAMS = (
     Param("scene_seed", "seed", "int", 0, SEED_MAX, default=0),
     Param("scene_kind", "kind", "choice", options=("loc", "det"), default="det"),
     Param("photo", "p", "int", 0, N_PHOTOS - 1, default=0),
-    Param("model_source", "model", "choice", options=MODELS, default="default"),
+    Param("model_source", "model", "choice", options=MODELS, default="default",
+          session_only=("upload", "preset", "trained")),
     Param("scales", "scales", "ints", 0, N_SCALES - 1, default=list(_K.scales)),
     Param("flips", "flips", "flag", default=_K.flips),
     Param("fine", "fine", "flag", default=_K.fine),
@@ -157,7 +160,7 @@ def check(p: Param, v, n_gallery: int | None = None):
             return bool(v)
         raise ValueError(f"{p.key}: expected True or False, got {v!r}")
     if p.kind == "choice":
-        if isinstance(v, str) and (not p.options or v in p.options):
+        if isinstance(v, str) and (not p.options or v in p.options + p.session_only):
             return v
         raise ValueError(f"{p.key}: expected one of {', '.join(p.options) or 'a text'}, got {v!r}")
     if p.kind == "ints":
@@ -170,14 +173,14 @@ def check(p: Param, v, n_gallery: int | None = None):
         return sorted({int(x) for x in xs})
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise ValueError(f"{p.key}: expected a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ValueError(f"{p.key}: expected a finite number, got {v!r}")
     if p.kind == "int":
         if v != int(v):
             raise ValueError(f"{p.key}: expected an integer, got {v!r}")
         v = int(v)
     else:
         v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"{p.key}: expected a finite number, got {v!r}")
     if not p.lo <= v <= hi:
         raise ValueError(f"{p.key}: expected {p.lo}..{hi}, got {v!r}")
     if p.options and v not in p.options:
