@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from apptest_helpers import CHEAP, PAGES, ctx, ok, open_link
 from overfeat.app import export, figures, jobs, share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import load_checkpoint
+
+
+OWNER = "_train_owner"  # the session key of the Training page's token (app_pages/training.py)
+NOT_YOURS = "Started by another session: only that session or the teacher can stop it."
 
 
 def title(at: AppTest) -> str:
@@ -132,14 +137,16 @@ def test_training_page_runs_a_tiny_job_whose_checkpoint_is_selectable(train_root
 
 
 def test_a_second_start_while_one_runs_says_so_and_stop_sets_the_flag(train_root, monkeypatch):
+    at = ok(open_link({**CHEAP, "page": "training"}))
     busy = jobs.Job(id="run-busy", spec=jobs.JobSpec(), folder=train_root / "run-busy",
-                    status="running", message="stage 1 epoch 1/1, step 3/9", progress=0.3)
+                    status="running", message="stage 1 epoch 1/1, step 3/9", progress=0.3,
+                    owner=at.session_state[OWNER])  # started by this session
     busy.losses.extend({"stage": 1, "epoch": 0, "step": i + 1, "steps": 9, "x": i + 1,
                         "loss": 3.0 - 0.1 * i} for i in range(3))
     monkeypatch.setattr(jobs, "_CURRENT", busy)
     with pytest.raises(jobs.JobRunning, match="already running"):
         jobs.start(jobs.JobSpec())
-    at = ok(open_link({**CHEAP, "page": "training"}))
+    ok(at.run())
     assert at.get("progress")[0].proto.value == 30
     next(b for b in at.button if b.label == "Start training").click()
     ok(at.run())
@@ -152,14 +159,114 @@ def test_a_second_start_while_one_runs_says_so_and_stop_sets_the_flag(train_root
     assert at.button(key="train_stop").disabled
 
 
+def _long_runs(monkeypatch) -> threading.Event:
+    """Runs that last until they are stopped and `release` is set (no training)."""
+    release = threading.Event()
+
+    def long_run(self: jobs.Job) -> None:
+        with self._lock:
+            self.status, self.message = "running", "stage 1 epoch 1/1, step 1/9"
+        self._stop.wait(60)
+        release.wait(60)
+        self._finish("stopped", "stopped: no epoch finished, no checkpoint")
+
+    monkeypatch.setattr(jobs.Job, "_run", long_run)
+    return release
+
+
+def _start(at: AppTest) -> AppTest:
+    next(b for b in at.button if b.label == "Start training").click()
+    return ok(at.run())
+
+
+def _stop_button(at: AppTest):
+    return next((b for b in at.button if b.key == "train_stop"), None)
+
+
+def test_only_the_session_that_started_a_run_or_the_teacher_can_stop_it(train_root,
+                                                                          monkeypatch):
+    """Two sessions of one server (two AppTests in one process share jobs' registry): B sees
+    A's run and its progress, but gets a note instead of the Stop button and cannot stop it,
+    not with a wrong teacher key either; A can. With the teacher key B can stop A's next run."""
+    release = _long_runs(monkeypatch)
+    monkeypatch.setattr(jobs, "TEACHER_KEY", "s3cret key")
+    a = ok(open_link({**CHEAP, "page": "training"}))
+    b = ok(open_link({**CHEAP, "page": "training"}))
+    assert a.session_state[OWNER] != b.session_state[OWNER]
+    _start(a)
+    job = jobs.current()
+    assert job is not None and job.alive and job.owner == a.session_state[OWNER]
+    ok(b.run())
+    assert job.id in b.get("progress")[0].proto.text  # B sees the run
+    assert _stop_button(b) is None
+    assert NOT_YOURS in [c.value for c in b.caption]
+    with pytest.raises(jobs.NotYourRun, match="started by another session"):
+        job.stop(by=b.session_state[OWNER])  # what B's button would do, had it one
+    b.text_input(key="_train_key").set_value("not the key")
+    ok(b.run())
+    assert _stop_button(b) is None and any("not the teacher key" in w.value for w in b.warning)
+    assert not job.snapshot()["stop_requested"]
+    # A's Stop button stops it.
+    assert NOT_YOURS not in [c.value for c in a.caption]
+    _stop_button(a).click()
+    ok(a.run())
+    assert job.snapshot()["stop_requested"] and _stop_button(a).disabled
+    release.set()
+    assert job.wait(30)
+
+    # A's next run; B types the teacher key: B's Stop button stops it.
+    release.clear()
+    _start(a)
+    second = jobs.current()
+    assert second is not job and second.alive and second.owner == a.session_state[OWNER]
+    b.text_input(key="_train_key").set_value("s3cret key")
+    ok(b.run())
+    assert any("Teacher key accepted" in c.value for c in b.caption)
+    _stop_button(b).click()
+    ok(b.run())
+    assert second.snapshot()["stop_requested"]
+    release.set()
+    assert second.wait(30)
+
+
+def test_the_widgets_follow_the_cap_and_the_teacher_key_lifts_it(train_root, monkeypatch):
+    monkeypatch.setattr(jobs, "TEACHER_KEY", None)
+    at = ok(open_link({**CHEAP, "page": "training"}))
+    assert not [w for w in at.text_input if w.key == "_train_key"]  # no key: no field
+    cap = jobs.CAP
+    assert at.number_input(key="train_scenes").max == cap.n_scenes
+    assert at.number_input(key="train_epochs").max == cap.epochs
+    assert max(float(o) for o in at.select_slider(key="train_width").options) == cap.width
+
+    monkeypatch.setattr(jobs, "TEACHER_KEY", "s3cret key")
+    ok(at.run())
+    at.text_input(key="_train_key").set_value("s3cret key")
+    ok(at.run())
+    top = jobs.MAXIMA
+    assert at.number_input(key="train_scenes").max == top.n_scenes
+    assert at.number_input(key="train_epochs").max == top.epochs
+    assert max(float(o) for o in at.select_slider(key="train_width").options) == top.width
+    # A run over the cap, started with the key (a run that ends at once: no training).
+    monkeypatch.setattr(jobs.Job, "_run", lambda self: self._finish("stopped", "not trained"))
+    at.number_input(key="train_scenes").set_value(cap.n_scenes + 30)
+    _start(at)
+    assert jobs.current().spec.n_scenes == cap.n_scenes + 30
+    # The key gone, a value chosen under it comes back within the cap.
+    at.text_input(key="_train_key").set_value("")
+    ok(at.run())
+    assert at.number_input(key="train_scenes").max == cap.n_scenes
+    assert at.number_input(key="train_scenes").value == cap.n_scenes
+
+
 def test_the_job_callback_stops_the_run_when_asked():
     from overfeat.train import StopTraining
 
-    job = jobs.Job(id="x", spec=jobs.JobSpec(stages=(1, 2)), folder=Path("unused"))
+    job = jobs.Job(id="x", spec=jobs.JobSpec(stages=(1, 2)), folder=Path("unused"),
+                   owner="token")
     job.callback({"event": "step", "stage": 2, "epoch": 0, "epochs": 1, "step": 1, "steps": 2,
                   "loss": 0.5})
     assert job.progress == pytest.approx(0.75)  # stage 2 of 2, half of its only epoch
-    job.stop()
+    job.stop(by="token")
     with pytest.raises(StopTraining):
         job.callback({"event": "epoch", "stage": 2, "epoch": 0, "loss": 0.4})
     job.callback({"event": "done"})  # never raised from "done"

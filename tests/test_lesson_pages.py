@@ -168,7 +168,7 @@ def test_already_running_warning_goes_after_stop_and_after_the_run_ends(train_ro
     start()
     ok(at.run())
     assert len(_already(at)) == 1 and second.id in _already(at)[0]
-    second.stop()
+    second.stop(by=at.session_state["_train_owner"])  # its owner, not through the page
     release.set()
     assert second.wait(30)
     ok(at.run())
