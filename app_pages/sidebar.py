@@ -368,6 +368,12 @@ def build_context() -> tuple[common.Context, list[str]]:
     image, image_key, label, truth = image_ui(errors, notes, presenter)
     model, model_key, desc, arch_cfg, arch_note = model_ui(errors, presenter)
     knobs = knobs_ui(model, (image.size[1], image.size[0]), presenter)
+    if truth is not None and not {t["name"] for t in truth} <= set(model.names):
+        # A generated scene's objects are pictogram classes: they are no truth for a model
+        # with other classes (Faces, an uploaded checkpoint); the pages then rank nothing.
+        notes.append(f"The scene's objects ({', '.join(sorted({t['name'] for t in truth}))}) "
+                     f"are not among {desc}'s classes: no ground truth to compare with.")
+        truth = None
     ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
                          arch_note=arch_note, image=image, image_key=image_key,
                          image_label=label, truth=truth, knobs=knobs, notes=notes)

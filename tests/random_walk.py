@@ -600,13 +600,28 @@ class AppWalk(RuleBasedStateMachine):
         self.act(who, f"garbage link {json.dumps(q, separators=(',', ':'))[:100]}", self.run)
 
     def rerun(self, who, r=0):
-        self.act(who, "rerun", self.run)
+        """Rerun with no change (a tab left open while the other session works): everything
+        it shows that follows from its own choices is the same as before."""
+        s = self.sessions[who]
+
+        def seen(s: Session):
+            c = s.state("_ctx")
+            return (c.image_key, c.model_key, c.knobs, dict(s.at.query_params),
+                    s.at.caption[0].value if len(s.at.caption) else "")
+
+        before = seen(s)
+
+        def do(s: Session):
+            self.run(s)
+            assert seen(s) == before, f"session {s.name} changed on a rerun:\n{before}\n{seen(s)}"
+
+        self.act(who, "rerun", do)
 
 
 # Actions and their weights (how often each is drawn).
 ACTIONS = {"switch_page": 3, "upload_image": 2, "choose_image": 2, "switch_model": 2,
            "sidebar_widget": 3, "page_widget": 4, "interrupted_run": 1.5, "open_link": 0.7,
-           "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 0.3}
+           "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 1}
 
 
 def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> dict:

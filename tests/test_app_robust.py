@@ -162,3 +162,43 @@ def test_a_page_that_raises_stays_on_its_page(monkeypatch):
     at.sidebar.radio(key="img_source").set_value("photo").run()
     ok(page(at, "overview"))
     assert ctx(at).image_key.startswith("photo:")
+
+
+# --- failures the random walk found (tests/random_walk.py), each replayed ----------------------
+def test_walk_faces_model_on_a_generated_scene_ranks_nothing():
+    """Seed 101, step 35: Faces on a sample scene, Greedy vs NMS page: the scene's pictogram
+    truth ('dog') was matched against the model's classes ('face') and the page raised."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "compare", "img": "gallery", "g": "3", "scales": "0,1",
+                 "flips": "0"}.items():
+        at.query_params[k] = v
+    ok(at.run())
+    at.sidebar.radio(key="model_source").set_value("faces")
+    ok(at.run())
+    assert ctx(at).truth is None
+    assert any("no ground truth to compare with" in i.value for i in at.info)
+    ok(page(at, "detection"))
+    ok(page(at, "compare"))
+
+
+def test_walk_regressor_offsets_off_keeps_its_link():
+    """Seed 104: with offsets off the Regressor's offset filter holds -1 ('none'), which the
+    link table refused (the value was left out of the link and logged)."""
+    p = share.BY_KEY["reg_offsets"]
+    assert share.check(p, [-1]) == [-1]
+    q = share.encode({"reg_offsets": [-1]})
+    assert share.decode(q, 6)[0]["reg_offsets"] == [-1]
+
+
+def test_walk_use_imagenet_on_a_box_page_writes_the_model_into_the_link():
+    """Seed 1, step 26: "Use ImageNet" on the Regressor page: the page stops (no regressor)
+    and the link written after the page was lost, so the URL kept the pictogram model."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "regressor", "scales": "0,1", "flips": "0"}.items():
+        at.query_params[k] = v
+    ok(at.run())
+    ok(upload(at, "dog.jpg"))
+    at.button(key="use_imagenet").click()
+    ok(at.run())
+    assert ctx(at).model_key == "zoo:imagenet"
+    assert at.query_params["model"] == "imagenet" and at.query_params["page"] == "regressor"

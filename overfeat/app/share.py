@@ -100,7 +100,7 @@ PARAMS = (
     Param("off_row", "orow", "int", 0, BIG),
     Param("off_col", "ocol", "int", 0, BIG),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
-    Param("reg_offsets", "roffs", "ints", 0, 8),
+    Param("reg_offsets", "roffs", "ints", -1, 8),  # -1: offsets off (the fine stride)
     Param("reg_classes", "rcls", "ints", 0, 999),
     Param("reg_all", "rall", "flag", default=False),
     Param("reg_pick", "rpick", "int", 0, BIG),
