@@ -62,7 +62,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from streamlit.testing.v1.element_tree import (Button, ButtonGroup, Checkbox,  # noqa: E402
                                                Multiselect, NumberInput, Radio, Selectbox,
-                                               SelectSlider, Slider, Toggle, Widget)
+                                               SelectSlider, Slider, TextInput, Toggle,
+                                               Widget)
 
 from overfeat.app import share  # noqa: E402
 from overfeat.app import state as appstate  # noqa: E402
@@ -183,7 +184,7 @@ def widgets(at: AppTest, sidebar: bool) -> list[Widget]:
     out = []
     for el in root:
         if not isinstance(el, (Button, ButtonGroup, Checkbox, Multiselect, NumberInput, Radio,
-                               Selectbox, SelectSlider, Slider, Toggle)):
+                               Selectbox, SelectSlider, Slider, TextInput, Toggle)):
             continue
         if getattr(el.proto, "disabled", False):
             continue
@@ -241,6 +242,10 @@ def set_randomly(at: AppTest, el: Widget, rng: random.Random) -> str:
     if isinstance(el, Button):
         el.click()
         return "click"
+    if isinstance(el, TextInput):
+        v = rng.choice(["", "x", "teacher", "' OR 1=1 --", "\u00e9\u00e8" * 40])
+        el.set_value(v)
+        return repr(v[:12])
     if isinstance(el, Slider):
         lo, hi, step = float(el.proto.min), float(el.proto.max), float(el.proto.step or 1)
         n = int(round((hi - lo) / step))
@@ -499,12 +504,11 @@ class AppWalk(RuleBasedStateMachine):
             if radio is None:
                 AppWalk.trace[-1] += " (hidden: presenter mode)"
                 return self.run(s)
-            label = next(o for o in radio.options if "checkpoint" in o.lower())
+            label = next(o for o in radio.options if o.startswith("Upload"))
             send_labels(s.at, radio, label)
             self.run(s)
             up = find(s.at, "ckpt")
-            if up is None:
-                return
+            assert up is not None, "'Upload a checkpoint' chosen, but no checkpoint uploader"
             up.set_value((name, data, "application/octet-stream"))
             self.run(s)
             key = "ckpt:" + appstate.digest(data)
@@ -544,7 +548,8 @@ class AppWalk(RuleBasedStateMachine):
         def do(s: Session):
             held = {(getattr(w, "key", None) or w.label): wire_value(w)
                     for w in widgets(s.at, False) + widgets(s.at, True)
-                    if not isinstance(w, (Button, Checkbox, Toggle, Slider, NumberInput))}
+                    if not isinstance(w, (Button, Checkbox, Toggle, Slider, NumberInput,
+                                          TextInput))}
             held = {k: v for k, v in held.items() if v is not None}
             change = rng.choice(["photo", "gallery", "model", "knob"])
             if change == "photo":
