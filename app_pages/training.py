@@ -178,8 +178,8 @@ def render() -> None:
     if limits == jobs.CAP:
         st.caption(f"Runs started here are capped at {jobs.CAP.n_scenes} scenes, "
                    f"{jobs.CAP.epochs} epochs per stage and width {jobs.CAP.width:g}: the "
-                   f"largest takes about {jobs.CAP_LARGEST_RUN_S / 60:.0f} min on the project's "
-                   f"2-core server with nothing else to do, longer while others use the app."
+                   f"largest took {jobs.CAP_LARGEST_RUN_S} s on the project's 2-core server "
+                   f"with a core to spare, longer while the class keeps both cores busy."
                    + (" The teacher key lifts the cap." if jobs.teacher_key_set() else ""))
     if running and not clicked:
         st.caption("A run is in progress on this server; starting another waits until it ends.")

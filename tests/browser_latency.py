@@ -417,8 +417,13 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             if tab is not None:
                 tab.stopping = True
                 await watcher
+                # How far the run in progress got (its progress bar: run, status, the step).
+                now = await tab.progress()
                 train = {"started": tab.started, "runs": tab.runs,
                          "alive_at_end": tab.alive, "choice": train_choice(),
+                         "at_end": None if now is None else
+                         {"run": now[0], "status": now[1], "message": now[2],
+                          "seconds": int(now[3])},
                          "rounds_s": round(time.perf_counter() - t_rounds, 1)}
                 rec.errors += tab.errors
             rec.errors += [f"JavaScript error: {e}" for e in js_errors]
@@ -522,6 +527,10 @@ def format_rows(res: dict) -> str:
                      f"width {width:g}; {t['started']} run(s) started, finished: {runs or 'none'}"
                      f"; a run still in progress at the end: {t['alive_at_end']}; rounds took "
                      f"{t['rounds_s']} s")
+        if t.get("at_end") and t["alive_at_end"]:
+            e = t["at_end"]
+            lines.append(f"  at the end: {e['run']} {e['status']} for {e['seconds']} s: "
+                         f"{e['message']}")
     for p, sizes in res.get("page_plot_kb", {}).items():
         lines.append(f"  {p}: {len(sizes)} figure(s), {sum(sizes):.0f} kB of figure JSON "
                      f"({', '.join(f'{s:.0f}' for s in sizes)})")

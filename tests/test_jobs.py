@@ -186,6 +186,7 @@ def test_a_run_trains_in_a_low_priority_process_and_stops_after_its_last_epoch(t
     assert (meta["stage"], meta["epoch"], meta["complete"]) == (1, last, False)
     assert jobs.checkpoints() == [job.out]
     assert job._proc.poll() == 0  # the worker has exited, cleanly
+    assert s["worker"]["pid"] == w["pid"] and s["worker"]["peak_mb"] > 0
 
 
 @pytest.mark.slow

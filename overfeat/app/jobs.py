@@ -95,11 +95,14 @@ MAXIMA = Limits(n_scenes=500, epochs=20, width=0.25)
 # What a browser may start without the teacher key: small enough that one finishes in a few
 # minutes on the project's 2-core CPU and a class cannot hold the server's cores for an hour
 # (MAXIMA's largest run, 500 scenes x 3 stages x 20 epochs at width 0.25, would take hours).
-# The cap's largest run (stages 1, 2, 3 x 5 epochs, 120 det scenes, width 0.125) took
-# CAP_LARGEST_RUN_S seconds in the worker (nice 19, one thread) with no browser session busy,
-# start to checkpoint (docs/TRAINING_ISOLATION.md).
+# The cap's largest run (stages 1, 2, 3 x 5 epochs, 120 det scenes, width 0.125) took 89 s
+# in the worker (nice 19, one thread; 87 CPU s), start to final checkpoint, on the project's
+# 2-core CPU with no browser session busy and another engineer's tests on the other core
+# (2026-12-05; stage-1 epochs 7.4 to 7.8 s, stages 2 and 3 4.2 to 4.8 s; docs/
+# TRAINING_ISOLATION.md). One thread needs one free core, so an idle machine takes about as
+# long; while sessions keep both cores busy it takes longer.
 CAP = Limits(n_scenes=120, epochs=5, width=0.125)
-CAP_LARGEST_RUN_S = 0  # filled in below from the measurement
+CAP_LARGEST_RUN_S = 89  # that measurement, for the page's note
 
 
 def teacher_key_set() -> bool:
@@ -199,7 +202,8 @@ class Job:
     # The token of the session that started the run (start(owner=)); None: started by code
     # (tests, a script), which only the teacher key stops. Never in snapshot() or repr.
     owner: str | None = field(default=None, repr=False)
-    # What the worker process reported of itself: pid, nice, threads (None before it has).
+    # What the worker process reported of itself: pid, nice, threads, and once the run has
+    # ended its peak memory in MB, peak_mb (None before it has reported).
     worker: dict | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

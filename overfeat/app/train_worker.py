@@ -9,7 +9,8 @@ with the server's sessions (jobs' docstring says why). Then a jobs.Job trains (J
 its callback sending every event to the server.
 
 stdout: one JSON object per line, the trainer's events and the Job's "state" events, first a
-"worker" event (pid, nice, threads), last {"event": "end", "status", "message", "error"}.
+"worker" event (pid, nice, threads; again after the run with its peak memory, peak_mb), last
+{"event": "end", "status", "message", "error"}.
 Anything else the run prints goes to stderr (the server's log). stdin: a line "stop", or its
 end (the server has gone), stops the run after the current step; the checkpoint of the last
 finished epoch stays (overfeat.train.Trainer.run). Exit status 0 once the end is sent, also
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import threading
 from pathlib import Path
@@ -73,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
 
     job._sink = send
     threading.Thread(target=watch_stdin, name="stop-watcher", daemon=True).start()
-    send({"event": "worker", "pid": os.getpid(), "nice": os.nice(0),
-          "threads": torch.get_num_threads()})
+    me = {"event": "worker", "pid": os.getpid(), "nice": os.nice(0),
+          "threads": torch.get_num_threads()}
+    send(me)
     end = job.train()
+    # Its peak memory (docs/DEPLOY.md sizes a replica with it), then the result.
+    send({**me, "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     send({"event": "end", **end})
     return 0
 
