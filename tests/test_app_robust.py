@@ -19,12 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Widget
 
 from apptest_helpers import APP, TIMEOUT, ctx, ok, page
 from overfeat.app import share
+from random_walk import find, send_labels
 
 PHOTOS = Path(__file__).resolve().parent.parent / "assets" / "photos"
 
@@ -33,21 +32,7 @@ def stale_label(at: AppTest, key: str, labels) -> None:
     """The next run sends `labels` (a str, or a list for pills and multiselects) as the
     widget's value, whatever the options of the last run were: what the browser sends when
     the run that would have updated the widget was interrupted."""
-    tree = at._tree
-    widget = next(e for e in tree if isinstance(e, Widget) and getattr(e, "key", None) == key)
-    original = tree.get_widget_states
-
-    def states() -> WidgetStates:
-        ws = original()
-        for w in ws.widgets:
-            if w.id == widget.id:
-                if isinstance(labels, str):
-                    w.string_value = labels
-                else:
-                    w.string_array_value.data[:] = list(labels)
-        return ws
-
-    tree.get_widget_states = states  # type: ignore[method-assign]
+    send_labels(at, find(at, key), labels)
 
 
 def upload(at: AppTest, name: str) -> AppTest:
