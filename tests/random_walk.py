@@ -611,7 +611,10 @@ class AppWalk(RuleBasedStateMachine):
 
         def seen(s: Session):
             c = s.state("_ctx")
-            return (c.image_key, c.model_key, c.knobs, dict(s.at.query_params),
+            url = dict(s.at.query_params)
+            if s.state("merge_playing"):  # Play: every run is the next tick (one more step)
+                url.pop("step", None)
+            return (c.image_key, c.model_key, c.knobs, url,
                     s.at.caption[0].value if len(s.at.caption) else "")
 
         before = seen(s)
