@@ -36,8 +36,10 @@ every interaction ran without an error (a missed target is reported, not an erro
 --training on: before the rounds, a second browser (its own context: another student, or the
 teacher) opens the Training page on the same server and starts the largest run a browser may
 start (overfeat.app.jobs.CAP: all three stages, the cap's epochs, scenes and width); whenever
-that run ends it starts the next, so a run is in progress through all the rounds, and that tab
-stays open polling its progress as a teacher's would. The run's folder is a temporary one
+that run ends it starts the next, so a run is in progress through all the rounds. Once a run has
+started, that tab leaves the Training page, so that the rounds measure the run and not a tab
+polling its live chart every second; --watch-training keeps it there, as a teacher watching
+(TrainingTab says how each way sees a run end). The run's folder is a temporary one
 (OVERFEAT_APP_TRAIN_DIR). --training both runs the rounds twice, back to back, each on a fresh
 server: without training, then with it, and prints the two side by side (median and max per
 interaction) with the training runs' durations. Training's CPU counts in the server's CPU
@@ -300,10 +302,17 @@ PROGRESS_RE = re.compile(r"(run-[\w-]+): (\w+) - (.*) \((\d+) s\)")
 
 class TrainingTab:
     """The second browser of --training: the Training page, a run started from it and restarted
-    whenever it ends, and the runs seen (id, status, seconds, the page's message)."""
+    whenever it ends, and the runs seen (id, status, seconds).
 
-    def __init__(self, browser, url: str, runs_dir: Path, timeout_s: float):
-        self.browser, self.url, self.runs_dir = browser, url, runs_dir
+    watch=False (the default): once a run has started the tab leaves the Training page (for
+    about:blank), so what the rounds measure is the run, not a tab polling the page every
+    second; a run's end is seen in its folder (its final checkpoint, complete in its meta) and
+    its time is its start to that checkpoint. watch=True: the tab stays on the Training page as
+    a teacher's would (its live chart redrawn every second on the server and in Chromium) and
+    reads the page's progress bar."""
+
+    def __init__(self, browser, url: str, runs_dir: Path, timeout_s: float, watch: bool = False):
+        self.browser, self.url, self.runs_dir, self.watch = browser, url, runs_dir, watch
         self.timeout_ms = timeout_s * 1000
         self.page = None
         self.runs: list[dict] = []  # finished runs, in order
@@ -311,38 +320,50 @@ class TrainingTab:
         self.errors: list[str] = []
         self.stopping = False
         self.alive = False
+        self.run_id: str | None = None  # the run in progress
+        self.t_start = 0.0  # its start (time.time(), to compare with file times)
 
     async def open(self) -> None:
         ctx = await self.browser.new_context(viewport=VIEWPORT)
         self.page = await ctx.new_page()
         self.page.set_default_timeout(self.timeout_ms)
-        await self.page.goto(f"{self.url}/training")
-        await self.page.locator("h1", has_text="Training").first.wait_for()
-        scenes, epochs, width = train_choice()
-        main = self.page.locator('[data-testid="stMain"]')
-        for name in ("2 regressor", "3 detection"):
-            await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
-        await self.page.get_by_label("Epochs per stage").fill(str(epochs))
-        await self.page.get_by_label("Generated scenes").fill(str(scenes))
-        thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
-        await thumb.focus()
-        await thumb.press("End")  # the widest width the page offers (the cap's)
-        shown = await thumb.get_attribute("aria-valuetext")
-        if shown is None or float(shown) != width:
-            self.errors.append(f"training: the width slider shows {shown}, not {width}")
         await self.start()
 
     async def start(self) -> None:
-        await self.page.get_by_role("button", name="Start training").click()
+        """Open the Training page (a new session unless it is open), choose the cap's largest
+        run, start it; once it shows as in progress, leave the page unless watching."""
+        page = self.page
+        if not self.watch or self.started == 0:
+            await page.goto(f"{self.url}/training")
+            await page.locator("h1", has_text="Training").first.wait_for()
+            scenes, epochs, width = train_choice()
+            main = page.locator('[data-testid="stMain"]')
+            for name in ("2 regressor", "3 detection"):
+                await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
+            await page.get_by_label("Epochs per stage").fill(str(epochs))
+            await page.get_by_label("Generated scenes").fill(str(scenes))
+            thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
+            await thumb.focus()
+            await thumb.press("End")  # the widest width the page offers (the cap's)
+            shown = await thumb.get_attribute("aria-valuetext")
+            if shown is None or float(shown) != width:
+                self.errors.append(f"training: the width slider shows {shown}, not {width}")
+        self.t_start = time.time()
+        await page.get_by_role("button", name="Start training").click()
         self.started += 1
         # Started when the progress bar names a run in progress.
-        await self.page.wait_for_function(
+        await page.wait_for_function(
             """() => /: (preparing|running) - /.test(
                  document.querySelector('[data-testid="stProgress"]')?.innerText || '')""",
             timeout=self.timeout_ms)
+        p = await self.progress()
+        self.run_id = p[0] if p else None
         self.alive = True
+        if not self.watch:
+            await page.goto("about:blank")
 
     async def progress(self) -> tuple | None:
+        """(run, status, message, seconds) from the page's progress bar, or None."""
         try:
             text = await self.page.locator('[data-testid="stProgress"]').first.inner_text(
                 timeout=2000)
@@ -351,27 +372,58 @@ class TrainingTab:
         m = PROGRESS_RE.search(text)
         return m.groups() if m else None
 
-    async def watch(self) -> None:
+    def saved(self) -> dict | None:
+        """The run in progress's last checkpoint: stage, epoch, complete, its file time."""
+        from overfeat.checkpoint import CheckpointError, read_checkpoint
+
+        path = self.runs_dir / (self.run_id or "?") / "model.pt"
+        try:
+            mtime = path.stat().st_mtime
+            meta = read_checkpoint(path).get("meta") or {}
+        except (OSError, CheckpointError):
+            return None
+        return {"stage": meta.get("stage"), "epoch": meta.get("epoch"),
+                "complete": bool(meta.get("complete")), "mtime": mtime}
+
+    async def ended(self) -> dict | None:
+        """The run in progress, once it has ended: {run, status, seconds, ...}; else None."""
+        if self.watch:
+            p = await self.progress()
+            if p is None or p[1] in ("preparing", "running") or p[0] != self.run_id:
+                return None
+            return {"run": p[0], "status": p[1], "seconds": int(p[3]), "message": p[2]}
+        last = self.saved()
+        if last is None or not last["complete"]:
+            return None
+        return {"run": self.run_id, "status": "done",
+                "seconds": round(last["mtime"] - self.t_start), "message": "final checkpoint"}
+
+    async def at_end(self) -> dict | None:
+        """Where the run in progress is when the rounds end."""
+        if self.watch:
+            p = await self.progress()
+            return None if p is None else {"run": p[0], "status": p[1], "message": p[2],
+                                           "seconds": int(p[3])}
+        last = self.saved()
+        return {"run": self.run_id, "status": "running",
+                "message": "no epoch saved yet" if last is None else
+                f"checkpoint of stage {last['stage']} epoch {last['epoch'] + 1} saved",
+                "seconds": round(time.time() - self.t_start)}
+
+    async def loop(self) -> None:
         """Every 2 s: a run that has ended is recorded and the next one started."""
-        seen = set()
         while not self.stopping:
             await asyncio.sleep(2)
-            p = await self.progress()
-            if p is None:
-                continue
-            run, status, message, seconds = p
-            if status in ("preparing", "running"):
-                self.alive = True
+            end = await self.ended()
+            if end is None:
                 continue
             self.alive = False
-            if run in seen:
-                continue
-            seen.add(run)
-            images = len(list((self.runs_dir / run / "data").glob("**/*.jpg")))
-            self.runs.append({"run": run, "status": status, "seconds": int(seconds),
-                              "message": message, "scenes_written": images})
-            if status != "done":
-                self.errors.append(f"training: {run} ended {status}: {message}")
+            end["scenes_written"] = len(list((self.runs_dir / end["run"] / "data")
+                                             .glob("**/*.jpg")))
+            self.runs.append(end)
+            if end["status"] != "done":
+                self.errors.append(f"training: {end['run']} ended {end['status']}: "
+                                   f"{end['message']}")
             if not self.stopping:
                 try:
                     await self.start()
@@ -382,7 +434,7 @@ class TrainingTab:
 
 async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: Path,
                       verbose: bool = False, server_pid: int | None = None,
-                      training: bool = False) -> dict:
+                      training: bool = False, watch_training: bool = False) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -407,9 +459,9 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
                 rec.errors.append("no page links in the sidebar's navigation")
             tab = watcher = None
             if training:
-                tab = TrainingTab(browser, url, tmp / "runs", timeout_s)
+                tab = TrainingTab(browser, url, tmp / "runs", timeout_s, watch_training)
                 await tab.open()
-                watcher = asyncio.create_task(tab.watch())
+                watcher = asyncio.create_task(tab.loop())
             t_rounds = time.perf_counter()
             for r in range(rounds):
                 await one_round(page, rec, r, size, tmp, nav)
@@ -417,13 +469,9 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             if tab is not None:
                 tab.stopping = True
                 await watcher
-                # How far the run in progress got (its progress bar: run, status, the step).
-                now = await tab.progress()
-                train = {"started": tab.started, "runs": tab.runs,
+                train = {"started": tab.started, "runs": tab.runs, "watched": tab.watch,
                          "alive_at_end": tab.alive, "choice": train_choice(),
-                         "at_end": None if now is None else
-                         {"run": now[0], "status": now[1], "message": now[2],
-                          "seconds": int(now[3])},
+                         "at_end": await tab.at_end(),  # how far the run in progress got
                          "rounds_s": round(time.perf_counter() - t_rounds, 1)}
                 rec.errors += tab.errors
             rec.errors += [f"JavaScript error: {e}" for e in js_errors]
@@ -436,7 +484,7 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
 
 
 def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
-            verbose: bool = False, training: bool = False) -> dict:
+            verbose: bool = False, training: bool = False, watch_training: bool = False) -> dict:
     out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload", "with_training": training,
                  "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}", "rows": [],
                  "errors": []}
@@ -463,7 +511,8 @@ def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
                 else:
                     out["server_ready_s"] = round(time.monotonic() - t0, 2)
                     out.update(asyncio.run(run_browser(url, rounds, size, timeout_s, Path(tmp),
-                                                        verbose, proc.pid, training)))
+                                                        verbose, proc.pid, training,
+                                                        watch_training)))
             except Exception as e:
                 out["errors"].append(f"{type(e).__name__}: {e}")
             finally:
@@ -565,6 +614,9 @@ def main(argv: list[str] | None = None) -> int:
                         "during the rounds, started from a second browser's Training page; "
                         "both: the rounds without it, then with it (fresh servers, back to "
                         "back), side by side")
+    p.add_argument("--watch-training", action="store_true",
+                   help="with --training: the second browser stays on the Training page (its "
+                        "live chart polled every second), as a teacher watching the run would")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each interaction's time on stderr as it is measured")
@@ -580,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
                "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}
     elif args.training == "both":
         off = measure(args.rounds, args.size, args.timeout, args.verbose, training=False)
-        on = measure(args.rounds, args.size, args.timeout, args.verbose, training=True)
+        on = measure(args.rounds, args.size, args.timeout, args.verbose, training=True,
+                     watch_training=args.watch_training)
         res = {"without_training": off, "with_training": on,
                "errors": off["errors"] + on["errors"]}
         print(json.dumps(res) if args.json else
@@ -589,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not res["errors"] else 1
     else:
         res = measure(args.rounds, args.size, args.timeout, args.verbose,
-                      training=args.training == "on")
+                      training=args.training == "on", watch_training=args.watch_training)
     print(json.dumps(res) if args.json else format_rows(res))
     return 0 if not res["errors"] else 1
 
