@@ -46,7 +46,11 @@ def recompute() -> None:
     n = st.number_input("Images (new one-object scenes, seed "
                         f"{experiments.RECOMPUTE_SEED}; training used seeds 1 and 2)",
                         1, 200, step=1, key="exp_n")
-    if st.button("Recompute with the current model", key="exp_run"):
+    able = experiments.can_recompute(ctx.model)
+    if not able:
+        st.caption(f"{ctx.model_desc} does not know the pictogram classes the scenes hold: "
+                   "choose the pictogram checkpoint (or one trained in the app) to recompute.")
+    if st.button("Recompute with the current model", key="exp_run", disabled=not able):
         bar = st.progress(0.0, text="Generating the scenes...")
 
         def progress(ev: dict) -> None:

@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from .data.voc import VOC_CLASSES
 from .evaluate import Callback, evaluate
 from .model import OverFeat
 
@@ -55,6 +56,13 @@ def table_rows(dataset: dict) -> list[dict]:
             for r in dataset.get("table2", [])]
 
 
+def can_recompute(model) -> bool:
+    """True when the model knows every class the generated scenes hold (the 20 pictogram
+    classes): only then do the scenes' truths mean anything to it. Faces, ImageNet and an
+    uploaded checkpoint of other classes cannot be measured on them."""
+    return set(VOC_CLASSES) <= set(model.names)
+
+
 def recompute(model: OverFeat, n_images: int = RECOMPUTE_IMAGES, seed: int = RECOMPUTE_SEED,
               callback: Callback | None = None, workdir: str | Path | None = None) -> dict:
     """Evaluate the model on n_images fresh one-object ("loc") scenes of `seed`, written as a
@@ -63,6 +71,9 @@ def recompute(model: OverFeat, n_images: int = RECOMPUTE_IMAGES, seed: int = REC
 
     if n_images < 1:
         raise ValueError(f"expected at least one image, got {n_images}")
+    if not can_recompute(model):
+        raise ValueError(f"expected a model of the {len(VOC_CLASSES)} pictogram classes, got "
+                         f"one of {', '.join(model.names[:3])}{'...' if len(model.names) > 3 else ''}")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         folder = Path(tmp) / f"val_loc_seed{seed}"
         write_voc_dataset(folder, "loc", n_images, seed, split_fractions=(0.0, 1.0, 0.0),

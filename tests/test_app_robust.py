@@ -187,3 +187,24 @@ def test_walk_use_imagenet_on_a_box_page_writes_the_model_into_the_link():
     ok(at.run())
     assert ctx(at).model_key == "zoo:imagenet"
     assert at.query_params["model"] == "imagenet" and at.query_params["page"] == "regressor"
+
+
+def test_walk_experiments_recompute_needs_the_pictogram_classes():
+    """Browser walk, seed 21, step 32: Faces model, Experiments page, "Recompute with the
+    current model": evaluate() raised AttributeError ('ZooConfig' object has no attribute
+    'names'). The scenes' truths are pictogram classes: the button is off for a model that
+    lacks them, and the package refuses in one line."""
+    from overfeat import experiments, zoo
+
+    with pytest.raises(ValueError, match="expected a model of the 20 pictogram classes, got "
+                                         "one of face, background"):
+        experiments.recompute(zoo.load("faces"), 2)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "experiments", "model": "faces"}.items():
+        at.query_params[k] = v
+    ok(at.run())
+    assert at.button(key="exp_run").proto.disabled
+    assert any("does not know the pictogram classes" in c.value for c in at.caption)
+    at.sidebar.radio(key="model_source").set_value("default")
+    ok(at.run())
+    assert not at.button(key="exp_run").proto.disabled
