@@ -36,14 +36,16 @@ every interaction ran without an error (a missed target is reported, not an erro
 --training on: before the rounds, a second browser (its own context: another student, or the
 teacher) opens the Training page on the same server and starts the largest run a browser may
 start (overfeat.app.jobs.CAP: all three stages, the cap's epochs, scenes and width); whenever
-that run ends it starts the next, so a run is in progress through all the rounds. Once a run has
-started, that tab leaves the Training page, so that the rounds measure the run and not a tab
-polling its live chart every second; --watch-training keeps it there, as a teacher watching
-(TrainingTab says how each way sees a run end). The run's folder is a temporary one
-(OVERFEAT_APP_TRAIN_DIR). --training both runs the rounds twice, back to back, each on a fresh
-server: without training, then with it, and prints the two side by side (median and max per
-interaction) with the training runs' durations. Training's CPU counts in the server's CPU
-column (its process tree).
+that run ends it starts the next, so a run is in progress through all the rounds. Between its
+clicks that tab waits on the Architecture page, so that the rounds measure the run and not a
+tab polling the Training page's live chart every second; --watch-training keeps it on the
+Training page, as a teacher watching (TrainingTab). The runs' folder is a temporary one
+(OVERFEAT_APP_TRAIN_DIR). --training alternate, the comparison to trust on a shared machine:
+one server, the rounds alternately without and with a run (off, on, on, off, ...; the run is
+stopped with its Stop button before a round without), so that load that comes and goes on the
+machine weighs on both; printed side by side (median and max per interaction) with the runs'
+durations. --training both: all rounds without, then all with, each on a fresh server.
+Training's CPU counts in the server's CPU column (its process tree).
 """
 
 from __future__ import annotations
@@ -301,53 +303,62 @@ PROGRESS_RE = re.compile(r"(run-[\w-]+): (\w+) - (.*) \((\d+) s\)")
 
 
 class TrainingTab:
-    """The second browser of --training: the Training page, a run started from it and restarted
-    whenever it ends, and the runs seen (id, status, seconds).
+    """The second browser of --training: one session on the Training page that starts the
+    browser cap's largest run, restarts it whenever it ends while training is wanted, and stops
+    it (its Stop button: this session started it) for the rounds without training.
 
-    watch=False (the default): once a run has started the tab leaves the Training page (for
-    about:blank), so what the rounds measure is the run, not a tab polling the page every
-    second; a run's end is seen in its folder (its final checkpoint, complete in its meta) and
-    its time is its start to that checkpoint. watch=True: the tab stays on the Training page as
-    a teacher's would (its live chart redrawn every second on the server and in Chromium) and
-    reads the page's progress bar."""
+    watch=False (the default): between those clicks the tab waits on the Architecture page
+    (cached, no polling), so what the rounds measure is the run, not a tab polling the Training
+    page's live chart every second; a run's end is seen in its folder (its final checkpoint,
+    complete in its meta) and its time is its start to that checkpoint. watch=True: the tab
+    stays on the Training page as a teacher's would (the chart redrawn every second on the
+    server and in Chromium) and reads the page's progress bar."""
 
     def __init__(self, browser, url: str, runs_dir: Path, timeout_s: float, watch: bool = False):
         self.browser, self.url, self.runs_dir, self.watch = browser, url, runs_dir, watch
         self.timeout_ms = timeout_s * 1000
         self.page = None
+        self.lock = asyncio.Lock()  # one action on the tab's page at a time
         self.runs: list[dict] = []  # finished runs, in order
-        self.started = 0  # runs started from this tab
+        self.started = self.stopped = 0  # runs started / stopped from this tab
         self.errors: list[str] = []
-        self.stopping = False
+        self.wanted = False  # a run should be in progress (restarted when it ends)
+        self.closing = False
         self.alive = False
         self.run_id: str | None = None  # the run in progress
         self.t_start = 0.0  # its start (time.time(), to compare with file times)
 
-    async def open(self) -> None:
-        ctx = await self.browser.new_context(viewport=VIEWPORT)
-        self.page = await ctx.new_page()
-        self.page.set_default_timeout(self.timeout_ms)
-        await self.start()
+    async def go(self, name: str) -> None:
+        """To a page of the app through the sidebar's navigation (the same session)."""
+        await self.page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+        await self.page.locator("h1", has_text=name).first.wait_for()
 
-    async def start(self) -> None:
-        """Open the Training page (a new session unless it is open), choose the cap's largest
-        run, start it; once it shows as in progress, leave the page unless watching."""
+    async def open(self) -> None:
+        """The session, on the Training page, with the cap's largest run chosen."""
+        ctx = await self.browser.new_context(viewport=VIEWPORT)
+        self.page = page = await ctx.new_page()
+        page.set_default_timeout(self.timeout_ms)
+        await page.goto(f"{self.url}/training")
+        await page.locator("h1", has_text="Training").first.wait_for()
+        scenes, epochs, width = train_choice()
+        main = page.locator('[data-testid="stMain"]')
+        for name in ("2 regressor", "3 detection"):
+            await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
+        await page.get_by_label("Epochs per stage").fill(str(epochs))
+        await page.get_by_label("Generated scenes").fill(str(scenes))
+        thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
+        await thumb.focus()
+        await thumb.press("End")  # the widest width the page offers (the cap's)
+        shown = await thumb.get_attribute("aria-valuetext")
+        if shown is None or float(shown) != width:
+            self.errors.append(f"training: the width slider shows {shown}, not {width}")
+        if not self.watch:
+            await self.go("Architecture")
+
+    async def _start(self) -> None:
         page = self.page
-        if not self.watch or self.started == 0:
-            await page.goto(f"{self.url}/training")
-            await page.locator("h1", has_text="Training").first.wait_for()
-            scenes, epochs, width = train_choice()
-            main = page.locator('[data-testid="stMain"]')
-            for name in ("2 regressor", "3 detection"):
-                await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
-            await page.get_by_label("Epochs per stage").fill(str(epochs))
-            await page.get_by_label("Generated scenes").fill(str(scenes))
-            thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
-            await thumb.focus()
-            await thumb.press("End")  # the widest width the page offers (the cap's)
-            shown = await thumb.get_attribute("aria-valuetext")
-            if shown is None or float(shown) != width:
-                self.errors.append(f"training: the width slider shows {shown}, not {width}")
+        if not self.watch:
+            await self.go("Training")
         self.t_start = time.time()
         await page.get_by_role("button", name="Start training").click()
         self.started += 1
@@ -360,7 +371,35 @@ class TrainingTab:
         self.run_id = p[0] if p else None
         self.alive = True
         if not self.watch:
-            await page.goto("about:blank")
+            await self.go("Architecture")
+
+    async def resume(self) -> None:
+        """A run in progress from now on (started now unless one is)."""
+        async with self.lock:
+            self.wanted = True
+            if not self.alive:
+                await self._start()
+
+    async def pause(self) -> None:
+        """No run from now on: the one in progress stopped with its Stop button (its step
+        finishes first), and waited for."""
+        async with self.lock:
+            self.wanted = False
+            if not self.alive:
+                return
+            if not self.watch:
+                await self.go("Training")
+            stop = self.page.get_by_role("button", name="Stop", exact=True)
+            if await stop.count():
+                await stop.click()
+                self.stopped += 1
+            await self.page.wait_for_function(
+                """() => /: (done|stopped|failed) - /.test(
+                     document.querySelector('[data-testid="stProgress"]')?.innerText || '')""",
+                timeout=self.timeout_ms)
+            self.alive = False
+            if not self.watch:
+                await self.go("Architecture")
 
     async def progress(self) -> tuple | None:
         """(run, status, message, seconds) from the page's progress bar, or None."""
@@ -386,7 +425,7 @@ class TrainingTab:
                 "complete": bool(meta.get("complete")), "mtime": mtime}
 
     async def ended(self) -> dict | None:
-        """The run in progress, once it has ended: {run, status, seconds, ...}; else None."""
+        """The run in progress, once it has ended by itself: {run, status, seconds, ...}."""
         if self.watch:
             p = await self.progress()
             if p is None or p[1] in ("preparing", "running") or p[0] != self.run_id:
@@ -399,42 +438,53 @@ class TrainingTab:
                 "seconds": round(last["mtime"] - self.t_start), "message": "final checkpoint"}
 
     async def at_end(self) -> dict | None:
-        """Where the run in progress is when the rounds end."""
-        if self.watch:
-            p = await self.progress()
-            return None if p is None else {"run": p[0], "status": p[1], "message": p[2],
-                                           "seconds": int(p[3])}
+        """Where the run in progress is (None: none is)."""
+        if not self.alive:
+            return None
         last = self.saved()
-        return {"run": self.run_id, "status": "running",
-                "message": "no epoch saved yet" if last is None else
-                f"checkpoint of stage {last['stage']} epoch {last['epoch'] + 1} saved",
+        return {"run": self.run_id,
+                "saved": "no epoch yet" if last is None else
+                f"stage {last['stage']} epoch {last['epoch'] + 1}",
                 "seconds": round(time.time() - self.t_start)}
 
     async def loop(self) -> None:
-        """Every 2 s: a run that has ended is recorded and the next one started."""
-        while not self.stopping:
+        """Every 2 s: a run that has ended by itself is recorded, and the next one started
+        while a run is wanted."""
+        while not self.closing:
             await asyncio.sleep(2)
-            end = await self.ended()
-            if end is None:
-                continue
-            self.alive = False
-            end["scenes_written"] = len(list((self.runs_dir / end["run"] / "data")
-                                             .glob("**/*.jpg")))
-            self.runs.append(end)
-            if end["status"] != "done":
-                self.errors.append(f"training: {end['run']} ended {end['status']}: "
-                                   f"{end['message']}")
-            if not self.stopping:
-                try:
-                    await self.start()
-                except Exception as e:
-                    self.errors.append(f"training: cannot start the next run: {e}")
-                    return
+            async with self.lock:
+                if not self.alive:
+                    continue
+                end = await self.ended()
+                if end is None:
+                    continue
+                self.alive = False
+                end["scenes_written"] = len(list((self.runs_dir / end["run"] / "data")
+                                                 .glob("**/*.jpg")))
+                self.runs.append(end)
+                if end["status"] != "done":
+                    self.errors.append(f"training: {end['run']} ended {end['status']}: "
+                                       f"{end['message']}")
+                if self.wanted and not self.closing:
+                    try:
+                        await self._start()
+                    except Exception as e:
+                        self.errors.append(f"training: cannot start the next run: {e}")
+                        return
+
+
+def plan(mode: str, rounds: int) -> list[str]:
+    """Each round's condition: "off" (no run) or "on" (a run training). alternate: off, on,
+    on, off, off, on, ... (each pair of rounds once in each order: a load that rises or falls
+    during the bench weighs on both conditions alike)."""
+    if mode != "alternate":
+        return [mode] * rounds
+    return ["off" if (r % 4) in (0, 3) else "on" for r in range(rounds)]
 
 
 async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: Path,
                       verbose: bool = False, server_pid: int | None = None,
-                      training: bool = False, watch_training: bool = False) -> dict:
+                      training: str = "off", watch_training: bool = False) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -446,7 +496,8 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             js_errors: list[str] = []
             page.on("pageerror", lambda e: js_errors.append(str(e)))
             probe = await Probe.attach(page, cdp=True)
-            rec = Recorder(probe, timeout_s * 1000, verbose, server_pid)
+            recs = {c: Recorder(probe, timeout_s * 1000, verbose, server_pid)
+                    for c in ("off", "on")}
             t = time.perf_counter()
             await page.goto(url)
             first = await probe.settled(timeout_ms=max(timeout_s, 300) * 1000)
@@ -455,37 +506,50 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             nav = [x.strip().splitlines()[-1].strip() for x in
                    await page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
                    if x.strip()]
+            errors: list[str] = []
             if not nav:
-                rec.errors.append("no page links in the sidebar's navigation")
+                errors.append("no page links in the sidebar's navigation")
+            conditions = plan(training, rounds)
             tab = watcher = None
-            if training:
+            if "on" in conditions:
                 tab = TrainingTab(browser, url, tmp / "runs", timeout_s, watch_training)
                 await tab.open()
                 watcher = asyncio.create_task(tab.loop())
             t_rounds = time.perf_counter()
-            for r in range(rounds):
-                await one_round(page, rec, r, size, tmp, nav)
+            for r, cond in enumerate(conditions):
+                if tab is not None:
+                    await (tab.resume() if cond == "on" else tab.pause())
+                if verbose:
+                    print(f"-- round {r + 1}: training {cond}", file=sys.stderr, flush=True)
+                await one_round(page, recs[cond], r, size, tmp, nav)
             train = None
             if tab is not None:
-                tab.stopping = True
+                at_end = await tab.at_end()  # how far the run in progress got
+                tab.closing = True
                 await watcher
-                train = {"started": tab.started, "runs": tab.runs, "watched": tab.watch,
-                         "alive_at_end": tab.alive, "choice": train_choice(),
-                         "at_end": await tab.at_end(),  # how far the run in progress got
+                train = {"started": tab.started, "stopped": tab.stopped, "runs": tab.runs,
+                         "watched": tab.watch, "choice": train_choice(), "at_end": at_end,
                          "rounds_s": round(time.perf_counter() - t_rounds, 1)}
-                rec.errors += tab.errors
-            rec.errors += [f"JavaScript error: {e}" for e in js_errors]
-            return {"rows": rec.rows(), "errors": rec.errors, "nav": nav, "training": train,
+                errors += tab.errors
+            for rec in recs.values():
+                errors += rec.errors
+            errors += [f"JavaScript error: {e}" for e in js_errors]
+            by = {c: recs[c].rows() for c in ("off", "on") if c in conditions}
+            pages: dict = {}
+            for rec in recs.values():
+                pages.update(rec.pages)
+            return {"rows": by.get("off") or by.get("on"), "rows_by_training": by,
+                    "plan": conditions, "errors": errors, "nav": nav, "training": train,
                     "first_load_s": first_load_s, "first_load_ws_kb": first["ws_bytes"] / 1024,
                     "page_plot_kb": {p: [round(s / 1024, 1) for s in v]
-                                     for p, v in rec.pages.items()}}
+                                     for p, v in pages.items()}}
         finally:
             await browser.close()
 
 
 def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
-            verbose: bool = False, training: bool = False, watch_training: bool = False) -> dict:
-    out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload", "with_training": training,
+            verbose: bool = False, training: str = "off", watch_training: bool = False) -> dict:
+    out: dict = {"rounds": rounds, "image": f"{size}x{size} PNG upload", "training_mode": training,
                  "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}", "rows": [],
                  "errors": []}
     t0 = time.monotonic()
@@ -572,14 +636,15 @@ def format_rows(res: dict) -> str:
     if t:
         scenes, epochs, width = t["choice"]
         runs = ", ".join(f"{r['run']} {r['status']} in {r['seconds']} s" for r in t["runs"])
-        lines.append(f"training meanwhile: stages 1,2,3 x {epochs} epochs, {scenes} det scenes, "
-                     f"width {width:g}; {t['started']} run(s) started, finished: {runs or 'none'}"
-                     f"; a run still in progress at the end: {t['alive_at_end']}; rounds took "
-                     f"{t['rounds_s']} s")
-        if t.get("at_end") and t["alive_at_end"]:
+        lines.append(f"training: stages 1,2,3 x {epochs} epochs, {scenes} det scenes, width "
+                     f"{width:g} ({'watched' if t['watched'] else 'not watched'}); rounds "
+                     f"{', '.join(res.get('plan') or [])}; {t['started']} run(s) started, "
+                     f"{t['stopped']} stopped for the rounds without; ended by themselves: "
+                     f"{runs or 'none'}; rounds took {t['rounds_s']} s")
+        if t.get("at_end"):
             e = t["at_end"]
-            lines.append(f"  at the end: {e['run']} {e['status']} for {e['seconds']} s: "
-                         f"{e['message']}")
+            lines.append(f"  in progress at the end: {e['run']} for {e['seconds']} s, saved: "
+                         f"{e['saved']}")
     for p, sizes in res.get("page_plot_kb", {}).items():
         lines.append(f"  {p}: {len(sizes)} figure(s), {sum(sizes):.0f} kB of figure JSON "
                      f"({', '.join(f'{s:.0f}' for s in sizes)})")
@@ -609,11 +674,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=500, help="upload side in pixels (default 500)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds one interaction may take before it counts as an error")
-    p.add_argument("--training", choices=("off", "on", "both"), default="off",
+    p.add_argument("--training", choices=("off", "on", "both", "alternate"), default="off",
                    help="on: a capped training run (restarted as it ends) on the same server "
                         "during the rounds, started from a second browser's Training page; "
-                        "both: the rounds without it, then with it (fresh servers, back to "
-                        "back), side by side")
+                        "alternate: one server, rounds without and with a run in the order "
+                        "off, on, on, off, ... (the run stopped for the rounds without), side "
+                        "by side; both: all rounds without, then all with (fresh servers)")
     p.add_argument("--watch-training", action="store_true",
                    help="with --training: the second browser stays on the Training page (its "
                         "live chart polled every second), as a teacher watching the run would")
@@ -630,19 +696,28 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         res = {"rounds": args.rounds, "rows": [], "all_met": False,
                "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}
-    elif args.training == "both":
-        off = measure(args.rounds, args.size, args.timeout, args.verbose, training=False)
-        on = measure(args.rounds, args.size, args.timeout, args.verbose, training=True,
-                     watch_training=args.watch_training)
-        res = {"without_training": off, "with_training": on,
-               "errors": off["errors"] + on["errors"]}
+    elif args.training in ("both", "alternate"):
+        if args.training == "both":
+            off = measure(args.rounds, args.size, args.timeout, args.verbose, training="off")
+            on = measure(args.rounds, args.size, args.timeout, args.verbose, training="on",
+                         watch_training=args.watch_training)
+            res = {"without_training": off, "with_training": on,
+                   "errors": off["errors"] + on["errors"]}
+        else:
+            res = measure(args.rounds, args.size, args.timeout, args.verbose,
+                          training="alternate", watch_training=args.watch_training)
+            by = res.get("rows_by_training") or {}
+            off, on = ({**res, "rows": by.get(c, []), "rounds": res.get("plan", []).count(c)}
+                       for c in ("off", "on"))
+            for d in (off, on):
+                d["all_met"] = bool(d["rows"]) and all(r["met"] for r in d["rows"])
         print(json.dumps(res) if args.json else
               "\n\n".join(["WITHOUT TRAINING", format_rows(off), "WITH TRAINING",
                             format_rows(on), format_comparison(off, on)]))
         return 0 if not res["errors"] else 1
     else:
         res = measure(args.rounds, args.size, args.timeout, args.verbose,
-                      training=args.training == "on", watch_training=args.watch_training)
+                      training=args.training, watch_training=args.watch_training)
     print(json.dumps(res) if args.json else format_rows(res))
     return 0 if not res["errors"] else 1
 

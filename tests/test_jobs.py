@@ -170,12 +170,18 @@ def test_a_run_trains_in_a_low_priority_process_and_stops_after_its_last_epoch(t
     the sidebar's list has it once the run has ended."""
     spec = jobs.JobSpec(stages=(1,), epochs=5, n_scenes=48, width=0.03125)
     job = jobs.start(spec, owner="token-a")
-    s = _wait_for(job, lambda s: s["epochs"])
+    s = _wait_for(job, lambda s: s["checkpoint"])  # an epoch has ended and been saved
     assert job.alive, f"the run ended before it could be stopped: {s['message']}"
     w = s["worker"]
     assert w["pid"] != os.getpid() and w["nice"] == jobs.WORKER_NICE
     assert w["threads"] == jobs.WORKER_THREADS
-    assert job.checkpoint is not None and job.checkpoint not in jobs.checkpoints()  # live
+    if Path("/proc/self/autogroup").exists():  # a session of its own, as low as its nice
+        assert w["autogroup_nice"] == jobs.WORKER_NICE
+        with open(f"/proc/{w['pid']}/autogroup") as f:
+            theirs = f.read().split()[0]
+        with open("/proc/self/autogroup") as f:
+            assert f.read().split()[0] != theirs
+    assert job.checkpoint not in jobs.checkpoints()  # the live run's: not listed yet
     job.stop(by="token-a")
     assert job.wait(120)
     s = job.snapshot()
