@@ -352,10 +352,21 @@ def merge_knobs_ui():
 
 
 # --- the context ----------------------------------------------------------------------------
+def link_notes(notes: list[str]) -> list[str]:
+    """A link's bad values, one note each (share.decode); more than two become one note naming
+    them, so a mangled link does not fill the screen with boxes (the browser walk's garbage
+    links showed a column of 40)."""
+    if len(notes) <= 2:
+        return notes
+    names = [n.split("=", 1)[0].removeprefix("link parameter ") for n in notes]
+    return [f"{len(notes)} values of this link were not understood and were ignored "
+            f"({', '.join(names)}); the rest of the link was applied."]
+
+
 def build_context() -> tuple[common.Context, list[str]]:
     """Draw the sidebar and return this run's Context with the errors to show above the page."""
     errors: list[str] = []
-    notes: list[str] = st.session_state.pop("_link_notes", [])
+    notes: list[str] = link_notes(st.session_state.pop("_link_notes", []))
     presenter = st.sidebar.toggle("Presenter mode", key="presenter",
                                   help="Larger text for a projector; hides the upload, model "
                                        "and merge controls (their values stay).")
