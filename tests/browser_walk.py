@@ -46,7 +46,9 @@ error, a page title (h1) on the page. Error boxes (stAlertContentError) are allo
 rejected file is in an uploader (a bad upload, until the next good one or a new session) or
 right after a garbage link, and each must be one line. A good image upload must show as the
 image in the caption ("Image: upload NAME"); a file no decoder can read (text, truncated, empty,
-4000x60) must give an error box naming it; a link's page must be the page shown.
+4000x60) must give an error box naming it; a clicked page must be the page shown (nav and
+title); a share link (one the app wrote) must show its page and take every value (no "link
+parameter ... ignored" note); a training run must never be going on (the walk starts none).
 
 Each action is logged as one line (step, kind, target, result); a failing seed replays with the
 same --seed and --steps. On a failure: a full-page screenshot test-artifacts/walk-seed<S>-step<N>.png
@@ -675,6 +677,11 @@ class Walker:
             if (path or "overview") != self.expect["link_page"]:
                 problems.append(f"the link's page is {self.expect['link_page']!r}, the page shown "
                                 f"is {current!r}")
+            # The app wrote this link itself: every value in it must be taken.
+            notes = [t for t in p.locator('[data-testid="stAlert"]').all_inner_texts()
+                     if re.search(r"link parameter .* ignored", t)]
+            if notes:
+                problems.append(f"the app's own link was refused in part: {notes}")
         return problems
 
     def caption(self) -> tuple[str, str] | None:
