@@ -185,6 +185,8 @@ def check(p: Param, v, n_gallery: int | None = None):
         raise ValueError(f"{p.key}: expected {p.lo}..{hi}, got {v!r}")
     if p.options and v not in p.options:
         raise ValueError(f"{p.key}: expected one of {', '.join(map(str, p.options))}, got {v!r}")
+    if p.grid:  # onto the slider's grid, as a link is read (decode): 0.125 is 0.12 both ways
+        v = round(round(v / p.grid) * p.grid, 2)
     return v
 
 
