@@ -325,7 +325,8 @@ class TrainingTab:
         self.wanted = False  # a run should be in progress (restarted when it ends)
         self.closing = False
         self.alive = False
-        self.run_id: str | None = None  # the run in progress
+        self.run_id: str | None = None  # the run in progress (or the last one)
+        self.on_training = False  # the tab shows the Training page
         self.t_start = 0.0  # its start (time.time(), to compare with file times)
 
     async def go(self, name: str) -> None:
@@ -352,26 +353,34 @@ class TrainingTab:
         shown = await thumb.get_attribute("aria-valuetext")
         if shown is None or float(shown) != width:
             self.errors.append(f"training: the width slider shows {shown}, not {width}")
-        if not self.watch:
-            await self.go("Architecture")
+        # It stays on the Training page until the first start: the form's values are sent
+        # with its submit button, and lost if the page is left before.
+        self.on_training = True
 
     async def _start(self) -> None:
         page = self.page
-        if not self.watch:
+        if not self.on_training:
             await self.go("Training")
         self.t_start = time.time()
         await page.get_by_role("button", name="Start training").click()
         self.started += 1
-        # Started when the progress bar names a run in progress.
+        # Started when the progress bar names a run in progress other than the last one.
         await page.wait_for_function(
-            """() => /: (preparing|running) - /.test(
-                 document.querySelector('[data-testid="stProgress"]')?.innerText || '')""",
-            timeout=self.timeout_ms)
+            """(last) => {
+                 const m = /(run-[\\w-]+): (preparing|running) - /.exec(
+                   document.querySelector('[data-testid="stProgress"]')?.innerText || '');
+                 return m !== null && m[1] !== last;
+               }""", arg=self.run_id or "", timeout=self.timeout_ms)
         p = await self.progress()
         self.run_id = p[0] if p else None
         self.alive = True
-        if not self.watch:
+        await self.leave()
+
+    async def leave(self) -> None:
+        """Off the Training page (unless watching): to the Architecture page."""
+        if not self.watch and self.on_training:
             await self.go("Architecture")
+            self.on_training = False
 
     async def resume(self) -> None:
         """A run in progress from now on (started now unless one is)."""
@@ -387,8 +396,9 @@ class TrainingTab:
             self.wanted = False
             if not self.alive:
                 return
-            if not self.watch:
+            if not self.on_training:
                 await self.go("Training")
+                self.on_training = True
             stop = self.page.get_by_role("button", name="Stop", exact=True)
             if await stop.count():
                 await stop.click()
@@ -398,8 +408,7 @@ class TrainingTab:
                      document.querySelector('[data-testid="stProgress"]')?.innerText || '')""",
                 timeout=self.timeout_ms)
             self.alive = False
-            if not self.watch:
-                await self.go("Architecture")
+            await self.leave()
 
     async def progress(self) -> tuple | None:
         """(run, status, message, seconds) from the page's progress bar, or None."""

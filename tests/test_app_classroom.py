@@ -109,7 +109,9 @@ def test_training_page_runs_a_tiny_job_whose_checkpoint_is_selectable(train_root
     assert job is not None and job.folder.parent == train_root
     assert job.spec == jobs.JobSpec(stages=(1,), epochs=1, n_scenes=6, kind="det", width=0.0625)
     t0 = time.monotonic()
-    assert job.wait(240), "the tiny run did not end within 240 s"
+    # The run trains at the lowest CPU priority (overfeat.app.jobs): on a machine kept busy
+    # by other work it waits for a free core, hence the generous limit.
+    assert job.wait(600), "the tiny run did not end within 600 s"
     s = job.snapshot()
     assert s["status"] == "done", s
     assert s["progress"] == 1.0 and len(s["losses"]) >= 1 and len(s["epochs"]) == 1

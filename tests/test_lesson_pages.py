@@ -42,7 +42,9 @@ def test_tiny_two_stage_run_reports_stage2_losses_that_make_the_epoch_loss(train
     epoch table said 0.149. Now each step reports what it learned."""
     job = jobs.start(jobs.JobSpec(stages=(1, 2), epochs=1, n_scenes=4, kind="det",
                                   width=0.03125))
-    assert job.wait(240), "the tiny run did not end within 240 s"
+    # The run trains at the lowest CPU priority (overfeat.app.jobs): on a machine kept busy
+    # by other work it waits for a free core, hence the generous limit.
+    assert job.wait(600), "the tiny run did not end within 600 s"
     s = job.snapshot()
     assert s["status"] == "done", s
     steps = _stage2(s["losses"])

@@ -59,10 +59,12 @@ TEACHER_KEY: str | None = os.environ.get(TEACHER_KEY_ENV) or None
 
 # The worker process: nice 19 (the kernel's lowest priority short of SCHED_IDLE: against the
 # server's threads at nice 0 it gets about 1.5% of a core while they are busy, all of it while
-# they are idle), in a session of its own whose autogroup nice is 19 too (so it also yields to
-# other sessions' processes: train_worker._autogroup_nice), and one PyTorch thread (two threads on two cores wait for each other at every
+# they are idle) and one PyTorch thread (two threads on two cores wait for each other at every
 # operation as soon as anything else runs: a stage-1 epoch of 200 scenes took 63 s with two
-# threads and 14 s with one, measured here with another engineer's tests running).
+# threads and 14 s with one, measured here with another engineer's tests running). It stays in
+# the server's session: with autogroups (Linux, sched(7)) nice weighs within a session, which
+# is what is wanted here; a session of its own at autogroup nice 19, and SCHED_IDLE, measured
+# worse (docs/TRAINING_ISOLATION.md).
 WORKER_NICE = 19
 WORKER_THREADS = 1
 WORKER_MODULE = "overfeat.app.train_worker"
@@ -203,9 +205,8 @@ class Job:
     # The token of the session that started the run (start(owner=)); None: started by code
     # (tests, a script), which only the teacher key stops. Never in snapshot() or repr.
     owner: str | None = field(default=None, repr=False)
-    # What the worker process reported of itself: pid, nice, autogroup_nice (None without
-    # autogroups), threads, and once the run has ended its peak memory in MB, peak_mb (None
-    # before it has reported).
+    # What the worker process reported of itself: pid, nice, threads, and once the run has
+    # ended its peak memory in MB, peak_mb (None before it has reported).
     worker: dict | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -362,10 +363,7 @@ class Job:
             proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE,
                                      json.dumps(self._order())],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                    text=True, bufsize=1,
-                                    # its own session: its own autogroup, whose nice the worker
-                                    # lowers too (train_worker._autogroup_nice)
-                                    start_new_session=True)
+                                    text=True, bufsize=1)
             with self._lock:
                 self._proc = proc
                 self._tell_worker()  # a stop asked for while it was starting

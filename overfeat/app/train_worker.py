@@ -4,14 +4,12 @@
 
 The order (jobs.Job._order): the run's id, folder, start time, JobSpec fields, and the nice
 increment and PyTorch thread count to run with. Before anything else the process lowers its
-priority (os.nice, and its session's autogroup nice: _autogroup_nice) and sets the threads,
-so neither the import of torch nor the scenes compete
+priority (os.nice) and sets the threads, so neither the import of torch nor the scenes compete
 with the server's sessions (jobs' docstring says why). Then a jobs.Job trains (Job.train) with
 its callback sending every event to the server.
 
 stdout: one JSON object per line, the trainer's events and the Job's "state" events, first a
-"worker" event (pid, nice, autogroup_nice, threads; again after the run with its peak memory,
-peak_mb), last
+"worker" event (pid, nice, threads; again after the run with its peak memory, peak_mb), last
 {"event": "end", "status", "message", "error"}.
 Anything else the run prints goes to stderr (the server's log). stdin: a line "stop", or its
 end (the server has gone), stops the run after the current step; the checkpoint of the last
@@ -29,24 +27,6 @@ import threading
 from pathlib import Path
 
 
-def _autogroup_nice(nice: int) -> int | None:
-    """Give this process's session (jobs starts the worker in a session of its own) the same
-    nice; its nice after that, None where the kernel has no autogroups.
-
-    With autogroups (Linux, sched(7); on in most distributions) the kernel first shares the CPU
-    between sessions and applies a process's nice only within its session: a worker at nice 19
-    in a session of its own would still weigh as much as the server's session, a browser's or
-    another user's. The session's nice makes it weigh little against all of them."""
-    path = "/proc/self/autogroup"
-    try:
-        with open(path, "w") as f:
-            f.write(str(nice))
-        with open(path) as f:  # "/autogroup-123 nice 19"
-            return int(f.read().split()[-1])
-    except (OSError, ValueError, IndexError):  # no autogroups, or not allowed: nice alone
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -59,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
               f"jobs): {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     os.nice(nice)
-    autogroup = _autogroup_nice(nice)
     # The event stream is a copy of the original stdout; fd 1 then points at stderr, so a stray
     # print (or a library's) cannot break the stream's lines.
     events = os.fdopen(os.dup(1), "w", buffering=1)
@@ -96,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     job._sink = send
     threading.Thread(target=watch_stdin, name="stop-watcher", daemon=True).start()
-    me = {"event": "worker", "pid": os.getpid(), "nice": os.nice(0), "autogroup_nice": autogroup,
+    me = {"event": "worker", "pid": os.getpid(), "nice": os.nice(0),
           "threads": torch.get_num_threads()}
     send(me)
     end = job.train()
