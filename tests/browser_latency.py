@@ -335,16 +335,24 @@ class TrainingTab:
         await self.page.locator("h1", has_text=name).first.wait_for()
 
     async def open(self) -> None:
-        """The session, on the Training page, with the cap's largest run chosen."""
+        """The session, on the Training page."""
         ctx = await self.browser.new_context(viewport=VIEWPORT)
         self.page = page = await ctx.new_page()
         page.set_default_timeout(self.timeout_ms)
         await page.goto(f"{self.url}/training")
         await page.locator("h1", has_text="Training").first.wait_for()
+        self.on_training = True
+
+    async def choose(self) -> None:
+        """The cap's largest run in the form, whatever it shows (every step idempotent: the
+        form's values may come back as the defaults after the page was left)."""
+        page = self.page
         scenes, epochs, width = train_choice()
         main = page.locator('[data-testid="stMain"]')
-        for name in ("2 regressor", "3 detection"):
-            await main.locator('[data-testid="stButtonGroup"]').get_by_text(name).click()
+        for name in ("1 classifier", "2 regressor", "3 detection"):
+            pill = main.locator('[data-testid="stButtonGroup"] button', has_text=name).first
+            if await pill.get_attribute("aria-pressed") != "true":
+                await pill.click()
         await page.get_by_label("Epochs per stage").fill(str(epochs))
         await page.get_by_label("Generated scenes").fill(str(scenes))
         thumb = main.locator('input[type="range"]').first  # the select_slider (react-aria)
@@ -353,14 +361,13 @@ class TrainingTab:
         shown = await thumb.get_attribute("aria-valuetext")
         if shown is None or float(shown) != width:
             self.errors.append(f"training: the width slider shows {shown}, not {width}")
-        # It stays on the Training page until the first start: the form's values are sent
-        # with its submit button, and lost if the page is left before.
-        self.on_training = True
 
     async def _start(self) -> None:
         page = self.page
         if not self.on_training:
             await self.go("Training")
+            self.on_training = True
+        await self.choose()
         self.t_start = time.time()
         await page.get_by_role("button", name="Start training").click()
         self.started += 1
