@@ -178,7 +178,7 @@ def render() -> None:
     if limits == jobs.CAP:
         st.caption(f"Runs started here are capped at {jobs.CAP.n_scenes} scenes, "
                    f"{jobs.CAP.epochs} epochs per stage and width {jobs.CAP.width:g}: the "
-                   f"largest took {jobs.CAP_LARGEST_RUN_S} s on the project's 2-core server "
+                   f"largest took about {jobs.CAP_LARGEST_RUN_S} s on the project's 2-core server "
                    f"with a core to spare, longer while the class keeps both cores busy."
                    + (" The teacher key lifts the cap." if jobs.teacher_key_set() else ""))
     if running and not clicked:
