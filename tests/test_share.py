@@ -61,8 +61,8 @@ def test_encode_never_raises_and_writes_only_what_decodes(state, page):
     got, got_page, notes = share.decode(q, N_GALLERY)
     assert notes == [] and got_page == page
     for k, v in got.items():  # what the link carries is the session's value, checked
-        if k == "photo" and state.get(k) is None:
-            assert v == 0  # a sample photo not picked yet is the first one
+        if k == "photo" and not state.get(k):
+            assert v == 0  # a sample photo not picked yet (None, or any falsy value) is the first
         elif k != "img_source":
             assert v == share.check(share.BY_KEY[k], state[k], N_GALLERY)
 
