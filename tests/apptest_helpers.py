@@ -155,3 +155,23 @@ def rect_x(box) -> list[float]:
 def xs(trace: dict) -> np.ndarray:
     """A rectangle trace's x path, without the None that ends each rectangle."""
     return np.array([v for v in trace["x"] if v is not None], dtype=float)
+
+
+def long_runs(monkeypatch):
+    """Training runs that last until they are stopped and the returned Event is set (no
+    training): jobs.Job._run replaced for the test."""
+    import threading
+
+    from overfeat.app import jobs
+
+    release = threading.Event()
+
+    def long_run(self: jobs.Job) -> None:
+        with self._lock:
+            self.status, self.message = "running", "stage 1 epoch 1/1, step 1/9"
+        self._stop.wait(60)
+        release.wait(60)
+        self._finish("stopped", "stopped: no epoch finished, no checkpoint")
+
+    monkeypatch.setattr(jobs.Job, "_run", long_run)
+    return release

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import CHEAP, PAGES, ctx, ok, open_link
+from apptest_helpers import CHEAP, PAGES, ctx, long_runs, ok, open_link
 from overfeat.app import export, figures, jobs, share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import load_checkpoint
@@ -163,17 +163,7 @@ def test_a_second_start_while_one_runs_says_so_and_stop_sets_the_flag(train_root
 
 def _long_runs(monkeypatch) -> threading.Event:
     """Runs that last until they are stopped and `release` is set (no training)."""
-    release = threading.Event()
-
-    def long_run(self: jobs.Job) -> None:
-        with self._lock:
-            self.status, self.message = "running", "stage 1 epoch 1/1, step 1/9"
-        self._stop.wait(60)
-        release.wait(60)
-        self._finish("stopped", "stopped: no epoch finished, no checkpoint")
-
-    monkeypatch.setattr(jobs.Job, "_run", long_run)
-    return release
+    return long_runs(monkeypatch)
 
 
 def _start(at: AppTest) -> AppTest:

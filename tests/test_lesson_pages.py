@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import CHEAP, captions, ctx, ok, open_link, page
+from apptest_helpers import CHEAP, captions, ctx, long_runs, ok, open_link, page
 from apptest_helpers import figures as page_figures
 from overfeat import compare, experiments, geometry, zoo
 from overfeat.app import figures, jobs
@@ -131,16 +131,7 @@ def test_already_running_warning_goes_after_stop_and_after_the_run_ends(train_ro
     """A real start from the page (a run that lasts until it is stopped), a second start: the
     warning; Stop: it goes (and stays gone once the run has ended). Then again, the run ending
     without this page's Stop (another session stopped it): the warning goes too."""
-    release = threading.Event()
-
-    def long_run(self: jobs.Job) -> None:  # a run that only ends when stopped
-        with self._lock:
-            self.status, self.message = "running", "stage 1 epoch 1/1, step 1/9"
-        self._stop.wait(60)
-        release.wait(60)
-        self._finish("stopped", "stopped: no epoch finished, no checkpoint")
-
-    monkeypatch.setattr(jobs.Job, "_run", long_run)
+    release = long_runs(monkeypatch)  # a run that only ends when stopped
     at = open_page("training", CHEAP)
     start = lambda: next(b for b in at.button if b.label == "Start training").click()  # noqa: E731
     start()
