@@ -111,8 +111,8 @@ def run_page(page, title: str) -> None:
     """Run one page; an exception inside it becomes one line on that page (what failed, what
     to try), logged for the developers, and the rest of the app keeps working (issue 25).
     Streamlit's st.stop, st.rerun and st.switch_page are not Exceptions: they pass. The link
-    is written after the page (also after st.stop), so it holds what the page chose this run
-    (a new image's top class), not the run before's."""
+    is written again after the page, so it holds what the page chose this run (a new image's
+    top class), not the run before's (after st.stop that write is dropped: hence also before)."""
     try:
         page.run()
     except Exception as e:
