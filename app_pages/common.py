@@ -21,7 +21,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from overfeat import zoo
+from overfeat.models import registry as zoo
 from overfeat.app import figures, jobs
 from overfeat.app import state as appstate
 from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
@@ -29,7 +29,7 @@ from overfeat.config import ModelConfig, preset
 from overfeat.app.figures import Backdrop, backdrop
 from overfeat.images import load_image
 from overfeat.merge import MergeResult
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import Analysis, Settings, analyze
 from overfeat.predict import load_model
 
@@ -71,7 +71,7 @@ def preset_model(name: str) -> OverFeat:
 
 @st.cache_resource(show_spinner="Loading the pretrained network...")
 def zoo_model(name: str):
-    """One of the pretrained nets of overfeat.zoo (weights shipped in a package or in assets/),
+    """One of the pretrained nets of overfeat.models.registry (weights shipped in a package or in assets/),
     shared by every session."""
     model = zoo.load(name)
     _warm_up(model)

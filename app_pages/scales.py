@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from overfeat import multiscale, zoo
+from overfeat import multiscale
+from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import chart, class_picker, context, show_code

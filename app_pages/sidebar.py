@@ -10,14 +10,14 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from overfeat import zoo
+from overfeat.models import registry as zoo
 from overfeat.app import state as appstate
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS, ModelConfig
 from overfeat.geometry import meta_model
 from overfeat.images import ImageError
 from overfeat.merge import AVERAGES, SCORES
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import ALL_SCALES, SCALE_RULES, scale_sizes
 from app_pages import common
 

@@ -43,7 +43,7 @@ import torch
 from .config import preset
 from .geometry import crop_macs, dense_macs, scale_geometry, meta_model
 from .merge import merge, merge_reference
-from .model import OverFeat
+from .models.overfeat import OverFeat
 from .multiscale import ALL_SCALES, Settings, analyze, run_view, scale_sizes
 
 
@@ -272,7 +272,7 @@ def run_bench(quick: bool = False, log=print) -> dict:
         "padding_free_accurate": dense_vs_crop(pf, (500, 500), all6, max_crops=150 if quick else None),
     }
     log("   ImageNet EfficientNet-Lite0 ...")
-    from .efficientnet import load_efficientnet_lite0
+    from .models.efficientnet import load_efficientnet_lite0
 
     net = load_efficientnet_lite0()
     free = load_efficientnet_lite0(padding=False)

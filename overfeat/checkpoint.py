@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig
-from .model import OverFeat
+from .models.overfeat import OverFeat
 
 FORMAT = "overfeat-teach/1"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

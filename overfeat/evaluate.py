@@ -47,7 +47,7 @@ import torch
 
 from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, MergeResult
 from .metrics import GroundTruth, localization_correct, mean_ap, topk_error
-from .model import OverFeat
+from .models.overfeat import OverFeat
 from .multiscale import ALL_SCALES, Settings, analyze, derive
 
 EVAL_TOP_K = 5  # merge step (a): classes per scale whose boxes are merged (5 guesses need 5)

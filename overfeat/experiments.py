@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .data.voc import VOC_CLASSES
 from .evaluate import Callback, evaluate
-from .model import OverFeat
+from .models.overfeat import OverFeat
 
 EVAL_JSON = Path(__file__).resolve().parent.parent / "assets" / "demo_eval.json"
 # Sermanet et al. 2014, section 4.4 / Table 2 (fast model, ImageNet 2012 validation, top-5

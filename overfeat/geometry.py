@@ -16,15 +16,15 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import ModelConfig
-from .model import OverFeat
+from .models.overfeat import OverFeat
 from .offsets import deinterleave, fine_size, offset_pool, offsets
-from .zoo import ZooConfig
+from .models.registry import ZooConfig
 
 
 @functools.lru_cache(maxsize=16)
 def meta_model(cfg: ModelConfig | ZooConfig) -> OverFeat:
     """The model with shape-only parameters: instant even at full width (145M parameters).
-    A ZooConfig gives one of the pretrained nets (overfeat.zoo), with the same interface.
+    A ZooConfig gives one of the pretrained nets (overfeat.models.registry), with the same interface.
     One per config (configs are frozen): building it runs every layer's initialiser on meta
     tensors, 30 ms the app paid twice per script run. Shape-only, so sharing it is safe;
     callers must not modify it."""
@@ -113,7 +113,7 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
     head: "classifier" or "regressor", or "both": the classifier's layers, then the
     regressor's, named "<layer> (regressor)" and read off the same last pooled map (rows for
     every parameter of the network: the Architecture page's table). A pretrained net lists its
-    own layers (overfeat.zoo); with "both", P-Net's box layer too (EfficientNet has none).
+    own layers (overfeat.models.registry); with "both", P-Net's box layer too (EfficientNet has none).
     The trunk's last max pool is listed as done once (coarse stride); offset pooling repeats
     the head k*k times on slightly smaller maps, which layer costs at a full image show.
     """

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import boxes as box_ops
 from .merge import DEFAULT_AVERAGE, MergeResult, merge
-from .model import OverFeat
+from .models.overfeat import OverFeat
 from .offsets import cell_window, deinterleave
 
 SCALE_RULES = ("aspect", "paper")

@@ -14,7 +14,7 @@ from .boxes import Detection
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from .config import preset
 from .merge import DEFAULT_AVERAGE, MergeResult
-from .model import OverFeat
+from .models.overfeat import OverFeat
 from .multiscale import Analysis, Settings, analyze
 
 

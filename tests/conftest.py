@@ -98,7 +98,7 @@ def tiny_model(tiny_config):
     mode."""
     import torch
 
-    from overfeat.model import OverFeat
+    from overfeat.models.overfeat import OverFeat
 
     def make(names=TINY["class_names"], **kw):
         torch.manual_seed(0)

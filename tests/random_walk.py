@@ -145,7 +145,7 @@ def checkpoint_files() -> dict[str, bytes]:
 
     from overfeat.checkpoint import save_checkpoint
     from overfeat.config import ModelConfig
-    from overfeat.model import OverFeat
+    from overfeat.models.overfeat import OverFeat
 
     torch.manual_seed(0)
     cfg = ModelConfig(geometry="fast", width=1 / 32, num_classes=3, class_names=("a", "b", "bg"),

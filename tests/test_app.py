@@ -26,7 +26,7 @@ from apptest_helpers import (SAMPLE, SAMPLE_NAME, bomb_png, ctx, encode, figures
 from overfeat.app import state as appstate
 from overfeat.checkpoint import FORMAT
 from overfeat.config import PRESETS, ModelConfig, preset
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import Settings, analyze, scale_sizes
 from overfeat.offsets import offsets
 

@@ -194,7 +194,8 @@ def test_walk_experiments_recompute_needs_the_pictogram_classes():
     current model": evaluate() raised AttributeError ('ZooConfig' object has no attribute
     'names'). The scenes' truths are pictogram classes: the button is off for a model that
     lacks them, and the package refuses in one line."""
-    from overfeat import experiments, zoo
+    from overfeat import experiments
+    from overfeat.models import registry as zoo
 
     with pytest.raises(ValueError, match="expected a model of the 20 pictogram classes, got "
                                          "one of face, background"):

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from browser_helpers import (SLOW, check_figures, check_page, merge_step, screenshot, settle,
                              sidebar, streamlit_server, wait_for_merge_step)
 from browser_helpers import new_page as _new_page
-from overfeat import zoo
+from overfeat.models import registry as zoo
 from overfeat.app import state as appstate
 
 

@@ -15,7 +15,7 @@ import torch
 
 from overfeat.checkpoint import FORMAT, CheckpointError, load_checkpoint
 from overfeat.cli import main
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 
 ROOT = Path(__file__).resolve().parent.parent
 # torch warns that a raw pickle.dumps file uses protocol 4; refusing it is the point.

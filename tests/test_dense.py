@@ -6,7 +6,7 @@ import torch
 from overfeat import boxes as box_ops
 from overfeat.config import ModelConfig, preset
 from overfeat.geometry import meta_model, scale_geometry
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import Settings, analyze, scale_sizes
 from references import interleave_loops
 

@@ -19,7 +19,7 @@ from overfeat.data.scenes import write_voc_dataset
 from overfeat.data.voc import VOC_CLASSES, read_split
 from overfeat.evaluate import FULL, TABLE2, evaluate, evaluate_folder
 from overfeat.metrics import GroundTruth, mean_ap
-from overfeat.model import OverFeat
+from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import analyze, derive
 
 import overfeat.evaluate as evaluate_mod

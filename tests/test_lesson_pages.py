@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import CHEAP, captions, ctx, long_runs, ok, open_link, page
 from apptest_helpers import figures as page_figures
-from overfeat import compare, experiments, geometry, zoo
+from overfeat import compare, experiments, geometry
+from overfeat.models import registry as zoo
 from overfeat.app import figures, jobs
 from overfeat.app import state as appstate
 
@@ -262,14 +263,14 @@ def test_layer_table_total_is_every_parameter_of_the_network():
     assert not any(r.name.endswith(REG) for r in geometry.layer_table(model.cfg))
 
     faces = zoo.load("faces")
-    rows = appstate.layer_rows(zoo.ZooConfig("faces"))
-    assert _param_total(zoo.ZooConfig("faces")) == sum(p.numel() for p in faces.parameters())
+    rows = appstate.layer_rows(zoo.config("faces"))
+    assert _param_total(zoo.config("faces")) == sum(p.numel() for p in faces.parameters())
     (box,) = [r for r in rows if r["layer"].endswith(REG)]
     assert box["layer"] == "conv4_2" + REG and box["parameters"] == 4 * 32 + 4
     assert box["multiply-adds"] == 4 * 32 and box["output"] == "1x1"
-    net = geometry.meta_model(zoo.ZooConfig("imagenet"))
-    assert _param_total(zoo.ZooConfig("imagenet")) == sum(p.numel() for p in net.parameters())
-    assert not any(r["layer"].endswith(REG) for r in appstate.layer_rows(zoo.ZooConfig("imagenet")))
+    net = geometry.meta_model(zoo.config("imagenet"))
+    assert _param_total(zoo.config("imagenet")) == sum(p.numel() for p in net.parameters())
+    assert not any(r["layer"].endswith(REG) for r in appstate.layer_rows(zoo.config("imagenet")))
 
 
 def _header_count(at: AppTest) -> str:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from overfeat import zoo
+from overfeat.models import registry as zoo
 from overfeat.boxes import box_iou
-from overfeat.efficientnet import EfficientNetLite0, same_pads
+from overfeat.models.efficientnet import EfficientNetLite0, same_pads
 from overfeat.geometry import dense_macs, layer_table, meta_model, scale_geometry
 from overfeat.images import load_image
 from overfeat.multiscale import Settings, analyze, run_view, scale_sizes
-from overfeat.pnet import load_pnet
+from overfeat.models.pnet import load_pnet
 from references import interleave_loops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +170,7 @@ def test_faces_box_the_astronaut(faces):
 
 def test_geometry_tables_read_off_the_pretrained_nets():
     for name in ("imagenet", "faces"):
-        cfg = zoo.ZooConfig(name)
+        cfg = zoo.config(name)
         m = meta_model(cfg)
         rows = layer_table(cfg)
         assert rows[-1].out_size == (1, 1)  # one window -> one output cell
@@ -181,7 +181,7 @@ def test_geometry_tables_read_off_the_pretrained_nets():
         assert g.classifier[0] == (5, 3)  # the coarse map: one cell per stride
         assert g.fine == (9, 5)  # k = 2: 2n - 1 cells per side
         assert dense_macs(cfg, size) > dense_macs(cfg, size, fine=False)
-    sizes = scale_sizes((500, 500), meta_model(zoo.ZooConfig("imagenet")))
+    sizes = scale_sizes((500, 500), meta_model(zoo.config("imagenet")))
     assert all((s - 224) % 16 == 0 for hw in sizes for s in hw)
 
 

@@ -116,7 +116,7 @@ def test_stages_freeze_what_they_should(full_run):
     the classifier only: the trunk is the stage-1 trunk in the final checkpoint."""
     opts, _, model, _, snap = full_run
     torch.manual_seed(opts.seed)  # what Trainer does before building the model
-    from overfeat.model import OverFeat
+    from overfeat.models.overfeat import OverFeat
     init = states(OverFeat(model_config(opts)))
     s1, s2, s3 = snap[(1, 3)], snap[(2, 0)], snap[(3, 0)]
     assert same(part(s1, "regressor."), part(init, "regressor."))
@@ -394,7 +394,7 @@ def test_bf16_stage1_is_deterministic_keeps_float32_weights_and_differs_from_flo
 def test_window_scores_match_a_naive_loop(size):
     """Stage 3 ranks background windows by their best object-class probability: one value per
     window of view_windows, read from the offset map at (j, i); checked against a plain loop."""
-    from overfeat.model import OverFeat
+    from overfeat.models.overfeat import OverFeat
     from overfeat.train import _window_scores, view_windows
 
     torch.manual_seed(sum(size))
@@ -412,7 +412,7 @@ def test_window_scores_match_a_naive_loop(size):
 def test_offset_class_probs_equal_the_per_offset_classifier(size):
     """Stage 3 scores windows with the dilated classifier over the stride-1 pooled map; each
     offset's slice must equal the classifier run on that offset's own pooled map."""
-    from overfeat.model import OverFeat
+    from overfeat.models.overfeat import OverFeat
     from overfeat.train import offset_class_probs, view_windows
 
     torch.manual_seed(size[0])

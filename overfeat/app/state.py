@@ -25,10 +25,10 @@ from ..config import ModelConfig
 from ..evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from ..geometry import layer_table, meta_model, scale_geometry
 from ..merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
-from ..model import OverFeat
+from ..models.overfeat import OverFeat
 from ..multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
 from ..offsets import offsets
-from ..zoo import ZooConfig, describe_net
+from ..models.registry import ZooConfig, describe_net
 
 # Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
 # shrunk first: the network never sees more detail than that, and resizing a 24-megapixel

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import boxes as box_ops
-from ..model import OverFeat
+from ..models.overfeat import OverFeat
 from ..offsets import deinterleave, offsets
 
 # Window labels in the dense stages (see the module docstring).

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..model import OverFeat
+from ..models.overfeat import OverFeat
 from ..multiscale import scale_sizes
 from .buffer import ShuffleBuffer
 from .distributed import _epoch_indices, _generator, _wrap, setup_distributed

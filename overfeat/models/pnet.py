@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "weights" / "mtcnn_pnet.pt"
+from .base import NetConfig
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "weights" / "mtcnn_pnet.pt"
 CLASS_NAMES = ("face", "background")
 PIXEL_MEAN = 127.5  # MTCNN's input: (x - 127.5) / 128
 PIXEL_STD = 128.0
@@ -39,7 +41,7 @@ EXPECTED = {"conv1.weight": (10, 3, 3, 3), "conv1.bias": (10,), "prelu1.weight":
 
 
 class PNet(nn.Module):
-    """P-Net with the OverFeat nets' interface (see overfeat.model.OverFeat).
+    """P-Net with the OverFeat nets' interface (see overfeat.models.overfeat.OverFeat).
 
     features(x):  [B, 3, H, W] normalised -> [B, 10, H-2, W-2] (conv1 + PReLU)
     pool(f):      2x2 max pool, stride 2; pool_fine(f): stride 1 (the 4 offsets interleaved)
@@ -71,9 +73,7 @@ class PNet(nn.Module):
         self.prelu3 = nn.PReLU(32)
         self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)  # face, background (reordered at load)
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
-        from .zoo import ZooConfig
-
-        self.cfg = ZooConfig("faces")
+        self.cfg = NetConfig("faces", PNet)
 
     def layers(self) -> list[tuple[str, str, nn.Module | None, Callable[[Tensor], Tensor], int, int]]:
         """(name, kind, module, fn, kernel, stride) in order, as EfficientNetLite0.layers."""

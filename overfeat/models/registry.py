@@ -7,32 +7,21 @@
 - "faces": MTCNN's P-Net with the weights of facenet-pytorch 2.6.0 (MIT), shipped in
   assets/weights/: one class (face) + background, and a box regressor.
 
-Every model has the same interface (see overfeat.model.OverFeat), so overfeat.multiscale, the
+Every model has the same interface (see overfeat.models.overfeat.OverFeat), so overfeat.multiscale, the
 merge and the pages run all three the same way. ZooConfig stands in for ModelConfig where the
 geometry tables need a description of the two pretrained nets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
+from .base import ModelCard, NetConfig
+from .efficientnet import EfficientNetLite0, load_efficientnet_lite0
+from .nanodet import NanoDet, load_nanodet
+from .pnet import PNet, load_pnet
+
 MODEL_NAMES = ("pictogram", "imagenet", "faces")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """One row of the README's and the app's models table."""
-
-    name: str
-    label: str  # the sidebar's choice
-    knows: str
-    weights: str
-    licence: str
-    boxes: bool  # has a box regressor (Regressor, Merge, Greedy vs NMS, Detection)
-    paper_net: bool  # one of the paper's geometries (Training, Experiments)
-    differs: str = ""  # where running it the OverFeat way differs from the paper (shown in the app)
 
 
 CARDS: dict[str, ModelCard] = {c.name: c for c in (
@@ -69,51 +58,29 @@ CARDS: dict[str, ModelCard] = {c.name: c for c in (
 )}
 
 
-@dataclass(frozen=True)
-class ZooConfig:
-    """Rebuilds one of the pretrained nets (with meta or real weights): the geometry tables'
-    stand-in for ModelConfig."""
+ZooConfig = NetConfig  # the name the geometry tables and the pages test with isinstance
 
-    name: str  # "imagenet" or "faces"
-    padding: bool = True  # False: the padding-free variant (EfficientNet only; P-Net has none)
 
-    def __post_init__(self) -> None:
-        if self.name not in ("imagenet", "faces"):
-            raise ValueError(f"unknown pretrained model {self.name!r}; expected imagenet or faces")
-
-    def build(self) -> nn.Module:
-        """The network with uninitialised weights (call under torch.device('meta') for shapes)."""
-        if self.name == "imagenet":
-            from .efficientnet import EfficientNetLite0
-
-            return EfficientNetLite0(padding=self.padding)
-        from .pnet import PNet
-
-        return PNet()
-
-    @property
-    def background(self) -> bool:
-        return self.name == "faces"
-
-    @property
-    def regressor(self) -> str:
-        return "shared" if self.name == "faces" else "none"
+def config(name: str, padding: bool = True) -> NetConfig:
+    """The NetConfig of a pretrained net by its registry name."""
+    nets = {"imagenet": EfficientNetLite0, "faces": PNet, "objects": NanoDet}
+    if name not in nets:
+        raise ValueError(f"unknown pretrained model {name!r}; expected one of {', '.join(nets)}")
+    return NetConfig(name, nets[name], padding)
 
 
 def load(name: str, padding: bool = True) -> nn.Module:
     """One of the three models, weights loaded (weights_only=True), in evaluation mode."""
     if name == "pictogram":
-        from .predict import load_model
+        from ..predict import load_model
 
         return load_model()[0]
     if name == "imagenet":
-        from .efficientnet import load_efficientnet_lite0
-
         return load_efficientnet_lite0(padding=padding)
     if name == "faces":
-        from .pnet import load_pnet
-
         return load_pnet()
+    if name == "objects":
+        return load_nanodet()
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
 
 

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .offsets import deinterleave, interleave
+from ..offsets import deinterleave, interleave
+from .base import NetConfig
 
 BN_EPS = 1e-3  # TensorFlow's default, which the weights were trained with
 PIXEL_MEAN = 127.0  # input = (pixel - 127) / 128, one scalar for all channels
@@ -167,9 +168,7 @@ class EfficientNetLite0(nn.Module):
         later = sum(b.kernel - 1 for b in BLOCKS[OFFSET_BLOCK + 1:])
         self.fc_kernel = LAST_POOL + (0 if padding else later)
         self.window = WINDOW if padding else _valid_window(self.fc_kernel)
-        from .zoo import ZooConfig
-
-        self.cfg = ZooConfig("imagenet", padding)
+        self.cfg = NetConfig("imagenet", EfficientNetLite0, padding)
 
     def layers(self) -> list[tuple[str, str, nn.Module, Callable[[Tensor], Tensor], int, int]]:
         """(name, kind, module, fn, kernel, stride) in order: applied in turn to one window
