@@ -33,6 +33,8 @@ overfeat.models.tfjs and assets/weights/NANODET.md), loaded with torch.load(weig
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -265,10 +267,37 @@ def expected_keys() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in m.state_dict().items()}
 
 
+def _read_weights(path: str | Path) -> object:
+    """torch.load(weights_only=True) of path; torch's errors for a file that is not a readable
+    PyTorch file (empty, truncated, of another kind, holding Python objects beyond tensors)
+    become a one-line ValueError ("<path> is not a readable NanoDet-g weights file: ...").
+    A missing file still raises FileNotFoundError."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (PK..); the legacy format starts with a pickle protocol byte.
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        what = "an empty file" if not head else "not a PyTorch file"
+        raise ValueError(f"{path} is not a readable NanoDet-g weights file: {what}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = ("refused: it holds Python objects beyond tensors (unpickling them could run code)"
+               if "GLOBAL" in str(e) else "refused by the safe loader (not a plain tensor file)")
+        raise ValueError(f"{path} is not a readable NanoDet-g weights file: {why}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError, IndexError, TypeError,
+            AttributeError, ValueError) as e:
+        # torch's first sentence ("PytorchStreamReader failed reading zip archive: ..."), not
+        # its advice; KeyError, EOFError... say nothing useful beyond their type.
+        msg = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
+        msg = msg if isinstance(e, (RuntimeError, ValueError)) and msg else type(e).__name__
+        raise ValueError(f"{path} is not a readable NanoDet-g weights file: truncated or "
+                         f"corrupt ({msg})") from None
+
+
 def load_nanodet(path: str | Path = WEIGHTS) -> NanoDet:
     """The shipped weights (float16 on disk, float32 here), in evaluation mode. Raises
-    ValueError for a file that is not a NanoDet-g state dict."""
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    ValueError (one line) for a file that is not a readable NanoDet-g state dict."""
+    sd = _read_weights(path)
     if not isinstance(sd, dict):
         raise ValueError(f"{path} is not a state dict")
     want = expected_keys()
