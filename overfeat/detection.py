@@ -16,7 +16,7 @@ from .compare import TruthMatch, match_truth
 from .evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from .merge import DEFAULT_AVERAGE, MergeResult
 from .multiscale import Analysis, derive
-from .boxes import Detection
+from .boxes import Detection, Detections
 
 # The defaults are the settings `evaluate` measured the detection mAP with (so the page shows
 # what the Experiments page's mAP counts): window probability below which a window gives no
@@ -30,6 +30,16 @@ DEFAULT_TOP_K = EVAL_TOP_K
 # stray boxes under 30. The Detection page shows it as its one extra setting.
 DEFAULT_MIN_CONFIDENCE = 30.0
 CONFIDENCE_STEPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0)  # the page's
+
+
+def answer_boxes(final: Detections, min_box_score: float | None = None,
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Detections:
+    """The answer: the final boxes a model's card says to show (ModelCard.min_box_score). With
+    a min_box_score, those whose probability-like score reaches it, best first; otherwise
+    those whose summed confidence reaches min_confidence, most confident first."""
+    if min_box_score is not None:
+        return final.scored(min_box_score)
+    return final.above(min_confidence)
 
 
 @dataclass
@@ -51,7 +61,8 @@ def background_class(analysis: Analysis) -> int | None:
 def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DEFAULT_TOP_K,
            score: str = "corrected", threshold: float | None = None, by_class: bool = True,
            average: str = DEFAULT_AVERAGE, truth: list[dict] | None = None,
-           min_confidence: float = 0.0, merged: MergeResult | None = None) -> DetectionResult:
+           min_confidence: float = 0.0, merged: MergeResult | None = None,
+           min_box_score: float | None = None) -> DetectionResult:
     """Detections from `full` (an Analysis with the views to use) at this window threshold.
 
     The views are reused (derive: no network run); only the top-k classes and the min score
@@ -59,6 +70,8 @@ def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DE
     windows' class scores) is below min_confidence are not detections. merged: the merge
     this call would run, when the caller has it already (the app's cached one: a greedy
     merge of a few thousand boxes takes 0.3 to 0.6 s); it must be of the same boxes.
+    min_box_score: a model whose card sets one (ModelCard.min_box_score) is answered by the
+    probability-like score instead (answer_boxes); min_confidence is then not used.
     """
     if not 0.0 <= min_score <= 1.0:
         raise ValueError(f"min_score must be a probability in [0, 1], got {min_score}")
@@ -72,7 +85,7 @@ def detect(full: Analysis, min_score: float = DEFAULT_MIN_SCORE, top_k: int = DE
                          f"not the {score} merge of these {len(a.table)}")
     else:
         m = merged
-    kept = m.final.above(min_confidence)  # still most confident first
+    kept = answer_boxes(m.final, min_box_score, min_confidence)
     match = None if truth is None else match_truth(kept, truth, a.class_names)
     return DetectionResult(a, m, kept.records(a.class_names), match,
                            below=len(m.final) - len(kept))

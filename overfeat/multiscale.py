@@ -40,7 +40,10 @@ def scale_sizes(image_hw: tuple[int, int], model: OverFeat, rule: str = "aspect"
     """
     if rule not in SCALE_RULES:
         raise ValueError(f"unknown scale rule {rule!r}; expected one of {SCALE_RULES}")
-    base, step = model.window, model.prepool_stride
+    # Sides snap to window + stride * n (the fine map tiles the image); a pyramid net (NanoDet)
+    # declares its own grid instead: multiples of 32.
+    base = getattr(model, "size_base", model.window)
+    step = getattr(model, "size_step", model.prepool_stride)
     h, w = image_hw
     if h < 1 or w < 1:
         raise ValueError(f"image must have at least one pixel, got {h}x{w}")
@@ -100,6 +103,9 @@ class View:
     fine: Tensor  # [K, Hf, Wf] interleaved class probabilities (== class_maps[0] if not fine)
     windows: Tensor  # [Hf, Wf, 4] window of each cell, original-image pixels
     boxes: Tensor  # [Hf, Wf, R, 4] regressed boxes, original pixels (R = 1 shared, else K_obj)
+    # A pyramid net (NanoDet) gives one View per output level of each scale and flip: level 0
+    # is the finest (stride 8), and the View's stride is that level's. 0 for the other nets.
+    level: int = 0
 
     @property
     def coarse(self) -> Tensor:
@@ -109,7 +115,18 @@ class View:
     @property
     def spatial_max(self) -> Tensor:
         """[K] per-class maximum over the (fine) map: the scale's vote (paper §3.3)."""
+        if self.fine.shape[-1] * self.fine.shape[-2] == 0:
+            return self.fine.new_zeros(self.fine.shape[0])
         return self.fine.flatten(1).amax(dim=1)
+
+
+def view_votes(views: list[View]) -> Tensor:
+    """[V', K] the vote of each (scale, flip): its spatial maximum per class, the maximum over
+    a pyramid's levels (a class seen at any level of one input counts once)."""
+    groups: dict[tuple[int, bool], list[Tensor]] = {}
+    for v in views:
+        groups.setdefault((v.scale, v.flip), []).append(v.spatial_max)
+    return torch.stack([torch.stack(g).amax(dim=0) for g in groups.values()])
 
 
 @dataclass
@@ -124,10 +141,11 @@ class BoxTable:
     labels: Tensor  # [N] class index
     scale: Tensor  # [N] scale index
     flip: Tensor  # [N] bool
-    offset: Tensor  # [N] offset index into offsets(k), -1 when fine stride is off
+    offset: Tensor  # [N] offset index into offsets(k), -1 when fine stride is off (or no offsets)
     row: Tensor  # [N] fine-map cell
     col: Tensor
     windows: Tensor
+    level: Tensor  # [N] pyramid level (0 = stride 8 for NanoDet; always 0 for the other nets)
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -140,7 +158,7 @@ class BoxTable:
         if not tables:
             z = torch.zeros(0)
             return BoxTable(z.reshape(0, 4), z, z.long(), z.long(), z.bool(), z.long(), z.long(),
-                            z.long(), z.reshape(0, 4))
+                            z.long(), z.reshape(0, 4), z.long())
         return BoxTable(**{k: torch.cat([getattr(t, k) for t in tables]) for k in tables[0].__dict__})
 
 
@@ -176,7 +194,32 @@ class Analysis:
         r = merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
                   by_class=by_class, average=average)
         r.final = r.final.clip(self.image_size)
+        r.final.score = view_score(t, r.final.members, self.n_views)
         return r
+
+    @property
+    def n_views(self) -> int:
+        """The number of (scale, flip) inputs: what view_score averages over."""
+        return len(self.settings.scales) * (2 if self.settings.flips else 1)
+
+
+def view_score(table: "BoxTable", members: list[list[int]], n_views: int) -> Tensor:
+    """[N] a probability-like score for each merged box (project choice; the paper ranks by the
+    summed confidence, which grows with the number of views, windows and flips): for each
+    (scale, flip) input, the best class probability among the box's member windows from it (0
+    where none), averaged over the n_views inputs. 1.0: every view saw the object with
+    certainty; 0.5: half the views saw it, or all of them half sure."""
+    out = torch.zeros(len(members), dtype=torch.float64)
+    if not members or n_views < 1:
+        return out
+    view = (table.scale * 2 + table.flip.long()).tolist()
+    sc = table.scores.double().tolist()
+    for i, m in enumerate(members):
+        best: dict[int, float] = {}
+        for j in m:
+            best[view[j]] = max(best.get(view[j], 0.0), sc[j])
+        out[i] = sum(best.values()) / n_views
+    return out
 
 
 def _resize(img: Tensor, size: tuple[int, int]) -> Tensor:
@@ -212,6 +255,8 @@ def run_views(model: OverFeat, img: Tensor, size: tuple[int, int], flips: tuple[
     batch (measured ~25% faster than one by one for the ImageNet net on this CPU)."""
     x = _resize(img, size)
     x = torch.stack([x.flip(-1) if f else x for f in flips])  # [F, 3, h, w]
+    if getattr(model, "pyramid", False):
+        return _pyramid_views(model, x, keep_maps)
     f = model.features(model.normalize(x))  # [F, C, H, W] pre-pool map
     k = model.k
     span = (k * (model.fc_kernel - 1) + 1) if fine else model.fc_kernel
@@ -256,6 +301,25 @@ def run_views(model: OverFeat, img: Tensor, size: tuple[int, int], flips: tuple[
     return out
 
 
+def _pyramid_views(model, x: Tensor, keep_maps: bool) -> list[dict]:
+    """A pyramid net's dense evaluation of [F, 3, h, w] (flips as a batch): one dict per flip
+    and level, finest level first. No offsets: each level's map is already its finest (the
+    neck reads the stride-8 map off an earlier layer instead). The class probabilities are the
+    net's own sigmoids (one per class, not a softmax over classes: a cell may see no object)."""
+    from .models.nanodet import decode, windows
+
+    levels = model.dense(model.normalize(x))
+    out = []
+    for i in range(x.shape[0]):
+        for level, ((probs, dist), s) in enumerate(zip(levels, model.strides)):
+            h, w = probs.shape[-2:]
+            out.append({"features": None, "pooled": None, "class_maps": [probs[i]],
+                        "fine": probs[i], "windows": windows(h, w, s),
+                        "boxes": decode(dist[i], s)[:, :, None, :], "stride": s,
+                        "level": level, "flip_index": i})
+    return out
+
+
 def _to_original(b: Tensor, size: tuple[int, int], factor: tuple[float, float], flip: bool) -> Tensor:
     """[..., 4] boxes in (flipped) resized pixels -> original-image pixels."""
     x1, y1, x2, y2 = b.unbind(-1)
@@ -280,12 +344,13 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
         size = sizes[s]
         factor = (size[0] / H, size[1] / W)
         flips = (False, True) if settings.flips else (False,)
-        for flip, d in zip(flips, run_views(model, img, size, flips, settings.fine, keep_maps)):
+        for i, d in enumerate(run_views(model, img, size, flips, settings.fine, keep_maps)):
+            flip = flips[d.get("flip_index", i)]
             views.append(View(
                 scale=s, flip=flip, size=size, factor=factor, stride=d["stride"],
                 features=d["features"], pooled=d["pooled"], class_maps=d["class_maps"],
                 fine=d["fine"], windows=_to_original(d["windows"], size, factor, flip),
-                boxes=_to_original(d["boxes"], size, factor, flip)))
+                boxes=_to_original(d["boxes"], size, factor, flip), level=d.get("level", 0)))
     if was_training:
         model.train()
 
@@ -297,15 +362,15 @@ def _assemble(image_size: tuple[int, int], class_names: tuple[str, ...], object_
               settings: Settings, sizes: list[tuple[int, int]], views: list[View], k: int,
               window: int) -> Analysis:
     """Scores, the top classes per scale and the boxes (merge steps (a)-(c)) from the views."""
-    maxima = torch.stack([v.spatial_max for v in views])  # [V, K]
-    scores = maxima.mean(dim=0)  # paper §3.3: spatial max per class, averaged over scales and flips
+    # paper §3.3: spatial max per class, averaged over scales and flips
+    scores = view_votes(views).mean(dim=0)
     obj = torch.tensor(object_classes)
     per_class = bool(views[0].boxes.shape[2] > 1)
     has_boxes = bool(views[0].boxes.shape[2] > 0)
     scale_scores, top_classes, tables = {}, {}, []
     for s in settings.scales:
         vs = [v for v in views if v.scale == s]
-        scale_scores[s] = torch.stack([v.spatial_max for v in vs]).mean(dim=0)
+        scale_scores[s] = view_votes(vs).mean(dim=0)
         kk = min(settings.top_k, len(obj))
         top = obj[torch.argsort(scale_scores[s][obj], descending=True, stable=True)[:kk]]
         top_classes[s] = [int(c) for c in top]
@@ -343,7 +408,7 @@ def _view_boxes(v: View, classes: list[int], per_class: bool, fine: bool, k: int
     Hf, Wf = v.fine.shape[-2:]
     rows = torch.arange(Hf)[:, None].expand(Hf, Wf).flatten()
     cols = torch.arange(Wf)[None, :].expand(Hf, Wf).flatten()
-    off = (rows % k) * k + (cols % k) if fine else torch.full_like(rows, -1)
+    off = (rows % k) * k + (cols % k) if fine and k > 1 else torch.full_like(rows, -1)
     # For a flipped view, offset and cell refer to the flipped image's grid (what the network
     # saw); windows and boxes are already mapped back to the unflipped original.
     parts = []
@@ -357,5 +422,6 @@ def _view_boxes(v: View, classes: list[int], per_class: bool, fine: bool, k: int
             boxes=bx[keep], scores=sc[keep], labels=torch.full((n,), c, dtype=torch.long),
             scale=torch.full((n,), v.scale, dtype=torch.long),
             flip=torch.full((n,), v.flip, dtype=torch.bool), offset=off[keep], row=rows[keep],
-            col=cols[keep], windows=v.windows.reshape(-1, 4)[keep]))
+            col=cols[keep], windows=v.windows.reshape(-1, 4)[keep],
+            level=torch.full((n,), v.level, dtype=torch.long)))
     return BoxTable.cat(parts)

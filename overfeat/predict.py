@@ -43,9 +43,9 @@ def detections(analysis: Analysis, merged: MergeResult, n: int | None = None) ->
 
 def run(model: OverFeat, image: Image.Image, settings: Settings | None = None,
         score: str = "corrected", threshold: float | None = None,
-        average: str = DEFAULT_AVERAGE) -> tuple[Analysis, MergeResult]:
+        average: str = DEFAULT_AVERAGE, by_class: bool = True) -> tuple[Analysis, MergeResult]:
     a = analyze(model, image, settings)
-    return a, a.merge(score=score, threshold=threshold, average=average)
+    return a, a.merge(score=score, threshold=threshold, average=average, by_class=by_class)
 
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -60,7 +60,7 @@ def annotate(image: Image.Image, dets: list[Detection]) -> Image.Image:
     for i, det in enumerate(dets):
         c = PALETTE[det.label % len(PALETTE)]
         d.rectangle(det.box, outline=c, width=lw)
-        text = f"{det.name} {det.confidence:.2f}"
+        text = f"{det.name} {det.score if det.score is not None else det.confidence:.2f}"
         x, y = det.box[0], max(0.0, det.box[1] - 12)
         d.rectangle(d.textbbox((x, y), text), fill=c)
         d.text((x, y), text, fill="white")

@@ -19,7 +19,7 @@ def table_of(boxes, scores, labels) -> BoxTable:
     n = len(scores)
     z = torch.zeros(n, dtype=torch.long)
     return BoxTable(boxes.float(), scores.float(), labels.long(), z, z.bool(), z, z, z,
-                    boxes.float())
+                    boxes.float(), z)
 
 
 def naive_nms(boxes, scores, labels, thr, by_class):

@@ -175,7 +175,10 @@ PHOTOS: tuple[tuple[str, str], ...] = (
 )
 # Knob values a model needs to be useful, applied when it is chosen in the sidebar. P-Net's
 # fine stride is 1 px: at min score 0 every one of ~100,000 windows would enter the merge.
-MODEL_KNOBS: dict[str, dict] = {"faces": {"min_score": 0.6, "top_k": 1}}
+# NanoDet's: measured on the sample photos with hand-drawn boxes (docs/OBJECTS.md); its boxes
+# are class-agnostic (one per cell), so they merge across classes.
+MODEL_KNOBS: dict[str, dict] = {"faces": {"min_score": 0.6, "top_k": 1},
+                                "objects": {"min_score": 0.4, "top_k": 5, "by_class": False}}
 
 
 def load_photo(index: int) -> Image.Image:

