@@ -249,7 +249,7 @@ def _register_extra(sub) -> None:
     import importlib
 
     for mod in ("overfeat.data.cli", "overfeat.train", "overfeat.evaluate", "overfeat.recipe",
-                "overfeat.bench"):
+                "overfeat.bench", "overfeat.photos"):
         importlib.import_module(mod).register(sub)  # every one ships with the package
 
 

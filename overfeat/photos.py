@@ -102,3 +102,49 @@ def table(results: list[PhotoResult]) -> str:
         rows.append(f"| {r.photo} | {r.objects} | {r.found} | {', '.join(r.missed) or '-'} | "
                     f"{len(r.wrong)}{': ' + ', '.join(r.wrong) if r.wrong else ''} | {r.seconds:.2f} |")
     return "\n".join(rows)
+
+
+def app_answer(model, image):
+    """The app's answer at its default settings for this model (the sidebar's defaults with the
+    model's own knob values, all six scales with flips, the corrected match score and its
+    default t): what `predict` prints and the Detection page shows. -> (Detections, names)."""
+    from .app.state import MODEL_KNOBS, Knobs
+    from .detection import answer_boxes
+    from .models.registry import card_of
+    from .multiscale import analyze
+
+    name = getattr(model, "name", "pictogram")
+    knobs = Knobs(**MODEL_KNOBS.get(name, {}))
+    a = analyze(model, image, knobs.settings(), keep_maps=False)
+    r = a.merge(score=knobs.score, threshold=knobs.threshold(knobs.score), by_class=knobs.by_class,
+                average=knobs.average)
+    return answer_boxes(r.final, card_of(model).min_box_score), a.class_names
+
+
+def register(sub) -> None:
+    p = sub.add_parser("photo-eval", help="the objects model's answers vs hand-drawn boxes",
+                       description="Runs a model at the app's default settings on the sample "
+                       "photos with hand-drawn boxes (assets/photos/boxes.json) and prints, per "
+                       "photo, the objects found (IoU >= 0.5, right class), missed and the wrong "
+                       "boxes (docs/OBJECTS.md's table).")
+    p.add_argument("--model", default="objects", choices=["objects", "faces", "pictogram"])
+    p.add_argument("--boxes", default=str(BOXES), help="default: assets/photos/boxes.json")
+    p.add_argument("--photo", action="append", help="only these photos (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(args) -> int:
+    from .models import registry
+
+    model = registry.load(args.model)
+    res = evaluate_photos(model, app_answer, args.boxes, args.photo)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in res], indent=1))
+        return 0
+    print(table(res))
+    n, f = sum(r.objects for r in res), sum(r.found for r in res)
+    w = sum(len(r.wrong) for r in res)
+    print(f"\n{f} of {n} objects found, {w} wrong boxes; at most "
+          f"{max((len(r.wrong) for r in res), default=0)} wrong on one photo")
+    return 0
