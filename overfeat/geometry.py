@@ -2,13 +2,18 @@
 
 Sizes come from running the model's own modules on shape-only "meta" tensors, never from
 formulas typed separately, so the table is right for any preset or width by construction.
+
+A pyramid net (a model with `pyramid = True` and `strides`, NanoDet) has no offset pooling: one
+input gives one output map per stride. Its ScaleGeometry lists those maps (`levels`), its layer
+table the backbone, then the neck (lateral 1x1 convolutions, top-down and bottom-up resizes)
+and each level's head; its cost rows count the windows of every level.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -62,11 +67,19 @@ class ScaleGeometry:
     prepool: tuple[int, int]  # last conv map, before the offset pool
     pooled: list[tuple[int, int]]  # per offset, ordered as offsets(k)
     classifier: list[tuple[int, int]]  # classifier map per offset
-    fine: tuple[int, int]  # interleaved map
-    windows: int  # cells of the fine map = windows evaluated at this scale
+    fine: tuple[int, int]  # interleaved map (a pyramid: its finest level's map)
+    windows: int  # cells of the fine map = windows evaluated at this scale (a pyramid: all levels)
+    # A pyramid net: each level's output map (finest first; `pooled`, `classifier` and `fine`
+    # then hold the finest level's map, k = 1). Empty for the other nets.
+    levels: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def is_pyramid(model) -> bool:
+    """A model (or meta model) with several output maps per input (overfeat.models: `pyramid`)."""
+    return bool(getattr(model, "pyramid", False))
 
 
 def scale_geometry(model: OverFeat, size: tuple[int, int]) -> ScaleGeometry:
@@ -79,6 +92,11 @@ def scale_geometry(model: OverFeat, size: tuple[int, int]) -> ScaleGeometry:
 def _scale_geometry(cfg: ModelConfig | ZooConfig, size: tuple[int, int]) -> ScaleGeometry:
     x = torch.empty(1, 3, *size, device="meta")
     m = meta_model(cfg)
+    if is_pyramid(m):
+        levels = [tuple(p.shape[-2:]) for p in m.neck(m.backbone(x))]
+        return ScaleGeometry(input=tuple(size), prepool=levels[0], pooled=[levels[0]],
+                             classifier=[levels[0]], fine=levels[0],
+                             windows=sum(h * w for h, w in levels), levels=levels)
     f = m.features(x)
     # OverFeat: offset_pool, the paper's k*k pools; the pretrained nets: their subsampling layer
     # at stride 1, cut into its k*k offsets (the same shapes for a max pool).
@@ -94,7 +112,7 @@ def _scale_geometry(cfg: ModelConfig | ZooConfig, size: tuple[int, int]) -> Scal
 @dataclass
 class LayerInfo:
     name: str
-    kind: str  # conv, pool, fc
+    kind: str  # conv, pool, fc; a pretrained net's block, subsample; a pyramid's resize
     channels: int
     kernel: int
     stride: int
@@ -116,6 +134,8 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
     own layers (overfeat.models.registry); with "both", P-Net's box layer too (EfficientNet has none).
     The trunk's last max pool is listed as done once (coarse stride); offset pooling repeats
     the head k*k times on slightly smaller maps, which layer costs at a full image show.
+    A pyramid net (NanoDet): its backbone, then the neck and every level's head (pyramid rows,
+    _pyramid_rows); its default size is one window of its coarsest level (5 x 32 = 160 px).
     """
     if head not in ("classifier", "regressor", "both"):
         raise ValueError(f"head must be classifier, regressor or both, got {head!r}")
@@ -126,7 +146,7 @@ def layer_table(cfg: ModelConfig, size: tuple[int, int] | None = None,
 @torch.no_grad()
 def _layer_table(cfg: ModelConfig, size: tuple[int, int] | None, head: str) -> list[LayerInfo]:
     m = meta_model(cfg)
-    size = size or (m.window, m.window)
+    size = size or (max(window_sides(m)),) * 2
     if isinstance(cfg, ZooConfig):
         return _net_layer_table(m, size, regressor=head == "both")
     mods: list[tuple[str, nn.Module]] = list(m.features.named_children())
@@ -170,23 +190,49 @@ def _layer_row(rows: list[LayerInfo], name: str, mod: nn.Module, x, rf: int, jum
     return x, rf, jump
 
 
+def window_sides(model) -> list[int]:
+    """The window side (px, at the input of a scale) of each output map: one for an OverFeat-like
+    net (its window), one per level for a pyramid net (its finest level's window times the
+    level's stride over the finest stride: NanoDet's 5 x stride, 40, 80 and 160 px)."""
+    if is_pyramid(model):
+        return [model.window * s // model.strides[0] for s in model.strides]
+    return [model.window]
+
+
+def _chain(mod: nn.Module, k: int, s: int) -> list[tuple[int, int]]:
+    """(span, stride) of each convolution along a block's longest path: its Conv2d modules in
+    the order they are registered (a CSP block: in_conv, each residual block's two convs,
+    res_out_conv; an inverted residual: expand, depthwise, project). A module without any:
+    one step of kernel k, stride s."""
+    convs = [c for c in mod.modules() if isinstance(c, nn.Conv2d)] if mod is not None else []
+    if not convs:
+        return [(k, s)]
+    return [(c.dilation[0] * (c.kernel_size[0] - 1) + 1, c.stride[0]) for c in convs]
+
+
 def _net_layer_table(m, size: tuple[int, int], regressor: bool = False) -> list[LayerInfo]:
     """layer_table for a pretrained net, from its layers() list (blocks count as one row; a
-    block's kernel and stride are its depthwise convolution's). regressor: also the box layer
-    of a net that has one (P-Net's conv4_2, a 1x1 convolution beside the class layer on the
-    same map: the layers() list holds the class path only)."""
+    block's kernel and stride are its depthwise convolution's, its receptive field grows along
+    its chain of convolutions). regressor: also the box layer of a net that has one (P-Net's
+    conv4_2, a 1x1 convolution beside the class layer on the same map: the layers() list holds
+    the class path only; a pyramid net's box outputs, one row per level)."""
     x = torch.empty(1, 3, *size, device="meta")
     rf, jump = 1, 1
     rows: list[LayerInfo] = []
+    taps: dict[int, tuple] = {}  # cumulative stride -> (map, rf, jump) after the last row there
     for name, kind, mod, fn, k, s in m.layers():
         c_in = x.shape[1]
         x_in, (macs, x) = x, _macs(fn, x)
         params = sum(t.numel() for t in mod.parameters()) if mod is not None else 0
         pad = (k - 1) // 2 if getattr(m, "padding", False) else 0
         rf_in, jump_in = rf, jump
-        rf, jump = rf + (k - 1) * jump, jump * s
+        for span, step in _chain(mod if kind == "block" else None, k, s):
+            rf, jump = rf + (span - 1) * jump, jump * step
         rows.append(LayerInfo(name, kind, x.shape[1] if kind != "pool" else c_in, k, s, pad,
                               tuple(x.shape[-2:]), params, macs, rf, jump))
+        taps[jump] = (x, rf, jump)
+    if is_pyramid(m):
+        return rows + _pyramid_rows(m, [taps[s] for s in m.strides], regressor)
     box = getattr(m, "conv4_2", None) if regressor and getattr(m, "has_regressor", False) else None
     if box is not None:  # beside the last (class) layer: same input, same receptive field
         k, s = box.kernel_size[0], box.stride[0]
@@ -194,6 +240,62 @@ def _net_layer_table(m, size: tuple[int, int], regressor: bool = False) -> list[
         rows.append(LayerInfo("conv4_2 (regressor)", "fc", box.out_channels, k, s, 0,
                               tuple(out.shape[-2:]), sum(t.numel() for t in box.parameters()),
                               macs, rf_in + (k - 1) * jump_in, jump_in * s))
+    return rows
+
+
+def _conv_row(name: str, kind: str, conv: nn.Conv2d, x, rf: int, jump: int,
+              channels: slice | None = None) -> tuple[LayerInfo, object, int]:
+    """One convolution's row on input x (meta), or the output channels `channels` of it (a
+    1x1 conv whose outputs are two heads): (row, output, receptive field after it)."""
+    k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    out = conv(x)
+    c_out = conv.out_channels
+    part = range(c_out)[channels] if channels is not None else range(c_out)
+    n = len(part)
+    params = n * (conv.in_channels // conv.groups) * k * k + (n if conv.bias is not None else 0)
+    macs = out.shape[-2] * out.shape[-1] * n * (conv.in_channels // conv.groups) * k * k
+    rf_out = rf + (k - 1) * jump
+    return (LayerInfo(name, kind, n, k, s, p, tuple(out.shape[-2:]), params, macs, rf_out,
+                      jump * s), out, rf_out)
+
+
+def _pyramid_rows(m, taps: list[tuple], regressor: bool) -> list[LayerInfo]:
+    """A pyramid net's neck and heads after its backbone (taps: (map, receptive field, jump)
+    at each level's stride, finest first), read off its modules: the lateral 1x1 convolutions,
+    the top-down then bottom-up resize-and-add steps (no parameters; a bilinear resize reads
+    2x2 cells of the map it resizes (the row's kernel 2), so the sum's receptive field is the larger of the two
+    inputs', that one's grown by one of its cells), then each level's head: its 3x3
+    convolution and its 1x1 output, split into the class scores and (regressor) the box values
+    (one convolution in the net: its first len(names) outputs are the classes)."""
+    rows: list[LayerInfo] = []
+    maps, rfs, jumps = [], [], []
+    for (f, rf, jump), lat, s in zip(taps, m.lateral, m.strides):
+        row, p, _ = _conv_row(f"neck lateral 1x1, stride {s}", "fc", lat, f, rf, jump)
+        rows.append(row)
+        maps.append(p)
+        rfs.append(rf)
+        jumps.append(jump)
+    n = len(maps)
+    # PAN: top-down (coarse into fine), then bottom-up (fine into coarse).
+    steps = [(i + 1, i, "top-down") for i in reversed(range(n - 1))] + \
+            [(i, i + 1, "bottom-up") for i in range(n - 1)]
+    for src, dst, way in steps:
+        rfs[dst] = max(rfs[dst], rfs[src] + jumps[src])
+        verb = "up" if src > dst else "down"
+        rows.append(LayerInfo(
+            f"neck {way}: P{dst + 3} += {verb}(P{src + 3}), stride {m.strides[dst]}", "resize",
+            maps[dst].shape[1], 2, 1, 0, tuple(maps[dst].shape[-2:]), 0, 0, rfs[dst], jumps[dst]))
+    n_cls = len(m.names)
+    for i, (head, p, s) in enumerate(zip(m.head, maps, m.strides)):
+        row, h, rf = _conv_row(f"head {s}: 3x3 conv", "conv", head.conv, p, rfs[i], jumps[i])
+        rows.append(row)
+        row, _, _ = _conv_row(f"head {s}: {n_cls} class scores", "fc", head.out, h, rf,
+                              jumps[i], slice(0, n_cls))
+        rows.append(row)
+        if regressor:
+            row, _, _ = _conv_row(f"head {s}: box values (regressor)", "fc", head.out, h, rf,
+                                  jumps[i], slice(n_cls, None))
+            rows.append(row)
     return rows
 
 
@@ -231,7 +333,8 @@ def readable_cost_rows(rows: list[dict], keys: tuple[str, ...] = COST_KEYS) -> l
 
 
 def dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool = True) -> int:
-    """Multiply-adds of dense evaluation (trunk once, classifier over every offset map)."""
+    """Multiply-adds of dense evaluation (trunk once, classifier over every offset map). A
+    pyramid net: the whole net once over the input (all its levels; it has no offsets)."""
     return _dense_macs(cfg, tuple(int(v) for v in size), bool(fine))
 
 
@@ -240,6 +343,8 @@ def _dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool) -> int:
     m = meta_model(cfg)
     if isinstance(cfg, ZooConfig):  # counted on the dense computation itself, as run_views runs it
         x = torch.empty(1, 3, *size, device="meta")
+        if is_pyramid(m):
+            return _macs(m.dense, x)[0]
         f_macs, f = _macs(m.features, x)
         if fine:
             h_macs, _ = _macs(lambda t: m.classify(m.pool_fine(t), dilation=m.k), f)
@@ -253,19 +358,89 @@ def _dense_macs(cfg: ModelConfig, size: tuple[int, int], fine: bool) -> int:
     return trunk + head_per_window * sum(h * w for h, w in maps)
 
 
-def crop_macs(cfg: ModelConfig, n_windows: int) -> int:
-    """Multiply-adds of evaluating n_windows crops one by one (trunk + head per window)."""
-    return n_windows * _window_macs(cfg)
+def crop_macs(cfg: ModelConfig, n_windows: int, level: int = 0) -> int:
+    """Multiply-adds of evaluating n_windows crops one by one (trunk + head per window). A
+    pyramid net: windows of that level, each a crop of the level's window side
+    (window_sides) run through the whole net."""
+    return n_windows * _window_macs(cfg, int(level))
 
 
 @_kept(maxsize=64)
-def _window_macs(cfg: ModelConfig) -> int:
+def _window_macs(cfg: ModelConfig, level: int = 0) -> int:
     if isinstance(cfg, ZooConfig):
         m = meta_model(cfg)
-        return _macs(m, torch.empty(1, 3, m.window, m.window, device="meta"))[0]
+        side = window_sides(m)[level]
+        return _macs(m, torch.empty(1, 3, side, side, device="meta"))[0]
     return sum(r.macs for r in layer_table(cfg) if r.kind in ("conv", "fc"))
+
+
+def cost_rows(cfg: ModelConfig, image_hw: tuple[int, int], scales, rule: str = "aspect",
+              fine: bool = True) -> list[dict]:
+    """Per scale (one view: flips double it): windows evaluated and the multiply-adds of dense
+    evaluation (dense_macs) against evaluating each window as its own crop (crop_macs). A
+    pyramid net: its windows are the cells of all its levels (a column gives them per stride),
+    each level's windows cropped at that level's window side. For the other nets the same rows
+    as overfeat.app.state.cost_rows."""
+    from .multiscale import scale_sizes
+
+    m = meta_model(cfg)
+    sizes = scale_sizes(image_hw, m, rule)
+    rows = []
+    for s in scales:
+        g = scale_geometry(m, sizes[s])
+        row = {"scale": s + 1, "input": f"{sizes[s][0]}x{sizes[s][1]}"}
+        if g.levels:
+            counts = [h * w for h, w in g.levels]
+            windows = sum(counts)
+            crop = sum(crop_macs(cfg, n, level) for level, n in enumerate(counts))
+            row["windows"] = windows
+            row["windows per stride (" + "/".join(str(v) for v in m.strides) + ")"] = \
+                " + ".join(f"{n:,}" for n in counts)
+        else:
+            windows = g.windows if fine else g.classifier[0][0] * g.classifier[0][1]
+            crop = crop_macs(cfg, windows)
+            row["windows"] = windows
+        dense = dense_macs(cfg, sizes[s], fine)
+        row.update({"dense multiply-adds": dense, "crop multiply-adds": crop,
+                    "crop / dense": round(crop / dense, 2)})
+        rows.append(row)
+    return rows
+
+
+def pyramid_scale_rows(cfg: ZooConfig, image_hw: tuple[int, int], rule: str = "aspect") -> list[dict]:
+    """A pyramid net's Table 5 analogue for this image: per scale, the input and each level's
+    output map (cells), its window side in the input and in the original image, and the
+    windows of all levels."""
+    from .multiscale import scale_sizes
+
+    m = meta_model(cfg)
+    sides = window_sides(m)
+    rows = []
+    for s, size in enumerate(scale_sizes(image_hw, m, rule)):
+        g = scale_geometry(m, size)
+        f = min(size[0] / image_hw[0], size[1] / image_hw[1])
+        row = {"scale": s + 1, "input": f"{size[0]}x{size[1]}"}
+        for (h, w), stride, side in zip(g.levels, m.strides, sides):
+            row[f"stride {stride} map"] = f"{h}x{w}"
+            row[f"stride {stride} window (px, original)"] = round(side / f)
+        row["windows (all strides)"] = g.windows
+        rows.append(row)
+    return rows
+
+
+def offset_layer(cfg: ModelConfig | ZooConfig) -> LayerInfo | None:
+    """The layer whose stride the offset trick removes (paper section 3.3): the last layer with
+    a stride above 1 before the classifier (OverFeat: its last max pool; EfficientNet: block
+    11's depthwise convolution; P-Net: its max pool), as a row of layer_table. None for a
+    model without offset pooling (k = 1: a pyramid net)."""
+    m = meta_model(cfg)
+    if m.k <= 1:
+        return None
+    rows = [r for r in layer_table(cfg) if r.stride > 1]
+    return rows[-1] if rows else None
 
 
 __all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table",
            "dense_macs", "crop_macs", "meta_model", "offsets", "human_count",
-           "readable_cost_rows"]
+           "readable_cost_rows", "cost_rows", "pyramid_scale_rows", "window_sides",
+           "offset_layer", "is_pyramid"]

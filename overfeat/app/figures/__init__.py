@@ -5,7 +5,8 @@ returns a plotly Figure; the app's pages only lay them out, and the tests read t
 without a browser. By subject: base (the image backdrop, colours, box outlines, the house
 style), maps (confidence maps per scale and per offset), boxes (raw boxes, the merge, final
 boxes and detections), charts (the pipeline, bars and curves). The public names of all four
-are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`.
+are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`, with the small
+view selectors the pages use to choose what to draw (select_views, scale_views, best_scale).
 """
 
 from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
@@ -15,12 +16,16 @@ from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection
                     final_boxes_figure, merge_figure, method_boxes_figure)
 from .charts import (efficiency_figure, layer_cost_figure, merge_scores_figure, pipeline_figure,
                      scale_scores_figure, table2_figure, training_figure)
-from .maps import fine_coarse_figure, map_on_image, offset_grid_figure, scale_maps_figure, window_figure
+from .maps import (best_level_cell, best_scale, fine_coarse_figure, level_maps_figure,
+                   level_strides, levels, map_on_image, offset_grid_figure, scale_maps_figure,
+                   scale_views, select_views, window_figure, window_side)
 
 __all__ = [
     "CLASS_COLORS", "CONF_BANDS", "DEFAULT_MAX_BOXES", "FONT", "FULL", "HALF", "MAP_SCALE",
     "MARK_COLORS", "MARK_NAMES", "MODEBAR", "PANEL_SIDE", "PLOTLY_CONFIG", "PRESENTER_SCALE", "SCALE_COLORS",
-    "Backdrop", "backdrop", "boxes_figure", "class_color", "detection_marks_figure",
+    "Backdrop", "backdrop", "best_level_cell", "best_scale", "boxes_figure", "class_color",
+    "detection_marks_figure", "level_maps_figure", "level_strides", "levels", "scale_views",
+    "select_views", "window_side",
     "efficiency_figure", "final_boxes_figure", "fine_coarse_figure", "fitted_height",
     "layer_cost_figure", "map_on_image", "merge_figure", "merge_scores_figure",
     "method_boxes_figure", "offset_grid_figure", "pipeline_figure", "scale_maps_figure",

@@ -1,5 +1,6 @@
 """Confidence maps: per scale over the image (Scales page) and per offset, coarse against fine
-(Offsets page).
+(Offsets page); for a pyramid net (several output maps per input, View.level), one scale's maps
+at every stride (Scales and Offsets pages).
 """
 
 from __future__ import annotations
@@ -20,6 +21,62 @@ GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
 
 
 # --- scales ---------------------------------------------------------------------------------
+def levels(analysis: Analysis) -> list[int]:
+    """The output levels of the analysis' views: [0] for one map per input, [0, 1, 2] for a
+    pyramid net (0 the finest)."""
+    return sorted({v.level for v in analysis.views})
+
+
+def level_strides(analysis: Analysis) -> dict[int, int]:
+    """{level: stride of its map in the resized input (px)}."""
+    return {v.level: v.stride for v in analysis.views}
+
+
+def select_views(analysis: Analysis, scales: list[int] | None = None, flip: bool = False,
+                 level: int = 0) -> list[View]:
+    """One view per scale: the given flip (the unflipped views when there are none) and output
+    level (a pyramid net's level; 0, the finest, is every other net's only one)."""
+    scales = list(analysis.settings.scales if scales is None else scales)
+    pick = [v for v in analysis.views if v.scale in scales and v.level == level]
+    views = [v for v in pick if v.flip == flip]
+    return views if views else [v for v in pick if not v.flip]
+
+
+def scale_views(analysis: Analysis, scale: int, flip: bool = False) -> list[View]:
+    """All the output maps of one scale and flip (the unflipped ones when there are none),
+    finest level first: one view for an OverFeat-like net, one per stride for a pyramid."""
+    pick = [v for v in analysis.views if v.scale == scale]
+    views = [v for v in pick if v.flip == flip] or [v for v in pick if not v.flip]
+    return sorted(views, key=lambda v: v.level)
+
+
+def best_scale(analysis: Analysis, cls: int) -> int:
+    """The chosen scale whose vote (spatial maximum, over its levels and flips) for a class is
+    highest (the first of ties): where the class is seen best."""
+    return max(analysis.settings.scales, key=lambda s: (float(analysis.scale_scores[s][cls]), -s))
+
+
+def best_level_cell(views: list[View], cls: int) -> tuple[int, int, int]:
+    """(view index, row, col) of the most confident cell for a class among views (one scale's
+    levels): the first of ties, finest level first."""
+    best = (-1.0, 0, 0, 0)
+    for i, v in enumerate(views):
+        m = v.fine[cls]
+        if m.numel() == 0:
+            continue
+        j = int(m.flatten().argmax())
+        p = float(m.flatten()[j])
+        if p > best[0]:
+            best = (p, i, j // m.shape[1], j % m.shape[1])
+    return best[1:]
+
+
+def window_side(view: View) -> tuple[float, float]:
+    """(width, height) of the view's windows in original-image pixels."""
+    w = view.windows[0, 0]
+    return float(w[2] - w[0]), float(w[3] - w[1])
+
+
 def map_on_image(view: View, cls: int) -> tuple[list[float], list[float], Tensor]:
     """A view's fine map for class cls placed on the original image: (x edges, y edges, z).
 
@@ -37,22 +94,36 @@ def map_on_image(view: View, cls: int) -> tuple[list[float], list[float], Tensor
     return xe, ye, z
 
 
+def _map_title(v: View, cls: int, pyramid: bool) -> str:
+    m = float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0
+    h, w = v.fine.shape[-2:]
+    if pyramid:
+        return f"scale {v.scale + 1}, stride {v.stride}: {h}x{w} cells, max {m:.3f}"
+    return f"scale {v.scale + 1} ({v.size[0]}x{v.size[1]}): max {m:.3f}"
+
+
+def _map_hover(v: View, name: str) -> str:
+    """A map cell's hover: the class probability, the window's centre and side (original px)."""
+    ww, wh = window_side(v)
+    return (f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}}), "
+            f"{ww:.0f}x{wh:.0f} px<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}, "
+            f"stride {v.stride}, map {v.fine.shape[-2]}x{v.fine.shape[-1]}</extra>")
+
+
 def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = False,
-                      scales: list[int] | None = None) -> go.Figure:
-    """Per-scale confidence maps for class cls over the image, one panel per scale."""
-    scales = list(analysis.settings.scales if scales is None else scales)
-    views = [v for v in analysis.views if v.scale in scales and v.flip == flip]
-    if not views:  # flips off: show the unflipped views
-        views = [v for v in analysis.views if v.scale in scales and not v.flip]
+                      scales: list[int] | None = None, level: int = 0) -> go.Figure:
+    """Per-scale confidence maps for class cls over the image, one panel per scale (a pyramid
+    net: its maps at one level, the finest by default; titles name the stride)."""
+    views = select_views(analysis, scales, flip, level)
+    pyramid = len(levels(analysis)) > 1
     n = len(views)
-    cols = min(2 if bd.width >= bd.height else 3, n)  # panels ~450 px wide in a 1000 px column
-    rows = (n + cols - 1) // cols
+    cols = max(1, min(2 if bd.width >= bd.height else 3, n))  # panels ~450 px wide in a 1000 px column
+    rows = max(1, (n + cols - 1) // cols)
     # Short titles: two panels side by side leave ~450 px each, presenter fonts 1.4x (the map
     # sizes are on the Architecture page and in the hover).
-    titles = [f"scale {v.scale + 1} ({v.size[0]}x{v.size[1]}): max {float(v.fine[cls].max()):.3f}"
-              for v in views]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
-                        vertical_spacing=0.08)
+    titles = [_map_title(v, cls, pyramid) for v in views]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None,
+                        horizontal_spacing=0.03, vertical_spacing=0.08)
     zmax = max(float(v.fine[cls].max()) for v in views) if views else 1.0
     name = analysis.class_names[cls]
     for i, v in enumerate(views):
@@ -61,10 +132,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         xe, ye, z = map_on_image(v, cls)
         fig.add_trace(go.Heatmap(
             x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
-            hovertemplate=f"{name}: %{{z:.3f}}<br>window centre (%{{x:.0f}}, %{{y:.0f}})"
-                          f"<extra>scale {v.scale + 1}{' flipped' if v.flip else ''}, map "
-                          f"{v.fine.shape[-2]}x{v.fine.shape[-1]}</extra>"),
-            row=r, col=c)
+            hovertemplate=_map_hover(v, name)), row=r, col=c)
         image_axes(fig, bd, r, c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
@@ -72,6 +140,63 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
                                      colorbar=dict(title=dict(text=f"p({name})"))),
                       height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
                       margin=dict(l=0, r=0, t=40, b=0), meta=dict(fit=True))
+    return fig
+
+
+def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, flip: bool = False,
+                      pick: tuple[int, int, int] | None = None,
+                      clickable: bool = False) -> go.Figure:
+    """One scale's output maps for class cls over the image, one panel per stride side by side
+    (a pyramid net: strides 8, 16 and 32; one panel for the other nets), one colour scale.
+    Titles: "stride 8: 24x32 cells, max 0.598". pick: (level, row, col) of a cell whose window
+    is outlined on its panel (row and col of the map the network gave: a flipped view's grid is
+    mirrored). clickable: a transparent marker on every cell carries [level, row, col]
+    (customdata) for a click. layout.meta "levels" lists each panel's (level, stride, h, w)."""
+    views = scale_views(analysis, scale, flip)
+    n = max(1, len(views))
+    name = analysis.class_names[cls]
+    titles = [f"stride {v.stride}: {v.fine.shape[-2]}x{v.fine.shape[-1]} cells, max "
+              f"{float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0:.3f}" for v in views]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles or None, horizontal_spacing=0.02)
+    zmax = max((float(v.fine[cls].max()) for v in views if v.fine[cls].numel()), default=1.0)
+    for i, v in enumerate(views):
+        c = i + 1
+        add_image(fig, bd, 1, c, opacity=0.75)
+        xe, ye, z = map_on_image(v, cls)
+        fig.add_trace(go.Heatmap(x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6,
+                                 name=f"stride {v.stride}", hovertemplate=_map_hover(v, name)),
+                      row=1, col=c)
+        if clickable:
+            h, w = v.fine.shape[-2:]
+            rr, cc = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            drawn = cc.flatten()  # column as drawn (left to right in the original image)
+            col = (w - 1 - drawn) if v.flip else drawn  # the network's column
+            xs = [(xe[j] + xe[j + 1]) / 2 for j in range(w)]
+            ys = [(ye[j] + ye[j + 1]) / 2 for j in range(h)]
+            fig.add_trace(go.Scatter(
+                x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in rr.flatten().tolist()],
+                mode="markers", showlegend=False, name=f"cells, stride {v.stride}",
+                marker=dict(size=max(5, min(16, 300 // max(w, 1))), opacity=0, color="white",
+                            symbol="square"),
+                customdata=[[v.level, r_, c_] for r_, c_ in zip(rr.flatten().tolist(), col.tolist())],
+                hovertemplate="cell (%{customdata[1]},%{customdata[2]})"
+                              f"<extra>stride {v.stride}: click to pick</extra>"), row=1, col=c)
+        if pick is not None and pick[0] == v.level:
+            _, r_, c_ = pick
+            if 0 <= r_ < v.fine.shape[-2] and 0 <= c_ < v.fine.shape[-1]:
+                fig.add_trace(box_trace(v.windows[r_, c_], "red", "picked window", width=3,
+                                        hover=None, showlegend=False), row=1, col=c)
+        image_axes(fig, bd, 1, c)
+        fig.update_xaxes(showticklabels=False, row=1, col=c)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
+                                     colorbar=dict(title=dict(text=f"p({name})"))),
+                      height=round((900 / n) * bd.height / bd.width) + 80,
+                      margin=dict(l=0, r=0, t=40, b=0),
+                      meta=dict(fit=True, levels=[[v.level, v.stride, int(v.fine.shape[-2]),
+                                                   int(v.fine.shape[-1])] for v in views]),
+                      clickmode="event+select" if clickable else None,
+                      dragmode=False if clickable else None)
     return fig
 
 
