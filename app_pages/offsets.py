@@ -1,8 +1,11 @@
-"""Offsets: the k*k offset-pooled maps, the k*k classifier maps, and the fine map they make."""
+"""Offsets: the k*k offset-pooled maps, the k*k classifier maps, and the fine map they make. A
+model without offset pooling (k = 1: a pyramid net) gets one line on what the trick became and
+its maps at every stride instead, never empty offset figures."""
 
 import streamlit as st
 
-from overfeat import offsets
+from overfeat import geometry, multiscale, offsets
+from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import chart, clamp_state, class_picker, context, from_link, show_code
@@ -11,7 +14,13 @@ ctx = context()
 
 
 def view_controls(a):
-    """Scale and flip of the view to dissect."""
+    """The view to dissect (scale and flip; a pyramid net's finest level)."""
+    s, flip = scale_flip(a)
+    return next(v for v in a.views if v.scale == s and v.flip == flip and v.level == 0)
+
+
+def scale_flip(a) -> tuple[int, bool]:
+    """Scale and flip chosen on the page."""
     scales = list(a.settings.scales)
     owner = (ctx.image_key, ctx.model_key, tuple(scales))
     if from_link("off_scale"):
@@ -26,8 +35,7 @@ def view_controls(a):
                      help="Its input size for this image is under the box.")
     c1.caption(f"input {a.sizes[s][0]}x{a.sizes[s][1]} (height x width)")
     flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips)
-    flip = flip and a.settings.flips
-    return next(v for v in a.views if v.scale == s and v.flip == flip)
+    return int(s), bool(flip and a.settings.flips)
 
 
 def _pick_from_click() -> None:
@@ -61,6 +69,9 @@ def cell_controls(view, cls: int) -> tuple[int, int]:
 def render() -> None:
     a = ctx.analysis()
     k = a.k
+    if k <= 1:
+        no_offsets(a)
+        return
     intro(k, a.settings.fine)
     view = view_controls(a)
     cls = class_picker(a, "cls")
@@ -86,25 +97,148 @@ def render() -> None:
 
 
 def intro(k: int, fine: bool) -> None:
-    """What offset pooling does, for this model."""
+    """What offset pooling does, for this model: which layer it applies to (read off the
+    model's layer table), and how that differs from the paper's where it does."""
     st.title("Offsets")
-    layer = ("last subsampling layer" if ctx.model.name == "imagenet" else "last max pool")
-    st.markdown(f"The {layer} ({k}x{k}, stride {k}) would make windows "
-                f"{ctx.model.stride} px apart. OverFeat applies it {k * k} times instead, once per "
-                f"offset (dx, dy), runs the classifier on each pooled map, and interleaves the "
-                f"{k * k} class maps into one map of stride {ctx.model.prepool_stride} px.")
-    if ctx.model.name == "imagenet":
-        st.info("EfficientNet-Lite0 has no last max pool: its last subsampling is block 11's "
-                "5x5 depthwise convolution at stride 2, so here k = 2 (4 offset maps, stride "
-                "32 -> 16 px) where OverFeat's accurate pool has k = 3 (9 maps, 36 -> 12 px). "
-                "The same trick: that layer runs at stride 1 and every later layer is dilated "
-                "by 2. Its zero padding lets a window see context past its 224 px crop.")
-    elif ctx.model.name == "faces":
-        st.info("P-Net's one max pool is 2x2 (k = 2, 4 offset maps): with offsets a 12x12 "
-                "window starts at every pixel of each pyramid level instead of every second.")
+    m = ctx.model
+    layer = geometry.offset_layer(m.cfg)
+    pooled = layer is None or layer.kind == "pool"
+    st.markdown(f"The {'last max pool' if pooled else 'last subsampling layer'} ({k}x{k}, "
+                f"stride {k}) would make windows {m.stride} px apart. OverFeat applies it "
+                f"{k * k} times instead, once per offset (dx, dy), runs the classifier on each "
+                f"pooled map, and interleaves the {k * k} class maps into one map of stride "
+                f"{m.prepool_stride} px.")
+    card = zoo.card_of(m)
+    if layer is not None and not card.paper_net:
+        name = layer.name.replace(" (offsets)", "")
+        if not pooled:
+            st.info(f"{card.label} has no last max pool: its last subsampling layer is {name}, "
+                    f"a {layer.kernel}x{layer.kernel} convolution at stride {layer.stride}, so "
+                    f"here k = {k} ({k * k} offset maps, stride {m.stride} -> "
+                    f"{m.prepool_stride} px) where OverFeat's accurate pool has k = 3 (9 maps, "
+                    f"36 -> 12 px). The same trick: that layer runs at stride 1 and every later "
+                    f"layer is dilated by {k}."
+                    + (f" Its zero padding lets a window see context past its {m.window} px "
+                       "crop." if getattr(m, "padding", False) else ""))
+        else:
+            st.info(f"{card.label}: its max pool {name} is {layer.kernel}x{layer.kernel} (k = "
+                    f"{k}, {k * k} offset maps): with offsets a {m.window}x{m.window} window "
+                    f"starts every {m.prepool_stride} px of each scale instead of every "
+                    f"{m.stride} px.")
     if not fine:
         st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
                    f"the coarse map below. Tick *Offsets* to see the {k * k} maps.")
+
+
+# --- a model without offset pooling (k = 1) --------------------------------------------------
+def no_offsets(a) -> None:
+    """The page for k = 1: one line on what the offset trick became, then one scale's maps at
+    every stride (a pyramid net: 3) instead of k*k offset maps, a clickable cell and its
+    window."""
+    st.title("Offsets")
+    m = ctx.model
+    strides = list(getattr(m, "strides", (m.stride,)))
+    if len(strides) > 1:
+        st.info(f"No offset pooling in this net (k = 1). What the offset trick became: finer "
+                f"output maps read off earlier layers: strides {'/'.join(map(str, strides))}.")
+        sides = geometry.window_sides(m)
+        st.markdown(
+            f"OverFeat made its stride-36 map finer (12 px) by pooling at 9 offsets. This net "
+            f"reads a stride-{strides[0]} map off an earlier layer instead and mixes the "
+            f"coarser maps into it (its neck, on the Architecture page): each scale gives "
+            f"{len(strides)} maps, stride {strides[0]} with small windows ({sides[0]} px) to "
+            f"stride {strides[-1]} with large ones ({sides[-1]} px). Below: one scale's "
+            f"{len(strides)} maps; click a cell to see its window and the box it predicts.")
+    else:
+        st.info(f"No offset pooling in this net (k = 1): its one map per scale, stride "
+                f"{strides[0]} px, is already its finest.")
+    s, flip = scale_flip(a)
+    cls = class_picker(a, "cls")
+    name = a.class_names[cls]
+    views = figures.scale_views(a, s, flip)
+    v, r, c = level_cell_controls(views, cls, s, flip)
+    chart("off_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls, s,
+          flip=flip, pick=(v.level, r, c), clickable=True, depends=(s, flip, cls, v.level, r, c),
+          plot_kw=dict(on_select=_pick_level_cell, selection_mode="points"))
+    st.caption("Click a cell (or choose its stride, row and column) to see its window. Each "
+               "panel is one map of this scale; its cells are drawn at their windows' centres, "
+               "one stride apart, and the picked cell's window is outlined in red.")
+    picked_level_window(v, cls, r, c, name)
+    show_code(multiscale._pyramid_views if len(strides) > 1 else multiscale.run_views,
+              figures.level_maps_figure)
+
+
+def _pick_level_cell() -> None:
+    """on_select callback of the strides figure: a clicked cell (customdata [level, row, col])
+    becomes the picked one."""
+    ev = st.session_state.get("off_levels")
+    for p in (ev or {}).get("selection", {}).get("points", []):
+        cd = p.get("customdata")
+        if cd is not None and len(cd) == 3:
+            st.session_state["off_level"] = st.session_state["_off_level"] = int(cd[0])
+            st.session_state["off_row"], st.session_state["off_col"] = int(cd[1]), int(cd[2])
+            st.session_state["_off_level_clicked"] = True
+            return
+
+
+def level_cell_controls(views, cls: int, scale: int, flip: bool):
+    """(view, row, col) of the picked cell among one scale's maps: a new image, model, scale,
+    flip or class starts at the most confident cell of all its strides; a click or the inputs
+    move it. The stride is kept in "off_level" (and "_off_level" across pages; not part of a
+    link), row and column in the linked off_row, off_col."""
+    levels = [v.level for v in views]
+    owner = (ctx.image_key, ctx.model_key, scale, flip, cls)
+    linked = from_link("off_row") | from_link("off_col")
+    clicked = st.session_state.pop("_off_level_clicked", False)
+    level = st.session_state.get("off_level", st.session_state.get("_off_level"))
+    if st.session_state.get("_off_cell_for") != owner and not linked and not clicked:
+        i, st.session_state["off_row"], st.session_state["off_col"] = \
+            figures.best_level_cell(views, cls)
+        level = levels[i]
+    if level not in levels:
+        level = levels[0]
+    st.session_state["_off_cell_for"] = owner
+    strides = {v.level: v.stride for v in views}
+    st.session_state["off_level"] = level
+    c0, c1, c2 = st.columns(3)
+    level = c0.selectbox("Stride", levels, key="off_level",
+                         format_func=lambda lv: f"stride {strides[lv]}")
+    st.session_state["_off_level"] = level
+    v = views[levels.index(level)]
+    Hf, Wf = v.fine.shape[-2:]
+    clamp_state("off_row", 0, Hf - 1, Hf // 2)
+    clamp_state("off_col", 0, Wf - 1, Wf // 2)
+    r = c1.number_input(f"Row (0-{Hf - 1})", 0, Hf - 1, step=1, key="off_row")
+    c = c2.number_input(f"Column (0-{Wf - 1})", 0, Wf - 1, step=1, key="off_col")
+    return v, int(r), int(c)
+
+
+def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
+    """The picked cell's window (its nominal square, centred on the cell) and predicted box."""
+    cell = appstate.cell(view, cls, r, c, 1, True)
+    s = view.stride
+    side = geometry.window_sides(ctx.model)[view.level]
+    left, right = st.columns([3, 2])
+    with left:
+        title = (f"stride {s}, cell ({r},{c}): p({name}) = {cell.prob:.3f}"
+                 f"{' (flipped view)' if view.flip else ''}")
+        chart("off_level_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box,
+              title, depends=(view.scale, view.flip, view.level, cls, r, c))
+    with right:
+        st.markdown(
+            f"- cell ({r},{c}) of the stride-{s} map ({view.fine.shape[-2]}x"
+            f"{view.fine.shape[-1]} cells)\n"
+            f"- its window: the {side}x{side} px square centred on the cell's centre "
+            f"({(c + 0.5) * s:.0f}, {(r + 0.5) * s:.0f}) in the resized "
+            f"{'and flipped ' if view.flip else ''}image ({view.size[0]}x{view.size[1]})\n"
+            f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
+            + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
+               if cell.box is not None else "- no predicted box: this model has no regressor\n")
+            + f"- p({name}) = {cell.prob:.4f}")
+    if len(geometry.window_sides(ctx.model)) > 1:
+        st.caption(f"The window is nominal (a project choice, for provenance: {side // s} "
+                   "strides wide, the square objects were matched to in training); a cell sees "
+                   "its whole receptive field and regresses a box around its centre.")
 
 
 def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
