@@ -270,7 +270,7 @@ def _pyramid_rows(m, taps: list[tuple], regressor: bool) -> list[LayerInfo]:
     rows: list[LayerInfo] = []
     maps, rfs, jumps = [], [], []
     for (f, rf, jump), lat, s in zip(taps, m.lateral, m.strides):
-        row, p, _ = _conv_row(f"neck lateral 1x1, stride {s}", "fc", lat, f, rf, jump)
+        row, p, _ = _conv_row(f"neck lateral 1x1, stride {s}", "conv", lat, f, rf, jump)
         rows.append(row)
         maps.append(p)
         rfs.append(rf)
@@ -428,6 +428,16 @@ def pyramid_scale_rows(cfg: ZooConfig, image_hw: tuple[int, int], rule: str = "a
     return rows
 
 
+def output_fields(cfg: ModelConfig | ZooConfig) -> list[tuple[int, int]]:
+    """(stride, receptive field) of each output map's class layer, in px at the input: one for
+    an OverFeat-like net (its last classifier layer), one per level for a pyramid net."""
+    rows = [r for r in layer_table(cfg) if not r.name.endswith(" (regressor)")]
+    if is_pyramid(meta_model(cfg)):
+        rows = [r for r in rows if r.name.endswith(" class scores")]
+        return [(r.jump, r.receptive_field) for r in rows]
+    return [(rows[-1].jump, rows[-1].receptive_field)]
+
+
 def offset_layer(cfg: ModelConfig | ZooConfig) -> LayerInfo | None:
     """The layer whose stride the offset trick removes (paper section 3.3): the last layer with
     a stride above 1 before the classifier (OverFeat: its last max pool; EfficientNet: block
@@ -443,4 +453,4 @@ def offset_layer(cfg: ModelConfig | ZooConfig) -> LayerInfo | None:
 __all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table",
            "dense_macs", "crop_macs", "meta_model", "offsets", "human_count",
            "readable_cost_rows", "cost_rows", "pyramid_scale_rows", "window_sides",
-           "offset_layer", "is_pyramid"]
+           "offset_layer", "is_pyramid", "output_fields"]

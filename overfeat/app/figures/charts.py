@@ -136,8 +136,9 @@ def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure
 
 # --- architecture ---------------------------------------------------------------------------
 def layer_cost_figure(rows: list[dict]) -> go.Figure:
-    """Parameters and multiply-adds per layer (log scale) from state.layer_rows."""
-    rows = [r for r in rows if r["kind"] != "pool"]
+    """Parameters and multiply-adds per layer (log scale) from state.layer_rows; pools and a
+    pyramid's resizes (no parameters, no multiply-adds counted) are left out."""
+    rows = [r for r in rows if r["kind"] not in ("pool", "resize")]
     names = [r["layer"] for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters", "multiply-adds (one window)"])
     fig.add_trace(go.Bar(x=names, y=[r["parameters"] for r in rows], marker_color="#0072B2",
