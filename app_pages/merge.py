@@ -1,10 +1,10 @@
-"""Merge: the greedy merge step by step, the literal match score beside the corrected one."""
+"""Merge: the greedy merge step by step, the literal match score beside the corrected one; the
+final boxes with their summed confidence and, where the merge gives one, their score."""
 
 import streamlit as st
 
 from overfeat import merge
-from overfeat.app import figures, share
-from overfeat.app import state as appstate
+from overfeat.app import export, figures, share
 from overfeat.predict import detections
 from app_pages.common import chart, clamp_state, context, require_boxes, show_code, table
 
@@ -160,7 +160,16 @@ def final_boxes(a, results: dict) -> None:
             chart(f"merge_final_{kind}", figures.final_boxes_figure, ctx.backdrop(), r, names,
                   int(n_final), ctx.truth,
                   title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges", depends=(kind,))
-            table(appstate.detection_rows(dets))
+            table(export.final_box_rows(dets))
+    scored = any(d.score is not None for r in results.values() for d in detections(a, r, 1))
+    st.caption("confidence: the sum of the box's member windows' class probabilities (the "
+               "paper's; it grows with the number of views and windows that saw the object); "
+               "windows: how many raw boxes it merged; mean p: confidence / windows."
+               + (f" score: for each of the {a.n_views} inputs (scales x flips), the best "
+                  "class probability among its member windows from that input (0 where none), "
+                  "averaged over the inputs: 1.0 means every input saw the object with "
+                  "certainty (a project choice; it does not grow with the number of windows)."
+                  if scored else ""))
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("
                    + ", ".join(t["name"] for t in ctx.truth) + ").")

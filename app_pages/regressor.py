@@ -1,9 +1,12 @@
-"""Regressor: every raw box, filterable by scale, offset and class; a picked box with its window."""
+"""Regressor: every raw box, filterable by scale, offset and class; a picked box with its window.
+A pyramid net (no offsets, one map per stride): filtered by stride instead, its boxes' stride in
+their provenance; the regressor's text follows the model's box (per class, shared, or one
+class-agnostic box per cell as distances from the cell's centre)."""
 
 import streamlit as st
 
-from overfeat import boxes, multiscale
-from overfeat.app import figures
+from overfeat import boxes, geometry, multiscale
+from overfeat.app import export, figures
 from overfeat.app import state as appstate
 from app_pages.common import chart, context, require_boxes, show_code, table
 
@@ -13,25 +16,67 @@ require_boxes(ctx, "Regressor")
 
 
 def filters(a):
-    """(scales, offset indices, classes, show all) chosen on the page."""
+    """(scales, offset indices or None, levels or None, classes, show all) chosen on the page.
+    Offsets only where the model pools at offsets (k > 1, fine stride on); a pyramid's strides
+    instead (kept in "reg_levels" for the session; not part of a link)."""
     k = a.k
     scales = list(a.settings.scales)
     classes = sorted({c for cs in a.top_classes.values() for c in cs})
-    offs = list(range(k * k)) if a.settings.fine else [-1]
+    offs = list(range(k * k)) if a.settings.fine and k > 1 else [-1]
+    strides = export.level_strides(a)
+    levels = sorted(strides)
     for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
         kept = [v for v in st.session_state.get(key, opts) if v in opts]
         st.session_state[key] = kept if kept else opts
     # One row each: pills do not wrap inside a narrow column (nine offsets would be cut off).
     s = st.pills("Scales", scales, selection_mode="multi", key="reg_scales",
                  format_func=lambda s: f"scale {s + 1}")
-    o = st.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
-                 format_func=lambda i: appstate.offset_label(i, k))
+    o = lv = None
+    if len(offs) > 1:
+        o = st.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
+                     format_func=lambda i: appstate.offset_label(i, k))
+    if len(levels) > 1:
+        cur = st.session_state.get("reg_levels", st.session_state.get("_reg_levels", levels))
+        st.session_state["reg_levels"] = [v for v in cur if v in levels] or levels
+        lv = st.pills("Strides", levels, selection_mode="multi", key="reg_levels",
+                      format_func=lambda v: f"stride {strides[v]}",
+                      help="The output map (pyramid level) a box was regressed from.")
+        st.session_state["_reg_levels"] = lv
+    if len(offs) == 1:
+        st.caption("No offset filter: " + ("this model has no offset pooling (k = 1); its "
+                                           "finer maps are the strides above." if k <= 1 else
+                                           "offsets are off in the sidebar."))
     c = st.multiselect("Classes", classes, key="reg_classes",
                        format_func=lambda c: a.class_names[c],
                        help="The top-k classes of each scale (merge step a); top-k is in the sidebar.")
     show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                          f"confident)", key="reg_all")
-    return s, o, c, show_all
+    return s, o, lv, c, show_all
+
+
+def _wide(model) -> int:
+    """A pyramid net's window side in strides (NanoDet: 5)."""
+    return geometry.window_sides(model)[0] // model.strides[0]
+
+
+def box_text(model) -> str:
+    """What the regressor predicts, for this model's kind of box."""
+    if getattr(model, "pyramid", False):
+        return ("For every cell of each stride's map the regressor predicts **one box for all "
+                "classes** (class-agnostic): the distances from the cell's centre to the box's "
+                "four sides, each a distribution over 11 bins whose mean (times the stride) is "
+                "the distance in pixels. A raw box is that box with one class the cell scores "
+                "(the top-k of its scale). Each raw box keeps its provenance: scale, flip, "
+                f"stride, cell and the class score of its window (nominal: {_wide(model)} "
+                "strides wide, centred on the cell).")
+    per_class = model.cfg.regressor == "per_class"
+    return ("For every window the regressor predicts 4 numbers"
+            + (" for each class (the paper's class-specific last layer; a box of class c "
+               "uses class c's 4 numbers)" if per_class else
+               " (one shared 4-vector for all classes)")
+            + ": the box edges measured from the window's top-left corner in window sides. "
+            "Each raw box keeps its provenance: scale, flip, offset, cell and the class "
+            "score of its window.")
 
 
 def _pick_from_click() -> None:
@@ -49,20 +94,16 @@ def render() -> None:
     a = ctx.analysis()
     t = a.table
     st.title("Regressor")
-    per_class = ctx.model.cfg.regressor == "per_class"
-    st.markdown("For every window the regressor predicts 4 numbers"
-                + (" for each class (the paper's class-specific last layer; a box of class c "
-                   "uses class c's 4 numbers)" if per_class else
-                   " (one shared 4-vector for all classes)")
-                + ": the box edges measured from the window's top-left corner in window sides. "
-                "Each raw box keeps its provenance: scale, flip, offset, cell and the class "
-                "score of its window.")
+    st.markdown(box_text(ctx.model))
+    strides = export.level_strides(a)
     if len(t) == 0:
         st.warning(f"No boxes: every window of the top-{ctx.knobs.top_k} classes scores below "
                    f"the sidebar's min score of a window ({ctx.knobs.min_score:.2f}): lower it.")
         return
-    s, o, c, show_all = filters(a)
+    s, o, lv, c, show_all = filters(a)
     idx = appstate.filter_boxes(t, scales=s, offsets_=o, classes=c)
+    if lv is not None:
+        idx = export.keep_levels(t, idx, lv)
     drawn = appstate.most_confident(t.scores, idx, None if show_all else figures.DEFAULT_MAX_BOXES)
     ids = idx.tolist()
     if ids:
@@ -75,24 +116,33 @@ def render() -> None:
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
              f"(coloured by scale)")
     chart("reg_click", figures.boxes_figure, ctx.backdrop(), t, drawn, a.class_names, a.k,
-          pick=pick, title=title, depends=(tuple(s), tuple(o), tuple(c), show_all),
+          pick=pick, title=title, strides=strides,
+          depends=(tuple(s), tuple(o or ()), tuple(lv or ()), tuple(c), show_all),
           plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
     m1, m2, m3 = st.columns(3)
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))
-    m3.metric("views", len(a.views))
+    m3.metric("views", a.n_views, help=f"{len(a.views)} maps: {len(strides)} per view"
+              if len(a.views) != a.n_views else "scales x flips")
     if pick is not None:
         st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
-        table(appstate.box_rows(t, [pick], a.class_names, a.k))
+        table(export.box_rows(t, [pick], a.class_names, a.k, strides))
     # 25 rows, not 100: each cell of a static table is a Markdown element in the browser, and
     # 100 rows cost ~0.25 s of the browser's CPU on every visit (tests/browser_latency.py).
     st.markdown(f"**The {REG_ROWS} most confident boxes matching the filters**")
-    table(appstate.box_rows(t, appstate.most_confident(t.scores, idx, REG_ROWS), a.class_names,
-                         a.k), height=300)
-    st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell and "
-               "offset refer to the mirrored image the network saw. Training target (project "
-               "choice): the box in its window's frame, edges in window sides.")
-    show_code(boxes.decode, multiscale._view_boxes)
+    table(export.box_rows(t, appstate.most_confident(t.scores, idx, REG_ROWS), a.class_names,
+                          a.k, strides), height=300)
+    if getattr(ctx.model, "pyramid", False):
+        st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell "
+                   "refers to the mirrored image the network saw. 'stride': the map the box "
+                   f"came from (its cell's window is {_wide(ctx.model)} strides wide). The box is the net's own "
+                   "(trained by its authors): it need not stay inside the window.")
+        show_code(ctx.model.distances, multiscale._pyramid_views, multiscale._view_boxes)
+    else:
+        st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell "
+                   "and offset refer to the mirrored image the network saw. Training target "
+                   "(project choice): the box in its window's frame, edges in window sides.")
+        show_code(boxes.decode, multiscale._view_boxes)
 
 
 render()

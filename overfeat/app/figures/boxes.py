@@ -18,9 +18,18 @@ from .base import (DEFAULT_MAX_BOXES, FULL, HALF, SCALE_COLORS, Backdrop, add_im
 
 # --- regressor ------------------------------------------------------------------------------
 def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int,
-                 pick: int | None = None, title: str = "") -> go.Figure:
+                 pick: int | None = None, title: str = "",
+                 strides: dict[int, int] | None = None) -> go.Figure:
     """Raw regressor boxes idx of table, coloured by scale; a marker at each box centre carries
-    its row index (customdata) for hover and click. pick: a row whose window is also drawn."""
+    its row index (customdata) for hover and click. pick: a row whose window is also drawn.
+    strides: a pyramid net's {level: stride}: the hover names a box's stride, not an offset."""
+    pyramid = strides is not None and len(strides) > 1
+
+    def where(i: int) -> str:
+        if pyramid:
+            return f"stride {strides[int(table.level[i])]}"
+        return f"offset {offset_label(int(table.offset[i]), k)}"
+
     fig = go.Figure()
     add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     idx = idx.long()
@@ -37,8 +46,8 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
                                  legendgroup=f"s{s}", hoverinfo="skip"))
         b = table.boxes[sel]
         text = [f"#{i} {class_names[int(table.labels[i])]} {float(table.scores[i]):.3f}<br>"
-                f"scale {s + 1}{' flip' if bool(table.flip[i]) else ''}, offset "
-                f"{offset_label(int(table.offset[i]), k)}, cell ({int(table.row[i])},{int(table.col[i])})"
+                f"scale {s + 1}{' flip' if bool(table.flip[i]) else ''}, {where(i)}, "
+                f"cell ({int(table.row[i])},{int(table.col[i])})"
                 for i in sel.tolist()]
         fig.add_trace(go.Scatter(x=pixels((b[:, 0] + b[:, 2]) / 2), y=pixels((b[:, 1] + b[:, 3]) / 2),
                                  mode="markers", marker=dict(color=color, size=9, opacity=0.9,
