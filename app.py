@@ -16,6 +16,7 @@ import streamlit as st
 
 from overfeat.app import share
 from overfeat.app import state as appstate
+from overfeat.models import registry as zoo
 from app_pages import common, sidebar
 
 st.set_page_config(page_title="OverFeat, step by step", page_icon=":mag:", layout="wide")
@@ -55,10 +56,10 @@ def restore_link(by_name: dict, current) -> None:
     st.session_state["_link_done"] = True
     state, want, notes = share.decode(st.query_params.to_dict(), len(appstate.GALLERY),
                                       tuple(by_name))
-    if state:  # a model's own knob values (appstate.MODEL_KNOBS), then the link's, which win
+    if state:  # a model's own knob values (appstate.model_knobs), then the link's, which win
         model = state.get("model_source", "default")
         st.session_state["_knobs_for"] = model
-        for k, v in appstate.MODEL_KNOBS.get(model, {}).items():
+        for k, v in appstate.model_knobs(model).items():
             st.session_state[k] = v
     for k, v in state.items():
         st.session_state[k] = v
@@ -127,6 +128,23 @@ def run_page(page, title: str) -> None:
 PAGE_FAILED = "Sorry, something went wrong here: the"
 
 
+def suggest_models() -> None:
+    """A photo (upload, camera or sample photo) with the pictogram checkpoint: one line that
+    offers the models made for photos (sidebar.photo_models: Objects first, then ImageNet),
+    one click each. Not after a rejected file (ctx.is_photo is False on that run)."""
+    names = sidebar.photo_models()
+    if not names:
+        return
+    cards = [zoo.CARDS[n] for n in names]
+    what = " ".join(f"**{c.label}**: {c.knows}." for c in cards)
+    cols = st.columns([4] + [1] * len(cards), vertical_alignment="center")
+    cols[0].info(f"A photo of things? The pictogram model knows only 20 drawn pictograms. "
+                 f"{what}")
+    for col, c in zip(cols[1:], cards):
+        col.button(f"Use {c.label}", on_click=sidebar.use_model, args=(c.name,),
+                   key=f"use_{c.name}", type="primary" if c is cards[0] else "secondary")
+
+
 # The navigation: (file in app_pages/, title, Material icon); the first is the default page.
 PAGES = (("overview", "Overview", "route"), ("architecture", "Architecture", "account_tree"),
          ("scales", "Scales", "zoom_in"), ("offsets", "Offsets", "grid_on"),
@@ -154,12 +172,8 @@ try:
         st.error(msg)
     for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
         st.info(msg)
-    if st.session_state.get("_suggest_imagenet") and ctx.model_key.startswith("default"):
-        c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.info("A photo? The pictogram model knows only 20 drawn pictograms: the ImageNet "
-                "model knows 1000 real-world classes (and Faces boxes faces).")
-        c2.button("Use ImageNet", on_click=sidebar.use_model, args=("imagenet",),
-                  key="use_imagenet")
+    if ctx.is_photo and ctx.model_key.startswith("default"):
+        suggest_models()
     run_page(page, page.title)
 
     # Prefetch: once the page is on screen, the two merges for the current settings are

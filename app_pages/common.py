@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from overfeat.models import registry as zoo
-from overfeat.app import figures, jobs
+from overfeat.app import figures, jobs, share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from overfeat.config import ModelConfig, preset
@@ -129,6 +129,19 @@ def sample_photo(index: int) -> Image.Image:
     return appstate.load_photo(index)
 
 
+@st.cache_data(show_spinner=False)
+def photo_truth(index: int) -> list[dict] | None:
+    """The hand-drawn boxes of sample photo `index` (assets/photos/boxes.json), or None for a
+    photo without them (or should the file be unreadable: the pages then rank nothing)."""
+    from overfeat.photos import load_truth
+
+    try:
+        return appstate.photo_truth(index, load_truth())
+    except ValueError:
+        logging.getLogger("overfeat.app").exception("assets/photos/boxes.json")
+        return None
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def image_backdrop(image_key: str, _image: Image.Image, max_side: int = 560) -> Backdrop:
     return backdrop(_image, max_side)
@@ -178,6 +191,10 @@ class Context:
     truth: list[dict] | None  # ground-truth objects of a generated scene
     knobs: appstate.Knobs
     notes: list[str] = field(default_factory=list)
+    # The hand-drawn boxes of a sample photo (assets/photos/boxes.json), when the model knows
+    # all their classes: the Detection and Greedy vs NMS pages mark boxes right or wrong.
+    photo_truth: list[dict] | None = None
+    is_photo: bool = False  # a photo (upload, camera, sample photo) accepted on this run
     timings: dict = field(default_factory=dict)
     _full: Analysis | None = None
     _analysis: Analysis | None = None
@@ -190,6 +207,18 @@ class Context:
     @property
     def settings(self) -> Settings:
         return self.knobs.settings()
+
+    @property
+    def card(self):
+        """The model's card (overfeat.models.base.ModelCard): what it can do. Pages follow its
+        fields (boxes, photos, pyramid, min_box_score), never the model's name."""
+        return zoo.card_of(self.model)
+
+    @property
+    def any_truth(self) -> list[dict] | None:
+        """The truth to mark boxes against: a generated scene's objects, else a sample
+        photo's hand-drawn boxes (None: neither, or classes the model does not know)."""
+        return self.truth if self.truth is not None else self.photo_truth
 
     def full(self) -> Analysis:
         if self._full is None:
@@ -415,6 +444,20 @@ def _figure(cache_key: tuple, _build, _args: tuple, _kw: dict):
     return figures.styled(_build(*_args, **_kw), presenter=cache_key[-1])
 
 
+def figure(key: str, build, *args, depends: tuple = (), **kw):
+    """The figure chart() would draw for the same arguments (built once, cached), without
+    drawing it: for a page that reads a figure before it decides to show it."""
+    ctx = st.session_state.get(CTX_KEY)
+    presenter = bool(st.session_state.get("presenter"))
+    return _figure(_cache_key(key, build, ctx, args, kw, depends, presenter), build, args, kw)
+
+
+def _cache_key(key, build, ctx, args, kw, depends, presenter) -> tuple:
+    return (key, f"{build.__module__}.{build.__qualname__}",
+            ctx.view_key if ctx is not None else None, tuple(_key_part(a) for a in args),
+            tuple(sorted((k, _key_part(v)) for k, v in kw.items())), depends, presenter)
+
+
 def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
           plot_kw: dict | None = None, **kw):
     """Draw the package figure build(*args, **kw) in the house style (figures.styled; larger in
@@ -430,11 +473,7 @@ def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
     ctx = st.session_state.get(CTX_KEY)
     presenter = bool(st.session_state.get("presenter"))
     if cache:
-        cache_key = (key, f"{build.__module__}.{build.__qualname__}",
-                     ctx.view_key if ctx is not None else None,
-                     tuple(_key_part(a) for a in args),
-                     tuple(sorted((k, _key_part(v)) for k, v in kw.items())), depends, presenter)
-        fig = _figure(cache_key, build, args, kw)
+        fig = _figure(_cache_key(key, build, ctx, args, kw, depends, presenter), build, args, kw)
     else:
         fig = figures.styled(build(*args, **kw), presenter=presenter)
     return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch",
@@ -511,14 +550,47 @@ def from_link(key: str) -> bool:
     return False
 
 
+def use_model(name: str) -> None:
+    """Choose the sidebar's model `name` (a registry name or "default"): the callback of the
+    one-click "Use ..." buttons. The sidebar applies the model's own knobs on the next run."""
+    st.session_state["model_source"] = name
+
+
+def box_model() -> str:
+    """The model a page that needs boxes offers: the first of the registry whose card has
+    boxes and is made for photos of things (the Objects model)."""
+    return next(n for n in zoo.MODEL_NAMES if zoo.CARDS[n].boxes and zoo.CARDS[n].photos)
+
+
 def require_boxes(ctx: "Context", page: str) -> None:
-    """Stop a page that needs a box regressor when the model has none (one line)."""
+    """Stop a page that needs a box regressor when the model has none: one line, and a button
+    that switches to a model with boxes (box_model)."""
     if not getattr(ctx.model, "has_regressor", True):
         st.title(page)
-        st.info(f"{page} needs raw boxes, and the ImageNet model (EfficientNet-Lite0) has no box "
-                f"regressor: choose **{zoo.CARDS['faces'].label}** for real boxes on a photo, or "
-                f"the pictogram checkpoint, in the sidebar's Model section.")
+        name = box_model()
+        label = zoo.CARDS[name].label
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.info(f"{page} needs boxes, and {ctx.model_desc} has no box regressor: use "
+                f"**{label}** for boxes on a photo (or Faces, or the pictogram checkpoint).")
+        c2.button(f"Use {label}", on_click=use_model, args=(name,), key="use_box_model",
+                  type="primary")
         st.stop()
+
+
+SCORE_KEY = "min_box_score"  # share.PARAMS: the Detection and Greedy vs NMS pages' setting
+
+
+def box_score_ui(where, default: float, label: str = "Minimum score of a detection") -> float:
+    """The minimum probability-like score of a final box (share.PARAMS' min_box_score, kept
+    across pages and in the link; the Greedy vs NMS page counts by it too)."""
+    if st.session_state.get(SCORE_KEY) not in share.BOX_SCORE_STEPS:
+        st.session_state[SCORE_KEY] = default
+    return float(where.select_slider(
+        f"{label} (mean over the views of the best window probability in each, 0 to 1)",
+        share.BOX_SCORE_STEPS, key=SCORE_KEY,
+        help=f"A final box counts when, on average over the views, its best window is this "
+             f"probable (this model's default: {default:g}). Its summed confidence grows with "
+             "the number of views and windows, so it is not the measure here."))
 
 
 def clamp_state(key: str, lo, hi, default) -> None:

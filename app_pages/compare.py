@@ -7,7 +7,7 @@ from overfeat import compare
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import chart, context, require_boxes, show_code, table
+from app_pages.common import box_score_ui, chart, context, require_boxes, show_code, table
 
 ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
@@ -41,6 +41,14 @@ def support_ui(col) -> float:
     return t
 
 
+SCORE_RULE = (
+    "A final box counts when its **score** is at least {t}: the mean over the {n} views of the "
+    "best window probability in each, in [0, 1] (this model's answer, detection.answer_boxes), "
+    "for all four methods: an NMS box's score comes from the kept box and those it suppressed. "
+    "This model's summed confidences grow with the number of views and windows, so they are "
+    "not counted on.")
+
+
 def render() -> None:
     st.title("Greedy vs NMS")
     st.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
@@ -50,44 +58,70 @@ def render() -> None:
     c1, c2 = st.columns([3, 2])
     iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou")
-    min_support = support_ui(c2)
+    card = ctx.card
+    by_score = card.min_box_score is not None
+    if by_score:  # the Detection page's setting (one session key, one link name)
+        threshold = box_score_ui(c2, card.min_box_score, "Minimum score of a counted box")
+    else:
+        threshold = support_ui(c2)
     a = ctx.analysis()
     kn = ctx.knobs
     key = kn.compare_key(iou)
     # The two greedy merges are the app's cached ones (the Merge page shows the same).
     res = methods(ctx.model_key, ctx.image_key, key, a,
                   {kind: ctx.merge(kind) for kind in ("literal", "corrected")})
-    rows = compare.compare_rows(res, len(a.table), ctx.truth, a.class_names, min_support)
-    table(rows)
-    st.caption(SUPPORT_RULE.format(t=f"{min_support:g}"))
-    if ctx.truth is not None:
-        best = [r["method"] for r in rows if r["rank"] == 1]
-        st.caption(f"Closest to the truth: **{', '.join(best)}**. Measure (overfeat.compare): "
-                   f"VOC matching at IoU >= {compare.MATCH_IOU} of the counted boxes (most "
-                   "confident first, same class, each object once); methods are ranked by true "
-                   "positives, then fewest false positives, then the mean IoU of the matches.")
+    truth = ctx.any_truth
+    if by_score:
+        scored = appstate.with_scores(res, a.table, a.n_views)
+        counted = {name: d.scored(threshold) for name, d in scored.items()}
+        rows = compare.compare_rows(counted, len(a.table), truth, a.class_names)
+        for row, d in zip(rows, res.values()):
+            row["final boxes"] = len(d)
+        rule = SCORE_RULE.format(t=f"{threshold:g}", n=a.n_views)
     else:
-        st.caption("No ground truth for this image: choose a generated scene in the sidebar to "
-                   "rank the methods against its objects.")
+        counted = {name: r.supported(threshold) for name, r in res.items()}
+        rows = compare.compare_rows(res, len(a.table), truth, a.class_names, threshold)
+        rule = SUPPORT_RULE.format(t=f"{threshold:g}")
+    table(rows)
+    st.caption(rule)
+    if truth is not None:
+        best = [r["method"] for r in rows if r["rank"] == 1]
+        source = ("" if ctx.truth is not None else
+                  " (the photo's hand-drawn boxes, assets/photos/boxes.json)")
+        st.caption(f"Closest to the truth{source}: **{', '.join(best)}**. Measure "
+                   f"(overfeat.compare): VOC matching at IoU >= {compare.MATCH_IOU} of the "
+                   "counted boxes (most confident first, same class, each object once); "
+                   "methods are ranked by true positives, then fewest false positives, then "
+                   "the mean IoU of the matches.")
+    else:
+        st.caption("No ground truth for this image: choose a generated scene (or a sample "
+                   "photo with hand-drawn boxes, for a model that knows their classes) in the "
+                   "sidebar to rank the methods against its objects.")
     st.caption(f"greedy: t = {kn.t_literal:g} (literal), {kn.t_corrected:g} (corrected), "
                f"{'within a class' if kn.by_class else 'across classes'}, {kn.average} average "
                "of the boxes; confidence = sum of the members' scores. nms: all classes "
                "together (torchvision.ops.nms); batched "
                "nms: within a class (torchvision.ops.batched_nms); confidence = the kept "
                "window's score.")
+    what = f"score >= {threshold:g}" if by_score else f"support >= {threshold:g}"
     cols = st.columns(2)
     for i, (name, r) in enumerate(res.items()):
-        counted = r.supported(min_support)
-        shown = counted.top(figures.DEFAULT_MAX_BOXES)
+        shown = counted[name].top(figures.DEFAULT_MAX_BOXES)
+        n = len(counted[name])
         with cols[i % 2]:
+            if n == 0 and by_score:  # no empty plot: one line says why (the support
+                # rule's image without boxes stays, pinned by the lesson tests)
+                st.caption(f"{name}: none of its {len(r)} boxes has {what}: nothing to draw.")
+                continue
             # (Below the title, a note would run under Plotly's mode bar in a half-width column.)
-            st.caption(f"{name}: {len(counted)} of {len(r)} boxes have support >= "
-                       f"{min_support:g}" + (f"; the {len(shown)} most confident drawn"
-                                            if len(shown) < len(counted) else ", all drawn"))
+            st.caption(f"{name}: {n} of {len(r)} boxes have {what}"
+                       + (f"; the {len(shown)} {'best' if by_score else 'most confident'} drawn"
+                          if len(shown) < n else ", all drawn")
+                       + ("; labelled with their score" if by_score else ""))
             chart(f"cmp_fig_{i}", figures.method_boxes_figure, ctx.backdrop(), shown.boxes,
-                  shown.confs, shown.labels, a.class_names, ctx.truth,
-                  title=f"{name}: {len(counted)} boxes counted", max_boxes=None,
-                  depends=(name, iou, min_support))
+                  shown.score if by_score else shown.confs, shown.labels, a.class_names, truth,
+                  title=f"{name}: {n} boxes counted", max_boxes=None,
+                  depends=(name, iou, threshold, by_score))
     show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth)
 
 

@@ -5,30 +5,80 @@ import streamlit as st
 from overfeat import detection
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, show_code
+from overfeat.models import registry as zoo
+from app_pages.common import box_model, chart, context, figure, show_code, table, use_model
 
 ctx = context()
+MAX_DRAWN = 30  # final boxes drawn on the Overview's image at most (the table lists them all)
 
 
 def render() -> None:
-    m = ctx.model
+    a = ctx.analysis()
+    info = appstate.pipeline_info(a, ctx.model)
     st.title("OverFeat, step by step")
-    st.markdown(
-        f"One convolutional network, trained on {m.window}x{m.window} crops, is slid over the "
-        f"**whole image at six scales**. Its fully-connected layers are convolutions, so one "
-        f"pass gives a class score and a box for every {m.window}x{m.window} window; **offset "
-        f"pooling** makes the windows {m.prepool_stride} px apart instead of {m.stride}; a "
-        f"**greedy merge** turns thousands of raw boxes into a few detections (Sermanet et "
-        f"al., ICLR 2014).")
-    chart("pipeline", figures.pipeline_figure, appstate.pipeline_info(ctx.analysis(), ctx.model))
+    st.markdown(intro(info))
+    pipeline(info)
     st.caption("Numbers are for the current image, model and sidebar settings.")
-    guide(ctx.model.k, ctx.model.window)
-    answer()
-    show_code(appstate.pipeline_info, export.analysis_dict)
+    guide(info)
+    answer(info)
+    show_code(appstate.pipeline_info, detection.answer_boxes, export.analysis_dict)
 
 
-def guide(k: int, w: int) -> None:
-    """What each page shows, and a lesson plan (k: the offsets per side, w: the window)."""
+def intro(info: dict) -> str:
+    """What the model does, in the paper's words, for what this model has (pipeline_info):
+    no window, offsets or regressor it lacks."""
+    paper = "(Sermanet et al., ICLR 2014)"
+    if info["pyramid"]:
+        strides = ", ".join(str(s) for s in info["strides"])
+        kind, t = info["answer"]
+        return (f"One convolutional network is slid over the **whole image at six scales**. "
+                f"Like OverFeat it is convolutional to the end, so one pass scores every "
+                f"position; unlike OverFeat it has a **feature pyramid**: each input gives "
+                f"{len(info['strides'])} maps, at strides {strides} px, and every cell of "
+                f"every map gives {info['classes']} class probabilities and a box. A **greedy "
+                f"merge** {paper} turns the raw boxes into a few detections; the answer is the "
+                f"final boxes whose {kind} reaches {t:g}.")
+    w = info["window"]
+    text = (f"One convolutional network, trained on {w}x{w} crops, is slid over the **whole "
+            f"image at six scales**. Its fully-connected layers are convolutions, so one pass "
+            f"gives a class score{' and a box' if info['regressor'] else ''} for every "
+            f"{w}x{w} window")
+    if info["offsets"]:
+        text += (f"; **offset pooling** makes the windows {info['prepool']} px apart instead "
+                 f"of {info['coarse']}")
+    if info["regressor"]:
+        return text + f"; a **greedy merge** turns thousands of raw boxes into a few detections {paper}."
+    return (text + f" {paper}. This model has **no box regressor**: it names what the image "
+            "shows, it does not box it.")
+
+
+def pipeline(info: dict) -> None:
+    """The pipeline picture (figures.pipeline_figure) where it draws only what this model has;
+    otherwise the same stages as a list (appstate.pipeline_stages)."""
+    fig = figure("pipeline", figures.pipeline_figure, info)
+    text = " ".join(str(n.text or "") for n in fig.layout.annotations)
+    if not appstate.pipeline_misfits(text, info):
+        chart("pipeline", figures.pipeline_figure, info)
+        return
+    st.markdown("\n".join(f"{i + 1}. **{title}**: {body} (*{where}*)"
+                           for i, (title, body, where) in enumerate(appstate.pipeline_stages(info))))
+
+
+def guide(info: dict) -> None:
+    """What each page shows, and a lesson plan, for what this model has."""
+    k, w = info["k"], info["window"]
+    boxes = "" if info["regressor"] else " (needs a model with boxes)"
+    if info["pyramid"]:
+        offsets = ("- **Offsets**: the paper's offset pooling makes a finer map; this model's "
+                   "feature pyramid gives maps at strides "
+                   f"{', '.join(str(s) for s in info['strides'])} px instead.\n")
+        step4 = ("4. **Offsets**: compare the finest map with the coarsest; which objects "
+                 "does each see?\n")
+    else:
+        offsets = (f"- **Offsets**: the {k}x{k} offset-pooled feature maps, the {k * k} "
+                   f"classifier maps and the fine map they interleave into; pick a cell to see "
+                   f"its {w}x{w} window.\n")
+        step4 = "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
     left, right = st.columns([3, 2])
     with left:
         st.subheader("What each page shows")
@@ -39,19 +89,18 @@ def guide(k: int, w: int) -> None:
             "- **Scales**: the confidence map of a class at each scale over the image, each "
             "scale's spatial maximum and the averaged score; switch scales and flips in the "
             "sidebar and watch the prediction change.\n"
-            f"- **Offsets**: the {k}x{k} offset-pooled feature maps, the {k * k} classifier "
-            "maps and the "
-            f"fine map they interleave into; pick a cell to see its {w}x{w} window.\n"
-            "- **Regressor**: every raw box the regressor predicts, by scale, offset and "
-            "class; pick one to see the window it came from.\n"
-            "- **Merge**: the greedy merge one step at a time, with the paper's literal match "
-            "score beside the corrected one, and the final boxes.\n"
+            + offsets +
+            f"- **Regressor**{boxes}: every raw box the regressor predicts, by scale, offset "
+            "and class; pick one to see the window it came from.\n"
+            f"- **Merge**{boxes}: the greedy merge one step at a time, with the paper's "
+            "literal match score beside the corrected one, and the final boxes.\n"
             "- **Training**: train a small model in the browser (a minute or two), watch its "
             "loss, then pick it in the sidebar (*Trained in the app*).\n"
-            "- **Detection**: several objects at once; a score threshold; on a generated "
-            "scene each detection marked right or wrong; where the background class wins.\n"
-            "- **Greedy vs NMS**: the paper's merge against non-maximum suppression on the "
-            "same raw boxes, ranked against the truth of a generated scene.\n"
+            f"- **Detection**{boxes}: several objects at once; a score threshold; on a "
+            "generated scene (or a sample photo with hand-drawn boxes) each detection marked "
+            "right or wrong; where the background class wins.\n"
+            f"- **Greedy vs NMS**{boxes}: the paper's merge against non-maximum suppression on "
+            "the same raw boxes, ranked against the truth where it is known.\n"
             "- **Experiments**: the paper's Table 2 (what offsets, scales and flips each buy) "
             "for this model beside the paper's numbers; recompute it on fresh scenes.\n"
             "- **Efficiency**: why sliding a convolutional network beats cropping: windows, "
@@ -62,7 +111,7 @@ def guide(k: int, w: int) -> None:
             "1. Pick a sample scene (or let students upload a photo).\n"
             "2. **Architecture**: ask why the map at scale 1 is only a few cells wide.\n"
             "3. **Scales**: untick the large scales; which objects does the network lose?\n"
-            "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
+            + step4 +
             "5. **Merge**: press *Next* a few times, then compare the literal score: why does "
             "it refuse to merge boxes that overlap?\n"
             "6. **Detection** on a new scene from a seed: which objects are missed, and are "
@@ -74,8 +123,9 @@ def guide(k: int, w: int) -> None:
             "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
 
 
-def answer() -> None:
-    """The final boxes and the top classes for this image, and the JSON download."""
+def answer(info: dict) -> None:
+    """The final boxes the model answers with (detection.answer_boxes, by its card) and the top
+    classes for this image, and the JSON download."""
     a = ctx.analysis()
     st.subheader("The network's answer")
     if ctx.image_key.startswith("upload:") and ctx.model_key.startswith("default:"):
@@ -83,27 +133,57 @@ def answer() -> None:
                 "(emoji objects on generated backgrounds), not from photos: on a photo its "
                 "classes are guesses, but every map, box and merge step still shows how "
                 "OverFeat works. Try a sample scene to see it right.")
-    r = ctx.merge(ctx.knobs.score)  # the other merge: prefetched after the page (app.py)
-    n = appstate.n_confident(r, detection.DEFAULT_MIN_CONFIDENCE)
     left, right = st.columns([3, 2])
     with left:
-        if ctx.model.has_regressor:
-            title = f"{n} final boxes, confidence >= {detection.DEFAULT_MIN_CONFIDENCE:g}"
-            st.caption(f"{ctx.image_label}: {len(r.final)} boxes after the "
-                       f"{ctx.knobs.score} merge, the {n} most confident drawn.")
+        if info["regressor"]:
+            boxes(a, info)
         else:
-            title = "no boxes: this model has no box regressor"
-        chart("overview_boxes", figures.final_boxes_figure, ctx.backdrop(), r, a.class_names, n,
-              ctx.truth, title=title)
+            name = box_model()
+            st.info(f"No boxes: {ctx.model_desc} has no box regressor, so its answer is the "
+                    f"classes on the right. **{zoo.CARDS[name].label}** boxes what it finds.")
+            st.button(f"Use {zoo.CARDS[name].label}", on_click=use_model, args=(name,),
+                      key="use_box_model_overview")
     with right:
         ranking = appstate.class_ranking(a, 5)
         st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
-        st.caption(f"Classification: spatial max per class at each view, averaged over "
-                   f"{len(a.views)} views ({len(a.settings.scales)} scales"
-                   f"{' x 2 flips' if a.settings.flips else ''}). Boxes: the greedy merge of "
-                   "the raw boxes (Merge page), those whose confidence (the sum of their "
-                   "windows' class probabilities) reaches the Detection page's default.")
+        flips = " x 2 flips" if a.settings.flips else ""
+        levels = (f", each the max over its {len(a.views) // a.n_views} maps: {len(a.views)} "
+                  "maps in all" if len(a.views) != a.n_views else "")
+        st.caption(f"Classification: spatial max per class at each view{levels}, averaged "
+                   f"over {a.n_views} views ({len(a.settings.scales)} scales{flips}).")
     download(a)
+
+
+def boxes(a, info: dict) -> None:
+    """The answer's final boxes on the image: by score for a model whose card sets
+    min_box_score (with a table of score and confidence), else by summed confidence."""
+    r = ctx.merge(ctx.knobs.score)  # the other merge: prefetched after the page (app.py)
+    kind, t = info["answer"]
+    ans = detection.answer_boxes(r.final, ctx.card.min_box_score,
+                                 detection.DEFAULT_MIN_CONFIDENCE)
+    if kind == "score":
+        recs = ans.records(a.class_names)
+        chart("overview_boxes", figures.detection_marks_figure, ctx.backdrop(),
+              recs[:MAX_DRAWN], None, None, None,
+              title=f"{len(ans)} final boxes, score >= {t:g}")
+        if recs:
+            table(appstate.detection_rows(recs, score=True))
+        st.caption(f"{ctx.image_label}: {len(a.table):,} raw boxes, {len(r.final)} after the "
+                   f"{ctx.knobs.score} merge, {len(ans)} with score >= {t:g}"
+                   f"{f' (the {MAX_DRAWN} best drawn)' if len(recs) > MAX_DRAWN else ''}. "
+                   f"**score**: the mean over the {a.n_views} views of the best window "
+                   "probability in each, in [0, 1]; **confidence**: the paper's sum of window "
+                   "probabilities (it grows with the number of views and windows, so this "
+                   "model's answer uses the score).")
+        return
+    n = appstate.n_confident(r, t)
+    st.caption(f"{ctx.image_label}: {len(r.final)} boxes after the {ctx.knobs.score} merge, "
+               f"the {n} most confident drawn.")
+    chart("overview_boxes", figures.final_boxes_figure, ctx.backdrop(), r, a.class_names, n,
+          ctx.truth, title=f"{n} final boxes, confidence >= {t:g}")
+    st.caption("Boxes: the greedy merge of the raw boxes (Merge page), those whose confidence "
+               "(the sum of their windows' class probabilities) reaches the Detection page's "
+               "default.")
 
 
 def download(a) -> None:
@@ -118,7 +198,9 @@ def download(a) -> None:
                        file_name=f"overfeat-{name}.json",
                        mime="application/json", key="export_json", on_click="ignore",
                        help=f"{len(a.views)} views, {len(a.table)} raw boxes with provenance, "
-                            f"both merges' traces and final boxes.")
+                            "both merges' traces and final boxes"
+                            + (f" ({a.n_views} inputs, {len(a.views) // a.n_views} maps each)."
+                               if len(a.views) != a.n_views else "."))
 
 
 render()

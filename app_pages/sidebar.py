@@ -11,6 +11,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from overfeat.models import registry as zoo
+from overfeat.app import share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS, ModelConfig
@@ -55,7 +56,6 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
         up = st.session_state["img"]
     if _is_new(up, "_seen_upload"):
         st.session_state["img_source"] = "upload"  # a new upload becomes the image
-        _suggest_imagenet()
     source = sb.radio("Image to analyse", list(SOURCES), key="img_source",
                       format_func=SOURCES.get)
     if source == "camera":
@@ -101,8 +101,6 @@ def _camera_ui(presenter: bool):
                                                         help="Your browser asks for the camera.")
     if presenter and "cam" in st.session_state:
         up = st.session_state["cam"]
-    if _is_new(up, "_seen_cam"):
-        _suggest_imagenet()
     return up
 
 
@@ -141,17 +139,16 @@ def _upload(up, presenter: bool, errors: list[str], notes: list[str]):
     return chosen, None
 
 
-def _suggest_imagenet() -> None:
-    """A new photo while the pictogram model is chosen: offer the ImageNet model (a photo is
-    rarely made of pictograms)."""
-    if st.session_state.get("model_source", "default") == "default":
-        st.session_state["_suggest_imagenet"] = True
+use_model = common.use_model  # the "Use ..." buttons' callback (app.py, common.require_boxes)
 
 
-def use_model(name: str) -> None:
-    """Choose the sidebar's model `name` (the "Use ImageNet" button's callback)."""
-    st.session_state["model_source"] = name
-    st.session_state.pop("_suggest_imagenet", None)
+def photo_models() -> list[str]:
+    """The models app.py suggests for a photo while the pictogram checkpoint is chosen, best
+    first: those whose card says they are made for photos of things (boxes), then those that
+    classify photos without boxes (not one of the paper's geometries: ImageNet's 1000 classes)."""
+    cards = [zoo.CARDS[n] for n in zoo.MODEL_NAMES]
+    return ([c.name for c in cards if c.photos]
+            + [c.name for c in cards if not c.photos and not c.boxes and not c.paper_net])
 
 
 def _scene(kind: str, seed: int, index: int, label: str):
@@ -180,11 +177,8 @@ def model_ui(errors: list[str], presenter: bool = False) -> ModelChoice:
     source = _model_source(stamp, trained, presenter)
     model, desc = common.default_model(stamp)
     chosen = ModelChoice(model, f"default:{stamp}", desc, model.cfg, None)
-    if st.session_state.get("_knobs_for") != source:  # a model's own knob values (P-Net)
-        st.session_state["_knobs_for"] = source
-        for k, v in appstate.MODEL_KNOBS.get(source, {}).items():
-            st.session_state[k] = v
-    if source in ("imagenet", "faces"):
+    _apply_model_knobs(source)
+    if source in zoo.CARDS and source != "pictogram":  # a pretrained net of the registry
         try:
             model = common.zoo_model(source)
             chosen = ModelChoice(model, f"zoo:{source}", zoo.CARDS[source].label, model.cfg, None)
@@ -201,18 +195,36 @@ def model_ui(errors: list[str], presenter: bool = False) -> ModelChoice:
         sb.warning("No trained checkpoint yet: the model has random weights, so its scores "
                    "and boxes are noise (the geometry is exact).")
     sb.caption(appstate.describe(chosen.model.cfg))
-    if source == "faces":
-        sb.caption("Faces: min window score 0.6 and top-k 1 are set for this model (its windows "
-                   "are 1 px apart: ~100,000 per photo).")
+    note = appstate.knobs_note(source) if chosen.key == f"zoo:{source}" else None
+    if note:
+        sb.caption(note)
     return chosen
+
+
+def _apply_model_knobs(source: str) -> None:
+    """A newly chosen model's own knob values (appstate.model_knobs: P-Net's window threshold,
+    NanoDet's...); those the previous model set and this one does not go back to their
+    defaults, so that leaving a model leaves none of its settings behind."""
+    ss = st.session_state
+    before = ss.get("_knobs_for")
+    if before == source:
+        return
+    ss["_knobs_for"] = source
+    mine = appstate.model_knobs(source)
+    defaults = share.defaults()
+    for k in appstate.model_knobs(before) if before is not None else {}:
+        if k not in mine and k in defaults:
+            ss[k] = defaults[k]
+    for k, v in mine.items():
+        ss[k] = v
 
 
 def _model_source(stamp: float | None, trained: list[tuple[str, str]], presenter: bool) -> str:
     """The sidebar's model choice (unchanged in presenter mode, which hides it)."""
     labels = {"default": zoo.CARDS["pictogram"].label if stamp is not None
-              else "Default (no trained checkpoint yet)",
-              "imagenet": zoo.CARDS["imagenet"].label, "faces": zoo.CARDS["faces"].label,
-              "upload": "Upload a checkpoint", "preset": "Untrained preset"}
+              else "Default (no trained checkpoint yet)"}
+    labels |= {n: zoo.CARDS[n].label for n in zoo.MODEL_NAMES if n != "pictogram"}
+    labels |= {"upload": "Upload a checkpoint", "preset": "Untrained preset"}
     if trained:
         labels["trained"] = "Trained in the app"
     if st.session_state["model_source"] not in labels:
@@ -377,6 +389,8 @@ def build_context() -> tuple[common.Context, list[str]]:
                                          if st.session_state.get("img_source") == "upload"
                                          else ""))
     image, image_key, label, truth = image_ui(errors, notes, presenter)
+    # A photo accepted on this run (never after a rejected file: its error is in `errors`).
+    is_photo = image_key.startswith(("upload:", "photo:")) and not errors
     model, model_key, desc, arch_cfg, arch_note = model_ui(errors, presenter)
     knobs = knobs_ui(model, (image.size[1], image.size[0]), presenter)
     if truth is not None and not {t["name"] for t in truth} <= set(model.names):
@@ -385,7 +399,13 @@ def build_context() -> tuple[common.Context, list[str]]:
         notes.append(f"The scene's objects ({', '.join(sorted({t['name'] for t in truth}))}) "
                      f"are not among {desc}'s classes: no ground truth to compare with.")
         truth = None
+    photo_truth = None
+    if image_key.startswith("photo:"):  # hand-drawn boxes, for a model that knows their classes
+        photo_truth = common.photo_truth(int(image_key.split(":")[1]))
+        if photo_truth is not None and not {t["name"] for t in photo_truth} <= set(model.names):
+            photo_truth = None
     ctx = common.Context(model=model, model_key=model_key, model_desc=desc, arch_cfg=arch_cfg,
                          arch_note=arch_note, image=image, image_key=image_key,
-                         image_label=label, truth=truth, knobs=knobs, notes=notes)
+                         image_label=label, truth=truth, knobs=knobs, notes=notes,
+                         photo_truth=photo_truth, is_photo=is_photo)
     return ctx, errors

@@ -390,7 +390,7 @@ class AppWalk(RuleBasedStateMachine):
     def check_model(self, s: Session, c, where: str) -> None:
         ms = s.state("model_source")
         mk = c.model_key
-        if ms in ("imagenet", "faces"):
+        if ms in share.MODELS[1:]:  # the registry's pretrained nets (Objects, ImageNet, Faces)
             assert mk == f"zoo:{ms}", (where, ms, mk)
         elif ms == "default":
             assert mk.startswith("default:"), (where, ms, mk)

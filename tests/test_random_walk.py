@@ -32,7 +32,7 @@ def test_the_walk_passes_and_covers_the_app(results):
     pages = set().union(*(r["pages"] for r in results))
     models = set().union(*(r["models"] for r in results))
     assert pages == set(PAGES), f"pages never visited: {set(PAGES) - pages}"
-    assert {"default", "zoo:imagenet", "zoo:faces"} <= models, models
+    assert {"default", "zoo:imagenet", "zoo:faces", "zoo:objects"} <= models, models
     kinds = set().union(*(r["by_kind"] for r in results))
     assert {"page", "upload", "image", "model", "sidebar", "widget", "interrupted", "link",
             "garbage", "checkpoint", "rerun"} <= kinds, kinds

@@ -105,7 +105,9 @@ def test_clean_state_replaces_exactly_the_invalid_values(state):
     ("cls", "ox (0.103)"), ("cls", True), ("cls", 2.5), ("cls", 1000), ("scales", ["1: 221x257"]),
     ("scales", [0, "1"]), ("scales", "0,1"), ("flips", "yes"), ("flips", 2),
     ("min_score", float("nan")), ("min_score", 1.5), ("model_source", "resnet"),
-    ("merge_jump", 3), ("gallery", N_GALLERY), ("reg_pick", "#3: dog 0.9, scale 1")])
+    ("merge_jump", 3), ("gallery", N_GALLERY), ("reg_pick", "#3: dog 0.9, scale 1"),
+    ("min_box_score", 0.33), ("min_box_score", "0.35"), ("min_box_score", 1.5),
+    ("photo", share.N_PHOTOS), ("model_source", "pictogram")])
 def test_check_names_the_key_and_the_value(key, value):
     with pytest.raises(ValueError) as e:
         share.check(share.BY_KEY[key], value, N_GALLERY)
@@ -140,3 +142,38 @@ def test_empty_scales_round_trip():
     """No scale chosen is a state (the sidebar says to choose one): its link keeps it."""
     q = share.encode({"scales": []})
     assert q["scales"] == "" and share.decode(q, N_GALLERY)[0]["scales"] == []
+
+
+def test_every_registry_model_travels_in_a_link():
+    """The sidebar's pretrained nets are the registry's (Objects included); "default" is the
+    shipped pictogram checkpoint."""
+    from overfeat.models import registry as zoo
+
+    assert share.MODELS == ("default",) + tuple(n for n in zoo.MODEL_NAMES if n != "pictogram")
+    for m in share.MODELS:
+        q = share.encode({"model_source": m})
+        assert q.get("model") == (None if m == "default" else m)
+        assert share.decode({"model": m}, N_GALLERY)[0]["model_source"] == m
+
+
+def test_the_minimum_box_score_travels_and_holds_every_cards_default():
+    from overfeat.models import registry as zoo
+
+    steps = share.BOX_SCORE_STEPS
+    assert steps == tuple(sorted(steps)) and 0 < steps[0] and steps[-1] < 1
+    for card in zoo.CARDS.values():
+        if card.min_box_score is not None:
+            assert card.min_box_score in steps, card.name
+    for v in steps:
+        q = share.encode({"min_box_score": v})
+        assert share.decode(q, N_GALLERY) == ({"min_box_score": v}, None, [])
+    state, _, notes = share.decode({"bscore": "0.33"}, N_GALLERY)
+    assert state == {} and notes and notes[0].startswith("link parameter bscore='0.33' ignored")
+    # The page computes its default (the model's card): a new session holds none.
+    assert "min_box_score" not in share.defaults()
+
+
+def test_every_sample_photo_can_be_linked():
+    assert share.N_PHOTOS == len(appstate.PHOTOS) >= 8
+    q = share.encode({"img_source": "photo", "photo": share.N_PHOTOS - 1})
+    assert share.decode(q, N_GALLERY)[0] == {"img_source": "photo", "photo": share.N_PHOTOS - 1}

@@ -8,7 +8,7 @@ app.py reads and writes st.query_params with these two functions.
 
     ?page=scales&img=gallery&g=3 (or img=photo&p=1)&model=imagenet&scales=0,2,4&flips=0&fine=1&rule=aspect&topk=2&min=0.1
      &score=literal&tl=60&tc=0.4&byclass=1&avg=plain&present=1
-     &dconf=30&iou=0.5       (the Detection and Greedy vs NMS pages' own controls)
+     &dconf=30&bscore=0.35&iou=0.5   (the Detection and Greedy vs NMS pages' own controls)
      &cls=12&step=40&oscale=3&orow=4&ocol=7 ...   (what each page shows: see PARAMS)
 
 PARAMS is the one table of the app's state: session key, URL name (or none: kept across pages,
@@ -29,16 +29,23 @@ from ..compare import DEFAULT_MIN_SUPPORT, DEFAULT_NMS_IOU, SUPPORT_STEPS
 from ..detection import CONFIDENCE_STEPS, DEFAULT_MIN_CONFIDENCE
 from ..experiments import RECOMPUTE_IMAGES
 from ..merge import AVERAGES, SCORES
+from ..models.registry import CARDS, MODEL_NAMES
 from ..multiscale import N_SCALES, SCALE_RULES
-from .state import Knobs
+from .state import PHOTOS, Knobs
 
 # The default page names (app.py passes the pages it actually registers).
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
          "detection", "compare", "experiments", "efficiency")
 SOURCES = ("gallery", "generate", "photo")  # an upload or a camera photo cannot travel in a link
-# The sidebar's model choices a link may carry (a checkpoint file cannot travel in a link).
-MODELS = ("default", "imagenet", "faces")
-N_PHOTOS = 5  # the sample photos of state.PHOTOS (checked by a test)
+# The sidebar's model choices a link may carry (a checkpoint file cannot travel in a link):
+# "default" is the shipped pictogram checkpoint, the others the registry's pretrained nets.
+MODELS = ("default",) + tuple(n for n in MODEL_NAMES if n != "pictogram")
+N_PHOTOS = len(PHOTOS)  # the sample photos of state.PHOTOS
+# The minimum score of a final box on the pages that count boxes by their probability-like
+# score (a model whose card sets min_box_score: the Detection and Greedy vs NMS pages). Every
+# card's own default is one of the steps.
+BOX_SCORE_STEPS = tuple(sorted({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} | {
+    c.min_box_score for c in CARDS.values() if c.min_box_score is not None}))
 SEED_MAX = 10**6
 MERGE_JUMPS = (1, 5, 20, 100, 500)  # the Merge page's steps per click / tick
 
@@ -86,6 +93,8 @@ PARAMS = (
     Param("average", "avg", "choice", options=AVERAGES, default=_K.average),
     Param("det_min_conf", "dconf", "float", 0.0, 500.0, options=CONFIDENCE_STEPS,
           default=DEFAULT_MIN_CONFIDENCE),
+    # The page computes the default: the model's card's min_box_score (set with the model).
+    Param("min_box_score", "bscore", "float", 0.0, 1.0, options=BOX_SCORE_STEPS),
     Param("cmp_iou", "iou", "float", 0.05, 0.95, grid=0.05, default=DEFAULT_NMS_IOU),
     Param("cmp_min_support", "support", "float", 0.0, 500.0, options=SUPPORT_STEPS,
           default=DEFAULT_MIN_SUPPORT),

@@ -26,9 +26,10 @@ from ..evaluate import EVAL_MIN_SCORE, EVAL_TOP_K
 from ..geometry import layer_table, meta_model, scale_geometry
 from ..merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, SCORES, MergeResult
 from ..models.overfeat import OverFeat
-from ..multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes  # noqa: F401
+from ..boxes import Detections
+from ..multiscale import ALL_SCALES, SCALE_RULES, Analysis, BoxTable, Settings, View, derive, scale_sizes, view_score  # noqa: F401
 from ..offsets import offsets
-from ..models.registry import ZooConfig, describe_net
+from ..models.registry import CARDS, ZooConfig, card_of, describe_net
 
 # Uploads whose shorter side exceeds twice the largest scale's shorter side (461 px) are
 # shrunk first: the network never sees more detail than that, and resizing a 24-megapixel
@@ -86,6 +87,9 @@ class DetectionKey(NamedTuple):
     by_class: bool
     average: str
     min_confidence: float
+    # A model whose card sets min_box_score is answered by the probability-like score
+    # (detection.answer_boxes): the page's minimum of it; None for the other models.
+    min_box_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +141,11 @@ class Knobs:
         return CompareKey(self.analysis_key(), self.t_literal, self.t_corrected,
                           round(float(iou), 4), self.by_class, self.average)
 
-    def detection_key(self, min_confidence: float) -> DetectionKey:
+    def detection_key(self, min_confidence: float,
+                      min_box_score: float | None = None) -> DetectionKey:
         return DetectionKey(self.analysis_key(), self.score, self.threshold(self.score),
-                            self.by_class, self.average, min_confidence)
+                            self.by_class, self.average, min_confidence,
+                            None if min_box_score is None else round(float(min_box_score), 4))
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -166,12 +172,15 @@ GALLERY: tuple[tuple[str, int, int], ...] = (
 )
 
 
-# Sample photos shipped in assets/photos (sources and licences in the README): real photos for
-# the ImageNet and Faces models.
+# Sample photos shipped in assets/photos (sources and licences: assets/photos/CREDITS.md): real
+# photos for the Objects, ImageNet and Faces models; assets/photos/boxes.json holds hand-drawn
+# boxes of their objects (photo_truth). The order is the link's (p=index): append only.
 PHOTO_DIR = ASSETS / "photos"
 PHOTOS: tuple[tuple[str, str], ...] = (
     ("cat.jpg", "a cat"), ("coffee.jpg", "a coffee cup"), ("astronaut.jpg", "an astronaut"),
     ("dog.jpg", "a dog, a bicycle and a truck"), ("person.jpg", "a person, a dog and a horse"),
+    ("horses.jpg", "five horses"), ("kite.jpg", "kites and people on a beach"),
+    ("giraffe.jpg", "a giraffe and a zebra"),
 )
 # Knob values a model needs to be useful, applied when it is chosen in the sidebar. P-Net's
 # fine stride is 1 px: at min score 0 every one of ~100,000 windows would enter the merge.
@@ -179,6 +188,54 @@ PHOTOS: tuple[tuple[str, str], ...] = (
 # are class-agnostic (one per cell), so they merge across classes.
 MODEL_KNOBS: dict[str, dict] = {"faces": {"min_score": 0.6, "top_k": 1},
                                 "objects": {"min_score": 0.4, "top_k": 5, "by_class": False}}
+# Why each model's knobs are set (the sidebar's caption says what was set and why).
+MODEL_KNOBS_WHY: dict[str, str] = {
+    "faces": "its windows are 1 px apart: about 100,000 per photo, most of them weak",
+    "objects": "measured on the sample photos with hand-drawn boxes; its boxes are "
+               "class-agnostic, one per cell, so they merge across classes",
+}
+# How the sidebar's caption names a knob value: a number's name, or a flag's (on, off) words.
+KNOB_NAMES = {"min_score": "min score of a window", "top_k": "top-k",
+              "by_class": ("merging within a class only", "merging across classes")}
+
+
+def model_knobs(source: str) -> dict:
+    """The knob values the sidebar sets when model `source` (a sidebar choice: "default",
+    a registry name, "upload"...) is chosen: its MODEL_KNOBS, and the minimum box score of the
+    Detection and Greedy vs NMS pages where its card answers by score (min_box_score)."""
+    out = dict(MODEL_KNOBS.get(source, {}))
+    card = CARDS.get(source)
+    if card is not None and card.min_box_score is not None:
+        out["min_box_score"] = card.min_box_score
+    return out
+
+
+def knobs_note(source: str) -> str | None:
+    """One line for the sidebar: which knob values model `source` set, and why (None for a
+    model without its own values)."""
+    knobs = MODEL_KNOBS.get(source)
+    if not knobs:
+        return None
+
+    def value(k, v):
+        name = KNOB_NAMES.get(k, k)
+        if isinstance(v, bool):
+            return name[0 if v else 1] if isinstance(name, tuple) else f"{name} {'on' if v else 'off'}"
+        return f"{name} {v:g}"
+
+    label = CARDS[source].label if source in CARDS else source
+    why = MODEL_KNOBS_WHY.get(source)
+    return (f"Set for {label}: " + ", ".join(value(k, v) for k, v in knobs.items())
+            + (f" ({why})." if why else "."))
+
+
+def photo_truth(index: int, entries: dict) -> list[dict] | None:
+    """The hand-drawn objects of sample photo `index` (entries: overfeat.photos.load_truth()),
+    in compare.match_truth's format, or None for a photo without an entry."""
+    from ..photos import truth_of
+
+    entry = entries.get(PHOTOS[index][0])
+    return None if entry is None else truth_of(entry)
 
 
 def load_photo(index: int) -> Image.Image:
@@ -409,14 +466,32 @@ def n_confident(result: MergeResult, min_confidence: float, cap: int = 10) -> in
     return min(len(result.final.above(min_confidence)), cap)
 
 
-def detection_rows(dets: list) -> list[dict]:
-    """One row per final box (boxes.Detection), most confident first, for a table. The
-    confidence is a sum over windows, so the table gives its parts a student can read: how
-    many windows (raw boxes) it sums and their mean class probability."""
-    return [{"rank": i + 1, "class": d.name, "confidence": round(d.confidence, 2),
-             "windows": d.members, "mean p": round(d.confidence / max(d.members, 1), 3),
-             "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")"}
-            for i, d in enumerate(dets)]
+def detection_rows(dets: list, score: bool = False) -> list[dict]:
+    """One row per final box (boxes.Detection), in order, for a table. The confidence is a
+    sum over windows, so the table gives its parts a student can read: how many windows (raw
+    boxes) it sums and their mean class probability. score: a column with each box's
+    probability-like score (Detection.score) before the confidence."""
+    rows = []
+    for i, d in enumerate(dets):
+        row = {"rank": i + 1, "class": d.name}
+        if score:
+            row["score"] = None if d.score is None else round(d.score, 3)
+        row.update({"confidence": round(d.confidence, 2), "windows": d.members,
+                    "mean p": round(d.confidence / max(d.members, 1), 3),
+                    "box": "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")"})
+        rows.append(row)
+    return rows
+
+
+def with_scores(results: dict[str, Detections], table: BoxTable,
+                n_views: int) -> dict[str, Detections]:
+    """Every method's final boxes with the probability-like score (multiscale.view_score, the
+    score the greedy merge's boxes carry already): NMS boxes get it from their members, the
+    kept box and those it suppressed, by the same rule."""
+    from dataclasses import replace
+
+    return {name: d if d.score is not None else
+            replace(d, score=view_score(table, d.members, n_views)) for name, d in results.items()}
 
 
 @functools.lru_cache(maxsize=16)
@@ -435,9 +510,25 @@ def class_ranking(analysis: Analysis, n: int | None = None) -> list[tuple[int, s
 
 
 def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
-    """The numbers figures.pipeline_figure prints, for this analysis and its model."""
+    """The numbers figures.pipeline_figure prints, for this analysis and its model, and what
+    the model has (its capabilities: the figure and the Overview draw only those).
+
+    regressor: it predicts boxes; pyramid: several output maps per input (strides) instead of
+    offset pooling; offsets: it has offset pooling (k > 1; fine: the sidebar turned it on); inputs: (scale, flip) inputs;
+    maps (= views): output maps, one per input or one per input and level; answer: which
+    final boxes are the answer ("score" >= min_box_score, "confidence" >= the Detection
+    page's default, or None without boxes)."""
+    from ..detection import DEFAULT_MIN_CONFIDENCE
+
     a = analysis
     top = class_ranking(a, 1)
+    card = card_of(model)
+    regressor = bool(getattr(model, "has_regressor", True))
+    pyramid = bool(getattr(model, "pyramid", False))
+    answer = None
+    if regressor:
+        answer = (("score", card.min_box_score) if card.min_box_score is not None
+                  else ("confidence", DEFAULT_MIN_CONFIDENCE))
     return {
         "image": a.image_size, "sizes": [a.sizes[s] for s in a.settings.scales],
         "flips": a.settings.flips, "fine": a.settings.fine, "k": a.k,
@@ -447,7 +538,67 @@ def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
         "windows": sum(int(v.fine[0].numel()) for v in a.views), "views": len(a.views),
         "per_class": model.cfg.regressor == "per_class", "boxes": len(a.table),
         "top": (top[0][1], top[0][2]) if top else None,
+        "regressor": regressor, "pyramid": pyramid,
+        "offsets": not pyramid and a.k > 1,
+        "strides": sorted({v.stride for v in a.views}), "inputs": a.n_views, "maps": len(a.views),
+        "window": None if pyramid else model.window, "classes": len(a.object_classes),
+        "answer": answer,
     }
+
+
+def pipeline_stages(info: dict) -> list[tuple[str, str, str]]:
+    """The pipeline as (stage, what it does for this image, the page that shows it), for
+    the model's capabilities only (pipeline_info): no regressor, merge or raw boxes for a
+    model without boxes, no offset pooling or window size for a feature pyramid."""
+    H, W = info["image"]
+    n = len(info["sizes"])
+    flips = " with flips" if info["flips"] else ""
+    out = [("Image", f"{W} px wide x {H} px high", "sidebar"),
+           (f"{n} scale{'s' if n != 1 else ''}", f"{info['inputs']} inputs{flips} "
+            f"(shorter sides {', '.join(str(min(s)) for s in info['sizes'])} px)", "Scales")]
+    if info["pyramid"]:
+        strides = ", ".join(str(s) for s in info["strides"])
+        out.append(("Conv trunk and feature pyramid",
+                    f"runs once per input on the whole image; {len(info['strides'])} output "
+                    f"maps per input at strides {strides} px: {info['maps']} maps", "Offsets"))
+        out.append(("Class scores and a box per cell",
+                    f"{info['classes']} class probabilities and one box for every cell of "
+                    f"every map: {info['windows']:,} cells", "Scales"))
+    else:
+        out.append(("Conv trunk", f"runs once per input on the whole image; stride "
+                    f"{info['prepool']} px", "Architecture"))
+        k = info["k"]
+        if info["offsets"]:
+            out.append(("Offset max pool", f"{k}x{k} pool, {k * k} offsets: {k * k} pooled "
+                        f"maps, interleaved: stride {info['stride']} px (not {info['coarse']})"
+                        if info["fine"] else f"{k}x{k} pool, offsets off: one pooled map, "
+                        f"stride {info['coarse']} px", "Offsets"))
+        out.append(("Classifier (FC as conv)", f"{info['classes']} class scores for every "
+                    f"{info['window']}x{info['window']} window: {info['windows']:,} windows "
+                    f"in {info['maps']} maps", "Scales"))
+        if info["regressor"]:
+            out.append(("Regressor", ("4 numbers per class and window" if info["per_class"]
+                                      else "4 numbers per window"), "Regressor"))
+    if info["regressor"]:
+        kind, t = info["answer"]
+        out.append(("Greedy merge", f"{info['boxes']:,} raw boxes; merge the pair with the "
+                    f"lowest match score until it is > t; the answer: final boxes with {kind} "
+                    f">= {t:g}", "Merge"))
+    return out
+
+
+# What a pipeline text must not mention for a model without it (pipeline_misfits).
+_LACKS = {"regressor": ("Regressor", "raw boxes", "Greedy merge"),
+          "offsets": ("Offset max pool", "offsets"), "window": ("windows<br>in",)}
+
+
+def pipeline_misfits(text: str, info: dict) -> list[str]:
+    """The words of a pipeline picture's text that name what this model does not have (a
+    regressor, offset pooling, windows of one size): [] when the picture fits the model."""
+    lacks = [k for k in ("regressor", "offsets") if not info[k]]
+    if info["window"] is None:
+        lacks.append("window")
+    return [w for k in lacks for w in _LACKS[k] if w in text]
 
 
 # --- the merge, step by step ----------------------------------------------------------------
