@@ -389,8 +389,12 @@ def test_merge_stepper_forward_and_back():
     for df, r in zip(at.table[-2:], res.values()):
         table = df.value
         assert len(table) == min(3, len(r.final.confs))
-        assert list(table.columns) == ["rank", "class", "confidence", "windows", "mean p", "box"]
+        # The merge's probability-like score beside the summed confidence (Analysis.merge sets
+        # MergeResult.final.score for every model).
+        assert list(table.columns) == ["rank", "class", "confidence", "score", "windows",
+                                       "mean p", "box"]
         assert np.allclose(table["confidence"], [round(float(v), 2) for v in r.final.confs[:3]])
+        assert np.allclose(table["score"], [round(float(v), 3) for v in r.final.score[:3]])
         assert list(table["windows"]) == [len(m) for m in r.final.members[:3]]
         assert np.allclose(table["mean p"], table["confidence"] / table["windows"], atol=6e-3)
         assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
