@@ -74,16 +74,15 @@ def render() -> None:
     chart("eff_fig", figures.efficiency_figure, rows)
 
     st.subheader("Measured")
-    scale = st.selectbox("Scale to time", kn.scales, key="eff_scale",
-                         format_func=lambda s: f"scale {s + 1}")
     if pyramid:
         # bench.dense_vs_crop cuts crops off one output map per scale; a pyramid's windows of
         # three sizes at three strides are not timed yet: the counts above are exact.
-        st.button("Time dense vs crop by crop", key="eff_run", disabled=True)
         st.caption("Timing is not available for a net with several output maps per scale (the "
-                   "timer crops windows of one map); the counts above are exact.")
+                   "timer crops the windows of one map); the counts above are exact.")
         show_code(geometry.cost_rows, dense_macs, crop_macs)
         return
+    scale = st.selectbox("Scale to time", kn.scales, key="eff_scale",
+                         format_func=lambda s: f"scale {s + 1}")
     if st.button("Time dense vs crop by crop", key="eff_run"):
         with st.spinner("Timing..."):
             st.session_state["eff_result"] = (
