@@ -95,8 +95,9 @@ def render() -> None:
         c3.metric("windows (nominal)", " / ".join(str(v) for v in sides) + " px",
                   help=f"one per level, strides {_join(strides)} px: {sides[0] // strides[0]} strides wide")
         c4.metric("receptive field of the outputs",
-                  " / ".join(str(rf) for _, rf in fields) + " px",
-                  help="of the class scores at strides " + _join(s for s, _ in fields))
+                  f"{min(rf for _, rf in fields)}-{max(rf for _, rf in fields)} px",
+                  help="of the class scores: " + ", ".join(f"{rf} px at stride {s}"
+                                                           for s, rf in fields))
     else:
         c2.metric("multiply-adds per window", geometry.human_count(total_m),
                   help=f"{total_m:,}: every layer of the table once"
@@ -125,7 +126,8 @@ def render() -> None:
                    f"k*k pooled maps." + (f" The rows marked '{REG.strip()}' are the box "
                                           "regressor's head: it reads the same last pooled map "
                                           "as the classifier." if reg else ""))
-    chart("arch_costs", figures.layer_cost_figure, rows, depends=(cfg,))
+    chart("arch_costs", figures.layer_cost_figure, rows,
+          at=f"one {window}x{window} input" if pyramid else "one window", depends=(cfg,))
     show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table,
               *((geometry._pyramid_rows,) if pyramid else ()))
 

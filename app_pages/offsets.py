@@ -222,8 +222,10 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
     with left:
         title = (f"stride {s}, cell ({r},{c}): p({name}) = {cell.prob:.3f}"
                  f"{' (flipped view)' if view.flip else ''}")
+        nominal = len(geometry.window_sides(ctx.model)) > 1
         chart("off_level_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box,
-              title, depends=(view.scale, view.flip, view.level, cls, r, c))
+              title, window_name=f"nominal window ({side}x{side} px at this scale)" if nominal
+              else "window (network input)", depends=(view.scale, view.flip, view.level, cls, r, c))
     with right:
         st.markdown(
             f"- cell ({r},{c}) of the stride-{s} map ({view.fine.shape[-2]}x"

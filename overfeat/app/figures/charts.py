@@ -135,12 +135,13 @@ def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure
 
 
 # --- architecture ---------------------------------------------------------------------------
-def layer_cost_figure(rows: list[dict]) -> go.Figure:
+def layer_cost_figure(rows: list[dict], at: str = "one window") -> go.Figure:
     """Parameters and multiply-adds per layer (log scale) from state.layer_rows; pools and a
-    pyramid's resizes (no parameters, no multiply-adds counted) are left out."""
+    pyramid's resizes (no parameters, no multiply-adds counted) are left out. at: the input
+    the multiply-adds are counted on (a pyramid net: "one 160x160 input")."""
     rows = [r for r in rows if r["kind"] not in ("pool", "resize")]
     names = [r["layer"] for r in rows]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters", "multiply-adds (one window)"])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["parameters", f"multiply-adds ({at})"])
     fig.add_trace(go.Bar(x=names, y=[r["parameters"] for r in rows], marker_color="#0072B2",
                          name="parameters"), row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=[r["multiply-adds"] for r in rows], marker_color="#D55E00",

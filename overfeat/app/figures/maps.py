@@ -13,8 +13,8 @@ from torch import Tensor
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import (HALF, MAP_SCALE, Backdrop, add_image, box_trace, fitted_height, image_axes,
-                   values)
+from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, fitted_height,
+                   image_axes, values)
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
@@ -191,8 +191,9 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
     fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
                                      colorbar=dict(title=dict(text=f"p({name})"))),
-                      height=round((900 / n) * bd.height / bd.width) + 80,
-                      margin=dict(l=0, r=0, t=40, b=0),
+                      height=round((900 / n) * bd.height / bd.width) + 100,
+                      # the titles under the modebar (top right), not behind it
+                      margin=dict(l=0, r=0, t=MODEBAR + 30, b=0),
                       meta=dict(fit=True, levels=[[v.level, v.stride, int(v.fine.shape[-2]),
                                                    int(v.fine.shape[-1])] for v in views]),
                       clickmode="event+select" if clickable else None,
@@ -314,11 +315,13 @@ def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int) -> None:
             row=1, col=1)
 
 
-def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str) -> go.Figure:
-    """One window (dashed) and, if given, the box the regressor predicts from it (solid)."""
+def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
+                  window_name: str = "window (network input)") -> go.Figure:
+    """One window (dashed) and, if given, the box the regressor predicts from it (solid).
+    window_name: its legend entry (a pyramid net's window is nominal, not the net's input)."""
     fig = go.Figure()
     add_image(fig, bd)
-    fig.add_trace(box_trace(window, "#111111", "window (network input)", width=3, dash="dash",
+    fig.add_trace(box_trace(window, "#111111", window_name, width=3, dash="dash",
                             hover="window: " + ", ".join(f"{v:.0f}" for v in window.tolist())))
     if box is not None:
         fig.add_trace(box_trace(box, "#e6194b", "predicted box", width=3,
