@@ -495,3 +495,22 @@ def test_merge_page_shows_score_beside_confidence():
     assert final[0]["score"] == pytest.approx(float(r.final.score[0]), abs=1e-3)
     assert "score: for each of the 4 inputs (scales x flips)" in captions(at)
     ok(at.button(key="merge_next").click().run())
+
+
+def test_cost_charts_write_counts_as_the_tables_do(a):
+    """One unit system: the log axes' labels are geometry.human_count's (1.0 G, not 1B)."""
+    rows = geometry.cost_rows(zoo.config("objects"), a.image_size, SCALES)
+    fig = figures.efficiency_figure(rows)
+    ax = fig.layout.yaxis
+    assert list(ax.ticktext) == [geometry.human_count(v) for v in ax.tickvals]
+    ys = [y for t in fig.data for y in t.y]
+    assert min(ax.tickvals) <= min(ys) and max(ax.tickvals) >= max(ys)
+    assert all(t[-1] in "KMGT" or t.isdigit() for t in ax.ticktext)
+    layer = figures.layer_cost_figure(appstate.layer_rows(zoo.config("objects")),
+                                      at="one 160x160 input")
+    assert [x.text for x in layer.layout.annotations] == ["parameters",
+                                                          "multiply-adds (one 160x160 input)"]
+    for axis in (layer.layout.yaxis, layer.layout.yaxis2):
+        assert list(axis.ticktext) == [geometry.human_count(v) for v in axis.tickvals]
+    names = list(layer.data[0].x)
+    assert not any(n.startswith("neck top-down") for n in names)  # resizes: nothing to count

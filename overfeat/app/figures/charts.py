@@ -7,6 +7,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+import math
+
 from ...geometry import human_count
 from ...merge import MergeResult
 from ...multiscale import Analysis
@@ -135,6 +137,18 @@ def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure
 
 
 # --- architecture ---------------------------------------------------------------------------
+def count_ticks(values) -> dict:
+    """Log-axis ticks at the powers of ten spanning the positive values, written as the tables
+    and metrics write counts (geometry.human_count: 1.0 K, 10 M, 1.0 G): one unit system on a
+    page (Plotly's own labels say 200k and 10B)."""
+    pos = [v for v in values if v and v > 0]
+    if not pos:
+        return {}
+    lo, hi = math.floor(math.log10(min(pos))), math.ceil(math.log10(max(pos)))
+    ticks = [10 ** e for e in range(lo, hi + 1)]
+    return dict(tickvals=ticks, ticktext=[human_count(t) for t in ticks])
+
+
 def layer_cost_figure(rows: list[dict], at: str = "one window") -> go.Figure:
     """Parameters and multiply-adds per layer (log scale) from state.layer_rows; pools and a
     pyramid's resizes (no parameters, no multiply-adds counted) are left out. at: the input
@@ -147,6 +161,8 @@ def layer_cost_figure(rows: list[dict], at: str = "one window") -> go.Figure:
     fig.add_trace(go.Bar(x=names, y=[r["multiply-adds"] for r in rows], marker_color="#D55E00",
                          name="multiply-adds"), row=1, col=2)
     fig.update_yaxes(type="log")
+    fig.update_yaxes(**count_ticks([r["parameters"] for r in rows]), row=1, col=1)
+    fig.update_yaxes(**count_ticks([r["multiply-adds"] for r in rows]), row=1, col=2)
     fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
     return fig
 
@@ -223,7 +239,9 @@ def efficiency_figure(rows: list[dict]) -> go.Figure:
 
     fig = go.Figure([bar("dense multiply-adds", "dense (trunk once)", "#009E73"),
                      bar("crop multiply-adds", "crop by crop", "#D55E00")])
-    fig.update_yaxes(type="log", title_text="multiply-adds")
+    fig.update_yaxes(type="log", title_text="multiply-adds",
+                     **count_ticks([r[k] for r in rows for k in ("dense multiply-adds",
+                                                                 "crop multiply-adds")]))
     fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
                       legend=dict(orientation="h", y=1.12))
     return fig
