@@ -47,18 +47,22 @@ def controls() -> tuple[float, float | None]:
 
 def render() -> None:
     st.title("Detection")
-    st.markdown("Detection (paper section 5): any number of objects, possibly none. The demo "
-                "model has a **background** class (its last output): it is never a guess, but "
-                "it soaks up the probability of windows that see no object, so the object "
-                "classes' scores drop there. The final detections are every box the greedy "
-                "merge leaves (no non-maximum suppression) whose confidence, the sum of its "
-                "windows' class probabilities, reaches the minimum below"
-                + (" (for this model: whose **score** does, its probability-like score)."
-                   if ctx.card.min_box_score is not None else "."))
+    a = ctx.analysis()
+    bg = ("The demo model has a **background** class (its last output): it is never a guess, "
+          "but it soaks up the probability of windows that see no object, so the object "
+          "classes' scores drop there." if detection.background_class(a) is not None else
+          "This model has no background class: a window that sees no object gives every "
+          "class a low score.")
+    st.markdown("Detection (paper section 5): any number of objects, possibly none. " + bg +
+                " The final detections are every box the greedy merge leaves (no non-maximum "
+                "suppression) whose "
+                + ("**score** (the probability-like score below) reaches the minimum below."
+                   if ctx.card.min_box_score is not None else
+                   "confidence, the sum of its windows' class probabilities, reaches the "
+                   "minimum below."))
     min_conf, min_box = controls()
     by_score = min_box is not None
     what = f"score >= {min_box:g}" if by_score else f"confidence >= {min_conf:g}"
-    a = ctx.analysis()
     kn = ctx.knobs
     thr, k = kn.min_score, kn.top_k
     st.caption(f"Windows below p = {thr:.2f} give no box and the top-{k} classes of each scale "

@@ -82,6 +82,8 @@ EXPECTED_ERRORS = re.compile(
     r"|[\w.\-]+\.(jpe?g|png|gif|webp|bmp): .*"  # overfeat.images.ImageError: "<file>: why"
     r"|.*[Cc]heckpoint.*Using .* instead\.)$")  # a checkpoint that does not load
 PAGE_FAILED = "Sorry, something went wrong here"
+SUGGESTION = "A photo of things?"  # app.py's suggestion of the models made for photos
+IMAGE_ERROR = re.compile(r"^[\w.\-]+\.(jpe?g|png|gif|webp|bmp): .*$")  # a rejected image file
 # Link parameters with garbage in every one (a truncated, hand-edited or mangled link).
 GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload", ""],
            "g": ["-1", "99", "x", "1e3"], "seed": ["-5", "abc", "9" * 30], "kind": ["xyz"],
@@ -90,7 +92,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "byclass": ["yes please"], "rule": ["stretch"], "topk": ["0", "6", "2.5"],
            "min": ["nan", "inf", "-0.1", "1.01"], "score": ["best"], "tl": ["inf", "1e99"],
            "tc": ["nan", "--1"], "avg": ["mean"], "dconf": ["7", "-3"], "iou": ["1", "0"],
-           "support": ["x"], "present": ["2"], "cls": ["abc", "-1", "1000", "ox (0.103)"],
+           "support": ["x"], "bscore": ["0.33", "x", "2"], "present": ["2"],
+           "cls": ["abc", "-1", "1000", "ox (0.103)"],
            "sflip": ["t"], "oscale": ["6"], "oflip": ["?"], "och": ["-2"], "orow": ["1e9"],
            "ocol": ["x"], "rscales": ["7"], "roffs": ["9"], "rcls": ["a,b"], "rall": ["3"],
            "rpick": ["-1"], "step": ["-5", "1.5", "x"], "jump": ["3"], "mall": ["9"],
@@ -365,6 +368,13 @@ class AppWalk(RuleBasedStateMachine):
             assert EXPECTED_ERRORS.match(e.strip()), f"{where}: unexpected error box: {e!r}"
         c = s.state("_ctx")
         assert c is not None, f"{where}: no context (the sidebar did not finish)"
+        # The suggestion of a model for photos: only for an accepted photo with the pictogram
+        # checkpoint, never beside a rejected file's message.
+        if any(i.value.startswith(SUGGESTION) for i in at.info):
+            assert c.model_key.startswith("default:"), f"{where}: suggestion with {c.model_key}"
+            assert c.image_key.startswith(("upload:", "photo:")), f"{where}: {c.image_key}"
+            assert not [e for e in errors if IMAGE_ERROR.match(e.strip())], \
+                f"{where}: a suggestion beside a rejected file: {errors}"
         self.check_image(s, c, where)
         self.check_model(s, c, where)
         header = at.caption[0].value if len(at.caption) else ""

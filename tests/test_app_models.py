@@ -53,6 +53,18 @@ def test_imagenet_model_on_every_page():
             assert "no box regressor" in info(at) and "Faces" in info(at), p
             assert at.button(key="use_box_model").label == f"Use {zoo.CARDS['objects'].label}"
             assert not figures(at), p  # the page stopped after its one line
+        elif p == "overview":  # intro and pipeline name nothing it lacks (the page guide
+            # names the box pages, "needs a model with boxes")
+            text = " ".join(m.value for m in at.markdown[:2]) + " ".join(
+                n["text"] for f in figures(at).values()
+                for n in f["layout"].get("annotations", []))
+            for word in ("Regressor", "raw boxes", "Greedy merge", "greedy merge"):
+                assert word not in text, word
+            # Its offset trick runs on a stride-2 convolution (k = 2), not on a max pool.
+            assert "no box regressor" in text and "Offsets on a strided convolution" in text
+            assert "max pool" not in text
+            assert at.button(key="use_box_model_overview").label.endswith(
+                zoo.CARDS["objects"].label)
         elif p in ("training", "experiments"):
             assert "pictogram" in info(at), p
         else:

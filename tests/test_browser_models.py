@@ -104,3 +104,48 @@ def test_faces_model_steps_through_a_real_merge(server, browser):
     check_page(page)
     screenshot(page, "models-3-faces-merge")
     page.close()
+
+
+def test_switch_to_the_objects_model_on_a_photo(server, browser):
+    """A sample photo with the pictogram checkpoint: the suggestion's "Use Objects" button
+    switches the model; the Overview draws the answer's boxes over the photo (one Plotly
+    figure: the pipeline is a list for this model) and lists them with score and confidence."""
+    page = new_page(browser, f"{server}/?img=photo&p={PHOTO['horses.jpg']}")
+    expect(page.locator("h1").first).to_have_text("OverFeat, step by step")
+    label = zoo.CARDS["objects"].label
+    expect(page.locator('[data-testid="stAlertContentInfo"]',
+                        has_text="A photo of things?")).to_contain_text(label)
+    page.get_by_role("button", name=f"Use {label}").click()
+    settle(page)
+    expect(sidebar(page).get_by_role("radio", name=label)).to_be_checked()
+    assert "model=objects" in page.url
+    expect(page.locator('[data-testid="stAlertContentInfo"]',
+                        has_text="A photo of things?")).to_have_count(0)
+    expect(page.get_by_text("Set for " + label)).to_be_visible()
+    plot = page.locator(".js-plotly-plot")
+    check_figures(page, 1)
+    boxes = plot.first.evaluate(
+        "gd => gd.data.filter(t => t.name === 'horse' && t.mode === 'lines').length")
+    assert boxes >= 3, boxes
+    table = page.locator('[data-testid="stTable"]').first
+    expect(table).to_contain_text("score")
+    expect(table).to_contain_text("confidence")
+    check_page(page)
+    plot.first.scroll_into_view_if_needed()
+    screenshot(page, "models-4-objects-overview")
+
+    # A page that needs boxes, back with ImageNet: one line and a button to Objects.
+    sidebar(page).get_by_text(zoo.CARDS["imagenet"].label).click()
+    settle(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Detection").click()
+    settle(page)
+    expect(page.locator('[data-testid="stAlertContentInfo"]',
+                        has_text="no box regressor")).to_be_visible()
+    page.get_by_role("button", name=f"Use {label}").click()
+    settle(page)
+    expect(sidebar(page).get_by_role("radio", name=label)).to_be_checked()
+    check_figures(page, 1)  # the detections (no background class: no map of it)
+    expect(page.locator('[data-testid="stTable"]').first).to_contain_text("TP")
+    check_page(page)
+    screenshot(page, "models-5-objects-detection")
+    page.close()

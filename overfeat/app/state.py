@@ -519,12 +519,14 @@ def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
     final boxes are the answer ("score" >= min_box_score, "confidence" >= the Detection
     page's default, or None without boxes)."""
     from ..detection import DEFAULT_MIN_CONFIDENCE
+    from ..geometry import offset_layer
 
     a = analysis
     top = class_ranking(a, 1)
     card = card_of(model)
     regressor = bool(getattr(model, "has_regressor", True))
     pyramid = bool(getattr(model, "pyramid", False))
+    layer = None if pyramid or a.k <= 1 else offset_layer(model.cfg)
     answer = None
     if regressor:
         answer = (("score", card.min_box_score) if card.min_box_score is not None
@@ -540,6 +542,9 @@ def pipeline_info(analysis: Analysis, model: OverFeat) -> dict:
         "top": (top[0][1], top[0][2]) if top else None,
         "regressor": regressor, "pyramid": pyramid,
         "offsets": not pyramid and a.k > 1,
+        # the layer the offset trick runs on: "pool" (a max pool) or "subsample" (a strided
+        # convolution, EfficientNet's); None without offsets
+        "offset_kind": None if layer is None else layer.kind,
         "strides": sorted({v.stride for v in a.views}), "inputs": a.n_views, "maps": len(a.views),
         "window": None if pyramid else model.window, "classes": len(a.object_classes),
         "answer": answer,
@@ -569,10 +574,12 @@ def pipeline_stages(info: dict) -> list[tuple[str, str, str]]:
                     f"{info['prepool']} px", "Architecture"))
         k = info["k"]
         if info["offsets"]:
-            out.append(("Offset max pool", f"{k}x{k} pool, {k * k} offsets: {k * k} pooled "
-                        f"maps, interleaved: stride {info['stride']} px (not {info['coarse']})"
-                        if info["fine"] else f"{k}x{k} pool, offsets off: one pooled map, "
-                        f"stride {info['coarse']} px", "Offsets"))
+            pool = info.get("offset_kind", "pool") == "pool"
+            title = "Offset max pool" if pool else "Offsets on a strided convolution"
+            layer = f"{k}x{k} pool" if pool else f"the last stride-{k} convolution"
+            out.append((title, f"{layer}, {k * k} offsets: {k * k} maps, interleaved: stride "
+                        f"{info['stride']} px (not {info['coarse']})" if info["fine"] else
+                        f"{layer}, offsets off: one map, stride {info['coarse']} px", "Offsets"))
         out.append(("Classifier (FC as conv)", f"{info['classes']} class scores for every "
                     f"{info['window']}x{info['window']} window: {info['windows']:,} windows "
                     f"in {info['maps']} maps", "Scales"))
@@ -589,7 +596,8 @@ def pipeline_stages(info: dict) -> list[tuple[str, str, str]]:
 
 # What a pipeline text must not mention for a model without it (pipeline_misfits).
 _LACKS = {"regressor": ("Regressor", "raw boxes", "Greedy merge"),
-          "offsets": ("Offset max pool", "offsets"), "window": ("windows<br>in",)}
+          "offsets": ("Offset max pool", "offsets"), "window": ("windows<br>in",),
+          "max pool": ("Offset max pool",)}
 
 
 def pipeline_misfits(text: str, info: dict) -> list[str]:
@@ -598,6 +606,8 @@ def pipeline_misfits(text: str, info: dict) -> list[str]:
     lacks = [k for k in ("regressor", "offsets") if not info[k]]
     if info["window"] is None:
         lacks.append("window")
+    if info["offsets"] and info.get("offset_kind") != "pool":
+        lacks.append("max pool")  # offsets on a strided convolution, not a pool
     return [w for k in lacks for w in _LACKS[k] if w in text]
 
 
