@@ -133,39 +133,48 @@ def answer(info: dict) -> None:
                 "(emoji objects on generated backgrounds), not from photos: on a photo its "
                 "classes are guesses, but every map, box and merge step still shows how "
                 "OverFeat works. Try a sample scene to see it right.")
-    left, right = st.columns([3, 2])
-    with left:
-        if info["regressor"]:
-            boxes(a, info)
-        else:
-            name = box_model()
-            st.info(f"No boxes: {ctx.model_desc} has no box regressor, so its answer is the "
-                    f"classes on the right. **{zoo.CARDS[name].label}** boxes what it finds.")
-            st.button(f"Use {zoo.CARDS[name].label}", on_click=use_model, args=(name,),
-                      key="use_box_model_overview")
-    with right:
-        ranking = appstate.class_ranking(a, 5)
-        st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
-        flips = " x 2 flips" if a.settings.flips else ""
-        levels = (f", each the max over its {len(a.views) // a.n_views} maps: {len(a.views)} "
-                  "maps in all" if len(a.views) != a.n_views else "")
-        st.caption(f"Classification: spatial max per class at each view{levels}, averaged "
-                   f"over {a.n_views} views ({len(a.settings.scales)} scales{flips}).")
+    if info["answer"] is not None and info["answer"][0] == "score":
+        scored_answer(a, info)
+    else:
+        left, right = st.columns([3, 2])
+        with left:
+            if info["regressor"]:
+                confident_answer(a, info)
+            else:
+                name = box_model()
+                st.info(f"No boxes: {ctx.model_desc} has no box regressor, so its answer is "
+                        f"the classes on the right. **{zoo.CARDS[name].label}** boxes what it "
+                        "finds.")
+                st.button(f"Use {zoo.CARDS[name].label}", on_click=use_model, args=(name,),
+                          key="use_box_model_overview")
+        with right:
+            classes(a)
     download(a)
 
 
-def boxes(a, info: dict) -> None:
-    """The answer's final boxes on the image: by score for a model whose card sets
-    min_box_score (with a table of score and confidence), else by summed confidence."""
+def classes(a) -> None:
+    """The top classes (the classification answer) and how they are computed."""
+    ranking = appstate.class_ranking(a, 5)
+    st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
+    flips = " x 2 flips" if a.settings.flips else ""
+    levels = (f", each the max over its {len(a.views) // a.n_views} maps: {len(a.views)} "
+              "maps in all" if len(a.views) != a.n_views else "")
+    st.caption(f"Classification: spatial max per class at each view{levels}, averaged "
+               f"over {a.n_views} views ({len(a.settings.scales)} scales{flips}).")
+
+
+def scored_answer(a, info: dict) -> None:
+    """A model whose card sets min_box_score: the final boxes whose probability-like score
+    reaches it (detection.answer_boxes), drawn across the page, then their table (score and
+    confidence) beside the top classes."""
     r = ctx.merge(ctx.knobs.score)  # the other merge: prefetched after the page (app.py)
-    kind, t = info["answer"]
-    ans = detection.answer_boxes(r.final, ctx.card.min_box_score,
-                                 detection.DEFAULT_MIN_CONFIDENCE)
-    if kind == "score":
-        recs = ans.records(a.class_names)
-        chart("overview_boxes", figures.detection_marks_figure, ctx.backdrop(),
-              recs[:MAX_DRAWN], None, None, None,
-              title=f"{len(ans)} final boxes, score >= {t:g}")
+    t = info["answer"][1]
+    ans = detection.answer_boxes(r.final, ctx.card.min_box_score)
+    recs = ans.records(a.class_names)
+    chart("overview_boxes", figures.detection_marks_figure, ctx.backdrop(), recs[:MAX_DRAWN],
+          None, None, None, title=f"{len(ans)} final boxes, score >= {t:g}")
+    left, right = st.columns([3, 2])
+    with left:
         if recs:
             table(appstate.detection_rows(recs, score=True))
         st.caption(f"{ctx.image_label}: {len(a.table):,} raw boxes, {len(r.final)} after the "
@@ -175,7 +184,15 @@ def boxes(a, info: dict) -> None:
                    "probability in each, in [0, 1]; **confidence**: the paper's sum of window "
                    "probabilities (it grows with the number of views and windows, so this "
                    "model's answer uses the score).")
-        return
+    with right:
+        classes(a)
+
+
+def confident_answer(a, info: dict) -> None:
+    """The paper's answer: the merged boxes whose summed confidence reaches the Detection
+    page's default, the most confident drawn."""
+    r = ctx.merge(ctx.knobs.score)  # the other merge: prefetched after the page (app.py)
+    t = info["answer"][1]
     n = appstate.n_confident(r, t)
     st.caption(f"{ctx.image_label}: {len(r.final)} boxes after the {ctx.knobs.score} merge, "
                f"the {n} most confident drawn.")

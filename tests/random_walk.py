@@ -305,6 +305,7 @@ class AppWalk(RuleBasedStateMachine):
     stats: Counter = Counter()
     pages_seen: set = set()
     models_seen: set = set()
+    model_checks: Counter = Counter()  # checks passed per model (how much each was walked)
     links: list[dict] = []  # links this walk produced (any session), for open_link
     BAD = None
     CKPTS = None
@@ -381,8 +382,10 @@ class AppWalk(RuleBasedStateMachine):
         assert c.image_label in header and c.model_desc in header, (where, header)
         self.check_link(s, where)
         AppWalk.pages_seen.add(s.page)
-        AppWalk.models_seen.add(c.model_key.split(":")[0] + ":" + c.model_key.split(":")[1]
-                                if c.model_key.startswith("zoo:") else c.model_key.split(":")[0])
+        model = (c.model_key.split(":")[0] + ":" + c.model_key.split(":")[1]
+                 if c.model_key.startswith("zoo:") else c.model_key.split(":")[0])
+        AppWalk.models_seen.add(model)
+        AppWalk.model_checks[model] += 1
 
     def check_image(self, s: Session, c, where: str) -> None:
         src = s.state("img_source")
@@ -648,6 +651,7 @@ def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> 
     AppWalk.made = 0
     AppWalk.stats = Counter()
     AppWalk.pages_seen, AppWalk.models_seen, AppWalk.links = set(), set(), []
+    AppWalk.model_checks = Counter()
     per_example = min(per_example, steps)
     examples = -(-steps // per_example)  # the simplest example, skipped, is not counted
     phases = [Phase.generate] + ([Phase.shrink] if shrink else [])
@@ -666,7 +670,8 @@ def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> 
             f"last actions:\n{tail}\n{type(e).__name__}: {e}") from e
     return {"seed": seed, "actions": sum(AppWalk.stats.values()),
             "seconds": round(time.perf_counter() - t, 1), "by_kind": dict(AppWalk.stats),
-            "pages": sorted(AppWalk.pages_seen), "models": sorted(AppWalk.models_seen)}
+            "pages": sorted(AppWalk.pages_seen), "models": sorted(AppWalk.models_seen),
+            "by_model": dict(AppWalk.model_checks)}
 
 
 def _seeds(text: str) -> list[int]:
@@ -707,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
              "by_kind": dict(sum((Counter(r["by_kind"]) for r in results), Counter())),
              "pages": sorted(set().union(*[r["pages"] for r in results])) if results else [],
              "models": sorted(set().union(*[r["models"] for r in results])) if results else [],
+             "checks_by_model": dict(sum((Counter(r["by_model"]) for r in results), Counter())),
              "failures": failures, "runs": results}
     print(json.dumps({k: v for k, v in total.items() if k != "runs"}, indent=1))
     if args.json:

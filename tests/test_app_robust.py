@@ -209,3 +209,34 @@ def test_walk_experiments_recompute_needs_the_pictogram_classes():
     at.sidebar.radio(key="model_source").set_value("default")
     ok(at.run())
     assert not at.button(key="exp_run").proto.disabled
+
+
+# --- the Objects model (NanoDet-g): paths a walk takes that no page test does ------------------
+def test_objects_model_on_sample_scenes_marks_only_what_it_can_name():
+    """A pictogram scene is truth for the Objects model only when COCO names all its objects:
+    'dog' (sample scene 1) is marked right or wrong; 'pottedplant' (VOC's name, COCO says
+    'potted plant', scene 2) gives the one-line note and no marks. Detection and Greedy vs NMS
+    then count by the score, and a stale or garbage bscore never reaches them."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in {"page": "detection", "img": "gallery", "g": "0", "model": "objects",
+                 "scales": "0,1", "flips": "0", "bscore": "0.33"}.items():
+        at.query_params[k] = v
+    ok(at.run())
+    c = ctx(at)
+    assert c.model_key == "zoo:objects" and [t["name"] for t in c.truth] == ["dog"]
+    assert any("bscore='0.33' ignored" in i.value for i in at.info)  # a step it does not have
+    assert at.select_slider(key="min_box_score").value == 0.35  # the card's default instead
+    assert any("objects found" in x.value for x in at.caption)
+    ok(page(at, "compare"))
+    assert "rank" in at.table[0].value.columns
+    at.sidebar.selectbox(key="gallery").set_value(1)
+    ok(at.run())
+    assert ctx(at).truth is None
+    assert any("are not among" in i.value and "pottedplant" in i.value for i in at.info)
+    assert "rank" not in at.table[0].value.columns
+    # An interrupted run sends the score slider's label of another run: the state table keeps
+    # it only if it is one of the steps.
+    stale_label(at, "min_box_score", ["0.33"])
+    ok(at.run())
+    assert at.session_state["min_box_score"] in share.BOX_SCORE_STEPS
+    ok(page(at, "detection"))

@@ -1,7 +1,8 @@
 """The sidebar's model switch in a real browser (issue 13): a sample photo with the pictogram
 checkpoint, then a click on "ImageNet (EfficientNet-Lite0)" - the Scales page redraws with the
-photo's top ImageNet class; the Regressor page says in one line that this net has no boxes and
-points to the Faces model; the Faces model on the astronaut photo steps through its real merge.
+photo's top ImageNet class; the Regressor page says in one line that this net has no boxes, with a
+button to the Objects model; the Faces model on the astronaut photo steps through its real
+merge; the Objects model, chosen from the suggestion on a photo, draws its boxes.
 
 Same set-up as tests/test_browser.py (tests/browser_helpers.py, the browser fixture of
 tests/conftest.py). Screenshots at 1400x1000 (and in presenter mode) go to
@@ -71,7 +72,8 @@ def test_switch_to_imagenet_on_a_cat_photo(server, browser):
     page.locator('[data-testid="stSidebarNav"] a', has_text="Regressor").click()
     settle(page)
     note = page.locator('[data-testid="stAlertContentInfo"]', has_text="no box regressor")
-    expect(note).to_contain_text(zoo.CARDS["faces"].label)
+    expect(note).to_contain_text(zoo.CARDS["objects"].label)
+    expect(page.get_by_role("button", name=f"Use {zoo.CARDS['objects'].label}")).to_be_visible()
     assert page.locator(".js-plotly-plot").count() == 0
     check_page(page)
 
