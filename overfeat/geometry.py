@@ -438,6 +438,22 @@ def output_fields(cfg: ModelConfig | ZooConfig) -> list[tuple[int, int]]:
     return [(rows[-1].jump, rows[-1].receptive_field)]
 
 
+def neck_fields(cfg: ModelConfig | ZooConfig) -> list[tuple[int, int]]:
+    """(receptive field, jump) of each level's map after a pyramid net's neck (finest first):
+    the last neck row at that level's stride (its last resize-and-add, else its lateral 1x1
+    convolution), the map its head reads. [] for a net without a pyramid."""
+    m = meta_model(cfg)
+    if not is_pyramid(m):
+        return []
+    rows = layer_table(cfg)
+    neck = [r for r in rows if r.kind == "resize" or r.name.startswith("neck ")]
+    out = []
+    for s in m.strides:
+        last = [r for r in neck if r.jump == s][-1]
+        out.append((last.receptive_field, last.jump))
+    return out
+
+
 def offset_layer(cfg: ModelConfig | ZooConfig) -> LayerInfo | None:
     """The layer whose stride the offset trick removes (paper section 3.3): the last layer with
     a stride above 1 before the classifier (OverFeat: its last max pool; EfficientNet: block
@@ -453,4 +469,4 @@ def offset_layer(cfg: ModelConfig | ZooConfig) -> LayerInfo | None:
 __all__ = ["ScaleGeometry", "LayerInfo", "scale_geometry", "layer_table",
            "dense_macs", "crop_macs", "meta_model", "offsets", "human_count",
            "readable_cost_rows", "cost_rows", "pyramid_scale_rows", "window_sides",
-           "offset_layer", "is_pyramid", "output_fields"]
+           "offset_layer", "is_pyramid", "output_fields", "neck_fields"]
