@@ -1,17 +1,166 @@
-"""Architecture: the chosen model's layers, map sizes at the six scales, receptive fields, costs.
-A pyramid net (the model's `pyramid`): its backbone, neck and per-level heads, each level's map
-at every scale."""
+"""Architecture: inside the network for this image (every layer's most active channels, one
+layer's channels larger, an output cell traced back to its input window), then the chosen
+model's layers, map sizes at the six scales, receptive fields, costs. A pyramid net (the
+model's `pyramid`): its backbone, neck and per-level heads, each level's map at every scale."""
 
 import streamlit as st
+import torch
 
-from overfeat import geometry, multiscale
+from overfeat import activations, geometry, multiscale
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, show_code, table
+from app_pages.common import chart, clamp_state, context, show_code, table
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
+
+
+# --- inside the network -----------------------------------------------------------------------
+# One forward pass per (model, image, scale, scale rule), reduced to thumbnails (a few hundred KB
+# to a few MB): shared by every session (never mutated), like the analyses in common.py.
+@st.cache_resource(max_entries=16, show_spinner="Running the network once on one scale...")
+def layer_activations(model_key: str, image_key: str, scale: int, rule: str, _model,
+                      _image) -> activations.Activations:
+    return activations.compute(_model, _image, scale, rule)
+
+
+def _pick_layer() -> None:
+    """on_select callback of the layer strip: a clicked column becomes the chosen layer."""
+    ev = st.session_state.get("arch_strip")
+    for p in (ev or {}).get("selection", {}).get("points", []):
+        cd = p.get("customdata")
+        if cd is not None and len(cd) == 1:
+            st.session_state["arch_layer"] = int(cd[0])
+            return
+
+
+def _pick_cell() -> None:
+    """on_select callback of the output maps: a clicked cell ([layer, row, col]) is traced."""
+    ev = st.session_state.get("arch_out_click")
+    for p in (ev or {}).get("selection", {}).get("points", []):
+        cd = p.get("customdata")
+        if cd is not None and len(cd) == 3:
+            st.session_state["arch_out"] = int(cd[0])
+            st.session_state["arch_row"], st.session_state["arch_col"] = int(cd[1]), int(cd[2])
+            return
+
+
+def _reset_for(owner, acts: activations.Activations) -> None:
+    """A new image, model or scale starts at the first layer and the most confident cell."""
+    if st.session_state.get("_arch_for") == owner:
+        return
+    st.session_state["_arch_for"] = owner
+    st.session_state["arch_layer"] = 0
+    st.session_state["arch_out"], st.session_state["arch_row"], st.session_state["arch_col"] = \
+        activations.best_cell(acts)
+
+
+def inside() -> None:
+    """The layers of the model the pages run, for this image: a strip of every layer with its
+    most active channels, one layer's channels larger, an output cell traced to its window."""
+    model = ctx.model
+    st.header("Inside the network, for this image")
+    if ctx.arch_note:
+        st.caption(f"Below: {ctx.model_desc}, the model the other pages run (the tables further "
+                   "down describe the model chosen for this page).")
+    n = len(model.scales)
+    default = activations.default_scale(model)
+    if st.session_state.get("arch_scale") not in range(n) \
+            or st.session_state.get("_arch_model") != ctx.model_key:
+        st.session_state["arch_scale"] = default
+    st.session_state["_arch_model"] = ctx.model_key
+    c1, c2 = st.columns([1, 3])
+    s = int(c1.selectbox("Scale", list(range(n)), key="arch_scale",
+                         format_func=lambda v: f"scale {v + 1}" + (" (the middle one)"
+                                                                   if v == default else ""),
+                         help="The view runs the network once, on this scale of the image."))
+    acts = layer_activations(ctx.model_key, ctx.image_key, s, ctx.knobs.rule, model, ctx.image)
+    h, w = acts.size
+    c2.caption(f"One forward pass of the plain network on scale {s + 1} of {n} (by default the "
+               f"middle one: big enough maps, one pass cheap): the image resized to {h}x{w} px, "
+               f"not flipped, no offsets (each layer at its own stride; the Offsets page shows "
+               f"the {model.k}x{model.k} offsets). {1000 * acts.seconds:.0f} ms.")
+    _reset_for((ctx.image_key, ctx.model_key, s), acts)
+    L = len(acts.layers)
+    clamp_state("arch_layer", 0, L - 1, 0)
+    layer = int(st.session_state["arch_layer"])
+    chart("arch_strip", figures.layer_strip_figure, acts, pick=layer, depends=(s, layer),
+          plot_kw=dict(on_select=_pick_layer, selection_mode="points"))
+    st.caption(f"A column per layer: its name, output (channels x height x width), receptive "
+               f"field and stride (input pixels one cell sees, and between two cells); its "
+               f"{activations.STRIP_CHANNELS} most active channels for this image (by mean "
+               f"activation; the class scores by their spatial maximum, the object classes only), "
+               f"each drawn from its own minimum (dark) to its maximum (bright). Click a column "
+               f"(or choose it below) to see its channels larger.")
+    layer = int(st.selectbox("Layer", list(range(L)), key="arch_layer",
+                             format_func=lambda i: f"{i + 1}. {acts.layers[i].name}"))
+    lv = acts.layers[layer]
+    c, hh, ww = lv.shape
+    what = "classes" if lv.kind == "classes" else "channels"
+    st.markdown(
+        f"**{lv.name}**: {c} {what} of {hh}x{ww} cells, one every {lv.stride} px of the input; "
+        f"each cell sees at most {lv.receptive_field}x{lv.receptive_field} px (its receptive "
+        f"field). Values from {lv.minimum:.3g} to {lv.maximum:.3g}, mean {lv.mean:.3g}, "
+        f"{100 * lv.active:.0f}% above 0.")
+    chart("arch_channels", figures.channel_grid_figure, lv, depends=(s, layer))
+    st.caption(f"Its {len(lv.channels)} {what} with the highest {lv.ranked_by}, best first; "
+               "each drawn from its own minimum to its maximum (hover for the values).")
+    trace_section(acts, s)
+
+
+def trace_section(acts: activations.Activations, s: int) -> None:
+    """The class output maps, clickable, and the picked cell's input window on the image."""
+    outs = acts.outputs
+    st.markdown(f"**Which part of the image does an output cell see?** The class score map"
+                f"{'s' if len(outs) > 1 else ''} of **{acts.class_name}** (this scale's top "
+                "class): click a cell to draw its window on the image.")
+    if st.session_state.get("arch_out") not in outs:
+        st.session_state["arch_out"] = outs[0]
+    cols = st.columns(3 if len(outs) > 1 else 2)
+    if len(outs) > 1:
+        out = int(cols[0].selectbox("Output map", outs, key="arch_out",
+                                    format_func=lambda i: f"stride {acts.layers[i].stride}"))
+    else:
+        out = outs[0]
+    lv = acts.layers[out]
+    hh, ww = lv.shape[1:]
+    clamp_state("arch_row", 0, hh - 1, 0)
+    clamp_state("arch_col", 0, ww - 1, 0)
+    r = int(cols[-2].number_input(f"Row (0-{hh - 1})", 0, hh - 1, step=1, key="arch_row"))
+    c = int(cols[-1].number_input(f"Column (0-{ww - 1})", 0, ww - 1, step=1, key="arch_col"))
+    chart("arch_out_click", figures.output_maps_figure, acts, pick=(out, r, c),
+          depends=(s, out, r, c), plot_kw=dict(on_select=_pick_cell, selection_mode="points"))
+    t = activations.trace_cell(acts, out, r, c)
+    left, right = st.columns([3, 2])
+    name = "nominal window" if t.nominal else "window"
+    with left:
+        chart("arch_trace", figures.window_figure, ctx.backdrop(), torch.tensor(t.original), None,
+              f"stride {t.stride}, cell ({r},{c}): p({acts.class_name}) = "
+              f"{figures.prob_text(t.prob)}",
+              window_name=f"{name} ({t.side}x{t.side} px at this scale)",
+              depends=(s, out, r, c))
+    x1, y1, x2, y2 = t.window
+    ox1, oy1, ox2, oy2 = t.original
+    with right:
+        if t.nominal:
+            where = (f"the {t.side}x{t.side} px square centred on the cell's centre "
+                     f"({(c + 0.5) * t.stride:.0f}, {(r + 0.5) * t.stride:.0f})")
+        else:
+            where = (f"the {t.side}x{t.side} px window whose top-left corner is ({t.stride}x{c}, "
+                     f"{t.stride}x{r}) = ({x1:.0f}, {y1:.0f}) (offsets.cell_window)")
+        st.markdown(
+            f"- cell ({r},{c}) of the stride-{t.stride} map ({hh}x{ww} cells)\n"
+            f"- its {name}: {where}, in the {acts.size[0]}x{acts.size[1]} input\n"
+            f"- in the original image: ({ox1:.0f}, {oy1:.0f}, {ox2:.0f}, {oy2:.0f})\n"
+            f"- p({acts.class_name}) = {figures.prob_text(t.prob)}\n"
+            f"- receptive field: {t.receptive_field} px")
+    st.caption(("The window is nominal (a project choice, for provenance: 5 strides wide); the "
+                "cell sees its whole receptive field and predicts a box around its centre."
+                if t.nominal else
+                f"The receptive field ({t.receptive_field} px) is larger than the window "
+                f"({t.side} px) when the layers are zero-padded: the cell also sees past its "
+                "window's border.") + " Windows are drawn in the original image's pixels.")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -49,6 +198,8 @@ def render() -> None:
     if card is not None and card.differs:
         st.info(card.differs)
     H, W = ctx.image.size[1], ctx.image.size[0]
+    inside()
+    st.header("The layers' sizes and costs")
 
     st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
     table(tables(cfg, (H, W), ctx.knobs.rule)[0])
@@ -128,7 +279,8 @@ def render() -> None:
                                           "as the classifier." if reg else ""))
     chart("arch_costs", figures.layer_cost_figure, rows,
           at=f"one {window}x{window} input" if pyramid else "one window", depends=(cfg,))
-    show_code(multiscale.scale_sizes, geometry.scale_geometry, geometry.layer_table,
+    show_code(activations.compute, activations.trace_cell, multiscale.scale_sizes,
+              geometry.scale_geometry, geometry.layer_table,
               *((geometry._pyramid_rows,) if pyramid else ()))
 
 

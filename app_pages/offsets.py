@@ -4,7 +4,7 @@ its maps at every stride instead, never empty offset figures."""
 
 import streamlit as st
 
-from overfeat import geometry, multiscale, offsets
+from overfeat import activations, geometry, multiscale, offsets
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
@@ -93,7 +93,8 @@ def render() -> None:
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
                   f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
     picked_window(view, cls, r, c, a)
-    show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window)
+    show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window,
+              activations.offset_strip, activations.offset_differences)
 
 
 def intro(k: int, fine: bool) -> None:
@@ -220,7 +221,7 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
     side = geometry.window_sides(ctx.model)[view.level]
     left, right = st.columns([3, 2])
     with left:
-        title = (f"stride {s}, cell ({r},{c}): p({name}) = {cell.prob:.3f}"
+        title = (f"stride {s}, cell ({r},{c}): p({name}) = {figures.prob_text(cell.prob)}"
                  f"{' (flipped view)' if view.flip else ''}")
         nominal = len(geometry.window_sides(ctx.model)) > 1
         chart("off_level_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box,
@@ -236,7 +237,7 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
             f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
             + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
                if cell.box is not None else "- no predicted box: this model has no regressor\n")
-            + f"- p({name}) = {cell.prob:.4f}")
+            + f"- p({name}) = {figures.prob_text(cell.prob)}")
     if len(geometry.window_sides(ctx.model)) > 1:
         st.caption(f"The window is nominal (a project choice, for provenance: {side // s} "
                    "strides wide, the square objects were matched to in training); a cell sees "
@@ -244,7 +245,9 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
 
 
 def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
-    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps."""
+    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps, the
+    offset trick in one dimension on this image (paper Fig. 3), and how far each offset's maps
+    are from offset (0,0)'s."""
     ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
                          f"the one that fires most here)", 0, n_ch - 1, step=1,
                          key="off_channel")
@@ -260,7 +263,77 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
               f"p({name})", depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
-               "classifier slid over one pooled map.")
+               "classifier slid over one pooled map. They look alike: neighbouring offsets' "
+               "windows are only a few pixels apart. Below, one row of them side by side, then "
+               "what differs.")
+    offset_strip(view, k, int(ch))
+    offset_differences(view, k, cls, name, int(ch))
+
+
+def offset_strip(view, k: int, ch: int) -> None:
+    """Paper Fig. 3 on this image: a band of k pre-pool rows of one channel, what each offset
+    keeps of the stride-1 pooled row, and the interleaved row."""
+    layer = geometry.offset_layer(ctx.model.cfg)
+    is_max = layer is None or layer.kind == "pool"
+    kernel = layer.kernel if layer is not None else k
+    H = int(view.features.shape[1])
+    owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, ch)
+    if st.session_state.get("_off_band_for") != owner:
+        st.session_state["off_band"] = activations.offset_strip(view, ch, k, kernel, is_max).row0
+    st.session_state["_off_band_for"] = owner
+    clamp_state("off_band", 0, max(0, H - k), 0)
+    st.subheader("One row of offsets (the paper's Fig. 3, on this image)")
+    c1, c2 = st.columns([1, 3])
+    row0 = int(c1.number_input(f"First row of the band (0-{max(0, H - k)}; preset: where "
+                               "the channel fires most)", 0, max(0, H - k), step=1,
+                               key="off_band"))
+    strip = activations.offset_strip(view, ch, k, kernel, is_max, row0=row0)
+    c2.markdown(
+        f"Channel {ch}, pre-pool rows {strip.row0}-{strip.row0 + k - 1}, columns "
+        f"{strip.col0}-{strip.col0 + strip.band.shape[1] - 1}. Offset dx keeps one column in {k} "
+        f"of the stride-1 pooled row, starting at column dx: its cells are the pooled "
+        f"map of offset (dx, {strip.dy}), row {strip.pooled_row}. Interleaved, the {k} offsets "
+        f"give a value at every pre-pool column: stride {ctx.model.prepool_stride} px instead "
+        f"of {ctx.model.stride}.")
+    chart("off_strip", figures.offset_strip_figure, strip,
+          depends=(view.scale, view.flip, ch, strip.row0))
+    st.caption(
+        (f"Each brick covers the {k}x{k} pre-pool cells (the band's {k} rows, {k} columns) it "
+         "takes the maximum of" if is_max else
+         f"This layer is a {kernel}x{kernel} convolution at stride {k}, not a max pool: each "
+         f"value reads {kernel} columns of the band's rows (zero-padded at the border), "
+         f"overlapping its neighbours'; a brick marks the {k} columns it steps") +
+        "; the coloured bar under an interleaved cell names its offset. Every number in this "
+        "figure has 2 decimals.")
+
+
+def offset_differences(view, k: int, cls: int, name: str, ch: int) -> None:
+    """|offset (dx, dy) - offset (0,0)| of the pooled channel and of the class map, with the
+    largest difference in words."""
+    pooled, ps = activations.offset_differences([p[ch] for p in view.pooled], k)
+    probs, cs = activations.offset_differences([m[cls] for m in view.class_maps], k)
+    st.subheader("How much the offsets differ")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown(f"**|pooled(dx, dy) - pooled(0,0)|**, channel {ch}")
+        chart("off_pooled_diff", figures.offset_grid_figure, pooled, k, f"|diff| ch. {ch}",
+              depends=(view.scale, view.flip, ch))
+    with c2:
+        st.markdown(f"**|p(dx, dy) - p(0,0)|** for {name}")
+        chart("off_diffs", figures.offset_grid_figure, probs, k, "|diff| p",
+              depends=(view.scale, view.flip, cls))
+    v, dx, dy, j, i = cs["largest"]
+    s = ctx.model.prepool_stride
+    mean = max((m, o) for o, m in cs["mean"].items())
+    st.markdown(
+        f"Largest change of p({name}) from offset (0,0): **{v:.3f}** at offset ({dx},{dy}), "
+        f"cell ({j},{i}): that window lies {dx * s} px right of and {dy * s} px below offset "
+        f"(0,0)'s cell ({j},{i}). The offset that differs most on average is "
+        f"({mean[1][0]},{mean[1][1]}) (mean |difference| {mean[0]:.3f}); for channel {ch} the "
+        f"pooled values change by up to {ps['largest'][0]:.2f}."
+        if v > 0 else f"The {k * k} offsets give exactly the same p({name}) on this view.")
+    st.caption("Offset (0,0)'s panel is all zero by definition. The offset maps are cut to the "
+               "cells all of them have (one can be a row or column shorter).")
 
 
 def picked_window(view, cls: int, r: int, c: int, a) -> None:
@@ -269,7 +342,7 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
     cell = appstate.cell(view, cls, r, c, k, a.settings.fine)
     left, right = st.columns([3, 2])
     with left:
-        title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {cell.prob:.3f}"
+        title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {figures.prob_text(cell.prob)}"
                  f"{' (flipped view)' if view.flip else ''}")
         chart("off_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box, title,
               depends=(view.scale, view.flip, cls, r, c))
@@ -280,7 +353,7 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
             f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
             + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
                if cell.box is not None else "- no predicted box: this model has no regressor\n")
-            + f"- p({name}) = {cell.prob:.4f}")
+            + f"- p({name}) = {figures.prob_text(cell.prob)}")
 
 
 render()

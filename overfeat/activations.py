@@ -410,8 +410,9 @@ def offset_strip(view: View, channel: int, k: int, kernel: int | None = None,
                  is_max: bool = True, width: int = 24, row0: int | None = None,
                  col0: int | None = None) -> OffsetStrip:
     """The OffsetStrip of one channel of a view (an analysis with keep_maps and fine stride):
-    by default the band around the channel's strongest pre-pool cell, `width` columns wide
-    (fewer on a narrower map). The interleaved row is interleave(view.pooled): the offset
+    by default the band around the channel's strongest pre-pool cell (row0: the band's first
+    row), `width` columns wide (fewer on a narrower map), centred on the band's strongest
+    column. The interleaved row is interleave(view.pooled): the offset
     layer at stride 1, as multiscale ran it."""
     if view.features is None or view.pooled is None or len(view.pooled) != k * k:
         raise ValueError("the view has no offset-pooled maps (run the analysis with fine stride "
@@ -422,13 +423,12 @@ def offset_strip(view: View, channel: int, k: int, kernel: int | None = None,
         raise ValueError(f"the pre-pool map ({H}x{W}) is smaller than the {k}x{k} pool")
     p1 = interleave([p[channel] for p in view.pooled], k)  # [H1, W1]: stride 1
     width = max(k, min(width, W))
-    j = int(f.flatten().argmax())
-    r_max, c_max = j // W, j % W
     if row0 is None:
-        row0 = r_max - (k - 1) // 2
-    if col0 is None:
-        col0 = c_max - width // 2
+        j = int(f.flatten().argmax())
+        row0 = j // W - (k - 1) // 2
     row0 = max(0, min(int(row0), H - k, p1.shape[0] - 1))
+    if col0 is None:  # centred on the band's strongest column
+        col0 = int(f[row0:row0 + k].amax(dim=0).argmax()) - width // 2
     col0 = max(0, min(int(col0), W - width))
     band = f[row0:row0 + k, col0:col0 + width]
     cols = range(col0, min(col0 + width - k + 1, p1.shape[1]))
@@ -439,29 +439,29 @@ def offset_strip(view: View, channel: int, k: int, kernel: int | None = None,
                        pooled=pooled, is_max=is_max)
 
 
-def offset_differences(view: View, cls: int, k: int) -> tuple[list[Tensor], dict]:
-    """|map(dx, dy) - map(0, 0)| of one class for each offset (ordered as offsets(k)), each cut
-    to the cells every offset map has (they can be a row or column shorter), and a summary:
-    {"largest": (value, dx, dy, row, col), "mean": {(dx, dy): mean difference},
-    "spread": [h, w] max - min over the offsets per cell}. Cell (j, i) of offset (dx, dy) is the
-    window dx, dy pre-pool strides right of and below offset (0, 0)'s cell (j, i)."""
-    maps = [m[cls] for m in view.class_maps]
+def offset_differences(maps: list[Tensor], k: int) -> tuple[list[Tensor], dict]:
+    """|map(dx, dy) - map(0, 0)| for each of k*k offset maps [h, w] (ordered as offsets(k): one
+    class's classifier maps, or one channel's pooled maps), each cut to the cells every offset
+    map has (they can be a row or column shorter), and a summary: {"largest": (value, dx, dy,
+    row, col), "mean": {(dx, dy): mean difference}, "spread": [h, w] max - min over the
+    offsets per cell}. Cell (j, i) of offset (dx, dy) is the window dx, dy pre-pool strides
+    right of and below offset (0, 0)'s cell (j, i)."""
     if len(maps) != k * k:
         raise ValueError(f"expected {k * k} offset maps, got {len(maps)}")
     h = min(m.shape[-2] for m in maps)
     w = min(m.shape[-1] for m in maps)
     cut = [m[:h, :w].float() for m in maps]
     diffs = [(m - cut[0]).abs() for m in cut]
-    stack = torch.stack(cut) if cut and h * w else torch.zeros(k * k, h, w)
     largest = (0.0, 0, 0, 0, 0)
     for (dx, dy), d in zip(offsets(k), diffs):
         if d.numel() and float(d.max()) > largest[0]:
             j = int(d.flatten().argmax())
             largest = (float(d.max()), dx, dy, j // w, j % w)
+    stack = torch.stack(cut)
     summary = {"largest": largest,
                "mean": {(dx, dy): float(d.mean()) if d.numel() else 0.0
                         for (dx, dy), d in zip(offsets(k), diffs)},
-               "spread": (stack.amax(dim=0) - stack.amin(dim=0)) if h * w else stack[0]}
+               "spread": stack.amax(dim=0) - stack.amin(dim=0)}
     return diffs, summary
 
 

@@ -96,6 +96,18 @@ def values(t: Tensor) -> list:
     return _significant(t, 6)
 
 
+def prob_text(p: float, digits: int = 3) -> str:
+    """A probability written the one way a panel writes it: `digits` decimals, except that a
+    value short of 1 (or above 0) never reads as 1.000 (0.000): '>0.999' ('<0.001') instead."""
+    text = f"{p:.{digits}f}"
+    step = 10 ** -digits
+    if p < 1 and float(text) >= 1:
+        return f">{1 - step:.{digits}f}"
+    if p > 0 and float(text) <= 0:
+        return f"<{step:.{digits}f}"
+    return text
+
+
 def rect_path(boxes: Tensor) -> tuple[list, list]:
     """[N, 4] boxes -> x, y lists drawing all rectangles in one line trace (None-separated)."""
     xs, ys = [], []

@@ -214,7 +214,7 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
     W, H = img.shape[1], img.shape[0]
     fig.update_xaxes(visible=False, range=[0, W], constrain="domain")
     fig.update_yaxes(visible=False, range=[H, 0], scaleanchor="x", constrain="domain")
-    fig.update_layout(annotations=notes, height=round(FULL * 0.62 * H / W) + 60,
+    fig.update_layout(annotations=notes, height=round(FULL * 0.8 * H / W) + 60,
                       title=dict(text=f"{lv.name}: its {k} most active of {lv.shape[0]} "
                                       f"{'classes' if lv.kind == 'classes' else 'channels'} "
                                       f"(by {lv.ranked_by})"),
@@ -236,7 +236,7 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         lv = acts.layers[i]
         m = float(lv.probs.max()) if lv.probs is not None and lv.probs.size else 0.0
         titles.append(f"stride {lv.stride}: {lv.shape[1]}x{lv.shape[2]} cells, max {m:.3f}")
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
     zmax = max((float(acts.layers[i].probs.max()) for i in outs), default=1.0)
     for c, i in enumerate(outs, start=1):
         lv = acts.layers[i]
@@ -261,13 +261,16 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
                                      line=dict(color="red", width=3), hoverinfo="skip",
                                      showlegend=False, name="picked"), row=1, col=c)
         fig.update_xaxes(range=[-0.5, w - 0.5], showgrid=False, zeroline=False,
-                         constrain="domain", row=1, col=c)
+                         constrain="domain", tickmode="auto", nticks=6, tickformat="d",
+                         title_text="column", row=1, col=c)
         fig.update_yaxes(range=[h - 0.5, -0.5], showgrid=False, zeroline=False,
-                         scaleanchor=f"x{c if c > 1 else ''}", constrain="domain", row=1, col=c)
+                         scaleanchor=f"x{c if c > 1 else ''}", constrain="domain",
+                         tickmode="auto", nticks=6, tickformat="d", showticklabels=c == 1,
+                         title_text="row" if c == 1 else None, row=1, col=c)
     big = max(acts.layers[i].probs.shape[0] / max(acts.layers[i].probs.shape[1], 1) for i in outs)
     fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
                                      colorbar=dict(title=dict(text=f"p({acts.class_name})"))),
-                      height=int(min(520, max(260, (FULL / n) * big + 110))),
+                      height=int(min(440, max(260, (FULL / n) * big + 110))),
                       margin=dict(l=0, r=0, t=MODEBAR + 30, b=0), clickmode="event+select",
                       dragmode=False, meta=dict(outputs=[[i, *acts.layers[i].shape[1:],
                                                           acts.layers[i].stride] for i in outs]))
@@ -279,8 +282,9 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
     """Paper Fig. 3 on this image: the band of k pre-pool rows (one channel) on top; under it
     one row per offset dx, each of its cells a brick over the k pre-pool columns it starts at
     (a max pool: exactly the k x k cells it takes the maximum of), with its value; at the
-    bottom the interleaved row, one cell per pre-pool column, coloured by the offset it came
-    from. One colour scale, every number written with `digits` decimals."""
+    bottom the interleaved row, one cell per pre-pool column, a bar under it in the colour of
+    the offset it came from. One colour scale (Greys, as the page's pooled maps), every number
+    written with `digits` decimals."""
     k, c0 = strip.k, strip.col0
     band = strip.band
     width = band.shape[1]
@@ -329,9 +333,10 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
     fig.update_xaxes(title_text="pre-pool column", showgrid=False, zeroline=False,
                      range=[c0 - 0.2, c0 + width + 0.2])
     fig.update_layout(shapes=shapes, height=110 + 34 * (yi + 2),
-                      coloraxis=dict(colorscale="Greys", reversescale=True, cmin=lo,
+                      coloraxis=dict(colorscale="Greys", cmin=lo,
                                      cmax=hi if hi > lo else lo + 1e-6,
                                      colorbar=dict(title=dict(text=f"channel {strip.channel}"))),
-                      margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="white",
+                      # grey behind the cells: a white (lowest) cell stays visible
+                      margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="#c8c8c8",
                       meta=dict(k=k, row0=strip.row0, col0=c0))
     return fig

@@ -226,8 +226,9 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
             cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
     lo = min(float(m.min()) for m in maps) if maps else 0.0
     hi = max(float(m.max()) for m in maps) if maps else 1.0
+    gap = 1 if max(bh, bw) <= 48 else 0  # on a large map one-pixel gaps would hide the cells
     fig = go.Figure(go.Heatmap(
-        z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=1, ygap=1,
+        z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=gap, ygap=gap,
         hovertemplate="offset (%{customdata[0]},%{customdata[1]}) cell "
                       "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
     centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
@@ -321,6 +322,8 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
     window_name: its legend entry (a pyramid net's window is nominal, not the net's input)."""
     fig = go.Figure()
     add_image(fig, bd)
+    # a white halo under the dashed window: it stays visible over a dark part of the image
+    fig.add_trace(box_trace(window, "white", "", width=6, showlegend=False))
     fig.add_trace(box_trace(window, "#111111", window_name, width=3, dash="dash",
                             hover="window: " + ", ".join(f"{v:.0f}" for v in window.tolist())))
     if box is not None:
