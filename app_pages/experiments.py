@@ -17,7 +17,21 @@ def show_dataset(d: dict, key: str) -> None:
         st.info("No single-class images in this folder: no Table 2 rows.")
     else:
         table(rows)
+        diffs = experiments.scale_differences(d)
+        if diffs:
+            st.caption("Lined up with the paper's rows by stride and number of scales; where "
+                       "they differ: " + " ".join(diffs))
         chart(f"{key}_fig", figures.table2_figure, rows, experiments.PAPER_TABLE2)
+        found = experiments.findings(d)
+        st.markdown(f"**What this checkpoint shows on {d['folder']}**, step by step:\n"
+                    + "\n".join(f"- {line}" for line in found["steps"]))
+        if found["against"]:
+            st.markdown("**Where it does not follow the paper** (whose every step lowers the "
+                        "error):\n" + "\n".join(f"- {line}" for line in found["against"]))
+        else:
+            st.markdown("No step raises an error here: the trend is the paper's.")
+        if found["noise"]:
+            st.caption(found["noise"])
     det = d.get("detection") or {}
     if det.get("mAP") is not None:
         st.caption(f"Detection mAP at IoU 0.5 on this folder: {100 * det['mAP']:.1f}%")
@@ -74,20 +88,23 @@ def render() -> None:
         st.info("These experiments measure the shipped pictogram checkpoint (and its validation "
                 "scenes), whatever model the sidebar runs.")
     st.markdown("The paper's Table 2 asks what each idea buys: one scale with the coarse "
-                "stride, then offset pooling (fine stride), then more scales, then flips. "
-                "Below, the same rows for the loaded checkpoint on the project's scenes "
-                "(errors on one-object scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5).")
+                "stride, then offset pooling (fine stride), then more scales. Below, the same "
+                "steps for the loaded checkpoint on the project's scenes (errors on one-object "
+                "scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5), each row beside the "
+                "paper's row it lines up with, and what each step does here.")
     # The paper's four rows first, then the checkpoint's tables at full width (in a column of
     # the page their last column was cut off).
     st.subheader("The paper")
-    c1, c2 = st.columns([1, 1])
-    table([{"approach": p["approach"], "top-5 error %": p["top5_error"]}
+    c1, c2 = st.columns([3, 2])
+    table([{"approach": p["approach"], "scales": ", ".join(str(v) for v in p["scales"]),
+            "top-1 error %": p["top1_error"], "top-5 error %": p["top5_error"]}
            for p in experiments.PAPER_TABLE2], where=c1)
-    c2.caption(experiments.PAPER_SOURCE + ". Other model, other data: compare the trend "
-               "(each step lowers the error a little), not the level.")
+    c2.caption(experiments.PAPER_SOURCE + ". " + experiments.paper_trend() + " Other model, "
+               "other data: compare the trend, not the level.")
     stored()
     recompute()
-    show_code(experiments.recompute, experiments.table_rows)
+    show_code(experiments.recompute, experiments.table_rows, experiments.paper_row,
+              experiments.findings)
 
 
 render()
