@@ -137,12 +137,12 @@ def suggest_models() -> None:
         return
     cards = [zoo.CARDS[n] for n in names]
     what = " ".join(f"**{c.label}**: {c.knows}." for c in cards)
-    cols = st.columns([4] + [1] * len(cards), vertical_alignment="center")
-    cols[0].info(f"A photo of things? The pictogram model knows only 20 drawn pictograms. "
-                 f"{what}")
-    for col, c in zip(cols[1:], cards):
-        col.button(f"Use {c.label}", on_click=sidebar.use_model, args=(c.name,),
-                   key=f"use_{c.name}", type="primary" if c is cards[0] else "secondary")
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info(f"A photo of things? The pictogram model knows only 20 drawn pictograms. {what}")
+    for c in cards:  # one under the other: short labels, whole in presenter mode too
+        c2.button(f"Use {common.short_label(c)}", on_click=sidebar.use_model, args=(c.name,),
+                  key=f"use_{c.name}", type="primary" if c is cards[0] else "secondary",
+                  help=f"Choose {c.label} in the sidebar.", width="stretch")
 
 
 # The navigation: (file in app_pages/, title, Material icon); the first is the default page.

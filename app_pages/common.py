@@ -556,6 +556,11 @@ def use_model(name: str) -> None:
     st.session_state["model_source"] = name
 
 
+def short_label(card) -> str:
+    """A model's name for a button: its card's label without the parenthesis ("Objects")."""
+    return card.label.split(" (")[0]
+
+
 def box_model() -> str:
     """The model a page that needs boxes offers: the first of the registry whose card has
     boxes and is made for photos of things (the Objects model)."""
@@ -569,11 +574,12 @@ def require_boxes(ctx: "Context", page: str) -> None:
         st.title(page)
         name = box_model()
         label = zoo.CARDS[name].label
-        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.info(f"{page} needs boxes, and {ctx.model_desc} has no box regressor: use "
                 f"**{label}** for boxes on a photo (or Faces, or the pictogram checkpoint).")
-        c2.button(f"Use {label}", on_click=use_model, args=(name,), key="use_box_model",
-                  type="primary")
+        c2.button(f"Use {short_label(zoo.CARDS[name])}", on_click=use_model, args=(name,),
+                  key="use_box_model", type="primary", help=f"Choose {label} in the sidebar.",
+                  width="stretch")
         st.stop()
 
 

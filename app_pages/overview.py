@@ -6,7 +6,8 @@ from overfeat import detection
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
 from overfeat.models import registry as zoo
-from app_pages.common import box_model, chart, context, figure, show_code, table, use_model
+from app_pages.common import (box_model, chart, context, figure, short_label, show_code, table,
+                               use_model)
 
 ctx = context()
 MAX_DRAWN = 30  # final boxes drawn on the Overview's image at most (the table lists them all)
@@ -145,8 +146,9 @@ def answer(info: dict) -> None:
                 st.info(f"No boxes: {ctx.model_desc} has no box regressor, so its answer is "
                         f"the classes on the right. **{zoo.CARDS[name].label}** boxes what it "
                         "finds.")
-                st.button(f"Use {zoo.CARDS[name].label}", on_click=use_model, args=(name,),
-                          key="use_box_model_overview")
+                st.button(f"Use {short_label(zoo.CARDS[name])}", on_click=use_model,
+                          args=(name,), key="use_box_model_overview",
+                          help=f"Choose {zoo.CARDS[name].label} in the sidebar.")
         with right:
             classes(a)
     download(a)

@@ -73,7 +73,7 @@ def test_switch_to_imagenet_on_a_cat_photo(server, browser):
     settle(page)
     note = page.locator('[data-testid="stAlertContentInfo"]', has_text="no box regressor")
     expect(note).to_contain_text(zoo.CARDS["objects"].label)
-    expect(page.get_by_role("button", name=f"Use {zoo.CARDS['objects'].label}")).to_be_visible()
+    expect(page.get_by_role("button", name="Use Objects", exact=True)).to_be_visible()
     assert page.locator(".js-plotly-plot").count() == 0
     check_page(page)
 
@@ -117,7 +117,7 @@ def test_switch_to_the_objects_model_on_a_photo(server, browser):
     label = zoo.CARDS["objects"].label
     expect(page.locator('[data-testid="stAlertContentInfo"]',
                         has_text="A photo of things?")).to_contain_text(label)
-    page.get_by_role("button", name=f"Use {label}").click()
+    page.get_by_role("button", name="Use Objects", exact=True).click()
     settle(page)
     expect(sidebar(page).get_by_role("radio", name=label)).to_be_checked()
     assert "model=objects" in page.url
@@ -143,7 +143,7 @@ def test_switch_to_the_objects_model_on_a_photo(server, browser):
     settle(page)
     expect(page.locator('[data-testid="stAlertContentInfo"]',
                         has_text="no box regressor")).to_be_visible()
-    page.get_by_role("button", name=f"Use {label}").click()
+    page.get_by_role("button", name="Use Objects", exact=True).click()
     settle(page)
     expect(sidebar(page).get_by_role("radio", name=label)).to_be_checked()
     check_figures(page, 1)  # the detections (no background class: no map of it)
