@@ -380,3 +380,112 @@ def test_compare_page_counts_by_support_on_a_generated_one_object_scene():
     # The choice survives a visit to another page.
     at = ok(page(ok(page(at, "overview")), "compare"))
     assert at.select_slider(key="cmp_min_support").value == 100.0
+
+
+# --- Issue 28: inside the network, the offsets in one row, what the checkpoint shows --------
+def _xs(trace: dict) -> list[float]:
+    return [v for v in trace["x"] if v is not None]
+
+
+def test_architecture_page_shows_inside_the_network():
+    """The pictogram checkpoint on the default scene: the layer strip lists the layers compute()
+    gives for the middle scale; choosing a layer shows its channels; a picked output cell's
+    window is offsets.cell_window's, on the image, with one precision for its probability."""
+    import numpy as np
+
+    from overfeat import activations
+
+    at = open_page("architecture")
+    c = ctx(at)
+    assert at.session_state["arch_scale"] == activations.default_scale(c.model) == 2
+    want = activations.compute(c.model, c.image, 2, c.knobs.rule)
+    figs = page_figures(at)
+    meta = figs["arch_strip"]["layout"]["meta"]["layers"]
+    assert [m[0] for m in meta] == [lv.name for lv in want.layers]
+    assert [m[6] for m in meta] == [list(lv.channels[:4]) for lv in want.layers]
+    assert "scale 3 of 6" in captions(at) and f"{want.size[0]}x{want.size[1]} px" in captions(at)
+    # a layer chosen: its channels, its numbers
+    ok(at.selectbox(key="arch_layer").set_value(4).run())
+    lv = want.layers[4]
+    grid = page_figures(at)["arch_channels"]["layout"]["meta"]
+    assert grid["channels"] == list(lv.channels)
+    assert np.allclose(grid["ranking"], lv.ranking, atol=1e-5)
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"**{lv.name}**: {lv.shape[0]} channels of {lv.shape[1]}x{lv.shape[2]} cells" in text
+    strip = page_figures(at)["arch_strip"]
+    assert sum(1 for s in strip["layout"]["shapes"] if s["line"]["color"] == "red") == 1
+    # the most confident output cell first; another cell traced
+    out = want.outputs[0]
+    assert (at.session_state["arch_out"], at.session_state["arch_row"],
+            at.session_state["arch_col"]) == activations.best_cell(want)
+    h, w = want.layers[out].shape[1:]
+    at.number_input(key="arch_row").set_value(h - 1)
+    ok(at.number_input(key="arch_col").set_value(0).run())
+    t = activations.trace_cell(want, out, h - 1, 0)
+    fig = page_figures(at)["arch_trace"]
+    (win,) = [x for x in fig["data"] if x.get("name", "").startswith("window (")]
+    x1, _, x2, _ = t.original
+    assert np.allclose(_xs(win), [x1, x2, x2, x1, x1], atol=1e-3)
+    p = figures.prob_text(t.prob)
+    assert fig["layout"]["title"]["text"].endswith(f"p({want.class_name}) = {p}")
+    assert f"- p({want.class_name}) = {p}" in "\n".join(m.value for m in at.markdown)
+    assert f"({t.stride}x0, {t.stride}x{h - 1})" in "\n".join(m.value for m in at.markdown)
+    # another scale: its own pass, back to the first layer
+    ok(at.selectbox(key="arch_scale").set_value(4).run())
+    assert at.session_state["arch_layer"] == 0 and "scale 5 of 6" in captions(at)
+    other = activations.compute(c.model, c.image, 4, c.knobs.rule)
+    meta = page_figures(at)["arch_strip"]["layout"]["meta"]["layers"]
+    assert [m[1:4] for m in meta] == [list(lv.shape) for lv in other.layers]
+
+
+def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
+    import numpy as np
+
+    from apptest_helpers import grid_blocks, markdown
+    from overfeat import activations
+
+    at = open_page("offsets")
+    a = ctx(at).analysis()
+    k = a.k
+    view = next(v for v in a.views if v.scale == at.session_state["off_scale"] and not v.flip)
+    ch = int(at.number_input(key="off_channel").value)
+    figs = page_figures(at)
+    strip = figs["off_strip"]
+    r0, c0 = strip["layout"]["meta"]["row0"], strip["layout"]["meta"]["col0"]
+    assert r0 == at.number_input(key="off_band").value
+    band = np.array(next(t for t in strip["data"] if t["name"] == "pre-pool")["z"])
+    assert np.allclose(band, view.features[ch, r0:r0 + k, c0:c0 + band.shape[1]].numpy(),
+                       atol=1e-5)
+    # the band starts where the channel fires most
+    assert float(band.max()) == pytest.approx(float(view.features[ch].max()), abs=1e-5)
+    cls = at.selectbox(key="cls").value
+    diffs = grid_blocks(figs["off_diffs"])
+    maps = [m[cls] for m in view.class_maps]
+    hh, ww = min(m.shape[0] for m in maps), min(m.shape[1] for m in maps)
+    for (dx, dy), m in zip(activations.offsets(k), maps):
+        assert np.allclose(diffs[(dx, dy)], (m[:hh, :ww] - maps[0][:hh, :ww]).abs().numpy(),
+                           atol=1e-5)
+    _, summary = activations.offset_differences(maps, k)
+    assert f"from offset (0,0): **{summary['largest'][0]:.3f}**" in markdown(at)
+    # another band: the strip follows
+    ok(at.number_input(key="off_band").set_value(0).run())
+    assert page_figures(at)["off_strip"]["layout"]["meta"]["row0"] == 0
+    # one precision for the picked cell's probability in its panel
+    title = page_figures(at)["off_window"]["layout"]["title"]["text"]
+    p = title.rsplit(" = ", 1)[1]
+    assert re.fullmatch(r"[<>]?\d\.\d{3}", p) and f") = {p}" in markdown(at)
+
+
+def test_experiments_page_says_what_this_checkpoint_shows():
+    at = open_page("experiments")
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**Where it does not follow the paper**" in text
+    assert "offsets (coarse → fine stride) raises the top-1 error from 5.33% to 5.67%" in text
+    assert "3 → 6 scales raises the localization error from 6.06% to 7.07%" in text
+    paper = at.table[0].value
+    assert list(paper["scales"]) == ["1", "1", "1, 2, 4, 6", "1, 2, 3, 4, 5, 6"]
+    rows = at.table[1].value
+    assert list(rows["paper's row"])[:4] == [p["approach"] for p in experiments.PAPER_TABLE2]
+    assert "uses scales 1, 3, 6; the paper's '4 scales, fine stride' uses 1, 2, 4, 6" \
+        in captions(at)
+    assert "every step lowers both errors" in captions(at)

@@ -514,3 +514,48 @@ def test_cost_charts_write_counts_as_the_tables_do(a):
         assert list(axis.ticktext) == [geometry.human_count(v) for v in axis.tickvals]
     names = list(layer.data[0].x)
     assert not any(n.startswith("neck top-down") for n in names)  # resizes: nothing to count
+
+
+@pytest.mark.slow
+def test_architecture_page_shows_inside_the_pyramid():
+    """Inside the network for the Objects model: the backbone stages, the neck's three maps and
+    each level's class scores in the strip; three output maps to click; a stride-32 cell's
+    nominal window (160 px, centred on the cell) on the photo."""
+    from apptest_helpers import captions, ctx, figures as page_figures, markdown, ok
+
+    from overfeat import activations
+
+    at = _open("architecture")
+    c = ctx(at)
+    want = activations.compute(c.model, c.image, at.session_state["arch_scale"], c.knobs.rule)
+    names = [m[0] for m in page_figures(at)["arch_strip"]["layout"]["meta"]["layers"]]
+    assert names == [lv.name for lv in want.layers]
+    assert names[-6:] == ["neck P3, stride 8", "neck P4, stride 16", "neck P5, stride 32",
+                          "class scores, stride 8", "class scores, stride 16",
+                          "class scores, stride 32"]
+    assert names[0] == "stem conv" and any(n.startswith("stage4") for n in names)
+    outs = page_figures(at)["arch_out_click"]
+    assert [t["name"] for t in outs["data"] if t["type"] == "heatmap"] == names[-3:]
+    assert "The class score maps of" in markdown(at)
+    # the stride-32 map, its last cell
+    last = want.outputs[-1]
+    ok(at.selectbox(key="arch_out").set_value(last).run())
+    h, w = want.layers[last].shape[1:]
+    at.number_input(key="arch_row").set_value(h - 1)
+    ok(at.number_input(key="arch_col").set_value(w - 1).run())
+    t = activations.trace_cell(want, last, h - 1, w - 1)
+    assert t.side == 160 and t.nominal
+    fig = page_figures(at)["arch_trace"]
+    (win,) = [x for x in fig["data"] if x.get("name", "").startswith("nominal window (160x160")]
+    x1, _, x2, _ = t.original
+    xs = [v for v in win["x"] if v is not None]
+    assert np.allclose(xs, [x1, x2, x2, x1, x1], atol=1e-3)
+    assert f"centred on the cell's centre ({(w - 0.5) * 32:.0f}, {(h - 0.5) * 32:.0f})" \
+        in markdown(at)
+    assert "The window is nominal" in captions(at)
+    # a neck map chosen: its channels
+    neck = names.index("neck P4, stride 16")
+    ok(at.selectbox(key="arch_layer").set_value(neck).run())
+    grid = page_figures(at)["arch_channels"]["layout"]["meta"]
+    assert grid["channels"] == list(want.layers[neck].channels)
+    assert "**neck P4, stride 16**: 128 channels" in markdown(at)
