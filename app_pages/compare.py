@@ -116,8 +116,7 @@ def render() -> None:
             # (Below the title, a note would run under Plotly's mode bar in a half-width column.)
             st.caption(f"{name}: {n} of {len(r)} boxes have {what}"
                        + (f"; the {len(shown)} {'best' if by_score else 'most confident'} drawn"
-                          if len(shown) < n else ", all drawn")
-                       + ("; labelled with their score" if by_score else ""))
+                          if len(shown) < n else ", all drawn"))
             chart(f"cmp_fig_{i}", figures.method_boxes_figure, ctx.backdrop(), shown.boxes,
                   shown.score if by_score else shown.confs, shown.labels, a.class_names, truth,
                   title=f"{name}: {n} boxes counted", max_boxes=None,
