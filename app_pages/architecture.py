@@ -77,10 +77,12 @@ def inside() -> None:
                          help="The view runs the network once, on this scale of the image."))
     acts = layer_activations(ctx.model_key, ctx.image_key, s, ctx.knobs.rule, model, ctx.image)
     h, w = acts.size
+    offs = (f"no offsets (each layer at its own stride; the Offsets page shows the "
+            f"{model.k}x{model.k} offsets)" if model.k > 1 else
+            "its output maps at their own strides (this net has no offsets)")
     c2.caption(f"One forward pass of the plain network on scale {s + 1} of {n} (by default the "
                f"middle one: big enough maps, one pass cheap): the image resized to {h}x{w} px, "
-               f"not flipped, no offsets (each layer at its own stride; the Offsets page shows "
-               f"the {model.k}x{model.k} offsets). {1000 * acts.seconds:.0f} ms.")
+               f"not flipped, {offs}; computed in {1000 * acts.seconds:.0f} ms.")
     _reset_for((ctx.image_key, ctx.model_key, s), acts)
     L = len(acts.layers)
     clamp_state("arch_layer", 0, L - 1, 0)
