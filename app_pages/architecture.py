@@ -72,7 +72,7 @@ def inside() -> None:
     st.session_state["_arch_model"] = ctx.model_key
     c1, c2 = st.columns([1, 3])
     s = int(c1.selectbox("Scale", list(range(n)), key="arch_scale",
-                         format_func=lambda v: f"scale {v + 1}" + (" (the middle one)"
+                         format_func=lambda v: f"scale {v + 1}" + (" (middle)"
                                                                    if v == default else ""),
                          help="The view runs the network once, on this scale of the image."))
     acts = layer_activations(ctx.model_key, ctx.image_key, s, ctx.knobs.rule, model, ctx.image)

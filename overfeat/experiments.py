@@ -72,8 +72,8 @@ def _scales(v) -> str:
 
 def table_rows(dataset: dict) -> list[dict]:
     """A dataset's Table 2 analogue as table rows, errors in % (None stays None), each beside
-    the paper's row it lines up with (paper_row): that row's scales and top-5 error ("-" where
-    the paper has none)."""
+    the paper's row it lines up with (paper_row): that row's name, scales and top-5 error (as
+    text; "none" where the paper has no such row)."""
     pct = lambda v: None if v is None else round(100 * float(v), 2)  # noqa: E731
     rows = []
     for r in dataset.get("table2", []):
@@ -83,9 +83,9 @@ def table_rows(dataset: dict) -> list[dict]:
                      "flips": r["flips"], "top-1 error %": pct(r["top1_error"]),
                      "top-5 error %": pct(r["top5_error"]),
                      "localization error %": pct(r["localization_error"]),
-                     "paper's row": p["approach"] if p else "-",
-                     "paper's scales": _scales(p["scales"]) if p else "-",
-                     "paper top-5 error %": p["top5_error"] if p else "-"})
+                     "paper's row": p["approach"] if p else "none",
+                     "paper's scales": _scales(p["scales"]) if p else "none",
+                     "paper top-5 error %": f"{p['top5_error']:.2f}" if p else "none"})
     return rows
 
 

@@ -114,7 +114,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
     rows_n = max(1, math.ceil(L / 7))
     per_row = per_row or math.ceil(L / rows_n)
     cw = FULL / per_row
-    pad, head, gap_y = 6.0, 80.0, 26.0
+    pad, gap_y = 6.0, 26.0
     chars = max(8, int((cw - 2 * pad) / 8.2))  # characters of a 13 px font per header line
     fig = go.Figure()
     shapes, notes = [], []
@@ -122,6 +122,10 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
     y = 0.0
     for r0 in range(0, L, per_row):
         row = list(range(r0, min(L, r0 + per_row)))
+        # the header: the name (one or two lines), the shape, the receptive field; 20 units a
+        # line leaves room for presenter mode's larger font (15 px)
+        lines_n = max(min(2, len(_wrap(acts.layers[i].name, chars))) for i in row) + 2
+        head = 20.0 * lines_n + 12
         cells = {}
         for i in row:
             lv = acts.layers[i]
