@@ -80,8 +80,7 @@ def render() -> None:
     st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
     clamp_state("off_channel", 0, n_ch - 1, 0)
     name = a.class_names[cls]
-    if a.settings.fine:
-        offset_maps(view, k, cls, name, n_ch)
+    ch = offset_maps(view, k, cls, name, n_ch) if a.settings.fine else None
 
     st.subheader("Coarse map and fine map")
     r, c = cell_controls(view, cls)
@@ -93,6 +92,9 @@ def render() -> None:
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
                   f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
     picked_window(view, cls, r, c, a)
+    if ch is not None:  # the offsets in one row, and what differs (after the maps they explain)
+        offset_strip(view, k, ch)
+        offset_differences(view, k, cls, name, ch)
     show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window,
               activations.offset_strip, activations.offset_differences)
 
@@ -244,10 +246,9 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
                    "its whole receptive field and regresses a box around its centre.")
 
 
-def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
-    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps, the
-    offset trick in one dimension on this image (paper Fig. 3), and how far each offset's maps
-    are from offset (0,0)'s."""
+def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> int:
+    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps; the
+    channel shown."""
     ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
                          f"the one that fires most here)", 0, n_ch - 1, step=1,
                          key="off_channel")
@@ -264,10 +265,9 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> None:
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                "classifier slid over one pooled map. They look alike: neighbouring offsets' "
-               "windows are only a few pixels apart. Below, one row of them side by side, then "
-               "what differs.")
-    offset_strip(view, k, int(ch))
-    offset_differences(view, k, cls, name, int(ch))
+               "windows are only a few pixels apart: further down, one row of them side by "
+               "side (the paper's Fig. 3), then what differs.")
+    return int(ch)
 
 
 def offset_strip(view, k: int, ch: int) -> None:
