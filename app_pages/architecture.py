@@ -138,8 +138,8 @@ def trace_section(acts: activations.Activations, s: int) -> None:
     name = "nominal window" if t.nominal else "window"
     with left:
         chart("arch_trace", figures.window_figure, ctx.backdrop(), torch.tensor(t.original), None,
-              f"stride {t.stride}, cell ({r},{c}): p({acts.class_name}) = "
-              f"{figures.prob_text(t.prob)}",
+              f"stride {t.stride}, cell ({r},{c}): p({acts.class_name}) "
+              f"{figures.prob_is(t.prob)}",
               window_name=f"{name} ({t.side}x{t.side} px at this scale)",
               depends=(s, out, r, c))
     x1, y1, x2, y2 = t.window
@@ -155,7 +155,7 @@ def trace_section(acts: activations.Activations, s: int) -> None:
             f"- cell ({r},{c}) of the stride-{t.stride} map ({hh}x{ww} cells)\n"
             f"- its {name}: {where}, in the {acts.size[0]}x{acts.size[1]} input\n"
             f"- in the original image: ({ox1:.0f}, {oy1:.0f}, {ox2:.0f}, {oy2:.0f})\n"
-            f"- p({acts.class_name}) = {figures.prob_text(t.prob)}\n"
+            f"- p({acts.class_name}) {figures.prob_is(t.prob)}\n"
             f"- receptive field: {t.receptive_field} px")
     st.caption(("The window is nominal (a project choice, for provenance: 5 strides wide); the "
                 "cell sees its whole receptive field and predicts a box around its centre."

@@ -223,7 +223,7 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
     side = geometry.window_sides(ctx.model)[view.level]
     left, right = st.columns([3, 2])
     with left:
-        title = (f"stride {s}, cell ({r},{c}): p({name}) = {figures.prob_text(cell.prob)}"
+        title = (f"stride {s}, cell ({r},{c}): p({name}) {figures.prob_is(cell.prob)}"
                  f"{' (flipped view)' if view.flip else ''}")
         nominal = len(geometry.window_sides(ctx.model)) > 1
         chart("off_level_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box,
@@ -239,7 +239,7 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
             f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
             + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
                if cell.box is not None else "- no predicted box: this model has no regressor\n")
-            + f"- p({name}) = {figures.prob_text(cell.prob)}")
+            + f"- p({name}) {figures.prob_is(cell.prob)}")
     if len(geometry.window_sides(ctx.model)) > 1:
         st.caption(f"The window is nominal (a project choice, for provenance: {side // s} "
                    "strides wide, the square objects were matched to in training); a cell sees "
@@ -342,7 +342,7 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
     cell = appstate.cell(view, cls, r, c, k, a.settings.fine)
     left, right = st.columns([3, 2])
     with left:
-        title = (f"cell ({r},{c}) = {cell.where}: p({name}) = {figures.prob_text(cell.prob)}"
+        title = (f"cell ({r},{c}) = {cell.where}: p({name}) {figures.prob_is(cell.prob)}"
                  f"{' (flipped view)' if view.flip else ''}")
         chart("off_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box, title,
               depends=(view.scale, view.flip, cls, r, c))
@@ -353,7 +353,7 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
             f"- in the original image: ({', '.join(f'{v:.0f}' for v in cell.window.tolist())})\n"
             + (f"- predicted box: ({', '.join(f'{v:.0f}' for v in cell.box.tolist())})\n"
                if cell.box is not None else "- no predicted box: this model has no regressor\n")
-            + f"- p({name}) = {figures.prob_text(cell.prob)}")
+            + f"- p({name}) {figures.prob_is(cell.prob)}")
 
 
 render()

@@ -517,3 +517,5 @@ def test_prob_text_never_rounds_to_certainty():
     assert figures.prob_text(0.99995) == ">0.999" and figures.prob_text(1.0) == "1.000"
     assert figures.prob_text(0.00004) == "<0.001" and figures.prob_text(0.0) == "0.000"
     assert figures.prob_text(0.12345) == "0.123" and figures.prob_text(0.999995, 4) == ">0.9999"
+    assert figures.prob_is(0.99995) == "> 0.999" and figures.prob_is(0.00004) == "< 0.001"
+    assert figures.prob_is(0.75749) == "= 0.757"

@@ -426,9 +426,9 @@ def test_architecture_page_shows_inside_the_network():
     (win,) = [x for x in fig["data"] if x.get("name", "").startswith("window (")]
     x1, _, x2, _ = t.original
     assert np.allclose(_xs(win), [x1, x2, x2, x1, x1], atol=1e-3)
-    p = figures.prob_text(t.prob)
-    assert fig["layout"]["title"]["text"].endswith(f"p({want.class_name}) = {p}")
-    assert f"- p({want.class_name}) = {p}" in "\n".join(m.value for m in at.markdown)
+    p = figures.prob_is(t.prob)  # "= 0.123", or "> 0.999": the same words in both places
+    assert fig["layout"]["title"]["text"].endswith(f"p({want.class_name}) {p}")
+    assert f"- p({want.class_name}) {p}" in "\n".join(m.value for m in at.markdown)
     assert f"({t.stride}x0, {t.stride}x{h - 1})" in "\n".join(m.value for m in at.markdown)
     # another scale: its own pass, back to the first layer
     ok(at.selectbox(key="arch_scale").set_value(4).run())
@@ -472,8 +472,8 @@ def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
     assert page_figures(at)["off_strip"]["layout"]["meta"]["row0"] == 0
     # one precision for the picked cell's probability in its panel
     title = page_figures(at)["off_window"]["layout"]["title"]["text"]
-    p = title.rsplit(" = ", 1)[1]
-    assert re.fullmatch(r"[<>]?\d\.\d{3}", p) and f") = {p}" in markdown(at)
+    said = re.search(r"p\([^)]*\) ([=<>] \d\.\d{3})$", title)
+    assert said and f"- p({a.class_names[cls]}) {said.group(1)}" in markdown(at)
 
 
 def test_experiments_page_says_what_this_checkpoint_shows():

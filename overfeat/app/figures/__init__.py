@@ -12,7 +12,7 @@ view selectors the pages use to choose what to draw (select_views, scale_views, 
 
 from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
                    PANEL_SIDE, PLOTLY_CONFIG, PRESENTER_SCALE, SCALE_COLORS, Backdrop, backdrop, class_color,
-                   fitted_height, prob_text, styled)
+                   fitted_height, prob_is, prob_text, styled)
 from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection_marks_figure,
                     final_boxes_figure, merge_figure, method_boxes_figure)
 from .charts import (efficiency_figure, layer_cost_figure, merge_scores_figure, pipeline_figure,
@@ -34,5 +34,5 @@ __all__ = [
     "method_boxes_figure", "offset_grid_figure", "pipeline_figure", "scale_maps_figure",
     "scale_scores_figure", "styled", "table2_figure", "training_figure", "window_figure",
     "channel_grid_figure", "layer_strip_figure", "offset_strip_figure", "output_maps_figure",
-    "prob_text",
+    "prob_is", "prob_text",
 ]

@@ -108,6 +108,13 @@ def prob_text(p: float, digits: int = 3) -> str:
     return text
 
 
+def prob_is(p: float, digits: int = 3) -> str:
+    """'= 0.757', or '> 0.999' ('< 0.001') for a value prob_text writes as a bound: the words
+    after "p(dog)" in a title or a list."""
+    text = prob_text(p, digits)
+    return f"{text[0]} {text[1:]}" if text[0] in "<>" else f"= {text}"
+
+
 def rect_path(boxes: Tensor) -> tuple[list, list]:
     """[N, 4] boxes -> x, y lists drawing all rectangles in one line trace (None-separated)."""
     xs, ys = [], []
