@@ -97,8 +97,8 @@ def render() -> None:
                    "from a seed' (kind det) in the sidebar, or a sample photo with hand-drawn "
                    "boxes and a model that knows their classes, to see true and false "
                    "positives.")
-    # The figure marks TP and FP; a box on a difficult object is drawn in its class colour.
-    status = ([s if s in ("TP", "FP") else None for s in r.match.status] if r.match else None)
+    # The figure marks TP and FP, and a box on a difficult object in grey (not counted).
+    status = r.match.status if r.match else None
     chart("det_fig", figures.detection_marks_figure, ctx.backdrop(), r.detections, status,
           truth, r.match.missed if r.match else None,
           title=f"{len(r.detections)} detections ({what}; {r.below} below; "

@@ -27,7 +27,10 @@ def scale_flip(a) -> tuple[int, bool]:
         st.session_state["_off_scale_for"] = owner
     if (st.session_state.get("off_scale") not in scales
             or st.session_state.get("_off_scale_for") != owner):
-        st.session_state["off_scale"] = appstate.largest_scale(a)  # most cells to look at
+        # most cells to look at; a pyramid net's largest scale has ~7,000 cells over its
+        # three maps (0.5 MB to draw), its middle one has a third of them
+        st.session_state["off_scale"] = (scales[len(scales) // 2] if getattr(ctx.model, "pyramid", False)
+                                         else appstate.largest_scale(a))
     st.session_state["_off_scale_for"] = owner
     c1, c2 = st.columns([3, 1])
     # Label: the scale number only, fixed across images (see common.class_picker for why).

@@ -77,8 +77,25 @@ SAMPLE = "sample switch: a new sample scene (Overview)"
 SEEDED = "new scene from a seed (Overview; cold: never prefetched)"
 
 
+# --model / --photo: the app opened on another model (a link's model=...), and each round's
+# upload a real photo made new by one changed pixel (so it is analysed afresh).
+MODEL: str | None = None
+PHOTO: Path | None = None
+
+
 def upload_png(seed: int, size: int) -> bytes:
-    """A generated detection scene resized to size x size (as tests/app_latency.py uploads)."""
+    """A generated detection scene resized to size x size (as tests/app_latency.py uploads),
+    or with --photo that photo with pixel (0, 0) set from the seed."""
+    if PHOTO is not None:
+        import io
+
+        from PIL import Image
+
+        im = Image.open(PHOTO).convert("RGB")
+        im.putpixel((0, 0), (seed % 256, (seed // 256) % 256, 7))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return buf.getvalue()
     from app_latency import upload_png as png
 
     return png(seed, size)
@@ -219,7 +236,9 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
     name = f"round{r}-scene{seed}.png"
     path = tmp / name
     path.write_bytes(upload_png(seed, size))
-    await rec.time(UPLOAD.format(size=size), FIRST_TARGET_S,
+    label = (UPLOAD.format(size=size) if PHOTO is None
+             else f"first results of a new upload of {PHOTO.name} (Overview)")
+    await rec.time(label, FIRST_TARGET_S,
                    lambda: page.locator('[data-testid="stFileUploader"] input[type="file"]')
                    .first.set_input_files(str(path)), caption=f"Image: upload {name}",
                    page_name="Overview")
@@ -515,7 +534,7 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             recs = {c: Recorder(probe, timeout_s * 1000, verbose, server_pid)
                     for c in ("off", "on")}
             t = time.perf_counter()
-            await page.goto(url)
+            await page.goto(f"{url}/?model={MODEL}" if MODEL else url)
             first = await probe.settled(timeout_ms=max(timeout_s, 300) * 1000)
             first_load_s = time.perf_counter() - t
             # A link's text is its icon's ligature name, then its label.
@@ -699,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch-training", action="store_true",
                    help="with --training: the second browser stays on the Training page (its "
                         "live chart polled every second), as a teacher watching the run would")
+    p.add_argument("--model", help="open the app on this model (a link's model=...), e.g. objects")
+    p.add_argument("--photo", type=Path, help="upload this photo (one pixel changed per round) "
+                   "instead of a generated scene, e.g. assets/photos/dog.jpg")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each interaction's time on stderr as it is measured")
@@ -709,6 +731,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--size must be in 64..4000")
     if args.timeout <= 0:
         p.error("--timeout must be positive")
+    if args.photo is not None and not args.photo.is_file():
+        p.error(f"--photo {args.photo} is not a file")
+    global MODEL, PHOTO
+    MODEL, PHOTO = args.model, args.photo
     if not Path(CHROMIUM).exists():
         res = {"rounds": args.rounds, "rows": [], "all_met": False,
                "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}

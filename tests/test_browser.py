@@ -24,7 +24,7 @@ from browser_helpers import (check_figures, check_page, go, merge_step, new_page
 
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # Plotly figures each page draws (with offsets on, the default).
-FIGURES = {"Overview": 2, "Architecture": 1, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 5}
+FIGURES = {"Overview": 2, "Architecture": 5, "Scales": 2, "Offsets": 7, "Regressor": 1, "Merge": 5}
 
 
 @pytest.fixture(scope="module")

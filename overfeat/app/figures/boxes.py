@@ -153,9 +153,10 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
 
 
 # --- detection, experiments, merge vs NMS, efficiency ----------------------------------------
-MARK_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "missed": "#ff7f0e"}
+MARK_COLORS = {"TP": "#2ca02c", "FP": "#d62728", "missed": "#ff7f0e", "ignored": "#9e9e9e"}
 MARK_NAMES = {"TP": "true positive", "FP": "false positive (dashed)",
-              "missed": "missed object (dotted)"}
+              "missed": "missed object (dotted)",
+              "ignored": "on an object too small or hidden to count (grey)"}
 
 
 def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
@@ -179,8 +180,10 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         group = MARK_NAMES[s] if s else d.name
         tr = box_trace(torch.tensor(d.box), color, group, width=3,
                        dash="dash" if s == "FP" else "solid",
-                       hover=f"#{i + 1} {s or ''} {d.name}: confidence {d.confidence:.3f}, "
-                             f"{d.members} raw boxes", showlegend=group not in seen)
+                       hover=f"#{i + 1} {s or ''} {d.name}: "
+                             + (f"score {d.score:.2f}, " if d.score is not None else "")
+                             + f"confidence {d.confidence:.3f}, {d.members} raw boxes",
+                       showlegend=group not in seen)
         tr.legendgroup = group
         seen.add(group)
         fig.add_trace(tr)
@@ -197,6 +200,12 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
         tr.legendgroup = "missed"
         seen.add("missed")
         fig.add_trace(tr)
+    if missed:  # a missed object's class written on it: "2 of 5 found" can be read off the image
+        fig.add_trace(go.Scatter(
+            x=[truth[j]["box"][0] for j in missed], y=[truth[j]["box"][3] for j in missed],
+            mode="text", text=[f"missed: {truth[j]['name']}" for j in missed],
+            textposition="bottom right", textfont=dict(color=MARK_COLORS["missed"]),
+            hoverinfo="skip", showlegend=False))
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),

@@ -50,7 +50,8 @@ def pipeline_figure(info: dict) -> go.Figure:
                               text="", name="fixed"))
     top = info.get("top")
     tail = ("classification: spatial max per class, averaged over views"
-            + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else ""))
+            + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else "")
+            + ("; no box regressor: classes, no boxes" if info.get("regressor") is False else ""))
     notes.append(dict(x=(n * (bw + gap) - gap) / 2, y=1.17, text=tail, showarrow=False,
                       font=dict(size=12, color="#111")))
     fig.update_layout(shapes=shapes, annotations=notes)
@@ -65,7 +66,27 @@ def pipeline_figure(info: dict) -> go.Figure:
 
 
 def _stages(info: dict) -> list[tuple[str, str, str]]:
-    """pipeline_figure's boxes: (title, body, the page that shows it), left to right."""
+    """pipeline_figure's boxes: (title, body, the page that shows it), left to right. With the
+    model's capabilities in info (state.pipeline_info), the stages are state.pipeline_stages'
+    (only what the model has: no offset pool for a pyramid, no regressor or merge for a
+    classifier), wrapped to fit a box, where the OverFeat net's seven stages would name
+    something the model lacks (state.pipeline_misfits); otherwise those seven."""
+    legacy = _paper_stages(info)
+    if "regressor" in info:
+        import textwrap
+
+        from ..state import pipeline_misfits, pipeline_stages
+
+        if pipeline_misfits(" ".join(t + " " + b for t, b, _ in legacy), info):
+            def wrap(text: str, width: int) -> str:
+                return "<br>".join(textwrap.wrap(text, width)) or text
+
+            return [(wrap(t, 16), wrap(b, 17), page) for t, b, page in pipeline_stages(info)]
+    return legacy
+
+
+def _paper_stages(info: dict) -> list[tuple[str, str, str]]:
+    """The OverFeat net's seven stages (an offset max pool, a regressor, the merge)."""
     H, W = info["image"]
     k = info["k"]
     sizes = info["sizes"]

@@ -171,8 +171,9 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
             rr, cc = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
             drawn = cc.flatten()  # column as drawn (left to right in the original image)
             col = (w - 1 - drawn) if v.flip else drawn  # the network's column
-            xs = [(xe[j] + xe[j + 1]) / 2 for j in range(w)]
-            ys = [(ye[j] + ye[j + 1]) / 2 for j in range(h)]
+            # one decimal of a pixel: the JSON a page switch sends (7,000 cells at scale 6)
+            xs = [round(float(xe[j] + xe[j + 1]) / 2, 1) for j in range(w)]
+            ys = [round(float(ye[j] + ye[j + 1]) / 2, 1) for j in range(h)]
             fig.add_trace(go.Scatter(
                 x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in rr.flatten().tolist()],
                 mode="markers", showlegend=False, name=f"cells, stride {v.stride}",
