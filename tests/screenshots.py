@@ -1,6 +1,7 @@
-"""Every page at 1400x1000, normal and in presenter mode, on a pictogram scene and on a photo:
-full-page screenshots (1400 px wide) under test-artifacts/screens/ for a person to look at, and the figures'
-drawn sizes (plot-area width of each Plotly figure, its smallest font) as JSON on stdout.
+"""Every page at 1400x1000 (the whole page) and in presenter mode at 1280x720 (the first
+screen, what a projector shows), on a pictogram scene and on photos: screenshots under
+test-artifacts/screens/ for a person to look at, and the figures' drawn sizes (plot-area
+width of each Plotly figure, its smallest font) as JSON on stdout.
 
     .venv/bin/python tests/screenshots.py [--pages merge,scales] [--views scene,photo]
 
@@ -26,7 +27,9 @@ from browser_helpers import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, screenshot, settl
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
          "detection", "compare", "experiments", "efficiency")
 VIEWS = {"scene": "img=gallery&g=3", "photo": "img=photo&p=0&model=imagenet",
-         "faces": "img=photo&p=2&model=faces"}
+         "faces": "img=photo&p=2&model=faces", "objects": "img=photo&p=3&model=objects",
+         "objects-person": "img=photo&p=4&model=objects",
+         "objects-kite": "img=photo&p=6&model=objects"}
 MEASURE = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
     const xs = Object.keys(gd._fullLayout).filter(k => /^xaxis\\d*$/.test(k))
         .map(k => gd._fullLayout[k]._length || 0);
@@ -53,13 +56,18 @@ def main() -> int:
             for present in (False, True):
                 for name in args.pages.split(","):
                     path = "" if name == "overview" else name  # the default page has no path
+                    # presenter mode as a projector shows it: 1280x720, the first screen
+                    page.set_viewport_size({"width": 1280, "height": 720} if present
+                                           else {"width": 1400, "height": 1000})
                     page.goto(f"{url}/{path}?{VIEWS[view]}{'&present=1' if present else ''}")
                     settle(page)
                     page.wait_for_timeout(600)
                     tag = f"{view}-{'presenter-' if present else ''}{name}"
-                    sizes[tag] = page.evaluate(MEASURE)  # at 1400x1000, before the full shot
-                    screenshot(page, f"screens/{tag}")  # the whole page, 1400 wide
-                    page.set_viewport_size({"width": 1400, "height": 1000})
+                    sizes[tag] = page.evaluate(MEASURE)  # before the full shot
+                    if present:
+                        page.screenshot(path=str(out / f"{tag}.png"))  # what the room sees
+                    else:
+                        screenshot(page, f"screens/{tag}")  # the whole page, 1400 wide
         browser.close()
     log = (ARTIFACTS / "screens.log").read_text()
     print(json.dumps({"figures": sizes, "server_log_lines": len(log.splitlines()),
