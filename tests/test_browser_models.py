@@ -110,8 +110,8 @@ def test_faces_model_steps_through_a_real_merge(server, browser):
 
 def test_switch_to_the_objects_model_on_a_photo(server, browser):
     """A sample photo with the pictogram checkpoint: the suggestion's "Use Objects" button
-    switches the model; the Overview draws the answer's boxes over the photo (one Plotly
-    figure: the pipeline is a list for this model) and lists them with score and confidence."""
+    switches the model; the Overview draws its pipeline (the stages this model has) and the
+    answer's boxes over the photo, and lists them with score and confidence."""
     page = new_page(browser, f"{server}/?img=photo&p={PHOTO['horses.jpg']}")
     expect(page.locator("h1").first).to_have_text("OverFeat, step by step")
     label = zoo.CARDS["objects"].label
@@ -124,9 +124,9 @@ def test_switch_to_the_objects_model_on_a_photo(server, browser):
     expect(page.locator('[data-testid="stAlertContentInfo"]',
                         has_text="A photo of things?")).to_have_count(0)
     expect(page.get_by_text("Set for " + label)).to_be_visible()
-    plot = page.locator(".js-plotly-plot")
-    check_figures(page, 1)
-    boxes = plot.first.evaluate(
+    check_figures(page, 2)  # the pipeline, then the answer
+    plot = page.locator(".js-plotly-plot").nth(1)
+    boxes = plot.evaluate(
         "gd => gd.data.filter(t => t.name === 'horse' && t.mode === 'lines').length")
     assert boxes >= 3, boxes
     table = page.locator('[data-testid="stTable"]').first
