@@ -184,8 +184,17 @@ def render() -> None:
     if running and not clicked:
         st.caption("A run is in progress on this server; starting another waits until it ends.")
     monitor()
-    st.caption(f"Runs and their checkpoints are written under {jobs.ROOT}. The other pages "
-               f"run the sidebar's model ({ctx.model_desc}).")
+    done = jobs.checkpoints()
+    if done:  # what a user can use: the run's name (the sidebar lists it) and the file itself
+        latest = done[0]
+        c1, c2 = st.columns([3, 1])
+        c1.caption(f"Latest finished run: **{jobs.checkpoint_label(latest)}**. Pick it in the "
+                   "sidebar (Model: Trained in the app), or download its checkpoint to use it "
+                   "with `python -m overfeat predict --checkpoint`.")
+        c2.download_button("Download checkpoint", latest.read_bytes, key="train_download",
+                           file_name=f"{latest.parent.name}.pt", on_click="ignore",
+                           mime="application/octet-stream")
+    st.caption(f"The other pages run the sidebar's model ({ctx.model_desc}).")
     show_code(jobs.Job.callback, train.Trainer.run)
 
 

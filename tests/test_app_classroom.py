@@ -121,6 +121,10 @@ def test_training_page_runs_a_tiny_job_whose_checkpoint_is_selectable(train_root
     assert [p for t in fig["data"] if t["name"].startswith("stage 1") for p in t["y"]][:len(s["losses"])] \
         == [r["loss"] for r in s["losses"]]
     assert any(s["id"] in m.value for m in at.success)
+    # What a user can use: the run's name and a download, not the server's folder (issue 28).
+    captions = " ".join(c.value for c in at.caption)
+    assert s["id"] in captions and str(train_root) not in captions
+    assert any(e.proto.label == "Download checkpoint" for e in at.get("download_button"))
 
     # The sidebar lists the run; choosing it loads that checkpoint.
     radio = at.radio(key="model_source")
