@@ -15,6 +15,10 @@ MAX_PIXELS = 40_000_000
 # The six scales resize the shorter side to 245..461 px; a very long thin image would blow up
 # the longer side, so extreme aspect ratios are refused.
 MAX_ASPECT = 6.0
+# Below this shorter side an image is refused (project choice): the smallest scale blows its
+# shorter side up to at least 192 px, so a 5x5 image would be shown to the network as blocks of
+# 40 px and every map, box and count would describe those blocks, not a picture.
+MIN_SIDE = 16
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "MPO")
 
 
@@ -69,6 +73,9 @@ def load_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageError(f"{label}: corrupt or truncated image ({msg})") from None
     w, h = im.size
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"{label}: image too small ({w}x{h}); its shorter side must be at least "
+                         f"{MIN_SIDE} px")
     if max(w, h) / min(w, h) > MAX_ASPECT:
         raise ImageError(f"{label}: aspect ratio {w}x{h} is too extreme (at most {MAX_ASPECT:g}:1)")
     return im

@@ -46,7 +46,7 @@ error, a page title (h1) on the page. Error boxes (stAlertContentError) are allo
 rejected file is in an uploader (a bad upload, until the next good one or a new session) or
 right after a garbage link, and each must be one line. A good image upload must show as the
 image in the caption ("Image: upload NAME"); a file no decoder can read (text, truncated, empty,
-4000x60) must give an error box naming it; a clicked page must be the page shown (nav and
+4000x60, 5x5) must give an error box naming it; a clicked page must be the page shown (nav and
 title); a share link (one the app wrote) must show its page and take every value (no "link
 parameter ... ignored" note); a training run must never be going on (the walk starts none).
 
@@ -113,7 +113,7 @@ RUNS_JS = """(() => {
     subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 })()"""
 CONNECTED = '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-REJECT = {"text.jpg", "truncated.jpg", "strip.png", "empty.jpg", "text.pt"}  # must be refused
+REJECT = {"text.jpg", "truncated.jpg", "strip.png", "empty.jpg", "text.pt", "tiny.png"}  # must be refused
 
 # What the page offers, in one pass over the DOM: widgets by testid with their index among the
 # elements of that testid (Playwright's nth), label, place (sidebar or main) and state.

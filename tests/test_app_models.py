@@ -276,3 +276,26 @@ def test_a_box_page_switches_to_the_objects_model_in_one_click():
     d = share.defaults()
     assert (c.knobs.min_score, c.knobs.top_k, c.knobs.by_class) == (
         d["min_score"], d["top_k"], d["by_class"])
+
+
+def test_a_tiny_upload_is_refused_and_the_last_image_kept():
+    """Issue 28: a 5x5 upload was accepted and blown up about 50 times (the Merge page then
+    said 0 raw boxes but 5 classes in the merge). Now: one line naming the file and the rule,
+    the last good image kept, no suggestion."""
+    import io
+
+    from PIL import Image
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ok(at.run())
+    data = (appstate.PHOTO_DIR / "dog.jpg").read_bytes()
+    ok(at.sidebar.file_uploader(key="img").set_value(("dog.jpg", data, "image/jpeg")).run())
+    good = ctx(at).image_key
+    buf = io.BytesIO()
+    Image.new("RGB", (5, 5), (0, 128, 0)).save(buf, "PNG")
+    at = at.sidebar.file_uploader(key="img").set_value(("tiny.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and len(at.error) == 1
+    msg = at.error[0].value
+    assert msg.startswith("tiny.png: image too small (5x5)") and "16 px" in msg and "\n" not in msg
+    assert ctx(at).image_key == good  # the last good image stays
+    assert suggested(at) == []

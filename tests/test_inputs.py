@@ -47,7 +47,8 @@ BAD = {
     "truncated.png": (png_bytes(rgb())[:200], "truncated"),
     "truncated.jpg": (png_bytes(rgb(), format="JPEG")[:300], "truncated"),
     "bomb.png": (bomb_png(), "too large"),
-    "thin.png": (png_bytes(rgb(10, 200)), "aspect ratio"),
+    "thin.png": (png_bytes(rgb(20, 200)), "aspect ratio"),
+    "tiny.png": (png_bytes(rgb(5, 5)), "too small"),  # issue 28: refused, not blown up 50x
 }
 
 
