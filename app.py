@@ -71,15 +71,9 @@ def restore_link(by_name: dict, current) -> None:
 
 
 def sync_link(current) -> None:
-    """Write the current view into the URL (the address bar becomes a shareable link). Never
-    raises: it runs on every run, so one bad value here would break every page (issue 25)."""
-    try:
-        q = share.encode({k: st.session_state.get(k) for k in SHARED_KEYS}, page_name(current),
-                         len(appstate.GALLERY))
-        if q != st.query_params.to_dict():
-            st.query_params.from_dict(q)
-    except Exception:
-        log.exception("the link could not be written (the page goes on)")
+    """Write the current view into the URL (common.sync_link, which fragments call too)."""
+    st.session_state[common.PAGE_KEY] = page_name(current)
+    common.sync_link()
 
 
 def context_or_reset():

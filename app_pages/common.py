@@ -21,6 +21,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from overfeat import glossary
 from overfeat.models import registry as zoo
 from overfeat.app import figures, jobs, share
 from overfeat.app import state as appstate
@@ -406,6 +407,37 @@ def prefetch_gallery(ctx: Context) -> bool:
 
     _prefetch_pool.submit(turn)
     return True
+
+
+PAGE_KEY = "_page_name"  # the current page's name in links (app.py sets it every run)
+
+
+def sync_link() -> None:
+    """Write the current view into the URL, so the address bar is a link to what is on the
+    screen. app.py calls it on every run; a fragment (the Merge page's stepper) calls it after
+    it changes a setting, since a fragment's rerun does not run app.py (issue 27: the URL said
+    step=0 after three Next clicks). Never raises: one bad value here would break every page
+    (issue 25)."""
+    try:
+        q = share.encode({k: st.session_state.get(k) for k in share.SHARED_KEYS},
+                         st.session_state.get(PAGE_KEY), len(appstate.GALLERY))
+        if q != st.query_params.to_dict():
+            st.query_params.from_dict(q)
+    except Exception:
+        logging.getLogger("overfeat.app").exception("the link could not be written (the page "
+                                                    "goes on)")
+
+
+def term(name: str) -> str:
+    """A term's one-line explanation (overfeat.glossary) for a widget's help= or a caption."""
+    return glossary.help_for(name)
+
+
+def notice(bullets: list[str], where=None) -> None:
+    """The page's "What to notice" box: two or three bullets with the current image's numbers,
+    for a student following alone (issue 27)."""
+    (where or st).info("**What to notice**\n" + "\n".join(f"- {b}" for b in bullets),
+                       icon=":material/visibility:")
 
 
 def context() -> Context:

@@ -47,7 +47,8 @@ N_PHOTOS = len(PHOTOS)  # the sample photos of state.PHOTOS
 BOX_SCORE_STEPS = tuple(sorted({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} | {
     c.min_box_score for c in CARDS.values() if c.min_box_score is not None}))
 SEED_MAX = 10**6
-MERGE_JUMPS = (1, 5, 20, 100, 500)  # the Merge page's steps per click / tick
+MERGE_JUMPS = (1, 5, 20, 100, 500)
+COLOUR_SCALES = ("absolute", "stretch")  # the Merge page's steps per click / tick
 
 
 PAGE_DEFAULT = object()  # a Param whose default the page computes (the image's top class...)
@@ -99,6 +100,9 @@ PARAMS = (
     Param("cmp_min_support", "support", "float", 0.0, 500.0, options=SUPPORT_STEPS,
           default=DEFAULT_MIN_SUPPORT),
     Param("presenter", "present", "flag", default=False),
+    # Heat maps: one absolute 0-1 probability scale for every class and scale (comparable),
+    # or stretched to the shown class's own range (issue 27).
+    Param("colour_scale", "colour", "choice", options=COLOUR_SCALES, default="absolute"),
     # What each page shows (page controls): the class, the Scales flip, the Offsets view and
     # cell, the Regressor's filters and picked box, the Merge step and its view.
     Param("cls", "cls", "int", 0, 999),
