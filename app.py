@@ -122,6 +122,25 @@ def run_page(page, title: str) -> None:
 PAGE_FAILED = "Sorry, something went wrong here: the"
 
 
+def lesson_nav(pages: list, current) -> None:
+    """Previous / Next page buttons in the lesson's order (share.LESSON: the inference story,
+    then training; the Glossary is a reference, outside the path), at the foot of every page
+    (issue 27: a student alone follows the path page by page)."""
+    order = [p for p in pages if page_name(p) in share.LESSON]
+    if current not in order:
+        return
+    i = order.index(current)
+    st.divider()
+    c = st.columns([1, 1, 1], vertical_alignment="center")
+    if i > 0:
+        c[0].page_link(order[i - 1], label=f"Previous: {order[i - 1].title}",
+                       icon=":material/arrow_back:")
+    c[1].caption(f"Page {i + 1} of {len(order)} of the lesson")
+    if i + 1 < len(order):
+        c[2].page_link(order[i + 1], label=f"Next: {order[i + 1].title}",
+                       icon=":material/arrow_forward:")
+
+
 def suggest_models() -> None:
     """A photo (upload, camera or sample photo) with the pictogram checkpoint: one line that
     offers the models made for photos (sidebar.photo_models: Objects first, then ImageNet),
@@ -139,13 +158,14 @@ def suggest_models() -> None:
                   help=f"Choose {c.label} in the sidebar.", width="stretch")
 
 
-# The navigation: (file in app_pages/, title, Material icon); the first is the default page.
+# The navigation, in the lesson's order (issue 27: the inference story first, then training):
+# (file in app_pages/, title, Material icon); the first is the default page.
 PAGES = (("overview", "Overview", "route"), ("architecture", "Architecture", "account_tree"),
          ("scales", "Scales", "zoom_in"), ("offsets", "Offsets", "grid_on"),
          ("regressor", "Regressor", "crop_free"), ("merge", "Merge", "join_inner"),
-         ("training", "Training", "model_training"), ("detection", "Detection", "select_all"),
-         ("compare", "Greedy vs NMS", "compare"), ("experiments", "Experiments", "table_chart"),
-         ("efficiency", "Efficiency", "speed"))
+         ("detection", "Detection", "select_all"), ("compare", "Greedy vs NMS", "compare"),
+         ("experiments", "Experiments", "table_chart"), ("efficiency", "Efficiency", "speed"),
+         ("training", "Training", "model_training"), ("glossary", "Glossary", "menu_book"))
 
 # Every run is counted (common.run_started / run_ended, also when a run ends by an exception:
 # a rerun, st.stop, a page switch), so background work waits for the server to be idle.
@@ -169,6 +189,7 @@ try:
     if ctx.is_photo and ctx.model_key.startswith("default"):
         suggest_models()
     run_page(page, page.title)
+    lesson_nav(pages, page)
 
     # Prefetch: once the page is on screen, the two merges for the current settings are
     # computed in a background thread (common.prefetch_merges), so that opening the Merge page

@@ -133,3 +133,72 @@ def describe(name: str) -> str:
     sec = f" (paper, section {t.section})" if t.section and t.section[0].isdigit() else (
         f" {t.section}" if t.section else "")
     return f"{t.line} {t.more}{sec}"
+
+
+def _px(v) -> str:
+    return f"{v:,} px"
+
+
+def examples(info: dict, knobs, answer: list[dict] | None = None) -> dict[str, str]:
+    """For each term, what it is on the current image and model (a number the Glossary page
+    shows beside the definition). info: overfeat.app.state.pipeline_info of the analysis;
+    knobs: the sidebar's Knobs; answer: the final boxes' rows (class, confidence, score,
+    windows), best first, or None. Terms the model does not have say so."""
+    H, W = info["image"]
+    n_scales = len(info["sizes"])
+    sizes = ", ".join(f"{w}x{h}" for h, w in info["sizes"])
+    ex: dict[str, str] = {
+        "scale": f"this image ({W}x{H}) is run at {n_scales} scale(s): {sizes}.",
+        "views": f"{info['inputs']} input(s): {n_scales} scale(s)"
+                 + (" x 2 (flips)" if info["flips"] else ", no flips")
+                 + (f"; {info['maps']} output maps (one per input and pyramid level)"
+                    if info["maps"] != info["inputs"] else "") + ".",
+        "flip": "on: every scale is also run mirrored." if info["flips"]
+                else "off in the sidebar: each scale is run once.",
+        "top-k": f"k = {knobs.top_k} here.",
+        "min score of a window": f"{knobs.min_score:.2f} here.",
+        "t": f"t = {knobs.t_corrected:g} (corrected), {knobs.t_literal:g} (literal) here.",
+        "corrected match score": f"the merge stops once the best pair scores above "
+                                 f"{knobs.t_corrected:g}.",
+        "literal match score": f"the merge stops once the best pair scores above "
+                               f"{knobs.t_literal:g}.",
+    }
+    if info["window"]:
+        ex["window"] = f"{info['window']}x{info['window']} px for this model."
+        ex["receptive field"] = (f"{info['window']}x{info['window']} px at the classifier "
+                                 "(the window).")
+    else:
+        ex["window"] = "this model has no single window: each pyramid level's cells see " \
+                       "their own region (strides " + ", ".join(map(str, info["strides"])) + ")."
+    ex["stride"] = (f"{_px(info['stride'])} here"
+                    + (f" (coarse {info['coarse']} px, fine {info['prepool']} px)"
+                       if info["offsets"] else "")
+                    + f"; {info['windows']:,} windows in all.")
+    if info["offsets"]:
+        n = info["k"] ** 2
+        ex["offset"] = f"{info['k']} x {info['k']} = {n} offsets here ({info['offset_kind']})."
+        ex["fine map"] = (f"stride {info['prepool']} px instead of {info['coarse']} px"
+                          if info["fine"] else "off in the sidebar: the coarse map only") + "."
+        ex["a trous"] = f"each offset keeps every {info['k']}th position."
+    else:
+        why = "a feature pyramid" if info["pyramid"] else "no offset pooling"
+        for t in ("offset", "fine map", "a trous"):
+            ex[t] = f"this model has {why}: not used."
+    if info["regressor"]:
+        ex["raw box"] = f"{info['boxes']:,} raw boxes on this image at these settings."
+        ex["slot"] = ("one 4-number slot per class" if info["per_class"]
+                      else "this model's boxes are class-agnostic: one slot for all classes") + "."
+    else:
+        for t in ("raw box", "slot", "match score", "support", "confidence", "score", "NMS"):
+            ex[t] = "this model predicts no boxes."
+    if answer:
+        b = answer[0]
+        ex["confidence"] = (f"the top box ({b['class']}) has confidence {b['confidence']:,.1f} "
+                            f"from {b['windows']:,} windows.")
+        ex["support"] = f"the top box ({b['class']}) merged {b['windows']:,} windows."
+        if b.get("score") is not None:
+            ex["score"] = f"the top box ({b['class']}) scores {b['score']:.2f}."
+    if info["top"]:
+        ex["AP"] = (f"this image's top class is {info['top'][0]} "
+                    f"(p = {info['top'][1]:.2f}); the Detection page shows AP per class.")
+    return ex

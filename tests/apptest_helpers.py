@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 180  # seconds per script run: the machine may be busy training
 # Every page's file name under app_pages/, in the navigation's order.
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
+         "compare", "experiments", "efficiency", "training", "glossary")
 CHEAP = {"scales": "0,1", "flips": "0"}  # link parameters: two scales, no flips (quick)
 
 

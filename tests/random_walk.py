@@ -70,8 +70,8 @@ from overfeat.app import state as appstate  # noqa: E402
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 300  # s per script run: two sessions and a busy CPU
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
+         "compare", "experiments", "efficiency", "training", "glossary")
 PHOTOS = ROOT / "assets" / "photos"
 # Buttons the walk never presses: a training run takes the CPU for minutes, and the
 # Experiments recompute analyses up to 200 scenes (both have their own tests).
@@ -97,7 +97,7 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "sflip": ["t"], "oscale": ["6"], "oflip": ["?"], "och": ["-2"], "orow": ["1e9"],
            "ocol": ["x"], "rscales": ["7"], "roffs": ["9"], "rcls": ["a,b"], "rall": ["3"],
            "rpick": ["-1"], "step": ["-5", "1.5", "x"], "jump": ["3"], "mall": ["9"],
-           "nfinal": ["0", "51"], "utm_source": ["newsletter"]}
+           "nfinal": ["0", "51"], "colour": ["rainbow", ""], "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
 

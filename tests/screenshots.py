@@ -24,8 +24,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from browser_helpers import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, screenshot, settle,  # noqa: E402
                              streamlit_server)
 
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
+PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
+         "compare", "experiments", "efficiency", "training", "glossary")
 VIEWS = {"scene": "img=gallery&g=3", "photo": "img=photo&p=0&model=imagenet",
          "faces": "img=photo&p=2&model=faces", "objects": "img=photo&p=3&model=objects",
          "objects-person": "img=photo&p=4&model=objects",

@@ -34,8 +34,10 @@ from ..multiscale import N_SCALES, SCALE_RULES
 from .state import PHOTOS, Knobs
 
 # The default page names (app.py passes the pages it actually registers).
-PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "training",
-         "detection", "compare", "experiments", "efficiency")
+# The lesson's order (issue 27: the inference story, then training): the pages' Previous / Next.
+LESSON = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
+          "compare", "experiments", "efficiency", "training")
+PAGES = LESSON + ("glossary",)
 SOURCES = ("gallery", "generate", "photo")  # an upload or a camera photo cannot travel in a link
 # The sidebar's model choices a link may carry (a checkpoint file cannot travel in a link):
 # "default" is the shipped pictogram checkpoint, the others the registry's pretrained nets.
@@ -47,7 +49,9 @@ N_PHOTOS = len(PHOTOS)  # the sample photos of state.PHOTOS
 BOX_SCORE_STEPS = tuple(sorted({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9} | {
     c.min_box_score for c in CARDS.values() if c.min_box_score is not None}))
 SEED_MAX = 10**6
+DEFAULT_SCENE = 3  # state.GALLERY[3]: det scene 1 (seed 7); a test checks its answer
 MERGE_JUMPS = (1, 5, 20, 100, 500)
+MERGE_VIEWS = ("corrected", "literal", "both")  # the Merge page's figure: one score or both
 COLOUR_SCALES = ("absolute", "stretch")  # the Merge page's steps per click / tick
 
 
@@ -75,7 +79,9 @@ _K = Knobs()  # the sidebar's defaults: evaluate's settings (overfeat.app.state.
 BIG = 10**7  # upper bound for counts whose real range only the page knows
 # In decode order (a bad value's note names them in this order).
 PARAMS = (
-    Param("gallery", "g", "int", 0, None, default=0),  # hi: the gallery's size, given to decode()
+    # The first screen: det scene 1 (three objects), on which the default answer is right and
+    # greedy and NMS differ (issue 27). hi: the gallery's size, given to decode().
+    Param("gallery", "g", "int", 0, None, default=DEFAULT_SCENE),
     Param("scene_seed", "seed", "int", 0, SEED_MAX, default=0),
     Param("scene_kind", "kind", "choice", options=("loc", "det"), default="det"),
     Param("photo", "p", "int", 0, N_PHOTOS - 1, default=0),
@@ -121,6 +127,11 @@ PARAMS = (
     Param("merge_jump", "jump", "int", 1, 500, options=MERGE_JUMPS, default=1),
     Param("merge_all", "mall", "flag", default=False),
     Param("merge_n_final", "nfinal", "int", 1, 50, default=5),
+    # The Merge page's main figure (the page's default: the sidebar's match score), its class
+    # filter (-1: every class) and the chart of every step's score (issue 27).
+    Param("merge_view", "mview", "choice", options=MERGE_VIEWS),
+    Param("merge_class", "mcls", "int", -1, 999, default=-1),
+    Param("merge_chart", "mchart", "flag", default=False),
     # Kept across pages, not in a link: a checkpoint path, the preset, experiment and
     # training settings (a link should not start a training run or a long recomputation).
     Param("preset", None, "choice", default="demo"),  # options: config.PRESETS' names

@@ -1,0 +1,44 @@
+"""Glossary: every term the pages use, in one line, with its definition, the paper's section and
+what it is on the current image and model (overfeat.glossary: the same lines are the pages'
+tooltips)."""
+
+import streamlit as st
+
+from overfeat import glossary
+from overfeat.app import export
+from overfeat.app import state as appstate
+from overfeat.predict import detections
+from app_pages.common import context, notice, table
+
+ctx = context()
+st.title("Glossary")
+st.caption("Every term the pages use, in plain words, with what it is on this image "
+           f"({ctx.image_label}, {ctx.model_desc}). The same one-line explanations appear as "
+           "tooltips (the ? next to a setting) where a term is used.")
+
+a = ctx.analysis()
+info = appstate.pipeline_info(a, ctx.model)
+answer = None
+if info["regressor"]:
+    r = ctx.merge(ctx.knobs.score)
+    answer = export.final_box_rows(detections(a, r, 1)) or None
+ex = glossary.examples(info, ctx.knobs, answer)
+
+find = st.text_input("Find a term", key="gloss_find", placeholder="e.g. stride, IoU, support",
+                     help="Filters the list by name or by words in the explanation.")
+want = " ".join(find.split()).lower()
+terms = [t for t in glossary.TERMS
+         if not want or want in t.name.lower() or want in t.line.lower() or want in t.more.lower()]
+if not terms:
+    st.info(f"No term matches '{find.strip()}'. Clear the box to see all {len(glossary.TERMS)}.")
+else:
+    table([{"term": t.name, "in one line": t.line, "on this image": ex.get(t.name, ""),
+            "paper": t.section or "", "pages": ", ".join(t.pages)} for t in terms])
+    notice([f"{len(terms)} of {len(glossary.TERMS)} terms shown; each line is also the "
+            "tooltip where the term is used.",
+            f"On this image: {ex['views']} {ex['stride'].capitalize()}"])
+    with st.expander("The definitions in full"):
+        for t in terms:
+            sec = f" *(paper, section {t.section})*" if t.section[:1].isdigit() else (
+                f" *{t.section}*" if t.section else "")
+            st.markdown(f"**{t.name}**: {t.more}{sec}")
