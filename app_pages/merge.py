@@ -1,159 +1,338 @@
-"""Merge: the greedy merge step by step, the literal match score beside the corrected one; the
-final boxes with their summed confidence and, where the merge gives one, their score."""
+"""Merge: the greedy merge step by step. The first screen is the step controls and the main
+figure (the sidebar's match score; the other score, or both, one click away), the pair being
+merged drawn on top and its match score taken apart beside it; the counts, the explanations
+and the final boxes follow below."""
 
+import numpy as np
 import streamlit as st
 
 from overfeat import merge
 from overfeat.app import export, figures, share
 from overfeat.predict import detections
-from app_pages.common import chart, clamp_state, context, require_boxes, show_code, table
+from app_pages.common import (chart, clamp_state, context, from_link, notice, require_boxes,
+                              show_code, sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
 KINDS = ("literal", "corrected")
 JUMPS = share.MERGE_JUMPS
+VIEWS = share.MERGE_VIEWS
+ALL = -1  # the class filter's "every class"
+# The main figure's height (px). Presenter mode's 1280x720 projector: the title, the caption
+# row and the buttons take about 230 px, so the figure fits the rest of the first screen.
+FIG_HEIGHT, PRESENTER_FIG_HEIGHT = 600, 470
 
 
-def _step_by(delta: int, n: int) -> None:
-    """Button callback: move the step, inside 0..n."""
-    st.session_state["merge_step"] = min(max(st.session_state.get("merge_step", 0) + delta, 0), n)
+# --- callbacks (run before the fragment draws its widgets) --------------------------------
+def _set_step(step: int) -> None:
+    st.session_state["merge_step"] = int(step)
 
 
-def _jump(sign: int, n: int) -> None:
-    """Previous/Next callback: one jump (the "steps per click" slider, read at click time)."""
-    _step_by(sign * int(st.session_state.get("merge_jump", 1)), n)
+def _move(direction: int, mask, n: int) -> None:
+    """Previous / Next / a Play tick: one jump ("steps per click", read at click time) among
+    the steps the class filter keeps (mask; None: all), inside 0..n."""
+    cur = int(st.session_state.get("merge_step", 0))
+    jump = int(st.session_state.get("merge_jump", 1))
+    if mask is None:
+        new = min(max(cur + direction * jump, 0), n)
+    else:
+        new = merge.next_step(mask, cur, direction, jump)
+    st.session_state["merge_step"] = cur if new is None else new
 
 
-def _play_changed(n: int) -> None:
-    """Play switch callback: playing from the last step starts over."""
-    if st.session_state.get("merge_playing") and st.session_state.get("merge_step", 0) >= n:
-        st.session_state["merge_step"] = 0
+def _jump_to(which: str, r, mask) -> None:
+    """The two jumps: the next merge of another cluster, the next merge that changes a box a
+    lot; a one-line note when there is none."""
+    cur = int(st.session_state.get("merge_step", 0))
+    if which == "cluster":
+        new = merge.next_other_cluster(r, cur, mask)
+        what = "merge of another cluster"
+    else:
+        new = merge.next_big_change(r, cur, mask)
+        what = "merge that changes a box a lot"
+    if new is None:
+        st.session_state["_merge_note"] = f"No later {what} after step {cur}."
+    else:
+        st.session_state["merge_step"] = new
 
 
-def step_controls(n: int) -> int:
-    """First / previous / next / last buttons, the Play switch and a slider over the steps;
-    returns the step."""
+def _play_changed(n: int, mask) -> None:
+    """Play switch callback: playing from the last step (of the filter) starts over."""
+    if st.session_state.get("merge_playing"):
+        cur = int(st.session_state.get("merge_step", 0))
+        if cur >= n or (mask is not None and merge.next_step(mask, cur) is None):
+            st.session_state["merge_step"] = 0
+
+
+def _toggle_play(n: int, mask) -> None:
+    """The keyboard's Play/pause (key P): flips the Play switch."""
+    st.session_state["merge_playing"] = not st.session_state.get("merge_playing", False)
+    _play_changed(n, mask)
+
+
+# --- the page --------------------------------------------------------------------------------
+def view_ui(where) -> str:
+    """The main figure: the sidebar's match score (the default, and again whenever the sidebar
+    changes it), the other one, or both side by side."""
+    score = ctx.knobs.score
+    if from_link("merge_view"):
+        st.session_state["_merge_view_for"] = score
+    if (st.session_state.get("merge_view") not in VIEWS
+            or st.session_state.get("_merge_view_for") != score):
+        st.session_state["merge_view"] = score
+    st.session_state["_merge_view_for"] = score
+    v = where.segmented_control(
+        "Match score shown", VIEWS, key="merge_view", label_visibility="collapsed",
+        format_func=lambda k: f"{k} (sidebar)" if k == score else k,
+        help=f"The sidebar's match score ({score}) is the app's answer; the other is shown for "
+             f"comparison. {term('match score')}")
+    return v if v in VIEWS else score
+
+
+def class_filter(where, r, names) -> tuple[int, np.ndarray | None]:
+    """The class filter: (class or ALL, the mask of the steps it keeps or None)."""
+    classes = sorted({int(c) for c in r.labels.tolist()})
+    options = [ALL] + classes
+    if st.session_state.get("merge_class") not in options:
+        st.session_state["merge_class"] = ALL
+    cls = where.selectbox("Steps of class", options, key="merge_class",
+                          format_func=lambda c: "every class" if c == ALL else names[c],
+                          help="Previous, Next, Play and the jumps go through this class's "
+                               "merges only.")
+    return cls, (None if cls == ALL else merge.steps_of_class(r, cls))
+
+
+def step_controls(n: int, mask) -> None:
+    """First / Previous (Left arrow) / Next (Right arrow) / Play (key P) / Last, in one row
+    directly above the figure."""
     clamp_state("merge_step", 0, n, 0)
-    # Presenter mode's larger text needs a wider column for the Play switch's label.
-    c = st.columns([1, 1, 1, 1.5, 1, 2.5] if st.session_state.get("presenter") else [1, 1, 1, 1, 1, 3])
-    c[0].button("First", on_click=_step_by, args=(-n, n), disabled=n == 0, key="merge_first",
+    off = n == 0
+    presenter = st.session_state.get("presenter")
+    c = st.columns([1, 1.3, 1.2, 1.1, 0.8, 1] if presenter else [1, 1.2, 1.1, 1, 0.7, 1],
+                   vertical_alignment="center")
+    c[0].button("First", on_click=_set_step, args=(0,), disabled=off, key="merge_first",
                 width="stretch")
-    c[1].button("Previous", on_click=_jump, args=(-1, n), key="merge_prev",
-                disabled=n == 0, width="stretch")
-    c[2].button("Next", on_click=_jump, args=(1, n), key="merge_next",
-                disabled=n == 0, width="stretch")
+    c[1].button("Previous", on_click=_move, args=(-1, mask, n), key="merge_prev",
+                disabled=off, width="stretch", shortcut="Left",
+                help="One jump back (key: Left arrow)")
+    c[2].button("Next", on_click=_move, args=(1, mask, n), key="merge_next",
+                disabled=off, width="stretch", shortcut="Right", type="primary",
+                help="One jump forward (key: Right arrow)")
     # A switch, not a Play/Pause button: a button's click is a one-shot trigger, and one that
     # arrives while the 0.7 s timer's rerun is running can be dropped (a Pause that did not
     # pause, seen in the browser test on a busy CPU). A switch's value travels with every
-    # rerun, the timer's too, so the click always lands.
-    c[3].toggle("Play", key="merge_playing", on_change=_play_changed, args=(n,),
-                disabled=n == 0, help="Step forward by one jump every 0.7 s until the last step")
-    c[4].button("Last", on_click=_step_by, args=(n, n), disabled=n == 0, key="merge_last",
+    # rerun, the timer's too, so the click always lands. The keyboard's P (a button, beside
+    # it) flips the same switch.
+    c[3].toggle("Play", key="merge_playing", on_change=_play_changed, args=(n, mask),
+                disabled=off, help="Step forward by one jump every 0.7 s until the last step "
+                                   "(key: P)")
+    c[4].button(":material/play_pause:", on_click=_toggle_play, args=(n, mask), key="merge_play_key",
+                disabled=off, shortcut="P", help="Play / pause from the keyboard",
                 width="stretch")
-    c[5].select_slider("Steps per click / tick", JUMPS, key="merge_jump")
-    return st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
+    c[5].button("Last", on_click=_set_step, args=(n,), disabled=off, key="merge_last",
+                width="stretch")
 
 
 def step_text(kind: str, r, ms: merge.MergeStep, names) -> str:
-    t = r.threshold
+    """One score's step in one or two lines; a merge without steps says why."""
     head = f"**{kind}**: step {ms.step} of {r.n_steps}, **{ms.remaining} boxes left**"
+    why = merge.no_steps_reason(r)
+    if why:
+        return f"{head}  \n{why}"
     if ms.pair is None:
         body = "the raw boxes, nothing merged yet"
     else:
         i, j = ms.pair
-        b = ", ".join(f"{v:.0f}" for v in ms.merged.tolist())
         body = (f"merged pair ({i}, {j}) of class {names[ms.label]}: match score "
-                f"**{ms.score:.4g}** <= t = {t:g}; merged box ({b}), confidence {ms.conf:.3f}")
+                f"**{ms.score:.4g}** <= t = {r.threshold:g}")
     stop = f"  \n{ms.stopped}" if ms.stopped else ""
     return f"{head}  \n{body}{stop}"
 
 
-def show_steps(results: dict, step: int, names, max_boxes) -> None:
-    cols = st.columns(2)
-    for col, kind in zip(cols, KINDS):
-        r = results[kind]
-        ms = r.step(step)
-        with col:
-            st.markdown(f"#### {kind} match score")
-            # One line each, so that the two figures start at the same height.
-            st.caption("the sidebar's choice: the app's answer" if kind == ctx.knobs.score
-                       else "shown for comparison")
-            st.markdown(step_text(kind, r, ms, names))
-            title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
-            chart(f"merge_fig_{kind}", figures.merge_figure, ctx.backdrop(), ms, names, title,
-                  max_boxes, depends=(kind, step))
+def breakdown(kind: str, ms: merge.MergeStep) -> merge.ScoreParts | None:
+    """The current pair's match score taken apart: the parts and how they add up."""
+    if ms.pair is None:
+        return None
+    p = merge.score_parts(ms.b1.numpy(), ms.b2.numpy())
+    table([{"part": "centre distance", "value": f"{p.centre_distance:,.2f} px"},
+           {"part": "mean box side", "value": f"{p.mean_side:,.1f} px "
+                                              f"({p.side_a:,.1f}, {p.side_b:,.1f})"},
+           {"part": "intersection", "value": f"{p.intersection:,.0f} px²"},
+           {"part": "IoU", "value": f"{p.iou:.3f}"}])
+    lit = (f"literal = {p.centre_distance:,.2f} + {p.intersection:,.0f} = "
+           f"**{p.literal:,.4g}**")
+    cor = (f"corrected = {p.centre_distance:,.2f} / {p.mean_side:,.1f} − {p.iou:.3f} = "
+           f"**{p.corrected:.4g}**")
+    st.markdown(f"{lit}  \n{cor}" if kind == "literal" else f"{cor}  \n{lit}",
+                help=f"{term('literal match score')} {term('corrected match score')} "
+                     f"{term('IoU')}")
+    return p
+
+
+def draw(kind: str, r, step: int, names, max_boxes, height: int) -> merge.MergeStep:
+    ms = r.step(step)
+    title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
+    chart(f"merge_fig_{kind}", figures.merge_figure, ctx.backdrop(), ms, names, title,
+          max_boxes, height, depends=(kind, ms.step))
+    return ms
+
+
+def what_to_notice(kind: str, r, ms, parts, n_raw: int, big: int, other: str, ro) -> None:
+    if ms.pair is None:
+        first = (f"{n_raw} raw boxes; each Next merges the pair with the lowest {kind} match "
+                 f"score, while it is <= t = {r.threshold:g}.")
+    else:
+        first = (f"Step {ms.step}: b1 and b2 (on top) have centres {parts.centre_distance:.1f} "
+                 f"px apart and IoU {parts.iou:.2f}, so their {kind} score is {ms.score:.3g}; "
+                 f"the dashed box is their merge.")
+    second = (f"The {kind} merge ends with {len(r.final)} boxes after {r.n_steps} merges; "
+              + (f"{other} makes none ({merge.no_steps_reason(ro)})." if ro.n_steps == 0 else
+                 f"{other} ends with {len(ro.final)} after {ro.n_steps}."))
+    third = (f"{big} of the {r.n_steps} merges change a box a lot (IoU < "
+             f"{merge.BIG_CHANGE_IOU:g} with the heavier box): 'Next big change' jumps to them.")
+    notice([first, second, third])
 
 
 def render() -> None:
     a = ctx.analysis()
-    results = summary(a)
-    n = max(r.n_steps for r in results.values())
     names = a.class_names
+    results = {kind: ctx.merge(kind) for kind in KINDS}
+    score = ctx.knobs.score
+    other = next(k for k in KINDS if k != score)
+    st.title("Merge")
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.caption("Paper §4.3: repeatedly merge the pair of boxes with the lowest match score, "
+               "until it is above t.", help=f"{term('match score')} {term('t')}")
+    view = view_ui(c2)
+    shown = list(KINDS) if view == "both" else [view]
+    main = score if view == "both" else view
+    n = max(results[k].n_steps for k in shown)
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)
+    n_raw = len(a.table)
 
     @st.fragment(run_every=0.7 if playing else None)
     def stepper() -> None:
+        r = results[main]
         if st.session_state.get("merge_playing", False) != playing:
             # Play was switched: a widget inside a fragment reruns only the fragment, but
             # the timer (run_every) is set when the whole page runs.
             st.rerun()
+        mask = (None if st.session_state.get("merge_class", ALL) in (ALL, None)
+                else merge.steps_of_class(r, st.session_state["merge_class"]))
         if playing:
-            if st.session_state.get("merge_step", 0) >= n:
+            cur = st.session_state.get("merge_step", 0)
+            if cur >= n or (mask is not None and merge.next_step(mask, cur) is None):
                 st.session_state["merge_playing"] = False
                 st.rerun()  # the whole page, to stop the timer
-            _jump(1, n)
-        step = step_controls(n)
-        show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
-                             f"confident)", key="merge_all")
-        show_steps(results, int(step), names, None if show_all else figures.DEFAULT_MAX_BOXES)
-        chart("merge_scores", figures.merge_scores_figure, results, int(step))
+            _move(1, mask, n)
+        step_controls(n, mask)
+        presenter = bool(st.session_state.get("presenter"))
+        height = PRESENTER_FIG_HEIGHT if presenter else FIG_HEIGHT
+        max_boxes = None if st.session_state.get("merge_all") else figures.DEFAULT_MAX_BOXES
+        if view == "both":
+            cols = st.columns(2)
+            steps = {}
+            for col, kind in zip(cols, KINDS):
+                with col:
+                    steps[kind] = draw(kind, results[kind], int(st.session_state["merge_step"]),
+                                       names, max_boxes, height)
+            fig_col, side = st.container(), st.columns([1, 1, 1])
+            panel = side
+        else:
+            left, right = st.columns([2.4, 1])
+            with left:
+                steps = {main: draw(main, r, int(st.session_state["merge_step"]), names,
+                                    max_boxes, height)}
+            fig_col, panel = left, [right, right, right]
+        ms = steps[main]
+        step = ms.step
+        with panel[0]:
+            for kind in [main] + [k for k in KINDS if k != main]:
+                ms_k = steps.get(kind) or results[kind].step(step)
+                st.markdown(step_text(kind, results[kind], ms_k, names))
+            parts = breakdown(main, ms)
+        with panel[1]:
+            j1, j2 = st.columns(2)
+            j1.button("Next: another cluster", on_click=_jump_to, args=("cluster", r, mask),
+                      key="merge_next_cluster", disabled=n == 0, width="stretch",
+                      help="The next merge that builds another final box than this step's.")
+            j2.button("Next big change", on_click=_jump_to, args=("big", r, mask),
+                      key="merge_next_big", disabled=n == 0, width="stretch",
+                      help=f"The next merge whose merged box has IoU < {merge.BIG_CHANGE_IOU:g} "
+                           "with the more confident box of its pair.")
+            note = st.session_state.pop("_merge_note", None)
+            if note:
+                st.caption(note)
+            class_filter(st, r, names)
+        with panel[2]:
+            st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
+            st.select_slider("Steps per click / tick", JUMPS, key="merge_jump")
+            st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most confident)",
+                      key="merge_all")
+        with fig_col:
+            what_to_notice(main, r, ms, parts, n_raw, int(merge.big_changes(r).sum()),
+                           next(k for k in KINDS if k != main),
+                           results[next(k for k in KINDS if k != main)])
+        if st.toggle("Chart: the match score of every step", key="merge_chart"):
+            fig = figures.merge_scores_figure({k: results[k] for k in shown}, step)
+            if fig is None:
+                st.caption("No merge made a step: nothing to chart.")
+            else:
+                chart("merge_scores", figures.merge_scores_figure,
+                      {k: results[k] for k in shown}, step, depends=(tuple(shown), step))
+        sync_link()  # a fragment's rerun does not run app.py: the link follows it here
 
     stepper()
-    final_boxes(a, results)
-    show_code(merge.match_score, merge.merge_reference, merge.merge, merge._update_minima)
+    summary(a, results)
+    final_boxes(a, results, shown)
+    show_code(merge.match_score, merge.score_parts, merge.merge_reference, merge.merge,
+              merge._update_minima)
 
 
-def summary(a) -> dict:
-    """The paper's rule, the counts of both merges and the project's choices; returns the two
-    merges ({kind: MergeResult})."""
-    st.title("Merge")
-    st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest match "
-                "score**; if it is above **t**, stop; otherwise replace the two by their "
-                "average. Both match scores run on the same raw boxes. The paper's plain "
-                "average lets a cluster of hundreds of boxes jump halfway towards each stray box "
-                "it swallows; this app weights the average by confidence unless the sidebar's "
-                "**Box merge** says *plain*: try both and count the boxes left.")
-    results = {kind: ctx.merge(kind) for kind in KINDS}
+def summary(a, results: dict) -> None:
+    """The counts (none contradicts another) and the rule, folded."""
+    with_boxes = sorted({int(c) for c in a.table.labels.tolist()})
     m = st.columns(4)
-    m[0].metric("raw boxes", len(a.table))
+    m[0].metric("raw boxes", len(a.table), help=term("raw box"))
     m[1].metric("literal: steps", results["literal"].n_steps)
     m[2].metric("corrected: steps", results["corrected"].n_steps)
-    m[3].metric("classes in the merge", len({c for cs in a.top_classes.values() for c in cs}))
-    st.caption("Project choices where the paper is silent: boxes merge only within a class "
-               f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
-               f"{'confidence-weighted' if ctx.knobs.average == 'weighted' else 'plain'} "
-               "average of the coordinates (sidebar); a merged box's confidence is the sum of its "
-               "windows' class scores; ties go to the lowest box indices. literal = centre "
-               "distance + intersection area (pixels + squared pixels: overlapping boxes score "
-               "HIGH and do not merge). corrected = centre distance / mean box side - IoU. "
-               f"t = {ctx.knobs.t_literal:g} (literal), {ctx.knobs.t_corrected:g} (corrected).")
-
+    m[3].metric("classes in the merge", len(with_boxes),
+                help="Classes with at least one raw box (the top-k classes of each scale whose "
+                     "windows reach the sidebar's min score of a window).")
     if len(a.table) == 0:
         st.info(f"No raw boxes: no window of the top-{ctx.knobs.top_k} classes reaches the "
                 f"sidebar's min score of a window ({ctx.knobs.min_score:.2f}). Lower it to see "
                 "this image's boxes merge.")
-    return results
+    with st.expander("The rule and the project's choices"):
+        st.markdown("Paper, section 4.3: repeatedly take the pair of boxes with the **lowest "
+                    "match score**; if it is above **t**, stop; otherwise replace the two by "
+                    "their average. Both match scores run on the same raw boxes. The paper's "
+                    "plain average lets a cluster of hundreds of boxes jump halfway towards each "
+                    "stray box it swallows; this app weights the average by confidence unless the "
+                    "sidebar's **Box merge** says *plain*: try both and count the boxes left.")
+        st.caption("Project choices where the paper is silent: boxes merge only within a class "
+                   f"({'on' if ctx.knobs.by_class else 'off'} in the sidebar); box_merge is the "
+                   f"{'confidence-weighted' if ctx.knobs.average == 'weighted' else 'plain'} "
+                   "average of the coordinates (sidebar); a merged box's confidence is the sum of "
+                   "its windows' class scores; ties go to the lowest box indices. literal = "
+                   "centre distance + intersection area (pixels + squared pixels: overlapping "
+                   "boxes score HIGH and do not merge). corrected = centre distance / mean box "
+                   f"side - IoU. t = {ctx.knobs.t_literal:g} (literal), "
+                   f"{ctx.knobs.t_corrected:g} (corrected). 'Another cluster': a merge whose "
+                   "box ends in another final box than the current step's. 'A big change': the "
+                   f"merged box has IoU < {merge.BIG_CHANGE_IOU:g} with the more confident box "
+                   "of its pair.")
 
 
-def final_boxes(a, results: dict) -> None:
-    """The most confident final boxes of both merges, drawn and in a table."""
+def final_boxes(a, results: dict, shown: list[str]) -> None:
+    """The most confident final boxes of the merge(s) shown, drawn and in a table."""
     names = a.class_names
     st.subheader("Final boxes")
     n_final = st.number_input("How many to show", 1, 50, step=1, key="merge_n_final")
-    cols = st.columns(2)
-    for col, kind in zip(cols, KINDS):
+    cols = st.columns(len(shown)) if len(shown) > 1 else [st.container()]
+    for col, kind in zip(cols, shown):
         r = results[kind]
         with col:
             dets = detections(a, r, int(n_final))
@@ -161,15 +340,20 @@ def final_boxes(a, results: dict) -> None:
                   int(n_final), ctx.truth,
                   title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges", depends=(kind,))
             table(export.final_box_rows(dets))
-    scored = any(d.score is not None for r in results.values() for d in detections(a, r, 1))
-    st.caption("confidence: the sum of the box's member windows' class probabilities (the "
-               "paper's; it grows with the number of views and windows that saw the object); "
-               "windows: how many raw boxes it merged; mean p: confidence / windows."
-               + (f" score: for each of the {a.n_views} inputs (scales x flips), the best "
-                  "class probability among its member windows from that input (0 where none), "
-                  "averaged over the inputs: 1.0 means every input saw the object with "
-                  "certainty (a project choice; it does not grow with the number of windows)."
-                  if scored else ""))
+    for kind in (k for k in KINDS if k not in shown):
+        r = results[kind]
+        st.caption(f"{kind}: {len(r.final)} boxes after {r.n_steps} merges (choose *both* "
+                   "above the figure to draw them).")
+    scored = any(d.score is not None for k in shown for d in detections(a, results[k], 1))
+    with st.expander("What the columns mean"):
+        st.caption("confidence: the sum of the box's member windows' class probabilities (the "
+                   "paper's; it grows with the number of views and windows that saw the object); "
+                   "windows: how many raw boxes it merged; mean p: confidence / windows."
+                   + (f" score: for each of the {a.n_views} inputs (scales x flips), the best "
+                      "class probability among its member windows from that input (0 where "
+                      "none), averaged over the inputs: 1.0 means every input saw the object "
+                      "with certainty (a project choice; it does not grow with the number of "
+                      "windows)." if scored else ""))
     if ctx.truth:
         st.caption("Dotted white: the scene's true objects ("
                    + ", ".join(t["name"] for t in ctx.truth) + ").")

@@ -493,3 +493,161 @@ def merge_reference(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = 
         stop_score = None
     return _result(boxes, scores, labels, steps, score, t, stop_score, alive, b, c, lab, members,
                    average)
+
+
+# --- reading a merge step by step (the Merge page) ---------------------------------------------
+# "A merge that changes a box a lot" (project choice, the Merge page's jump): the merged box's
+# IoU with the heavier member of its pair (the one with the larger confidence, that is the more
+# windows' worth of weight; b1 on a tie) is below this. With the confidence-weighted box_merge a
+# cluster of hundreds of windows that swallows one stray box barely moves (IoU ~ 1); two clusters
+# of similar weight, or the paper's plain average, move it, and those are the steps worth seeing.
+BIG_CHANGE_IOU = 0.7
+
+
+@dataclass(frozen=True)
+class ScoreParts:
+    """The match score of two boxes taken apart (pixels, squared pixels)."""
+
+    centre_distance: float  # px between the boxes' centres
+    side_a: float  # sqrt(area) of each box, px
+    side_b: float
+    mean_side: float  # (side_a + side_b) / 2
+    intersection: float  # px^2
+    union: float  # px^2
+    iou: float  # intersection / union (0 when the union is empty)
+    literal: float  # centre_distance + intersection
+    corrected: float  # centre_distance / mean_side - iou
+
+    def score(self, kind: str) -> float:
+        if kind not in SCORES:
+            raise ValueError(f"unknown match score {kind!r}; expected one of {SCORES}")
+        return self.literal if kind == "literal" else self.corrected
+
+
+def score_parts(a, b) -> ScoreParts:
+    """The parts of match_score(a, b) for two [4] boxes (x1 y1 x2 y2): the same arithmetic
+    as _pair_score, written out one term at a time, so that the page can show how the parts
+    add up to the literal and the corrected score."""
+    a = np.asarray(a, dtype=np.float64).reshape(4)
+    b = np.asarray(b, dtype=np.float64).reshape(4)
+    acx, acy, asz, aarea = (float(v) for v in _parts(a))
+    bcx, bcy, bsz, barea = (float(v) for v in _parts(b))
+    dist = float(np.sqrt((acx - bcx) ** 2 + (acy - bcy) ** 2))
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    inter = float(max(iw, 0.0) * max(ih, 0.0))
+    union = aarea + barea - inter
+    iou = inter / max(union, 1e-12) if union > 0 else 0.0
+    mean_side = (asz + bsz) / 2
+    return ScoreParts(centre_distance=dist, side_a=asz, side_b=bsz, mean_side=mean_side,
+                      intersection=inter, union=union, iou=iou, literal=dist + inter,
+                      corrected=dist / max(mean_side, 1e-12) - iou)
+
+
+@dataclass(frozen=True)
+class StepMembers:
+    """For every step s (0-based: the merge of step s + 1), the pair as it was just before the
+    merge: boxes b1[s], b2[s] ([S, 4] float64) and confidences c1[s], c2[s] ([S])."""
+
+    b1: np.ndarray
+    b2: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+
+
+def step_members(r: MergeResult) -> StepMembers:
+    """The pair of every step in one pass over the trace (MergeResult.step(s) replays the
+    whole state for one step; this keeps each slot's current box and confidence instead)."""
+    boxes = r.boxes.detach().double().cpu().numpy().copy()
+    confs = r.scores.detach().double().cpu().numpy().copy()
+    pairs = r.pairs.numpy()
+    out_boxes = r.step_boxes.detach().double().cpu().numpy()
+    out_confs = r.step_confs.detach().double().cpu().numpy()
+    s_n = len(pairs)
+    b1, b2 = np.zeros((s_n, 4)), np.zeros((s_n, 4))
+    c1, c2 = np.zeros(s_n), np.zeros(s_n)
+    for s, (i, j) in enumerate(pairs):
+        b1[s], b2[s], c1[s], c2[s] = boxes[i], boxes[j], confs[i], confs[j]
+        boxes[i], confs[i] = out_boxes[s], out_confs[s]
+    return StepMembers(b1=b1, b2=b2, c1=c1, c2=c2)
+
+
+def step_clusters(r: MergeResult) -> np.ndarray:
+    """[S] for every step (0-based), the slot of the box its merged box ends in when the
+    merge stops: the steps that build one final box share a number. Project choice for the
+    page's "next merge of another cluster": a cluster is the set of raw boxes that end in one
+    final box (a merged box stays in its pair's first slot; a later merge that takes it as the
+    second box moves it into that pair's first slot)."""
+    pairs = r.pairs.numpy()
+    dest = np.arange(int(r.boxes.shape[0]))  # where the box now in a slot ends, walking back
+    out = np.zeros(len(pairs), dtype=np.int64)
+    for s in range(len(pairs) - 1, -1, -1):
+        i, j = pairs[s]
+        out[s] = dest[i]
+        dest[j] = dest[i]  # before step s, slot j's box ends where slot i's merged box ends
+    return out
+
+
+def big_changes(r: MergeResult, below: float = BIG_CHANGE_IOU) -> np.ndarray:
+    """[S] bool: the steps whose merged box has IoU < below with the heavier member of its
+    pair (BIG_CHANGE_IOU: the project's "changes a box a lot")."""
+    from .boxes import box_iou
+
+    m = step_members(r)
+    if len(m.c1) == 0:
+        return np.zeros(0, dtype=bool)
+    heavy = np.where((m.c1 >= m.c2)[:, None], m.b1, m.b2)
+    merged = r.step_boxes.detach().double()
+    iou = torch.diagonal(box_iou(merged, torch.from_numpy(heavy))).numpy()
+    return iou < below
+
+
+def steps_of_class(r: MergeResult, cls: int | None) -> np.ndarray:
+    """[S] bool: the steps that merged boxes of class cls (all steps for None)."""
+    labels = r.step_labels.numpy()
+    return np.ones(len(labels), dtype=bool) if cls is None else labels == int(cls)
+
+
+def next_step(mask: np.ndarray, step: int, direction: int = 1, count: int = 1) -> int | None:
+    """The step (1-based, as the page counts: step s = s merges done) `count` marked steps after
+    (direction 1) or before (-1) `step`, where mask[s - 1] marks step s; the last (first)
+    marked one when fewer are left; None when none is. Step 0 (the raw boxes) counts as
+    marked going back, so Previous always reaches the start."""
+    marked = np.nonzero(mask)[0] + 1
+    if direction > 0:
+        ahead = marked[marked > step]
+        return int(ahead[min(count, len(ahead)) - 1]) if len(ahead) else None
+    behind = np.concatenate(([0], marked[marked < step]))
+    return int(behind[max(len(behind) - count, 0)]) if step > 0 else None
+
+
+def next_other_cluster(r: MergeResult, step: int, mask: np.ndarray | None = None) -> int | None:
+    """The first step after `step` (among mask's steps) whose merge builds another final box
+    than step `step`'s (step_clusters); from step 0, the first step. None when none is left."""
+    clusters = step_clusters(r)
+    ok = np.ones(len(clusters), dtype=bool) if mask is None else mask.copy()
+    if 1 <= step <= len(clusters):
+        ok &= clusters != clusters[step - 1]
+    return next_step(ok, step)
+
+
+def next_big_change(r: MergeResult, step: int, mask: np.ndarray | None = None,
+                    below: float = BIG_CHANGE_IOU) -> int | None:
+    """The first step after `step` (among mask's steps) that changes a box a lot
+    (big_changes); None when none is left."""
+    big = big_changes(r, below)
+    return next_step(big if mask is None else big & mask, step)
+
+
+def no_steps_reason(r: MergeResult) -> str | None:
+    """One line saying why a merge made no step (None when it made some): no two boxes, no
+    two of one class, or every pair above t with the lowest score named."""
+    if r.n_steps:
+        return None
+    n = int(r.boxes.shape[0])
+    if n < 2:
+        return f"{n} raw box{'' if n == 1 else 'es'}: nothing to merge"
+    if r.stop_score is None:
+        return "no two raw boxes of the same class: nothing may merge"
+    return (f"no pair scores <= t = {r.threshold:g}; the lowest match score is "
+            f"{r.stop_score:,.4g}")

@@ -74,17 +74,24 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
 CONF_BANDS = ((10.0, 3.5, 1.0), (1.0, 2.0, 0.8), (0.0, 1.0, 0.45))
 
 
-def _halo(box: Tensor, width: float) -> go.Scatter:
-    """A white outline under a highlighted box, so it stands out from the boxes around it."""
-    return box_trace(box, "white", "", width=width + 4, showlegend=False)
+PAIR_STYLES = {  # the pair being merged, drawn on top of everything (colour-blind safe)
+    "b1": dict(color="#D55E00", width=3, dash="solid"),
+    "b2": dict(color="#0072B2", width=3, dash="dot"),
+    "merged": dict(color="#111111", width=3, dash="dash"),
+}
+HALO = "white"
 
 
 def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
-                 max_boxes: int | None = DEFAULT_MAX_BOXES) -> go.Figure:
-    """One step of the greedy merge: the boxes alive after it (by class; line width and
-    opacity by confidence, CONF_BANDS), then on top of them the pair it merged (dashed, with a
-    white halo) and the merged box (thick). At most max_boxes alive boxes are drawn (the most
-    confident), the merged one always."""
+                 max_boxes: int | None = DEFAULT_MAX_BOXES, height: int | None = None,
+                 ) -> go.Figure:
+    """One step of the greedy merge. Under: the boxes left after the step, one trace per class
+    and confidence band (CONF_BANDS: line width and opacity), all boxes of a trace in one
+    None-separated path. On top, in this order: the merged box (dashed black), a white halo
+    under both members, then the pair being merged, b1 (solid orange) and b2 (dotted blue),
+    and a marker with the member's name at each centre, so that two near-identical boxes
+    stay visible. At most max_boxes boxes left are drawn (the most confident).
+    height: the figure's height in px (default: fitted to a half-width column, at most 640)."""
     fig = go.Figure()
     add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     st = ms.alive
@@ -97,6 +104,7 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     for c in sorted(set(labels.tolist())):
         upper = float("inf")
         first = True
+        n_c = int((st.labels == c).sum())
         for lo, width, opacity in CONF_BANDS:
             sel = order[(labels == c) & (rel >= lo) & (rel < upper)]
             upper = lo
@@ -106,25 +114,37 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines", opacity=opacity,
                 line=dict(color=class_color(c), width=width), legendgroup=f"class{c}",
-                name=f"{class_names[c]} ({int((labels == c).sum())} drawn)", showlegend=first,
-                hoverinfo="skip"))
+                name=f"{class_names[c]}: {n_c} box{'' if n_c == 1 else 'es'} left",
+                showlegend=first, hoverinfo="skip"))
             first = False
     if ms.pair is not None:
         i, j = ms.pair
-        for box in (ms.b1, ms.b2):
-            fig.add_trace(_halo(box, 3))
-        fig.add_trace(box_trace(ms.b1, "#d62728", f"b1 (slot {i})", width=3, dash="dash",
-                                hover=f"b1, slot {i}"))
-        fig.add_trace(box_trace(ms.b2, "#1f77b4", f"b2 (slot {j})", width=3, dash="dash",
-                                hover=f"b2, slot {j}"))
-        fig.add_trace(_halo(ms.merged, 5))
-        fig.add_trace(box_trace(ms.merged, "#2ca02c", "merged box", width=5,
-                                hover=f"merged: {class_names[ms.label]}, confidence {ms.conf:.3f}, "
-                                      f"match score {ms.score:.4g}"))
+        cls = class_names[ms.label]
+        fig.add_trace(box_trace(ms.merged, name="merged box (dashed)",
+                                hover=f"merged {cls} box, confidence {ms.conf:.3f}",
+                                **PAIR_STYLES["merged"]))
+        xs, ys = rect_path(torch.stack([ms.b1.double(), ms.b2.double()]))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=HALO, width=7),
+                                 hoverinfo="skip", showlegend=False, name="halo"))
+        fig.add_trace(box_trace(ms.b1, name=f"b1 = box #{i} (pair being merged)", hover=f"b1 = box #{i}",
+                                **PAIR_STYLES["b1"]))
+        fig.add_trace(box_trace(ms.b2, name=f"b2 = box #{j} (pair being merged)", hover=f"b2 = box #{j}",
+                                **PAIR_STYLES["b2"]))
+        centres = torch.stack([ms.b1.double(), ms.b2.double()])
+        fig.add_trace(go.Scatter(
+            x=pixels((centres[:, 0] + centres[:, 2]) / 2),
+            y=pixels((centres[:, 1] + centres[:, 3]) / 2), mode="markers+text",
+            text=["b1", "b2"], textposition=["top left", "bottom right"],
+            textfont=dict(color=[PAIR_STYLES["b1"]["color"], PAIR_STYLES["b2"]["color"]]),
+            marker=dict(color=[PAIR_STYLES["b1"]["color"], PAIR_STYLES["b2"]["color"]], size=8,
+                        symbol=["x", "cross"], line=dict(color=HALO, width=1)),
+            hoverinfo="skip", showlegend=False, name="centres of the pair"))
     image_axes(fig, bd, pad=0.06)
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
-                      height=min(fitted_height(bd, HALF), 640), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04),
+                      height=height or min(fitted_height(bd, HALF), 640), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0),
+                      legend=dict(orientation="h", y=-0.04, title=dict(
+                          text="thicker = more confident:")),
                       uirevision="merge")
     return fig
 

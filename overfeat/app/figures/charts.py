@@ -131,26 +131,32 @@ def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
     return fig
 
 
-def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure:
-    """The match score of the pair merged at each step, one panel per score (their units
-    differ), with the threshold t (the loop stops once the lowest score is above it) and the
-    current step marked. Boxes left after step s: N - s."""
-    kinds = list(results)
+def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure | None:
+    """The match score of the pair merged at each step, one panel per score that made a step
+    (their units differ; a merge without steps gets no empty panel: the page says why in
+    words, merge.no_steps_reason), with the threshold t (the loop stops once the lowest score
+    is above it) and the current step marked. Boxes left after step s: N - s. None when no
+    merge made a step."""
+    kinds = [k for k in results if results[k].n_steps]
+    if not kinds:
+        return None
     fig = make_subplots(rows=1, cols=len(kinds), horizontal_spacing=0.08, subplot_titles=[
         f"{kind}: {results[kind].n_steps} merges, t = {results[kind].threshold:g}"
         for kind in kinds])
-    for c, (kind, color) in enumerate(zip(kinds, ["#d62728", "#2ca02c"]), start=1):
+    colors = {"literal": "#d62728", "corrected": "#2ca02c"}
+    for c, kind in enumerate(kinds, start=1):
         r = results[kind]
         n = int(r.boxes.shape[0])
         steps = list(range(1, r.n_steps + 1))
         fig.add_trace(go.Scatter(
-            x=steps, y=r.step_scores.tolist(), mode="lines", name=kind, line=dict(color=color),
+            x=steps, y=r.step_scores.tolist(), mode="lines", name=kind,
+            line=dict(color=colors.get(kind, "#555")),
             customdata=[n - s for s in steps],
             hovertemplate="step %{x}: match score %{y:.4g}, %{customdata} boxes left"
                           f"<extra>{kind}</extra>"), row=1, col=c)
         fig.add_hline(y=r.threshold, line=dict(color="#555", dash="dash"), row=1, col=c)
         fig.add_vline(x=min(step, r.n_steps), line=dict(color="#111", dash="dot"), row=1, col=c)
-        fig.update_xaxes(title_text="step", range=[0, max(r.n_steps, 1)], row=1, col=c)
+        fig.update_xaxes(title_text="step", range=[0, r.n_steps], row=1, col=c)
         fig.update_yaxes(title_text="match score" if c == 1 else None, row=1, col=c)
     fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
     fig.update_annotations(font_size=12)
