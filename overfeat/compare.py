@@ -212,3 +212,46 @@ def compare_rows(results: dict[str, Detections], raw: int, truth: list[dict] | N
         for r in rows:
             del r["_score"]
     return rows
+
+
+def counterparts(counted: dict[str, Detections], class_names,
+                 iou_threshold: float = MATCH_IOU) -> dict[str, list[list[str]]]:
+    """Where the methods differ: for each method's counted boxes, per box (in order), the
+    other methods that have no box for it. Box i of method m has a box in method n when the VOC
+    matching of m's boxes (most confident first) to n's boxes as if they were the truth
+    (match_truth: same class, IoU >= iou_threshold, each of n's boxes taken once) gives it one;
+    so a second box of m on one object of n is lacking in n. Methods that count no box are left
+    out (every box would lack there; the page says why they count none)."""
+    out: dict[str, list[list[str]]] = {}
+    others = [n for n, d in counted.items() if len(d)]
+    for m, d in counted.items():
+        lacking: list[list[str]] = [[] for _ in range(len(d))]
+        for n in others:
+            if n == m or not len(d):
+                continue
+            ref = counted[n]
+            as_truth = [{"name": class_names[int(c)], "box": tuple(b)}
+                        for c, b in zip(ref.labels.tolist(), ref.boxes.tolist())]
+            match = match_truth(d, as_truth, class_names, iou_threshold)
+            for i, s in enumerate(match.status):
+                if s != "TP":
+                    lacking[i].append(n)
+        out[m] = lacking
+    return out
+
+
+def nothing_counted(d: Detections, min_support: float | None = None,
+                    min_score: float | None = None) -> str:
+    """Why a method counts no box, in one line (the Greedy vs NMS page writes it instead of an
+    empty picture): its rule, and the best its final boxes reach. min_score: counted by the
+    probability-like score (Detections.score) instead of the support."""
+    n = len(d)
+    rule = (f"score >= {min_score:g}" if min_score is not None else
+            f"support >= {min_support:g}")
+    if n == 0:
+        return f"no box has {rule}: it leaves no final box"
+    if min_score is not None:
+        best = float(d.score.max()) if d.score is not None else 0.0
+        return f"no box has {rule}: the best of its {n:,} final boxes scores {best:.2f}"
+    best = float(d.supports.max())
+    return f"no box has {rule}: the best of its {n:,} final boxes has support {best:.2f}"

@@ -46,7 +46,8 @@ from pathlib import Path
 import torch
 
 from .merge import AVERAGES, DEFAULT_AVERAGE, DEFAULT_THRESHOLD, MergeResult
-from .metrics import GroundTruth, localization_correct, mean_ap, topk_error
+from .metrics import (GroundTruth, PRCurve, localization_correct, mean_ap,
+                      precision_recall, topk_error)
 from .models.overfeat import OverFeat
 from .multiscale import ALL_SCALES, Settings, analyze, derive
 
@@ -134,7 +135,7 @@ def evaluate_folder(model: OverFeat, root: str | Path, split: str, max_images: i
         img = scene.image.float()
         full = analyze(model, img, Settings(top_k=EVAL_TOP_K, min_score=EVAL_MIN_SCORE),
                        keep_maps=False)
-        dets.append(full.merge(**det_args).final.as_tuples())
+        dets.append(image_detections(full, det_args))
         truths.append(GroundTruth(labels=[o.label for o in rec.objects],
                                   boxes=[o.box for o in rec.objects],
                                   difficult=[o.difficult for o in rec.objects]))
@@ -197,6 +198,84 @@ def _table2(single: list[dict], obj) -> list[dict]:
                       "top5_error": round(topk_error(scores, labels, 5, obj), 5),
                       "localization_error": round(1 - sum(loc_ok) / len(loc_ok), 5)})
     return table
+
+
+def image_detections(analysis, det_args: dict) -> list[tuple[int, float, tuple]]:
+    """One image's detections as the mAP ranks them: every final box of the greedy merge
+    (Analysis.merge(**det_args), merge_args("detection") here), as (class, confidence, box)."""
+    return analysis.merge(**det_args).final.as_tuples()
+
+
+def images_detections(model: OverFeat, images: list, settings: Settings,
+                      merge: dict) -> list[list[tuple[int, float, tuple]]]:
+    """image_detections of each image (PIL or Tensor[3, H, W] in 0..255), analysed with
+    `settings` (keep_maps off: only the boxes are kept) and merged with `merge` (Analysis.merge
+    keywords): a set of images the app has no cached analyses for (its sample photos)."""
+    with torch.no_grad():
+        return [image_detections(analyze(model, im, settings, keep_maps=False), merge)
+                for im in images]
+
+
+def scene_truth(objects: list[dict], class_names) -> GroundTruth:
+    """A generated scene's objects ([{"name", "box", ...}], overfeat.data.scenes.make_scene)
+    as the GroundTruth a VOC folder of it gives (none is difficult)."""
+    index = {n: i for i, n in enumerate(class_names)}
+    unknown = sorted({o["name"] for o in objects} - set(index))
+    if unknown:
+        raise ValueError(f"truth classes {unknown} are not among the model's classes")
+    return GroundTruth(labels=[index[o["name"]] for o in objects],
+                       boxes=[tuple(float(v) for v in o["box"]) for o in objects],
+                       difficult=[bool(o.get("difficult", False)) for o in objects])
+
+
+def detection_report(dets: list, truths: list[GroundTruth], names, obj) -> dict:
+    """The report's "detection" entry for these images' detections (mean_ap): what
+    `python -m overfeat evaluate` prints for a folder, for any set of images (the app's
+    sample scenes)."""
+    return _detection(dets, truths, names, obj)
+
+
+def detection_differences(settings: Settings, merge: dict) -> list[str]:
+    """What differs from the settings `evaluate` measures detection with (FULL's views,
+    EVAL_TOP_K, EVAL_MIN_SCORE, the "aspect" scale rule and merge_args("detection")), in
+    words ("scales 1, 3", "min score 0.3", ...); [] when they are the same. merge: the
+    Analysis.merge keywords used (score, threshold, average, by_class)."""
+    ref, want = FULL.settings(), merge_args("detection")
+    out = []
+    if settings.scales != ref.scales:
+        out.append("scales " + ", ".join(str(s + 1) for s in settings.scales))
+    for name, attr in (("flips", "flips"), ("fine stride", "fine")):
+        if getattr(settings, attr) != getattr(ref, attr):
+            out.append(f"{name} {'on' if getattr(settings, attr) else 'off'}")
+    if settings.rule != ref.rule:
+        out.append(f"scale rule {settings.rule}")
+    if settings.top_k != ref.top_k:
+        out.append(f"top-{settings.top_k}")
+    if round(settings.min_score, 6) != round(ref.min_score, 6):
+        out.append(f"min score {settings.min_score:g}")
+    if merge.get("score", "corrected") != want["score"]:
+        out.append(f"{merge['score']} match score")
+    elif merge.get("threshold") is not None and float(merge["threshold"]) != want["threshold"]:
+        out.append(f"t = {float(merge['threshold']):g}")
+    if merge.get("average", want["average"]) != want["average"]:
+        out.append(f"{merge['average']} average")
+    if not merge.get("by_class", True):
+        out.append("merging across classes")
+    return out
+
+
+def detection_curves(dets: list, truths: list[GroundTruth], obj,
+                     iou_threshold: float = 0.5) -> dict[int, PRCurve]:
+    """Each object class's precision-recall curve over these images (metrics.precision_recall,
+    the curve whose envelope mean_ap integrates), for the classes with ground truth."""
+    out = {}
+    for c in obj:
+        d = [(i, float(conf), box) for i, ds in enumerate(dets) for lab, conf, box in ds
+             if lab == c]
+        curve = precision_recall(d, truths, c, iou_threshold)
+        if curve.n_positives:
+            out[c] = curve
+    return out
 
 
 def _detection(dets: list, truths: list[GroundTruth], names, obj) -> dict:

@@ -117,6 +117,21 @@ def average_precision(recall: Sequence[float], precision: Sequence[float]) -> fl
     return float(np.sum((r[idx] - r[idx - 1]) * p[idx]))
 
 
+def precision_envelope(recall: Sequence[float], precision: Sequence[float]) -> tuple[list, list]:
+    """The step curve average_precision integrates, as points to draw: from recall 0, the
+    monotone envelope p_interp(r_i) = max precision at recall >= r_i held over each recall step
+    (r_{i-1}, r_i] (a "vh" step line through the points). Its area is the AP."""
+    r = np.asarray(recall, dtype=np.float64)
+    p = np.asarray(precision, dtype=np.float64).copy()
+    for i in range(len(p) - 2, -1, -1):
+        p[i] = max(p[i], p[i + 1])
+    xs, ys = [0.0], [float(p[0]) if len(p) else 0.0]
+    for ri, pi in zip(r.tolist(), p.tolist()):
+        xs.append(ri)
+        ys.append(pi)
+    return xs, ys
+
+
 @dataclass
 class GroundTruth:
     """One image's ground truth for detection."""
@@ -204,18 +219,43 @@ def match_class(detections: Sequence[tuple[int, float, Box]], truths: Sequence[G
     return ClassMatch(tp, fp, n_pos, order, truth, best_iou)
 
 
-def class_ap(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
-             cls: int, iou_threshold: float = 0.5) -> ClassAP:
-    """AP of one class over a set of images (see match_class and average_precision)."""
-    tp, fp, n_pos = match_class(detections, truths, cls, iou_threshold)
+@dataclass
+class PRCurve:
+    """One class's precision-recall curve over a set of images: after each ranked detection
+    (most confident first; detections on a difficult truth left out), the recall and the
+    precision so far, and that detection's confidence. class_ap's AP is the area under this
+    curve's upper envelope (average_precision). Empty arrays: no detection of the class."""
+
+    recall: np.ndarray
+    precision: np.ndarray
+    confidence: np.ndarray
+    tp: np.ndarray  # 1 where the detection at that rank is a true positive
+    n_positives: int
+
+
+def precision_recall(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
+                     cls: int, iou_threshold: float = 0.5) -> PRCurve:
+    """The precision-recall curve of one class (match_class's ranking); with no
+    (non-difficult) ground truth the recall is NaN."""
+    m = match_class(detections, truths, cls, iou_threshold)
+    tp, fp, n_pos = m
     keep = (tp + fp) > 0  # difficult matches are dropped from the ranking altogether
     tp, fp = tp[keep], fp[keep]
-    if n_pos == 0:
-        return ClassAP(math.nan, 0, int(len(tp)), 0)
+    conf = np.array([float(detections[i][1]) for i in m.order], dtype=np.float64)[keep]
     ctp, cfp = np.cumsum(tp), np.cumsum(fp)
-    recall = ctp / n_pos
+    recall = ctp / n_pos if n_pos else np.full(len(tp), math.nan)
     precision = ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)
-    return ClassAP(average_precision(recall, precision), n_pos, int(len(tp)), int(tp.sum()))
+    return PRCurve(recall, precision, conf, tp, n_pos)
+
+
+def class_ap(detections: Sequence[tuple[int, float, Box]], truths: Sequence[GroundTruth],
+             cls: int, iou_threshold: float = 0.5) -> ClassAP:
+    """AP of one class over a set of images (see precision_recall and average_precision)."""
+    c = precision_recall(detections, truths, cls, iou_threshold)
+    if c.n_positives == 0:
+        return ClassAP(math.nan, 0, int(len(c.tp)), 0)
+    return ClassAP(average_precision(c.recall, c.precision), c.n_positives, int(len(c.tp)),
+                   int(c.tp.sum()))
 
 
 def mean_ap(detections: Sequence[Sequence[tuple[int, float, Box]]], truths: Sequence[GroundTruth],

@@ -5,7 +5,8 @@ returns a plotly Figure; the app's pages only lay them out, and the tests read t
 without a browser. By subject: base (the image backdrop, colours, box outlines, the house
 style), maps (confidence maps per scale and per offset), boxes (raw boxes, the merge, final
 boxes and detections), charts (the pipeline, bars and curves), layers (inside the network:
-the layer strip, a layer's channels, the output maps to click, the offsets' 1-D strip). The public names of all four
+the layer strip, a layer's channels, the output maps to click, the offsets' 1-D strip),
+evaluation (precision-recall curves, labelled detections, one method's boxes marked). The public names of all four
 are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`, with the small
 view selectors the pages use to choose what to draw (select_views, scale_views, best_scale).
 """
@@ -17,6 +18,8 @@ from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection
                     final_boxes_figure, merge_figure, method_boxes_figure)
 from .charts import (efficiency_figure, layer_cost_figure, merge_scores_figure, pipeline_figure,
                      scale_scores_figure, table2_figure, training_figure)
+from .evaluation import (LABELLED, labelled_marks_figure, method_marks_figure,
+                         pr_curve_figure, truth_label_trace)
 from .layers import (channel_grid_figure, layer_strip_figure, offset_strip_figure,
                      output_maps_figure)
 from .maps import (best_level_cell, best_scale, fine_coarse_figure, level_maps_figure,
@@ -35,4 +38,6 @@ __all__ = [
     "scale_scores_figure", "styled", "table2_figure", "training_figure", "window_figure",
     "channel_grid_figure", "layer_strip_figure", "offset_strip_figure", "output_maps_figure",
     "prob_is", "prob_text",
+    "LABELLED", "labelled_marks_figure", "method_marks_figure", "pr_curve_figure",
+    "truth_label_trace",
 ]

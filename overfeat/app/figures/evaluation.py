@@ -1,0 +1,151 @@
+"""Figures of the evaluation pages: the precision-recall curves of a set of images (Detection),
+detections with every true object's class written on it, and one method's counted boxes marked
+right or wrong and where they differ from the other methods (Greedy vs NMS).
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import torch
+
+from ...boxes import Detections
+from ...metrics import PRCurve, precision_envelope
+from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_color,
+                   fitted_height, image_axes, rect_path)
+from .boxes import MARK_COLORS, MARK_NAMES, detection_marks_figure
+
+LABELLED = 30  # boxes whose rank and class are written on the image (more would hide it)
+
+
+# --- precision-recall -----------------------------------------------------------------------
+def pr_curve_figure(curves: dict[int, PRCurve], aps: dict[int, float], class_names,
+                    title: str = "") -> go.Figure:
+    """One precision-recall curve per class (metrics.precision_recall: a point after each
+    ranked detection, hover: its rank, confidence and whether it was right) and, dashed, the
+    envelope whose area is the class's AP (metrics.precision_envelope). aps: {class: AP} as
+    the report gives it (the legend writes it)."""
+    fig = go.Figure()
+    for i, (c, cv) in enumerate(curves.items()):
+        color = CLASS_COLORS[i % len(CLASS_COLORS)]
+        ap = aps.get(c, math.nan)
+        name = f"{class_names[c]}: AP {ap:.2f}" if not math.isnan(ap) else class_names[c]
+        ex, ey = precision_envelope(cv.recall, cv.precision)
+        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=color, width=1.5,
+                                                                      dash="dash", shape="vh"),
+                                 legendgroup=f"c{c}", showlegend=False, hoverinfo="skip",
+                                 name=f"{class_names[c]} envelope"))
+        text = [f"{class_names[c]}, rank {k + 1}: {'right' if t else 'wrong'} box, confidence "
+                f"{conf:.3g}<br>recall {r:.2f}, precision {p:.2f}"
+                for k, (t, conf, r, p) in enumerate(zip(cv.tp.tolist(), cv.confidence.tolist(),
+                                                        cv.recall.tolist(),
+                                                        cv.precision.tolist()))]
+        fig.add_trace(go.Scatter(x=[float(v) for v in cv.recall],
+                                 y=[float(v) for v in cv.precision], mode="lines+markers",
+                                 line=dict(color=color, width=2), marker=dict(size=6),
+                                 legendgroup=f"c{c}", name=name, hovertext=text,
+                                 hoverinfo="text"))
+    fig.update_xaxes(title_text="recall (share of the objects found)", range=[0, 1.02])
+    fig.update_yaxes(title_text="precision (share of boxes right)", range=[0, 1.05])
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="v", x=1.02, y=1))
+    return fig
+
+
+# --- detection ------------------------------------------------------------------------------
+def truth_label_trace(truth: list[dict], skip=()) -> go.Scatter:
+    """Each true object's class written inside its box, at the bottom left (the objects in
+    `skip`, missed ones, carry "missed: ..." below the box instead)."""
+    keep = [t for j, t in enumerate(truth) if j not in set(skip)]
+    return go.Scatter(x=[t["box"][0] for t in keep], y=[t["box"][3] for t in keep], mode="text",
+                      text=[t["name"] + (" (difficult)" if t.get("difficult") else "")
+                            for t in keep],
+                      textposition="top right",
+                      textfont=dict(color="white", shadow="1px 1px 2px black"),
+                      hoverinfo="skip", showlegend=False, name="truth labels")
+
+
+def labelled_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
+                          truth: list[dict] | None = None, missed: list[int] | None = None,
+                          title: str = "") -> go.Figure:
+    """figures.detection_marks_figure with every true object's class written on the image:
+    a missed one's below its box ("missed: cat"), the others inside it, so "2 of 5 found, 3
+    missed" can be read off the picture."""
+    fig = detection_marks_figure(bd, dets, status, truth, missed, title)
+    if truth:
+        fig.add_trace(truth_label_trace(truth, missed or ()))
+    return fig
+
+
+# --- greedy vs NMS --------------------------------------------------------------------------
+def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: list[str] | None = None,
+                        truth: list[dict] | None = None, missed: list[int] | None = None,
+                        lacking: list[list[str]] | None = None, title: str = "",
+                        max_boxes: int | None = None) -> go.Figure:
+    """One method's counted boxes (most confident first), large enough to compare with the
+    others: with status (compare.match_truth, per box) true positives solid green, false
+    positives dashed red, the missed truths dotted orange; without, by class. lacking (per box,
+    compare.counterparts): the other methods with no box for it; such a box is drawn thick on a
+    white halo ("not in every method"). The first LABELLED boxes carry their rank and class;
+    every true object its class."""
+    fig = go.Figure()
+    add_image(fig, bd, opacity=0.9)
+    n = len(dets) if max_boxes is None else min(max_boxes, len(dets))
+    lacking = lacking or [[] for _ in range(len(dets))]
+    for t in truth or []:
+        fig.add_trace(box_trace(torch.tensor(t["box"], dtype=torch.float64), "white",
+                                f"truth: {t['name']}", width=1.5, dash="dot",
+                                hover=f"truth: {t['name']}", showlegend=False))
+    labels = dets.labels.tolist()
+    # Boxes grouped by (kind of mark, differs): one trace each, one legend entry each.
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i in range(n):
+        kind = status[i] if status is not None else f"class:{labels[i]}"
+        groups.setdefault((kind, bool(lacking[i])), []).append(i)
+    for (kind, differs), idx in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        sel = torch.tensor(idx, dtype=torch.long)
+        if kind.startswith("class:"):
+            c = int(kind.split(":")[1])
+            color, dash, name = class_color(c), "solid", class_names[c]
+        else:
+            color, dash, name = MARK_COLORS[kind], ("dash" if kind == "FP" else "solid"), MARK_NAMES[kind]
+        xs, ys = rect_path(dets.boxes[sel])
+        if differs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="white", width=8),
+                                     hoverinfo="skip", showlegend=False, name="halo"))
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", line=dict(color=color, width=4.5 if differs else 2, dash=dash),
+            name=f"{name} ({len(idx)})" + (", not in every method" if differs else ""),
+            legendgroup=f"{kind}{differs}", hoverinfo="skip", meta=idx))
+    k = min(n, LABELLED)
+    if k:
+        fig.add_trace(go.Scatter(
+            x=[float(dets.boxes[i, 0]) for i in range(k)],
+            y=[float(dets.boxes[i, 1]) for i in range(k)], mode="text",
+            text=[f"#{i + 1} {class_names[labels[i]]}" for i in range(k)],
+            hovertext=[f"#{i + 1} {class_names[labels[i]]}"
+                       + (f" ({status[i]})" if status is not None else "")
+                       + (f": no such box in {', '.join(lacking[i])}" if lacking[i] else
+                          ": every other method has it") for i in range(k)],
+            hoverinfo="text", textposition="top right",
+            textfont=dict(color="white", shadow="1px 1px 2px black"), showlegend=False,
+            name="box labels"))
+    for j in missed or []:
+        t = truth[j]
+        fig.add_trace(box_trace(torch.tensor(t["box"], dtype=torch.float64), MARK_COLORS["missed"],
+                                MARK_NAMES["missed"], width=3, dash="dot",
+                                hover=f"missed: {t['name']}", showlegend=j == missed[0]))
+    if missed:
+        fig.add_trace(go.Scatter(
+            x=[truth[j]["box"][0] for j in missed], y=[truth[j]["box"][3] for j in missed],
+            mode="text", text=[f"missed: {truth[j]['name']}" for j in missed],
+            textposition="bottom right", textfont=dict(color=MARK_COLORS["missed"]),
+            hoverinfo="skip", showlegend=False, name="missed labels"))
+    if truth:
+        fig.add_trace(truth_label_trace(truth, missed or ()))
+    image_axes(fig, bd, pad=0.06)  # NMS boxes are not clipped: they may reach outside
+    fig.update_layout(title=dict(text=title, font=dict(size=13)),
+                      height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
+                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    return fig
