@@ -10,7 +10,8 @@ from overfeat import activations, geometry, multiscale
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, clamp_state, context, show_code, table
+from overfeat.app.figures import maps as figmaps
+from app_pages.common import chart, clamp_state, context, notice, show_code, table, term
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -89,12 +90,15 @@ def inside() -> None:
     layer = int(st.session_state["arch_layer"])
     chart("arch_strip", figures.layer_strip_figure, acts, pick=layer, depends=(s, layer),
           plot_kw=dict(on_select=_pick_layer, selection_mode="points"))
+    notice(strip_notice(acts))
     st.caption(f"A column per layer: its name, output (channels x height x width), receptive "
                f"field and stride (input pixels one cell sees, and between two cells); its "
                f"{activations.STRIP_CHANNELS} most active channels for this image (by mean "
                f"activation; the class scores by their spatial maximum, the object classes only), "
-               f"each drawn from its own minimum (dark) to its maximum (bright). Click a column "
-               f"(or choose it below) to see its channels larger.")
+               f"each drawn from its own minimum (dark) to its maximum (bright): activations "
+               f"have no common scale, so no colour bar. Click a column (or choose it below) to "
+               f"see its channels larger. **Receptive field**: {term('receptive field')} "
+               f"**Stride**: {term('stride')}")
     layer = int(st.selectbox("Layer", list(range(L)), key="arch_layer",
                              format_func=lambda i: f"{i + 1}. {acts.layers[i].name}"))
     lv = acts.layers[layer]
@@ -109,6 +113,26 @@ def inside() -> None:
     st.caption(f"Its {len(lv.channels)} {what} with the highest {lv.ranked_by}, best first; "
                "each drawn from its own minimum to its maximum (hover for the values).")
     trace_section(acts, s)
+
+
+def strip_notice(acts: activations.Activations) -> list[str]:
+    """Bullets with this image's numbers: the maps shrinking, the receptive field growing,
+    the output's best cell."""
+    first, outs = acts.layers[0], [acts.layers[i] for i in acts.outputs]
+    last = outs[0]
+    h, w = acts.size
+    i, r, c = activations.best_cell(acts)
+    best = acts.layers[i]
+    return [
+        f"The {h}x{w} input shrinks layer by layer: {first.shape[1]}x{first.shape[2]} cells "
+        f"after {first.name}, {last.shape[1]}x{last.shape[2]} at the output "
+        f"({last.stride} px apart: the stride).",
+        f"What one cell sees grows: a receptive field of {first.receptive_field} px at "
+        f"{first.name}, {max(o.receptive_field for o in outs)} px at the output, where a cell "
+        "is one window's answer.",
+        f"The best cell for {acts.class_name} at this scale is ({r},{c}) of the stride-"
+        f"{best.stride} output, p = {float(best.probs[r, c]):.3f}: the traced cell below starts "
+        "there, its window drawn on the image."]
 
 
 def trace_section(acts: activations.Activations, s: int) -> None:
@@ -131,7 +155,11 @@ def trace_section(acts: activations.Activations, s: int) -> None:
     clamp_state("arch_col", 0, ww - 1, 0)
     r = int(cols[-2].number_input(f"Row (0-{hh - 1})", 0, hh - 1, step=1, key="arch_row"))
     c = int(cols[-1].number_input(f"Column (0-{ww - 1})", 0, ww - 1, step=1, key="arch_col"))
-    chart("arch_out_click", figures.output_maps_figure, acts, pick=(out, r, c),
+    # the same control (and session key) as on the Scales and Offsets pages
+    stretch = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
+                                   format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
+                                   key="colour_scale", help=figmaps.COLOUR_HELP) == "stretch"
+    chart("arch_out_click", figures.output_maps_figure, acts, pick=(out, r, c), stretch=stretch,
           depends=(s, out, r, c), plot_kw=dict(on_select=_pick_cell, selection_mode="points"))
     t = activations.trace_cell(acts, out, r, c)
     left, right = st.columns([3, 2])

@@ -8,7 +8,9 @@ from overfeat import activations, geometry, multiscale, offsets
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, clamp_state, class_picker, context, from_link, show_code
+from overfeat.app.figures import maps as figmaps
+from app_pages.common import (chart, clamp_state, class_picker, context, from_link, notice,
+                              show_code, term)
 
 ctx = context()
 
@@ -35,10 +37,20 @@ def scale_flip(a) -> tuple[int, bool]:
     c1, c2 = st.columns([3, 1])
     # Label: the scale number only, fixed across images (see common.class_picker for why).
     s = c1.selectbox("Scale", scales, key="off_scale", format_func=lambda s: f"scale {s + 1}",
-                     help="Its input size for this image is under the box.")
+                     help=term("scale") + " Its input size for this image is under the box.")
     c1.caption(f"input {a.sizes[s][0]}x{a.sizes[s][1]} (height x width)")
-    flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips)
+    flip = c2.toggle("Flipped view", key="off_flip", disabled=not a.settings.flips,
+                     help=term("flip"))
     return int(s), bool(flip and a.settings.flips)
+
+
+def colour_control() -> bool:
+    """The probability maps' colour scale (share.PARAMS colour_scale, the same key as on the
+    Scales page): True to stretch to the class's range."""
+    choice = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
+                                  format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
+                                  key="colour_scale", help=figmaps.COLOUR_HELP)
+    return choice == "stretch"
 
 
 def _pick_from_click() -> None:
@@ -83,23 +95,49 @@ def render() -> None:
     st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
     clamp_state("off_channel", 0, n_ch - 1, 0)
     name = a.class_names[cls]
-    ch = offset_maps(view, k, cls, name, n_ch) if a.settings.fine else None
+    stretch = colour_control()
+    ch = offset_maps(view, k, cls, name, n_ch, stretch) if a.settings.fine else None
 
     st.subheader("Coarse map and fine map")
     r, c = cell_controls(view, cls)
     chart("off_click", figures.fine_coarse_figure, view, cls, k if a.settings.fine else 1, name,
-          pick=(r, c), depends=(view.scale, view.flip),
+          pick=(r, c), stretch=stretch, depends=(view.scale, view.flip),
           plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
                + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
-                  f"cells." if a.settings.fine else "Offsets are off: the two maps are the same."))
+                  f"cells. **Fine map**: {term('fine map')}" if a.settings.fine
+                  else "Offsets are off: the two maps are the same."))
+    notice(fine_notice(view, cls, name, k, a.settings.fine, r, c))
     picked_window(view, cls, r, c, a)
     if ch is not None:  # the offsets in one row, and what differs (after the maps they explain)
         offset_strip(view, k, ch)
         offset_differences(view, k, cls, name, ch)
     show_code(offsets.offset_pool, offsets.interleave, offsets.cell_window,
               activations.offset_strip, activations.offset_differences)
+
+
+def fine_notice(view, cls: int, name: str, k: int, fine: bool, r: int, c: int) -> list[str]:
+    """Bullets with this view's numbers: how many more windows the fine map has, what the
+    coarse map misses, the picked cell."""
+    f, co = view.fine[cls], view.class_maps[0][cls]
+    out = []
+    if fine:
+        out.append(f"The coarse map has {co.shape[0]}x{co.shape[1]} = {co.numel()} windows, "
+                   f"{view.stride * k} px apart; the fine map {f.shape[0]}x{f.shape[1]} = "
+                   f"{f.numel()}, {view.stride} px apart, from the same pass of the network.")
+        fb, cb = float(f.max()), float(co.max())
+        skips = f"{fb:.3f}" != f"{cb:.3f}"
+        out.append(f"Best p({name}): {fb:.3f} on the fine map, {cb:.3f} on the coarse one"
+                   + (": the best window is one the coarse grid skips." if skips else
+                      ": here the coarse grid already holds the best window."))
+    else:
+        out.append(f"Offsets are off: one map of {f.shape[0]}x{f.shape[1]} windows, "
+                   f"{view.stride} px apart. Tick Offsets in the sidebar for {k * k} times as "
+                   "many.")
+    out.append(f"The picked cell ({r},{c}) has p({name}) = {float(f[r, c]):.3f}; its window is "
+               "drawn on the image below" + (f", at offset ({c % k},{r % k})." if fine else "."))
+    return out
 
 
 def intro(k: int, fine: bool) -> None:
@@ -114,6 +152,8 @@ def intro(k: int, fine: bool) -> None:
                 f"{k * k} times instead, once per offset (dx, dy), runs the classifier on each "
                 f"pooled map, and interleaves the {k * k} class maps into one map of stride "
                 f"{m.prepool_stride} px.")
+    st.caption(f"**Offset**: {term('offset')} **Stride**: {term('stride')} **Window**: "
+               f"{term('window')} **A trous**: {term('a trous')}")
     card = zoo.card_of(m)
     if layer is not None and not card.paper_net:
         name = layer.name.replace(" (offsets)", "")
@@ -158,17 +198,28 @@ def no_offsets(a) -> None:
     else:
         st.info(f"No offset pooling in this net (k = 1): its one map per scale, stride "
                 f"{strides[0]} px, is already its finest.")
+    st.caption(f"**Stride**: {term('stride')} **Window**: {term('window')}")
     s, flip = scale_flip(a)
     cls = class_picker(a, "cls")
     name = a.class_names[cls]
+    stretch = colour_control()
     views = figures.scale_views(a, s, flip)
     v, r, c = level_cell_controls(views, cls, s, flip)
     chart("off_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls, s,
-          flip=flip, pick=(v.level, r, c), clickable=True, depends=(s, flip, cls, v.level, r, c),
+          flip=flip, pick=(v.level, r, c), clickable=True, stretch=stretch,
+          depends=(s, flip, cls, v.level, r, c),
           plot_kw=dict(on_select=_pick_level_cell, selection_mode="points"))
     st.caption("Click a cell (or choose its stride, row and column) to see its window. Each "
                "panel is one map of this scale; its cells are drawn at their windows' centres, "
                "one stride apart, and the picked cell's window is outlined in red.")
+    peaks = [(float(x.fine[cls].max()) if x.fine[cls].numel() else 0.0, x) for x in views]
+    pb, vb = max(peaks, key=lambda t: t[0])
+    notice([" · ".join(f"stride {x.stride}: {x.fine.shape[-2]}x{x.fine.shape[-1]} cells"
+                       for _, x in peaks) + f" at scale {s + 1}: the finer the stride, the "
+            "more (and smaller) windows, with no offset pooling.",
+            f"The best window for {name} is on the stride-{vb.stride} map, p = {pb:.3f}; the "
+            f"picked cell ({r},{c}) of the stride-{v.stride} map has p = "
+            f"{float(v.fine[cls, r, c]):.3f}."])
     picked_level_window(v, cls, r, c, name)
     show_code(multiscale._pyramid_views if len(strides) > 1 else multiscale.run_views,
               figures.level_maps_figure)
@@ -249,7 +300,7 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
                    "its whole receptive field and regresses a box around its centre.")
 
 
-def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> int:
+def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = False) -> int:
     """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps; the
     channel shown."""
     ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
@@ -260,11 +311,12 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int) -> int:
         st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
                     f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
         chart("off_pooled", figures.offset_grid_figure, [p[int(ch)] for p in view.pooled], k,
-              f"channel {ch}", colorscale="Greys", depends=(view.scale, view.flip, int(ch)))
+              f"channel {ch} activation", colorscale="Greys",
+              depends=(view.scale, view.flip, int(ch)))
     with c2:
         st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
         chart("off_classmaps", figures.offset_grid_figure, [m[cls] for m in view.class_maps], k,
-              f"p({name})", depends=(view.scale, view.flip, cls))
+              f"p({name})", prob_of=name, stretch=stretch, depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                "classifier slid over one pooled map. They look alike: neighbouring offsets' "
@@ -319,12 +371,12 @@ def offset_differences(view, k: int, cls: int, name: str, ch: int) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.markdown(f"**|pooled(dx, dy) - pooled(0,0)|**, channel {ch}")
-        chart("off_pooled_diff", figures.offset_grid_figure, pooled, k, f"|diff| ch. {ch}",
-              depends=(view.scale, view.flip, ch))
+        chart("off_pooled_diff", figures.offset_grid_figure, pooled, k,
+              f"|pooled(dx, dy) - pooled(0,0)|, ch. {ch}", depends=(view.scale, view.flip, ch))
     with c2:
         st.markdown(f"**|p(dx, dy) - p(0,0)|** for {name}")
-        chart("off_diffs", figures.offset_grid_figure, probs, k, "|diff| p",
-              depends=(view.scale, view.flip, cls))
+        chart("off_diffs", figures.offset_grid_figure, probs, k,
+              f"|p(dx, dy) - p(0,0)| of {name}", depends=(view.scale, view.flip, cls))
     v, dx, dy, j, i = cs["largest"]
     s = ctx.model.prepool_stride
     mean = max((m, o) for o, m in cs["mean"].items())

@@ -128,7 +128,7 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     titles = [t["text"] for t in maps["layout"]["annotations"]]
     v0 = next(v for v in a.views if not v.flip)
     assert titles[0] == f"scale 1 ({a.sizes[0][0]}x{a.sizes[0][1]}): max {float(v0.fine[cls].max()):.3f}"
-    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({ranking[0][1]})"
+    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({ranking[0][1]}), 0 to 1"
 
     bars = traces(figures(at)["scales_scores"], "bar")
     assert [b["name"] for b in bars] == [f"scale {s}" for s in range(1, 7)] + ["final (mean of views)"]
@@ -163,7 +163,7 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     other = ranking[3]
     ok(at.selectbox(key="cls").set_value(other[0]).run())
     maps = figures(at)["scales_maps"]
-    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({other[1]})"
+    assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({other[1]}), 0 to 1"
 
 
 def test_offsets_maps_interleave_and_picked_window():

@@ -121,9 +121,11 @@ def test_level_maps_figure_holds_the_three_strides_of_one_scale(a, bd, cls):
         # cells one stride apart (original pixels)
         assert np.diff(hm.x) == pytest.approx(v.stride / v.factor[1], rel=1e-5)
     assert fig.layout.meta["levels"] == [[v.level, v.stride, *v.fine.shape[-2:]] for v in views]
-    # one colour scale for all three, up to the scale's vote for the class
+    # one colour scale for all three: 0 to 1 (issue 27), or stretched up to the scale's vote
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
     vote = max(float(v.fine[cls].max()) for v in views)
-    assert fig.layout.coloraxis.cmax == pytest.approx(vote)
+    stretched = figures.level_maps_figure(a, bd, cls, s, stretch=True)
+    assert stretched.layout.coloraxis.cmax == pytest.approx(vote)
 
 
 @pytest.mark.parametrize("flip", [False, True])

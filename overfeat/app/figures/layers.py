@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
 from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, values
+from .maps import own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
 # 255, the white of the gaps between thumbnails in one image.
@@ -229,10 +230,13 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
 
 
 # --- the class outputs, clickable -----------------------------------------------------------
-def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = None) -> go.Figure:
+def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = None,
+                       stretch: bool = False) -> go.Figure:
     """The output maps of acts.cls (one panel per output map: a pyramid net's strides side by
     side), one colour scale, cells at (column, row); a transparent marker on every cell carries
-    [layer index, row, col] (customdata) for a click; pick: (layer index, row, col) outlined."""
+    [layer index, row, col] (customdata) for a click; pick: (layer index, row, col) outlined.
+    Colours: probabilities on the absolute 0-1 scale, or stretched to the maps' range
+    (maps.prob_colour)."""
     outs = acts.outputs
     n = len(outs)
     titles = []
@@ -241,7 +245,9 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         m = float(lv.probs.max()) if lv.probs is not None and lv.probs.size else 0.0
         titles.append(f"stride {lv.stride}: {lv.shape[1]}x{lv.shape[2]} cells, max {m:.3f}")
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
-    zmax = max((float(acts.layers[i].probs.max()) for i in outs), default=1.0)
+    probs = [acts.layers[i].probs for i in outs if acts.layers[i].probs.size]
+    lo = min((float(m.min()) for m in probs), default=0.0)
+    hi = max((float(m.max()) for m in probs), default=0.0)
     for c, i in enumerate(outs, start=1):
         lv = acts.layers[i]
         h, w = lv.probs.shape
@@ -272,12 +278,12 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
                          tickmode="auto", nticks=6, tickformat="d", showticklabels=c == 1,
                          title_text="row" if c == 1 else None, row=1, col=c)
     big = max(acts.layers[i].probs.shape[0] / max(acts.layers[i].probs.shape[1], 1) for i in outs)
-    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
-                                     colorbar=dict(title=dict(text=f"p({acts.class_name})"))),
+    fig.update_layout(coloraxis=prob_colour(acts.class_name, lo, hi, stretch),
                       height=int(min(440, max(260, (FULL / n) * big + 110))),
                       margin=dict(l=0, r=0, t=MODEBAR + 30, b=0), clickmode="event+select",
                       dragmode=False, meta=dict(outputs=[[i, *acts.layers[i].shape[1:],
-                                                          acts.layers[i].stride] for i in outs]))
+                                                          acts.layers[i].stride] for i in outs],
+                                                colour="stretch" if stretch else "absolute"))
     return fig
 
 
@@ -337,9 +343,9 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
     fig.update_xaxes(title_text="pre-pool column", showgrid=False, zeroline=False,
                      range=[c0 - 0.2, c0 + width + 0.2])
     fig.update_layout(shapes=shapes, height=110 + 34 * (yi + 2),
-                      coloraxis=dict(colorscale="Greys", cmin=lo,
-                                     cmax=hi if hi > lo else lo + 1e-6,
-                                     colorbar=dict(title=dict(text=f"channel {strip.channel}"))),
+                      # an activation, not a probability: its own range, named on the bar
+                      coloraxis=own_colour(f"channel {strip.channel} activation", lo, hi,
+                                           "Greys"),
                       # grey behind the cells: a white (lowest) cell stays visible
                       margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="#c8c8c8",
                       meta=dict(k=k, row0=strip.row0, col0=c0))

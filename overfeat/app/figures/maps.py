@@ -20,6 +20,66 @@ from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, fit
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
 
 
+# --- colour scales (issue 27: colours that mean what they say) -------------------------------
+# A map of probabilities is drawn on ONE absolute scale, 0 to 1, by default: the same colour is
+# the same probability for every class, scale and image, so maps can be compared (a class never
+# above p = 0.4 stays dark; it is not painted the bright yellow of a certain one). `stretch`
+# spreads the colours over the shown class's own range instead (its minimum to its maximum over
+# the maps in the figure), to see the shape of a weak map; its colour bar says so and names the
+# range. A map that is not a probability (an activation, a difference) keeps a range of its own,
+# and its colour bar names the quantity and that range.
+# The pages' one control for it (share.PARAMS "colour_scale"): its options' labels and help.
+COLOUR_LABELS = {"absolute": "0 to 1 (the same for every class and scale)",
+                 "stretch": "stretch to this class's range"}
+COLOUR_HELP = ("Colours of the probability maps. 0 to 1: one colour is one probability on every "
+               "map, so maps of different classes and scales can be compared (a class never "
+               "above p = 0.4 stays dark). Stretched: the colours span this class's own minimum "
+               "to maximum, to see the shape of a weak map; the colour bar names the range.")
+
+
+def range_text(lo: float, hi: float) -> str:
+    """'lo to hi' with just enough significant digits (3 to 6) that the two ends differ (ends
+    closer than about 1e-5 of their size may read the same)."""
+    for d in range(3, 7):
+        a, b = f"{lo:.{d}g}", f"{hi:.{d}g}"
+        if a != b:
+            break
+    return f"{a} to {b}"
+
+
+def map_range(maps) -> tuple[float, float]:
+    """(min, max) over tensors (empty ones skipped); (0, 0) when there is no value."""
+    vals = [(float(m.min()), float(m.max())) for m in maps if m.numel()]
+    if not vals:
+        return 0.0, 0.0
+    return min(v[0] for v in vals), max(v[1] for v in vals)
+
+
+def prob_colour(name: str, lo: float, hi: float, stretch: bool = False,
+                colorscale: str = MAP_SCALE) -> dict:
+    """A coloraxis for maps of p(name): absolute, 0 to 1 (default), or stretched to [lo, hi]
+    (the shown maps' range); the colour bar's title says which ("p(dog), 0 to 1" or "p(dog),
+    stretched: 0.0025 to 0.0035"). layout.meta "colour" of the figures repeats the choice."""
+    if stretch:
+        top = hi if hi > lo else lo + 1e-6
+        title = f"p({name}), stretched: {range_text(lo, hi)}"
+        return dict(colorscale=colorscale, cmin=lo, cmax=top, colorbar=_bar(title))
+    return dict(colorscale=colorscale, cmin=0.0, cmax=1.0, colorbar=_bar(f"p({name}), 0 to 1"))
+
+
+def own_colour(label: str, lo: float, hi: float, colorscale: str = MAP_SCALE) -> dict:
+    """A coloraxis for a map that is not a probability: its own range [lo, hi], named on the
+    colour bar ("channel 12 activation, own range: -0.31 to 4.2")."""
+    top = hi if hi > lo else lo + 1e-6
+    return dict(colorscale=colorscale, cmin=lo, cmax=top,
+                colorbar=_bar(f"{label}, own range: {range_text(lo, hi)}"))
+
+
+def _bar(title: str) -> dict:
+    """The colour bar: its title along the bar (a long class name fits), not above it."""
+    return dict(title=dict(text=title, side="right"))
+
+
 # --- scales ---------------------------------------------------------------------------------
 def levels(analysis: Analysis) -> list[int]:
     """The output levels of the analysis' views: [0] for one map per input, [0, 1, 2] for a
@@ -110,10 +170,60 @@ def _map_hover(v: View, name: str) -> str:
             f"stride {v.stride}, map {v.fine.shape[-2]}x{v.fine.shape[-1]}</extra>")
 
 
+def _cell_markers(v: View, cls: int, xe: list[float], ye: list[float], tag: int, name: str,
+                  where: str) -> go.Scatter:
+    """Transparent markers on every cell of a view's map as drawn (map_on_image), for a click
+    (Plotly selections ignore heatmaps). customdata [tag, row, col]: tag (a scale or a level)
+    and the cell as the network gave it (a flipped view's columns mirrored back). The hover
+    states p(class) (text, 3 decimals) and the cell's window: its side and its centre, where
+    the cell is drawn (original pixels). Kept lean: 1,900 cells of six scales add ~50 KB."""
+    h, w = v.fine.shape[-2:]
+    rr, cc = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    drawn = cc.flatten()  # column as drawn (left to right in the original image)
+    col = (w - 1 - drawn) if v.flip else drawn  # the network's column
+    row = rr.flatten()
+    ww, wh = window_side(v)
+    # one decimal of a pixel: the JSON a page switch sends (7,000 cells at scale 6)
+    xs = [round(float(xe[j] + xe[j + 1]) / 2, 1) for j in range(w)]
+    ys = [round(float(ye[j] + ye[j + 1]) / 2, 1) for j in range(h)]
+    return go.Scatter(
+        x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in row.tolist()], mode="markers",
+        showlegend=False, name=f"cells, {where}",
+        marker=dict(size=max(5, min(16, 300 // max(w, 1))), opacity=0, color="white",
+                    symbol="square"),
+        customdata=[[tag, r_, c_] for r_, c_ in zip(row.tolist(), col.tolist())],
+        text=[f"{q:.3f}" for q in v.fine[cls][row, col].tolist()],
+        hovertemplate=f"p({name}) = %{{text}}, cell (%{{customdata[1]}},%{{customdata[2]}})<br>"
+                      f"its window: {ww:.0f}x{wh:.0f} px centred at (%{{x:.0f}}, %{{y:.0f}})"
+                      f"<extra>{where}: click to draw the window</extra>")
+
+
+def _picked_window(fig: go.Figure, v: View, r: int, c: int, row: int, col: int) -> None:
+    """Cell (r, c) of view v (the network's row and column) on its panel: its whole window in
+    red over a white halo (visible on a dark image), and the cell itself, at the window's
+    centre, one stride wide."""
+    if not (0 <= r < v.fine.shape[-2] and 0 <= c < v.fine.shape[-1]):
+        return
+    win = v.windows[r, c]
+    fig.add_trace(box_trace(win, "white", "", width=6, showlegend=False), row=row, col=col)
+    fig.add_trace(box_trace(win, "red", "picked window", width=3, hover=None, showlegend=False),
+                  row=row, col=col)
+    cx, cy = float(win[0] + win[2]) / 2, float(win[1] + win[3]) / 2
+    px, py = v.stride / v.factor[1] / 2, v.stride / v.factor[0] / 2
+    fig.add_trace(box_trace(torch.tensor([cx - px, cy - py, cx + px, cy + py]), "red",
+                            "picked cell", width=2, showlegend=False), row=row, col=col)
+
+
 def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = False,
-                      scales: list[int] | None = None, level: int = 0) -> go.Figure:
+                      scales: list[int] | None = None, level: int = 0, stretch: bool = False,
+                      pick: tuple[int, int, int] | None = None,
+                      clickable: bool = False) -> go.Figure:
     """Per-scale confidence maps for class cls over the image, one panel per scale (a pyramid
-    net: its maps at one level, the finest by default; titles name the stride)."""
+    net: its maps at one level, the finest by default; titles name the stride). Colours: p on
+    the absolute 0-1 scale, or stretched to this class's range over the panels (prob_colour).
+    pick: (scale, row, col) of a cell (the network's row and column) whose window is drawn on
+    its scale's panel; clickable: a transparent marker on every cell carries [scale, row, col,
+    window x1, y1, x2, y2, p] (customdata) for a click and a hover that states the window."""
     views = select_views(analysis, scales, flip, level)
     pyramid = len(levels(analysis)) > 1
     n = len(views)
@@ -124,7 +234,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
     titles = [_map_title(v, cls, pyramid) for v in views]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None,
                         horizontal_spacing=0.03, vertical_spacing=0.08)
-    zmax = max(float(v.fine[cls].max()) for v in views) if views else 1.0
+    lo, hi = map_range([v.fine[cls] for v in views])
     name = analysis.class_names[cls]
     for i, v in enumerate(views):
         r, c = i // cols + 1, i % cols + 1
@@ -133,32 +243,41 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         fig.add_trace(go.Heatmap(
             x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
             hovertemplate=_map_hover(v, name)), row=r, col=c)
+        if clickable:
+            fig.add_trace(_cell_markers(v, cls, xe, ye, v.scale, name, f"scale {v.scale + 1}"),
+                          row=r, col=c)
+        if pick is not None and pick[0] == v.scale:
+            _picked_window(fig, v, pick[1], pick[2], r, c)
         image_axes(fig, bd, r, c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
-    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
-                                     colorbar=dict(title=dict(text=f"p({name})"))),
+    fig.update_layout(coloraxis=prob_colour(name, lo, hi, stretch),
                       height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
-                      margin=dict(l=0, r=0, t=40, b=0), meta=dict(fit=True))
+                      margin=dict(l=0, r=0, t=40, b=0),
+                      meta=dict(fit=True, colour="stretch" if stretch else "absolute"),
+                      clickmode="event+select" if clickable else None,
+                      dragmode=False if clickable else None)
     return fig
 
 
 def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, flip: bool = False,
                       pick: tuple[int, int, int] | None = None,
-                      clickable: bool = False) -> go.Figure:
+                      clickable: bool = False, stretch: bool = False) -> go.Figure:
     """One scale's output maps for class cls over the image, one panel per stride side by side
     (a pyramid net: strides 8, 16 and 32; one panel for the other nets), one colour scale.
     Titles: "stride 8: 24x32 cells, max 0.598". pick: (level, row, col) of a cell whose window
     is outlined on its panel (row and col of the map the network gave: a flipped view's grid is
-    mirrored). clickable: a transparent marker on every cell carries [level, row, col]
-    (customdata) for a click. layout.meta "levels" lists each panel's (level, stride, h, w)."""
+    mirrored). clickable: a transparent marker on every cell carries [level, row, col, window
+    x1, y1, x2, y2, p] (customdata) for a click. layout.meta "levels" lists each panel's
+    (level, stride, h, w). Colours: prob_colour (absolute 0-1, or stretched to the panels'
+    range)."""
     views = scale_views(analysis, scale, flip)
     n = max(1, len(views))
     name = analysis.class_names[cls]
     titles = [f"stride {v.stride}: {v.fine.shape[-2]}x{v.fine.shape[-1]} cells, max "
               f"{float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0:.3f}" for v in views]
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles or None, horizontal_spacing=0.02)
-    zmax = max((float(v.fine[cls].max()) for v in views if v.fine[cls].numel()), default=1.0)
+    lo, hi = map_range([v.fine[cls] for v in views])
     for i, v in enumerate(views):
         c = i + 1
         add_image(fig, bd, 1, c, opacity=0.75)
@@ -167,44 +286,33 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
                                  name=f"stride {v.stride}", hovertemplate=_map_hover(v, name)),
                       row=1, col=c)
         if clickable:
-            h, w = v.fine.shape[-2:]
-            rr, cc = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-            drawn = cc.flatten()  # column as drawn (left to right in the original image)
-            col = (w - 1 - drawn) if v.flip else drawn  # the network's column
-            # one decimal of a pixel: the JSON a page switch sends (7,000 cells at scale 6)
-            xs = [round(float(xe[j] + xe[j + 1]) / 2, 1) for j in range(w)]
-            ys = [round(float(ye[j] + ye[j + 1]) / 2, 1) for j in range(h)]
-            fig.add_trace(go.Scatter(
-                x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in rr.flatten().tolist()],
-                mode="markers", showlegend=False, name=f"cells, stride {v.stride}",
-                marker=dict(size=max(5, min(16, 300 // max(w, 1))), opacity=0, color="white",
-                            symbol="square"),
-                customdata=[[v.level, r_, c_] for r_, c_ in zip(rr.flatten().tolist(), col.tolist())],
-                hovertemplate="cell (%{customdata[1]},%{customdata[2]})"
-                              f"<extra>stride {v.stride}: click to pick</extra>"), row=1, col=c)
+            fig.add_trace(_cell_markers(v, cls, xe, ye, v.level, name, f"stride {v.stride}"),
+                          row=1, col=c)
         if pick is not None and pick[0] == v.level:
-            _, r_, c_ = pick
-            if 0 <= r_ < v.fine.shape[-2] and 0 <= c_ < v.fine.shape[-1]:
-                fig.add_trace(box_trace(v.windows[r_, c_], "red", "picked window", width=3,
-                                        hover=None, showlegend=False), row=1, col=c)
+            _picked_window(fig, v, pick[1], pick[2], 1, c)
         image_axes(fig, bd, 1, c)
         fig.update_xaxes(showticklabels=False, row=1, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=0, cmax=max(zmax, 1e-6),
-                                     colorbar=dict(title=dict(text=f"p({name})"))),
+    fig.update_layout(coloraxis=prob_colour(name, lo, hi, stretch),
                       height=round((900 / n) * bd.height / bd.width) + 100,
                       # the titles under the modebar (top right), not behind it
                       margin=dict(l=0, r=0, t=MODEBAR + 30, b=0),
                       meta=dict(fit=True, levels=[[v.level, v.stride, int(v.fine.shape[-2]),
-                                                   int(v.fine.shape[-1])] for v in views]),
+                                                   int(v.fine.shape[-1])] for v in views],
+                                colour="stretch" if stretch else "absolute"),
                       clickmode="event+select" if clickable else None,
                       dragmode=False if clickable else None)
     return fig
 
 
 # --- offsets --------------------------------------------------------------------------------
-def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE) -> go.Figure:
+def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE,
+                       prob_of: str | None = None, stretch: bool = False) -> go.Figure:
     """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid in ONE heatmap, one colour scale.
+
+    prob_of: the maps are probabilities of that class (prob_colour: absolute 0-1, or stretched
+    to the maps' range); otherwise `label` names what they are (an activation, a difference)
+    and the colours span their own range, named on the colour bar (own_colour).
 
     Map (dx, dy) fills block row dy, column dx, like the offsets on the pre-pool grid; blocks are
     separated by a row and a column of gaps (an offset's map can be a row or column shorter than
@@ -225,8 +333,7 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
         for j, row in enumerate(values(m)):
             z[r0 + j][c0:c0 + w] = row
             cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
-    lo = min(float(m.min()) for m in maps) if maps else 0.0
-    hi = max(float(m.max()) for m in maps) if maps else 1.0
+    lo, hi = map_range(maps)
     gap = 1 if max(bh, bw) <= 48 else 0  # on a large map one-pixel gaps would hide the cells
     fig = go.Figure(go.Heatmap(
         z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=gap, ygap=gap,
@@ -238,28 +345,30 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
                      showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
                      showgrid=False, zeroline=False, scaleanchor="x")
-    fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
-                                     colorbar=dict(title=dict(text=label))),
+    fig.update_layout(coloraxis=(prob_colour(prob_of, lo, hi, stretch, colorscale)
+                                 if prob_of is not None else own_colour(label, lo, hi, colorscale)),
                       # the grid's aspect at about GRID_WIDTH px wide (half a column, less
                       # the colour bar), plus the tick labels: no blank band above and below
                       height=round(GRID_WIDTH * rows / cols) + 70, margin=dict(l=0, r=0, t=30, b=0),
-                      plot_bgcolor="white", meta=dict(blocks=blocks, fit=True))
+                      plot_bgcolor="white",
+                      meta=dict(blocks=blocks, fit=True, colour=(
+                          "own" if prob_of is None else "stretch" if stretch else "absolute")))
     return fig
 
 
 def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
-                       pick: tuple[int, int] | None = None) -> go.Figure:
+                       pick: tuple[int, int] | None = None, stretch: bool = False) -> go.Figure:
     """The coarse map (offset (0,0) only, stride k*s) beside the interleaved fine map (stride s),
     both placed by their windows' top-left corners in the resized image (pixels), so each coarse
-    cell covers k x k fine cells. Transparent markers on the fine cells make them clickable."""
+    cell covers k x k fine cells. Transparent markers on the fine cells make them clickable.
+    Colours: prob_colour (absolute 0-1, or stretched to the two maps' range)."""
     s = view.stride
     fine = view.fine[cls]
     coarse = view.class_maps[0][cls]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=[
         f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
         f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
-    lo = min(float(fine.min()), float(coarse.min()))
-    hi = max(float(fine.max()), float(coarse.max()))
+    lo, hi = map_range([fine, coarse])
 
     def edges(n: int, step: int) -> list[float]:
         return [i * step - s / 2 for i in range(n + 1)]
@@ -292,10 +401,9 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     # about 470 px wide on a wide page) leaves no empty band above and below a flat map.
     height = int(min(560, max(280, 470 * (Hf + 1) / (Wf + 1) + 110)))
     fig.update_xaxes(constrain="domain")
-    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
-                                     colorbar=dict(title=dict(text=f"p({class_name})"))),
+    fig.update_layout(coloraxis=prob_colour(class_name, lo, hi, stretch),
                       height=height, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
-                      dragmode=False)
+                      dragmode=False, meta=dict(colour="stretch" if stretch else "absolute"))
     fig.update_annotations(font_size=11)
     return fig
 

@@ -1,0 +1,274 @@
+"""Colours that mean what they say (issue 27): maps of probabilities are drawn on one absolute
+0-1 scale by default, the same for every class and scale, or stretched to the class's own range
+when asked, and the colour bar says which; maps that are not probabilities keep their own range
+and name it. The Scales page draws the window of a picked cell. Package figures are checked
+without a browser against naive recomputations; the AppTests flip the page's control and open
+links.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from apptest_helpers import figures as page_figures
+from apptest_helpers import ok, open_link, page, traces
+from overfeat import activations
+from overfeat.app import figures
+from overfeat.app import state as appstate
+from overfeat.app.figures import maps as figmaps
+from overfeat.multiscale import Settings, analyze
+from overfeat.predict import load_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()[0]
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return appstate.make_scene("det", 0, 0)[0]
+
+
+@pytest.fixture(scope="module")
+def a(model, scene):
+    return analyze(model, scene, Settings(scales=(0, 2, 4), flips=True))
+
+
+@pytest.fixture(scope="module")
+def bd(scene):
+    return figures.backdrop(scene, figures.PANEL_SIDE)
+
+
+def naive_range(maps) -> tuple[float, float]:
+    """min and max by walking every value (the reference for figmaps.map_range)."""
+    vals = [float(x) for m in maps for x in m.flatten().tolist()]
+    return min(vals), max(vals)
+
+
+def strong_and_weak(a) -> tuple[int, int]:
+    """The class with the highest and the one with the lowest peak over the drawn maps."""
+    views = figures.select_views(a)
+    peak = {c: max(float(v.fine[c].max()) for v in views) for c in range(len(a.class_names))}
+    return max(peak, key=peak.get), min(peak, key=peak.get)
+
+
+def bar(fig) -> str:
+    return fig.layout.coloraxis.colorbar.title.text
+
+
+# --- package figures -----------------------------------------------------------------------------
+def test_range_text_keeps_the_two_ends_apart():
+    torch.manual_seed(1)
+    for _ in range(200):
+        # ends at least 1e-5 apart relative to the larger (what 6 digits can tell apart)
+        lo = float(torch.rand(1)) * 10 ** float(torch.randint(-6, 1, (1,)))
+        hi = (lo + 1e-12) * (1 + 10 ** float(torch.empty(1).uniform_(-5, 0)))
+        a_, b_ = figmaps.range_text(lo, hi).split(" to ")
+        assert a_ != b_
+        assert float(a_) == pytest.approx(lo, rel=5e-3, abs=1e-12)
+        assert float(b_) == pytest.approx(hi, rel=5e-3, abs=1e-12)
+    assert figmaps.range_text(0.0025, 0.0035) == "0.0025 to 0.0035"
+
+
+def test_map_range_is_the_naive_min_and_max():
+    torch.manual_seed(2)
+    for _ in range(20):
+        maps = [torch.rand(int(torch.randint(1, 6, (1,))), int(torch.randint(1, 6, (1,)))) - 0.3
+                for _ in range(int(torch.randint(1, 5, (1,))))]
+        assert figmaps.map_range(maps) == pytest.approx(naive_range(maps))
+    assert figmaps.map_range([torch.zeros(0, 3)]) == (0.0, 0.0)
+
+
+def test_scale_maps_are_absolute_by_default_for_a_strong_and_a_weak_class(a, bd):
+    strong, weak = strong_and_weak(a)
+    views = figures.select_views(a)
+    hi_s = naive_range([v.fine[strong] for v in views])[1]
+    hi_w = naive_range([v.fine[weak] for v in views])[1]
+    assert hi_s - hi_w > 0.5  # two classes with very different maxima
+    for c in (strong, weak):
+        fig = figures.scale_maps_figure(a, bd, c)
+        assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
+        assert bar(fig) == f"p({a.class_names[c]}), 0 to 1"
+        assert fig.layout.meta["colour"] == "absolute"
+        # every heatmap of the figure uses that one axis
+        assert {t.coloraxis for t in fig.data if t.type == "heatmap"} == {"coloraxis"}
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_scale_maps_stretched_span_the_class_range_and_say_so(a, bd, flip):
+    for c in strong_and_weak(a):
+        views = figures.select_views(a, flip=flip)
+        lo, hi = naive_range([v.fine[c] for v in views])
+        fig = figures.scale_maps_figure(a, bd, c, flip=flip, stretch=True)
+        assert fig.layout.coloraxis.cmin == pytest.approx(lo, rel=1e-6, abs=1e-12)
+        assert fig.layout.coloraxis.cmax == pytest.approx(hi, rel=1e-6)
+        name = a.class_names[c]
+        assert bar(fig) == f"p({name}), stretched: {figmaps.range_text(lo, hi)}"
+        assert fig.layout.meta["colour"] == "stretch"
+        # the maps themselves do not change with the colour scale
+        plain = figures.scale_maps_figure(a, bd, c, flip=flip)
+        z = [t.z for t in fig.data if t.type == "heatmap"]
+        assert z == [t.z for t in plain.data if t.type == "heatmap"]
+
+
+def test_the_other_probability_figures_follow_the_choice(a, bd, model, scene):
+    strong, weak = strong_and_weak(a)
+    v = next(v for v in a.views if not v.flip and v.scale == 2)
+    for c in (strong, weak):
+        name = a.class_names[c]
+        lo, hi = naive_range([v.fine[c], v.class_maps[0][c]])
+        fc = figures.fine_coarse_figure(v, c, a.k, name)
+        assert (fc.layout.coloraxis.cmin, fc.layout.coloraxis.cmax) == (0.0, 1.0)
+        fc = figures.fine_coarse_figure(v, c, a.k, name, stretch=True)
+        assert (fc.layout.coloraxis.cmin, fc.layout.coloraxis.cmax) == pytest.approx((lo, hi))
+        assert bar(fc) == f"p({name}), stretched: {figmaps.range_text(lo, hi)}"
+
+        maps = [m[c] for m in v.class_maps]
+        g = figures.offset_grid_figure(maps, a.k, f"p({name})", prob_of=name)
+        assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == (0.0, 1.0)
+        assert bar(g) == f"p({name}), 0 to 1"
+        g = figures.offset_grid_figure(maps, a.k, f"p({name})", prob_of=name, stretch=True)
+        assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == pytest.approx(naive_range(maps))
+
+        lv = figures.level_maps_figure(a, bd, c, 2)
+        assert (lv.layout.coloraxis.cmin, lv.layout.coloraxis.cmax) == (0.0, 1.0)
+        lv = figures.level_maps_figure(a, bd, c, 2, stretch=True)
+        assert lv.layout.coloraxis.cmax == pytest.approx(float(v.fine[c].max()))
+
+    acts = activations.compute(model, scene, 2)
+    out = figures.output_maps_figure(acts)
+    assert (out.layout.coloraxis.cmin, out.layout.coloraxis.cmax) == (0.0, 1.0)
+    assert bar(out) == f"p({acts.class_name}), 0 to 1"
+    probs = [torch.from_numpy(acts.layers[i].probs) for i in acts.outputs]
+    out = figures.output_maps_figure(acts, stretch=True)
+    assert (out.layout.coloraxis.cmin, out.layout.coloraxis.cmax) == pytest.approx(
+        naive_range(probs))
+
+
+def test_maps_that_are_not_probabilities_name_their_own_range(a):
+    v = next(v for v in a.views if not v.flip and v.scale == 2)
+    ch = appstate.strongest_channel(v)
+    pooled = [p[ch] for p in v.pooled]
+    g = figures.offset_grid_figure(pooled, a.k, f"channel {ch} activation", colorscale="Greys")
+    lo, hi = naive_range(pooled)
+    assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == pytest.approx((lo, hi))
+    assert bar(g) == f"channel {ch} activation, own range: {figmaps.range_text(lo, hi)}"
+    assert g.layout.meta["colour"] == "own"
+    strip = activations.offset_strip(v, ch, a.k, a.k, True)
+    s = figures.offset_strip_figure(strip)
+    assert bar(s).startswith(f"channel {ch} activation, own range: ")
+
+
+# --- the picked cell's window on the Scales page's maps --------------------------------------
+@pytest.mark.parametrize("flip", [False, True])
+def test_clickable_cells_carry_the_networks_cell_and_state_its_window(a, bd, flip):
+    c = strong_and_weak(a)[0]
+    fig = figures.scale_maps_figure(a, bd, c, flip=flip, clickable=True)
+    views = figures.select_views(a, flip=flip)
+    cells = [t for t in fig.data if t.type == "scatter" and (t.name or "").startswith("cells")]
+    assert len(cells) == len(views)
+    for trace, v in zip(cells, views):
+        h, w = v.fine.shape[-2:]
+        assert len(trace.customdata) == h * w
+        ww, wh = figures.window_side(v)
+        assert f"{ww:.0f}x{wh:.0f} px" in trace.hovertemplate
+        for n in range(0, h * w, max(1, h * w // 23)):
+            s, r, col = trace.customdata[n]
+            assert s == v.scale
+            assert float(trace.text[n]) == pytest.approx(float(v.fine[c, r, col]), abs=6e-4)
+            x1, y1, x2, y2 = (float(q) for q in v.windows[r, col])
+            # drawn at its window's centre, in the original image
+            assert trace.x[n] == pytest.approx((x1 + x2) / 2, abs=0.051)
+            assert trace.y[n] == pytest.approx((y1 + y2) / 2, abs=0.051)
+
+
+def test_the_picked_cells_window_is_drawn_on_its_scales_panel(a, bd):
+    c = strong_and_weak(a)[0]
+    views = figures.select_views(a)
+    for i, v in enumerate(views):
+        r, col = v.fine.shape[-2] - 1, 0
+        fig = figures.scale_maps_figure(a, bd, c, pick=(v.scale, r, col))
+        (outline,) = [t for t in fig.data if t.name == "picked window"]
+        x1, y1, x2, y2 = (float(q) for q in v.windows[r, col])
+        xs = [q for q in outline.x if q is not None]
+        ys = [q for q in outline.y if q is not None]
+        assert (min(xs), max(xs)) == pytest.approx((x1, x2), abs=1e-3)
+        assert (min(ys), max(ys)) == pytest.approx((y1, y2), abs=1e-3)
+        assert outline.xaxis == ("x" if i == 0 else f"x{i + 1}")
+    # a cell outside the map draws nothing
+    fig = figures.scale_maps_figure(a, bd, c, pick=(views[0].scale, 999, 0))
+    assert not [t for t in fig.data if t.name == "picked window"]
+
+
+# --- the pages --------------------------------------------------------------------------------
+LINK = {"page": "scales", "img": "gallery", "g": "0", "scales": "0,2", "flips": "0"}
+
+
+def _axis(fig: dict) -> tuple[float, float, str]:
+    ax = fig["layout"]["coloraxis"]
+    return ax["cmin"], ax["cmax"], ax["colorbar"]["title"]["text"]
+
+
+def test_the_colour_control_changes_the_maps_and_the_link():
+    at = ok(open_link(LINK))
+    c = at.session_state["_ctx"]
+    a = c.analysis()
+    cls = at.session_state["cls"]
+    name = a.class_names[cls]
+    assert at.button_group(key="colour_scale").value == "absolute"
+    assert at.query_params["colour"] == "absolute"
+    assert _axis(page_figures(at)["scales_maps"]) == (0.0, 1.0, f"p({name}), 0 to 1")
+    assert "Colours are absolute" in at.info[0].value
+
+    ok(at.button_group(key="colour_scale").set_value("stretch").run())
+    lo, hi = naive_range([v.fine[cls] for v in figures.select_views(a)])
+    cmin, cmax, title = _axis(page_figures(at)["scales_maps"])
+    assert (cmin, cmax) == pytest.approx((lo, hi))
+    assert title == f"p({name}), stretched: {figmaps.range_text(lo, hi)}"
+    assert at.query_params["colour"] == "stretch"
+    assert "Colours are stretched" in at.info[0].value
+
+    # the same choice on the Offsets page (one session key), and back from there
+    ok(page(at, "offsets"))
+    assert at.button_group(key="colour_scale").value == "stretch"
+    figs = page_figures(at)
+    assert "stretched" in _axis(figs["off_click"])[2] and "stretched" in _axis(figs["off_classmaps"])[2]
+    assert "own range" in _axis(figs["off_pooled"])[2]
+    ok(at.button_group(key="colour_scale").set_value("absolute").run())
+    figs = page_figures(at)
+    assert _axis(figs["off_click"])[:2] == (0.0, 1.0)
+    assert at.query_params["colour"] == "absolute"
+
+
+def test_a_link_opens_the_stretched_maps_and_its_picked_cell():
+    at = ok(open_link({**LINK, "colour": "stretch", "sat": "2", "srow": "1", "scol": "2"}))
+    a = at.session_state["_ctx"].analysis()
+    cls = at.session_state["cls"]
+    fig = page_figures(at)["scales_maps"]
+    assert "stretched" in _axis(fig)[2]
+    v = next(v for v in figures.select_views(a) if v.scale == 2)
+    (outline,) = [t for t in traces(fig) if t.get("name") == "picked window"]
+    x1, y1, x2, y2 = (float(q) for q in v.windows[1, 2])
+    xs = [q for q in outline["x"] if q is not None]
+    assert (min(xs), max(xs)) == pytest.approx((x1, x2), abs=1e-3)
+    text = "\n".join(m.value for m in at.markdown)
+    assert re.search(rf"\*\*Picked cell\*\* \(1,2\) of scale 3: p\({re.escape(a.class_names[cls])}\)",
+                     text)
+    assert f"x {x1:.0f} to {x2:.0f}, y {y1:.0f} to {y2:.0f}" in text
+    assert (at.query_params["sat"], at.query_params["srow"], at.query_params["scol"]) == (
+        "2", "1", "2")
+    # a new class starts again at that class's best cell, over the drawn maps
+    views = figures.select_views(a)
+    other = appstate.class_ranking(a)[1][0]
+    ok(at.selectbox(key="cls").set_value(other).run())
+    best = max(views, key=lambda v: float(v.fine[other].max()))
+    r, c = appstate.best_cell(best, other)
+    assert (at.session_state["scales_at"], at.session_state["scales_row"],
+            at.session_state["scales_col"]) == (best.scale, r, c)
+    assert float(best.fine[other, r, c]) == pytest.approx(
+        max(float(v.fine[other].max()) for v in views))
