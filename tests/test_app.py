@@ -297,6 +297,11 @@ def test_box_merge_knob_switches_to_the_papers_plain_average():
 
 def test_merge_stepper_forward_and_back():
     at = ok(page(start(), "merge"))
+    # Issue 27: one main figure by default (the sidebar's score); "both" draws the two merges
+    # side by side, as this test reads them, and the chart of every step's score is a switch.
+    assert [k for k in figures(at) if k.startswith("merge_fig_")] == ["merge_fig_corrected"]
+    ok(at.button_group(key="merge_view").set_value("both").run())
+    ok(at.toggle(key="merge_chart").set_value(True).run())
     c = ctx(at)
     res = {kind: c.merge(kind) for kind in ("literal", "corrected")}
     n_raw = len(c.analysis().table)
@@ -327,7 +332,8 @@ def test_merge_stepper_forward_and_back():
             i, j = (int(v) for v in r.pairs[at_step - 1])
             assert f"merged pair ({i}, {j})" in text
             assert f"match score **{float(r.step_scores[at_step - 1]):.4g}**" in text
-            assert hl["b1"]["name"] == f"b1 (slot {i})" and hl["b2"]["name"] == f"b2 (slot {j})"
+            assert hl["b1"]["name"] == f"b1 = box #{i} (pair being merged)"
+            assert hl["b2"]["name"] == f"b2 = box #{j} (pair being merged)"
             assert np.allclose(xs(hl["merged"]), rect_x(r.step_boxes[at_step - 1]))
             # The merged box is the pair's average weighted by their confidences (box_merge,
             # the app's default; the plain average is tested below).

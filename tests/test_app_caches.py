@@ -52,7 +52,7 @@ def test_key_part_keeps_plain_values_and_marks_objects():
 def test_a_page_switch_reuses_the_figures_and_a_new_step_or_mode_rebuilds_them(counted):
     at = ok(page(start(), "merge"))
     built = counted["merge_figure"]
-    assert built == 2  # the literal and the corrected merge
+    assert built == 1  # the sidebar's merge (issue 27: one main figure; the other on request)
     first = figures(at)
     ok(page(at, "overview"))
     ok(page(at, "merge"))
@@ -60,17 +60,17 @@ def test_a_page_switch_reuses_the_figures_and_a_new_step_or_mode_rebuilds_them(c
     assert figures(at) == first
 
     ok(at.button(key="merge_next").click().run())
-    assert counted["merge_figure"] == built + 2  # step 1 is a new figure, for both merges
-    title = figures(at)["merge_fig_literal"]["layout"]["title"]["text"]
-    assert title.startswith("literal: step 1/")
+    assert counted["merge_figure"] == built + 1  # step 1 is a new figure
+    title = figures(at)["merge_fig_corrected"]["layout"]["title"]["text"]
+    assert title.startswith("corrected: step 1/")
     ok(page(at, "overview"))
     ok(page(at, "merge"))
-    assert figures(at)["merge_fig_literal"]["layout"]["title"]["text"] == title  # kept step
+    assert figures(at)["merge_fig_corrected"]["layout"]["title"]["text"] == title  # kept step
 
     at.sidebar.toggle(key="presenter").set_value(True).run()
     ok(at)
-    big = figures(at)["merge_fig_literal"]["layout"]["font"]["size"]
-    assert big > first["merge_fig_literal"]["layout"]["font"]["size"]  # built in presenter style
+    big = figures(at)["merge_fig_corrected"]["layout"]["font"]["size"]
+    assert big > first["merge_fig_corrected"]["layout"]["font"]["size"]  # built in presenter style
 
 
 def test_a_sidebar_change_rebuilds_and_a_new_image_never_shows_the_old_figure(counted):
@@ -180,7 +180,8 @@ def test_the_other_merge_is_prefetched_after_the_overview_and_merge_finds_both(m
     assert sorted(calls) == ["corrected", "literal"]  # each merge once: the page's, the prefetch's
     ok(page(at, "merge"))
     assert sorted(calls) == ["corrected", "literal"]  # Merge found both in the cache
-    assert figures(at)["merge_fig_literal"]["layout"]["title"]["text"].startswith("literal: step 0/")
+    assert figures(at)["merge_fig_corrected"]["layout"]["title"]["text"].startswith(
+        "corrected: step 0/")
 
 
 def _drain_gallery(deadline_s: float = 300) -> None:

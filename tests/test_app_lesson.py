@@ -138,7 +138,10 @@ def test_the_merge_opens_at_evaluates_settings_and_draws_confidence():
               if tr.get("legendgroup", "").startswith("class")}
     assert len(widths) >= 2 and widths[max(widths)] > widths[min(widths)]
     names = [tr.get("name", "") for tr in fig["data"]]
-    assert names.index("merged box") == len(names) - 1  # drawn last: on top
+    # Issue 27: the pair being merged is drawn last (on top), the merged box just under it.
+    pair = [i for i, n in enumerate(names) if n.startswith(("b1 = ", "b2 = "))]
+    assert pair == [len(names) - 3, len(names) - 2] and names[-1] == "centres of the pair"
+    assert names.index("merged box (dashed)") < pair[0]
 
 
 def test_gallery_det_scenes_hold_several_objects():
