@@ -121,6 +121,12 @@ PARAMS = (
     Param("scales_level", "slevel", "int", 0, 9),
     Param("scales_row", "srow", "int", 0, BIG),
     Param("scales_col", "scol", "int", 0, BIG),
+    # The Scales page's picked cell, whose window is drawn: its scale, (a pyramid net's) level,
+    # row and column; the page starts at the class's best cell and clamps a linked one.
+    Param("scales_at", "sat", "int", 0, N_SCALES - 1),
+    Param("scales_level", "slevel", "int", 0, 9),
+    Param("scales_row", "srow", "int", 0, BIG),
+    Param("scales_col", "scol", "int", 0, BIG),
     Param("off_scale", "oscale", "int", 0, N_SCALES - 1),
     Param("off_flip", "oflip", "flag", default=False),
     Param("off_channel", "och", "int", 0, BIG),
