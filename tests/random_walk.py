@@ -97,7 +97,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "sflip": ["t"], "oscale": ["6"], "oflip": ["?"], "och": ["-2"], "orow": ["1e9"],
            "ocol": ["x"], "rscales": ["7"], "roffs": ["9"], "rcls": ["a,b"], "rall": ["3"],
            "rpick": ["-1"], "step": ["-5", "1.5", "x"], "jump": ["3"], "mall": ["9"],
-           "nfinal": ["0", "51"], "colour": ["rainbow", ""], "utm_source": ["newsletter"]}
+           "nfinal": ["0", "51"], "colour": ["rainbow", ""], "sat": ["6", "x"],
+           "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
 
@@ -604,6 +605,7 @@ class AppWalk(RuleBasedStateMachine):
         s = self.sessions[who]
         for k, v in share.decode(q, len(appstate.GALLERY), PAGES)[0].items():
             if k not in ("cls", "off_scale", "off_row", "off_col", "off_channel", "reg_pick",
+                         "scales_at", "scales_level", "scales_row", "scales_col",
                          "reg_scales", "reg_offsets", "reg_classes", "merge_step",
                          "eff_scale") and s.state(k) is not None:
                 # What a page clamps (a step past the merge's end, a class this image lacks)
