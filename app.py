@@ -50,12 +50,14 @@ def page_name(p) -> str:
 
 def restore_link(by_name: dict, current) -> None:
     """Once per session: the view a shared link describes (st.query_params) becomes the
-    sidebar's state; bad values are skipped with a note; another page is switched to."""
-    if st.session_state.get("_link_done"):
+    sidebar's state; bad values are skipped with a note; another page is switched to. A view
+    saved in the lesson's list (common.lesson_ui) is opened the same way, when it is clicked."""
+    goto = st.session_state.pop(common.GOTO_KEY, None)
+    if st.session_state.get("_link_done") and goto is None:
         return
     st.session_state["_link_done"] = True
-    state, want, notes = share.decode(st.query_params.to_dict(), len(appstate.GALLERY),
-                                      tuple(by_name))
+    params = st.query_params.to_dict() if goto is None else goto
+    state, want, notes = share.decode(params, len(appstate.GALLERY), tuple(by_name))
     if state:  # a model's own knob values (appstate.model_knobs), then the link's, which win
         model = state.get("model_source", "default")
         st.session_state["_knobs_for"] = model
@@ -175,13 +177,19 @@ try:
                      default=file == "overview") for file, title, icon in PAGES]
     page = st.navigation(pages)
     restore_link({page_name(p): p for p in pages}, page)
+    # Presenter mode collapses the sidebar (the toggle that leaves it is the sidebar's first
+    # widget: the arrow at the top left brings the sidebar back); otherwise Streamlit's default.
+    st.set_page_config(initial_sidebar_state="collapsed" if st.session_state.get("presenter")
+                       else "auto")
     ctx, errors = context_or_reset()
     # The link is written before the page too: a page that ends with st.stop (a model without
     # boxes on a box page) loses what it writes after st.stop (the random walk found this).
     sync_link(page)
     st.session_state[common.CTX_KEY] = ctx
-    st.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
-               f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
+    head, link = st.columns([5, 1], vertical_alignment="center")
+    head.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
+                 f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
+    common.link_popover(link)
     for msg in errors:
         st.error(msg)
     for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):

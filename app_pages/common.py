@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -426,6 +427,132 @@ def sync_link() -> None:
     except Exception:
         logging.getLogger("overfeat.app").exception("the link could not be written (the page "
                                                     "goes on)")
+
+
+LESSON_KEY = "lesson_views"  # [(name, link)]: the teacher's saved views, in order
+GOTO_KEY = "_goto_view"  # a saved view to open on the next run (app.py applies it)
+
+
+def link_base() -> str:
+    """The app's root URL as the browser sees it (st.context.url holds the page's path, which
+    is dropped); a local address where there is no browser (AppTest)."""
+    try:
+        url = st.context.url or ""
+    except Exception:
+        url = ""
+    if not url.startswith("http"):
+        return "http://localhost:8501"
+    parts = urlsplit(url)
+    segs = parts.path.rstrip("/").split("/")
+    if segs and segs[-1] in share.PAGES:
+        segs = segs[:-1]
+    return f"{parts.scheme}://{parts.netloc}{'/'.join(segs)}"
+
+
+def current_link() -> str:
+    """The link to what is on the screen now (the same query sync_link writes)."""
+    page = st.session_state.get(PAGE_KEY) or "overview"
+    q = share.encode({k: st.session_state.get(k) for k in share.SHARED_KEYS}, page,
+                     len(appstate.GALLERY))
+    return share.view_url(link_base(), page, q)
+
+
+def _save_view(name_key: str) -> None:
+    views = list(st.session_state.get(LESSON_KEY, []))
+    name = " ".join(str(st.session_state.get(name_key) or "").split())[:60]
+    page = st.session_state.get(PAGE_KEY) or "overview"
+    views.append((name or f"{page.capitalize()} ({len(views) + 1})", current_link()))
+    st.session_state[LESSON_KEY] = views[-share.MAX_LESSON_VIEWS:]
+    st.session_state[name_key] = ""
+
+
+def link_popover(where=None, key: str = "link") -> None:
+    """A "Link to this view" button: the link, ready to copy (the copy icon at its right), and
+    a name to save it under in the lesson's list of views (the sidebar's Lesson views)."""
+    with (where or st).popover("Link to this view", icon=":material/link:",
+                               help="Copy a link that opens exactly this view, or save it "
+                                    "to the lesson's list of views."):
+        st.code(current_link(), language=None, wrap_lines=True)
+        st.caption("Copy it with the icon at the box's right. An uploaded image is not part "
+                   "of a link." if st.session_state.get("img_source") == "upload" else
+                   "Copy it with the icon at the box's right.")
+        st.text_input("Save as", key=f"{key}_name", placeholder="e.g. Merge: the boat's boxes",
+                      max_chars=60)
+        st.button("Save to the lesson", key=f"{key}_save", on_click=_save_view,
+                  args=(f"{key}_name",), icon=":material/bookmark_add:")
+
+
+def _open_view(i: int) -> None:
+    views = st.session_state.get(LESSON_KEY, [])
+    if 0 <= i < len(views):
+        st.session_state[GOTO_KEY] = share.link_query(views[i][1])
+
+
+def _drop_view(i: int) -> None:
+    views = list(st.session_state.get(LESSON_KEY, []))
+    if 0 <= i < len(views):
+        views.pop(i)
+    st.session_state[LESSON_KEY] = views
+
+
+def _load_lesson() -> None:
+    views, errors = share.parse_lesson(st.session_state.get("lesson_paste") or "")
+    st.session_state["_lesson_errors"] = errors
+    if views:
+        st.session_state[LESSON_KEY] = views
+        st.session_state["lesson_paste"] = ""
+
+
+def lesson_ui() -> None:
+    """The sidebar's Lesson views: the saved views in order, each opened with one click; the
+    list downloads as a Markdown file of named links and is pasted back in another session."""
+    views = st.session_state.get(LESSON_KEY, [])
+    with st.sidebar.expander(f"Lesson views ({len(views)})"):
+        if not views:
+            st.caption("Save a view with *Link to this view* above a page; the views of a "
+                       "lesson open here in order.")
+        for i, (name, _url) in enumerate(views):
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.button(f"{i + 1}. {name}", key=f"lesson_open_{i}", on_click=_open_view,
+                      args=(i,), width="stretch", help="Open this view")
+            c2.button("", key=f"lesson_drop_{i}", on_click=_drop_view, args=(i,),
+                      icon=":material/close:", help="Remove it from the list")
+        if views:
+            st.download_button("Download the lesson", share.lesson_markdown(views),
+                               file_name="overfeat-lesson.md", mime="text/markdown",
+                               key="lesson_download", on_click="ignore",
+                               icon=":material/download:")
+        st.text_area("Paste a lesson", key="lesson_paste", height=80,
+                     placeholder="1. [Merge: the boat](http://...)",
+                     help="A downloaded lesson's lines, or 'name | link' per line.")
+        st.button("Load the pasted lesson", key="lesson_load", on_click=_load_lesson)
+        for e in st.session_state.pop("_lesson_errors", []):
+            st.error(e)
+
+
+def is_phone() -> bool:
+    """The browser says it is a phone (its User-Agent: "Mobi" on iOS and Android phones).
+    Streamlit does not tell the server the screen's width; a phone's browser says what it is."""
+    try:
+        ua = st.context.headers.get("User-Agent") or ""
+    except Exception:  # no browser (AppTest, a bare run)
+        return False
+    return "Mobi" in ua
+
+
+def compact() -> bool:
+    """Presenter mode or a phone: each page's first screen is its main figure, the page's
+    explanation folded into an expander (issue 27)."""
+    return bool(st.session_state.get("presenter")) or is_phone()
+
+
+def intro(text: str, label: str = "About this page") -> None:
+    """A page's explanation under its title: in full on a desktop; folded into an expander in
+    presenter mode and on a phone, so the main figure is on the first screen."""
+    if compact():
+        st.expander(label).markdown(text)
+    else:
+        st.markdown(text)
 
 
 def term(name: str) -> str:

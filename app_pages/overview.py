@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from overfeat import detection
+from overfeat import compare, detection
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
 from overfeat.models import registry as zoo
+from app_pages import common
 from app_pages.common import (box_model, chart, context, figure, short_label, show_code, table,
                                use_model)
 
@@ -17,11 +18,12 @@ def render() -> None:
     a = ctx.analysis()
     info = appstate.pipeline_info(a, ctx.model)
     st.title("OverFeat, step by step")
-    st.markdown(intro(info))
+    common.intro(intro(info), "What OverFeat does")
     pipeline(info)
     st.caption("Numbers are for the current image, model and sidebar settings.")
-    guide(info)
+    notice(info)
     answer(info)
+    guide(info)
     show_code(appstate.pipeline_info, detection.answer_boxes, export.analysis_dict)
 
 
@@ -59,7 +61,8 @@ def pipeline(info: dict) -> None:
     fig = figure("pipeline", figures.pipeline_figure, info)
     text = " ".join(str(n.text or "") for n in fig.layout.annotations)
     if not appstate.pipeline_misfits(text, info):
-        chart("pipeline", figures.pipeline_figure, info)
+        # On a phone the stages stack vertically (seven boxes side by side overlap at 390 px).
+        chart("pipeline", figures.pipeline_figure, info, vertical=common.is_phone())
         return
     st.markdown("\n".join(f"{i + 1}. **{title}**: {body} (*{where}*)"
                            for i, (title, body, where) in enumerate(appstate.pipeline_stages(info))))
@@ -80,7 +83,8 @@ def guide(info: dict) -> None:
                    f"classifier maps and the fine map they interleave into; pick a cell to see "
                    f"its {w}x{w} window.\n")
         step4 = "4. **Offsets**: turn offsets off in the sidebar; how coarse is the map now?\n"
-    left, right = st.columns([3, 2])
+    left, right = (st.expander("What each page shows, and a lesson plan"),) * 2 if (
+        common.compact()) else st.columns([3, 2])
     with left:
         st.subheader("What each page shows")
         st.markdown(
@@ -95,8 +99,6 @@ def guide(info: dict) -> None:
             "and class; pick one to see the window it came from.\n"
             f"- **Merge**{boxes}: the greedy merge one step at a time, with the paper's "
             "literal match score beside the corrected one, and the final boxes.\n"
-            "- **Training**: train a small model in the browser (a minute or two), watch its "
-            "loss, then pick it in the sidebar (*Trained in the app*).\n"
             f"- **Detection**{boxes}: several objects at once; a score threshold; on a "
             "generated scene (or a sample photo with hand-drawn boxes) each detection marked "
             "right or wrong; where the background class wins.\n"
@@ -105,7 +107,10 @@ def guide(info: dict) -> None:
             "- **Experiments**: the paper's Table 2 (what offsets, scales and flips each buy) "
             "for this model beside the paper's numbers; recompute it on fresh scenes.\n"
             "- **Efficiency**: why sliding a convolutional network beats cropping: windows, "
-            "multiply-adds and measured times for this image.")
+            "multiply-adds and measured times for this image.\n"
+            "- **Training**: train a small model in the browser (a minute or two), watch its "
+            "loss, then pick it in the sidebar (*Trained in the app*).\n"
+            "- **Glossary**: every term in one line, with its value on this image.")
     with right:
         st.subheader("In a lesson")
         st.markdown(
@@ -122,6 +127,31 @@ def guide(info: dict) -> None:
             "the sample image and the knobs; send that link and students open the same view. "
             "**Export**: every figure has a camera button in its top-right toolbar (*Download "
             "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
+
+
+def notice(info: dict) -> None:
+    """What to notice on the first screen, with this image's numbers."""
+    a = ctx.analysis()
+    flips = " with flips" if info["flips"] else ""
+    bullets = [f"The same network runs on {info['inputs']} views of this image "
+               f"({len(info['sizes'])} scales{flips}): {info['windows']:,} windows in all."]
+    if info["top"]:
+        bullets.append(f"Their votes, averaged, make **{info['top'][0]}** the top class "
+                       f"(p = {info['top'][1]:.2f}).")
+    if info["regressor"] and info["answer"] is not None:
+        r = ctx.merge(ctx.knobs.score)
+        kind, t = info["answer"]
+        ans = (detection.answer_boxes(r.final, t) if kind == "score"
+               else detection.answer_boxes(r.final, None, t))
+        line = (f"{len(a.table):,} raw boxes merge into {len(r.final)}; {len(ans)} reach "
+                f"{kind} >= {t:g}: the answer")
+        truth = ctx.truth or ctx.photo_truth
+        if truth:
+            m = compare.match_truth(ans, truth, a.class_names)
+            line += (f", {m.tp} of {len(truth)} objects found, {m.fp} false "
+                     f"box{'es' if m.fp != 1 else ''}")
+        bullets.append(line + ".")
+    common.notice(bullets)
 
 
 def answer(info: dict) -> None:

@@ -30,15 +30,33 @@ html { font-size: 21px; }
 [data-testid="stMarkdownContainer"] p,
 [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
-h1 { font-size: 2.6rem !important; }
 /* Buttons keep their whole label: smaller than the text and never cut to "Pre..." */
 [data-testid="stBaseButton-secondary"] p, [data-testid="stBaseButton-primary"] p {
   font-size: 0.9rem; white-space: nowrap; overflow: visible; text-overflow: clip; }
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
   padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
+/* The first screen is the page's figure: less empty space above the title, a smaller title. */
+[data-testid="stMainBlockContainer"] { padding-top: 3.2rem; max-width: 100%; }
+h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
+/* Metric values larger than their labels; tables compact, their text on one line each. */
+[data-testid="stMetricValue"] { font-size: 1.9rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 0.85rem !important; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
+  white-space: nowrap; line-height: 1.3; }
+[data-testid="stTable"] { overflow-x: auto; }
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+</style>"""
+# Every screen: on a phone's narrow screen a smaller title and less space above it, so the
+# page's main figure comes right after the title (issue 27).
+NARROW_CSS = """<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 3rem; padding-left: 0.6rem;
+    padding-right: 0.6rem; }
+  h1 { font-size: 1.7rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.5rem !important; }
+}
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 
@@ -382,12 +400,12 @@ def build_context() -> tuple[common.Context, list[str]]:
     presenter = st.sidebar.toggle("Presenter mode", key="presenter",
                                   help="Larger text for a projector; hides the upload, model "
                                        "and merge controls (their values stay).")
-    if presenter:
-        st.html(PRESENTER_CSS)
+    st.html(PRESENTER_CSS if presenter else NARROW_CSS)
     st.sidebar.caption("The address bar links to this view (page, sample image, knobs): copy "
                        "it to share." + (" An uploaded image is not part of the link."
                                          if st.session_state.get("img_source") == "upload"
                                          else ""))
+    common.lesson_ui()
     image, image_key, label, truth = image_ui(errors, notes, presenter)
     # A photo accepted on this run (never after a rejected file: its error is in `errors`).
     is_photo = image_key.startswith(("upload:", "photo:")) and not errors

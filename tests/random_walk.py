@@ -80,6 +80,7 @@ SKIP_BUTTONS = re.compile(r"Start training|Recompute")
 EXPECTED_ERRORS = re.compile(
     r"^(Cannot merge: .*"  # too many raw boxes for the greedy merge (the sidebar's knobs)
     r"|[\w.\-]+\.(jpe?g|png|gif|webp|bmp): .*"  # overfeat.images.ImageError: "<file>: why"
+    r"|line \d+: .*"  # a pasted lesson's line that is not a named link (share.parse_lesson)
     r"|.*[Cc]heckpoint.*Using .* instead\.)$")  # a checkpoint that does not load
 PAGE_FAILED = "Sorry, something went wrong here"
 SUGGESTION = "A photo of things?"  # app.py's suggestion of the models made for photos

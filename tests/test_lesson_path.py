@@ -136,3 +136,68 @@ def test_every_term_a_page_names_is_in_the_glossary():
     assert used <= set(glossary.BY_NAME), used - set(glossary.BY_NAME)
     with pytest.raises(KeyError):
         glossary.help_for("no such term")
+
+
+# --- links and the lesson's saved views ----------------------------------------------------------
+def test_lesson_markdown_round_trips_and_bad_lines_get_one_line_each():
+    views = [("Merge: step 40", "http://h:8501/merge?page=merge&step=40"),
+             ("Scales [big]", "http://h:8501/?g=3&scales=5")]
+    text = share.lesson_markdown(views)
+    back, errors = share.parse_lesson(text + "\n\nnot a link\nBoat | http://h:8501/?g=4\n")
+    assert errors == ["line 5: not a named link ('[name](link)' or 'name | link'): 'not a link'"]
+    assert back == [views[0], ("Scales (big)", views[1][1]), ("Boat", "http://h:8501/?g=4")]
+    assert share.link_query(views[0][1]) == {"page": "merge", "step": "40"}
+    many = "\n".join(f"v{i} | http://h/?g={i % 6}" for i in range(share.MAX_LESSON_VIEWS + 5))
+    kept, errors = share.parse_lesson(many)
+    assert len(kept) == share.MAX_LESSON_VIEWS and len(errors) == 1
+
+
+def test_link_to_this_view_opens_the_same_view_and_saved_views_reopen():
+    at = open_link({**CHEAP, "page": "merge", "step": "7", "g": "4"})
+    link = next(c.value for c in at.get("code") if c.value.startswith("http"))
+    assert "/merge?" in link and "step=7" in link and "g=4" in link
+    other = open_link(share.link_query(link))
+    assert other.session_state["merge_step"] == 7 and ctx(other).image_key == ctx(at).image_key
+    at.text_input(key="link_name").set_value("Seven")
+    ok(at.button(key="link_save").click().run())
+    assert [n for n, _ in at.session_state["lesson_views"]] == ["Seven"]
+    ok(page(at, "scales"))
+    at.sidebar.selectbox(key="gallery").set_value(0)
+    ok(at.run())
+    ok(at.sidebar.button(key="lesson_open_0").click().run())
+    assert at.session_state["gallery"] == 4 and at.session_state["merge_step"] == 7
+    assert at.query_params["page"] == "merge"
+    ok(at.sidebar.button(key="lesson_drop_0").click().run())
+    assert at.session_state["lesson_views"] == []
+
+
+def test_pasted_lesson_loads_and_a_bad_line_is_named():
+    at = open_link({**CHEAP})
+    at.sidebar.text_area(key="lesson_paste").set_value(
+        "1. [Boat](http://localhost:8501/merge?g=3&step=2)\nrubbish")
+    at.sidebar.button(key="lesson_load").click().run()
+    assert not at.exception
+    assert [n for n, _ in at.session_state["lesson_views"]] == ["Boat"]
+    assert any("line 2: not a named link" in e.value for e in at.error)
+
+
+# --- a phone -------------------------------------------------------------------------------------
+def test_pipeline_on_a_phone_stacks_its_stages_without_overlap():
+    from overfeat.app import figures
+
+    model, _ = load_model(DEMO_CHECKPOINT)
+    image, _ = appstate.make_scene(*appstate.GALLERY[3])
+    a = analyze(model, image, appstate.Knobs(scales=(0, 1), flips=False).settings())
+    info = appstate.pipeline_info(a, model)
+    wide = figures.pipeline_figure(info)
+    tall = figures.pipeline_figure(info, vertical=True)
+    rects = [s for s in tall.layout.shapes if s.type == "rect"]
+    assert len(rects) == len([s for s in wide.layout.shapes if s.type == "rect"]) >= 5
+    spans = sorted((r.y0, r.y1) for r in rects)
+    assert all(hi0 < lo1 for (_, hi0), (lo1, _) in zip(spans, spans[1:]))  # one under another
+    assert all(r.x0 == 0 and r.x1 == 1 for r in rects)  # each the figure's whole width
+    # every stage's text sits inside its own row
+    texts = [n for n in tall.layout.annotations if n.text and not n.showarrow and n.y < 0]
+    for n in texts:
+        assert sum(r.y0 <= n.y <= r.y1 for r in rects) == 1
+    assert tall.layout.height > wide.layout.height

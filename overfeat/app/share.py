@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..compare import DEFAULT_MIN_SUPPORT, DEFAULT_NMS_IOU, SUPPORT_STEPS
 from ..detection import CONFIDENCE_STEPS, DEFAULT_MIN_CONFIDENCE
@@ -361,3 +363,50 @@ def _parse(p: Param, v: str, n_gallery: int) -> tuple[object, str | None]:
     if p.options and x not in p.options:
         return None, f"expected one of {', '.join(map(str, p.options))}"
     return (round(round(x / p.grid) * p.grid, 2) if p.grid else x), None
+
+
+# --- lesson views: named links a teacher saves and opens in order (issue 27) -------------------
+MAX_LESSON_VIEWS = 30
+_LESSON_LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:\[(?P<md>[^\]]*)\]\((?P<mdurl>[^)\s]+)\)"
+                          r"|(?P<name>.*?)\s*\|\s*(?P<url>\S+))\s*$")
+
+
+def view_url(base: str, page: str, query: Mapping[str, str]) -> str:
+    """The link to a view: the app's base URL, the page's path (none for the Overview) and
+    the query. base: the app's root URL (with or without a trailing slash)."""
+    path = "" if page in (None, "", "overview") else page
+    return f"{base.rstrip('/')}/{path}?{urlencode(dict(query))}"
+
+
+def lesson_markdown(views: list[tuple[str, str]]) -> str:
+    """A lesson's views as a numbered Markdown list of named links (what the teacher downloads
+    and pastes back)."""
+    return "\n".join(f"{i}. [{name.replace('[', '(').replace(']', ')')}]({url})"
+                     for i, (name, url) in enumerate(views, 1)) + ("\n" if views else "")
+
+
+def parse_lesson(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Named links from pasted text: lines "1. [name](url)" (lesson_markdown's) or
+    "name | url"; blank lines are skipped. -> (views, one-line errors for the other lines). A
+    view's link must carry a query this app reads (checked again when it is opened)."""
+    views, errors = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        m = _LESSON_LINE.match(line)
+        url = m and (m.group("mdurl") or m.group("url"))
+        name = m and (m.group("md") if m.group("mdurl") else m.group("name"))
+        if not url or "?" not in url:
+            errors.append(f"line {n}: not a named link ('[name](link)' or 'name | link'): "
+                          f"{line.strip()[:60]!r}")
+            continue
+        if len(views) >= MAX_LESSON_VIEWS:
+            errors.append(f"line {n}: a lesson holds at most {MAX_LESSON_VIEWS} views")
+            break
+        views.append(((name or "").strip() or f"view {len(views) + 1}", url))
+    return views, errors
+
+
+def link_query(url: str) -> dict[str, str]:
+    """The query parameters of a link (the last value of a repeated name)."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}

@@ -16,8 +16,10 @@ from .base import SCALE_COLORS
 
 
 # --- overview -------------------------------------------------------------------------------
-def pipeline_figure(info: dict) -> go.Figure:
+def pipeline_figure(info: dict, vertical: bool = False) -> go.Figure:
     """The pipeline in one picture: image -> scales -> trunk -> offset pool -> heads -> merge.
+    vertical: the stages one under the other (a phone's narrow screen, issue 27: seven boxes
+    side by side at 390 px wide overlapped their texts).
 
     info: numbers to print in the boxes: image (H, W), sizes (the scales' (h, w)), flips, fine
     (offsets on), k, prepool (pre-pool stride, px), stride (output stride, px), coarse (coarse
@@ -25,6 +27,8 @@ def pipeline_figure(info: dict) -> go.Figure:
     score) or None.
     """
     stages = _stages(info)
+    if vertical:
+        return _pipeline_column(stages, info)
     fig = go.Figure()
     n = len(stages)
     bw, gap = 1.0, 0.3
@@ -62,6 +66,55 @@ def pipeline_figure(info: dict) -> go.Figure:
     fig.update_yaxes(visible=False, range=[-0.25, 1.3])
     fig.update_layout(height=300, margin=dict(l=5, r=5, t=10, b=5), plot_bgcolor="white",
                       title=None)
+    return fig
+
+
+PIPELINE_COLOURS = ["#f2f2f2", "#dbeafe", "#e0f2e9", "#fef3c7", "#fde2e4", "#ede9fe", "#e0f7fa"]
+
+
+def _pipeline_tail(info: dict) -> str:
+    top = info.get("top")
+    return ("classification: spatial max per class, averaged over views"
+            + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else "")
+            + ("; no box regressor: classes, no boxes" if info.get("regressor") is False else ""))
+
+
+def _pipeline_column(stages: list[tuple[str, str, str]], info: dict) -> go.Figure:
+    """pipeline_figure's stages stacked top to bottom: one full-width row per stage, its title
+    and page on the first line and its numbers on the next (line breaks become commas)."""
+    fig = go.Figure()
+    n = len(stages)
+    rh, gap = 1.0, 0.45  # row height and the gap (with an arrow) between rows, in data units
+    shapes, notes = [], []
+    for i, (title, body, page) in enumerate(stages):
+        y1 = -i * (rh + gap)
+        y0 = y1 - rh
+        shapes.append(dict(type="rect", x0=0, x1=1, y0=y0, y1=y1, layer="below",
+                           line=dict(color="#555", width=1.5),
+                           fillcolor=PIPELINE_COLOURS[i % len(PIPELINE_COLOURS)]))
+        one = " ".join(title.replace("<br>", " ").split())
+        notes.append(dict(x=0.03, y=y1 - 0.3 * rh, xanchor="left", showarrow=False,
+                          text=f"<b>{one}</b>  <i>page: {page}</i>",
+                          font=dict(size=13, color="#111"), name="fixed"))
+        text = " ".join(p.strip() for p in body.split("<br>") if p.strip())
+        notes.append(dict(x=0.03, y=y1 - 0.72 * rh, xanchor="left", showarrow=False,
+                          text=text, font=dict(size=11, color="#222"), name="fixed"))
+        if i < n - 1:
+            notes.append(dict(x=0.5, y=y0 - gap + 0.04, ax=0.5, ay=y0 - 0.04, xref="x",
+                              yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+                              arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="",
+                              name="fixed"))
+    bottom = -n * (rh + gap) + gap
+    notes.append(dict(x=0.0, y=0.55, xanchor="left",
+                      text=_pipeline_tail(info).replace(" -> ", "<br>-> ").replace("; ", "<br>"),
+                      showarrow=False, font=dict(size=11, color="#111")))
+    fig.update_layout(shapes=shapes, annotations=notes)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[bottom, 1.0], mode="markers", marker=dict(opacity=0),
+                             hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-0.01, 1.01], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[bottom - 0.05, 1.05], fixedrange=True)
+    fig.update_layout(height=70 * n + 40, margin=dict(l=2, r=2, t=4, b=4),
+                      plot_bgcolor="white", title=None)
     return fig
 
 
