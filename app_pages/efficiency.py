@@ -6,7 +6,7 @@ import streamlit as st
 from overfeat import bench, geometry
 from overfeat.app import figures
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
-from app_pages.common import chart, context, show_code, table
+from app_pages.common import chart, context, intro, notice, show_code, table
 
 ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
@@ -33,14 +33,14 @@ def render() -> None:
     strides = list(getattr(m, "strides", ())) if pyramid else []
     kn = ctx.knobs
     if pyramid:
-        st.markdown("Section 3.5 of the paper: because every layer is a convolution, the net "
+        intro("Section 3.5 of the paper: because every layer is a convolution, the net "
                     "runs **once** over the whole image at each scale and windows share its "
                     f"work. This net's windows: {_join(sides)} px at strides {_join(strides)} "
                     f"px (one per cell of each of its {len(strides)} maps, {sides[0] // strides[0]}"
                     " strides wide). Crop by crop, every window runs the whole network on its "
                     "own crop of its window's size.")
     else:
-        st.markdown("Section 3.5 of the paper: because the fully-connected layers are "
+        intro("Section 3.5 of the paper: because the fully-connected layers are "
                     "convolutions, the trunk runs **once** over the whole image at each scale "
                     "and windows share its work. Crop by crop, every window runs the whole "
                     f"network on its own {sides[0]}x{sides[0]} crop (this model's window), "
@@ -67,11 +67,17 @@ def render() -> None:
                "and the classifier once per output cell.")
     st.caption(f"The sidebar's {len(rows)} scale(s)" + (" x 2 for flips" if kn.flips else "")
                + f" = {len(rows) * views} view(s); " + how)
+    chart("eff_fig", figures.efficiency_figure, rows)
+    lo, hi = (min(rows, key=lambda r: r["crop / dense"]), max(rows, key=lambda r: r["crop / dense"]))
+    notice([f"Crop by crop runs the network {windows:,} times (once per window); dense runs it "
+            f"once per view ({len(rows) * views}): {crop / dense:.1f}x fewer multiply-adds.",
+            f"The more windows overlap, the more they share: crop / dense is "
+            f"{hi['crop / dense']:.1f}x at scale {hi['scale']} ({hi['windows']:,} windows) and "
+            f"{lo['crop / dense']:.1f}x at scale {lo['scale']} ({lo['windows']:,})."])
     table(readable_cost_rows(rows))
     st.caption("One row per scale for one view (a flipped view costs the same). K = thousand, "
                "M = million, G = billion (windows are counted exactly); the exact counts show "
-               "when you point at a bar below or at a metric above.")
-    chart("eff_fig", figures.efficiency_figure, rows)
+               "when you point at a bar above or at a metric.")
 
     st.subheader("Measured")
     if pyramid:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import experiments
 from overfeat.app import figures
-from app_pages.common import chart, context, show_code, table
+from app_pages.common import chart, compact, context, intro, notice, show_code, table
 
 ctx = context()
 
@@ -23,13 +23,14 @@ def show_dataset(d: dict, key: str) -> None:
                        "they differ: " + " ".join(diffs))
         chart(f"{key}_fig", figures.table2_figure, rows, experiments.PAPER_TABLE2)
         found = experiments.findings(d)
-        st.markdown(f"**What this checkpoint shows on {d['folder']}**, step by step:\n"
-                    + "\n".join(f"- {line}" for line in found["steps"]))
-        if found["against"]:
-            st.markdown("**Where it does not follow the paper** (whose every step lowers the "
-                        "error):\n" + "\n".join(f"- {line}" for line in found["against"]))
-        else:
-            st.markdown("No step raises an error here: the trend is the paper's.")
+        notice(found["steps"][:2] + (found["against"][:1] or
+                                     ["No step raises an error here: the trend is the paper's."]))
+        with st.expander(f"Every step on {d['folder']}, and where it does not follow the paper"):
+            st.markdown(f"**What this checkpoint shows on {d['folder']}**, step by step:\n"
+                        + "\n".join(f"- {line}" for line in found["steps"]))
+            if found["against"]:
+                st.markdown("**Where it does not follow the paper** (whose every step lowers "
+                            "the error):\n" + "\n".join(f"- {line}" for line in found["against"]))
         if found["noise"]:
             st.caption(found["noise"])
     det = d.get("detection") or {}
@@ -87,15 +88,17 @@ def render() -> None:
     if ctx.model.name != "pictogram":
         st.info("These experiments measure the shipped pictogram checkpoint (and its validation "
                 "scenes), whatever model the sidebar runs.")
-    st.markdown("The paper's Table 2 asks what each idea buys: one scale with the coarse "
-                "stride, then offset pooling (fine stride), then more scales. Below, the same "
-                "steps for the loaded checkpoint on the project's scenes (errors on one-object "
-                "scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5), each row beside the "
-                "paper's row it lines up with, and what each step does here.")
+    intro("The paper's Table 2 asks what each idea buys: one scale with the coarse "
+          "stride, then offset pooling (fine stride), then more scales. Below, the same "
+          "steps for the loaded checkpoint on the project's scenes (errors on one-object "
+          "scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5), each row beside the "
+          "paper's row it lines up with, and what each step does here.")
     # The paper's four rows first, then the checkpoint's tables at full width (in a column of
-    # the page their last column was cut off).
-    st.subheader("The paper")
-    c1, c2 = st.columns([3, 2])
+    # the page their last column was cut off). Presenter mode and a phone: the paper's rows
+    # folded, so the checkpoint's chart comes first.
+    where = st.expander("The paper's Table 2") if compact() else st.container()
+    where.subheader("The paper")
+    c1, c2 = where.columns([3, 2])
     table([{"approach": p["approach"], "scales": ", ".join(str(v) for v in p["scales"]),
             "top-1 error %": p["top1_error"], "top-5 error %": p["top5_error"]}
            for p in experiments.PAPER_TABLE2], where=c1)

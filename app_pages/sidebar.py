@@ -333,16 +333,18 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     # the caption under the pills.
     scales = sb.pills("Scales", list(ALL_SCALES), selection_mode="multi", key="scales",
                       format_func=lambda s: str(s + 1),
-                      help="The paper's six scales, smallest first; their input sizes for this "
-                           "image are listed below.")
+                      help=common.term("scale") + " The paper's six, smallest first; their "
+                           "input sizes for this image are listed below.")
     sb.caption("Input sizes (height x width): " + ", ".join(
         f"{s + 1}: {sizes[s][0]}x{sizes[s][1]}" for s in ALL_SCALES))
     # Side by side in the sidebar; one under the other in presenter mode, whose larger text
     # would cut the labels to "Fli..." and "Off...".
     c1, c2 = (sb, sb) if presenter else sb.columns(2)
-    flips = c1.checkbox("Flips", key="flips", help="Also evaluate the mirrored image.")
+    flips = c1.checkbox("Flips", key="flips", help=common.term("flip") + " "
+                        + common.term("views"))
     fine = c2.checkbox("Offsets", key="fine",
-                       help="Offset max pooling: fine stride 12 px instead of 36 (paper §3.3, Fig. 3).")
+                       help=common.term("offset") + " " + common.term("fine map")
+                       + " (paper §3.3, Fig. 3)")
     if presenter:
         top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
         t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]
@@ -361,15 +363,19 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
 def merge_knobs_ui():
     sb = st.sidebar
     top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
-                      help="Merge step (a): the boxes of these classes enter the merge.")
+                      help=common.term("top-k") + " Merge step (a): per scale, the boxes of "
+                           "these classes enter the merge.")
     min_score = sb.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
-                          help="Boxes of windows whose class probability is lower are dropped.")
+                          help=common.term("min score of a window"))
     score = sb.radio("Match score", SCORES, key="score", horizontal=True,
-                     help="literal: centre distance + intersection area (the paper's words). "
-                          "corrected: centre distance / mean box side - IoU.")
+                     help=common.term("match score") + " literal: "
+                          + common.term("literal match score") + " corrected: "
+                          + common.term("corrected match score"))
     c1, c2 = sb.columns(2)
-    t_lit = c1.number_input("t (literal)", step=10.0, key="t_literal", format="%.1f")
-    t_cor = c2.number_input("t (corrected)", step=0.05, key="t_corrected", format="%.2f")
+    t_lit = c1.number_input("t (literal)", step=10.0, key="t_literal", format="%.1f",
+                            help=common.term("t"))
+    t_cor = c2.number_input("t (corrected)", step=0.05, key="t_corrected", format="%.2f",
+                            help=common.term("t"))
     by_class = sb.checkbox("Merge within a class only", key="by_class",
                            help="The paper does not say; merging across classes is allowed "
                                 "when unticked (the merged box takes the stronger label).")

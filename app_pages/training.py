@@ -15,7 +15,7 @@ import streamlit as st
 
 from overfeat import train
 from overfeat.app import figures, jobs
-from app_pages.common import chart, context, show_code, table
+from app_pages.common import chart, context, intro, notice, show_code, table
 
 ctx = context()
 POLL_S = 1.0
@@ -135,6 +135,12 @@ def monitor() -> None:
         st.caption(f"Training in process {w['pid']} at nice {w['nice']} with {w['threads']} "
                    f"thread(s): the server's pages come first, the run takes what they leave.")
     chart("train_loss", figures.training_figure, s["losses"], s["epochs"], cache=False)
+    vals = [r["loss"] for r in s["losses"] if r["loss"] is not None]
+    if len(vals) >= 2:
+        notice([f"The loss went from {vals[0]:.3f} to {vals[-1]:.3f} over {len(vals)} logged "
+                "steps (lower: the network's answers on its training scenes got better).",
+                "Stage 1 trains the classifier; stage 2 the regressor on the frozen trunk "
+                "(paper §4.2); stage 3 detection, with a background class (§5)."])
     if any(r["loss"] is None for r in s["losses"]):
         st.caption("Stage 2 mixes the windows of a few images in a shuffle buffer before it "
                    "learns from them: an epoch's first steps only fill it (no point drawn), and "
@@ -160,7 +166,7 @@ def render() -> None:
     if ctx.model.name != "pictogram":
         st.info("Training is for the project's own OverFeat (the pictogram model): the ImageNet "
                 "and Faces nets come pretrained. What you train here appears in the sidebar.")
-    st.markdown(
+    intro(
         "Train a small OverFeat in the browser: the app generates a few pictogram scenes, then "
         "runs the paper's stages with the project's trainer (the same loop as "
         "`python -m overfeat train`) in a separate process at low priority. One run at a time "
