@@ -1,12 +1,16 @@
 """Detection: background-aware detection of several objects, right and wrong boxes marked."""
 
+import math
+
 import streamlit as st
 
-from overfeat import compare, detection
+from overfeat import compare, detection, evaluate
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import box_score_ui, chart, context, require_boxes, show_code, table
+from app_pages import common
+from app_pages.common import (box_score_ui, chart, context, notice, require_boxes, show_code,
+                              table, term)
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -45,6 +49,114 @@ def controls() -> tuple[float, float | None]:
              "(what the mAP on the Experiments page ranks).")), None
 
 
+def terms(*names: str) -> str:
+    """A help tooltip explaining several terms (overfeat.glossary's lines)."""
+    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
+
+
+# --- the current scene set's precision-recall curves ------------------------------------------
+def scene_kind(image_key: str) -> str | None:
+    """'det' or 'loc' for a generated scene (a sample or a seed's), else None."""
+    parts = image_key.split(":")
+    return parts[1] if parts[0] == "scene" and len(parts) > 2 else None
+
+
+def merge_kw(kn: appstate.Knobs) -> dict:
+    """The Analysis.merge keywords of the page's merge (the sidebar's)."""
+    return dict(score=kn.score, threshold=kn.threshold(kn.score), by_class=kn.by_class,
+                average=kn.average)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Evaluating the sample scenes...")
+def scene_set_ap(model_key: str, kind: str, knobs: appstate.Knobs, _model):
+    """evaluate's detection report and precision-recall curves of the sample scenes of `kind`
+    (appstate.GALLERY) with this model and the sidebar's settings. Each scene's analysis and
+    merge are the app's cached ones (common.full_analysis, derived, merged: the prefetch of
+    the gallery computes them while a sample scene is on screen); its detections are every
+    final box of the merge, ranked by confidence, as `python -m overfeat evaluate` ranks them.
+    ValueError: the model does not know the scenes' classes."""
+    dets, truths, names, obj = [], [], None, None
+    for g in [g for g in appstate.GALLERY if g[0] == kind]:
+        image, objects = common.scene(*g)
+        key = appstate.scene_key(*g)
+        full = common.full_analysis(model_key, key, knobs.fine, knobs.rule, _model, image)
+        a = common.derived(model_key, key, knobs.analysis_key(), full, knobs.settings())
+        names, obj = a.class_names, a.object_classes
+        truths.append(evaluate.scene_truth(objects, names))
+        dets.append(common.merged(model_key, key, knobs.merge_key(knobs.score), a).final.as_tuples())
+    return (evaluate.detection_report(dets, truths, names, obj),
+            evaluate.detection_curves(dets, truths, obj), len(truths), names)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Evaluating the sample photos...")
+def photo_set_ap(model_key: str, knobs: appstate.Knobs, names: tuple, obj: tuple, _model):
+    """The same for the sample photos with hand-drawn boxes (assets/photos/boxes.json): their
+    analyses are not kept (eight photos would push every other image out of the app's
+    cache), only their final boxes (evaluate.images_detections). names, obj: the model's class
+    names and object classes."""
+    idx = [i for i in range(len(appstate.PHOTOS)) if common.photo_truth(i) is not None]
+    truths = [evaluate.scene_truth(common.photo_truth(i), names) for i in idx]
+    dets = evaluate.images_detections(_model, [common.sample_photo(i) for i in idx],
+                                      knobs.settings(), merge_kw(knobs))
+    return (evaluate.detection_report(dets, truths, names, obj),
+            evaluate.detection_curves(dets, truths, obj), len(truths), names)
+
+
+def image_set(a: Analysis):
+    """(report, curves, images, class names, what the set is) for the current image's set, or
+    (None, ..., why there is no curve)."""
+    kn = ctx.knobs
+    kind = scene_kind(ctx.image_key)
+    try:
+        if kind is not None:
+            n = sum(1 for g in appstate.GALLERY if g[0] == kind)
+            return (*scene_set_ap(ctx.model_key, kind, kn, ctx.model),
+                    f"the {n} sample {kind} scenes")
+        if ctx.image_key.startswith("photo:") and ctx.photo_truth is not None:
+            return (*photo_set_ap(ctx.model_key, kn, tuple(a.class_names),
+                                  tuple(a.object_classes), ctx.model),
+                    "the sample photos with hand-drawn boxes")
+    except ValueError:  # classes the model does not know
+        return None, None, 0, None, (f"{ctx.model_desc} does not know the sample scenes' "
+                                     "classes: choose the pictogram checkpoint for them.")
+    if ctx.image_key.startswith("photo:"):
+        why = ("this model does not know the classes of the sample photos' hand-drawn boxes: "
+               "the Objects model does.")
+    elif ctx.is_photo:
+        why = "an uploaded photo has no known objects to rank boxes against."
+    else:
+        why = "this image has no known objects."
+    return None, None, 0, None, why
+
+
+def pr_section(report, curves, n_images: int, names, what: str) -> None:
+    kn = ctx.knobs
+    if report is None:  # `what` says why
+        st.subheader("Precision and recall")
+        st.caption(f"No precision-recall curve: {what}", help=term("AP"))
+        return
+    st.subheader("Precision and recall on " + what)
+    m_ap = report["mAP"]
+    diff = evaluate.detection_differences(kn.settings(), merge_kw(kn))
+    st.caption(f"Every merged box of the {n_images} images, most confident first, matched as "
+               f"above (IoU >= {compare.MATCH_IOU}): `python -m overfeat evaluate`'s **AP** "
+               + ("at its own settings." if not diff else
+                  f"at the sidebar's settings ({', '.join(diff)}; evaluate's differ)."),
+               help=terms("AP", "IoU", "confidence"))
+    aps = {}
+    index = {n: i for i, n in enumerate(names)}
+    for name, v in report["per_class"].items():
+        aps[index[name]] = v["ap"] if v["ap"] is not None else math.nan
+    title = (f"{what}: mAP {m_ap:.3f}" if m_ap is not None else f"{what}: no objects")
+    chart("det_pr", figures.pr_curve_figure, curves, aps, names, title=title,
+          depends=(what, n_images, m_ap))
+    table([{"class": name, "AP": None if v["ap"] is None else round(v["ap"], 3),
+            "objects": v["positives"], "boxes": v["detections"], "right boxes": v["true_positives"]}
+           for name, v in report["per_class"].items() if v["positives"] or v["detections"]])
+    st.caption("Solid: precision and recall after each box; dashed: the envelope whose area "
+               "is the AP. A class no image holds has no AP (left out of the mean).")
+
+
 def render() -> None:
     st.title("Detection")
     a = ctx.analysis()
@@ -59,7 +171,8 @@ def render() -> None:
                 + ("**score** (the probability-like score below) reaches the minimum below."
                    if ctx.card.min_box_score is not None else
                    "confidence, the sum of its windows' class probabilities, reaches the "
-                   "minimum below."))
+                   "minimum below."), help=terms("NMS", "score" if ctx.card.min_box_score
+                                                 is not None else "confidence"))
     min_conf, min_box = controls()
     by_score = min_box is not None
     what = f"score >= {min_box:g}" if by_score else f"confidence >= {min_conf:g}"
@@ -69,13 +182,13 @@ def render() -> None:
                "enter the merge: the sidebar's *min score of a window* and *top-k* (they start "
                "at the settings the Experiments page's detection mAP was measured with"
                + (", or this model's own" if appstate.MODEL_KNOBS.get(ctx.card.name) else "")
-               + ").")
+               + ").", help=terms("min score of a window", "top-k"))
     truth = ctx.any_truth
     truth_kind = None if truth is None else ("scene" if ctx.truth is not None else "photo")
     key = kn.detection_key(min_conf, min_box)
     r = detected(ctx.model_key, ctx.image_key, key, truth_kind, a, truth, ctx.merge(kn.score))
     m = st.columns(4)
-    m[0].metric("raw boxes kept", len(r.analysis.table))
+    m[0].metric("raw boxes kept", len(r.analysis.table), help=term("raw box"))
     m[1].metric("detections", len(r.detections),
                 help=f"{r.below} more merged boxes are below {what}")
     if r.match is not None:
@@ -85,24 +198,31 @@ def render() -> None:
         source = ("the scene's objects" if truth_kind == "scene" else
                   "the photo's hand-drawn boxes (assets/photos/boxes.json)")
         st.caption(f"**{r.match.tp} of {len(required)} objects found, {len(r.match.missed)} "
-                   f"missed, {r.match.fp} false positives**, against {source} (VOC rule: most "
-                   f"confident first, IoU >= {compare.MATCH_IOU} with a same-class true object, "
-                   "each object matched once; a second box on it is a false positive"
-                   + ("; a box on an object marked difficult is ignored" if
-                      len(required) < len(truth) else "")
-                   + "). Solid green: true positive; dashed red: false positive; dotted "
-                   "orange: missed object; dotted white: the true objects.")
+                   f"missed, {r.match.fp} false positives**, against {source}.",
+                   help=term("IoU"))
+        with st.expander("How a box is marked right or wrong"):
+            st.caption(f"VOC rule: most confident first, IoU >= {compare.MATCH_IOU} with a "
+                       "same-class true object, each object matched once; a second box on it "
+                       "is a false positive"
+                       + ("; a box on an object marked difficult is ignored" if
+                          len(required) < len(truth) else "")
+                       + ". Solid green: true positive; dashed red: false positive; dotted "
+                       "orange: missed object; dotted white: the true objects, each with its "
+                       "class written on it.")
     else:
         st.caption("An uploaded or sample image without known objects: choose 'New scene "
                    "from a seed' (kind det) in the sidebar, or a sample photo with hand-drawn "
                    "boxes and a model that knows their classes, to see true and false "
                    "positives.")
-    # The figure marks TP and FP, and a box on a difficult object in grey (not counted).
+    # The figure marks TP and FP, and a box on a difficult object in grey (not counted); each
+    # true object's class is written on it (a missed one's below its box).
     status = r.match.status if r.match else None
-    chart("det_fig", figures.detection_marks_figure, ctx.backdrop(), r.detections, status,
+    chart("det_fig", figures.labelled_marks_figure, ctx.backdrop(), r.detections, status,
           truth, r.match.missed if r.match else None,
           title=f"{len(r.detections)} detections ({what}; {r.below} below; "
                 f"windows >= {thr:.2f}, top-{k})", depends=(min_conf, min_box, truth_kind))
+    report, curves, n_images, names, set_what = image_set(a)
+    notice(notice_bullets(r, truth, what, report, set_what))
     rows = appstate.detection_rows(r.detections, score=by_score)
     if r.match is not None:
         for row, s, o in zip(rows, r.match.status, r.match.ious):
@@ -112,14 +232,43 @@ def render() -> None:
         if by_score:
             st.caption(f"score: the mean over the {a.n_views} views of the best window "
                        "probability in each, in [0, 1]; confidence: the paper's sum of window "
-                       "probabilities.")
+                       "probabilities.", help=terms("views", "score", "confidence"))
     else:
         st.info(f"No detection: {r.below} merged boxes are below {what} (windows of the "
                 f"top-{k} classes at p >= {thr:.2f}). Lower the minimum "
                 f"{'score' if by_score else 'confidence'}, or the sidebar's min score of a "
                 "window.")
+    pr_section(report, curves, n_images, names, set_what)
     background(a, r.analysis.class_names)
-    show_code(detection.detect, detection.answer_boxes, compare.match_truth)
+    show_code(detection.detect, detection.answer_boxes, compare.match_truth,
+              evaluate.detection_curves)
+
+
+def notice_bullets(r, truth, what: str, report, set_what: str) -> list[str]:
+    """The "What to notice" box: this image's numbers, and its set's mAP."""
+    out = []
+    if r.match is not None:
+        found = sorted({truth[j]["name"] for j in r.match.truth_of if j is not None})
+        missed = [truth[j]["name"] for j in r.match.missed]
+        out.append(f"{r.match.tp} of {r.match.tp + len(r.match.missed)} objects found"
+                   + (f" ({', '.join(found)})" if found else "")
+                   + (f"; missed: {', '.join(missed)} (dotted orange, named on the image)"
+                      if missed else "; none missed"))
+        wrong = [d.name for d, s in zip(r.detections, r.match.status) if s == "FP"]
+        out.append(f"{len(wrong)} false positive{'s' if len(wrong) != 1 else ''}"
+                   + (f" ({', '.join(wrong)}): dashed red" if wrong else "")
+                   + f"; {r.below} more merged boxes are below {what}.")
+    else:
+        names = [d.name for d in r.detections]
+        out.append(f"{len(names)} detections ({what})"
+                   + (f": {', '.join(names[:6])}{'...' if len(names) > 6 else ''}" if names
+                      else "") + f"; {r.below} merged boxes below.")
+    if report is not None and report["mAP"] is not None:
+        aps = [(v["ap"], n) for n, v in report["per_class"].items() if v["ap"] is not None]
+        lo = min(aps)
+        out.append(f"On {set_what}: mAP {report['mAP']:.3f}; the weakest class is {lo[1]} "
+                   f"(AP {lo[0]:.2f}).")
+    return out
 
 
 def background(a: Analysis, names) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, require_boxes, show_code, table
+from app_pages.common import chart, context, notice, require_boxes, show_code, table, term
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -30,11 +30,11 @@ def filters(a):
         st.session_state[key] = kept if kept else opts
     # One row each: pills do not wrap inside a narrow column (nine offsets would be cut off).
     s = st.pills("Scales", scales, selection_mode="multi", key="reg_scales",
-                 format_func=lambda s: f"scale {s + 1}")
+                 format_func=lambda s: f"scale {s + 1}", help=term("scale"))
     o = lv = None
     if len(offs) > 1:
         o = st.pills("Offsets (dx,dy)", offs, selection_mode="multi", key="reg_offsets",
-                     format_func=lambda i: appstate.offset_label(i, k))
+                     format_func=lambda i: appstate.offset_label(i, k), help=term("offset"))
     if len(levels) > 1:
         cur = st.session_state.get("reg_levels", st.session_state.get("_reg_levels", levels))
         st.session_state["reg_levels"] = [v for v in cur if v in levels] or levels
@@ -48,7 +48,8 @@ def filters(a):
                                            "offsets are off in the sidebar."))
     c = st.multiselect("Classes", classes, key="reg_classes",
                        format_func=lambda c: a.class_names[c],
-                       help="The top-k classes of each scale (merge step a); top-k is in the sidebar.")
+                       help="The top-k classes of each scale (merge step a); top-k is in the "
+                            "sidebar.\n\n**top-k**: " + term("top-k"))
     show_all = st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most "
                          f"confident)", key="reg_all")
     return s, o, lv, c, show_all
@@ -59,8 +60,24 @@ def _wide(model) -> int:
     return geometry.window_sides(model)[0] // model.strides[0]
 
 
+def terms(*names: str) -> str:
+    """A help tooltip explaining several terms (overfeat.glossary's lines)."""
+    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
+
+
+def box_line(model) -> str:
+    """The page's first line: what the regressor predicts, for this model's kind of box."""
+    if getattr(model, "pyramid", False):
+        return ("For every cell of each stride's map the regressor predicts **one box for all "
+                "classes**; with each class the cell scores, that box is one **raw box**.")
+    per_class = model.cfg.regressor == "per_class"
+    return ("For every window the regressor predicts a box (4 numbers"
+            + (" per class" if per_class else "") + "); with each top class of the window, "
+            "that box is one **raw box**.")
+
+
 def box_text(model) -> str:
-    """What the regressor predicts, for this model's kind of box."""
+    """What the regressor predicts, for this model's kind of box (the expander's text)."""
     if getattr(model, "pyramid", False):
         return ("For every cell of each stride's map the regressor predicts **one box for all "
                 "classes** (class-agnostic): the distances from the cell's centre to the box's "
@@ -72,7 +89,7 @@ def box_text(model) -> str:
     per_class = model.cfg.regressor == "per_class"
     return ("For every window the regressor predicts 4 numbers"
             + (" for each class (the paper's class-specific last layer; a box of class c "
-               "uses class c's 4 numbers)" if per_class else
+               "uses class c's 4 numbers, its slot)" if per_class else
                " (one shared 4-vector for all classes)")
             + ": the box edges measured from the window's top-left corner in window sides. "
             "Each raw box keeps its provenance: scale, flip, offset, cell and the class "
@@ -94,7 +111,12 @@ def render() -> None:
     a = ctx.analysis()
     t = a.table
     st.title("Regressor")
-    st.markdown(box_text(ctx.model))
+    pyramid = getattr(ctx.model, "pyramid", False)
+    st.markdown(box_line(ctx.model), help=terms("raw box", "top-k", "min score of a window"))
+    with st.expander("What the regressor predicts, and what a raw box keeps"):
+        st.caption(box_text(ctx.model),
+                   help=terms("offset", "scale", "flip") if pyramid else
+                   terms("slot", "offset", "scale", "flip"))
     strides = export.level_strides(a)
     if len(t) == 0:
         st.warning(f"No boxes: every window of the top-{ctx.knobs.top_k} classes scores below "
@@ -122,8 +144,10 @@ def render() -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))
-    m3.metric("views", a.n_views, help=f"{len(a.views)} maps: {len(strides)} per view"
-              if len(a.views) != a.n_views else "scales x flips")
+    m3.metric("views", a.n_views, help=(f"{len(a.views)} maps: {len(strides)} per view. "
+                                         if len(a.views) != a.n_views else "Scales x flips. ")
+              + term("views"))
+    notice(notice_bullets(a, idx, s, o, lv, c, pick))
     if pick is not None:
         st.markdown("**Picked box** (dashed: its window; red: the predicted box)")
         table(export.box_rows(t, [pick], a.class_names, a.k, strides))
@@ -132,17 +156,46 @@ def render() -> None:
     st.markdown(f"**The {REG_ROWS} most confident boxes matching the filters**")
     table(export.box_rows(t, appstate.most_confident(t.scores, idx, REG_ROWS), a.class_names,
                           a.k, strides), height=300)
-    if getattr(ctx.model, "pyramid", False):
-        st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell "
-                   "refers to the mirrored image the network saw. 'stride': the map the box "
-                   f"came from (its cell's window is {_wide(ctx.model)} strides wide). The box is the net's own "
-                   "(trained by its authors): it need not stay inside the window.")
+    st.caption("Windows and boxes are in original-image pixels." + (
+        " 'stride': the map a box came from." if pyramid else ""))
+    with st.expander("Flipped views, and what the box is trained to be"):
+        if pyramid:
+            st.caption("For a flipped view the cell refers to the mirrored image the network "
+                       f"saw. A cell's window is {_wide(ctx.model)} strides wide. The box is the "
+                       "net's own (trained by its authors): it need not stay inside the window.")
+        else:
+            st.caption("For a flipped view the cell and offset refer to the mirrored image the "
+                       "network saw. Training target (project choice): the box in its window's "
+                       "frame, edges in window sides.")
+    if pyramid:
         show_code(ctx.model.distances, multiscale._pyramid_views, multiscale._view_boxes)
     else:
-        st.caption("Windows and boxes are in original-image pixels; for a flipped view the cell "
-                   "and offset refer to the mirrored image the network saw. Training target "
-                   "(project choice): the box in its window's frame, edges in window sides.")
         show_code(boxes.decode, multiscale._view_boxes)
 
+
+def notice_bullets(a, idx, scales, offs, levels, classes, pick) -> list[str]:
+    """The "What to notice" box: this image's raw boxes, where they come from, the picked one."""
+    t = a.table
+
+    def count(sc: int) -> int:
+        i = appstate.filter_boxes(t, scales=[sc], offsets_=offs, classes=classes)
+        return len(i if levels is None else export.keep_levels(t, i, levels))
+
+    per_scale = {sc: count(sc) for sc in scales}
+    out = [f"{len(idx):,} of {len(t):,} raw boxes match the filters: one per window (or cell) "
+           f"and top class whose probability is at least {ctx.knobs.min_score:.2f}, from "
+           f"{a.n_views} views."]
+    if per_scale:
+        most = max(per_scale, key=lambda sc: (per_scale[sc], -sc))
+        out.append(f"Scale {most + 1} gives the most ({per_scale[most]:,}); "
+                   + ", ".join(f"scale {sc + 1}: {n:,}" for sc, n in per_scale.items()
+                               if sc != most)
+                   + ": a larger scale has more windows, and an object fills them at some "
+                   "scales only.")
+    if pick is not None:
+        out.append(f"The picked box {appstate.box_label(t, pick, a.class_names)}: dashed its "
+                   "window, red the box the regressor drew from it; the box need not stay "
+                   "inside the window.")
+    return out
 
 render()
