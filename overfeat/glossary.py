@@ -99,9 +99,12 @@ TERMS: tuple[Term, ...] = (
          "A project choice shown beside the summed confidence: 1.0 means every view saw the "
          "object with certainty; it does not grow with the number of windows.",
          "(project choice)", ("Merge", "Detection", "Overview")),
-    Term("support", "How many windows (raw boxes) a final box merged.",
-         "A box seen by many windows at many scales is more likely a real object; Greedy vs "
-         "NMS counts only boxes with at least this support.", "4.3", ("Greedy vs NMS",)),
+    Term("support", "The summed class probability of the raw boxes behind a final box: about "
+         "how many confident windows agree on it.",
+         "The boxes merged into it (for the greedy merge, its confidence) or, for NMS, the kept "
+         "box and those it suppressed. A box seen by many windows at many scales is more likely "
+         "a real object; Greedy vs NMS counts only boxes with at least this support.",
+         "4.3 (project choice)", ("Greedy vs NMS",)),
     Term("slot", "One of the regressor's class-specific output groups (4 numbers per class).",
          "The regressor has one 4-number output per class (x1, y1, x2, y2 of the box); the "
          "slot of class c is outputs 4c to 4c+3.", "4.2", ("Regressor", "Architecture")),
