@@ -122,9 +122,11 @@ def guide(info: dict) -> None:
             "it refuse to merge boxes that overlap?\n"
             "6. **Detection** on a new scene from a seed: which objects are missed, and are "
             "they small or large?\n\n"
-            "**Presenter mode** (top of the sidebar) enlarges the text and hides the controls "
-            "a class does not need. **Share a view**: the address bar always holds the page, "
-            "the sample image and the knobs; send that link and students open the same view. "
+            "**Presenter mode** (top of the sidebar) collapses the sidebar, folds the "
+            "explanations and enlarges the text: each page's figure is the first screen. "
+            "**Share a view**: *Link to this view* (top right) gives the link to the page, "
+            "image and knobs on screen; save views to the sidebar's *Lesson views* to open "
+            "them in order in class. "
             "**Export**: every figure has a camera button in its top-right toolbar (*Download "
             "plot as a PNG*); the button below saves the whole analysis of this image as JSON.")
 
@@ -230,9 +232,14 @@ def confident_answer(a, info: dict) -> None:
                f"the {n} most confident drawn.")
     chart("overview_boxes", figures.final_boxes_figure, ctx.backdrop(), r, a.class_names, n,
           ctx.truth, title=f"{n} final boxes, confidence >= {t:g}")
-    st.caption("Boxes: the greedy merge of the raw boxes (Merge page), those whose confidence "
-               "(the sum of their windows' class probabilities) reaches the Detection page's "
-               "default.")
+    recs = r.final.top(n).records(a.class_names)
+    if recs:
+        table(export.final_box_rows(recs))
+    st.caption("Boxes: the greedy merge of the raw boxes (Merge page), those whose "
+               f"**confidence** reaches {t:g}: the sum of their windows' class probabilities, "
+               "which grows with the number of windows and views that saw the object. "
+               f"**score**: the mean over the {a.n_views} views of the best window probability "
+               "in each, from 0 to 1, comparable with the class scores on the right.")
 
 
 def download(a) -> None:
