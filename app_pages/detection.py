@@ -150,11 +150,14 @@ def pr_section(report, curves, n_images: int, names, what: str) -> None:
     title = (f"{what}: mAP {m_ap:.3f}" if m_ap is not None else f"{what}: no objects")
     chart("det_pr", figures.pr_curve_figure, curves, aps, names, title=title,
           depends=(what, n_images, m_ap))
-    table([{"class": name, "AP": None if v["ap"] is None else round(v["ap"], 3),
-            "objects": v["positives"], "boxes": v["detections"], "right boxes": v["true_positives"]}
-           for name, v in report["per_class"].items() if v["positives"] or v["detections"]])
+    table([{"class": name, "AP": round(v["ap"], 3), "objects": v["positives"],
+            "boxes": v["detections"], "right boxes": v["true_positives"]}
+           for name, v in report["per_class"].items() if v["positives"]])
+    stray = [f"{name} {v['detections']}" for name, v in report["per_class"].items()
+             if not v["positives"] and v["detections"]]
     st.caption("Solid: precision and recall after each box; dashed: the envelope whose area "
-               "is the AP. A class no image holds has no AP (left out of the mean).")
+               "is the AP." + (f" Boxes of classes no image holds (all wrong; no AP, left out "
+                               f"of the mean): {', '.join(stray)}." if stray else ""))
 
 
 def render() -> None:

@@ -16,6 +16,7 @@ from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_col
                    fitted_height, image_axes, rect_path)
 from .boxes import MARK_COLORS, MARK_NAMES, detection_marks_figure
 
+SHADOW = "0px 0px 3px black"  # text on a photo: readable on light and dark parts alike
 LABELLED = 30  # boxes whose rank and class are written on the image (more would hide it)
 
 
@@ -62,7 +63,7 @@ def truth_label_trace(truth: list[dict], skip=()) -> go.Scatter:
                       text=[t["name"] + (" (difficult)" if t.get("difficult") else "")
                             for t in keep],
                       textposition="top right",
-                      textfont=dict(color="white", shadow="1px 1px 2px black"),
+                      textfont=dict(color="white", shadow=SHADOW),
                       hoverinfo="skip", showlegend=False, name="truth labels")
 
 
@@ -73,6 +74,9 @@ def labelled_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = N
     a missed one's below its box ("missed: cat"), the others inside it, so "2 of 5 found, 3
     missed" can be read off the picture."""
     fig = detection_marks_figure(bd, dets, status, truth, missed, title)
+    for t in fig.data:  # the missed objects' names: orange read badly on a light photo
+        if getattr(t, "mode", None) == "text" and str((t.text or [""])[0]).startswith("missed: "):
+            t.textfont.shadow = SHADOW
     if truth:
         fig.add_trace(truth_label_trace(truth, missed or ()))
     return fig
@@ -87,8 +91,8 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     others: with status (compare.match_truth, per box) true positives solid green, false
     positives dashed red, the missed truths dotted orange; without, by class. lacking (per box,
     compare.counterparts): the other methods with no box for it; such a box is drawn thick on a
-    white halo ("not in every method"). The first LABELLED boxes carry their rank and class;
-    every true object its class."""
+    white halo ("not in every method") and carries its rank and class (the first LABELLED
+    boxes: the others say theirs on hover); every true object its class."""
     fig = go.Figure()
     add_image(fig, bd, opacity=0.9)
     n = len(dets) if max_boxes is None else min(max_boxes, len(dets))
@@ -123,13 +127,15 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
         fig.add_trace(go.Scatter(
             x=[float(dets.boxes[i, 0]) for i in range(k)],
             y=[float(dets.boxes[i, 1]) for i in range(k)], mode="text",
-            text=[f"#{i + 1} {class_names[labels[i]]}" for i in range(k)],
+            # Written on the boxes that differ only (the others: hover): a label on each of
+            # eight overlapping boxes hid the picture.
+            text=[f"#{i + 1} {class_names[labels[i]]}" if lacking[i] else "" for i in range(k)],
             hovertext=[f"#{i + 1} {class_names[labels[i]]}"
                        + (f" ({status[i]})" if status is not None else "")
                        + (f": no such box in {', '.join(lacking[i])}" if lacking[i] else
                           ": every other method has it") for i in range(k)],
             hoverinfo="text", textposition="top right",
-            textfont=dict(color="white", shadow="1px 1px 2px black"), showlegend=False,
+            textfont=dict(color="white", shadow=SHADOW), showlegend=False,
             name="box labels"))
     for j in missed or []:
         t = truth[j]
@@ -140,7 +146,7 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
         fig.add_trace(go.Scatter(
             x=[truth[j]["box"][0] for j in missed], y=[truth[j]["box"][3] for j in missed],
             mode="text", text=[f"missed: {truth[j]['name']}" for j in missed],
-            textposition="bottom right", textfont=dict(color=MARK_COLORS["missed"]),
+            textposition="bottom right", textfont=dict(color=MARK_COLORS["missed"], shadow=SHADOW),
             hoverinfo="skip", showlegend=False, name="missed labels"))
     if truth:
         fig.add_trace(truth_label_trace(truth, missed or ()))
