@@ -1,0 +1,109 @@
+"""The lesson in Chromium (issue 27): presenter mode at 1280x720 follows the Next links through
+every page of the lesson with the sidebar collapsed and each page's main visual on the first
+screen; metric values are larger than their labels and tables are not cut; on a phone (390x844,
+a phone's User-Agent) the Overview's pipeline and the Merge page's figure come on the first
+screen, the pipeline stacked."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import SLOW, check_page, settle
+from overfeat.app import share
+
+pytestmark = pytest.mark.slow
+VISUAL = ('[data-testid="stMain"] :is(.js-plotly-plot, [data-testid="stImage"], '
+          '[data-testid="stTable"], [data-testid="stForm"])')
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+TITLES = ("Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge",
+          "Detection", "Greedy vs NMS", "Experiments", "Efficiency", "Training")
+
+
+def first_visual_top(page) -> float:
+    box = page.locator(VISUAL).first.bounding_box()
+    assert box is not None
+    return box["y"]
+
+
+def test_presenter_mode_walks_the_lesson_with_each_figure_on_the_first_screen(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    page.goto(f"{server}/?present=1&scales=0,1&flips=0")
+    settle(page)
+    # The sidebar is collapsed: the page has the whole width.
+    expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "true")
+    tops = {}
+    for i, title in enumerate(TITLES):
+        expect(page.locator("h1").first).to_have_text(
+            "OverFeat, step by step" if title == "Overview" else title)
+        settle(page)
+        check_page(page)
+        tops[title] = first_visual_top(page)
+        assert tops[title] < 720 - 60, (title, tops[title])  # on the first screen, not its edge
+        for m in page.locator('[data-testid="stMetric"]').all()[:4]:
+            value = m.locator('[data-testid="stMetricValue"]').evaluate(
+                "e => parseFloat(getComputedStyle(e).fontSize)")
+            label = m.locator('[data-testid="stMetricLabel"] p').first.evaluate(
+                "e => parseFloat(getComputedStyle(e).fontSize)")
+            assert value > label, (title, value, label)
+        for t in page.locator('[data-testid="stTable"]').all()[:3]:
+            cut = t.evaluate("e => e.getBoundingClientRect().right > window.innerWidth + 1")
+            assert not cut, title
+        if i + 1 < len(TITLES):
+            page.get_by_text(f"Next: {TITLES[i + 1]}", exact=True).click()
+    assert page.url.split("?")[0].endswith("/training")
+    ctx.close()
+
+
+@pytest.mark.parametrize("where", ["overview", "merge"])
+def test_a_phone_sees_the_figure_right_after_the_title(browser, server, where):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                              has_touch=True, user_agent=PHONE_UA)
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.goto(f"{server}/{'' if where == 'overview' else where}?page={where}&scales=0,1&flips=0")
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert first_visual_top(page) < 844 - 100
+    if where == "overview":  # the pipeline stacked: taller than wide, its texts not overlapping
+        box = page.locator(".js-plotly-plot").first.bounding_box()
+        assert box["height"] > box["width"]
+    ctx.close()
+
+
+def test_a_phone_takes_a_photo_with_its_camera(server):
+    """The camera input from a phone's browser: Chromium's fake camera (a test pattern) at
+    390x844 with a phone's User-Agent; the photo taken becomes the image every page shows."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_helpers import CHROMIUM, LAUNCH_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS + [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        ctx = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                            has_touch=True, user_agent=PHONE_UA, permissions=["camera"])
+        page = ctx.new_page()
+        page.set_default_timeout(SLOW)
+        page.goto(f"{server}/?scales=0,1&flips=0")
+        settle(page)
+        sb = page.locator('[data-testid="stSidebar"]')
+        if sb.get_attribute("data-collapsed") == "true":  # a phone starts with it closed
+            page.locator('[data-testid="stExpandSidebarButton"]').click()
+        sb.get_by_text("Camera", exact=True).click()
+        settle(page)
+        take = sb.get_by_role("button", name="Take Photo")
+        expect(take).to_be_enabled()
+        take.click()
+        settle(page)
+        caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
+        expect(caption).to_contain_text("Image: ")
+        text = caption.inner_text()
+        assert "camera" in text.lower() or "photo" in text.lower(), text
+        assert page.locator('[data-testid="stException"]').count() == 0
+        b.close()
