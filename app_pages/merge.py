@@ -189,7 +189,7 @@ def what_to_notice(kind: str, r, ms, parts, n_raw: int, big: int, other: str, ro
               + (f"{other} makes none ({merge.no_steps_reason(ro)})." if ro.n_steps == 0 else
                  f"{other} ends with {len(ro.final)} after {ro.n_steps}."))
     third = (f"{big} of the {r.n_steps} merges change a box a lot (IoU < "
-             f"{merge.BIG_CHANGE_IOU:g} with the heavier box): 'Next big change' jumps to them.")
+             f"{merge.BIG_CHANGE_IOU:g} with the heavier box): '→ Big change' jumps to them.")
     notice([first, second, third])
 
 
@@ -255,10 +255,10 @@ def render() -> None:
             parts = breakdown(main, ms)
         with panel[1]:
             j1, j2 = st.columns(2)
-            j1.button("Next: another cluster", on_click=_jump_to, args=("cluster", r, mask),
+            j1.button("→ Other cluster", on_click=_jump_to, args=("cluster", r, mask),
                       key="merge_next_cluster", disabled=n == 0, width="stretch",
                       help="The next merge that builds another final box than this step's.")
-            j2.button("Next big change", on_click=_jump_to, args=("big", r, mask),
+            j2.button("→ Big change", on_click=_jump_to, args=("big", r, mask),
                       key="merge_next_big", disabled=n == 0, width="stretch",
                       help=f"The next merge whose merged box has IoU < {merge.BIG_CHANGE_IOU:g} "
                            "with the more confident box of its pair.")

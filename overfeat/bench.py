@@ -25,8 +25,12 @@ is printed beside its target; --json prints them all.
    in a subprocess: it starts `streamlit run app.py` and drives one page with Playwright; this
    package imports neither), each timed from the action to a settled page (script done, every
    Plotly figure drawn): the first results of a new 500x500 upload and a switch to a new sample
-   scene (target <= 1.5 s), every page switch, class change, scale toggle, merge step (target
-   <= 0.5 s), max over the rounds; with the websocket bytes and figure JSON per interaction.
+   scene (target <= 1.5 s), every page switch, class change, scale toggle, merge step (Next,
+   and the presenter's Right arrow key; target <= 0.5 s), max over the rounds; with the
+   websocket bytes and figure JSON per interaction. The Merge page draws one main figure
+   (issue 27): compare its page switch and steps with an older commit by running that
+   commit's app under the same tests/browser_latency.py (--pages Regressor,Merge
+   --no-keyboard) in the same session.
 """
 
 from __future__ import annotations

@@ -81,6 +81,13 @@ SEEDED = "new scene from a seed (Overview; cold: never prefetched)"
 # upload a real photo made new by one changed pixel (so it is analysed afresh).
 MODEL: str | None = None
 PHOTO: Path | None = None
+# --pages: only these pages of the navigation are visited in a round (the Overview always);
+# --no-keyboard: no Right-arrow merge step (an app from before the Merge page's keys).
+PAGES: list[str] | None = None
+KEYBOARD_STEP = True
+# Hook for more timed rows on a page (the lead's presenter-mode page switch): async functions
+# (page, rec, name) called after the page `name` was switched to and its own rows timed.
+EXTRA_ROWS: list = []
 
 
 def upload_png(seed: int, size: int) -> bytes:
@@ -243,7 +250,8 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
                    .first.set_input_files(str(path)), caption=f"Image: upload {name}",
                    page_name="Overview")
 
-    for p in [n for n in nav if n != "Overview"] + ["Overview"]:
+    visit = [n for n in nav if n != "Overview" and (PAGES is None or n in PAGES)]
+    for p in visit + ["Overview"]:
         await go(p)
         if p == "Scales":
             box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first
@@ -261,9 +269,19 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
             await rec.time("scale toggle: scale 2 on again (sidebar, on Scales)",
                            LATER_TARGET_S, pill.click)
         if p == "Merge":
-            nxt = page.get_by_role("button", name="Next", exact=True)
+            # By its key (its name carries the keyboard hint now); an older app: by its name.
+            nxt = page.locator(".st-key-merge_next button").first
+            if not await nxt.count():
+                nxt = page.get_by_role("button", name="Next", exact=True)
             for _ in range(2):
                 await rec.time("merge step: Next (Merge)", LATER_TARGET_S, nxt.click)
+            if KEYBOARD_STEP:
+                # The presenter's Right arrow (st.button shortcut): focus off any widget first.
+                await page.locator("h1").first.click()
+                await rec.time("merge step: Right arrow key (Merge)", LATER_TARGET_S,
+                               lambda: page.keyboard.press("ArrowRight"))
+        for extra in EXTRA_ROWS:
+            await extra(page, rec, p)
 
     # Back to the sample scenes (the app shows gallery scene 1 again: it does not keep the
     # scene chosen before the upload), then one not analysed yet: scenes 2..6 in turn (after 5
@@ -721,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="open the app on this model (a link's model=...), e.g. objects")
     p.add_argument("--photo", type=Path, help="upload this photo (one pixel changed per round) "
                    "instead of a generated scene, e.g. assets/photos/dog.jpg")
+    p.add_argument("--pages", help="comma-separated page names: visit only these (and the "
+                   "Overview) in each round, e.g. Regressor,Merge")
+    p.add_argument("--no-keyboard", action="store_true",
+                   help="leave out the Right-arrow merge step")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each interaction's time on stderr as it is measured")
@@ -733,8 +755,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--timeout must be positive")
     if args.photo is not None and not args.photo.is_file():
         p.error(f"--photo {args.photo} is not a file")
-    global MODEL, PHOTO
+    global MODEL, PHOTO, PAGES, KEYBOARD_STEP
     MODEL, PHOTO = args.model, args.photo
+    PAGES = [x.strip() for x in args.pages.split(",")] if args.pages else None
+    KEYBOARD_STEP = not args.no_keyboard
     if not Path(CHROMIUM).exists():
         res = {"rounds": args.rounds, "rows": [], "all_met": False,
                "errors": [f"{CHROMIUM} is missing (apt-get install chromium)"]}
