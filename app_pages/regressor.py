@@ -190,7 +190,7 @@ def notice_bullets(a, idx, scales, offs, levels, classes, pick) -> list[str]:
         out.append(f"Scale {most + 1} gives the most ({per_scale[most]:,}); "
                    + ", ".join(f"scale {sc + 1}: {n:,}" for sc, n in per_scale.items()
                                if sc != most)
-                   + ": a larger scale has more windows, and an object fills them at some "
+                   + ". A larger scale has more windows, and an object fills them at some "
                    "scales only.")
     if pick is not None:
         out.append(f"The picked box {appstate.box_label(t, pick, a.class_names)}: dashed its "
