@@ -98,7 +98,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "sflip": ["t"], "oscale": ["6"], "oflip": ["?"], "och": ["-2"], "orow": ["1e9"],
            "ocol": ["x"], "rscales": ["7"], "roffs": ["9"], "rcls": ["a,b"], "rall": ["3"],
            "rpick": ["-1"], "step": ["-5", "1.5", "x"], "jump": ["3"], "mall": ["9"],
-           "nfinal": ["0", "51"], "colour": ["rainbow", ""], "sat": ["6", "x"],
+           "nfinal": ["0", "51"], "mview": ["all", ""], "mcls": ["-2", "x"], "mchart": ["2"],
+           "colour": ["rainbow", ""], "sat": ["6", "x"],
            "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
@@ -607,7 +608,8 @@ class AppWalk(RuleBasedStateMachine):
         for k, v in share.decode(q, len(appstate.GALLERY), PAGES)[0].items():
             if k not in ("cls", "off_scale", "off_row", "off_col", "off_channel", "reg_pick",
                          "scales_at", "scales_level", "scales_row", "scales_col",
-                         "reg_scales", "reg_offsets", "reg_classes", "merge_step",
+                         "reg_scales", "reg_offsets", "reg_classes", "merge_step", "merge_class",
+                         "merge_view",
                          "eff_scale") and s.state(k) is not None:
                 # What a page clamps (a step past the merge's end, a class this image lacks)
                 # may differ; the sidebar's settings are the link's.
