@@ -469,7 +469,7 @@ def _save_view(name_key: str) -> None:
 def link_popover(where=None, key: str = "link") -> None:
     """A "Link to this view" button: the link, ready to copy (the copy icon at its right), and
     a name to save it under in the lesson's list of views (the sidebar's Lesson views)."""
-    with (where or st).popover("Link to this view", icon=":material/link:",
+    with (where or st).popover("Link" if compact() else "Link to this view", icon=":material/link:",
                                help="Copy a link that opens exactly this view, or save it "
                                     "to the lesson's list of views."):
         st.code(current_link(), language=None, wrap_lines=True)

@@ -36,7 +36,8 @@ html { font-size: 21px; }
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
   padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
 /* The first screen is the page's figure: less empty space above the title, a smaller title. */
-[data-testid="stMainBlockContainer"] { padding-top: 3.2rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.6rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 0.8rem; }
 h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 /* Metric values larger than their labels; tables compact, their text on one line each. */
 [data-testid="stMetricValue"] { font-size: 1.9rem !important; }
