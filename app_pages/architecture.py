@@ -131,7 +131,7 @@ def strip_notice(acts: activations.Activations) -> list[str]:
         f"{first.name}, {max(o.receptive_field for o in outs)} px at the output, where a cell "
         "is one window's answer.",
         f"The best cell for {acts.class_name} at this scale is ({r},{c}) of the stride-"
-        f"{best.stride} output, p = {float(best.probs[r, c]):.3f}: the traced cell below starts "
+        f"{best.stride} output, p {figures.prob_is(float(best.probs[r, c]))}: the traced cell below starts "
         "there, its window drawn on the image."]
 
 

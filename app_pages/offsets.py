@@ -127,15 +127,16 @@ def fine_notice(view, cls: int, name: str, k: int, fine: bool, r: int, c: int) -
                    f"{view.stride * k} px apart; the fine map {f.shape[0]}x{f.shape[1]} = "
                    f"{f.numel()}, {view.stride} px apart, from the same pass of the network.")
         fb, cb = float(f.max()), float(co.max())
-        skips = f"{fb:.3f}" != f"{cb:.3f}"
-        out.append(f"Best p({name}): {fb:.3f} on the fine map, {cb:.3f} on the coarse one"
+        skips = figures.prob_text(fb) != figures.prob_text(cb)
+        out.append(f"Best p({name}): {figures.prob_text(fb)} on the fine map, "
+                   f"{figures.prob_text(cb)} on the coarse one"
                    + (": the best window is one the coarse grid skips." if skips else
                       ": here the coarse grid already holds the best window."))
     else:
         out.append(f"Offsets are off: one map of {f.shape[0]}x{f.shape[1]} windows, "
                    f"{view.stride} px apart. Tick Offsets in the sidebar for {k * k} times as "
                    "many.")
-    out.append(f"The picked cell ({r},{c}) has p({name}) = {float(f[r, c]):.3f}; its window is "
+    out.append(f"The picked cell ({r},{c}) has p({name}) {figures.prob_is(float(f[r, c]))}; its window is "
                "drawn on the image below" + (f", at offset ({c % k},{r % k})." if fine else "."))
     return out
 
@@ -217,9 +218,10 @@ def no_offsets(a) -> None:
     notice([" · ".join(f"stride {x.stride}: {x.fine.shape[-2]}x{x.fine.shape[-1]} cells"
                        for _, x in peaks) + f" at scale {s + 1}: the finer the stride, the "
             "more (and smaller) windows, with no offset pooling.",
-            f"The best window for {name} is on the stride-{vb.stride} map, p = {pb:.3f}; the "
+            f"The best window for {name} is on the stride-{vb.stride} map, p = "
+            f"{figures.prob_text(pb)}; the "
             f"picked cell ({r},{c}) of the stride-{v.stride} map has p = "
-            f"{float(v.fine[cls, r, c]):.3f}."])
+            f"{figures.prob_text(float(v.fine[cls, r, c]))}."])
     picked_level_window(v, cls, r, c, name)
     show_code(multiscale._pyramid_views if len(strides) > 1 else multiscale.run_views,
               figures.level_maps_figure)

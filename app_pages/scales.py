@@ -85,16 +85,17 @@ def scales_notice(a, cls: int, name: str, views, cell, pyramid: bool, stretch: b
     peaks = [(float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0, v) for v in views]
     (pb, vb), (pw, vw) = max(peaks, key=lambda t: t[0]), min(peaks, key=lambda t: t[0])
     at = (lambda v: f"the stride-{v.stride} map") if pyramid else (lambda v: f"scale {v.scale + 1}")
-    out = [f"At {at(vb)} the best window for {name} has p = {pb:.3f}; at {at(vw)} only "
-           f"{pw:.3f}" + (" (each scale's vote is its best window: the bars below)." if not
+    out = [f"At {at(vb)} the best window for {name} has p = {figures.prob_text(pb)}; at {at(vw)} only "
+           f"{figures.prob_text(pw)}" + (" (each scale's vote is its best window: the bars below)." if not
                           pyramid else " (the scale's vote is the best of them).")]
     x1, y1, x2, y2 = cell.window.tolist()
     W, H = ctx.image.size
     share = max(0.0, min(x2, W) - max(x1, 0)) * max(0.0, min(y2, H) - max(y1, 0)) / (W * H)
-    out.append(f"The picked cell sits at ({(x1 + x2) / 2:.0f}, {(y1 + y2) / 2:.0f}), but its "
-               f"window spans x {x1:.0f} to {x2:.0f} and y {y1:.0f} to {y2:.0f}: "
-               f"{100 * share:.0f}% of the image. Whatever is inside it, even at its edge, can "
-               f"raise p({name}) = {cell.prob:.3f} there.")
+    out.append(f"The picked cell is drawn at ({(x1 + x2) / 2:.0f}, {(y1 + y2) / 2:.0f}), but its "
+               f"window spans x {x1:.0f} to {x2:.0f} and y {y1:.0f} to {y2:.0f}, "
+               f"{100 * share:.0f}% of the image: its p({name}) {figures.prob_is(cell.prob)} answers for "
+               "everything inside that square, even at its edge, not for the spot under the "
+               "cell.")
     lo, hi = figmaps.map_range([v.fine[cls] for v in views])
     if stretch:
         out.append(f"Colours are stretched to {figmaps.range_text(lo, hi)}: the brightest cell "
@@ -102,7 +103,7 @@ def scales_notice(a, cls: int, name: str, views, cell, pyramid: bool, stretch: b
                    "classes.")
     else:
         out.append(f"Colours are absolute, 0 to 1, the same for every class: {name} reaches "
-                   f"p = {hi:.3f} here" + (", so its maps stay dark." if hi < 0.5 else "."))
+                   f"p = {figures.prob_text(hi)} here" + (", so its maps stay dark." if hi < 0.5 else "."))
     return out
 
 
@@ -185,8 +186,9 @@ def render() -> None:
         drawn = figures.select_views(a, None, flip)
         st.caption(f"Each cell is drawn at the centre of its window, one stride "
                    f"({ctx.model.prepool_stride if a.settings.fine else ctx.model.stride} px at "
-                   "that scale" + (f", the fine map's: {term('fine map')}" if a.settings.fine
-                                   else "") + ") wide: at the smallest scale the window covers "
+                   "that scale" + (f": the *fine map*'s stride; in the paper's net, "
+                                   f"{term('fine map')[0].lower()}{term('fine map')[1:]}"
+                                   if a.settings.fine else "") + ") wide: at the smallest scale the window covers "
                    "almost the whole image, so only a few positions exist. Point at a cell for "
                    "its window; click it to draw the window on the image. Colour: probability "
                    "of the class, one scale for all panels (the colour bar says which).")

@@ -170,8 +170,19 @@ def _map_hover(v: View, name: str) -> str:
             f"stride {v.stride}, map {v.fine.shape[-2]}x{v.fine.shape[-1]}</extra>")
 
 
+def _marker_side(panel: float, bd: Backdrop, xe: list[float], ye: list[float]) -> int:
+    """The side (px) of a cell's clickable marker on a panel about `panel` px wide showing the
+    whole image: about one cell's pitch on screen, at most 16 px. Plotly gives a click to any
+    marker whose disc holds the pointer (the first of them), so markers much wider than the
+    pitch (the 14 px of a 21-column map on a 32-row one, 6.8 px a row) picked a neighbour."""
+    px = panel / bd.width  # screen px per image px (the panel's height follows the aspect)
+    pitch = min(abs(xe[1] - xe[0]) if len(xe) > 1 else bd.width,
+                abs(ye[1] - ye[0]) if len(ye) > 1 else bd.height) * px
+    return int(max(4, min(16, pitch)))
+
+
 def _cell_markers(v: View, cls: int, xe: list[float], ye: list[float], tag: int, name: str,
-                  where: str) -> go.Scatter:
+                  where: str, side: int) -> go.Scatter:
     """Transparent markers on every cell of a view's map as drawn (map_on_image), for a click
     (Plotly selections ignore heatmaps). customdata [tag, row, col]: tag (a scale or a level)
     and the cell as the network gave it (a flipped view's columns mirrored back). The hover
@@ -189,8 +200,7 @@ def _cell_markers(v: View, cls: int, xe: list[float], ye: list[float], tag: int,
     return go.Scatter(
         x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in row.tolist()], mode="markers",
         showlegend=False, name=f"cells, {where}",
-        marker=dict(size=max(5, min(16, 300 // max(w, 1))), opacity=0, color="white",
-                    symbol="square"),
+        marker=dict(size=side, opacity=0, color="white", symbol="square"),
         customdata=[[tag, r_, c_] for r_, c_ in zip(row.tolist(), col.tolist())],
         text=[f"{q:.3f}" for q in v.fine[cls][row, col].tolist()],
         hovertemplate=f"p({name}) = %{{text}}, cell (%{{customdata[1]}},%{{customdata[2]}})<br>"
@@ -244,7 +254,10 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
             x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6, name=f"scale {v.scale + 1}",
             hovertemplate=_map_hover(v, name)), row=r, col=c)
         if clickable:
-            fig.add_trace(_cell_markers(v, cls, xe, ye, v.scale, name, f"scale {v.scale + 1}"),
+            # a panel is about 0.57 x 900 / cols px wide on a 1400 px screen (257 px of two
+            # columns, measured in Chromium), wider on a larger screen or in presenter mode
+            fig.add_trace(_cell_markers(v, cls, xe, ye, v.scale, name, f"scale {v.scale + 1}",
+                                        _marker_side(0.57 * 900 / cols, bd, xe, ye)),
                           row=r, col=c)
         if pick is not None and pick[0] == v.scale:
             _picked_window(fig, v, pick[1], pick[2], r, c)
@@ -286,7 +299,8 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
                                  name=f"stride {v.stride}", hovertemplate=_map_hover(v, name)),
                       row=1, col=c)
         if clickable:
-            fig.add_trace(_cell_markers(v, cls, xe, ye, v.level, name, f"stride {v.stride}"),
+            fig.add_trace(_cell_markers(v, cls, xe, ye, v.level, name, f"stride {v.stride}",
+                                        _marker_side(0.9 * 900 / n, bd, xe, ye)),
                           row=1, col=c)
         if pick is not None and pick[0] == v.level:
             _picked_window(fig, v, pick[1], pick[2], 1, c)

@@ -1,0 +1,155 @@
+"""The Scales page in a real browser (issue 27): a click on a cell of a confidence map draws
+that cell's whole window on its panel and names it under the figure, and the link follows;
+the colour control switches the maps between the absolute 0-1 scale and a stretched one, as the
+colour bar says. On a pictogram scene and on dog.jpg with the ImageNet model (where the
+malamute's best window is centred on the bicycle and holds the dog at its left edge).
+
+Same set-up as tests/test_browser.py (tests/browser_helpers.py, the browser fixture of
+tests/conftest.py); screenshots at 1400x1000 go to test-artifacts/scales-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from browser_helpers import check_figures, check_page, screenshot, settle, streamlit_server
+from browser_helpers import new_page as _new_page
+from overfeat.app import state as appstate
+
+PHOTO = {name: i for i, (name, _) in enumerate(appstate.PHOTOS)}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server("streamlit-scales.log") as url:
+        yield url
+
+
+def new_page(browser, url: str) -> Page:
+    """A tab at the 1400x1000 a teacher's screen shows."""
+    return _new_page(browser, url, height=1000)
+
+
+def maps_plot(page: Page):
+    """The confidence maps (the page's first figure)."""
+    return page.locator(".js-plotly-plot").first
+
+
+def picked(page: Page) -> tuple[int, int, int]:
+    """(scale index, row, col) of the picked cell as the text under the figure names it."""
+    text = page.locator('[data-testid="stMarkdownContainer"]',
+                        has_text=re.compile(r"^Picked cell")).inner_text()
+    r, c, s = re.search(r"Picked cell \((\d+),(\d+)\) of scale (\d+)", text).groups()
+    return int(s) - 1, int(r), int(c)
+
+
+def click_cell(page: Page, avoid: tuple[int, int, int]) -> list[int]:
+    """Click, where Plotly drew it, the middle cell marker of the last panel that shows it on
+    screen (not the cell `avoid`); returns its customdata [scale, row, col]."""
+    plot = maps_plot(page)
+    plot.scroll_into_view_if_needed()
+    cd, x, y = plot.evaluate("""(avoid) => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const box = gd.getBoundingClientRect();
+        let best = null;
+        for (const t of gd._fullData.filter(t => (t.name || '').startsWith('cells'))) {
+            const n = t.customdata.length;
+            let i = Math.floor(n / 2) + 1;
+            if (t.customdata[i].every((v, j) => v === avoid[j])) i -= 1;
+            const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')];
+            const ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+            const x = box.left + xa._offset + xa.l2p(t.x[i]);
+            const y = box.top + ya._offset + ya.l2p(t.y[i]);
+            if (y > 60 && y < window.innerHeight - 60) best = [t.customdata[i], x, y];
+        }
+        return best;
+    }""", list(avoid))
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    return cd
+
+
+def window_drawn(page: Page) -> dict:
+    """The red 'picked window' outline as drawn: its axis and its extent."""
+    return maps_plot(page).evaluate("""gd => {
+        const t = gd._fullData.find(t => t.name === 'picked window');
+        if (!t) return null;
+        const xs = t.x.filter(v => v !== null), ys = t.y.filter(v => v !== null);
+        return {axis: t.xaxis, x1: Math.min(...xs), x2: Math.max(...xs),
+                y1: Math.min(...ys), y2: Math.max(...ys)};
+    }""")
+
+
+def colour_button(page: Page, text: str):
+    """An option of the colour control (a segmented control: buttons in stButtonGroup)."""
+    return page.locator('[data-testid="stButtonGroup"] button', has_text=text).first
+
+
+def colour_bar(page: Page) -> str:
+    return maps_plot(page).evaluate("gd => gd._fullLayout.coloraxis.colorbar.title.text")
+
+
+def check_click(page: Page, name: str) -> None:
+    before = picked(page)
+    assert window_drawn(page) is not None  # the best cell's window from the start
+    cd = click_cell(page, before)
+    expect(page.get_by_text(re.compile(rf"^Picked cell \({cd[1]},{cd[2]}\) of scale "
+                                       rf"{cd[0] + 1}"))).to_be_visible()
+    settle(page)
+    assert picked(page) == tuple(cd) != before
+    drawn = window_drawn(page)
+    text = page.locator('[data-testid="stMarkdownContainer"]',
+                        has_text=re.compile(r"^Picked cell")).inner_text()
+    x1, x2, y1, y2 = (int(v) for v in re.search(
+        r"x (-?\d+) to (-?\d+), y (-?\d+) to (-?\d+)", text).groups())
+    # the outline drawn is the window the text names (whole pixels), on the clicked scale's panel
+    assert abs(drawn["x1"] - x1) <= 1 and abs(drawn["x2"] - x2) <= 1
+    assert abs(drawn["y1"] - y1) <= 1 and abs(drawn["y2"] - y2) <= 1
+    panels = maps_plot(page).evaluate(
+        "gd => gd._fullData.filter(t => t.type === 'heatmap').map(t => [t.name, t.xaxis])")
+    assert [ax for n, ax in panels if n == f"scale {cd[0] + 1}"] == [drawn["axis"]]
+    url = page.url
+    assert f"srow={cd[1]}" in url and f"scol={cd[2]}" in url and f"sat={cd[0]}" in url
+    check_page(page)
+    screenshot(page, f"scales-{name}-clicked")
+
+
+def test_click_a_cell_on_a_pictogram_scene(server, browser):
+    page = new_page(browser, f"{server}/scales?img=gallery&g=0")
+    expect(page.locator("h1").first).to_have_text("Scales")
+    check_figures(page, 2)
+    assert colour_bar(page).endswith(", 0 to 1")
+    check_click(page, "scene")
+    # the colour control: stretched, and the colour bar names the range; the link follows
+    colour_button(page, "stretch to this class's range").click()
+    expect(page.get_by_text(re.compile(r"^Colours are stretched"))).to_be_visible()
+    settle(page)
+    assert re.search(r", stretched: \S+ to \S+$", colour_bar(page))
+    assert "colour=stretch" in page.url
+    check_page(page)
+    colour_button(page, "0 to 1").click()
+    expect(page.get_by_text(re.compile(r"^Colours are absolute"))).to_be_visible()
+    settle(page)
+    assert colour_bar(page).endswith(", 0 to 1") and "colour=absolute" in page.url
+    page.close()
+
+
+def test_click_a_cell_on_dog_jpg_with_imagenet(server, browser):
+    page = new_page(browser, f"{server}/scales?img=photo&p={PHOTO['dog.jpg']}&model=imagenet")
+    expect(page.locator("h1").first).to_have_text("Scales")
+    expect(page.get_by_text(re.compile(r"^Picked cell"))).to_be_visible()
+    settle(page)
+    check_figures(page, 2)
+    check_page(page)
+    screenshot(page, "scales-dog")
+    # the malamute's best window: centred right of the dog, on the bicycle, yet it holds the
+    # dog (x about 110 to 250 in the 640 px photo) from its left edge on
+    drawn = window_drawn(page)
+    assert "malamute" in colour_bar(page)
+    assert drawn["x1"] <= 120 and (drawn["x1"] + drawn["x2"]) / 2 > 250
+    check_click(page, "dog")
+    page.close()
