@@ -591,15 +591,21 @@ def step_clusters(r: MergeResult) -> np.ndarray:
 def big_changes(r: MergeResult, below: float = BIG_CHANGE_IOU) -> np.ndarray:
     """[S] bool: the steps whose merged box has IoU < below with the heavier member of its
     pair (BIG_CHANGE_IOU: the project's "changes a box a lot")."""
-    from .boxes import box_iou
+    from .boxes import box_area
 
     m = step_members(r)
     if len(m.c1) == 0:
         return np.zeros(0, dtype=bool)
-    heavy = np.where((m.c1 >= m.c2)[:, None], m.b1, m.b2)
+    heavy = torch.from_numpy(np.where((m.c1 >= m.c2)[:, None], m.b1, m.b2))
     merged = r.step_boxes.detach().double()
-    iou = torch.diagonal(box_iou(merged, torch.from_numpy(heavy))).numpy()
-    return iou < below
+    # Row against row (box_iou's formula, O(S)), not the diagonal of box_iou's S x S matrix:
+    # that took 0.4 s at 2,800 steps, on every rerun of the Merge page's stepper.
+    lt = torch.maximum(merged[:, :2], heavy[:, :2])
+    rb = torch.minimum(merged[:, 2:], heavy[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    union = box_area(merged) + box_area(heavy) - inter
+    iou = torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
+    return iou.numpy() < below
 
 
 def steps_of_class(r: MergeResult, cls: int | None) -> np.ndarray:
