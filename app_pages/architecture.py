@@ -11,7 +11,7 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import chart, clamp_state, context, notice, show_code, table, term
+from app_pages.common import chart, clamp_state, context, from_link, notice, show_code, table, term
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -52,9 +52,12 @@ def _reset_for(owner, acts: activations.Activations) -> None:
     if st.session_state.get("_arch_for") == owner:
         return
     st.session_state["_arch_for"] = owner
-    st.session_state["arch_layer"] = 0
-    st.session_state["arch_out"], st.session_state["arch_row"], st.session_state["arch_col"] = \
-        activations.best_cell(acts)
+    linked = {k for k in ("arch_layer", "arch_out", "arch_row", "arch_col") if from_link(k)}
+    if "arch_layer" not in linked:  # a shared link's layer and cell are this view's (once)
+        st.session_state["arch_layer"] = 0
+    if not linked & {"arch_out", "arch_row", "arch_col"}:
+        st.session_state["arch_out"], st.session_state["arch_row"], \
+            st.session_state["arch_col"] = activations.best_cell(acts)
 
 
 def inside() -> None:
@@ -67,8 +70,8 @@ def inside() -> None:
                    "down describe the model chosen for this page).")
     n = len(model.scales)
     default = activations.default_scale(model)
-    if st.session_state.get("arch_scale") not in range(n) \
-            or st.session_state.get("_arch_model") != ctx.model_key:
+    if st.session_state.get("arch_scale") not in range(n) or (
+            st.session_state.get("_arch_model") != ctx.model_key and not from_link("arch_scale")):
         st.session_state["arch_scale"] = default
     st.session_state["_arch_model"] = ctx.model_key
     c1, c2 = st.columns([1, 3])

@@ -335,7 +335,7 @@ def offset_strip(view, k: int, ch: int) -> None:
     kernel = layer.kernel if layer is not None else k
     H = int(view.features.shape[1])
     owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, ch)
-    if st.session_state.get("_off_band_for") != owner:
+    if st.session_state.get("_off_band_for") != owner and not from_link("off_band"):
         st.session_state["off_band"] = activations.offset_strip(view, ch, k, kernel, is_max).row0
     st.session_state["_off_band_for"] = owner
     clamp_state("off_band", 0, max(0, H - k), 0)

@@ -99,7 +99,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "ocol": ["x"], "rscales": ["7"], "roffs": ["9"], "rcls": ["a,b"], "rall": ["3"],
            "rpick": ["-1"], "step": ["-5", "1.5", "x"], "jump": ["3"], "mall": ["9"],
            "nfinal": ["0", "51"], "mview": ["all", ""], "mcls": ["-2", "x"], "mchart": ["2"],
-           "colour": ["rainbow", ""], "sat": ["6", "x"],
+           "colour": ["rainbow", ""], "oband": ["-1"], "ascale": ["9"],
+           "alayer": ["x"], "aout": ["-3"], "arow": ["1e9"], "acol": ["?"], "sat": ["6", "x"],
            "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
@@ -609,7 +610,8 @@ class AppWalk(RuleBasedStateMachine):
             if k not in ("cls", "off_scale", "off_row", "off_col", "off_channel", "reg_pick",
                          "scales_at", "scales_level", "scales_row", "scales_col",
                          "reg_scales", "reg_offsets", "reg_classes", "merge_step", "merge_class",
-                         "merge_view",
+                         "merge_view", "off_band", "arch_scale", "arch_layer", "arch_out",
+                         "arch_row", "arch_col",
                          "eff_scale") and s.state(k) is not None:
                 # What a page clamps (a step past the merge's end, a class this image lacks)
                 # may differ; the sidebar's settings are the link's.

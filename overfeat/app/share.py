@@ -126,6 +126,14 @@ PARAMS = (
     Param("off_channel", "och", "int", 0, BIG),
     Param("off_row", "orow", "int", 0, BIG),
     Param("off_col", "ocol", "int", 0, BIG),
+    Param("off_band", "oband", "int", 0, BIG),  # the Fig. 3 strip's first row
+    # The Architecture page's layer view: the scale, the layer shown larger, the output map
+    # and the traced cell (issue 27: every view setting in the link).
+    Param("arch_scale", "ascale", "int", 0, N_SCALES - 1),
+    Param("arch_layer", "alayer", "int", 0, 999),
+    Param("arch_out", "aout", "int", 0, 999),
+    Param("arch_row", "arow", "int", 0, BIG),
+    Param("arch_col", "acol", "int", 0, BIG),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
     Param("reg_offsets", "roffs", "ints", -1, 8),  # -1: offsets off (the fine stride)
     Param("reg_classes", "rcls", "ints", 0, 999),
