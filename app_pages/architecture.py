@@ -11,7 +11,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import chart, clamp_state, context, from_link, notice, show_code, table, term
+from app_pages.common import (chart, clamp_state, context, explain, from_link, notice, show_code,
+                              table, term)
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -216,20 +217,21 @@ def render() -> None:
     meta = geometry.meta_model(cfg)
     pyramid = geometry.is_pyramid(meta)
     st.title("Architecture")
-    if pyramid:
-        strides = list(meta.strides)
-        st.markdown(f"**{appstate.describe(cfg)}**. A backbone, a neck that mixes "
-                    f"{len(strides)} of its maps top-down and bottom-up, and one head per "
-                    f"level (strides {_join(strides)} px). Every layer is a convolution (no "
-                    "fully-connected layer), so the same network slides over an image of any "
-                    f"size (sides multiples of {getattr(meta, 'size_step', strides[-1])} px here).")
-    else:
-        st.markdown(f"**{appstate.describe(cfg)}**. Fully-connected layers are convolutions "
-                    f"(the first a {meta.fc_kernel}x{meta.fc_kernel} kernel over the last pooled "
-                    f"map), so the same network slides over an image of any size.")
-    card = zoo.CARDS[cfg.name] if isinstance(cfg, zoo.ZooConfig) else None
-    if card is not None and card.differs:
-        st.info(card.differs)
+    with explain():
+        if pyramid:
+            strides = list(meta.strides)
+            st.markdown(f"**{appstate.describe(cfg)}**. A backbone, a neck that mixes "
+                        f"{len(strides)} of its maps top-down and bottom-up, and one head per "
+                        f"level (strides {_join(strides)} px). Every layer is a convolution (no "
+                        "fully-connected layer), so the same network slides over an image of any "
+                        f"size (sides multiples of {getattr(meta, 'size_step', strides[-1])} px here).")
+        else:
+            st.markdown(f"**{appstate.describe(cfg)}**. Fully-connected layers are convolutions "
+                        f"(the first a {meta.fc_kernel}x{meta.fc_kernel} kernel over the last pooled "
+                        f"map), so the same network slides over an image of any size.")
+        card = zoo.CARDS[cfg.name] if isinstance(cfg, zoo.ZooConfig) else None
+        if card is not None and card.differs:
+            st.info(card.differs)
     H, W = ctx.image.size[1], ctx.image.size[0]
     inside()
     st.header("The layers' sizes and costs")

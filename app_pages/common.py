@@ -555,6 +555,12 @@ def intro(text: str, label: str = "About this page") -> None:
         st.markdown(text)
 
 
+def explain(label: str = "About this page"):
+    """A container for a page's explanation (use `with explain():`): the page itself on a
+    desktop, an expander in presenter mode and on a phone (see intro)."""
+    return st.expander(label) if compact() else st.container()
+
+
 def term(name: str) -> str:
     """A term's one-line explanation (overfeat.glossary) for a widget's help= or a caption."""
     return glossary.help_for(name)

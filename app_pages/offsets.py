@@ -9,7 +9,7 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, clamp_state, class_picker, context, from_link, notice,
+from app_pages.common import (chart, clamp_state, class_picker, context, explain, from_link, notice,
                               show_code, term)
 
 ctx = context()
@@ -148,30 +148,31 @@ def intro(k: int, fine: bool) -> None:
     m = ctx.model
     layer = geometry.offset_layer(m.cfg)
     pooled = layer is None or layer.kind == "pool"
-    st.markdown(f"The {'last max pool' if pooled else 'last subsampling layer'} ({k}x{k}, "
-                f"stride {k}) would make windows {m.stride} px apart. OverFeat applies it "
-                f"{k * k} times instead, once per offset (dx, dy), runs the classifier on each "
-                f"pooled map, and interleaves the {k * k} class maps into one map of stride "
-                f"{m.prepool_stride} px.")
-    st.caption(f"**Offset**: {term('offset')} **Stride**: {term('stride')} **Window**: "
-               f"{term('window')} **A trous**: {term('a trous')}")
-    card = zoo.card_of(m)
-    if layer is not None and not card.paper_net:
-        name = layer.name.replace(" (offsets)", "")
-        if not pooled:
-            st.info(f"{card.label} has no last max pool: its last subsampling layer is {name}, "
-                    f"a {layer.kernel}x{layer.kernel} convolution at stride {layer.stride}, so "
-                    f"here k = {k} ({k * k} offset maps, stride {m.stride} -> "
-                    f"{m.prepool_stride} px) where OverFeat's accurate pool has k = 3 (9 maps, "
-                    f"36 -> 12 px). The same trick: that layer runs at stride 1 and every later "
-                    f"layer is dilated by {k}."
-                    + (f" Its zero padding lets a window see context past its {m.window} px "
-                       "crop." if getattr(m, "padding", False) else ""))
-        else:
-            st.info(f"{card.label}: its max pool {name} is {layer.kernel}x{layer.kernel} (k = "
-                    f"{k}, {k * k} offset maps): with offsets a {m.window}x{m.window} window "
-                    f"starts every {m.prepool_stride} px of each scale instead of every "
-                    f"{m.stride} px.")
+    with explain():
+        st.markdown(f"The {'last max pool' if pooled else 'last subsampling layer'} ({k}x{k}, "
+                    f"stride {k}) would make windows {m.stride} px apart. OverFeat applies it "
+                    f"{k * k} times instead, once per offset (dx, dy), runs the classifier on each "
+                    f"pooled map, and interleaves the {k * k} class maps into one map of stride "
+                    f"{m.prepool_stride} px.")
+        st.caption(f"**Offset**: {term('offset')} **Stride**: {term('stride')} **Window**: "
+                   f"{term('window')} **A trous**: {term('a trous')}")
+        card = zoo.card_of(m)
+        if layer is not None and not card.paper_net:
+            name = layer.name.replace(" (offsets)", "")
+            if not pooled:
+                st.info(f"{card.label} has no last max pool: its last subsampling layer is {name}, "
+                        f"a {layer.kernel}x{layer.kernel} convolution at stride {layer.stride}, so "
+                        f"here k = {k} ({k * k} offset maps, stride {m.stride} -> "
+                        f"{m.prepool_stride} px) where OverFeat's accurate pool has k = 3 (9 maps, "
+                        f"36 -> 12 px). The same trick: that layer runs at stride 1 and every later "
+                        f"layer is dilated by {k}."
+                        + (f" Its zero padding lets a window see context past its {m.window} px "
+                           "crop." if getattr(m, "padding", False) else ""))
+            else:
+                st.info(f"{card.label}: its max pool {name} is {layer.kernel}x{layer.kernel} (k = "
+                        f"{k}, {k * k} offset maps): with offsets a {m.window}x{m.window} window "
+                        f"starts every {m.prepool_stride} px of each scale instead of every "
+                        f"{m.stride} px.")
     if not fine:
         st.warning("Offsets are off in the sidebar: the network pools once, so there is only "
                    f"the coarse map below. Tick *Offsets* to see the {k * k} maps.")
@@ -185,21 +186,22 @@ def no_offsets(a) -> None:
     st.title("Offsets")
     m = ctx.model
     strides = list(getattr(m, "strides", (m.stride,)))
-    if len(strides) > 1:
-        st.info(f"No offset pooling in this net (k = 1). What the offset trick became: finer "
-                f"output maps read off earlier layers: strides {'/'.join(map(str, strides))}.")
-        sides = geometry.window_sides(m)
-        st.markdown(
-            f"OverFeat made its stride-36 map finer (12 px) by pooling at 9 offsets. This net "
-            f"reads a stride-{strides[0]} map off an earlier layer instead and mixes the "
-            f"coarser maps into it (its neck, on the Architecture page): each scale gives "
-            f"{len(strides)} maps, stride {strides[0]} with small windows ({sides[0]} px) to "
-            f"stride {strides[-1]} with large ones ({sides[-1]} px). Below: one scale's "
-            f"{len(strides)} maps; click a cell to see its window and the box it predicts.")
-    else:
-        st.info(f"No offset pooling in this net (k = 1): its one map per scale, stride "
-                f"{strides[0]} px, is already its finest.")
-    st.caption(f"**Stride**: {term('stride')} **Window**: {term('window')}")
+    with explain():
+        if len(strides) > 1:
+            st.info(f"No offset pooling in this net (k = 1). What the offset trick became: finer "
+                    f"output maps read off earlier layers: strides {'/'.join(map(str, strides))}.")
+            sides = geometry.window_sides(m)
+            st.markdown(
+                f"OverFeat made its stride-36 map finer (12 px) by pooling at 9 offsets. This net "
+                f"reads a stride-{strides[0]} map off an earlier layer instead and mixes the "
+                f"coarser maps into it (its neck, on the Architecture page): each scale gives "
+                f"{len(strides)} maps, stride {strides[0]} with small windows ({sides[0]} px) to "
+                f"stride {strides[-1]} with large ones ({sides[-1]} px). Below: one scale's "
+                f"{len(strides)} maps; click a cell to see its window and the box it predicts.")
+        else:
+            st.info(f"No offset pooling in this net (k = 1): its one map per scale, stride "
+                    f"{strides[0]} px, is already its finest.")
+        st.caption(f"**Stride**: {term('stride')} **Window**: {term('window')}")
     s, flip = scale_flip(a)
     cls = class_picker(a, "cls")
     name = a.class_names[cls]

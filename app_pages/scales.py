@@ -9,7 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import chart, class_picker, context, from_link, notice, show_code, term
+from app_pages.common import (chart, class_picker, context, explain, from_link, notice, show_code,
+                              term)
 
 ctx = context()
 
@@ -55,26 +56,27 @@ def scale_choice(a, cls: int) -> int:
 
 
 def intro(a, card, pyramid: bool) -> None:
-    if pyramid:
-        strides = list(ctx.model.strides)
-        sides = geometry.window_sides(ctx.model)
-        st.markdown(
-            "At each scale the network runs once over the whole resized image and gives "
-            f"**{len(strides)} maps**, at strides {_join(strides)} px: one probability per "
-            f"class for every cell, each cell a window of {_join(sides)} px centred on it. "
-            f"The **spatial maximum** of a class over a scale's {len(strides)} maps is that "
-            "scale's vote; the final score averages the votes of all views (scales x flips).")
-        st.markdown("**Not the paper's recipe**: besides the image pyramid (six scales) this "
-                    "net has a *feature* pyramid, three output maps per scale read off "
-                    "different depths, instead of offset pooling.")
-    else:
-        st.markdown("At each scale the network runs once over the whole resized image and "
-                    f"gives one probability per class for every {a.window}x{a.window} window. "
-                    "The **spatial maximum** of a class's map is that scale's vote; the final "
-                    "score averages the votes of all views (scales x flips).")
-    st.caption(f"**Scale**: {term('scale')} **Window**: {term('window')} **Stride**: "
-               f"{term('stride')} **Views**: {term('views')}")
-    if card is not None and card.differs:
+    with explain():
+        if pyramid:
+            strides = list(ctx.model.strides)
+            sides = geometry.window_sides(ctx.model)
+            st.markdown(
+                "At each scale the network runs once over the whole resized image and gives "
+                f"**{len(strides)} maps**, at strides {_join(strides)} px: one probability per "
+                f"class for every cell, each cell a window of {_join(sides)} px centred on it. "
+                f"The **spatial maximum** of a class over a scale's {len(strides)} maps is that "
+                "scale's vote; the final score averages the votes of all views (scales x flips).")
+            st.markdown("**Not the paper's recipe**: besides the image pyramid (six scales) this "
+                        "net has a *feature* pyramid, three output maps per scale read off "
+                        "different depths, instead of offset pooling.")
+        else:
+            st.markdown("At each scale the network runs once over the whole resized image and "
+                        f"gives one probability per class for every {a.window}x{a.window} window. "
+                        "The **spatial maximum** of a class's map is that scale's vote; the final "
+                        "score averages the votes of all views (scales x flips).")
+        st.caption(f"**Scale**: {term('scale')} **Window**: {term('window')} **Stride**: "
+                   f"{term('stride')} **Views**: {term('views')}")
+    if card is not None and card.differs:  # not inside explain(): expanders do not nest
         with st.expander(f"How {card.label} differs from the paper's net"):
             st.markdown(card.differs)
 
