@@ -561,6 +561,13 @@ def explain(label: str = "About this page"):
     return st.expander(label) if compact() else st.container()
 
 
+def settings_box(label: str):
+    """A container for a page's view controls above its figure (`with settings_box(...):`):
+    the page itself on a desktop; in presenter mode and on a phone an expander, closed, so the
+    figure is the first screen (the figure's title says what the controls chose)."""
+    return st.expander(label, icon=":material/tune:") if compact() else st.container()
+
+
 def term(name: str) -> str:
     """A term's one-line explanation (overfeat.glossary) for a widget's help= or a caption."""
     return glossary.help_for(name)

@@ -10,7 +10,7 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
 from app_pages.common import (chart, clamp_state, class_picker, context, explain, from_link, notice,
-                              show_code, term)
+                              settings_box, show_code, term)
 
 ctx = context()
 
@@ -88,14 +88,15 @@ def render() -> None:
         no_offsets(a)
         return
     intro(k, a.settings.fine)
-    view = view_controls(a)
-    cls = class_picker(a, "cls")
+    with settings_box("Scale, class and colours"):
+        view = view_controls(a)
+        cls = class_picker(a, "cls")
+        stretch = colour_control()
     n_ch = int(view.features.shape[0])
     # Preselect the channel that fires most at this scale.
     st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
     clamp_state("off_channel", 0, n_ch - 1, 0)
     name = a.class_names[cls]
-    stretch = colour_control()
     ch = offset_maps(view, k, cls, name, n_ch, stretch) if a.settings.fine else None
 
     st.subheader("Coarse map and fine map")
@@ -202,10 +203,11 @@ def no_offsets(a) -> None:
             st.info(f"No offset pooling in this net (k = 1): its one map per scale, stride "
                     f"{strides[0]} px, is already its finest.")
         st.caption(f"**Stride**: {term('stride')} **Window**: {term('window')}")
-    s, flip = scale_flip(a)
-    cls = class_picker(a, "cls")
+    with settings_box("Scale, class and colours"):
+        s, flip = scale_flip(a)
+        cls = class_picker(a, "cls")
+        stretch = colour_control()
     name = a.class_names[cls]
-    stretch = colour_control()
     views = figures.scale_views(a, s, flip)
     v, r, c = level_cell_controls(views, cls, s, flip)
     chart("off_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls, s,

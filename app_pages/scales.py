@@ -9,8 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, class_picker, context, explain, from_link, notice, show_code,
-                              term)
+from app_pages.common import (chart, class_picker, context, explain, from_link, notice,
+                              settings_box, show_code, term)
 
 ctx = context()
 
@@ -159,8 +159,9 @@ def render() -> None:
     card = zoo.CARDS.get(getattr(ctx.model, "name", "pictogram"))
     pyramid = bool(getattr(ctx.model, "pyramid", False))
     intro(a, card, pyramid)
-    cls, flip = controls(a)
-    stretch = colour_control()
+    with settings_box("Class, flips and colours"):
+        cls, flip = controls(a)
+        stretch = colour_control()
     name = a.class_names[cls]
     if pyramid:
         s = scale_choice(a, cls)
