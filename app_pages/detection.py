@@ -68,21 +68,23 @@ def merge_kw(kn: appstate.Knobs) -> dict:
 
 
 @st.cache_resource(max_entries=16, show_spinner="Evaluating the sample scenes...")
-def scene_set_ap(model_key: str, kind: str, knobs: appstate.Knobs, _model):
+def scene_set_ap(model_key: str, kind: str, knobs: appstate.Knobs, names: tuple, obj: tuple,
+                 _model):
     """evaluate's detection report and precision-recall curves of the sample scenes of `kind`
     (appstate.GALLERY) with this model and the sidebar's settings. Each scene's analysis and
     merge are the app's cached ones (common.full_analysis, derived, merged: the prefetch of
     the gallery computes them while a sample scene is on screen); its detections are every
     final box of the merge, ranked by confidence, as `python -m overfeat evaluate` ranks them.
-    ValueError: the model does not know the scenes' classes."""
-    dets, truths, names, obj = [], [], None, None
-    for g in [g for g in appstate.GALLERY if g[0] == kind]:
-        image, objects = common.scene(*g)
+    names, obj: the model's class names and object classes. ValueError: the model does not
+    know the scenes' classes (said before any scene is analysed), or too many boxes to merge."""
+    scenes = [g for g in appstate.GALLERY if g[0] == kind]
+    truths = [evaluate.scene_truth(common.scene(*g)[1], names) for g in scenes]
+    dets = []
+    for g in scenes:
         key = appstate.scene_key(*g)
-        full = common.full_analysis(model_key, key, knobs.fine, knobs.rule, _model, image)
+        full = common.full_analysis(model_key, key, knobs.fine, knobs.rule, _model,
+                                    common.scene(*g)[0])
         a = common.derived(model_key, key, knobs.analysis_key(), full, knobs.settings())
-        names, obj = a.class_names, a.object_classes
-        truths.append(evaluate.scene_truth(objects, names))
         dets.append(common.merged(model_key, key, knobs.merge_key(knobs.score), a).final.as_tuples())
     return (evaluate.detection_report(dets, truths, names, obj),
             evaluate.detection_curves(dets, truths, obj), len(truths), names)
@@ -110,15 +112,18 @@ def image_set(a: Analysis):
     try:
         if kind is not None:
             n = sum(1 for g in appstate.GALLERY if g[0] == kind)
-            return (*scene_set_ap(ctx.model_key, kind, kn, ctx.model),
+            return (*scene_set_ap(ctx.model_key, kind, kn, tuple(a.class_names),
+                                  tuple(a.object_classes), ctx.model),
                     f"the {n} sample {kind} scenes")
         if ctx.image_key.startswith("photo:") and ctx.photo_truth is not None:
             return (*photo_set_ap(ctx.model_key, kn, tuple(a.class_names),
                                   tuple(a.object_classes), ctx.model),
                     "the sample photos with hand-drawn boxes")
-    except ValueError:  # classes the model does not know
-        return None, None, 0, None, (f"{ctx.model_desc} does not know the sample scenes' "
-                                     "classes: choose the pictogram checkpoint for them.")
+    except ValueError as e:  # classes the model does not know, or too many boxes to merge
+        why = (f"{ctx.model_desc} does not know the sample scenes' classes: choose the "
+               "pictogram checkpoint for them." if "not among the model's classes" in str(e)
+               else f"the set's boxes cannot be merged at these settings ({e}).")
+        return None, None, 0, None, " ".join(why.split())
     if ctx.image_key.startswith("photo:"):
         why = ("this model does not know the classes of the sample photos' hand-drawn boxes: "
                "the Objects model does.")

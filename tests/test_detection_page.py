@@ -331,3 +331,15 @@ def test_objects_model_on_a_sample_photo_ranks_the_photo_set():
         if v.n_positives:
             assert rows[a.class_names[cls]]["AP"] == pytest.approx(round(v.ap, 3))
     assert "evaluate's differ" in captions(at)  # the model's own knobs (min score 0.4, ...)
+
+
+@pytest.mark.slow
+def test_a_model_that_does_not_know_the_scenes_says_so_in_one_line():
+    from apptest_helpers import open_link
+
+    det = next(i for i, x in enumerate(appstate.GALLERY) if x[0] == "det")
+    at = ok(open_link({"page": "detection", "img": "gallery", "g": str(det), "model": "objects"}))
+    assert ctx(at).model_key == "zoo:objects"
+    assert "det_pr" not in figures(at)
+    line = [x.value for x in at.caption if x.value.startswith("No precision-recall curve")]
+    assert len(line) == 1 and "does not know the sample scenes' classes" in line[0]
