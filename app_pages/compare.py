@@ -7,8 +7,8 @@ from overfeat import compare
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import (box_score_ui, chart, context, notice, require_boxes, show_code,
-                              table, term)
+from app_pages.common import (box_score_ui, chart, compact, context, explain, notice,
+                              require_boxes, settings_box, show_code, table, term)
 
 ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
@@ -69,11 +69,13 @@ def marks(model_key: str, image_key: str, key: appstate.CompareKey, rule: tuple,
 
 def render() -> None:
     st.title("Greedy vs NMS")
-    st.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
+    intro_box = explain()
+    intro_box.markdown("The paper **accumulates** boxes (greedy merge, section 4.3) where most "
                 "detectors **suppress** them (NMS): all four methods below run on the same "
                 "raw boxes.", help=terms("NMS", "raw box"))
     kn = ctx.knobs
-    with st.expander("The four methods and their settings"):
+    # In presenter mode and on a phone the methods' settings join the folded explanation.
+    with intro_box if compact() else st.expander("The four methods and their settings"):
         st.caption("Non-maximum suppression keeps the most confident box and drops those "
                    "overlapping it by more than an IoU threshold; the greedy merge joins "
                    "boxes into one instead. The raw boxes are the sidebar's (its scales, "
@@ -83,7 +85,7 @@ def render() -> None:
                    "average of the boxes; confidence = sum of the members' scores. nms: all "
                    "classes together (torchvision.ops.nms); batched nms: within a class "
                    "(torchvision.ops.batched_nms); confidence = the kept window's score.")
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = settings_box("NMS IoU and the counting rule").columns([3, 2])
     iou = c1.slider("NMS IoU threshold (boxes overlapping a kept one by more are dropped)",
                     0.05, 0.95, step=0.05, key="cmp_iou", help=term("IoU"))
     card = ctx.card
@@ -114,6 +116,8 @@ def render() -> None:
         rule = SUPPORT_RULE.format(t=f"{threshold:g}")
         short = (f"A final box counts when its **support** is at least {threshold:g}: about "
                  "that many confident windows' worth of class probability behind it.")
+    # Presenter mode and a phone: the pictures first (a container placed here, drawn below).
+    pictures = st.container() if compact() else None
     table(rows)
     st.caption(short, help=terms("score", "views") if by_score else term("support"))
     with st.expander("Why one counting rule for all four methods"):
@@ -138,6 +142,17 @@ def render() -> None:
     # No empty picture: a method that counts no box gets one line saying why (its rule and the
     # best its boxes reach); the others are drawn two per row, large enough to compare.
     drawn = [(i, name) for i, name in enumerate(res) if len(counted[name])]
+    with pictures or st.container():
+        draw_methods(res, counted, scored if by_score else None, drawn, matched, lacking, truth,
+                     by_score, threshold, what, a, iou, truth_kind)
+    notice(notice_bullets(res, counted, matched, lacking, rows, what))
+    show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth,
+              compare.counterparts)
+
+
+def draw_methods(res, counted, scored, drawn, matched, lacking, truth, by_score, threshold,
+                 what, a, iou, truth_kind) -> None:
+    """One line for each method that counts no box, then the others' pictures, two per row."""
     for name in res:
         if not len(counted[name]):
             why = compare.nothing_counted(scored[name] if by_score else res[name],
@@ -165,9 +180,6 @@ def render() -> None:
                       None if m is None else m.missed, lacking[name][:len(shown)],
                       title=f"{name}: {len(d)} boxes counted",
                       depends=(name, iou, threshold, by_score, truth_kind))
-    notice(notice_bullets(res, counted, matched, lacking, rows, what))
-    show_code(compare.compare_rows, compare.run_methods, compare.nms_boxes, compare.match_truth,
-              compare.counterparts)
 
 
 def notice_bullets(res, counted, matched, lacking, rows, what) -> list[str]:

@@ -9,8 +9,8 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages import common
-from app_pages.common import (box_score_ui, chart, context, notice, require_boxes, show_code,
-                              table, term)
+from app_pages.common import (box_score_ui, chart, context, explain, notice, require_boxes,
+                              settings_box, show_code, table, term)
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -173,7 +173,7 @@ def render() -> None:
           "classes' scores drop there." if detection.background_class(a) is not None else
           "This model has no background class: a window that sees no object gives every "
           "class a low score.")
-    st.markdown("Detection (paper section 5): any number of objects, possibly none. " + bg +
+    explain().markdown("Detection (paper section 5): any number of objects, possibly none. " + bg +
                 " The final detections are every box the greedy merge leaves (no non-maximum "
                 "suppression) whose "
                 + ("**score** (the probability-like score below) reaches the minimum below."
@@ -181,12 +181,14 @@ def render() -> None:
                    "confidence, the sum of its windows' class probabilities, reaches the "
                    "minimum below."), help=terms("NMS", "score" if ctx.card.min_box_score
                                                  is not None else "confidence"))
-    min_conf, min_box = controls()
+    box = settings_box("Minimum of a detection")
+    with box:
+        min_conf, min_box = controls()
     by_score = min_box is not None
     what = f"score >= {min_box:g}" if by_score else f"confidence >= {min_conf:g}"
     kn = ctx.knobs
     thr, k = kn.min_score, kn.top_k
-    st.caption(f"Windows below p = {thr:.2f} give no box and the top-{k} classes of each scale "
+    box.caption(f"Windows below p = {thr:.2f} give no box and the top-{k} classes of each scale "
                "enter the merge: the sidebar's *min score of a window* and *top-k* (they start "
                "at the settings the Experiments page's detection mAP was measured with"
                + (", or this model's own" if appstate.MODEL_KNOBS.get(ctx.card.name) else "")

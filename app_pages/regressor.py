@@ -8,7 +8,8 @@ import streamlit as st
 from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import chart, context, notice, require_boxes, show_code, table, term
+from app_pages.common import (chart, context, notice, require_boxes, settings_box, show_code,
+                              table, term)
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -122,7 +123,8 @@ def render() -> None:
         st.warning(f"No boxes: every window of the top-{ctx.knobs.top_k} classes scores below "
                    f"the sidebar's min score of a window ({ctx.knobs.min_score:.2f}): lower it.")
         return
-    s, o, lv, c, show_all = filters(a)
+    with settings_box("Filters: scales, offsets, classes"):
+        s, o, lv, c, show_all = filters(a)
     idx = appstate.filter_boxes(t, scales=s, offsets_=o, classes=c)
     if lv is not None:
         idx = export.keep_levels(t, idx, lv)
@@ -131,8 +133,9 @@ def render() -> None:
     if ids:
         if st.session_state.get("reg_pick") not in ids:
             st.session_state["reg_pick"] = int(drawn[0])
-        pick = st.selectbox("Picked box (or click a box centre)", ids, key="reg_pick",
-                            format_func=lambda i: appstate.box_label(t, i, a.class_names))
+        with settings_box("Picked box"):
+            pick = st.selectbox("Picked box (or click a box centre)", ids, key="reg_pick",
+                                format_func=lambda i: appstate.box_label(t, i, a.class_names))
     else:
         pick = None
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "

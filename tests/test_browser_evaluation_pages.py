@@ -33,11 +33,10 @@ def _detections(page: Page) -> int:
 
 
 def test_detection_page(app: Page):
-    expect(app.get_by_text(re.compile(r"\d+ of 3 objects found"))).to_be_visible()
-    # Lower the score threshold (arrow keys, 0.05 a step) until something is detected (an
-    # untrained model's probabilities stay near 1/21).
-    thumb = app.locator('[data-testid="stSlider"]', has_text="Score threshold").locator(
-        'input[type="range"]')
+    expect(app.get_by_text(re.compile(r"\d+ of 3 objects found")).first).to_be_visible()
+    # Lower the minimum confidence (arrow keys, one step each) until something is detected.
+    thumb = app.locator('[data-testid="stSlider"]', has_text="Minimum confidence").locator(
+        '[role="slider"]')
     for _ in range(6):
         if _detections(app) > 0:
             break
@@ -47,7 +46,7 @@ def test_detection_page(app: Page):
     n = _detections(app)
     assert n > 0
     expect(app.get_by_text(re.compile(rf"^{n} detections \(")).first).to_be_attached()
-    check_figures(app, 2)  # detections with marks, the background map
+    check_figures(app, 3)  # detections with marks, the scene set's PR curves, the background map
     groups = app.locator(".js-plotly-plot").first.evaluate(
         "gd => gd.data.map(t => t.legendgroup || '')")
     marked = sum(g in (MARK_NAMES["TP"], MARK_NAMES["FP"]) for g in groups)

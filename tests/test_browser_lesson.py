@@ -68,6 +68,7 @@ def test_a_phone_sees_the_figure_right_after_the_title(browser, server, where):
     page.set_default_timeout(SLOW)
     page.goto(f"{server}/{'' if where == 'overview' else where}?page={where}&scales=0,1&flips=0")
     settle(page)
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()  # Plotly has drawn
     assert page.locator('[data-testid="stException"]').count() == 0
     assert first_visual_top(page) < 844 - 100
     if where == "overview":  # the pipeline stacked: taller than wide, its texts not overlapping
@@ -76,16 +77,15 @@ def test_a_phone_sees_the_figure_right_after_the_title(browser, server, where):
     ctx.close()
 
 
-def test_a_phone_takes_a_photo_with_its_camera(server):
+def test_a_phone_takes_a_photo_with_its_camera(browser, server):
     """The camera input from a phone's browser: Chromium's fake camera (a test pattern) at
     390x844 with a phone's User-Agent; the photo taken becomes the image every page shows."""
-    from playwright.sync_api import sync_playwright
-
     from browser_helpers import CHROMIUM, LAUNCH_ARGS
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS + [
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+    # A second Chromium of the same Playwright, started with a fake camera.
+    b = browser.browser_type.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+    try:
         ctx = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                             has_touch=True, user_agent=PHONE_UA, permissions=["camera"])
         page = ctx.new_page()
@@ -106,4 +106,5 @@ def test_a_phone_takes_a_photo_with_its_camera(server):
         text = caption.inner_text()
         assert "camera" in text.lower() or "photo" in text.lower(), text
         assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
         b.close()
