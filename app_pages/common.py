@@ -573,6 +573,11 @@ def term(name: str) -> str:
     return glossary.help_for(name)
 
 
+def terms(*names: str) -> str:
+    """A help tooltip explaining several terms, one per paragraph."""
+    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
+
+
 def notice(bullets: list[str], where=None) -> None:
     """The page's "What to notice" box: two or three bullets with the current image's numbers,
     for a student following alone (issue 27)."""

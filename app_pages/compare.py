@@ -8,7 +8,7 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages.common import (box_score_ui, chart, compact, context, explain, notice,
-                              require_boxes, settings_box, show_code, table, term)
+                              require_boxes, settings_box, show_code, table, term, terms)
 
 ctx = context()
 require_boxes(ctx, "Greedy vs NMS")
@@ -48,11 +48,6 @@ SCORE_RULE = (
     "for all four methods: an NMS box's score comes from the kept box and those it suppressed. "
     "This model's summed confidences grow with the number of views and windows, so they are "
     "not counted on.")
-
-
-def terms(*names: str) -> str:
-    """A help tooltip explaining several terms (overfeat.glossary's lines)."""
-    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

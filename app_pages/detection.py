@@ -10,7 +10,7 @@ from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages import common
 from app_pages.common import (box_score_ui, chart, context, explain, notice, require_boxes,
-                              settings_box, show_code, table, term)
+                              settings_box, show_code, table, term, terms)
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -47,11 +47,6 @@ def controls() -> tuple[float, float | None]:
         help="A merged box is reported when its windows' probabilities add up to at least "
              "this: about that many confident windows must agree. 0 keeps every merged box "
              "(what the mAP on the Experiments page ranks).")), None
-
-
-def terms(*names: str) -> str:
-    """A help tooltip explaining several terms (overfeat.glossary's lines)."""
-    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
 
 
 # --- the current scene set's precision-recall curves ------------------------------------------

@@ -9,7 +9,7 @@ from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
 from app_pages.common import (chart, context, notice, require_boxes, settings_box, show_code,
-                              table, term)
+                              table, term, terms)
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -59,11 +59,6 @@ def filters(a):
 def _wide(model) -> int:
     """A pyramid net's window side in strides (NanoDet: 5)."""
     return geometry.window_sides(model)[0] // model.strides[0]
-
-
-def terms(*names: str) -> str:
-    """A help tooltip explaining several terms (overfeat.glossary's lines)."""
-    return "\n\n".join(f"**{n}**: {term(n)}" for n in names)
 
 
 def box_line(model) -> str:

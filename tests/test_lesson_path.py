@@ -118,15 +118,16 @@ def test_glossary_numbers_follow_the_model():
 
 
 def _term_calls() -> set[str]:
-    """Every term(...) / help_for(...) name the pages pass (a typo would show no tooltip)."""
+    """Every term(...) / terms(...) / help_for(...) name the pages pass (a typo would show no
+    tooltip)."""
     names = set()
     for p in list((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]:
         for node in ast.walk(ast.parse(p.read_text())):
             if (isinstance(node, ast.Call) and getattr(node.func, "id",
                                                        getattr(node.func, "attr", None))
-                    in ("term", "help_for") and node.args
-                    and isinstance(node.args[0], ast.Constant)):
-                names.add(node.args[0].value)
+                    in ("term", "terms", "help_for")):
+                names |= {a.value for a in node.args if isinstance(a, ast.Constant)
+                          and isinstance(a.value, str)}
     return names
 
 
