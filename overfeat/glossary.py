@@ -151,7 +151,10 @@ def examples(info: dict, knobs, answer: list[dict] | None = None) -> dict[str, s
     n_scales = len(info["sizes"])
     sizes = ", ".join(f"{w}x{h}" for h, w in info["sizes"])
     ex: dict[str, str] = {
-        "scale": f"this image ({W}x{H}) is run at {n_scales} scale(s): {sizes}.",
+        "scale": f"this image ({W} wide x {H} high) is run at {n_scales} scale(s) "
+                 f"(width x height): {sizes}.",
+        "IoU": "a detection is right at IoU >= 0.5 with a true object of its class (the VOC "
+               "rule the Detection page uses).",
         "views": f"{info['inputs']} input(s): {n_scales} scale(s)"
                  + (" x 2 (flips)" if info["flips"] else ", no flips")
                  + (f"; {info['maps']} output maps (one per input and pyramid level)"
@@ -173,10 +176,14 @@ def examples(info: dict, knobs, answer: list[dict] | None = None) -> dict[str, s
     else:
         ex["window"] = "this model has no single window: each pyramid level's cells see " \
                        "their own region (strides " + ", ".join(map(str, info["strides"])) + ")."
-    ex["stride"] = (f"{_px(info['stride'])} here"
-                    + (f" (coarse {info['coarse']} px, fine {info['prepool']} px)"
-                       if info["offsets"] else "")
-                    + f"; {info['windows']:,} windows in all.")
+    if info["pyramid"]:
+        ex["stride"] = (f"{', '.join(map(str, info['strides']))} px here (one output map "
+                        f"each); {info['windows']:,} windows in all.")
+    else:
+        ex["stride"] = (f"{_px(info['stride'])} here"
+                        + (f" (coarse {info['coarse']} px, fine {info['prepool']} px)"
+                           if info["offsets"] else "")
+                        + f"; {info['windows']:,} windows in all.")
     if info["offsets"]:
         n = info["k"] ** 2
         ex["offset"] = f"{info['k']} x {info['k']} = {n} offsets here ({info['offset_kind']})."
@@ -198,7 +205,10 @@ def examples(info: dict, knobs, answer: list[dict] | None = None) -> dict[str, s
         b = answer[0]
         ex["confidence"] = (f"the top box ({b['class']}) has confidence {b['confidence']:,.1f} "
                             f"from {b['windows']:,} windows.")
-        ex["support"] = f"the top box ({b['class']}) merged {b['windows']:,} windows."
+        ex["support"] = (f"the top box ({b['class']}) has support {b['confidence']:,.1f}: "
+                         f"the summed probabilities of its {b['windows']:,} windows.")
+        ex["match score"] = (f"the {b['windows']:,} raw boxes behind the top box "
+                             f"({b['class']}) were joined pair by pair, lowest score first.")
         if b.get("score") is not None:
             ex["score"] = f"the top box ({b['class']}) scores {b['score']:.2f}."
     if info["top"]:
