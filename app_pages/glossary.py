@@ -8,7 +8,7 @@ from overfeat import glossary
 from overfeat.app import export
 from overfeat.app import state as appstate
 from overfeat.predict import detections
-from app_pages.common import context, notice, table
+from app_pages.common import context, notice, show_code, table
 
 ctx = context()
 st.title("Glossary")
@@ -42,3 +42,4 @@ else:
             sec = f" *(paper, section {t.section})*" if t.section[:1].isdigit() else (
                 f" *{t.section}*" if t.section else "")
             st.markdown(f"**{t.name}**: {t.more}{sec}")
+show_code(glossary.help_for, glossary.examples)

@@ -517,7 +517,7 @@ def test_odd_but_valid_images_are_converted():
     assert metrics(at)["raw boxes"] == str(n_boxes)
     if n_boxes == 0:
         assert at.button(key="merge_next").disabled
-        assert "nothing to merge (0 box)" in _step_of(at, "literal")[2]
+        assert "0 raw boxes: nothing to merge" in _step_of(at, "literal")[2]
 
 
 def _checkpoint(cfg_dict: dict, state: dict) -> bytes:
