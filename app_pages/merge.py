@@ -3,14 +3,17 @@ figure (the sidebar's match score; the other score, or both, one click away), th
 merged drawn on top and its match score taken apart beside it; the counts, the explanations
 and the final boxes follow below."""
 
+import inspect
+
 import numpy as np
 import streamlit as st
 
 from overfeat import merge
 from overfeat.app import export, figures, share
+from overfeat.app.figures import raster
 from overfeat.predict import detections
 from app_pages.common import (chart, clamp_state, context, from_link, notice, require_boxes,
-                              show_code, sync_link, table, term)
+                              sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -21,6 +24,8 @@ ALL = -1  # the class filter's "every class"
 # The main figure's height (px). Presenter mode's 1280x720 projector: the title, the caption
 # row and the buttons take about 230 px, so the figure fits the rest of the first screen.
 FIG_HEIGHT, PRESENTER_FIG_HEIGHT = 600, 470
+FONT_PX, PRESENTER_SCALE = 15, figures.PRESENTER_SCALE  # the pictures' text (px)
+FINAL_HEIGHT = 560  # the final boxes' picture (px), beside its table below
 
 
 # --- callbacks (run before the fragment draws its widgets) --------------------------------
@@ -89,17 +94,21 @@ def view_ui(where) -> str:
     return v if v in VIEWS else score
 
 
-def class_filter(where, r, names) -> tuple[int, np.ndarray | None]:
-    """The class filter: (class or ALL, the mask of the steps it keeps or None)."""
-    classes = sorted({int(c) for c in r.labels.tolist()})
-    options = [ALL] + classes
+def class_filter_options(r) -> list[int]:
+    """The class filter's choices (every class, then the classes the merge has boxes of); a
+    value no longer among them (a link's, another image's) goes back to every class. Run
+    before the stepper, which reads it."""
+    options = [ALL] + sorted({int(c) for c in r.labels.tolist()})
     if st.session_state.get("merge_class") not in options:
         st.session_state["merge_class"] = ALL
-    cls = where.selectbox("Steps of class", options, key="merge_class",
-                          format_func=lambda c: "every class" if c == ALL else names[c],
-                          help="Previous, Next, Play and the jumps go through this class's "
-                               "merges only.")
-    return cls, (None if cls == ALL else merge.steps_of_class(r, cls))
+    return options
+
+
+def class_filter(where, options, names) -> None:
+    where.selectbox("Steps of class", options, key="merge_class",
+                    format_func=lambda c: "every class" if c == ALL else names[c],
+                    help="Previous, Next, Play and the jumps go through this class's merges "
+                         "only.")
 
 
 def step_controls(n: int, mask) -> None:
@@ -149,42 +158,81 @@ def step_text(kind: str, r, ms: merge.MergeStep, names) -> str:
     return f"{head}  \n{body}{stop}"
 
 
-def breakdown(kind: str, ms: merge.MergeStep) -> merge.ScoreParts | None:
-    """The current pair's match score taken apart: the parts and how they add up."""
+def step_info(r, step: int) -> merge.MergeStep:
+    """A step's words without replaying its boxes (alive is None): the other score's line,
+    which MergeResult.step would replay the whole merge for (30 ms at 2,800 steps)."""
+    step = max(0, min(int(step), r.n_steps))
+    out = merge.MergeStep(step=step, n_steps=r.n_steps, alive=None,
+                          remaining=int(r.boxes.shape[0]) - step)
+    if step >= 1:
+        out.pair = tuple(int(v) for v in r.pairs[step - 1])
+        out.score = float(r.step_scores[step - 1])
+        out.label = int(r.step_labels[step - 1])
+    if step == r.n_steps:
+        out.stopped = r.stop_reason()
+    return out
+
+
+def breakdown(kind: str, ms: merge.MergeStep) -> tuple[str, merge.ScoreParts | None]:
+    """The current pair's match score taken apart, as Markdown: the parts in a table and how
+    they add up (the page's main score first); "" before the first merge."""
     if ms.pair is None:
-        return None
+        return "", None
     p = merge.score_parts(ms.b1.numpy(), ms.b2.numpy())
-    table([{"part": "centre distance", "value": f"{p.centre_distance:,.2f} px"},
-           {"part": "mean box side", "value": f"{p.mean_side:,.1f} px "
-                                              f"({p.side_a:,.1f}, {p.side_b:,.1f})"},
-           {"part": "intersection", "value": f"{p.intersection:,.0f} px²"},
-           {"part": "IoU", "value": f"{p.iou:.3f}"}])
+    rows = [("centre distance", f"{p.centre_distance:,.2f} px"),
+            ("mean box side", f"{p.mean_side:,.1f} px ({p.side_a:,.1f}, {p.side_b:,.1f})"),
+            ("intersection", f"{p.intersection:,.0f} px²"), ("IoU", f"{p.iou:.3f}")]
     lit = (f"literal = {p.centre_distance:,.2f} + {p.intersection:,.0f} = "
            f"**{p.literal:,.4g}**")
     cor = (f"corrected = {p.centre_distance:,.2f} / {p.mean_side:,.1f} − {p.iou:.3f} = "
            f"**{p.corrected:.4g}**")
-    st.markdown(f"{lit}  \n{cor}" if kind == "literal" else f"{cor}  \n{lit}",
-                help=f"{term('literal match score')} {term('corrected match score')} "
-                     f"{term('IoU')}")
-    return p
+    text = ("| part | value |\n|:--|--:|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
+            + "\n" + (f"{lit}  \n{cor}" if kind == "literal" else f"{cor}  \n{lit}"))
+    return text, p
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _canvas(image_key: str, height: int, pad: float, dim: float, _image):
+    """The image under every picture of one size (raster.canvas), once per image."""
+    return raster.canvas(_image, height, pad, dim)
+
+
+PICTURES = "_pictures"  # session state: what each picture on the page drew (tests read it)
+
+
+def picture(key: str, pic: raster.Picture) -> None:
+    """A package picture (figures.raster: a JPEG, not a Plotly figure, issue 27: a step then
+    costs the browser one image decode) in a container keyed `key`, shown at the size it was
+    drawn (narrower where the column is). What it drew goes to session state under `key`,
+    beside its bytes: the tests read it as they read a figure's traces (the bytes name the
+    image the page shows)."""
+    jpeg = pic.jpeg()
+    with st.container(key=key):
+        st.image(jpeg, output_format="JPEG")
+    st.session_state.setdefault(PICTURES, {})[key] = {
+        "jpeg": jpeg, "items": pic.items(), "title": pic.title, "font_size": pic.font_size}
+
+
+def font_size() -> int:
+    return round(FONT_PX * (PRESENTER_SCALE if st.session_state.get("presenter") else 1))
 
 
 def draw(kind: str, r, step: int, names, max_boxes, height: int) -> merge.MergeStep:
+    """One score's step picture (raster.merge_picture), `height` px tall."""
     ms = r.step(step)
     title = f"{kind}: step {ms.step}/{r.n_steps}, {ms.remaining} boxes"
-    chart(f"merge_fig_{kind}", figures.merge_figure, ctx.backdrop(), ms, names, title,
-          max_boxes, height, depends=(kind, ms.step))
+    base = _canvas(ctx.image_key, height, raster.PAD, raster.DIM, ctx.image)
+    picture(f"merge_fig_{kind}", raster.merge_picture(base, ms, names, title, max_boxes,
+                                                      font_size=font_size()))
     return ms
 
 
-def what_to_notice(kind: str, r, ms, parts, n_raw: int, big: int, other: str, ro) -> None:
-    if ms.pair is None:
-        first = (f"{n_raw} raw boxes; each Next merges the pair with the lowest {kind} match "
-                 f"score, while it is <= t = {r.threshold:g}.")
-    else:
-        first = (f"Step {ms.step}: b1 and b2 (on top) have centres {parts.centre_distance:.1f} "
-                 f"px apart and IoU {parts.iou:.2f}, so their {kind} score is {ms.score:.3g}; "
-                 f"the dashed box is their merge.")
+def what_to_notice(kind: str, r, n_raw: int, big: int, other: str, ro) -> None:
+    """The image's numbers (not the step's: those are beside the picture), so that the box
+    stays outside the stepper and a step does not redraw it."""
+    first = (f"{n_raw} raw boxes: each Next merges the pair with the lowest {kind} match score "
+             f"while it is <= t = {r.threshold:g}. The pair is drawn on top (b1 solid orange, "
+             f"b2 dotted blue), the dashed box is their merge, its score taken apart beside it.")
     second = (f"The {kind} merge ends with {len(r.final)} boxes after {r.n_steps} merges; "
               + (f"{other} makes none ({merge.no_steps_reason(ro)})." if ro.n_steps == 0 else
                  f"{other} ends with {len(ro.final)} after {ro.n_steps}."))
@@ -193,12 +241,38 @@ def what_to_notice(kind: str, r, ms, parts, n_raw: int, big: int, other: str, ro
     notice([first, second, third])
 
 
+def panel(main: str, results: dict, steps: dict, names, n: int, mask) -> None:
+    """Beside the picture: each score's step in words, the pair's match score taken apart, the
+    jumps and the step slider."""
+    ms = steps[main]
+    parts_text, parts = breakdown(main, ms)
+    st.markdown(step_text(main, results[main], ms, names)
+                + (f"\n\n{parts_text}" if parts_text else ""),
+                help=f"{term('literal match score')} {term('corrected match score')} "
+                     f"{term('IoU')}")
+    for kind in (k for k in KINDS if k != main):
+        ms_k = steps.get(kind) or step_info(results[kind], ms.step)
+        st.markdown(step_text(kind, results[kind], ms_k, names))
+    r = results[main]
+    j1, j2 = st.columns(2)
+    j1.button("→ Other cluster", on_click=_jump_to, args=("cluster", r, mask),
+              key="merge_next_cluster", disabled=n == 0, width="stretch",
+              help="The next merge that builds another final box than this step's.")
+    j2.button("→ Big change", on_click=_jump_to, args=("big", r, mask),
+              key="merge_next_big", disabled=n == 0, width="stretch",
+              help=f"The next merge whose merged box has IoU < {merge.BIG_CHANGE_IOU:g} "
+                   "with the more confident box of its pair.")
+    note = st.session_state.pop("_merge_note", None)
+    if note:
+        st.caption(note)
+    st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
+
+
 def render() -> None:
     a = ctx.analysis()
     names = a.class_names
     results = {kind: ctx.merge(kind) for kind in KINDS}
     score = ctx.knobs.score
-    other = next(k for k in KINDS if k != score)
     st.title("Merge")
     c1, c2 = st.columns([3, 2], vertical_alignment="center")
     c1.caption("Paper §4.3: repeatedly merge the pair of boxes with the lowest match score, "
@@ -206,12 +280,19 @@ def render() -> None:
     view = view_ui(c2)
     shown = list(KINDS) if view == "both" else [view]
     main = score if view == "both" else view
+    other = next(k for k in KINDS if k != main)
     n = max(results[k].n_steps for k in shown)
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)
     n_raw = len(a.table)
+    big = int(merge.big_changes(results[main]).sum())
+    options = class_filter_options(results[main])
 
+    # The stepper: what a step changes, and only that (a fragment reruns alone; issue 27,
+    # speed: a step reruns the buttons, the picture, the panel beside it and the notice). The
+    # settings that are not a step (the class filter, steps per click, all boxes, the chart's
+    # switch) sit under it: changing one reruns the page.
     @st.fragment(run_every=0.7 if playing else None)
     def stepper() -> None:
         r = results[main]
@@ -231,64 +312,53 @@ def render() -> None:
         presenter = bool(st.session_state.get("presenter"))
         height = PRESENTER_FIG_HEIGHT if presenter else FIG_HEIGHT
         max_boxes = None if st.session_state.get("merge_all") else figures.DEFAULT_MAX_BOXES
+        step = int(st.session_state["merge_step"])
         if view == "both":
-            cols = st.columns(2)
             steps = {}
-            for col, kind in zip(cols, KINDS):
+            for col, kind in zip(st.columns(2), KINDS):
                 with col:
-                    steps[kind] = draw(kind, results[kind], int(st.session_state["merge_step"]),
-                                       names, max_boxes, height)
-            fig_col, side = st.container(), st.columns([1, 1, 1])
-            panel = side
+                    steps[kind] = draw(kind, results[kind], step, names, max_boxes, height)
+            fig_col, side = st.container(), st.container()
         else:
-            left, right = st.columns([2.4, 1])
-            with left:
-                steps = {main: draw(main, r, int(st.session_state["merge_step"]), names,
-                                    max_boxes, height)}
-            fig_col, panel = left, [right, right, right]
+            fig_col, side = st.columns([2.4, 1])
+            with fig_col:
+                steps = {main: draw(main, r, step, names, max_boxes, height)}
+        with side:
+            panel(main, results, steps, names, n, mask)
         ms = steps[main]
-        step = ms.step
-        with panel[0]:
-            for kind in [main] + [k for k in KINDS if k != main]:
-                ms_k = steps.get(kind) or results[kind].step(step)
-                st.markdown(step_text(kind, results[kind], ms_k, names))
-            parts = breakdown(main, ms)
-        with panel[1]:
-            j1, j2 = st.columns(2)
-            j1.button("→ Other cluster", on_click=_jump_to, args=("cluster", r, mask),
-                      key="merge_next_cluster", disabled=n == 0, width="stretch",
-                      help="The next merge that builds another final box than this step's.")
-            j2.button("→ Big change", on_click=_jump_to, args=("big", r, mask),
-                      key="merge_next_big", disabled=n == 0, width="stretch",
-                      help=f"The next merge whose merged box has IoU < {merge.BIG_CHANGE_IOU:g} "
-                           "with the more confident box of its pair.")
-            note = st.session_state.pop("_merge_note", None)
-            if note:
-                st.caption(note)
-            class_filter(st, r, names)
-        with panel[2]:
-            st.slider("Step (0 = the raw boxes)", 0, max(n, 1), key="merge_step", disabled=n == 0)
-            st.select_slider("Steps per click / tick", JUMPS, key="merge_jump")
-            st.toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most confident)",
-                      key="merge_all")
-        with fig_col:
-            what_to_notice(main, r, ms, parts, n_raw, int(merge.big_changes(r).sum()),
-                           next(k for k in KINDS if k != main),
-                           results[next(k for k in KINDS if k != main)])
-        if st.toggle("Chart: the match score of every step", key="merge_chart"):
-            fig = figures.merge_scores_figure({k: results[k] for k in shown}, step)
+        if st.session_state.get("merge_chart"):
+            fig = figures.merge_scores_figure({k: results[k] for k in shown}, ms.step)
             if fig is None:
                 st.caption("No merge made a step: nothing to chart.")
             else:
                 chart("merge_scores", figures.merge_scores_figure,
-                      {k: results[k] for k in shown}, step, depends=(tuple(shown), step))
+                      {k: results[k] for k in shown}, ms.step, depends=(tuple(shown), ms.step))
         sync_link()  # a fragment's rerun does not run app.py: the link follows it here
 
     stepper()
+    what_to_notice(main, results[main], n_raw, big, other, results[other])
+    s = st.columns([1.2, 1, 1.3, 1.1], vertical_alignment="bottom")
+    class_filter(s[0], options, names)
+    s[1].select_slider("Steps per click / tick", JUMPS, key="merge_jump")
+    s[2].toggle(f"Draw all boxes (default: the {figures.DEFAULT_MAX_BOXES} most confident)",
+                key="merge_all")
+    s[3].toggle("Chart: the match score of every step", key="merge_chart")
     summary(a, results)
     final_boxes(a, results, shown)
-    show_code(merge.match_score, merge.score_parts, merge.merge_reference, merge.merge,
-              merge._update_minima)
+    package_code(merge.match_score, merge.score_parts, merge.merge_reference, merge.merge,
+                 merge._update_minima)
+
+
+def package_code(*objects) -> None:
+    """common.show_code's expander, highlighted only while it is open: the browser's syntax
+    highlighting of these five functions cost about 0.18 s of Chromium CPU on every switch to
+    this page, closed or not (measured, issue 27); closed, the same code is plain text, the
+    same for tests."""
+    with st.expander("The package code this page ran", key="merge_code",
+                     on_change="rerun") as box:
+        for obj in objects:
+            st.caption(f"{inspect.getmodule(obj).__name__}.{obj.__qualname__}")
+            st.code(inspect.getsource(obj), language="python" if box.open else None)
 
 
 def summary(a, results: dict) -> None:
@@ -336,9 +406,12 @@ def final_boxes(a, results: dict, shown: list[str]) -> None:
         r = results[kind]
         with col:
             dets = detections(a, r, int(n_final))
-            chart(f"merge_final_{kind}", figures.final_boxes_figure, ctx.backdrop(), r, names,
-                  int(n_final), ctx.truth,
-                  title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges", depends=(kind,))
+            height = FINAL_HEIGHT if len(shown) == 1 else FINAL_HEIGHT * 3 // 4
+            base = _canvas(ctx.image_key, height, 0.03, 1.0, ctx.image)
+            picture(f"merge_final_{kind}", raster.final_boxes_picture(
+                base, r, names, int(n_final), ctx.truth,
+                title=f"{kind}: {len(r.final)} boxes after {r.n_steps} merges",
+                font_size=font_size()))
             table(export.final_box_rows(dets))
     for kind in (k for k in KINDS if k not in shown):
         r = results[kind]

@@ -107,6 +107,36 @@ def figures(at: AppTest) -> dict[str, dict]:
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
 
 
+def pictures(at: AppTest) -> dict[str, dict]:
+    """The page's raster pictures (figures.raster, shown with st.image in a container keyed
+    like a chart: the Merge page's) by key: {"url", "items" (what was drawn, in order, as
+    trace-like dicts), "title", "font_size"}. What the page recorded is checked to be the image
+    it shows: the image's URL is named by the hash of the recorded JPEG's bytes."""
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    urls: dict[str, str] = {}
+
+    def walk(node, key=None):
+        pid = getattr(getattr(node, "proto", None), "id", "") or ""
+        if isinstance(pid, str) and "-" in pid:
+            key = pid.rsplit("-", 1)[-1]
+        if getattr(node, "type", None) == "image":
+            urls[key] = node.proto.imgs[0].url
+        for child in getattr(node, "children", {}).values():
+            walk(child, key)
+
+    walk(at.main)
+    out = {}
+    for key, rec in (at.session_state["_pictures"] if "_pictures" in at.session_state
+                     else {}).items():
+        if key not in urls:
+            continue  # recorded on an earlier run, not on this page now
+        assert _calculate_file_id(rec["jpeg"], "image/jpeg") in urls[key], key
+        out[key] = {"url": urls[key], "items": rec["items"], "title": rec["title"],
+                    "font_size": rec["font_size"]}
+    return out
+
+
 def traces(fig: dict, kind: str | None = None) -> list[dict]:
     """A figure's traces, all of them or those of one type ("heatmap", "bar", ...)."""
     return [t for t in fig["data"] if kind is None or t.get("type") == kind]

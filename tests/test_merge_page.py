@@ -201,6 +201,136 @@ def test_merge_figure_draws_the_pair_on_top(s):
                        rtol=1e-6)
 
 
+# --- the step picture (figures.raster: what the page shows) -------------------------------------
+from overfeat.app.figures import raster  # noqa: E402
+
+
+def _canvas(h: int = 300):
+    from PIL import Image
+
+    return raster.canvas(Image.new("RGB", (400, 360), (90, 120, 150)), h)
+
+
+@pytest.mark.parametrize("s", [0, 1, 4, 30])
+@pytest.mark.parametrize("max_boxes", [None, 10])
+def test_merge_picture_draws_every_box_by_band_and_the_pair_on_top(s, max_boxes):
+    r = RESULTS[0]
+    ms = r.step(s)
+    names = ["cat", "dog", "bird"]
+    pic = raster.merge_picture(_canvas(), ms, names, "t", max_boxes)
+    items = pic.items()
+    alive = [it for it in items if ":" in it["name"] and "left" in it["name"]]
+    # Every box left is drawn once (the most confident max_boxes), in the band of its
+    # confidence: the band's line width and opacity (naive: each box looked up on its own).
+    order = torch.argsort(ms.alive.confs, descending=True, stable=True)
+    keep = order if max_boxes is None else order[:max_boxes]
+    assert sum(it["x"].count(None) for it in alive) == len(keep)
+    want = {}
+    for k in keep.tolist():
+        conf, c = float(ms.alive.confs[k]), int(ms.alive.labels[k])
+        lo, width, opacity = next(b for b in raster.BANDS if conf >= b[0])
+        want.setdefault((c, width, opacity), []).append(ms.alive.boxes[k].tolist())
+    got = {}
+    for it in alive:
+        c = names.index(it["name"].split(":")[0])
+        n_c = int((ms.alive.labels == c).sum())
+        assert it["name"] == f"{names[c]}: {n_c} box{'' if n_c == 1 else 'es'} left"
+        xs = [v for v in it["x"] if v is not None]
+        ys = [v for v in it["y"] if v is not None]
+        boxes = [[xs[5 * b], ys[5 * b], xs[5 * b + 1], ys[5 * b + 2]] for b in range(len(xs) // 5)]
+        got.setdefault((c, it["line"]["width"], it["opacity"]), []).extend(boxes)
+    assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+    # The faint bands under the strong ones.
+    widths = [it["line"]["width"] for it in alive]
+    assert widths == sorted(widths)
+    if s == 0:
+        assert len(alive) == len(items)
+        return
+    i, j = ms.pair
+    assert [it["name"] for it in items[-5:]] == [
+        "merged box (dashed)", "halo", f"b1 = box #{i} (pair being merged)",
+        f"b2 = box #{j} (pair being merged)", "centres of the pair"]
+    merged, halo, b1, b2, _ = items[-5:]
+    assert (merged["line"]["dash"], b1["line"]["dash"], b2["line"]["dash"]) == ("dash", "solid",
+                                                                              "dot")
+    assert b1["line"]["color"] != b2["line"]["color"]
+    assert np.allclose(b1["x"][:4], [ms.b1[0], ms.b1[2], ms.b1[2], ms.b1[0]])
+    assert np.allclose(b2["y"][:4], [ms.b2[1], ms.b2[1], ms.b2[3], ms.b2[3]])
+    assert np.allclose(merged["x"][:2], [ms.merged[0], ms.merged[2]])
+    # On top in the pixels too: b2's outline was drawn last, so the middle of its first dot
+    # on its top edge has b2's colour whatever lies under it (picture px: the canvas sits
+    # under a title line).
+    im = np.asarray(pic.image)
+    x0, y0, x1, _ = (float(v) * pic.scale + o for v, o in zip(ms.b2, pic.origin * 2))
+    seg = raster.segments(x0, y0, x1, y0, "dot")[0]
+    x, y = round((seg[0] + seg[2]) / 2), round(y0) + round(pic.font_size * 1.6)
+    colour = tuple(int(b2["line"]["color"][k:k + 2], 16) for k in (1, 3, 5))
+    assert tuple(int(v) for v in im[y, x]) == colour
+
+
+def _naive_outline(size, box, width):
+    """A plain loop: the pixels of a solid outline `width` px wide centred on the integer box's
+    edges (odd widths)."""
+    w, h = size
+    x0, y0, x1, y1 = box
+    k = (width - 1) // 2
+    out = np.zeros((h, w), dtype=bool)
+    for y in range(h):
+        for x in range(w):
+            outer = x0 - k <= x <= x1 + k and y0 - k <= y <= y1 + k
+            inner = x0 + k < x < x1 - k and y0 + k < y < y1 - k
+            out[y, x] = outer and not inner
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_outline_pixels_against_a_plain_loop(seed):
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        x0, y0 = (int(v) for v in rng.integers(4, 30, 2))
+        box = (x0, y0, x0 + int(rng.integers(8, 30)), y0 + int(rng.integers(8, 30)))
+        width = int(rng.choice([1, 3, 5]))
+        im = Image.new("L", (70, 70), 0)
+        raster.outline(ImageDraw.Draw(im), box, 255, width)
+        assert np.array_equal(np.asarray(im) > 0, _naive_outline((70, 70), box, width)), \
+            (box, width)
+
+
+@pytest.mark.parametrize("dash", ["dash", "dot"])
+def test_dash_segments_against_a_walk_along_the_line(dash):
+    rng = np.random.default_rng(7)
+    on, off = raster.DASH if dash == "dash" else raster.DOT
+    for _ in range(20):
+        x0, y0, x1, y1 = rng.uniform(0, 200, 4)
+        segs = raster.segments(x0, y0, x1, y1, dash)
+        length = np.hypot(x1 - x0, y1 - y0)
+        for t in np.arange(0.25, length, 0.5):  # naive: on where t mod (on + off) < on
+            p = np.array([x0, y0]) + (np.array([x1, y1]) - [x0, y0]) * t / length
+            inside = any(np.hypot(*(p - [a, b])) + np.hypot(*(p - [c, d]))
+                         <= np.hypot(c - a, d - b) + 1e-6 for a, b, c, d in segs)
+            assert inside == ((t % (on + off)) < on), (t, dash)
+
+
+def test_final_boxes_picture_ranks_the_final_boxes_over_the_truth():
+    r = RESULTS[3]
+    names = ["cat", "dog", "bird"]
+    truth = [{"name": "dog", "box": [10.0, 20.0, 120.0, 140.0]}]
+    from PIL import Image
+
+    base = raster.canvas(Image.new("RGB", (400, 360)), 300, 0.03, 1.0)
+    pic = raster.final_boxes_picture(base, r, names, 3, truth, title="t")
+    items = pic.items()
+    assert items[0]["name"] == "truth: dog" and items[0]["line"]["dash"] == "dot"
+    f = r.final
+    assert [it["name"] for it in items[1:]] == [
+        f"{k + 1}. {names[int(f.labels[k])]} {float(f.confs[k]):.2f}" for k in range(3)]
+    assert [it["line"]["width"] for it in items[1:]] == [4, 2, 2]
+    for k, it in enumerate(items[1:]):
+        assert np.allclose(it["x"][:2], [f.boxes[k][0], f.boxes[k][2]])
+
+
 def test_merge_scores_figure_draws_no_empty_panel():
     boxes, scores, labels = random_boxes(3)
     none = merge.merge(boxes, scores, labels, score="literal", threshold=-1.0)
@@ -214,7 +344,7 @@ def test_merge_scores_figure_draws_no_empty_panel():
 
 
 # --- the page (AppTest) ----------------------------------------------------------------------
-from apptest_helpers import CHEAP, ctx, markdown, metrics, ok, open_link  # noqa: E402
+from apptest_helpers import CHEAP, ctx, markdown, metrics, ok, open_link, pictures  # noqa: E402
 from apptest_helpers import figures as page_figures  # noqa: E402
 
 SCENE = {**CHEAP, "page": "merge", "img": "gallery", "g": "3"}  # det scene 1: three objects
@@ -227,8 +357,11 @@ def _merge_page(extra: dict | None = None):
 
 
 def _breakdown_rows(at) -> dict[str, str]:
-    df = next(t.value for t in at.table if list(t.value.columns) == ["part", "value"])
-    return dict(zip(df["part"], df["value"]))
+    """The breakdown's table (Markdown, under the main score's step line)."""
+    text = next(m for m in markdown(at).split("\n\n") if "| part | value |" in m) \
+        if "| part | value |" in markdown(at) else ""
+    rows = [line.strip("| ").split(" | ") for line in text.splitlines()[2:] if line.startswith("|")]
+    return {a: b for a, b in rows}
 
 
 @pytest.mark.slow
@@ -238,14 +371,15 @@ def test_page_one_figure_pair_on_top_breakdown_and_the_link():
     kind = c.knobs.score
     r = c.merge(kind)
     assert r.n_steps >= 3
-    figs = [k for k in page_figures(at) if k.startswith("merge_fig_")]
-    assert figs == [f"merge_fig_{kind}"]  # one main figure: the sidebar's score
+    figs = [k for k in pictures(at) if k.startswith("merge_fig_")]
+    assert figs == [f"merge_fig_{kind}"]  # one main picture: the sidebar's score
+    assert not [k for k in page_figures(at) if k.startswith("merge_fig_")]  # no Plotly figure
     for n in (1, 2, 3):
         ok(at.button(key="merge_next").click().run())
         assert at.slider(key="merge_step").value == n
         assert at.query_params["step"] == str(n)  # the link follows the fragment's step
     ms = r.step(3)
-    names = [t.get("name") for t in page_figures(at)[f"merge_fig_{kind}"]["data"]]
+    names = [t["name"] for t in pictures(at)[f"merge_fig_{kind}"]["items"]]
     i, j = ms.pair
     assert names[-3:] == [f"b1 = box #{i} (pair being merged)",
                           f"b2 = box #{j} (pair being merged)", "centres of the pair"]
@@ -273,10 +407,10 @@ def test_page_one_figure_pair_on_top_breakdown_and_the_link():
     # The other score, then both: the view is in the link.
     other = next(k for k in merge.SCORES if k != kind)
     ok(at.button_group(key="merge_view").set_value(other).run())
-    assert [k for k in page_figures(at) if k.startswith("merge_fig_")] == [f"merge_fig_{other}"]
+    assert [k for k in pictures(at) if k.startswith("merge_fig_")] == [f"merge_fig_{other}"]
     assert at.query_params["mview"] == other
     ok(at.button_group(key="merge_view").set_value("both").run())
-    assert sorted(k for k in page_figures(at) if k.startswith("merge_fig_")) == [
+    assert sorted(k for k in pictures(at) if k.startswith("merge_fig_")) == [
         "merge_fig_corrected", "merge_fig_literal"]
 
 
