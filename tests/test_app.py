@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import (SAMPLE, SAMPLE_NAME, bomb_png, ctx, encode, figures, grid_blocks,
+                             pictures,
                              header, markdown, metrics, ok, page, rect_x, sample_image, start,
                              traces, xs)
 from overfeat.app import state as appstate
@@ -271,9 +272,12 @@ def _step_of(at: AppTest, kind: str) -> tuple[int, int, str]:
 
 
 def _highlight(at: AppTest, kind: str) -> dict[str, dict]:
-    fig = figures(at)[f"merge_fig_{kind}"]
-    return {tr["name"].split(" ")[0]: tr for tr in fig["data"]
-            if tr.get("name", "").startswith(("b1", "b2", "merged"))}
+    """The pair and the merged box as the Merge page's step picture drew them (issue 27: a
+    raster picture, its drawn items read like traces), {} where that score's picture is not
+    shown (the page draws the sidebar's score; "both" draws the two)."""
+    pic = pictures(at).get(f"merge_fig_{kind}")
+    return {} if pic is None else {tr["name"].split(" ")[0]: tr for tr in pic["items"]
+                                   if tr["name"].startswith(("b1", "b2", "merged"))}
 
 
 def test_box_merge_knob_switches_to_the_papers_plain_average():
@@ -299,7 +303,7 @@ def test_merge_stepper_forward_and_back():
     at = ok(page(start(), "merge"))
     # Issue 27: one main figure by default (the sidebar's score); "both" draws the two merges
     # side by side, as this test reads them, and the chart of every step's score is a switch.
-    assert [k for k in figures(at) if k.startswith("merge_fig_")] == ["merge_fig_corrected"]
+    assert [k for k in pictures(at) if k.startswith("merge_fig_")] == ["merge_fig_corrected"]
     ok(at.button_group(key="merge_view").set_value("both").run())
     ok(at.toggle(key="merge_chart").set_value(True).run())
     c = ctx(at)
@@ -389,7 +393,7 @@ def test_merge_stepper_forward_and_back():
 
     # Final boxes, literal beside corrected, most confident first.
     for kind, r in res.items():
-        title = figures(at)[f"merge_final_{kind}"]["layout"]["title"]["text"]
+        title = pictures(at)[f"merge_final_{kind}"]["title"]
         assert title == f"{kind}: {len(r.final.confs)} boxes after {r.n_steps} merges"
     ok(at.number_input(key="merge_n_final").set_value(3).run())
     for df, r in zip(at.table[-2:], res.values()):

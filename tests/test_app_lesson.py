@@ -12,7 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import (APP, CHEAP, SAMPLE_NAME, TIMEOUT, ctx, encode, figures, ok, open_link,
-                             page, sample_image, start, traces)
+                             page, pictures, sample_image, start, traces)
 from overfeat import detection
 from overfeat.app import share
 from overfeat.app import state as appstate
@@ -133,11 +133,10 @@ def test_the_merge_opens_at_evaluates_settings_and_draws_confidence():
     assert len(r.final.confs) < len(all_boxes.merge().final.confs)  # fewer boxes left
     # Line width and opacity follow confidence: the strong band is drawn wider and opaque.
     ok(at.slider(key="merge_step").set_value(r.n_steps // 2).run())
-    fig = figures(at)["merge_fig_corrected"]
-    widths = {tr["line"]["width"]: tr.get("opacity", 1) for tr in traces(fig, "scatter")
-              if tr.get("legendgroup", "").startswith("class")}
+    items = pictures(at)["merge_fig_corrected"]["items"]  # issue 27: a raster picture
+    widths = {tr["line"]["width"]: tr["opacity"] for tr in items if tr["name"].endswith(" left")}
     assert len(widths) >= 2 and widths[max(widths)] > widths[min(widths)]
-    names = [tr.get("name", "") for tr in fig["data"]]
+    names = [tr["name"] for tr in items]
     # Issue 27: the pair being merged is drawn last (on top), the merged box just under it.
     pair = [i for i, n in enumerate(names) if n.startswith(("b1 = ", "b2 = "))]
     assert pair == [len(names) - 3, len(names) - 2] and names[-1] == "centres of the pair"

@@ -33,8 +33,9 @@ def wait_url(page: Page, step: int) -> None:
 def first_screen(page: Page, height: int, visible: int = 200) -> None:
     """The Next button and the main figure's top both lie inside the first screen (at least
     `visible` px of the figure)."""
-    main = page.locator(f".st-key-merge_fig_{KIND} .js-plotly-plot").first
-    expect(main.locator("svg.main-svg").first).to_be_attached()
+    main = page.locator(f".st-key-merge_fig_{KIND} img").first  # a picture (issue 27)
+    expect(main).to_be_visible()
+    assert main.evaluate("i => i.complete && i.naturalWidth > 0")
     nxt = page.locator(".st-key-merge_next").first.bounding_box()
     fig = main.bounding_box()
     assert nxt is not None and fig is not None
