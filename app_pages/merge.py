@@ -12,8 +12,8 @@ from overfeat import merge
 from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
-from app_pages.common import (chart, clamp_state, context, from_link, notice, require_boxes,
-                              sync_link, table, term)
+from app_pages.common import (chart, clamp_state, context, from_link, is_phone, notice,
+                              require_boxes, sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -21,11 +21,21 @@ KINDS = ("literal", "corrected")
 JUMPS = share.MERGE_JUMPS
 VIEWS = share.MERGE_VIEWS
 ALL = -1  # the class filter's "every class"
-# The main figure's height (px). Presenter mode's 1280x720 projector: the title, the caption
-# row and the buttons take about 230 px, so the figure fits the rest of the first screen.
-FIG_HEIGHT, PRESENTER_FIG_HEIGHT = 600, 470
+# The step picture's largest size (width, height px), drawn at the size it is shown: the
+# picture's column is about 620 px wide at 1400x1000 and 760 px in presenter mode at 1280x720,
+# where the title, the caption row and the buttons take about 230 px, so the picture fits the
+# rest of the first screen; a phone's column about 360 px (its text then stays readable).
+FIG_BOX, PRESENTER_FIG_BOX, PHONE_FIG_BOX = (620, 600), (760, 470), (360, 600)
 FONT_PX, PRESENTER_SCALE = 15, figures.PRESENTER_SCALE  # the pictures' text (px)
-FINAL_HEIGHT = 560  # the final boxes' picture (px), beside its table below
+FINAL_BOX, PHONE_FINAL_BOX = (900, 560), (360, 600)  # the final boxes' picture, the same way
+
+
+def fit_height(box: tuple[int, int], side_by_side: int = 1) -> int:
+    """The height (px) at which the image's picture fits `box` (width, height), one of
+    `side_by_side` pictures in a row (each gets a share of the width)."""
+    w, h = ctx.image.size
+    width = box[0] if side_by_side == 1 else box[0] * 3 // (2 * side_by_side)
+    return max(120, min(box[1], round(width * h / w)))
 
 
 # --- callbacks (run before the fragment draws its widgets) --------------------------------
@@ -310,7 +320,9 @@ def render() -> None:
             _move(1, mask, n)
         step_controls(n, mask)
         presenter = bool(st.session_state.get("presenter"))
-        height = PRESENTER_FIG_HEIGHT if presenter else FIG_HEIGHT
+        box = (PRESENTER_FIG_BOX if presenter else PHONE_FIG_BOX if is_phone()
+               else FIG_BOX)
+        height = fit_height(box, 2 if view == "both" else 1)
         max_boxes = None if st.session_state.get("merge_all") else figures.DEFAULT_MAX_BOXES
         step = int(st.session_state["merge_step"])
         if view == "both":
@@ -406,7 +418,7 @@ def final_boxes(a, results: dict, shown: list[str]) -> None:
         r = results[kind]
         with col:
             dets = detections(a, r, int(n_final))
-            height = FINAL_HEIGHT if len(shown) == 1 else FINAL_HEIGHT * 3 // 4
+            height = fit_height(PHONE_FINAL_BOX if is_phone() else FINAL_BOX, len(shown))
             base = _canvas(ctx.image_key, height, 0.03, 1.0, ctx.image)
             picture(f"merge_final_{kind}", raster.final_boxes_picture(
                 base, r, names, int(n_final), ctx.truth,
