@@ -27,10 +27,11 @@ is printed beside its target; --json prints them all.
    Plotly figure drawn): the first results of a new 500x500 upload and a switch to a new sample
    scene (target <= 1.5 s), every page switch, class change, scale toggle, merge step (Next,
    and the presenter's Right arrow key; target <= 0.5 s), max over the rounds; with the
-   websocket bytes and figure JSON per interaction. The Merge page draws one main figure
-   (issue 27): compare its page switch and steps with an older commit by running that
-   commit's app under the same tests/browser_latency.py (--pages Regressor,Merge
-   --no-keyboard) in the same session.
+   websocket bytes and figure JSON per interaction. The Merge page draws its step and its final
+   boxes as pictures (JPEGs fetched over HTTP, counted as img kB; issue 27): compare its page
+   switch and steps with an older commit by running that commit's app under the same
+   tests/browser_latency.py (--pages Regressor,Merge --no-keyboard) in the same session
+   (docs/BENCHMARKS.md, "Merge page, issue 27").
 """
 
 from __future__ import annotations
@@ -405,6 +406,17 @@ def _s(x) -> str:
     return "?" if x is None else f"{x:.2f} s"
 
 
+def _pictures(row: dict) -> str:
+    """The pictures an interaction fetched over HTTP (the Merge page's), beside the websocket's
+    bytes, and the Chromium CPU the Merge rows are judged by (issue 27)."""
+    img = row.get("img_kb_median") or 0
+    cpu = row.get("browser_cpu_median_s")
+    out = f" + {img:.0f} kB of pictures" if img else ""
+    if "Merge" in row.get("interaction", "") and cpu is not None:
+        out += f", Chromium CPU {cpu:.2f} s"
+    return out
+
+
 def browser_rows(b: dict | None) -> list[tuple[str, str, str]]:
     """Part 6's table rows: (figure, measured, target) per interaction, or one error row."""
     b = b or {}
@@ -417,7 +429,7 @@ def browser_rows(b: dict | None) -> list[tuple[str, str, str]]:
         out.append((f"browser: {row['interaction']}",
                     f"median {row['median_s']:.2f} s, max {row['max_s']:.2f} s "
                     f"({row.get('n', b.get('rounds'))} runs; {row.get('ws_kb_median', 0):.0f} kB "
-                    f"sent, server {_s(row.get('server_median_s'))}, browser after it "
+                    f"sent{_pictures(row)}, server {_s(row.get('server_median_s'))}, browser after it "
                     f"{_s(row.get('after_server_median_s'))})"
                     + ("" if row["max_s"] <= row["target_s"] else " MISSED"),
                     f"<= {row['target_s']:g} s"))

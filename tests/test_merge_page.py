@@ -461,3 +461,16 @@ def test_counts_agree(link):
     assert (classes == 0) == (n_raw == 0)  # issue 28: never 0 raw boxes but 5 classes
     for kind in merge.SCORES:
         assert m[f"{kind}: steps"] == str(ctx(at).merge(kind).n_steps)
+
+
+def test_bench_merge_rows_name_the_pictures_bytes_and_chromium_cpu():
+    from overfeat.bench import browser_rows
+
+    row = {"interaction": "merge step: Next (Merge)", "median_s": 0.12, "max_s": 0.2,
+           "target_s": 0.5, "n": 6, "ws_kb_median": 7.0, "img_kb_median": 56.4,
+           "browser_cpu_median_s": 0.214, "server_median_s": 0.03,
+           "after_server_median_s": 0.05}
+    other = {**row, "interaction": "page switch: Overview", "img_kb_median": 0.0}
+    (_, merge_text, _), (_, other_text, _) = browser_rows({"rows": [row, other]})
+    assert "7 kB sent + 56 kB of pictures, Chromium CPU 0.21 s" in merge_text
+    assert "pictures" not in other_text and "Chromium CPU" not in other_text
