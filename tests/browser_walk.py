@@ -118,8 +118,11 @@ REJECT = {"text.jpg", "truncated.jpg", "strip.png", "empty.jpg", "text.pt", "tin
 # What the page offers, in one pass over the DOM: widgets by testid with their index among the
 # elements of that testid (Playwright's nth), label, place (sidebar or main) and state.
 SCAN_JS = r"""() => {
+  // Laid out is not enough: a closed expander's content keeps its boxes (Streamlit 1.67)
+  // but is not rendered, and a click on it times out.
   const vis = e => !!e && e.getClientRects().length > 0 &&
-                   getComputedStyle(e).visibility !== 'hidden';
+                   getComputedStyle(e).visibility !== 'hidden' &&
+                   (!e.checkVisibility || e.checkVisibility());
   const label = e => {
     const l = e.querySelector('[data-testid="stWidgetLabel"]');
     const t = l ? l.innerText.trim() : '';

@@ -510,8 +510,14 @@ FRESH_JS = """name => {
 
 
 async def read_overview(page) -> tuple[list[tuple[str, float]], int | None]:
-    rows = await page.locator('[data-testid="stTable"] tbody tr').evaluate_all(
-        "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
+    # The top-5 classes: the table whose columns are class and score (the answer's table of
+    # final boxes comes first on the Overview).
+    rows = await page.locator('[data-testid="stTable"]').evaluate_all(
+        """ts => ts.map(t => [[...t.querySelectorAll('thead th')].map(h => h.innerText.trim()),
+                              [...t.querySelectorAll('tbody tr')].map(r =>
+                                  [...r.querySelectorAll('td')].map(td => td.innerText.trim()))])
+               .filter(([h, _]) => h.filter(x => x).join(',') === 'class,score')
+               .flatMap(([_, rs]) => rs)""")
     top = [(r[0], float(r[1])) for r in rows if len(r) >= 2]
     text = await page.locator('[data-testid="stCaptionContainer"]',
                               has_text="averaged over").first.inner_text()

@@ -108,3 +108,36 @@ def test_a_phone_takes_a_photo_with_its_camera(browser, server):
         assert page.locator('[data-testid="stException"]').count() == 0
     finally:
         b.close()
+
+
+def test_link_button_and_lesson_views_in_the_browser(browser, server):
+    """Save the view to the lesson from the link button, open it again from the sidebar's
+    Lesson views after moving elsewhere. Replays the browser walk's seed 15 step 12 too: the
+    closed expander's 'Load the pasted lesson' button is laid out but not rendered, so the
+    walk's scan (browser_walk.SCAN_JS) must not offer it (a click on it timed out)."""
+    from browser_walk import SCAN_JS
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(SLOW)
+    page.goto(f"{server}/merge?page=merge&scales=0,1&flips=0&step=4")
+    settle(page)
+    labels = [b["label"] for b in page.evaluate(SCAN_JS)["stButton"]]
+    assert "Load the pasted lesson" not in labels  # inside the closed Lesson views
+    page.get_by_role("button", name="Link to this view").click()
+    expect(page.locator('[data-testid="stCode"]', has_text="/merge?").first).to_contain_text(
+        "step=4")  # the link, ready to copy
+    page.get_by_label("Save as").fill("Boat, step 4")
+    page.get_by_role("button", name="Save to the lesson").click()
+    settle(page)
+    page.keyboard.press("Escape")
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Scales").click()
+    settle(page)
+    sb = page.locator('[data-testid="stSidebar"]')
+    sb.get_by_text("Lesson views (1)").click()
+    labels = [b["label"] for b in page.evaluate(SCAN_JS)["stButton"]]
+    assert "Load the pasted lesson" in labels  # open now: a target like any other
+    sb.get_by_role("button", name="1. Boat, step 4").click()
+    settle(page)
+    expect(page.locator("h1").first).to_have_text("Merge")
+    assert "step=4" in page.url
+    page.close()
