@@ -531,14 +531,18 @@ async def read_merge(page) -> tuple[int, dict, dict]:
         label = (await m.locator('[data-testid="stMetricLabel"]').inner_text()).strip()
         value = (await m.locator('[data-testid="stMetricValue"]').inner_text()).strip()
         metrics[label] = int(value.replace(",", ""))
-    titles = await page.locator(".js-plotly-plot").evaluate_all(
-        "gds => gds.map(gd => (gd.layout && gd.layout.title && gd.layout.title.text) || '')")
+    # The final boxes of both merges, from the What to notice box (the pictures are JPEGs):
+    # "The corrected merge ends with 12 boxes after 2843 merges; literal ends with 76 after 2."
+    # or "...; literal makes none (...)" (then its final boxes are the raw boxes).
+    text = " ".join(await page.locator('[data-testid="stAlertContainer"]').all_inner_texts())
     finals = {}
-    for t in titles:
-        t = re.sub(r"<[^>]*>", "", t)  # Streamlit's theme wraps titles in <b>
-        m = re.match(r"^(literal|corrected): (\d+) boxes after (\d+) merges", t)
-        if m:
-            finals[m.group(1)] = int(m.group(2))
+    m = re.search(r"The (literal|corrected) merge ends with ([\d,]+) boxes after [\d,]+ "
+                  r"merges; (literal|corrected) (?:ends with ([\d,]+) after|makes none)", text)
+    if m:
+        finals[m.group(1)] = int(m.group(2).replace(",", ""))
+        other = m.group(4)
+        raw = metrics.get("raw boxes")
+        finals[m.group(3)] = int(other.replace(",", "")) if other else raw
     steps = {k: metrics.get(f"{k}: steps") for k in KINDS}
     return metrics.get("raw boxes"), steps, finals
 
@@ -636,7 +640,7 @@ async def run_session(browser, url: str, s: Session, loaded: Gate, finished: Gat
         if merged is not None:
             s.seen = merged
 
-        nxt = page.get_by_role("button", name="Next", exact=True)
+        nxt = page.locator(".st-key-merge_next button").first  # its name carries the key hint
         for k in range(1, MERGE_STEPS + 1):
             s.stage = f"merge step {k}"
             t = await probe.timed(nxt.click)
