@@ -376,7 +376,10 @@ def test_every_page_shows_the_package_code_it_ran_and_lets_figures_be_saved_as_p
         charts = at.get("plotly_chart")
         # No run yet: no loss curve; no evaluation file yet: no Table 2 figure; the Glossary
         # is a table; Merge draws its step and final boxes as pictures (issue 27).
-        assert charts or name in ("training", "experiments", "glossary", "merge"), name
+        # Greedy vs NMS at two scales without flips: no method reaches the support rule, one
+        # line each instead of an empty picture (issue 28).
+        nothing = name == "compare" and sum("counts no box" in c.value for c in at.caption) == 4
+        assert charts or nothing or name in ("training", "experiments", "glossary", "merge"), name
         for el in charts:
             cfg = json.loads(el.proto.config)
             assert cfg == figures.PLOTLY_CONFIG, (name, el.key)
