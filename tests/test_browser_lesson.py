@@ -68,7 +68,8 @@ def test_a_phone_sees_the_figure_right_after_the_title(browser, server, where):
     page.set_default_timeout(SLOW)
     page.goto(f"{server}/{'' if where == 'overview' else where}?page={where}&scales=0,1&flips=0")
     settle(page)
-    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()  # Plotly has drawn
+    main = ".js-plotly-plot" if where == "overview" else '[data-testid="stImage"]'
+    page.locator(f'[data-testid="stMain"] {main}').first.wait_for()  # the main visual is drawn
     assert page.locator('[data-testid="stException"]').count() == 0
     assert first_visual_top(page) < 844 - 100
     if where == "overview":  # the pipeline stacked: taller than wide, its texts not overlapping
