@@ -88,6 +88,26 @@ KEYBOARD_STEP = True
 # Hook for more timed rows on a page (the lead's presenter-mode page switch): async functions
 # (page, rec, name) called after the page `name` was switched to and its own rows timed.
 EXTRA_ROWS: list = []
+PRESENTER_SWITCH = True  # the presenter-mode rows after the Merge page (issue 27)
+
+
+async def presenter_rows(page, rec, sb) -> None:
+    """Presenter mode on (from the Merge page), a page switch by the foot's Next link (the
+    sidebar is collapsed in presenter mode: a presenter follows the lesson's path), then the
+    sidebar opened again and presenter mode off, so the round goes on as before."""
+    toggle = sb.get_by_text("Presenter mode", exact=True)
+    await rec.time("presenter mode on (Merge)", LATER_TARGET_S, toggle.click)
+    await rec.time("page switch in presenter mode: Next -> Detection", LATER_TARGET_S,
+                   page.get_by_text("Next: Detection", exact=True).click, h1="Detection")
+    try:
+        await page.locator('[data-testid="stExpandSidebarButton"]').click()
+        await rec.time("presenter mode off (Detection)", LATER_TARGET_S, toggle.click)
+        # Back where the round was (untimed in spirit: its own row, not a page switch's).
+        await rec.time("back to Merge after presenter mode", LATER_TARGET_S,
+                       page.locator('[data-testid="stSidebarNav"] a', has_text="Merge")
+                       .first.click, h1="Merge")
+    except Exception as e:
+        rec.errors.append(f"presenter mode: cannot leave it: {e}")
 
 
 def upload_png(seed: int, size: int) -> bytes:
@@ -308,6 +328,8 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
                 await page.locator("h1").first.click()
                 await rec.time("merge step: Right arrow key (Merge)", LATER_TARGET_S,
                                lambda: page.keyboard.press("ArrowRight"))
+            if PRESENTER_SWITCH:
+                await presenter_rows(page, rec, sb)
         for extra in EXTRA_ROWS:
             await extra(page, rec, p)
 
