@@ -496,13 +496,16 @@ async def settle(page) -> None:
 
 
 # The Overview's answer, once it belongs to the current run: the caption names the upload and
-# the top-5 table's element is not stale (Streamlit keeps the old one on screen, marked
+# the top-5 table's element is there and not stale (Streamlit keeps the old one on screen, marked
 # data-stale, until the new run replaces it).
 FRESH_JS = """name => {
     const cap = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
         .find(e => e.innerText.includes('Image:'));
     if (!cap || !cap.innerText.includes('Image: upload ' + name)) return false;
-    const t = document.querySelector('[data-testid="stTable"]');
+    // The top-5 classes' table (columns class, score): the answer's table comes first.
+    const t = [...document.querySelectorAll('[data-testid="stTable"]')].find(e =>
+        [...e.querySelectorAll('thead th')].map(h => h.innerText.trim()).filter(x => x)
+            .join(',') === 'class,score');
     if (!t) return false;
     const c = t.closest('[data-testid="stElementContainer"]');
     return !!c && c.getAttribute('data-stale') !== 'true';
