@@ -10,9 +10,8 @@ from overfeat import activations, geometry, multiscale
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, clamp_state, context, explain, from_link, notice, show_code,
-                              table, term)
+from app_pages.common import (chart, clamp_state, colour_control, context, explain, from_link,
+                              notice, show_code, table, term)
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -160,9 +159,7 @@ def trace_section(acts: activations.Activations, s: int) -> None:
     r = int(cols[-2].number_input(f"Row (0-{hh - 1})", 0, hh - 1, step=1, key="arch_row"))
     c = int(cols[-1].number_input(f"Column (0-{ww - 1})", 0, ww - 1, step=1, key="arch_col"))
     # the same control (and session key) as on the Scales and Offsets pages
-    stretch = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
-                                   format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
-                                   key="colour_scale", help=figmaps.COLOUR_HELP) == "stretch"
+    stretch = colour_control()
     chart("arch_out_click", figures.output_maps_figure, acts, pick=(out, r, c), stretch=stretch,
           depends=(s, out, r, c), plot_kw=dict(on_select=_pick_cell, selection_mode="points"))
     t = activations.trace_cell(acts, out, r, c)

@@ -561,6 +561,18 @@ def explain(label: str = "About this page"):
     return st.expander(label) if compact() else st.container()
 
 
+def colour_control() -> bool:
+    """The probability maps' colour scale, one control for the Scales, Offsets and
+    Architecture pages (share.PARAMS colour_scale, linked as colour=): True to stretch to the
+    class's range, False for the absolute 0-1 scale."""
+    from overfeat.app.figures import maps as figmaps
+
+    choice = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
+                                  format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
+                                  key="colour_scale", help=figmaps.COLOUR_HELP)
+    return choice == "stretch"
+
+
 def settings_box(label: str):
     """A container for a page's view controls above its figure (`with settings_box(...):`):
     the page itself on a desktop; in presenter mode and on a phone an expander, closed, so the

@@ -8,9 +8,8 @@ from overfeat import activations, geometry, multiscale, offsets
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, clamp_state, class_picker, context, explain, from_link, notice,
-                              settings_box, show_code, term)
+from app_pages.common import (chart, clamp_state, class_picker, colour_control, context, explain,
+                              from_link, notice, settings_box, show_code, term)
 
 ctx = context()
 
@@ -43,14 +42,6 @@ def scale_flip(a) -> tuple[int, bool]:
                      help=term("flip"))
     return int(s), bool(flip and a.settings.flips)
 
-
-def colour_control() -> bool:
-    """The probability maps' colour scale (share.PARAMS colour_scale, the same key as on the
-    Scales page): True to stretch to the class's range."""
-    choice = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
-                                  format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
-                                  key="colour_scale", help=figmaps.COLOUR_HELP)
-    return choice == "stretch"
 
 
 def _pick_from_click() -> None:

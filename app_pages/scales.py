@@ -9,8 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, class_picker, context, explain, from_link, notice,
-                              settings_box, show_code, term)
+from app_pages.common import (chart, class_picker, colour_control, context, explain, from_link,
+                              notice, settings_box, show_code, term)
 
 ctx = context()
 
@@ -25,14 +25,6 @@ def controls(a) -> tuple[int, bool]:
                               "mapped back onto the original.")
     return cls, flip and a.settings.flips
 
-
-def colour_control() -> bool:
-    """The maps' colour scale (share.PARAMS colour_scale, the same key on the Offsets and
-    Architecture pages): True to stretch to the class's range."""
-    choice = st.segmented_control("Colours of the maps", list(figmaps.COLOUR_LABELS),
-                                  format_func=figmaps.COLOUR_LABELS.__getitem__, required=True,
-                                  key="colour_scale", help=figmaps.COLOUR_HELP)
-    return choice == "stretch"
 
 
 def scale_choice(a, cls: int) -> int:
