@@ -186,7 +186,7 @@ try:
     # boxes on a box page) loses what it writes after st.stop (the random walk found this).
     sync_link(page)
     st.session_state[common.CTX_KEY] = ctx
-    head, link = st.columns([6, 1] if common.compact() else [5, 1.5], vertical_alignment="center")
+    head, link = common.row([6, 1] if common.compact() else [5, 1.5], wrap=False)
     head.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
                  f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
     common.link_popover(link)

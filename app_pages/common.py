@@ -540,6 +540,17 @@ def is_phone() -> bool:
     return "Mobi" in ua
 
 
+def row(weights: list[float], align: str = "center", wrap: bool = True) -> list:
+    """Where a row of controls or numbers goes (`c = row([1, 2]); c[0].button(...)`): columns
+    on a wide screen; on a phone one horizontal container that wraps, since Streamlit stacks
+    columns one per row under 640 px (six buttons or four metrics would push the page's
+    figure a screen down; issue 27, a student's phone)."""
+    if is_phone():
+        line = st.container(horizontal=True, gap="small", vertical_alignment=align, wrap=wrap)
+        return [line] * len(weights)
+    return st.columns(weights, vertical_alignment=align)
+
+
 def compact() -> bool:
     """Presenter mode or a phone: each page's first screen is its main figure, the page's
     explanation folded into an expander (issue 27)."""

@@ -12,7 +12,7 @@ from overfeat import merge
 from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
-from app_pages.common import (chart, clamp_state, context, from_link, is_phone, notice,
+from app_pages.common import (chart, clamp_state, context, from_link, is_phone, notice, row,
                               require_boxes, sync_link, table, term)
 
 ctx = context()
@@ -23,9 +23,10 @@ VIEWS = share.MERGE_VIEWS
 ALL = -1  # the class filter's "every class"
 # The step picture's largest size (width, height px), drawn at the size it is shown: the
 # picture's column is about 620 px wide at 1400x1000 and 760 px in presenter mode at 1280x720,
-# where the title, the caption row and the buttons take about 230 px, so the picture fits the
-# rest of the first screen; a phone's column about 360 px (its text then stays readable).
-FIG_BOX, PRESENTER_FIG_BOX, PHONE_FIG_BOX = (620, 600), (760, 470), (360, 600)
+# where the header line, the title row and the buttons take about 250 px and the picture's
+# title line 34 px (measured with tests/screenshots.py), so a 400 px picture fits the rest of
+# the first screen; a phone's column about 360 px (its text then stays readable).
+FIG_BOX, PRESENTER_FIG_BOX, PHONE_FIG_BOX = (620, 600), (760, 400), (360, 600)
 FONT_PX, PRESENTER_SCALE = 15, figures.PRESENTER_SCALE  # the pictures' text (px)
 FINAL_BOX, PHONE_FINAL_BOX = (900, 560), (360, 600)  # the final boxes' picture, the same way
 
@@ -127,8 +128,7 @@ def step_controls(n: int, mask) -> None:
     clamp_state("merge_step", 0, n, 0)
     off = n == 0
     presenter = st.session_state.get("presenter")
-    c = st.columns([1, 1.3, 1.2, 1.1, 0.8, 1] if presenter else [1, 1.2, 1.1, 1, 0.7, 1],
-                   vertical_alignment="center")
+    c = row([1, 1.3, 1.2, 1.1, 0.8, 1] if presenter else [1, 1.2, 1.1, 1, 0.7, 1])
     c[0].button("First", on_click=_set_step, args=(0,), disabled=off, key="merge_first",
                 width="stretch")
     c[1].button("Previous", on_click=_move, args=(-1, mask, n), key="merge_prev",
@@ -264,7 +264,7 @@ def panel(main: str, results: dict, steps: dict, names, n: int, mask) -> None:
         ms_k = steps.get(kind) or step_info(results[kind], ms.step)
         st.markdown(step_text(kind, results[kind], ms_k, names))
     r = results[main]
-    j1, j2 = st.columns(2)
+    j1, j2 = row([1, 1])
     j1.button("→ Other cluster", on_click=_jump_to, args=("cluster", r, mask),
               key="merge_next_cluster", disabled=n == 0, width="stretch",
               help="The next merge that builds another final box than this step's.")
@@ -283,10 +283,17 @@ def render() -> None:
     names = a.class_names
     results = {kind: ctx.merge(kind) for kind in KINDS}
     score = ctx.knobs.score
-    st.title("Merge")
-    c1, c2 = st.columns([3, 2], vertical_alignment="center")
-    c1.caption("Paper §4.3: repeatedly merge the pair of boxes with the lowest match score, "
-               "until it is above t.", help=f"{term('match score')} {term('t')}")
+    rule = ("Paper §4.3: repeatedly merge the pair of boxes with the lowest match score, "
+            "until it is above t.")
+    if st.session_state.get("presenter"):
+        # A projector's 720 px: the title, the rule and the view share one row, so the
+        # buttons and the picture make the first screen (issue 27).
+        c0, c1, c2 = st.columns([0.8, 1.9, 2.3], vertical_alignment="center")
+        c0.title("Merge")
+    else:
+        st.title("Merge")
+        c1, c2 = st.columns([3, 2], vertical_alignment="center")
+    c1.caption(rule, help=f"{term('match score')} {term('t')}")
     view = view_ui(c2)
     shown = list(KINDS) if view == "both" else [view]
     main = score if view == "both" else view

@@ -35,8 +35,12 @@ html { font-size: 21px; }
   font-size: 0.9rem; white-space: nowrap; overflow: visible; text-overflow: clip; }
 [data-testid="stBaseButton-secondary"], [data-testid="stBaseButton-primary"] {
   padding-left: 0.3rem; padding-right: 0.3rem; min-width: max-content; }
-/* The first screen is the page's figure: less empty space above the title, a smaller title. */
-[data-testid="stMainBlockContainer"] { padding-top: 3.6rem; max-width: 100%; }
+/* The first screen is the page's figure: less empty space above the title, a smaller title.
+   The header bar holds only the sidebar's expand button (left of the page's margin): it goes
+   transparent and lets clicks through, and the page starts under it. */
+header[data-testid="stHeader"] { background: transparent; pointer-events: none; }
+[data-testid="stExpandSidebarButton"] { pointer-events: auto; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.2rem; max-width: 100%; }
 [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 0.8rem; }
 h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 /* Metric values larger than their labels; tables compact, their text on one line each. */
@@ -53,7 +57,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 # page's main figure comes right after the title (issue 27).
 NARROW_CSS = """<style>
 @media (max-width: 640px) {
-  [data-testid="stMainBlockContainer"] { padding-top: 3rem; padding-left: 0.6rem;
+  [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-left: 0.6rem;
     padding-right: 0.6rem; }
   h1 { font-size: 1.7rem !important; }
   [data-testid="stMetricValue"] { font-size: 1.5rem !important; }
