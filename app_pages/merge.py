@@ -22,11 +22,13 @@ JUMPS = share.MERGE_JUMPS
 VIEWS = share.MERGE_VIEWS
 ALL = -1  # the class filter's "every class"
 # The step picture's largest size (width, height px), drawn at the size it is shown: the
-# picture's column is about 620 px wide at 1400x1000 and 760 px in presenter mode at 1280x720,
-# where the header line, the title row and the buttons take about 250 px and the picture's
-# title line 34 px (measured with tests/screenshots.py), so a 400 px picture fits the rest of
-# the first screen; a phone's column about 360 px (its text then stays readable).
-FIG_BOX, PRESENTER_FIG_BOX, PHONE_FIG_BOX = (620, 600), (760, 400), (360, 600)
+# picture's column is about 620 px wide at 1400x1000; a phone's column about 360 px (its text
+# then stays readable). In presenter mode the server does not know the projector's height: the
+# picture is drawn for 1920x1080 (a column about 1150 px wide) and the page's CSS caps its shown
+# height at the window's height less the ~255 px above it (the header line, the title row, the
+# buttons; measured with tests/screenshots.py), so at 1280x720 it shrinks to fit the first
+# screen (sidebar.PRESENTER_CSS, .st-key-merge_fig_*).
+FIG_BOX, PRESENTER_FIG_BOX, PHONE_FIG_BOX = (620, 600), (1000, 680), (360, 600)
 FONT_PX, PRESENTER_SCALE = 15, figures.PRESENTER_SCALE  # the pictures' text (px)
 FINAL_BOX, PHONE_FINAL_BOX = (900, 560), (360, 600)  # the final boxes' picture, the same way
 

@@ -43,6 +43,11 @@ header[data-testid="stHeader"] { background: transparent; pointer-events: none; 
 [data-testid="stMainBlockContainer"] { padding-top: 1.2rem; max-width: 100%; }
 [data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p { font-size: 0.8rem; }
 h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
+/* The Merge page's step pictures: drawn for 1920x1080, shown no taller than the window less
+   what sits above them (header line, title row, buttons: ~255 px), so the picture and its
+   buttons make the first screen on a 1280x720 projector too (merge.PRESENTER_FIG_BOX). */
+[class*="st-key-merge_fig_"] img { max-height: calc(100vh - 260px); width: auto !important;
+  max-width: 100%; object-fit: contain; }
 /* Metric values larger than their labels; tables compact, their text on one line each. */
 [data-testid="stMetricValue"] { font-size: 1.9rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 0.85rem !important; }
