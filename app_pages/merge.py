@@ -3,8 +3,6 @@ figure (the sidebar's match score; the other score, or both, one click away), th
 merged drawn on top and its match score taken apart beside it; the counts, the explanations
 and the final boxes follow below."""
 
-import inspect
-
 import numpy as np
 import streamlit as st
 
@@ -13,7 +11,7 @@ from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
 from app_pages.common import (chart, clamp_state, context, from_link, is_phone, notice, row,
-                              require_boxes, sync_link, table, term)
+                              require_boxes, show_code, sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -366,20 +364,8 @@ def render() -> None:
     s[3].toggle("Chart: the match score of every step", key="merge_chart")
     summary(a, results)
     final_boxes(a, results, shown)
-    package_code(merge.match_score, merge.score_parts, merge.merge_reference, merge.merge,
+    show_code(merge.match_score, merge.score_parts, merge.merge_reference, merge.merge,
                  merge._update_minima)
-
-
-def package_code(*objects) -> None:
-    """common.show_code's expander, highlighted only while it is open: the browser's syntax
-    highlighting of these five functions cost about 0.18 s of Chromium CPU on every switch to
-    this page, closed or not (measured, issue 27); closed, the same code is plain text, the
-    same for tests."""
-    with st.expander("The package code this page ran", key="merge_code",
-                     on_change="rerun") as box:
-        for obj in objects:
-            st.caption(f"{inspect.getmodule(obj).__name__}.{obj.__qualname__}")
-            st.code(inspect.getsource(obj), language="python" if box.open else None)
 
 
 def summary(a, results: dict) -> None:

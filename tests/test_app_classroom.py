@@ -373,6 +373,16 @@ def test_every_page_shows_the_package_code_it_ran_and_lets_figures_be_saved_as_p
         for qual, code in zip(names, shown):
             assert qual.startswith("overfeat."), (name, qual)
             assert code.strip() == inspect.getsource(_resolve(qual)).strip(), (name, qual)
+        # Closed, the code is plain text (the browser's highlighting cost ~0.18 s per page
+        # switch); opened, it is highlighted as Python.
+        assert {c.language for c in exp[0].get("code")} == {"plaintext"}, name
+        (key,) = [k for k in at.session_state if str(k).startswith("code_")
+                  and at.session_state[k] is False]
+        at.session_state[key] = True
+        ok(at.run())
+        exp = [e for e in at.expander if e.label.startswith("The package code")]
+        assert {c.language for c in exp[0].get("code")} == {"python"}, name
+        at.session_state[key] = False
         charts = at.get("plotly_chart")
         # No run yet: no loss curve; no evaluation file yet: no Table 2 figure; the Glossary
         # is a table; Merge draws its step and final boxes as pictures (issue 27).
