@@ -371,7 +371,7 @@ def render() -> None:
 def summary(a, results: dict) -> None:
     """The counts (none contradicts another) and the rule, folded."""
     with_boxes = sorted({int(c) for c in a.table.labels.tolist()})
-    m = st.columns(4)
+    m = row([1, 1, 1, 1])
     m[0].metric("raw boxes", len(a.table), help=term("raw box"))
     m[1].metric("literal: steps", results["literal"].n_steps)
     m[2].metric("corrected: steps", results["corrected"].n_steps)

@@ -66,6 +66,11 @@ NARROW_CSS = """<style>
     padding-right: 0.6rem; }
   h1 { font-size: 1.7rem !important; }
   [data-testid="stMetricValue"] { font-size: 1.5rem !important; }
+  /* Tables keep one line per cell and scroll sideways instead of squeezing a number into
+     four lines */
+  [data-testid="stTable"] { overflow-x: auto; }
+  [data-testid="stTable"] td, [data-testid="stTable"] th,
+  [data-testid="stTable"] td *, [data-testid="stTable"] th * { white-space: nowrap !important; }
 }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
