@@ -7,7 +7,7 @@ from overfeat import compare
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
-from app_pages.common import (box_score_ui, chart, compact, context, explain, notice,
+from app_pages.common import (box_score_ui, chart, compact, context, explain, is_phone, notice,
                               require_boxes, settings_box, show_code, table, term, terms)
 
 ctx = context()
@@ -147,17 +147,24 @@ def render() -> None:
 
 def draw_methods(res, counted, scored, drawn, matched, lacking, truth, by_score, threshold,
                  what, a, iou, truth_kind) -> None:
-    """One line for each method that counts no box, then the others' pictures, two per row."""
+    """One line for each method that counts no box, then the others' pictures, two per row.
+    Presenter mode and a phone (issue 27): the captions under the pictures, not above them."""
+    small = compact()
+    nothing = []
     for name in res:
         if not len(counted[name]):
             why = compare.nothing_counted(scored[name] if by_score else res[name],
                                           None if by_score else threshold,
                                           threshold if by_score else None)
-            st.caption(f"**{name}** counts no box: {why}.")
-    st.caption("Each method's counted boxes"
-               + (": solid green right, dashed red wrong, dotted orange a missed object"
-                  if truth is not None else ", by class")
-               + "; **thick on a white halo**: a box some other method does not keep.")
+            nothing.append(f"**{name}** counts no box: {why}.")
+    for line in [] if small else nothing:
+        st.caption(line)
+    legend = ("Each method's counted boxes"
+              + (": solid green right, dashed red wrong, dotted orange a missed object"
+                 if truth is not None else ", by class")
+              + "; **thick on a white halo**: a box some other method does not keep.")
+    if not small:
+        st.caption(legend)
     for row_start in range(0, len(drawn), 2):
         cols = st.columns(2)
         for col, (i, name) in zip(cols, drawn[row_start:row_start + 2]):
@@ -166,15 +173,21 @@ def draw_methods(res, counted, scored, drawn, matched, lacking, truth, by_score,
             m = matched[name]
             n_lack = sum(1 for x in lacking[name] if x)
             with col:
-                st.caption(f"{name}: {len(d)} of {len(res[name])} boxes have {what}"
-                           + (f"; the {len(shown)} {'best' if by_score else 'most confident'} "
-                              "drawn" if len(shown) < len(d) else ", all drawn")
-                           + (f"; {n_lack} not in every method" if n_lack else ""))
+                line = st.container()
                 chart(f"cmp_fig_{i}", figures.method_marks_figure, ctx.backdrop(), shown,
                       a.class_names, None if m is None else m.status[:len(shown)], truth,
                       None if m is None else m.missed, lacking[name][:len(shown)],
-                      title=f"{name}: {len(d)} boxes counted",
+                      title=f"{name}: {len(d)} boxes counted", phone=is_phone(),
                       depends=(name, iou, threshold, by_score, truth_kind))
+                (st if small else line).caption(
+                    f"{name}: {len(d)} of {len(res[name])} boxes have {what}"
+                    + (f"; the {len(shown)} {'best' if by_score else 'most confident'} "
+                       "drawn" if len(shown) < len(d) else ", all drawn")
+                    + (f"; {n_lack} not in every method" if n_lack else ""))
+    if small:
+        for line in nothing:
+            st.caption(line)
+        st.caption(legend)
 
 
 def notice_bullets(res, counted, matched, lacking, rows, what) -> list[str]:
@@ -191,7 +204,7 @@ def notice_bullets(res, counted, matched, lacking, rows, what) -> list[str]:
     empty = [n for n in res if not len(counted[n])]
     if empty:
         out.append(f"{', '.join(empty)} count{'s' if len(empty) == 1 else ''} no box at "
-                   f"{what}: the line above the pictures says how far {'it falls' if len(empty) == 1 else 'they fall'} short.")
+                   f"{what}: the line {'under' if compact() else 'above'} the pictures says how far {'it falls' if len(empty) == 1 else 'they fall'} short.")
     return out[:3] if len(out) <= 3 else out[:2] + [out[-1]]
 
 

@@ -9,8 +9,8 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.multiscale import Analysis
 from app_pages import common
-from app_pages.common import (box_score_ui, chart, context, explain, notice, require_boxes,
-                              settings_box, show_code, table, term, terms)
+from app_pages.common import (box_score_ui, chart, compact, context, explain, is_phone, notice,
+                              require_boxes, settings_box, show_code, table, term, terms)
 
 ctx = context()
 require_boxes(ctx, "Detection")
@@ -192,7 +192,10 @@ def render() -> None:
     truth_kind = None if truth is None else ("scene" if ctx.truth is not None else "photo")
     key = kn.detection_key(min_conf, min_box)
     r = detected(ctx.model_key, ctx.image_key, key, truth_kind, a, truth, ctx.merge(kn.score))
-    m = st.columns(4)
+    # Presenter mode and a phone (issue 27): the figure first (a container placed here, drawn
+    # below), then the counts; on a phone the four metrics share a wrapping line (common.row).
+    picture = st.container() if compact() else None
+    m = common.row([1, 1, 1, 1])
     m[0].metric("raw boxes kept", len(r.analysis.table), help=term("raw box"))
     m[1].metric("detections", len(r.detections),
                 help=f"{r.below} more merged boxes are below {what}")
@@ -222,10 +225,12 @@ def render() -> None:
     # The figure marks TP and FP, and a box on a difficult object in grey (not counted); each
     # true object's class is written on it (a missed one's below its box).
     status = r.match.status if r.match else None
-    chart("det_fig", figures.labelled_marks_figure, ctx.backdrop(), r.detections, status,
-          truth, r.match.missed if r.match else None,
-          title=f"{len(r.detections)} detections ({what}; {r.below} below; "
-                f"windows >= {thr:.2f}, top-{k})", depends=(min_conf, min_box, truth_kind))
+    with picture or st.container():
+        chart("det_fig", figures.labelled_marks_figure, ctx.backdrop(), r.detections, status,
+              truth, r.match.missed if r.match else None,
+              title=f"{len(r.detections)} detections ({what}; {r.below} below; "
+                    f"windows >= {thr:.2f}, top-{k})", phone=is_phone(),
+              depends=(min_conf, min_box, truth_kind))
     report, curves, n_images, names, set_what = image_set(a)
     notice(notice_bullets(r, truth, what, report, set_what))
     rows = appstate.detection_rows(r.detections, score=by_score)

@@ -6,7 +6,7 @@ import streamlit as st
 from overfeat import bench, geometry
 from overfeat.app import figures
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
-from app_pages.common import chart, context, intro, notice, show_code, table
+from app_pages.common import chart, compact, context, intro, notice, row, show_code, table
 
 ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
@@ -51,7 +51,10 @@ def render() -> None:
     windows = sum(r["windows"] for r in rows) * views
     dense = sum(r["dense multiply-adds"] for r in rows) * views
     crop = sum(r["crop multiply-adds"] for r in rows) * views
-    mcols = st.columns(4)
+    # Presenter mode and a phone (issue 27): the chart first (a container placed here, drawn
+    # below), then the counts; on a phone the four metrics share a wrapping line (common.row).
+    picture = st.container() if compact() else None
+    mcols = row([1, 1, 1, 1])
     mcols[0].metric("windows", f"{windows:,}")
     mcols[1].metric("dense multiply-adds", human_count(dense), help=f"{dense:,}")
     mcols[2].metric("crop-by-crop multiply-adds", human_count(crop), help=f"{crop:,}")
@@ -67,7 +70,8 @@ def render() -> None:
                "and the classifier once per output cell.")
     st.caption(f"The sidebar's {len(rows)} scale(s)" + (" x 2 for flips" if kn.flips else "")
                + f" = {len(rows) * views} view(s); " + how)
-    chart("eff_fig", figures.efficiency_figure, rows)
+    with picture or st.container():
+        chart("eff_fig", figures.efficiency_figure, rows)
     lo, hi = (min(rows, key=lambda r: r["crop / dense"]), max(rows, key=lambda r: r["crop / dense"]))
     notice([f"Crop by crop runs the network {windows:,} times (once per window); dense runs it "
             f"once per view ({len(rows) * views}): {crop / dense:.1f}x fewer multiply-adds.",
@@ -97,7 +101,7 @@ def render() -> None:
     got = st.session_state.get("eff_result")
     if got is not None and got[:3] == (ctx.model_key, hw, int(scale)):
         r = got[3]
-        t = st.columns(4)
+        t = row([1, 1, 1, 1])
         t[0].metric("dense (one view)", f"{1000 * r['dense_s']:.0f} ms")
         t[1].metric("crop by crop", f"{1000 * r['crop_s']:.0f} ms")
         t[2].metric("measured speedup", f"{r['speedup']:.1f}x")

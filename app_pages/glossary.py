@@ -8,9 +8,30 @@ from overfeat import glossary
 from overfeat.app import export
 from overfeat.app import state as appstate
 from overfeat.predict import detections
-from app_pages.common import context, notice, show_code, table
+from app_pages.common import context, is_phone, notice, show_code, table
 
 ctx = context()
+
+
+def _plain(text: str) -> str:
+    """Text shown as is in Markdown (no emphasis, code or maths from its characters)."""
+    for c in "\\*_`$[]<>~#|":
+        text = text.replace(c, "\\" + c)
+    return text
+
+
+def phone_entry(t: glossary.Term, example: str) -> str:
+    """One term as a block of Markdown lines (a phone's Glossary): the term and the paper's
+    section, the one-line explanation, its value on this image, the pages that use it."""
+    head = f"**{_plain(t.name)}**" + (f" · paper {_plain(t.section)}" if t.section else "")
+    lines = [head, _plain(t.line)]
+    if example:
+        lines.append(f"*On this image:* {_plain(example)}")
+    if t.pages:
+        lines.append(f"*Pages:* {_plain(', '.join(t.pages))}")
+    return "  \n".join(lines)
+
+
 st.title("Glossary")
 st.caption("Every term the pages use, in plain words, with what it is on this image "
            f"({ctx.image_label}, {ctx.model_desc}). The same one-line explanations appear as "
@@ -31,9 +52,14 @@ terms = [t for t in glossary.TERMS
          if not want or want in t.name.lower() or want in t.line.lower() or want in t.more.lower()]
 if not terms:
     st.info(f"No term matches '{find.strip()}'. Clear the box to see all {len(glossary.TERMS)}.")
+elif is_phone():
+    # A phone (issue 27): five columns in 360 px left one word per line; one block per term
+    # instead (one Markdown element for all of them: a page of 23 elements costs more).
+    st.markdown("\n\n".join(phone_entry(t, ex.get(t.name, "")) for t in terms))
 else:
     table([{"term": t.name, "in one line": t.line, "on this image": ex.get(t.name, ""),
             "paper": t.section or "", "pages": ", ".join(t.pages)} for t in terms])
+if terms:
     notice([f"{len(terms)} of {len(glossary.TERMS)} terms shown; each line is also the "
             "tooltip where the term is used.",
             f"On this image: {ex['views']} {ex['stride'].capitalize()}"])

@@ -8,8 +8,8 @@ import streamlit as st
 from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import (chart, context, notice, require_boxes, settings_box, show_code,
-                              table, term, terms)
+from app_pages.common import (chart, compact, context, explain, is_phone, notice, require_boxes,
+                              row, settings_box, show_code, table, term, terms)
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -108,8 +108,12 @@ def render() -> None:
     t = a.table
     st.title("Regressor")
     pyramid = getattr(ctx.model, "pyramid", False)
-    st.markdown(box_line(ctx.model), help=terms("raw box", "top-k", "min score of a window"))
-    with st.expander("What the regressor predicts, and what a raw box keeps"):
+    # Presenter mode and a phone (issue 27): the first line joins the folded explanation and
+    # the filters and the picked box share one settings box, so the figure is the first screen.
+    small = compact()
+    about = explain("What the regressor predicts, and what a raw box keeps") if small else st
+    about.markdown(box_line(ctx.model), help=terms("raw box", "top-k", "min score of a window"))
+    with about if small else st.expander("What the regressor predicts, and what a raw box keeps"):
         st.caption(box_text(ctx.model),
                    help=terms("offset", "scale", "flip") if pyramid else
                    terms("slot", "offset", "scale", "flip"))
@@ -118,7 +122,9 @@ def render() -> None:
         st.warning(f"No boxes: every window of the top-{ctx.knobs.top_k} classes scores below "
                    f"the sidebar's min score of a window ({ctx.knobs.min_score:.2f}): lower it.")
         return
-    with settings_box("Filters: scales, offsets, classes"):
+    box = settings_box("Filters and the picked box" if small else
+                       "Filters: scales, offsets, classes")
+    with box:
         s, o, lv, c, show_all = filters(a)
     idx = appstate.filter_boxes(t, scales=s, offsets_=o, classes=c)
     if lv is not None:
@@ -128,7 +134,7 @@ def render() -> None:
     if ids:
         if st.session_state.get("reg_pick") not in ids:
             st.session_state["reg_pick"] = int(drawn[0])
-        with settings_box("Picked box"):
+        with box if small else settings_box("Picked box"):
             pick = st.selectbox("Picked box (or click a box centre)", ids, key="reg_pick",
                                 format_func=lambda i: appstate.box_label(t, i, a.class_names))
     else:
@@ -136,10 +142,10 @@ def render() -> None:
     title = (f"{len(idx)} of {len(t)} raw boxes match the filters; {len(drawn)} drawn "
              f"(coloured by scale)")
     chart("reg_click", figures.boxes_figure, ctx.backdrop(), t, drawn, a.class_names, a.k,
-          pick=pick, title=title, strides=strides,
+          pick=pick, title=title, strides=strides, phone=is_phone(),
           depends=(tuple(s), tuple(o or ()), tuple(lv or ()), tuple(c), show_all),
           plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
-    m1, m2, m3 = st.columns(3)
+    m1, m2, m3 = row([1, 1, 1])
     m1.metric("raw boxes (all filters)", len(idx))
     m2.metric("drawn", len(drawn))
     m3.metric("views", a.n_views, help=(f"{len(a.views)} maps: {len(strides)} per view. "

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 import torch
 from torch import Tensor
@@ -12,17 +14,49 @@ from torch import Tensor
 from ...merge import MergeResult, MergeStep
 from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
-from .base import (DEFAULT_MAX_BOXES, FULL, HALF, SCALE_COLORS, Backdrop, add_image, box_trace,
-                   class_color, fitted_height, image_axes, pixels, rect_path)
+from .base import (DEFAULT_MAX_BOXES, FULL, HALF, MODEBAR, SCALE_COLORS, Backdrop, add_image,
+                   box_trace, class_color, fitted_height, image_axes, pixels, rect_path)
+
+# --- a phone's layout -----------------------------------------------------------------------
+# Project choice (issue 27, a student's phone): on a phone (390 px wide, the page's column
+# about 360 px) a figure is drawn PHONE px wide and as tall as its image needs at that width,
+# and a long title is wrapped at PHONE_CHARS characters (a Plotly title does not wrap: it ran
+# off the right edge). The pages pass phone=common.is_phone() to the builders below.
+PHONE = 360  # px
+PHONE_CHARS = 40  # characters of a title line at the house font (15 px) in PHONE px
+TITLE_LINE = 20  # px per wrapped title line (15 px text)
+
+
+def wrap_title(title: str, phone: bool) -> tuple[str, int]:
+    """(title, its number of lines): wrapped at PHONE_CHARS with <br> on a phone, as is on a
+    wider screen."""
+    if not phone or len(title) <= PHONE_CHARS:
+        return title, 1
+    lines = textwrap.wrap(title, PHONE_CHARS)
+    return "<br>".join(lines), len(lines)
+
+
+def phone_layout(fig: go.Figure, bd: Backdrop, title: str, legend: int = 90,
+                 left: int = 0) -> None:
+    """A figure of the image on a phone: the title wrapped (room above the plot for all its
+    lines), the height fitted to the image PHONE px wide (less `left`, the y axis's labels),
+    with `legend` px below for a horizontal legend's rows."""
+    text, n = wrap_title(title, True)
+    top = MODEBAR + TITLE_LINE * n + 8
+    fig.update_layout(title=dict(text=text), margin=dict(t=top),
+                      height=fitted_height(bd, PHONE - left, extra=top + legend),
+                      meta=dict(fit=True))
 
 
 # --- regressor ------------------------------------------------------------------------------
 def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int,
                  pick: int | None = None, title: str = "",
-                 strides: dict[int, int] | None = None) -> go.Figure:
+                 strides: dict[int, int] | None = None, phone: bool = False) -> go.Figure:
     """Raw regressor boxes idx of table, coloured by scale; a marker at each box centre carries
     its row index (customdata) for hover and click. pick: a row whose window is also drawn.
-    strides: a pyramid net's {level: stride}: the hover names a box's stride, not an offset."""
+    strides: a pyramid net's {level: stride}: the hover names a box's stride, not an offset.
+    The x axis's pixel labels are on top, right above the image (the axes hug the image), the
+    title above them; phone: phone_layout (title wrapped, height fitted to a phone's width)."""
     pyramid = strides is not None and len(strides) > 1
 
     def where(i: int) -> str:
@@ -60,10 +94,21 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
         fig.add_trace(box_trace(w, "#111111", f"window of box #{pick}", width=3, dash="dash"))
         fig.add_trace(box_trace(b, "#e6194b", f"box #{pick}", width=4))
     image_axes(fig, bd, pad=0.15)
-    fig.update_xaxes(showticklabels=True, ticks="outside", side="top")  # pixels, read off
+    # Pixels, read off on top. The axes shrink to the image (constrain="domain", the image at
+    # the top of the plot), so the labels sit on the image's edge, not over a blank band; the
+    # top margin holds the title's line and, under it, the labels at presenter mode's font
+    # (styled: 1.4 x 14 px), which the title was drawn over when it was 70 px.
+    fig.update_xaxes(showticklabels=True, ticks="outside", side="top", constrain="domain")
+    fig.update_yaxes(constrain="domain", constraintoward="top")
+    top = MODEBAR + 26 + 42
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
-                      margin=dict(l=40, r=0, t=70, b=0), clickmode="event+select", dragmode="pan",
-                      legend=dict(orientation="h", y=-0.04))
+                      meta=dict(fit=True),  # presenter mode: the same 600 px (720 px screens)
+                      margin=dict(l=40, r=0, t=top, b=0), clickmode="event+select",
+                      dragmode="pan", legend=dict(orientation="h", y=-0.04))
+    if phone:
+        phone_layout(fig, bd, title, legend=70, left=40)
+        fig.update_layout(margin=dict(t=fig.layout.margin.t + 30))  # the labels on top
+        fig.update_layout(height=fig.layout.height + 30)
     return fig
 
 
@@ -181,10 +226,11 @@ MARK_NAMES = {"TP": "true positive", "FP": "false positive (dashed)",
 
 def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
                            truth: list[dict] | None = None, missed: list[int] | None = None,
-                           title: str = "") -> go.Figure:
+                           title: str = "", phone: bool = False) -> go.Figure:
     """Final detections (boxes.Detection records) on the image. With status (per detection, "TP" or
     "FP", from compare.match_truth): true positives solid green, false positives dashed red,
-    and the missed truths (indices into truth) dotted orange; without, boxes by class."""
+    and the missed truths (indices into truth) dotted orange; without, boxes by class.
+    phone: phone_layout (title wrapped, height fitted to a phone's width)."""
     fig = go.Figure()
     add_image(fig, bd)
     for t in truth or []:
@@ -230,6 +276,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    if phone:  # four kinds of mark in the legend: up to three rows at 360 px
+        phone_layout(fig, bd, title, legend=100)
     return fig
 
 

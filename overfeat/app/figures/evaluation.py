@@ -14,7 +14,7 @@ from ...boxes import Detections
 from ...metrics import PRCurve, precision_envelope
 from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_color,
                    fitted_height, image_axes, rect_path)
-from .boxes import MARK_COLORS, MARK_NAMES, detection_marks_figure
+from .boxes import MARK_COLORS, MARK_NAMES, detection_marks_figure, phone_layout
 
 SHADOW = "0px 0px 3px black"  # text on a photo: readable on light and dark parts alike
 LABELLED = 30  # boxes whose rank and class are written on the image (more would hide it)
@@ -69,11 +69,11 @@ def truth_label_trace(truth: list[dict], skip=()) -> go.Scatter:
 
 def labelled_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = None,
                           truth: list[dict] | None = None, missed: list[int] | None = None,
-                          title: str = "") -> go.Figure:
+                          title: str = "", phone: bool = False) -> go.Figure:
     """figures.detection_marks_figure with every true object's class written on the image:
     a missed one's below its box ("missed: cat"), the others inside it, so "2 of 5 found, 3
-    missed" can be read off the picture."""
-    fig = detection_marks_figure(bd, dets, status, truth, missed, title)
+    missed" can be read off the picture. phone: laid out for a phone's width."""
+    fig = detection_marks_figure(bd, dets, status, truth, missed, title, phone=phone)
     for t in fig.data:  # the missed objects' names: orange read badly on a light photo
         if getattr(t, "mode", None) == "text" and str((t.text or [""])[0]).startswith("missed: "):
             t.textfont.shadow = SHADOW
@@ -86,13 +86,14 @@ def labelled_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = N
 def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: list[str] | None = None,
                         truth: list[dict] | None = None, missed: list[int] | None = None,
                         lacking: list[list[str]] | None = None, title: str = "",
-                        max_boxes: int | None = None) -> go.Figure:
+                        max_boxes: int | None = None, phone: bool = False) -> go.Figure:
     """One method's counted boxes (most confident first), large enough to compare with the
     others: with status (compare.match_truth, per box) true positives solid green, false
     positives dashed red, the missed truths dotted orange; without, by class. lacking (per box,
     compare.counterparts): the other methods with no box for it; such a box is drawn thick on a
     white halo ("not in every method") and carries its rank and class (the first LABELLED
-    boxes: the others say theirs on hover); every true object its class."""
+    boxes: the others say theirs on hover); every true object its class. phone: laid out for a
+    phone's width (boxes.phone_layout)."""
     fig = go.Figure()
     add_image(fig, bd, opacity=0.9)
     n = len(dets) if max_boxes is None else min(max_boxes, len(dets))
@@ -154,4 +155,6 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+    if phone:  # up to four legend entries, "..., not in every method": three or four rows
+        phone_layout(fig, bd, title, legend=120)
     return fig
