@@ -10,11 +10,19 @@ from overfeat import activations, geometry, multiscale
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import (chart, clamp_state, colour_control, context, explain, from_link,
-                              notice, show_code, table, term)
+from app_pages.common import (chart, clamp_state, colour_control, compact, context, explain,
+                              from_link, is_phone, notice, row, settings_box, show_code, table,
+                              term)
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
+# The layer strip's drawing width (px) and font (px a character of its headers) where the page
+# is not a desktop's (issue 27; the app cannot read the screen's width, so these are chosen):
+# presenter mode's main column at 1280x720 (1,070 px: the strip fills it; at 1920x1080 it is
+# drawn the same size, centred) with its 1.15x header font; a phone's 370 px, 3 layers a row.
+PRESENTER_STRIP = dict(width=1060, char_px=9.5)
+PHONE_STRIP = dict(width=370, per_row=3)
+PHONE_CHANNELS = dict(n=12, cols=3, width=370)
 
 
 # --- inside the network -----------------------------------------------------------------------
@@ -64,35 +72,44 @@ def inside() -> None:
     """The layers of the model the pages run, for this image: a strip of every layer with its
     most active channels, one layer's channels larger, an output cell traced to its window."""
     model = ctx.model
-    st.header("Inside the network, for this image")
-    if ctx.arch_note:
-        st.caption(f"Below: {ctx.model_desc}, the model the other pages run (the tables further "
-                   "down describe the model chosen for this page).")
+    small = compact()  # presenter mode or a phone: the strip comes right after the title
+    if not small:
+        st.header("Inside the network, for this image")
     n = len(model.scales)
     default = activations.default_scale(model)
     if st.session_state.get("arch_scale") not in range(n) or (
             st.session_state.get("_arch_model") != ctx.model_key and not from_link("arch_scale")):
         st.session_state["arch_scale"] = default
     st.session_state["_arch_model"] = ctx.model_key
-    c1, c2 = st.columns([1, 3])
-    s = int(c1.selectbox("Scale", list(range(n)), key="arch_scale",
-                         format_func=lambda v: f"scale {v + 1}" + (" (middle)"
-                                                                   if v == default else ""),
-                         help="The view runs the network once, on this scale of the image."))
-    acts = layer_activations(ctx.model_key, ctx.image_key, s, ctx.knobs.rule, model, ctx.image)
-    h, w = acts.size
-    offs = (f"no offsets (each layer at its own stride; the Offsets page shows the "
-            f"{model.k}x{model.k} offsets)" if model.k > 1 else
-            "its output maps at their own strides (this net has no offsets)")
-    c2.caption(f"One forward pass of the plain network on scale {s + 1} of {n} (by default the "
-               f"middle one: big enough maps, one pass cheap): the image resized to {h}x{w} px, "
-               f"not flipped, {offs}; computed in {1000 * acts.seconds:.0f} ms.")
+    # compact: the scale and what it means in a closed box above the strip (the strip's
+    # headers give the sizes it chose)
+    with settings_box("Scale the network runs on"):
+        if ctx.arch_note:
+            st.caption(f"Below: {ctx.model_desc}, the model the other pages run (the tables "
+                       "further down describe the model chosen for this page).")
+        c1, c2 = (st.container(), st.container()) if small else st.columns([1, 3])
+        s = int(c1.selectbox("Scale", list(range(n)), key="arch_scale",
+                             format_func=lambda v: f"scale {v + 1}" + (" (middle)"
+                                                                       if v == default else ""),
+                             help="The view runs the network once, on this scale of the "
+                                  "image."))
+        acts = layer_activations(ctx.model_key, ctx.image_key, s, ctx.knobs.rule, model,
+                                 ctx.image)
+        h, w = acts.size
+        offs = (f"no offsets (each layer at its own stride; the Offsets page shows the "
+                f"{model.k}x{model.k} offsets)" if model.k > 1 else
+                "its output maps at their own strides (this net has no offsets)")
+        c2.caption(f"One forward pass of the plain network on scale {s + 1} of {n} (by default "
+                   f"the middle one: big enough maps, one pass cheap): the image resized to "
+                   f"{h}x{w} px, not flipped, {offs}; computed in {1000 * acts.seconds:.0f} ms.")
     _reset_for((ctx.image_key, ctx.model_key, s), acts)
     L = len(acts.layers)
     clamp_state("arch_layer", 0, L - 1, 0)
     layer = int(st.session_state["arch_layer"])
+    phone = is_phone()
+    look = PHONE_STRIP if phone else PRESENTER_STRIP if small else {}
     chart("arch_strip", figures.layer_strip_figure, acts, pick=layer, depends=(s, layer),
-          plot_kw=dict(on_select=_pick_layer, selection_mode="points"))
+          plot_kw=dict(on_select=_pick_layer, selection_mode="points"), **look)
     notice(strip_notice(acts))
     st.caption(f"A column per layer: its name, output (channels x height x width), receptive "
                f"field and stride (input pixels one cell sees, and between two cells); its "
@@ -112,7 +129,8 @@ def inside() -> None:
         f"each cell sees at most {lv.receptive_field}x{lv.receptive_field} px (its receptive "
         f"field). Values from {lv.minimum:.3g} to {lv.maximum:.3g}, mean {lv.mean:.3g}, "
         f"{100 * lv.active:.0f}% above 0.")
-    chart("arch_channels", figures.channel_grid_figure, lv, depends=(s, layer))
+    chart("arch_channels", figures.channel_grid_figure, lv, depends=(s, layer),
+          **(PHONE_CHANNELS if phone else {}))
     st.caption(f"Its {len(lv.channels)} {what} with the highest {lv.ranked_by}, best first; "
                "each drawn from its own minimum to its maximum (hover for the values).")
     trace_section(acts, s)
@@ -161,7 +179,8 @@ def trace_section(acts: activations.Activations, s: int) -> None:
     # the same control (and session key) as on the Scales and Offsets pages
     stretch = colour_control()
     chart("arch_out_click", figures.output_maps_figure, acts, pick=(out, r, c), stretch=stretch,
-          depends=(s, out, r, c), plot_kw=dict(on_select=_pick_cell, selection_mode="points"))
+          depends=(s, out, r, c), plot_kw=dict(on_select=_pick_cell, selection_mode="points"),
+          phone=is_phone())
     t = activations.trace_cell(acts, out, r, c)
     left, right = st.columns([3, 2])
     name = "nominal window" if t.nominal else "window"
@@ -266,7 +285,7 @@ def render() -> None:
     total_m = sum(r["multiply-adds"] for r in rows)
     reg = [r for r in rows if r["layer"].endswith(REG)]
     fields = geometry.output_fields(cfg)
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = row([1, 1, 1, 1], align="top")  # on a phone: one wrapping line
     c1.metric("parameters (whole network)", geometry.human_count(total_p, decimals=1),
               help=f"{total_p:,} = the table's total"
                    + (f", of which the box regressor {sum(r['parameters'] for r in reg):,}"

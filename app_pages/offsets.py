@@ -8,8 +8,8 @@ from overfeat import activations, geometry, multiscale, offsets
 from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
-from app_pages.common import (chart, clamp_state, class_picker, colour_control, context, explain,
-                              from_link, notice, settings_box, show_code, term)
+from app_pages.common import (chart, clamp_state, class_picker, colour_control, compact, context,
+                              explain, from_link, is_phone, notice, settings_box, show_code, term)
 
 ctx = context()
 
@@ -79,22 +79,31 @@ def render() -> None:
         no_offsets(a)
         return
     intro(k, a.settings.fine)
-    with settings_box("Scale, class and colours"):
+    small = compact()
+    with settings_box("Scale, class, channel and colours" if small and a.settings.fine
+                      else "Scale, class and colours"):
         view = view_controls(a)
         cls = class_picker(a, "cls")
         stretch = colour_control()
-    n_ch = int(view.features.shape[0])
-    # Preselect the channel that fires most at this scale.
-    st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
-    clamp_state("off_channel", 0, n_ch - 1, 0)
+        n_ch = int(view.features.shape[0])
+        # Preselect the channel that fires most at this scale.
+        st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
+        clamp_state("off_channel", 0, n_ch - 1, 0)
+        # compact (presenter mode, a phone): the channel joins the box, so the offset maps
+        # come right after the title (their headings name the channel)
+        if small and a.settings.fine:
+            channel_input(n_ch)
     name = a.class_names[cls]
     ch = offset_maps(view, k, cls, name, n_ch, stretch) if a.settings.fine else None
 
     st.subheader("Coarse map and fine map")
+    # compact: the figure first, its row and column inputs under it (a click picks a cell too)
+    slot = st.container() if small else None
     r, c = cell_controls(view, cls)
-    chart("off_click", figures.fine_coarse_figure, view, cls, k if a.settings.fine else 1, name,
-          pick=(r, c), stretch=stretch, depends=(view.scale, view.flip),
-          plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
+    with slot or st.container():
+        chart("off_click", figures.fine_coarse_figure, view, cls, k if a.settings.fine else 1,
+              name, pick=(r, c), stretch=stretch, depends=(view.scale, view.flip),
+              phone=is_phone(), plot_kw=dict(on_select=_pick_from_click, selection_mode="points"))
     st.caption("Click a cell of the fine map (or type its row and column) to see its window. "
                + (f"fine[{k}*j + dy, {k}*i + dx] = map(dx, dy)[j, i]; the maps are placed by "
                   f"their windows' top-left corners, so each coarse cell covers {k}x{k} fine "
@@ -200,11 +209,15 @@ def no_offsets(a) -> None:
         stretch = colour_control()
     name = a.class_names[cls]
     views = figures.scale_views(a, s, flip)
+    # compact (presenter mode, a phone): the maps right after the title, the stride, row and
+    # column inputs under them (a click picks a cell too)
+    slot = st.container() if compact() else None
     v, r, c = level_cell_controls(views, cls, s, flip)
-    chart("off_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls, s,
-          flip=flip, pick=(v.level, r, c), clickable=True, stretch=stretch,
-          depends=(s, flip, cls, v.level, r, c),
-          plot_kw=dict(on_select=_pick_level_cell, selection_mode="points"))
+    with slot or st.container():
+        chart("off_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls,
+              s, flip=flip, pick=(v.level, r, c), clickable=True, stretch=stretch,
+              phone=is_phone(), depends=(s, flip, cls, v.level, r, c),
+              plot_kw=dict(on_select=_pick_level_cell, selection_mode="points"))
     st.caption("Click a cell (or choose its stride, row and column) to see its window. Each "
                "panel is one map of this scale; its cells are drawn at their windows' centres, "
                "one stride apart, and the picked cell's window is outlined in red.")
@@ -297,23 +310,43 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
                    "its whole receptive field and regresses a box around its centre.")
 
 
+def channel_input(n_ch: int) -> int:
+    """The feature channel whose offset-pooled maps the page draws (preset by render)."""
+    return int(st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
+                               f"the one that fires most here)", 0, n_ch - 1, step=1,
+                               key="off_channel"))
+
+
 def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = False) -> int:
     """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps; the
-    channel shown."""
-    ch = st.number_input(f"Feature channel of the last conv layer (0-{n_ch - 1}; preset: "
-                         f"the one that fires most here)", 0, n_ch - 1, step=1,
-                         key="off_channel")
+    channel shown. Compact (presenter mode, a phone): the channel's input is in the page's
+    settings box and the headings are one short line each."""
+    small, phone = compact(), is_phone()
+    present = small and not phone  # presenter mode: the headings inside the figures
+    ch = int(st.session_state["off_channel"]) if small else channel_input(n_ch)
+    # short enough for the left of a half-width figure's modebar in presenter mode's font
+    heads = (f"{k * k} pooled maps, channel {ch}",
+             f"{k * k} classifier maps, p({name})" if len(name) <= 12 else f"p({name})")
     c1, c2 = st.columns(2)
     with c1:
-        st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
-                    f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
+        if phone:
+            st.markdown(f"**{heads[0]}**")
+        elif not small:
+            st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
+                        f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
+        # presenter mode: a colour bar as tall as the grid holds ~30 characters of its font
         chart("off_pooled", figures.offset_grid_figure, [p[int(ch)] for p in view.pooled], k,
-              f"channel {ch} activation", colorscale="Greys",
+              f"ch. {ch}" if present else f"channel {ch} activation", colorscale="Greys",
+              phone=phone, heading=heads[0] if present else None,
               depends=(view.scale, view.flip, int(ch)))
     with c2:
-        st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
+        if phone:
+            st.markdown(f"**{heads[1]}**")
+        elif not small:
+            st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
         chart("off_classmaps", figures.offset_grid_figure, [m[cls] for m in view.class_maps], k,
-              f"p({name})", prob_of=name, stretch=stretch, depends=(view.scale, view.flip, cls))
+              f"p({name})", prob_of=name, stretch=stretch, phone=phone,
+              heading=heads[1] if present else None, depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                "classifier slid over one pooled map. They look alike: neighbouring offsets' "
@@ -369,11 +402,13 @@ def offset_differences(view, k: int, cls: int, name: str, ch: int) -> None:
     with c1:
         st.markdown(f"**|pooled(dx, dy) - pooled(0,0)|**, channel {ch}")
         chart("off_pooled_diff", figures.offset_grid_figure, pooled, k,
-              f"|pooled(dx, dy) - pooled(0,0)|, ch. {ch}", depends=(view.scale, view.flip, ch))
+              f"|pooled(dx, dy) - pooled(0,0)|, ch. {ch}", depends=(view.scale, view.flip, ch),
+              phone=is_phone())
     with c2:
         st.markdown(f"**|p(dx, dy) - p(0,0)|** for {name}")
         chart("off_diffs", figures.offset_grid_figure, probs, k,
-              f"|p(dx, dy) - p(0,0)| of {name}", depends=(view.scale, view.flip, cls))
+              f"|p(dx, dy) - p(0,0)| of {name}", depends=(view.scale, view.flip, cls),
+              phone=is_phone())
     v, dx, dy, j, i = cs["largest"]
     s = ctx.model.prepool_stride
     mean = max((m, o) for o, m in cs["mean"].items())

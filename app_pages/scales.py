@@ -9,10 +9,11 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
-from app_pages.common import (chart, class_picker, colour_control, context, explain, from_link,
-                              notice, settings_box, show_code, term)
+from app_pages.common import (chart, class_picker, colour_control, compact, context, explain,
+                              from_link, is_phone, notice, settings_box, show_code, term)
 
 ctx = context()
+PRESENTER_COLUMNS = 3  # presenter mode: six scales in two rows of three (a projector's width)
 
 
 def controls(a) -> tuple[int, bool]:
@@ -68,7 +69,11 @@ def intro(a, card, pyramid: bool) -> None:
                         "score averages the votes of all views (scales x flips).")
         st.caption(f"**Scale**: {term('scale')} **Window**: {term('window')} **Stride**: "
                    f"{term('stride')} **Views**: {term('views')}")
-    if card is not None and card.differs:  # not inside explain(): expanders do not nest
+        if card is not None and card.differs and compact():
+            # presenter mode and a phone: one closed box above the figure, not two
+            st.markdown(f"**How {card.label} differs from the paper's net**")
+            st.markdown(card.differs)
+    if card is not None and card.differs and not compact():
         with st.expander(f"How {card.label} differs from the paper's net"):
             st.markdown(card.differs)
 
@@ -151,16 +156,21 @@ def render() -> None:
     card = zoo.CARDS.get(getattr(ctx.model, "name", "pictogram"))
     pyramid = bool(getattr(ctx.model, "pyramid", False))
     intro(a, card, pyramid)
-    with settings_box("Class, flips and colours"):
+    small, phone = compact(), is_phone()
+    with settings_box("Class, scale, flips and colours" if pyramid else
+                      "Class, flips and colours"):
         cls, flip = controls(a)
         stretch = colour_control()
+        # compact: a pyramid net's scale joins the box (the figure's titles name it)
+        s = scale_choice(a, cls) if pyramid and small else None
     name = a.class_names[cls]
     if pyramid:
-        s = scale_choice(a, cls)
+        if s is None:
+            s = scale_choice(a, cls)
         v, _, r, c = picked(a, cls, flip, s)
         chart("scales_levels", figures.level_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE),
               cls, s, flip=flip, pick=(v.level, r, c), clickable=True, stretch=stretch,
-              depends=(cls, s, flip, v.level, r, c),
+              depends=(cls, s, flip, v.level, r, c), phone=phone,
               plot_kw=dict(on_select=lambda: _pick_cell("scales_levels"), selection_mode="points"))
         drawn = figures.scale_views(a, s, flip)
         strides = list(ctx.model.strides)
@@ -176,7 +186,8 @@ def render() -> None:
         v, _, r, c = picked(a, cls, flip, None)
         chart("scales_maps", figures.scale_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), cls,
               flip=flip, stretch=stretch, pick=(v.scale, r, c), clickable=True,
-              depends=(v.scale, r, c),
+              depends=(v.scale, r, c), phone=phone,
+              columns=PRESENTER_COLUMNS if small and not phone else None,
               plot_kw=dict(on_select=lambda: _pick_cell("scales_maps"), selection_mode="points"))
         drawn = figures.select_views(a, None, flip)
         st.caption(f"Each cell is drawn at the centre of its window, one stride "

@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
 from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, values
-from .maps import own_colour, prob_colour
+from .maps import PHONE_BAR, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
 # 255, the white of the gaps between thumbnails in one image.
@@ -101,22 +101,39 @@ def _rf_text(lv: LayerView) -> str:
     return f"RF {lv.receptive_field} px, stride {lv.stride}"
 
 
+def _rf_lines(lv: LayerView, chars: int) -> list[str]:
+    """The receptive-field line of a strip header, in two lines (RF, stride) where one is
+    longer than `chars` characters."""
+    text = _rf_text(lv)
+    return [text] if len(text) <= chars else [f"RF {lv.receptive_field} px",
+                                              f"stride {lv.stride}"]
+
+
 # --- the layer strip ------------------------------------------------------------------------
 def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRIP_CHANNELS,
-                       per_row: int | None = None) -> go.Figure:
+                       per_row: int | None = None, width: int = FULL,
+                       char_px: float = 8.2) -> go.Figure:
     """The network as a diagram: a column per layer (its name, output shape channels x height x
     width, receptive field and stride) with its n most active channels for this image (2 x 2
     thumbnails, most active first, each stretched to its own range), coloured by part (trunk,
-    classifier layers, neck, class scores), wrapped into rows of at most 7 columns. A
-    transparent marker over each column's thumbnails carries its index (customdata) for a
-    click; pick: the layer outlined in red. layout.meta "layers" lists each column's
-    [name, channels, height, width, receptive field, stride, top channels]."""
+    classifier layers, neck, class scores), wrapped into rows of at most 7 columns (per_row:
+    at most that many). A transparent marker over each column's thumbnails carries its index
+    (customdata) for a click; pick: the layer outlined in red. layout.meta "layers" lists each
+    column's [name, channels, height, width, receptive field, stride, top channels].
+
+    width: the px the figure is drawn across (one unit of the drawing is one px there, so the
+    headers' text fits its columns): FULL on a desktop, the wider main column in presenter mode
+    (whose larger font has char_px px a character), a phone's width with 3 columns a row."""
     L = len(acts.layers)
     rows_n = max(1, math.ceil(L / 7))
-    per_row = per_row or math.ceil(L / rows_n)
-    cw = FULL / per_row
+    per_row = min(per_row, L) if per_row else math.ceil(L / rows_n)
+    cw = width / per_row
     pad, gap_y = 6.0, 26.0
-    chars = max(8, int((cw - 2 * pad) / 8.2))  # characters of a 13 px font per header line
+    chars = max(8, int((cw - 2 * pad) / char_px))  # characters of the header's font a line
+    # the receptive-field line is plain digits and short words (not bold): 0.85 of a name's
+    # character; it breaks in two only where it would overflow its column (a phone)
+    rf_chars = max(8, int((cw - 2 * pad) / (0.85 * char_px)))
+    line = 20.0 if width >= FULL else 17.0  # units a header line (a phone: 13 px, no more)
     fig = go.Figure()
     shapes, notes = [], []
     click_x, click_y, click_cd, click_text = [], [], [], []
@@ -125,8 +142,9 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
         row = list(range(r0, min(L, r0 + per_row)))
         # the header: the name (one or two lines), the shape, the receptive field; 20 units a
         # line leaves room for presenter mode's larger font (15 px)
-        lines_n = max(min(2, len(_wrap(acts.layers[i].name, chars))) for i in row) + 2
-        head = 20.0 * lines_n + 12
+        lines_n = max(min(2, len(_wrap(acts.layers[i].name, chars)))
+                      + len(_rf_lines(acts.layers[i], rf_chars)) for i in row) + 1
+        head = line * lines_n + 12
         cells = {}
         for i in row:
             lv = acts.layers[i]
@@ -149,7 +167,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
                                    y1=y + head + body + pad + 1, line=dict(color="red", width=3)))
             lines = _wrap(lv.name, chars)[:2]
             text = "<br>".join(f"<b>{t}</b>" for t in lines) + "<br>" + shape_text(lv) + \
-                "<br>" + _rf_text(lv)
+                "<br>" + "<br>".join(_rf_lines(lv, rf_chars))
             notes.append(dict(x=x0 + cw / 2, y=y + 4, xref="x", yref="y", text=text,
                               showarrow=False, yanchor="top", align="center",
                               font=dict(size=13, color="#111"), name="fixed"))
@@ -177,7 +195,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
         marker=dict(size=max(24, min(70, int(cw * 0.5))), symbol="square", opacity=0,
                     color="white")))
     fig.update_layout(shapes=shapes, annotations=notes)
-    fig.update_xaxes(visible=False, range=[0, FULL], constrain="domain")
+    fig.update_xaxes(visible=False, range=[0, width], constrain="domain")
     fig.update_yaxes(visible=False, range=[total, -2], scaleanchor="x", constrain="domain")
     fig.update_layout(height=round(total) + 30, margin=dict(l=0, r=0, t=10, b=0),
                       plot_bgcolor="white", clickmode="event+select", dragmode=False,
@@ -188,11 +206,13 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
 
 
 # --- one layer's channels -------------------------------------------------------------------
-def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
+def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6,
+                        width: int = FULL) -> go.Figure:
     """A layer's n most active channels (most active first, left to right, top to bottom),
     each stretched to its own range, labelled with its channel (a class, for a class output)
     and ranking value; hover gives the range it is drawn from. layout.meta "channels" lists the
-    channels drawn, "ranking" their values."""
+    channels drawn, "ranking" their values. width: the px it is drawn across (a phone's: its
+    labels and title shortened to fit, its height the grid's at that width)."""
     th = lv.thumbs[:n]
     k = len(th)
     cols = max(1, min(cols, k))
@@ -202,6 +222,8 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
     fig = go.Figure(go.Image(source=png_uri(img), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip",
                              name=lv.name))
     xs, ys, text, notes = [], [], [], []
+    # a label's characters (12 px font, ~7 px each, " · 0.123" after it) under a thumbnail
+    lab = 18 if width >= FULL else max(6, int(width / cols / 7) - 8)
     for i in range(k):
         r, c = divmod(i, cols)
         x, yy = c * (w + 2), r * (h + below + 2)
@@ -211,7 +233,7 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
         text.append(f"{lv.labels[i]}: {lv.ranked_by} {lv.ranking[i]:.3g}<br>drawn from "
                     f"{lv.lo[i]:.3g} (dark) to {lv.hi[i]:.3g} (bright)")
         notes.append(dict(x=x + w / 2, y=yy + h + 1, xref="x", yref="y", yanchor="top",
-                          text=f"{label[:18]} · {lv.ranking[i]:.3g}", showarrow=False,
+                          text=f"{label[:lab]} · {lv.ranking[i]:.3g}", showarrow=False,
                           font=dict(size=12, color="#111")))
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", hovertext=text, hoverinfo="text",
                              showlegend=False, marker=dict(size=20, opacity=0, color="white"),
@@ -219,11 +241,15 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
     W, H = img.shape[1], img.shape[0]
     fig.update_xaxes(visible=False, range=[0, W], constrain="domain")
     fig.update_yaxes(visible=False, range=[H, 0], scaleanchor="x", constrain="domain")
-    fig.update_layout(annotations=notes, height=round(FULL * 0.8 * H / W) + 60,
+    narrow = width < FULL  # a phone: the title in two lines
+    fig.update_layout(annotations=notes,
+                      height=(round(width * H / W) + 80 if narrow
+                              else round(FULL * 0.8 * H / W) + 60),
                       title=dict(text=f"{lv.name}: its {k} most active of {lv.shape[0]} "
-                                      f"{'classes' if lv.kind == 'classes' else 'channels'} "
-                                      f"(by {lv.ranked_by})"),
-                      margin=dict(l=0, r=0, t=MODEBAR + 30, b=0), plot_bgcolor="white",
+                                      f"{'classes' if lv.kind == 'classes' else 'channels'}"
+                                      f"{'<br>' if narrow else ' '}(by {lv.ranked_by})"),
+                      margin=dict(l=0, r=0, t=MODEBAR + (50 if narrow else 30), b=0),
+                      plot_bgcolor="white",
                       meta=dict(fit=True, channels=list(lv.channels[:k]),
                                 ranking=list(lv.ranking[:k])))
     return fig
@@ -231,12 +257,13 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6) -> go.Figure:
 
 # --- the class outputs, clickable -----------------------------------------------------------
 def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = None,
-                       stretch: bool = False) -> go.Figure:
+                       stretch: bool = False, phone: bool = False) -> go.Figure:
     """The output maps of acts.cls (one panel per output map: a pyramid net's strides side by
     side), one colour scale, cells at (column, row); a transparent marker on every cell carries
     [layer index, row, col] (customdata) for a click; pick: (layer index, row, col) outlined.
     Colours: probabilities on the absolute 0-1 scale, or stretched to the maps' range
-    (maps.prob_colour)."""
+    (maps.prob_colour). phone: the panels one under another, a phone's width, the colour bar
+    across the top (maps.across_top)."""
     outs = acts.outputs
     n = len(outs)
     titles = []
@@ -244,17 +271,27 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         lv = acts.layers[i]
         m = float(lv.probs.max()) if lv.probs is not None and lv.probs.size else 0.0
         titles.append(f"stride {lv.stride}: {lv.shape[1]}x{lv.shape[2]} cells, max {m:.3f}")
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
+    if phone:  # each panel PHONE_WIDTH less the row axis wide, 70 px between two
+        sizes = [acts.layers[i].probs.shape for i in outs]
+        panels = [round((PHONE_WIDTH - 50) * h / max(w, 1)) + 40 for h, w in sizes]
+        top = PHONE_BAR + 26
+        height = sum(panels) + 70 * (n - 1) + top
+        fig = make_subplots(rows=n, cols=1, subplot_titles=titles,
+                            row_heights=panels,
+                            vertical_spacing=70 / (height - top) if n > 1 else 0.0)
+    else:
+        fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
     probs = [acts.layers[i].probs for i in outs if acts.layers[i].probs.size]
     lo = min((float(m.min()) for m in probs), default=0.0)
     hi = max((float(m.max()) for m in probs), default=0.0)
     for c, i in enumerate(outs, start=1):
         lv = acts.layers[i]
         h, w = lv.probs.shape
+        at = dict(row=c, col=1) if phone else dict(row=1, col=c)
         fig.add_trace(go.Heatmap(
             z=values(torch.from_numpy(lv.probs)), coloraxis="coloraxis", name=lv.name,
             hovertemplate=f"cell (%{{y}},%{{x}}): p({acts.class_name}) = %{{z:.3f}}"
-                          "<extra></extra>"), row=1, col=c)
+                          "<extra></extra>"), **at)
         rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
         fig.add_trace(go.Scatter(
             x=cc.flatten().tolist(), y=rr.flatten().tolist(), mode="markers", showlegend=False,
@@ -263,24 +300,26 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
                         symbol="square"),
             customdata=[[i, int(a), int(b)] for a, b in zip(rr.flatten(), cc.flatten())],
             hovertemplate="cell (%{customdata[1]},%{customdata[2]})<extra>click to trace its "
-                          "window</extra>"), row=1, col=c)
+                          "window</extra>"), **at)
         if pick is not None and pick[0] == i and 0 <= pick[1] < h and 0 <= pick[2] < w:
             _, r, q = pick
             fig.add_trace(go.Scatter(x=[q - .5, q + .5, q + .5, q - .5, q - .5],
                                      y=[r - .5, r - .5, r + .5, r + .5, r - .5], mode="lines",
                                      line=dict(color="red", width=3), hoverinfo="skip",
-                                     showlegend=False, name="picked"), row=1, col=c)
+                                     showlegend=False, name="picked"), **at)
         fig.update_xaxes(range=[-0.5, w - 0.5], showgrid=False, zeroline=False,
                          constrain="domain", tickmode="auto", nticks=6, tickformat="d",
-                         title_text="column", row=1, col=c)
+                         title_text="column", **at)
         fig.update_yaxes(range=[h - 0.5, -0.5], showgrid=False, zeroline=False,
                          scaleanchor=f"x{c if c > 1 else ''}", constrain="domain",
-                         tickmode="auto", nticks=6, tickformat="d", showticklabels=c == 1,
-                         title_text="row" if c == 1 else None, row=1, col=c)
+                         tickmode="auto", nticks=6, tickformat="d", showticklabels=phone or c == 1,
+                         title_text="row" if phone or c == 1 else None, **at)
     big = max(acts.layers[i].probs.shape[0] / max(acts.layers[i].probs.shape[1], 1) for i in outs)
-    fig.update_layout(coloraxis=prob_colour(acts.class_name, lo, hi, stretch),
-                      height=int(min(440, max(260, (FULL / n) * big + 110))),
-                      margin=dict(l=0, r=0, t=MODEBAR + 30, b=0), clickmode="event+select",
+    colour = prob_colour(acts.class_name, lo, hi, stretch)
+    if not phone:
+        height, top = int(min(440, max(260, (FULL / n) * big + 110))), MODEBAR + 30
+    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
+                      margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select",
                       dragmode=False, meta=dict(outputs=[[i, *acts.layers[i].shape[1:],
                                                           acts.layers[i].stride] for i in outs],
                                                 colour="stretch" if stretch else "absolute"))

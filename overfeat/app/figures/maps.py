@@ -18,6 +18,7 @@ from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, fit
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
+GRID_GAPS = "#d4d4d4"  # the gaps between an offset grid's cells and blocks
 
 
 # --- colour scales (issue 27: colours that mean what they say) -------------------------------
@@ -78,6 +79,30 @@ def own_colour(label: str, lo: float, hi: float, colorscale: str = MAP_SCALE) ->
 def _bar(title: str) -> dict:
     """The colour bar: its title along the bar (a long class name fits), not above it."""
     return dict(title=dict(text=title, side="right"))
+
+
+# --- a phone's layout (issue 27: a student's phone) --------------------------------------------
+# A phone's screen is about 390 px wide (the figures get ~370 of it): panels go one under
+# another, each the width of the screen, and the colour bar lies across the top of the figure,
+# under the modebar, instead of standing at the right (where it took a fifth of the width, its
+# title was cut and it grew as tall as the whole column of panels). Chosen here, not in the
+# paper (which has no screens): a phone's figure is drawn for PHONE_WIDTH px.
+PHONE_WIDTH = 370  # px: the plot's width on a 390 px phone (the page's side padding off)
+PHONE_BAR = 94  # px above the first panel: the modebar, the bar's title, the bar, its ticks
+
+
+def across_top(coloraxis: dict, height: int) -> dict:
+    """A coloraxis (prob_colour, own_colour) with its colour bar laid across the top of a
+    figure `height` px high (a phone's layout): horizontal, its title above it, just under the
+    modebar; the figure's top margin must hold PHONE_BAR px for it. (Placed by y, not by ypad:
+    with a ypad Plotly drew the title over the bar.)"""
+    bar = dict(coloraxis.get("colorbar") or {})
+    title = dict(bar.get("title") or {})
+    title.update(side="top", font=dict(size=12))
+    bar.update(title=title, orientation="h", x=0.5, xanchor="center", len=1.0, lenmode="fraction",
+               yref="container", y=1.0 - MODEBAR / height, yanchor="top", ypad=0, thickness=10,
+               tickfont=dict(size=11))
+    return {**coloraxis, "colorbar": bar}
 
 
 # --- scales ---------------------------------------------------------------------------------
@@ -227,23 +252,41 @@ def _picked_window(fig: go.Figure, v: View, r: int, c: int, row: int, col: int) 
 def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = False,
                       scales: list[int] | None = None, level: int = 0, stretch: bool = False,
                       pick: tuple[int, int, int] | None = None,
-                      clickable: bool = False) -> go.Figure:
+                      clickable: bool = False, columns: int | None = None,
+                      phone: bool = False) -> go.Figure:
     """Per-scale confidence maps for class cls over the image, one panel per scale (a pyramid
     net: its maps at one level, the finest by default; titles name the stride). Colours: p on
     the absolute 0-1 scale, or stretched to this class's range over the panels (prob_colour).
     pick: (scale, row, col) of a cell (the network's row and column) whose window is drawn on
     its scale's panel; clickable: a transparent marker on every cell carries [scale, row, col,
-    window x1, y1, x2, y2, p] (customdata) for a click and a hover that states the window."""
+    window x1, y1, x2, y2, p] (customdata) for a click and a hover that states the window.
+
+    columns: panels per row (default: 2 for a landscape image, 3 for a portrait one; presenter
+    mode asks for 3, so six scales fill two rows of a projector's screen). phone: one panel a
+    row, PHONE_WIDTH px wide, the colour bar across the top (across_top)."""
     views = select_views(analysis, scales, flip, level)
     pyramid = len(levels(analysis)) > 1
     n = len(views)
-    cols = max(1, min(2 if bd.width >= bd.height else 3, n))  # panels ~450 px wide in a 1000 px column
+    if phone:
+        cols = 1
+    elif columns:
+        cols = max(1, min(columns, n))
+    else:
+        cols = max(1, min(2 if bd.width >= bd.height else 3, n))  # panels ~450 px wide in a 1000 px column
     rows = max(1, (n + cols - 1) // cols)
+    # a panel's width on screen: ~900 px shared by the columns (the colour bar at the right),
+    # or a phone's whole width
+    panel = PHONE_WIDTH if phone else 900 / cols
     # Short titles: two panels side by side leave ~450 px each, presenter fonts 1.4x (the map
     # sizes are on the Architecture page and in the hover).
     titles = [_map_title(v, cls, pyramid) for v in views]
+    top = PHONE_BAR + 26 if phone else 40
+    height = round(panel * bd.height / bd.width + 40) * rows + top
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None,
-                        horizontal_spacing=0.03, vertical_spacing=0.08)
+                        horizontal_spacing=0.03,
+                        # a phone's column of panels: 40 px between two (the next one's title)
+                        vertical_spacing=(40 / max(1, height - top) if phone and rows > 1
+                                          else 0.08))
     lo, hi = map_range([v.fine[cls] for v in views])
     name = analysis.class_names[cls]
     for i, v in enumerate(views):
@@ -257,17 +300,19 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
             # a panel is about 0.57 x 900 / cols px wide on a 1400 px screen (257 px of two
             # columns, measured in Chromium), wider on a larger screen or in presenter mode
             fig.add_trace(_cell_markers(v, cls, xe, ye, v.scale, name, f"scale {v.scale + 1}",
-                                        _marker_side(0.57 * 900 / cols, bd, xe, ye)),
+                                        _marker_side(panel if phone else 0.57 * panel, bd, xe,
+                                                     ye)),
                           row=r, col=c)
         if pick is not None and pick[0] == v.scale:
             _picked_window(fig, v, pick[1], pick[2], r, c)
         image_axes(fig, bd, r, c)
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
-    fig.update_layout(coloraxis=prob_colour(name, lo, hi, stretch),
-                      height=round((900 / cols) * bd.height / bd.width + 40) * rows + 40,
-                      margin=dict(l=0, r=0, t=40, b=0),
-                      meta=dict(fit=True, colour="stretch" if stretch else "absolute"),
+    colour = prob_colour(name, lo, hi, stretch)
+    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
+                      margin=dict(l=0, r=0, t=top, b=0),
+                      meta=dict(fit=True, colour="stretch" if stretch else "absolute",
+                                columns=cols),
                       clickmode="event+select" if clickable else None,
                       dragmode=False if clickable else None)
     return fig
@@ -275,9 +320,11 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
 
 def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, flip: bool = False,
                       pick: tuple[int, int, int] | None = None,
-                      clickable: bool = False, stretch: bool = False) -> go.Figure:
+                      clickable: bool = False, stretch: bool = False,
+                      phone: bool = False) -> go.Figure:
     """One scale's output maps for class cls over the image, one panel per stride side by side
-    (a pyramid net: strides 8, 16 and 32; one panel for the other nets), one colour scale.
+    (a pyramid net: strides 8, 16 and 32; one panel for the other nets), one colour scale; on
+    a phone (phone=True) one under another, PHONE_WIDTH px wide, the colour bar across the top.
     Titles: "stride 8: 24x32 cells, max 0.598". pick: (level, row, col) of a cell whose window
     is outlined on its panel (row and col of the map the network gave: a flipped view's grid is
     mirrored). clickable: a transparent marker on every cell carries [level, row, col, window
@@ -289,28 +336,38 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
     name = analysis.class_names[cls]
     titles = [f"stride {v.stride}: {v.fine.shape[-2]}x{v.fine.shape[-1]} cells, max "
               f"{float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0:.3f}" for v in views]
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles or None, horizontal_spacing=0.02)
+    if phone:  # one panel a row, 40 px between two for the next one's title
+        top = PHONE_BAR + 26
+        height = round(PHONE_WIDTH * bd.height / bd.width + 40) * n - 40 + top
+        fig = make_subplots(rows=n, cols=1, subplot_titles=titles or None,
+                            vertical_spacing=40 / max(1, height - top) if n > 1 else 0.0)
+    else:
+        top = MODEBAR + 30  # the titles under the modebar (top right), not behind it
+        height = round((900 / n) * bd.height / bd.width) + 100
+        fig = make_subplots(rows=1, cols=n, subplot_titles=titles or None,
+                            horizontal_spacing=0.02)
     lo, hi = map_range([v.fine[cls] for v in views])
     for i, v in enumerate(views):
-        c = i + 1
-        add_image(fig, bd, 1, c, opacity=0.75)
+        r, c = (i + 1, 1) if phone else (1, i + 1)
+        add_image(fig, bd, r, c, opacity=0.75)
         xe, ye, z = map_on_image(v, cls)
         fig.add_trace(go.Heatmap(x=xe, y=ye, z=values(z), coloraxis="coloraxis", opacity=0.6,
                                  name=f"stride {v.stride}", hovertemplate=_map_hover(v, name)),
-                      row=1, col=c)
+                      row=r, col=c)
         if clickable:
             fig.add_trace(_cell_markers(v, cls, xe, ye, v.level, name, f"stride {v.stride}",
-                                        _marker_side(0.9 * 900 / n, bd, xe, ye)),
-                          row=1, col=c)
+                                        _marker_side(PHONE_WIDTH if phone else 0.9 * 900 / n,
+                                                     bd, xe, ye)),
+                          row=r, col=c)
         if pick is not None and pick[0] == v.level:
-            _picked_window(fig, v, pick[1], pick[2], 1, c)
-        image_axes(fig, bd, 1, c)
-        fig.update_xaxes(showticklabels=False, row=1, col=c)
-        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-    fig.update_layout(coloraxis=prob_colour(name, lo, hi, stretch),
-                      height=round((900 / n) * bd.height / bd.width) + 100,
-                      # the titles under the modebar (top right), not behind it
-                      margin=dict(l=0, r=0, t=MODEBAR + 30, b=0),
+            _picked_window(fig, v, pick[1], pick[2], r, c)
+        image_axes(fig, bd, r, c)
+        fig.update_xaxes(showticklabels=False, row=r, col=c)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r,
+                         col=c)
+    colour = prob_colour(name, lo, hi, stretch)
+    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
+                      margin=dict(l=0, r=0, t=top, b=0),
                       meta=dict(fit=True, levels=[[v.level, v.stride, int(v.fine.shape[-2]),
                                                    int(v.fine.shape[-1])] for v in views],
                                 colour="stretch" if stretch else "absolute"),
@@ -321,7 +378,8 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
 
 # --- offsets --------------------------------------------------------------------------------
 def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE,
-                       prob_of: str | None = None, stretch: bool = False) -> go.Figure:
+                       prob_of: str | None = None, stretch: bool = False,
+                       phone: bool = False, heading: str | None = None) -> go.Figure:
     """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid in ONE heatmap, one colour scale.
 
     prob_of: the maps are probabilities of that class (prob_colour: absolute 0-1, or stretched
@@ -332,7 +390,13 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
     separated by a row and a column of gaps (an offset's map can be a row or column shorter than
     offset (0,0)'s; its missing cells are gaps too). One trace on one pair of axes instead of
     k*k subplots: nine subplots cost the browser most of a second to lay out. layout.meta
-    "blocks" lists (dx, dy, first row, first column, h, w) of each map in the grid."""
+    "blocks" lists (dx, dy, first row, first column, h, w) of each map in the grid.
+
+    Gaps are light grey, not white: on the white end of a scale (Greys' lowest values) the
+    cells stay visible as squares, not lost in the page. phone: the grid the screen's width
+    (PHONE_WIDTH), the colour bar across the top (across_top). heading: a bold line at the top
+    left, beside the modebar (presenter mode's, instead of a heading above the figure: the
+    grid comes higher on the screen, and a downloaded PNG says what it shows)."""
     offs = offsets(k)
     bh = max((m.shape[-2] for m in maps), default=1)
     bw = max((m.shape[-1] for m in maps), default=1)
@@ -359,29 +423,51 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
                      showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
                      showgrid=False, zeroline=False, scaleanchor="x")
-    fig.update_layout(coloraxis=(prob_colour(prob_of, lo, hi, stretch, colorscale)
-                                 if prob_of is not None else own_colour(label, lo, hi, colorscale)),
-                      # the grid's aspect at about GRID_WIDTH px wide (half a column, less
-                      # the colour bar), plus the tick labels: no blank band above and below
-                      height=round(GRID_WIDTH * rows / cols) + 70, margin=dict(l=0, r=0, t=30, b=0),
-                      plot_bgcolor="white",
+    colour = (prob_colour(prob_of, lo, hi, stretch, colorscale) if prob_of is not None
+              else own_colour(label, lo, hi, colorscale))
+    # the grid's aspect at about GRID_WIDTH px wide (half a column, less the colour bar), plus
+    # the tick labels: no blank band above and below; a phone: its width less the dy labels
+    top = PHONE_BAR if phone else 30
+    height = round((PHONE_WIDTH - 45 if phone else GRID_WIDTH) * rows / cols) + 40 + top
+    if heading:
+        fig.add_annotation(text=f"<b>{heading}</b>", xref="paper", yref="paper", x=0, y=1,
+                           xanchor="left", yanchor="bottom", yshift=6, showarrow=False,
+                           font=dict(size=15, color="#31333F"), name="heading")
+    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
+                      height=height, margin=dict(l=0, r=0, t=top, b=0),
+                      plot_bgcolor=GRID_GAPS,
                       meta=dict(blocks=blocks, fit=True, colour=(
                           "own" if prob_of is None else "stretch" if stretch else "absolute")))
     return fig
 
 
 def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
-                       pick: tuple[int, int] | None = None, stretch: bool = False) -> go.Figure:
+                       pick: tuple[int, int] | None = None, stretch: bool = False,
+                       phone: bool = False) -> go.Figure:
     """The coarse map (offset (0,0) only, stride k*s) beside the interleaved fine map (stride s),
     both placed by their windows' top-left corners in the resized image (pixels), so each coarse
     cell covers k x k fine cells. Transparent markers on the fine cells make them clickable.
-    Colours: prob_colour (absolute 0-1, or stretched to the two maps' range)."""
+    Colours: prob_colour (absolute 0-1, or stretched to the two maps' range). phone: the fine
+    map (the one to click) first, the coarse one under it, each the screen's width, the colour
+    bar across the top."""
     s = view.stride
     fine = view.fine[cls]
     coarse = view.class_maps[0][cls]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=[
-        f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
-        f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"])
+    Hf, Wf = fine.shape
+    titles = [f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
+              f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"]
+    if phone:
+        # each panel PHONE_WIDTH wide less its axis titles, square pixels; 70 px between the
+        # two for the x axis' title and the next panel's title
+        panel = round((PHONE_WIDTH - 50) * (Hf + 1) / (Wf + 1)) + 45
+        top = PHONE_BAR + 26
+        height = 2 * panel + 70 + top
+        fig = make_subplots(rows=2, cols=1, vertical_spacing=70 / (height - top),
+                            subplot_titles=titles[::-1])
+        at = {"coarse": (2, 1), "fine": (1, 1)}
+    else:
+        fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=titles)
+        at = {"coarse": (1, 1), "fine": (1, 2)}
     lo, hi = map_range([fine, coarse])
 
     def edges(n: int, step: int) -> list[float]:
@@ -390,45 +476,52 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     fig.add_trace(go.Heatmap(
         x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=values(coarse),
         coloraxis="coloraxis", name="coarse",
-        hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), row=1, col=1)
-    Hf, Wf = fine.shape
+        hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), *at["coarse"])
     offs = [[offset_label(((r % k) * k + (c % k)), k) for c in range(Wf)] for r in range(Hf)]
     fig.add_trace(go.Heatmap(
         x=edges(Wf, s), y=edges(Hf, s), z=values(fine), coloraxis="coloraxis", name="fine",
         customdata=offs, hovertemplate="fine: %{z:.3f}, offset %{customdata}<extra></extra>"),
-        row=1, col=2)
+        *at["fine"])
     # Clickable layer: one transparent marker per fine cell (Plotly selections ignore heatmaps).
     rr, cc = torch.meshgrid(torch.arange(Hf), torch.arange(Wf), indexing="ij")
     fig.add_trace(go.Scatter(
         x=(cc.flatten() * s).tolist(), y=(rr.flatten() * s).tolist(), mode="markers",
-        marker=dict(size=max(6, min(22, 360 // max(Wf, 1))), opacity=0, color="white", symbol="square"),
+        marker=dict(size=max(6, min(22, (PHONE_WIDTH - 50 if phone else 360) // max(Wf, 1))),
+                    opacity=0, color="white", symbol="square"),
         customdata=torch.stack([rr.flatten(), cc.flatten()], 1).tolist(),
         hovertemplate="cell (%{customdata[0]},%{customdata[1]})<extra>click to pick</extra>",
-        name="cells", showlegend=False), row=1, col=2)
+        name="cells", showlegend=False), *at["fine"])
     if pick is not None:
-        _mark_pick(fig, pick, s, k)
-    for c in (1, 2):
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{c if c > 1 else ''}",
-                         title_text="window top (px, resized)" if c == 1 else None, row=1, col=c)
-        fig.update_xaxes(title_text="window left (px, resized image)", row=1, col=c)
-    # Both panels keep square pixels; a height that follows the maps' aspect (each panel is
-    # about 470 px wide on a wide page) leaves no empty band above and below a flat map.
-    height = int(min(560, max(280, 470 * (Hf + 1) / (Wf + 1) + 110)))
+        _mark_pick(fig, pick, s, k, at)
+    for i, (r, c) in enumerate((at["coarse"], at["fine"])):
+        first = (r, c) == (1, 1)  # the subplot whose axes are x and y
+        fig.update_yaxes(autorange="reversed", scaleanchor="x" if first else "x2",
+                         title_text="window top (px, resized)" if phone or i == 0 else None,
+                         row=r, col=c)
+        fig.update_xaxes(title_text="window left (px, resized image)", row=r, col=c)
+    if not phone:
+        # Both panels keep square pixels; a height that follows the maps' aspect (each panel
+        # is about 470 px wide on a wide page) leaves no empty band above and below a flat map.
+        height = int(min(560, max(280, 470 * (Hf + 1) / (Wf + 1) + 110)))
+        top = 40
     fig.update_xaxes(constrain="domain")
-    fig.update_layout(coloraxis=prob_colour(class_name, lo, hi, stretch),
-                      height=height, margin=dict(l=0, r=0, t=40, b=0), clickmode="event+select",
+    colour = prob_colour(class_name, lo, hi, stretch)
+    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
+                      height=height, margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select",
                       dragmode=False, meta=dict(colour="stretch" if stretch else "absolute"))
     fig.update_annotations(font_size=11)
     return fig
 
 
-def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int) -> None:
-    """Outline the picked fine cell (row, col) and, at offset (0,0), its coarse cell."""
+def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int,
+               at: dict[str, tuple[int, int]]) -> None:
+    """Outline the picked fine cell (row, col) and, at offset (0,0), its coarse cell (`at`: the
+    subplot (row, col) of each map)."""
     r, c = pick
     fig.add_trace(go.Scatter(x=[c * s - s / 2, c * s + s / 2, c * s + s / 2, c * s - s / 2, c * s - s / 2],
                              y=[r * s - s / 2, r * s - s / 2, r * s + s / 2, r * s + s / 2, r * s - s / 2],
                              mode="lines", line=dict(color="red", width=3), name="picked",
-                             hoverinfo="skip", showlegend=False), row=1, col=2)
+                             hoverinfo="skip", showlegend=False), *at["fine"])
     if r % k == 0 and c % k == 0:  # offset (0,0): the same window exists in the coarse map
         j, i = r // k, c // k
         q = s * k
@@ -436,7 +529,7 @@ def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int) -> None:
             x=[i * q - s / 2, i * q + q - s / 2, i * q + q - s / 2, i * q - s / 2, i * q - s / 2],
             y=[j * q - s / 2, j * q - s / 2, j * q + q - s / 2, j * q + q - s / 2, j * q - s / 2],
             mode="lines", line=dict(color="red", width=3), hoverinfo="skip", showlegend=False),
-            row=1, col=1)
+            *at["coarse"])
 
 
 def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
