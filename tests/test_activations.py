@@ -519,3 +519,83 @@ def test_prob_text_never_rounds_to_certainty():
     assert figures.prob_text(0.12345) == "0.123" and figures.prob_text(0.999995, 4) == ">0.9999"
     assert figures.prob_is(0.99995) == "> 0.999" and figures.prob_is(0.00004) == "< 0.001"
     assert figures.prob_is(0.75749) == "= 0.757"
+
+
+# --- presenter mode and a phone (issue 27) ----------------------------------------------------
+def _header_lines(text: str) -> list[str]:
+    """A strip header's lines as plain text (its <b> tags off)."""
+    return [t.replace("<b>", "").replace("</b>", "") for t in text.split("<br>")]
+
+
+@pytest.mark.parametrize("look", [dict(width=370, per_row=3), dict(width=1060, char_px=9.5)])
+def test_layer_strip_fits_its_headers_into_a_phone_and_a_presenter_width(acts, look):
+    """Drawn `width` px wide (one unit one px): every column inside the width, per_row columns
+    a row, and every header line short enough for its column at ~7 px a character (13 px
+    Source Sans; 1.15x in presenter mode), against the desktop strip's same layers."""
+    W = look["width"]
+    px = 7.0 * look.get("char_px", 8.2) / 8.2
+    for n, a in acts.items():
+        fig = figures.layer_strip_figure(a, pick=0, **look)
+        desk = figures.layer_strip_figure(a, pick=0)
+        assert fig.layout.meta["layers"] == desk.layout.meta["layers"]
+        assert list(fig.layout.xaxis.range) == [0, W]
+        def rows_of(f) -> list[int]:
+            """Layers a row: the layers' boxes grouped by their top."""
+            tops: dict[float, int] = {}
+            for s in f.layout.shapes:
+                if s.line.color == "#888":
+                    tops[round(s.y0)] = tops.get(round(s.y0), 0) + 1
+            return list(tops.values())
+
+        per_row = look.get("per_row") or max(rows_of(desk))  # presenter: the desktop's rows
+        assert max(rows_of(fig)) == min(per_row, len(a.layers))
+        assert sum(rows_of(fig)) == len(a.layers)
+        cw = W / max(rows_of(fig))
+        boxes = [s for s in fig.layout.shapes if s.line.color == "#888"]
+        assert all(0 <= s.x0 < s.x1 <= W for s in boxes)
+        assert all(s.x1 - s.x0 == pytest.approx(cw - 4) for s in boxes)
+        heads = [x for x in fig.layout.annotations if x.text]
+        assert len(heads) == len(a.layers)
+        for h, lv in zip(heads, a.layers):
+            lines = _header_lines(h.text)
+            for line in lines:
+                assert len(line) * px <= cw - 8, (n, lv.name, line)
+            # the receptive field and stride stay on the header, split only where needed
+            assert " ".join(lines).count(f"RF {lv.receptive_field} px") == 1
+            assert f"stride {lv.stride}" in " ".join(lines)
+        # the header's text fits above the thumbnails: lines x 13 px font < header room
+        images = [t for t in fig.data if t.type == "image"]
+        for h, img, box in zip(heads, images, boxes):
+            assert h.y + len(_header_lines(h.text)) * 13 * 1.15 <= img.y0, (n, h.text)
+
+
+def test_channel_grid_on_a_phone_keeps_its_labels_inside_their_columns(acts):
+    a = acts["imagenet"]
+    for lv in (a.layers[3], a.layers[a.outputs[0]]):
+        fig = figures.channel_grid_figure(lv, n=12, cols=3, width=370)
+        assert fig.layout.meta["channels"] == list(lv.channels[:12])
+        for note in fig.layout.annotations:
+            assert len(note.text) * 7 <= 370 / 3, note.text
+        assert "<br>" in fig.layout.title.text  # two lines at 370 px
+        # the grid at 370 px wide, not the desktop's 960 px height
+        desk = figures.channel_grid_figure(lv, n=12, cols=3)
+        assert fig.layout.height < desk.layout.height
+
+
+def test_output_maps_on_a_phone_stack_the_strides(acts):
+    a = acts["objects"]
+    desk = figures.output_maps_figure(a, pick=(a.outputs[0], 0, 0))
+    fig = figures.output_maps_figure(a, pick=(a.outputs[0], 0, 0), phone=True)
+    hd = [t for t in desk.data if t.type == "heatmap"]
+    hp = [t for t in fig.data if t.type == "heatmap"]
+    assert len(hp) == len(a.outputs) == 3
+    for x, y in zip(hd, hp):
+        assert np.array_equal(np.array(x.z, dtype=float), np.array(y.z, dtype=float))
+    # one column, top to bottom in the order of the outputs, each the full width
+    doms = [(fig.layout[f"xaxis{i + 1 if i else ''}"].domain,
+             fig.layout[f"yaxis{i + 1 if i else ''}"].domain) for i in range(3)]
+    assert all(tuple(x) == (0.0, 1.0) for x, _ in doms)
+    assert doms[0][1][0] > doms[1][1][1] and doms[1][1][0] > doms[2][1][1]
+    assert fig.layout.coloraxis.colorbar.orientation == "h"
+    (red,) = [t for t in fig.data if t.name == "picked"]
+    assert red.xaxis == "x"

@@ -272,3 +272,144 @@ def test_a_link_opens_the_stretched_maps_and_its_picked_cell():
             at.session_state["scales_col"]) == (best.scale, r, c)
     assert float(best.fine[other, r, c]) == pytest.approx(
         max(float(v.fine[other].max()) for v in views))
+
+
+# --- presenter mode and a phone (issue 27: the first screen) ----------------------------------
+def _panels(fig, width: float) -> list[tuple[float, float, float, float]]:
+    """Each subplot's plot area in screen px (x0, x1, y0 from the top, y1) for a figure drawn
+    `width` px wide at its layout height, from its axes' domains and margins."""
+    H = fig.layout.height
+    m = fig.layout.margin
+    pw, ph = width - (m.l or 0) - (m.r or 0), H - (m.t or 0) - (m.b or 0)
+    out = []
+    for name in sorted((k for k in fig.layout if k.startswith("xaxis")),
+                       key=lambda k: int(k[5:] or 1)):
+        xa = fig.layout[name]
+        ya = fig.layout["yaxis" + name[5:]]
+        out.append(((m.l or 0) + xa.domain[0] * pw, (m.l or 0) + xa.domain[1] * pw,
+                    (m.t or 0) + (1 - ya.domain[1]) * ph, (m.t or 0) + (1 - ya.domain[0]) * ph))
+    return out
+
+
+def _across_the_top(fig, titles: bool = True) -> None:
+    """The phone's colour bar: horizontal, over the full width, above the first plot area
+    (and its panel title, if the panels have titles), under the modebar, its title above it."""
+    cb = fig.layout.coloraxis.colorbar
+    assert cb.orientation == "h" and cb.yref == "container" and cb.title.side == "top"
+    assert cb.len == 1.0 and cb.yanchor == "top"
+    top_px = (1 - cb.y) * fig.layout.height
+    assert top_px == pytest.approx(figures.MODEBAR, abs=1)
+    # title (12 px), bar, ticks (11 px) under the modebar, then a panel title: all above the
+    # first plot area
+    assert top_px + 16 + cb.thickness + 16 + (20 if titles else 0) <= fig.layout.margin.t
+
+
+def _same_maps(a_fig, b_fig) -> None:
+    """The two figures draw the same values (a layout changes nothing drawn)."""
+    ha, hb = traces(a_fig.to_plotly_json(), "heatmap"), traces(b_fig.to_plotly_json(), "heatmap")
+    assert len(ha) == len(hb) > 0
+    for x, y in zip(ha, hb):
+        za = np.array([[np.nan if v is None else v for v in r] for r in x["z"]], dtype=float)
+        zb = np.array([[np.nan if v is None else v for v in r] for r in y["z"]], dtype=float)
+        assert np.array_equal(za, zb, equal_nan=True)
+
+
+def test_scale_maps_on_a_phone_are_one_column_of_full_width_panels(a, bd):
+    c, _ = strong_and_weak(a)
+    desk = figures.scale_maps_figure(a, bd, c, clickable=True)
+    fig = figures.scale_maps_figure(a, bd, c, clickable=True, phone=True)
+    _same_maps(desk, fig)
+    _across_the_top(fig)
+    W = figmaps.PHONE_WIDTH
+    panels = _panels(fig, W)
+    views = figures.select_views(a)
+    assert len(panels) == len(views) == 3
+    aspect = bd.height / bd.width
+    for x0, x1, y0, y1 in panels:
+        assert (x0, x1) == pytest.approx((0, W), abs=1)  # the whole width
+        # the image at that width fits its panel: no band of empty space above and below
+        assert W * aspect <= (y1 - y0) + 1 <= W * aspect + 45
+    # stacked top to bottom, 30 px or more between two for the next one's title
+    for (_, _, _, bottom), (_, _, top, _) in zip(panels, panels[1:]):
+        assert top - bottom >= 30
+    # each panel's title sits in its own gap: over its panel, under the one before
+    titles = [an for an in fig.layout.annotations if an.text.startswith("scale ")]
+    assert len(titles) == 3
+    H, m = fig.layout.height, fig.layout.margin
+    for i, t in enumerate(titles):
+        y = m.t + (1 - t.y) * (H - m.t - m.b)  # the title's bottom, px from the top
+        assert panels[i][2] - 5 <= y <= panels[i][2] + 1
+        assert i == 0 or y - 14 >= panels[i - 1][3]
+        assert len(t.text) * 7.5 <= W  # ~7.5 px a character at 14 px: no overlap, no cut
+    # the clickable markers are sized for a panel the phone's width
+    marks = [t for t in fig.data if (t.name or "").startswith("cells")]
+    assert len(marks) == 3 and all(4 <= t.marker.size <= 16 for t in marks)
+
+
+def test_presenter_columns_put_the_scales_in_fewer_rows(a, bd):
+    c, _ = strong_and_weak(a)
+    desk = figures.scale_maps_figure(a, bd, c)
+    two = figures.scale_maps_figure(a, bd, c, columns=2)
+    wide = figures.scale_maps_figure(a, bd, c, columns=3)
+    _same_maps(two, wide)
+    rows = lambda f: len({round(p[2]) for p in _panels(f, 1070)})  # noqa: E731
+    cols = lambda f: len({round(p[0]) for p in _panels(f, 1070)})  # noqa: E731
+    # by default two a row for a landscape image, three for a portrait one
+    assert desk.layout.meta["columns"] == (2 if bd.width >= bd.height else 3)
+    assert (rows(two), cols(two)) == (2, 2)
+    assert (rows(wide), cols(wide)) == (1, 3) and wide.layout.meta["columns"] == 3
+    assert wide.layout.height < two.layout.height
+    assert figures.scale_maps_figure(a, bd, c, columns=5).layout.meta["columns"] == 3  # n = 3
+
+
+def test_offset_grid_on_a_phone_and_with_a_heading(a):
+    v = next(v for v in a.views if v.scale == 4 and not v.flip)
+    maps = [p[0] for p in v.pooled]
+    desk = figures.offset_grid_figure(maps, a.k, "channel 0 activation", colorscale="Greys")
+    fig = figures.offset_grid_figure(maps, a.k, "channel 0 activation", colorscale="Greys",
+                                     phone=True)
+    _same_maps(desk, fig)
+    assert fig.layout.meta["blocks"] == desk.layout.meta["blocks"]
+    _across_the_top(fig, titles=False)
+    assert "own range" in bar(fig)
+    # the gaps are grey, so a white (lowest) cell is seen as a square
+    assert desk.layout.plot_bgcolor == fig.layout.plot_bgcolor == figmaps.GRID_GAPS != "white"
+    # the grid's aspect at the phone's width (less the dy labels): no empty band
+    (hm,) = [t for t in fig.data if t.type == "heatmap"]
+    rows, cols = len(hm.z), len(hm.z[0])  # the grid's cells, gaps included
+    area = fig.layout.height - fig.layout.margin.t
+    assert (figmaps.PHONE_WIDTH - 45) * rows / cols <= area <= \
+        (figmaps.PHONE_WIDTH - 45) * rows / cols + 45
+    assert not [x for x in (desk.layout.annotations or ()) if x.name == "heading"]
+    head = figures.offset_grid_figure(maps, a.k, "ch. 0", colorscale="Greys",
+                                      heading="9 pooled maps, channel 0")
+    (h,) = [x for x in head.layout.annotations if x.name == "heading"]
+    assert "9 pooled maps, channel 0" in h.text and h.yanchor == "bottom" and h.y == 1
+
+
+@pytest.mark.parametrize("pick", [(3, 6), (4, 5)])
+def test_fine_and_coarse_maps_on_a_phone_stack_the_fine_one_first(a, pick):
+    v = next(v for v in a.views if v.scale == 4 and not v.flip)
+    c, _ = strong_and_weak(a)
+    name = a.class_names[c]
+    desk = figures.fine_coarse_figure(v, c, a.k, name, pick=pick)
+    fig = figures.fine_coarse_figure(v, c, a.k, name, pick=pick, phone=True)
+    _same_maps(desk, fig)
+    _across_the_top(fig)
+    coarse, fine = [t for t in fig.data if t.type == "heatmap"]
+    assert (coarse.name, fine.name) == ("coarse", "fine")
+    W = figmaps.PHONE_WIDTH
+    (p1, p2) = _panels(fig, W)
+    # the fine map (to click) on top, on axes x/y; the coarse one under it, on x2/y2
+    assert (fine.xaxis, fine.yaxis, coarse.xaxis, coarse.yaxis) == ("x", "y", "x2", "y2")
+    assert p1[3] + 40 <= p2[2]
+    # the pick's outlines: the fine cell on the fine map, and at offset (0,0) its coarse cell
+    outlines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
+    assert outlines[0].xaxis == "x"
+    on_coarse = [t for t in outlines if t.xaxis == "x2"]
+    assert len(on_coarse) == (1 if pick[0] % a.k == 0 and pick[1] % a.k == 0 else 0)
+    (cells,) = [t for t in fig.data if t.name == "cells"]
+    assert cells.xaxis == "x"
+    # each panel's px height follows its map's aspect at the phone's width (square pixels)
+    Hf, Wf = v.fine[c].shape
+    assert (W - 50) * (Hf + 1) / (Wf + 1) <= (p1[3] - p1[2]) + 1

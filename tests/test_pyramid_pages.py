@@ -562,3 +562,32 @@ def test_architecture_page_shows_inside_the_pyramid():
     grid = page_figures(at)["arch_channels"]["layout"]["meta"]
     assert grid["channels"] == list(want.layers[neck].channels)
     assert "**neck P4, stride 16**: 128 channels" in markdown(at)
+
+
+def test_level_maps_on_a_phone_are_one_column_of_the_three_strides(a, bd, cls):
+    """A phone (issue 27): the three strides one under another, each the screen's width and
+    the image's aspect, the same maps as the desktop's row of three, the colour bar across
+    the top."""
+    from overfeat.app.figures import maps as figmaps
+
+    s = figures.best_scale(a, cls)
+    views = figures.scale_views(a, s)
+    desk = figures.level_maps_figure(a, bd, cls, s, clickable=True)
+    fig = figures.level_maps_figure(a, bd, cls, s, clickable=True, phone=True)
+    for x, y in zip(_heatmaps(desk), _heatmaps(fig)):
+        assert np.array_equal(np.array(x.z, dtype=float), np.array(y.z, dtype=float))
+    assert _titles(fig) == _titles(desk)
+    assert fig.layout.meta["levels"] == desk.layout.meta["levels"]
+    H, t = fig.layout.height, fig.layout.margin.t
+    W = figmaps.PHONE_WIDTH
+    spans = []
+    for i in range(len(views)):
+        sfx = i + 1 if i else ""
+        assert tuple(fig.layout[f"xaxis{sfx}"].domain) == (0.0, 1.0)
+        y0, y1 = fig.layout[f"yaxis{sfx}"].domain
+        spans.append(((1 - y1) * (H - t) + t, (1 - y0) * (H - t) + t))
+    for top, bottom in spans:  # the image at the phone's width fills its panel's height
+        assert W * bd.height / bd.width <= bottom - top + 1 <= W * bd.height / bd.width + 45
+    for (_, b), (tp, _) in zip(spans, spans[1:]):
+        assert tp - b >= 30  # room for the next panel's title
+    assert fig.layout.coloraxis.colorbar.orientation == "h"

@@ -222,18 +222,21 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6,
     fig = go.Figure(go.Image(source=png_uri(img), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip",
                              name=lv.name))
     xs, ys, text, notes = [], [], [], []
-    # a label's characters (12 px font, ~7 px each, " · 0.123" after it) under a thumbnail
-    lab = 18 if width >= FULL else max(6, int(width / cols / 7) - 8)
+    # a label's characters under a thumbnail: 18 on a desktop; narrower, what its column holds
+    # at ~7 px a character (12 px font) beside " · " and its value
+    room = None if width >= FULL else int(width / cols / 7) - 3
     for i in range(k):
         r, c = divmod(i, cols)
         x, yy = c * (w + 2), r * (h + below + 2)
         xs.append(x + w / 2)
         ys.append(yy + h / 2)
         label = lv.labels[i].replace("channel ", "#")
+        value = f"{lv.ranking[i]:.3g}"
+        lab = 18 if room is None else max(3, room - len(value))
         text.append(f"{lv.labels[i]}: {lv.ranked_by} {lv.ranking[i]:.3g}<br>drawn from "
                     f"{lv.lo[i]:.3g} (dark) to {lv.hi[i]:.3g} (bright)")
         notes.append(dict(x=x + w / 2, y=yy + h + 1, xref="x", yref="y", yanchor="top",
-                          text=f"{label[:lab]} · {lv.ranking[i]:.3g}", showarrow=False,
+                          text=f"{label[:lab].rstrip()} · {value}", showarrow=False,
                           font=dict(size=12, color="#111")))
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", hovertext=text, hoverinfo="text",
                              showlegend=False, marker=dict(size=20, opacity=0, color="white"),
