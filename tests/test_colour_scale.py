@@ -413,3 +413,55 @@ def test_fine_and_coarse_maps_on_a_phone_stack_the_fine_one_first(a, pick):
     # each panel's px height follows its map's aspect at the phone's width (square pixels)
     Hf, Wf = v.fine[c].shape
     assert (W - 50) * (Hf + 1) / (Wf + 1) <= (p1[3] - p1[2]) + 1
+
+
+def _in_order(node, out=None, folded=False) -> list[tuple[str, str | None, bool]]:
+    """The page's elements in the order they are drawn: (type, key or an expander's label,
+    inside an expander)."""
+    out = [] if out is None else out
+    t = getattr(node, "type", None)
+    folded = folded or t == "expander"
+    if t and t not in ("main", "vertical", "horizontal", "column", "container", "flex_container"):
+        out.append((t, getattr(node, "label", None) if t == "expander"
+                    else getattr(node, "key", None), folded))
+    for child in getattr(node, "children", {}).values():
+        _in_order(child, out, folded)
+    return out
+
+
+WIDGETS = {"selectbox", "number_input", "toggle", "button_group", "multiselect", "slider",
+           "radio", "checkbox"}
+PICTO = {"img": "gallery", "g": "0", "scales": "0,2", "flips": "0"}
+PYRAMID = {"img": "photo", "p": "3", "model": "objects", "scales": "0,1", "flips": "0"}
+
+
+@pytest.mark.parametrize("where,link,main,after", [
+    ("architecture", PICTO, "arch_strip", ()),
+    ("scales", PICTO, "scales_maps", ()),
+    ("offsets", PICTO, "off_pooled", ()),
+    ("scales", PYRAMID, "scales_levels", ()),
+    ("offsets", PYRAMID, "off_levels", ("off_level", "off_row", "off_col")),
+])
+def test_presenter_mode_puts_the_main_figure_right_after_the_title(where, link, main, after):
+    """Issue 27: in presenter mode nothing but closed boxes (the page's explanation, its
+    settings) stands between a page's title and its main figure: no widget outside them, no
+    heading; controls that sat between them come under the figure. On a desktop the page
+    keeps its controls in view."""
+    at = ok(open_link({"page": where, "present": "1", **link}))
+    items = _in_order(at.main)
+    keys = [k for _, k, _ in items]
+    title = [t for t, _, _ in items].index("title")
+    fig = keys.index(main)
+    between = items[title + 1:fig]
+    assert not [x for x in between if x[0] in WIDGETS and not x[2]], between
+    assert not [x for x in between if x[0] in ("header", "subheader")], between
+    assert [x for x in between if x[0] == "expander"]  # the settings are there, folded
+    for k in after:  # the picked cell's inputs under the figure they pick in
+        assert keys.index(k) > fig
+    desk = _in_order(ok(open_link({"page": where, **link})).main)
+    dkeys = [k for _, k, _ in desk]
+    dtitle = [t for t, _, _ in desk].index("title")
+    # a desktop: a widget in view above the figure (the scale, the channel or the cell) or,
+    # on the Architecture page, its section heading
+    above = desk[dtitle + 1:dkeys.index(main)]
+    assert [x for x in above if (x[0] in WIDGETS or x[0] == "header") and not x[2]]
