@@ -149,7 +149,7 @@ def pr_section(report, curves, n_images: int, names, what: str) -> None:
         aps[index[name]] = v["ap"] if v["ap"] is not None else math.nan
     title = (f"{what}: mAP {m_ap:.3f}" if m_ap is not None else f"{what}: no objects")
     chart("det_pr", figures.pr_curve_figure, curves, aps, names, title=title,
-          depends=(what, n_images, m_ap))
+          phone=is_phone(), depends=(what, n_images, m_ap))
     table([{"class": name, "AP": round(v["ap"], 3), "objects": v["positives"],
             "boxes": v["detections"], "right boxes": v["true_positives"]}
            for name, v in report["per_class"].items() if v["positives"]])

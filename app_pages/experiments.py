@@ -4,7 +4,7 @@ import streamlit as st
 
 from overfeat import experiments
 from overfeat.app import figures
-from app_pages.common import chart, compact, context, intro, notice, show_code, table
+from app_pages.common import chart, compact, context, intro, is_phone, notice, show_code, table
 
 ctx = context()
 
@@ -21,7 +21,8 @@ def show_dataset(d: dict, key: str) -> None:
         if diffs:
             st.caption("Lined up with the paper's rows by stride and number of scales; where "
                        "they differ: " + " ".join(diffs))
-        chart(f"{key}_fig", figures.table2_figure, rows, experiments.PAPER_TABLE2)
+        chart(f"{key}_fig", figures.table2_figure, rows, experiments.PAPER_TABLE2,
+              phone=is_phone())
         found = experiments.findings(d)
         notice(found["steps"][:2] + (found["against"][:1] or
                                      ["No step raises an error here: the trend is the paper's."]))

@@ -22,30 +22,50 @@ from .base import (DEFAULT_MAX_BOXES, FULL, HALF, MODEBAR, SCALE_COLORS, Backdro
 # about 360 px) a figure is drawn PHONE px wide and as tall as its image needs at that width,
 # and a long title is wrapped at PHONE_CHARS characters (a Plotly title does not wrap: it ran
 # off the right edge). The pages pass phone=common.is_phone() to the builders below.
-PHONE = 360  # px
+PHONE = 370  # px: 390 less Streamlit's 10 px padding on each side (measured in Chromium)
 PHONE_CHARS = 40  # characters of a title line at the house font (15 px) in PHONE px
 TITLE_LINE = 20  # px per wrapped title line (15 px text)
 
 
 def wrap_title(title: str, phone: bool) -> tuple[str, int]:
     """(title, its number of lines): wrapped at PHONE_CHARS with <br> on a phone, as is on a
-    wider screen."""
+    wider screen. Plotly centres a title's lines on where its one line would be, so a second
+    line lifted the first into the modebar (measured in Chromium at 390 px); as many blank
+    lines as there are extra lines lead the text, and its first line stays in its place."""
     if not phone or len(title) <= PHONE_CHARS:
         return title, 1
     lines = textwrap.wrap(title, PHONE_CHARS)
-    return "<br>".join(lines), len(lines)
+    return "&nbsp;<br>" * (len(lines) - 1) + "<br>".join(lines), len(lines)
 
 
-def phone_layout(fig: go.Figure, bd: Backdrop, title: str, legend: int = 90,
-                 left: int = 0) -> None:
+def legend_rows(fig: go.Figure, width: int = PHONE) -> int:
+    """How many rows a horizontal legend of fig's entries takes `width` px wide (an entry:
+    its symbol, 40 px, and its name at about 6.5 px a character), packed left to right."""
+    rows, used = 0, width
+    for t in fig.data:
+        if getattr(t, "showlegend", False) is False or not t.name:
+            continue
+        w = 40 + round(6.5 * len(t.name))
+        if used + w > width:
+            rows, used = rows + 1, 0
+        used += w
+    return rows
+
+
+def phone_layout(fig: go.Figure, bd: Backdrop, title: str, below: int = 28,
+                 left: int = 40) -> None:
     """A figure of the image on a phone: the title wrapped (room above the plot for all its
     lines), the height fitted to the image PHONE px wide (less `left`, the y axis's labels),
-    with `legend` px below for a horizontal legend's rows."""
+    with `below` px under it for the x axis's labels and then the legend, 24 px for each of
+    its rows (legend_rows): no blank band above or under the image, no legend over the
+    labels."""
     text, n = wrap_title(title, True)
     top = MODEBAR + TITLE_LINE * n + 8
-    fig.update_layout(title=dict(text=text), margin=dict(t=top),
-                      height=fitted_height(bd, PHONE - left, extra=top + legend),
-                      meta=dict(fit=True))
+    image = fitted_height(bd, PHONE - left, extra=0)
+    extra = top + below + 24 * legend_rows(fig) + 6
+    fig.update_layout(title=dict(text=text), margin=dict(t=top), height=image + extra,
+                      meta=dict(fit=True),
+                      legend=dict(y=-(below + 4) / image, yanchor="top"))
 
 
 # --- regressor ------------------------------------------------------------------------------
@@ -106,7 +126,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
                       margin=dict(l=40, r=0, t=top, b=0), clickmode="event+select",
                       dragmode="pan", legend=dict(orientation="h", y=-0.04))
     if phone:
-        phone_layout(fig, bd, title, legend=70, left=40)
+        phone_layout(fig, bd, title, below=0)
         fig.update_layout(margin=dict(t=fig.layout.margin.t + 30))  # the labels on top
         fig.update_layout(height=fig.layout.height + 30)
     return fig
@@ -276,8 +296,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
-    if phone:  # four kinds of mark in the legend: up to three rows at 360 px
-        phone_layout(fig, bd, title, legend=100)
+    if phone:
+        phone_layout(fig, bd, title)
     return fig
 
 

@@ -278,12 +278,17 @@ def training_figure(losses: list[dict], epochs: list[dict] | None = None) -> go.
     return fig
 
 
-def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure:
+def table2_figure(rows: list[dict], paper: list[dict] | tuple = (), phone: bool = False
+                  ) -> go.Figure:
     """The Table 2 analogue (experiments.table_rows: errors in %) as grouped bars per approach,
     and the paper's top-5 errors (experiments.PAPER_TABLE2) in a panel of their own (another
     model, another dataset: compare the trend, not the level). Every bar starts at zero, so
     its height is the error (an axis from 15.9 made 17.1 against 16.3 look five times
-    taller); the paper's bars carry their values, whose differences are small."""
+    taller); the paper's bars carry their values, whose differences are small.
+    phone: the two panels stacked, bars horizontal with the approaches written on the left in
+    reading order (side by side in 360 px the approaches' names were cut off)."""
+    if phone:
+        return _table2_phone(rows, paper)
     fig = make_subplots(rows=1, cols=2 if paper else 1, column_widths=[0.6, 0.4] if paper else None,
                         subplot_titles=["this checkpoint"] + (["paper (fast model, ImageNet)"]
                                                              if paper else []))
@@ -301,6 +306,37 @@ def table2_figure(rows: list[dict], paper: list[dict] | tuple = ()) -> go.Figure
     fig.update_yaxes(title_text="error (%)", row=1, col=1)
     fig.update_layout(barmode="group", height=400, margin=dict(l=0, r=0, t=50, b=0),
                       legend=dict(orientation="h", y=-0.35))
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def _table2_phone(rows: list[dict], paper) -> go.Figure:
+    """table2_figure on a phone: one panel above the other, horizontal bars (first approach
+    on top), each panel as tall as its bars need."""
+    n1, n2 = len(rows), len(paper)
+    h1, h2 = 60 * n1, 34 * n2  # px: three bars per approach above, one below
+    fig = make_subplots(rows=2 if paper else 1, cols=1,
+                        row_heights=[h1, h2] if paper else None, vertical_spacing=0.12,
+                        subplot_titles=["this checkpoint"] + (["paper (fast model, ImageNet)"]
+                                                             if paper else []))
+    names = [r["approach"].replace(", ", ",<br>", 1) for r in rows]
+    for key, color in (("top-1 error %", "#0072B2"), ("top-5 error %", "#E69F00"),
+                       ("localization error %", "#009E73")):
+        fig.add_trace(go.Bar(y=names, x=[r[key] for r in rows], name=key, marker_color=color,
+                             orientation="h"), row=1, col=1)
+    if paper:
+        fig.add_trace(go.Bar(y=[p["approach"].replace(", ", ",<br>", 1) for p in paper],
+                             x=[p["top5_error"] for p in paper], orientation="h",
+                             name="paper top-5 error %", marker_color="#CC79A7",
+                             text=[f"{p['top5_error']:.2f}" for p in paper],
+                             textposition="outside", cliponaxis=False), row=2, col=1)
+        fig.update_yaxes(autorange="reversed", row=2, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)  # the table's order, top down
+    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="error (%)", row=2 if paper else 1, col=1)
+    fig.update_layout(barmode="group", height=h1 + h2 + 230, meta=dict(fit=True),
+                      margin=dict(l=0, r=30, t=50, b=0),
+                      legend=dict(orientation="h", y=-0.12, yanchor="top"))
     fig.update_annotations(font_size=12)
     return fig
 

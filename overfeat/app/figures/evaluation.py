@@ -14,7 +14,9 @@ from ...boxes import Detections
 from ...metrics import PRCurve, precision_envelope
 from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_color,
                    fitted_height, image_axes, rect_path)
-from .boxes import MARK_COLORS, MARK_NAMES, detection_marks_figure, phone_layout
+from .base import MODEBAR
+from .boxes import (MARK_COLORS, MARK_NAMES, PHONE, TITLE_LINE, detection_marks_figure,
+                    phone_layout, wrap_title)
 
 SHADOW = "0px 0px 3px black"  # text on a photo: readable on light and dark parts alike
 LABELLED = 30  # boxes whose rank and class are written on the image (more would hide it)
@@ -22,11 +24,12 @@ LABELLED = 30  # boxes whose rank and class are written on the image (more would
 
 # --- precision-recall -----------------------------------------------------------------------
 def pr_curve_figure(curves: dict[int, PRCurve], aps: dict[int, float], class_names,
-                    title: str = "") -> go.Figure:
+                    title: str = "", phone: bool = False) -> go.Figure:
     """One precision-recall curve per class (metrics.precision_recall: a point after each
     ranked detection, hover: its rank, confidence and whether it was right) and, dashed, the
     envelope whose area is the class's AP (metrics.precision_envelope). aps: {class: AP} as
-    the report gives it (the legend writes it)."""
+    the report gives it (the legend writes it). phone: the legend under the plot, in rows,
+    (on the right it took half of a phone's width) and the title wrapped."""
     fig = go.Figure()
     for i, (c, cv) in enumerate(curves.items()):
         color = CLASS_COLORS[i % len(CLASS_COLORS)]
@@ -51,6 +54,13 @@ def pr_curve_figure(curves: dict[int, PRCurve], aps: dict[int, float], class_nam
     fig.update_yaxes(title_text="precision (share of boxes right)", range=[0, 1.05])
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="v", x=1.02, y=1))
+    if phone:  # a square plot, then the legend: about three entries a row, 24 px a row
+        text, n = wrap_title(title, True)
+        top = MODEBAR + TITLE_LINE * n + 8
+        rows = math.ceil(len(curves) / 3)
+        fig.update_layout(title=dict(text=text), margin=dict(t=top),
+                          height=top + PHONE + 60 + 24 * rows,
+                          legend=dict(orientation="h", x=0, y=-0.15, yanchor="top"))
     return fig
 
 
@@ -155,6 +165,6 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
-    if phone:  # up to four legend entries, "..., not in every method": three or four rows
-        phone_layout(fig, bd, title, legend=120)
+    if phone:
+        phone_layout(fig, bd, title)
     return fig

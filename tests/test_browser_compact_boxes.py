@@ -1,0 +1,99 @@
+"""The box and evaluation pages on the lesson's small screens, in Chromium (issue 27): in
+presenter mode at 1280x720 each page's main figure starts within the top 330 px and most of it
+is on the first screen; on a phone (390x844, a phone's User-Agent, touch) it starts within the
+top 450 px, nothing in it is wider than the screen, and its title stays clear of the modebar
+and of the Regressor's pixel labels; a phone's Glossary is blocks, not a squeezed table; the
+Experiments chart fits the phone's width. The headless checks of the same layout:
+tests/test_compact_boxes.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from browser_helpers import SLOW, check_page, settle
+
+pytestmark = pytest.mark.slow
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+# Two scales, no flips (quick); counted at support and confidence >= 2, so that every method
+# and the Detection page have boxes to draw with two scales.
+QUERY = "scales=0,1&flips=0&support=2&dconf=2"
+PAGES = ("regressor", "detection", "compare", "efficiency")
+# The first Plotly figure of the main column: its box, its title's lines, the modebar and the
+# top axis's labels (the Regressor's), in the window's pixels.
+MEASURE = """() => {
+  const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
+  if (!gd) return null;
+  const r = e => { const b = e.getBoundingClientRect();
+                   return {top: b.top, bottom: b.bottom, left: b.left, right: b.right}; };
+  const lines = [...gd.querySelectorAll('.g-gtitle text')].flatMap(t => {
+    const spans = [...t.querySelectorAll('tspan.line')];
+    return (spans.length ? spans : [t]).filter(s => s.textContent.trim()).map(r); });
+  const bar = gd.querySelector('.modebar');
+  return {fig: r(gd), H: window.innerHeight, W: window.innerWidth, lines,
+          modebar: bar ? r(bar) : null,
+          xticks: gd._fullLayout.xaxis && gd._fullLayout.xaxis.side === 'top'
+            ? [...gd.querySelectorAll('.xtick text')].map(r) : []};
+}"""
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] \
+        and b["top"] < a["bottom"]
+
+
+def open_page(page, url: str) -> dict:
+    page.goto(url)
+    settle(page)
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    page.wait_for_timeout(300)  # Plotly's layout to the column's width
+    check_page(page)
+    got = page.evaluate(MEASURE)
+    assert got is not None, url
+    return got
+
+
+def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on_a_phone(
+        browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    for name in PAGES:
+        m = open_page(page, f"{server}/{name}?present=1&{QUERY}")
+        f = m["fig"]
+        seen = (min(f["bottom"], m["H"]) - f["top"]) / (f["bottom"] - f["top"])
+        assert f["top"] <= 330, (name, f)
+        assert seen >= 0.6, (name, seen)
+        assert m["lines"], name  # the figure says what it shows
+        for tick in m["xticks"]:  # the Regressor's pixel labels, under its title
+            assert not any(overlap(t, tick) for t in m["lines"]), (name, tick)
+        for t in page.locator('[data-testid="stTable"]').all()[:3]:
+            assert t.evaluate("e => e.getBoundingClientRect().right <= window.innerWidth + 1")
+    ctx.close()
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                              has_touch=True, user_agent=PHONE_UA)
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    for name in PAGES + ("experiments",):
+        m = open_page(page, f"{server}/{name}?{QUERY}")
+        f = m["fig"]
+        if name != "experiments":  # its results table comes first, its chart below it
+            assert f["top"] <= 450, (name, f)
+        assert f["right"] <= m["W"] + 1 and f["left"] >= -1, (name, f)
+        for t in m["lines"]:  # the title: inside the figure, clear of the modebar
+            assert t["right"] <= f["right"] + 1, (name, t)
+            assert m["modebar"] is None or not overlap(t, m["modebar"]), (name, t, m["modebar"])
+        for tick in m["xticks"]:
+            assert not any(overlap(t, tick) for t in m["lines"]), (name, tick)
+    page.goto(f"{server}/glossary?{QUERY}")
+    settle(page)
+    check_page(page)
+    main = page.locator('[data-testid="stMain"]')
+    assert main.locator('[data-testid="stTable"]').count() == 0
+    assert main.get_by_text("On this image:").count() >= 5
+    ctx.close()
