@@ -435,6 +435,7 @@ PICTO = {"img": "gallery", "g": "0", "scales": "0,2", "flips": "0"}
 PYRAMID = {"img": "photo", "p": "3", "model": "objects", "scales": "0,1", "flips": "0"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where,link,main,after", [
     ("architecture", PICTO, "arch_strip", ()),
     ("scales", PICTO, "scales_maps", ()),

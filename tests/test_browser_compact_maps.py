@@ -1,0 +1,117 @@
+"""Architecture, Scales and Offsets on a projector and on a phone, in Chromium (issue 27): in
+presenter mode at 1280x720 each page's main figure starts within the first 330 px (the header
+and the title end ~150 px down) and most of it is on the first screen; at 390x844 with a
+phone's User-Agent it starts within 450 px, is no wider than the screen, and its texts (panel
+titles, colour bar, tick labels, layer headers) are at least 10 px, inside the screen and not
+drawn over each other. On a pictogram scene, and the Scales page also on a photo with the
+Objects model (a feature pyramid: three maps a scale). Screenshots go to
+test-artifacts/compact-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import ARTIFACTS, SLOW, check_page, settle
+
+pytestmark = pytest.mark.slow
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+CHEAP = "scales=0,1&flips=0"
+PAGES = {"architecture": "Architecture", "scales": "Scales", "offsets": "Offsets"}
+PYRAMID = "img=photo&p=3&model=objects"
+# The main figure (the first Plotly figure under the title): its box, and every text Plotly
+# drew in it (panel titles, colour bar, ticks, annotations) with its box and font size.
+MEASURE = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const y0 = main.querySelector('h1').getBoundingClientRect().bottom;
+  const gd = [...main.querySelectorAll('.js-plotly-plot')]
+    .find(e => e.getBoundingClientRect().top >= y0 && e.getBoundingClientRect().height > 60);
+  const r = gd.getBoundingClientRect();
+  const texts = [...gd.querySelectorAll('svg text')].filter(t => t.textContent.trim()
+      && t.getBoundingClientRect().width > 0).map(t => {
+    const b = t.getBoundingClientRect();
+    return {text: t.textContent, size: parseFloat(getComputedStyle(t).fontSize),
+            left: b.left, right: b.right, top: b.top, bottom: b.bottom,
+            annotation: !!t.closest('.annotation')};
+  });
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height,
+          screen: window.innerHeight, width: window.innerWidth, texts};
+}"""
+
+
+def measure(page) -> dict:
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    page.wait_for_timeout(500)  # Plotly lays out after the element appears
+    return page.evaluate(MEASURE)
+
+
+def overlapping(texts: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of annotations (panel titles, layer headers) whose boxes intersect by more than
+    2 px each way: text drawn over text."""
+    notes = [t for t in texts if t["annotation"]]
+    out = []
+    for i, a in enumerate(notes):
+        for b in notes[i + 1:]:
+            if (min(a["right"], b["right"]) - max(a["left"], b["left"]) > 2
+                    and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 2):
+                out.append((a["text"], b["text"]))
+    return out
+
+
+def test_presenter_mode_shows_each_main_figure_on_the_first_screen(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    shots = [(p, "") for p in PAGES] + [("scales", PYRAMID), ("offsets", PYRAMID)]
+    for where, extra in shots:
+        page.goto(f"{server}/{where}?present=1&{CHEAP}{'&' + extra if extra else ''}")
+        settle(page)
+        expect(page.locator("h1").first).to_have_text(PAGES[where])
+        check_page(page)
+        m = measure(page)
+        assert m["top"] <= 330, (where, extra, m["top"])
+        seen = (min(m["bottom"], 720) - m["top"]) / m["height"]
+        assert seen >= 0.5 or m["bottom"] - m["top"] > 720 - 330, (where, extra, seen)
+        assert m["right"] <= 1280 and not overlapping(m["texts"]), (where, extra)
+        assert min(t["size"] for t in m["texts"]) >= 12  # a room reads it
+        page.screenshot(path=str(ARTIFACTS / f"compact-pres720-{where}"
+                                             f"{'-pyramid' if extra else ''}.png"))
+    assert not page.js_errors, page.js_errors
+    ctx.close()
+
+
+def test_a_phone_sees_each_main_figure_readable_after_the_title(browser, server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                              has_touch=True, user_agent=PHONE_UA)
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    shots = [(p, "") for p in PAGES] + [("scales", PYRAMID)]
+    for where, extra in shots:
+        page.goto(f"{server}/{where}?{CHEAP}{'&' + extra if extra else ''}")
+        settle(page)
+        expect(page.locator("h1").first).to_have_text(PAGES[where])
+        check_page(page)
+        m = measure(page)
+        assert m["top"] <= 450, (where, extra, m["top"])
+        assert m["left"] >= 0 and m["right"] <= 390, (where, extra, m["left"], m["right"])
+        small = [t for t in m["texts"] if t["size"] < 10]
+        assert not small, (where, small[:3])
+        cut = [t["text"] for t in m["texts"] if t["left"] < -1 or t["right"] > 391]
+        assert not cut, (where, cut[:3])
+        assert not overlapping(m["texts"]), (where, overlapping(m["texts"])[:3])
+        # the check saw the panel titles (the layer headers): it is not vacuous
+        assert where == "offsets" or sum(t["annotation"] for t in m["texts"]) >= 2, where
+        # panels large enough to see: the figure's first panel (its first axis' drawing
+        # area) is most of the screen's width
+        panel = page.evaluate("() => document.querySelector("
+                              "'[data-testid=\"stMain\"] .js-plotly-plot')._fullLayout.xaxis._length")
+        assert panel >= (100 if where == "architecture" else 250), (where, panel)
+        page.screenshot(path=str(ARTIFACTS / f"compact-phone-{where}"
+                                             f"{'-pyramid' if extra else ''}.png"))
+    ctx.close()
