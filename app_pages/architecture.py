@@ -189,7 +189,7 @@ def trace_section(acts: activations.Activations, s: int) -> None:
               f"stride {t.stride}, cell ({r},{c}): p({acts.class_name}) "
               f"{figures.prob_is(t.prob)}",
               window_name=f"{name} ({t.side}x{t.side} px at this scale)",
-              depends=(s, out, r, c))
+              phone=is_phone(), depends=(s, out, r, c))
     x1, y1, x2, y2 = t.window
     ox1, oy1, ox2, oy2 = t.original
     with right:

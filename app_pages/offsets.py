@@ -292,7 +292,8 @@ def picked_level_window(view, cls: int, r: int, c: int, name: str) -> None:
         nominal = len(geometry.window_sides(ctx.model)) > 1
         chart("off_level_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box,
               title, window_name=f"nominal window ({side}x{side} px at this scale)" if nominal
-              else "window (network input)", depends=(view.scale, view.flip, view.level, cls, r, c))
+              else "window (network input)", phone=is_phone(),
+              depends=(view.scale, view.flip, view.level, cls, r, c))
     with right:
         st.markdown(
             f"- cell ({r},{c}) of the stride-{s} map ({view.fine.shape[-2]}x"
@@ -432,7 +433,7 @@ def picked_window(view, cls: int, r: int, c: int, a) -> None:
         title = (f"cell ({r},{c}) = {cell.where}: p({name}) {figures.prob_is(cell.prob)}"
                  f"{' (flipped view)' if view.flip else ''}")
         chart("off_window", figures.window_figure, ctx.backdrop(), cell.window, cell.box, title,
-              depends=(view.scale, view.flip, cls, r, c))
+              depends=(view.scale, view.flip, cls, r, c), phone=is_phone())
     with right:
         st.markdown(
             f"- window in the resized image ({view.size[0]}x{view.size[1]}): top-left "

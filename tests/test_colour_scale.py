@@ -466,3 +466,20 @@ def test_presenter_mode_puts_the_main_figure_right_after_the_title(where, link, 
     # on the Architecture page, its section heading
     above = desk[dtitle + 1:dkeys.index(main)]
     assert [x for x in above if (x[0] in WIDGETS or x[0] == "header") and not x[2]]
+
+
+@pytest.mark.parametrize("title", [
+    "cell (0,9) = offset (0,0), cell (0,3) of its map: p(sheep) > 0.999",
+    "stride 8, cell (12,40): p(bicycle) = 0.315 (flipped view)", "short"])
+def test_window_figure_wraps_its_title_on_a_phone(bd, title):
+    w = torch.tensor([10.0, 20.0, 120.0, 140.0])
+    desk = figures.window_figure(bd, w, None, title)
+    fig = figures.window_figure(bd, w, None, title, phone=True)
+    assert desk.layout.title.text == title
+    lines = fig.layout.title.text.split("<br>")
+    assert " ".join(lines) == title  # every word kept, in order
+    assert all(len(x) * 7.5 <= figmaps.PHONE_WIDTH for x in lines)  # none cut at 370 px
+    # the lines under the modebar, above the image
+    assert fig.layout.margin.t >= figures.MODEBAR + 18 * len(lines)
+    assert [t.x for t in fig.data if t.type == "scatter"] == \
+        [t.x for t in desk.data if t.type == "scatter"]

@@ -5,6 +5,8 @@ at every stride (Scales and Offsets pages).
 
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -89,6 +91,7 @@ def _bar(title: str) -> dict:
 # paper (which has no screens): a phone's figure is drawn for PHONE_WIDTH px.
 PHONE_WIDTH = 370  # px: the plot's width on a 390 px phone (the page's side padding off)
 PHONE_BAR = 94  # px above the first panel: the modebar, the bar's title, the bar, its ticks
+PHONE_TITLE = 44  # characters of a figure title's line on a phone
 
 
 def across_top(coloraxis: dict, height: int) -> dict:
@@ -533,9 +536,11 @@ def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int,
 
 
 def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
-                  window_name: str = "window (network input)") -> go.Figure:
+                  window_name: str = "window (network input)", phone: bool = False) -> go.Figure:
     """One window (dashed) and, if given, the box the regressor predicts from it (solid).
-    window_name: its legend entry (a pyramid net's window is nominal, not the net's input)."""
+    window_name: its legend entry (a pyramid net's window is nominal, not the net's input).
+    phone: the title wrapped at PHONE_TITLE characters (~7 px each at 15 px), so it is not
+    cut at 390 px."""
     fig = go.Figure()
     add_image(fig, bd)
     # a white halo under the dashed window: it stays visible over a dark part of the image
@@ -546,7 +551,12 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
         fig.add_trace(box_trace(box, "#e6194b", "predicted box", width=3,
                                 hover="box: " + ", ".join(f"{v:.0f}" for v in box.tolist())))
     image_axes(fig, bd, pad=0.1)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)),
-                      height=min(fitted_height(bd, HALF), 560), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.05))
+    lines = textwrap.wrap(title, PHONE_TITLE, break_long_words=False) if phone else [title]
+    fig.update_layout(title=dict(text="<br>".join(lines), font=dict(size=13)),
+                      height=(fitted_height(bd, PHONE_WIDTH, 80 + 20 * len(lines)) if phone
+                              else min(fitted_height(bd, HALF), 560)), meta=dict(fit=True),
+                      # a phone: room for the title's lines under the modebar
+                      margin=dict(l=0, r=0, t=MODEBAR + 20 * len(lines) + 10 if phone else 40,
+                                  b=0),
+                      legend=dict(orientation="h", y=-0.05))
     return fig
