@@ -40,7 +40,11 @@ def show_dataset(d: dict, key: str) -> None:
 
 
 def stored() -> None:
-    st.subheader("From the committed evaluation")
+    # Presenter mode and a phone (issue 27): no heading above the results table (the caption
+    # under it says where the numbers come from), so the table is on the first screen.
+    small = compact()
+    if not small:
+        st.subheader("From the committed evaluation")
     try:
         data = experiments.load_eval(experiments.EVAL_JSON)
     except ValueError as e:
@@ -51,8 +55,9 @@ def stored() -> None:
                 "checkpoint has finished training (python -m overfeat evaluate --checkpoint "
                 "assets/demo.pt --data ... --split val --json). Recompute below meanwhile.")
         return
-    st.caption(f"{experiments.EVAL_JSON.name}" + (f", checkpoint {data['checkpoint']}"
-                                                  if data.get("checkpoint") else ""))
+    st.caption(("From the committed evaluation: " if small else "")
+               + f"{experiments.EVAL_JSON.name}" + (f", checkpoint {data['checkpoint']}"
+                                                    if data.get("checkpoint") else ""))
     for i, d in enumerate(data["datasets"]):
         show_dataset(d, f"exp_json_{i}")
 
@@ -86,9 +91,10 @@ def recompute() -> None:
 
 def render() -> None:
     st.title("Experiments")
-    if ctx.model.name != "pictogram":
-        st.info("These experiments measure the shipped pictogram checkpoint (and its validation "
-                "scenes), whatever model the sidebar runs.")
+    if ctx.model.name != "pictogram":  # one line in presenter mode and on a phone
+        (st.caption if compact() else st.info)(
+            "These experiments measure the shipped pictogram checkpoint (and its validation "
+            "scenes), whatever model the sidebar runs.")
     intro("The paper's Table 2 asks what each idea buys: one scale with the coarse "
           "stride, then offset pooling (fine stride), then more scales. Below, the same "
           "steps for the loaded checkpoint on the project's scenes (errors on one-object "

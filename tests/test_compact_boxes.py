@@ -76,6 +76,11 @@ def test_presenter_mode_draws_each_pages_figure_before_its_numbers(present_at):
     assert "Filters and the picked box" in labels and "Picked box" not in labels, labels
     about = [e for e in at.expander if e.label.startswith("What the regressor predicts")]
     assert len(about) == 1 and any(m.value.startswith("For every") for m in about[0].markdown)
+    # Experiments: no heading between the title and the results table; the caption says where
+    # the numbers come from.
+    ok(page(at, "experiments"))
+    assert "From the committed evaluation" not in [h.value for h in at.subheader]
+    assert any(c.value.startswith("From the committed evaluation: ") for c in at.caption)
     # A desktop is unchanged: Detection and Efficiency give their numbers first.
     ok(at.toggle(key="presenter").set_value(False).run())
     for name in ("detection", "efficiency"):
@@ -88,6 +93,8 @@ def test_presenter_mode_draws_each_pages_figure_before_its_numbers(present_at):
     assert first and first[0] not in folded
     assert not any(e.label.startswith("Filters") for e in at.expander)
     assert at.selectbox(key="reg_pick") is not None
+    ok(page(at, "experiments"))
+    assert "From the committed evaluation" in [h.value for h in at.subheader]
 
 
 def test_a_phone_gets_figures_for_its_width_and_a_glossary_of_blocks(monkeypatch):
