@@ -6,7 +6,8 @@ import streamlit as st
 from overfeat import bench, geometry
 from overfeat.app import figures
 from overfeat.geometry import crop_macs, dense_macs, human_count, readable_cost_rows
-from app_pages.common import chart, compact, context, intro, notice, row, show_code, table
+from app_pages.common import (chart, compact, context, intro, is_phone, notice, row, show_code,
+                              table)
 
 ctx = context()
 TIMED_CROPS = 48  # crops actually run when timing (the rest is extrapolated, as bench --quick)
@@ -71,7 +72,7 @@ def render() -> None:
     st.caption(f"The sidebar's {len(rows)} scale(s)" + (" x 2 for flips" if kn.flips else "")
                + f" = {len(rows) * views} view(s); " + how)
     with picture or st.container():
-        chart("eff_fig", figures.efficiency_figure, rows)
+        chart("eff_fig", figures.efficiency_figure, rows, phone=is_phone())
     lo, hi = (min(rows, key=lambda r: r["crop / dense"]), max(rows, key=lambda r: r["crop / dense"]))
     notice([f"Crop by crop runs the network {windows:,} times (once per window); dense runs it "
             f"once per view ({len(rows) * views}): {crop / dense:.1f}x fewer multiply-adds.",

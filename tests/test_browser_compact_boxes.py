@@ -1,8 +1,8 @@
 """The box and evaluation pages on the lesson's small screens, in Chromium (issue 27): in
 presenter mode at 1280x720 each page's main figure starts within the top 330 px and most of it
 is on the first screen; on a phone (390x844, a phone's User-Agent, touch) it starts within the
-top 450 px, nothing in it is wider than the screen, and its title stays clear of the modebar
-and of the Regressor's pixel labels; a phone's Glossary is blocks, not a squeezed table; the
+top 450 px, nothing in it is wider than the screen, and its title and legend stay clear of the
+modebar (the title also of the Regressor's pixel labels); a phone's Glossary is blocks, not a squeezed table; the
 Experiments chart fits the phone's width. The headless checks of the same layout:
 tests/test_compact_boxes.py."""
 
@@ -30,7 +30,9 @@ MEASURE = """() => {
     const spans = [...t.querySelectorAll('tspan.line')];
     return (spans.length ? spans : [t]).filter(s => s.textContent.trim()).map(r); });
   const bar = gd.querySelector('.modebar');
+  const legend = gd.querySelector('.legend');
   return {fig: r(gd), H: window.innerHeight, W: window.innerWidth, lines,
+          legend: legend ? r(legend) : null,
           modebar: bar ? r(bar) : null,
           xticks: gd._fullLayout.xaxis && gd._fullLayout.xaxis.side === 'top'
             ? [...gd.querySelectorAll('.xtick text')].map(r) : []};
@@ -93,6 +95,8 @@ def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on
             assert m["modebar"] is None or not overlap(t, m["modebar"]), (name, t, m["modebar"])
         for tick in m["xticks"]:
             assert not any(overlap(t, tick) for t in m["lines"]), (name, tick)
+        if m["legend"] and m["modebar"]:  # the modebar spans a phone's width
+            assert not overlap(m["legend"], m["modebar"]), (name, m["legend"], m["modebar"])
     page.goto(f"{server}/glossary?{QUERY}")
     settle(page)
     check_page(page)

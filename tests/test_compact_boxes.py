@@ -184,3 +184,11 @@ def test_regressor_figure_has_room_for_its_title_above_its_pixel_labels():
     assert phone.layout.margin.t >= need - round(1.6 * (big + 1)) + 20 * lines
     plot_h = phone.layout.height - phone.layout.margin.t
     assert (PHONE - 40) * 200 / 300 < plot_h < (PHONE - 40) * 200 / 300 + 120
+
+
+def test_efficiency_chart_on_a_phone_has_its_legend_under_the_bars():
+    rows = [{"scale": i + 1, "dense multiply-adds": 10 ** (8 + i), "crop multiply-adds":
+             3 * 10 ** (9 + i)} for i in range(3)]
+    wide, narrow = (figures_mod.efficiency_figure(rows, phone=p) for p in (False, True))
+    assert [list(t.y) for t in narrow.data] == [list(t.y) for t in wide.data]
+    assert wide.layout.legend.y > 1 and narrow.layout.legend.y < 0

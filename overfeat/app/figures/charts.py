@@ -341,9 +341,10 @@ def _table2_phone(rows: list[dict], paper) -> go.Figure:
     return fig
 
 
-def efficiency_figure(rows: list[dict]) -> go.Figure:
+def efficiency_figure(rows: list[dict], phone: bool = False) -> go.Figure:
     """Multiply-adds per scale, dense against crop by crop (state.cost_rows), log scale; a
-    bar's hover gives the count as text (geometry.human_count) and exactly."""
+    bar's hover gives the count as text (geometry.human_count) and exactly. phone: the legend
+    under the bars (above them it ran under the modebar, which spans a phone's width)."""
     x = [f"scale {r['scale']}" for r in rows]
 
     def bar(key: str, name: str, color: str) -> go.Bar:
@@ -360,4 +361,6 @@ def efficiency_figure(rows: list[dict]) -> go.Figure:
                                                                  "crop multiply-adds")]))
     fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
                       legend=dict(orientation="h", y=1.12))
+    if phone:
+        fig.update_layout(height=360, legend=dict(y=-0.12, yanchor="top"))
     return fig
