@@ -137,7 +137,9 @@ def render() -> None:
     # No empty picture: a method that counts no box gets one line saying why (its rule and the
     # best its boxes reach); the others are drawn two per row, large enough to compare.
     drawn = [(i, name) for i, name in enumerate(res) if len(counted[name])]
-    with pictures or st.container():
+    # Nothing to draw (no method counts a box): the table stays the first thing under the
+    # title, and the reason follows it.
+    with (pictures if drawn else None) or st.container():
         draw_methods(res, counted, scored if by_score else None, drawn, matched, lacking, truth,
                      by_score, threshold, what, a, iou, truth_kind)
     notice(notice_bullets(res, counted, matched, lacking, rows, what))
@@ -157,6 +159,10 @@ def draw_methods(res, counted, scored, drawn, matched, lacking, truth, by_score,
                                           None if by_score else threshold,
                                           threshold if by_score else None)
             nothing.append(f"**{name}** counts no box: {why}.")
+    if not drawn:  # one line for all four methods, and no legend for pictures not drawn
+        st.caption("No picture: no method counts a box (" + "; ".join(
+            line.replace(" counts no box: ", ": ").rstrip(".") for line in nothing) + ").")
+        return
     for line in [] if small else nothing:
         st.caption(line)
     legend = ("Each method's counted boxes"

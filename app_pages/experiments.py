@@ -4,15 +4,22 @@ import streamlit as st
 
 from overfeat import experiments
 from overfeat.app import figures
-from app_pages.common import chart, compact, context, intro, is_phone, notice, show_code, table
+from app_pages.common import (chart, compact, context, explain, is_phone, notice, show_code,
+                              table)
 
 ctx = context()
 
 
-def show_dataset(d: dict, key: str) -> None:
+def show_dataset(d: dict, key: str, source: str = "") -> None:
+    """One folder's Table 2 rows, chart and findings; `source` (compact mode: where the numbers
+    come from) leads the folder's line, which is then a caption, not a paragraph."""
     rows = experiments.table_rows(d)
-    st.markdown(f"**{d['folder']}** ({d.get('split', 'val')}): {d.get('images', '?')} images, "
-                f"{d.get('single_class_images', '?')} with one class")
+    line = (f"**{d['folder']}** ({d.get('split', 'val')}): {d.get('images', '?')} images, "
+            f"{d.get('single_class_images', '?')} with one class")
+    if source:
+        st.caption(f"{source}; {line}")
+    else:
+        st.markdown(line)
     if not rows:
         st.info("No single-class images in this folder: no Table 2 rows.")
     else:
@@ -55,11 +62,13 @@ def stored() -> None:
                 "checkpoint has finished training (python -m overfeat evaluate --checkpoint "
                 "assets/demo.pt --data ... --split val --json). Recompute below meanwhile.")
         return
-    st.caption(("From the committed evaluation: " if small else "")
-               + f"{experiments.EVAL_JSON.name}" + (f", checkpoint {data['checkpoint']}"
-                                                    if data.get("checkpoint") else ""))
-    for i, d in enumerate(data["datasets"]):
-        show_dataset(d, f"exp_json_{i}")
+    source = (f"{experiments.EVAL_JSON.name}" + (f", checkpoint {data['checkpoint']}"
+                                                 if data.get("checkpoint") else ""))
+    if not small:
+        st.caption(source)
+    for i, d in enumerate(data["datasets"]):  # compact: one line above the table, not two
+        show_dataset(d, f"exp_json_{i}", f"From the committed evaluation ({source})"
+                     if small and i == 0 else "")
 
 
 def recompute() -> None:
@@ -95,15 +104,15 @@ def render() -> None:
         (st.caption if compact() else st.info)(
             "These experiments measure the shipped pictogram checkpoint (and its validation "
             "scenes), whatever model the sidebar runs.")
-    intro("The paper's Table 2 asks what each idea buys: one scale with the coarse "
-          "stride, then offset pooling (fine stride), then more scales. Below, the same "
-          "steps for the loaded checkpoint on the project's scenes (errors on one-object "
-          "scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5), each row beside the "
-          "paper's row it lines up with, and what each step does here.")
+    where = explain()
+    where.markdown("The paper's Table 2 asks what each idea buys: one scale with the coarse "
+                   "stride, then offset pooling (fine stride), then more scales. Below, the same "
+                   "steps for the loaded checkpoint on the project's scenes (errors on "
+                   "one-object scenes; localization: ILSVRC rule, 5 guesses, IoU 0.5), each row "
+                   "beside the paper's row it lines up with, and what each step does here.")
     # The paper's four rows first, then the checkpoint's tables at full width (in a column of
     # the page their last column was cut off). Presenter mode and a phone: the paper's rows
-    # folded, so the checkpoint's chart comes first.
-    where = st.expander("The paper's Table 2") if compact() else st.container()
+    # folded with the explanation (one expander), so the checkpoint's table comes first.
     where.subheader("The paper")
     c1, c2 = where.columns([3, 2])
     table([{"approach": p["approach"], "scales": ", ".join(str(v) for v in p["scales"]),

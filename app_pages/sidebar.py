@@ -53,6 +53,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 0.85rem !important; }
 [data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
   white-space: nowrap; line-height: 1.3; }
+[data-testid="stTable"] td * { white-space: nowrap !important; }  /* (a cell holds a paragraph) */
 [data-testid="stTable"] { overflow-x: auto; }
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
@@ -69,8 +70,7 @@ NARROW_CSS = """<style>
   /* Tables keep one line per cell and scroll sideways instead of squeezing a number into
      four lines */
   [data-testid="stTable"] { overflow-x: auto; }
-  [data-testid="stTable"] td, [data-testid="stTable"] th,
-  [data-testid="stTable"] td *, [data-testid="stTable"] th * { white-space: nowrap !important; }
+  [data-testid="stTable"] td, [data-testid="stTable"] td * { white-space: nowrap !important; }
 }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]

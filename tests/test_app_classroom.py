@@ -388,7 +388,8 @@ def test_every_page_shows_the_package_code_it_ran_and_lets_figures_be_saved_as_p
         # is a table; Merge draws its step and final boxes as pictures (issue 27).
         # Greedy vs NMS at two scales without flips: no method reaches the support rule, one
         # line each instead of an empty picture (issue 28).
-        nothing = name == "compare" and sum("counts no box" in c.value for c in at.caption) == 4
+        nothing = name == "compare" and any(c.value.startswith("No picture: no method counts")
+                                            for c in at.caption)
         assert charts or nothing or name in ("training", "experiments", "glossary", "merge"), name
         for el in charts:
             cfg = json.loads(el.proto.config)

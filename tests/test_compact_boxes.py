@@ -79,8 +79,16 @@ def test_presenter_mode_draws_each_pages_figure_before_its_numbers(present_at):
     # Experiments: no heading between the title and the results table; the caption says where
     # the numbers come from.
     ok(page(at, "experiments"))
+    # One line above it (where they come from, and the folder), the paper's rows folded with
+    # the explanation: a single expander between the title and the table.
     assert "From the committed evaluation" not in [h.value for h in at.subheader]
-    assert any(c.value.startswith("From the committed evaluation: ") for c in at.caption)
+    (line,) = [c.value for c in at.caption if c.value.startswith("From the committed evaluation (")]
+    assert "demo_eval.json" in line and "images" in line, line
+    folder = line.split("; ", 1)[1]  # the first folder's line, as a caption only
+    assert folder.endswith("with one class")
+    assert folder not in [m.value for m in at.main.markdown if m.type == "markdown"]
+    assert [e.label for e in at.main.expander][:1] == ["About this page"]
+    assert "The paper" in [h.value for h in at.main.expander[0].subheader]
     # A desktop is unchanged: Detection and Efficiency give their numbers first.
     ok(at.toggle(key="presenter").set_value(False).run())
     for name in ("detection", "efficiency"):

@@ -244,3 +244,29 @@ def test_regressor_notice_after_its_figure(loc_at):
     assert f"Scale {most + 1} gives the most ({per[most]:,})" in text
     pick = at.selectbox(key="reg_pick").value
     assert appstate.box_label(t, pick, c.analysis().class_names) in text
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_no_method_counts_a_box_one_line_after_the_table(present):
+    """Two scales, no flips: no box of any method reaches support 30. One line gives every
+    method's reason (no four lines and a legend for pictures that are not drawn), and it
+    comes after the table, which stays the first thing under the title in presenter mode too
+    (the presenter walk found the table 585 px down, under four lines and a legend)."""
+    from apptest_helpers import CHEAP, open_link
+
+    at = ok(open_link({**CHEAP, "page": "compare", **({"present": "1"} if present else {})}))
+    c = ctx(at)
+    a, kn = c.analysis(), c.knobs
+    t = at.select_slider(key="cmp_min_support").value
+    res = compare.run_methods(a.table, kn.t_literal, kn.t_corrected,
+                              at.slider(key="cmp_iou").value, kn.by_class)
+    assert all(not len(r.supported(t)) for r in res.values())  # the case under test
+    assert figures(at) == {}
+    lines = [x for x in top_captions(at) if x.startswith("No picture: no method counts a box")]
+    assert len(lines) == 1
+    for m in compare.METHODS:
+        assert f"**{m}**: {compare.nothing_counted(res[m], t)}" in lines[0]
+    assert not any("counts no box" in x or "counted boxes" in x for x in top_captions(at))
+    order = [getattr(el, "type", "") for el in at.main
+             if getattr(el, "type", "") == "table" or getattr(el, "value", None) == lines[0]]
+    assert order == ["table", "caption"], order

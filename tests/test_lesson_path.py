@@ -202,3 +202,13 @@ def test_pipeline_on_a_phone_stacks_its_stages_without_overlap():
     for n in texts:
         assert sum(r.y0 <= n.y <= r.y1 for r in rects) == 1
     assert tall.layout.height > wide.layout.height
+
+
+def test_the_page_css_blocks_hold_nothing_but_css():
+    """st.html sanitizes what it is given: a tag inside the style block (a comment that
+    mentioned a <p>) dropped the whole presenter-mode CSS (the presenter walk caught it)."""
+    from app_pages import sidebar
+
+    for css in (sidebar.PRESENTER_CSS, sidebar.NARROW_CSS):
+        assert css.startswith("<style>") and css.endswith("</style>")
+        assert "<" not in css[len("<style>"):-len("</style>")]
