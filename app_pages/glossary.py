@@ -57,8 +57,10 @@ elif is_phone():
     # instead (one Markdown element for all of them: a page of 23 elements costs more).
     st.markdown("\n\n".join(phone_entry(t, ex.get(t.name, "")) for t in terms))
 else:
+    # (keyed: its sentences wrap in presenter mode, where other tables keep a line per cell)
     table([{"term": t.name, "in one line": t.line, "on this image": ex.get(t.name, ""),
-            "paper": t.section or "", "pages": ", ".join(t.pages)} for t in terms])
+            "paper": t.section or "", "pages": ", ".join(t.pages)} for t in terms],
+          where=st.container(key="gloss_table"))
 if terms:
     notice([f"{len(terms)} of {len(glossary.TERMS)} terms shown; each line is also the "
             "tooltip where the term is used.",

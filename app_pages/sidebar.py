@@ -54,6 +54,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 [data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
   white-space: nowrap; line-height: 1.3; }
 [data-testid="stTable"] td * { white-space: nowrap !important; }  /* (a cell holds a paragraph) */
+.st-key-gloss_table td, .st-key-gloss_table td * { white-space: normal !important; }  /* sentences */
 [data-testid="stTable"] { overflow-x: auto; }
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {

@@ -204,6 +204,42 @@ def test_pipeline_on_a_phone_stacks_its_stages_without_overlap():
     assert tall.layout.height > wide.layout.height
 
 
+def _lines(fig) -> list[str]:
+    import re
+
+    return [re.sub(r"<[^>]+>", "", line) for n in fig.layout.annotations if n.text
+            for line in n.text.split("<br>")]
+
+
+def test_pipeline_on_a_phone_wraps_long_lines_inside_the_screen():
+    """The Objects model's stages have long lines ("runs once per input on the whole image; 3
+    output maps per input at strides 8, 16, 32 px: 36 maps"): on a phone they ran past the
+    screen's edge (seen in the screenshots). Every line of the stacked pipeline fits
+    COLUMN_CHARS, no word is lost, and each stage's text stays inside its own row."""
+    from overfeat.app import figures
+    from overfeat.app.figures import charts
+    from PIL import Image
+
+    from overfeat.models import registry as zoo
+
+    model = zoo.load("objects")
+    image = Image.open(ROOT / "assets" / "photos" / "dog.jpg").convert("RGB")
+    a = analyze(model, image, appstate.Knobs(scales=(0,), flips=False).settings())
+    info = appstate.pipeline_info(a, model)
+    tall = figures.pipeline_figure(info, vertical=True)
+    stages = charts._stages(info)
+    words = " ".join(" ".join(b.replace("<br>", " ").split()) for _, b, _ in stages).split()
+    drawn = " ".join(_lines(tall)).split()
+    assert [w for w in words if w not in drawn] == []
+    long = [x for x in _lines(tall) if len(x) > charts.COLUMN_CHARS]
+    assert long == []
+    assert max(len(x) for x in _lines(tall)) > 30  # (the text is there)
+    rects = [sh for sh in tall.layout.shapes if sh.type == "rect"]
+    for n in (n for n in tall.layout.annotations if n.text and n.y < 0):
+        k = n.text.count("<br>") + 1  # its lines, centred on n.y, 0.3 units each
+        assert sum(r.y0 <= n.y - 0.15 * k and n.y + 0.15 * k <= r.y1 for r in rects) == 1, n.text
+
+
 def test_the_page_css_blocks_hold_nothing_but_css():
     """st.html sanitizes what it is given: a tag inside the style block (a comment that
     mentioned a <p>) dropped the whole presenter-mode CSS (the presenter walk caught it)."""

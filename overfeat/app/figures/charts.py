@@ -79,41 +79,66 @@ def _pipeline_tail(info: dict) -> str:
             + ("; no box regressor: classes, no boxes" if info.get("regressor") is False else ""))
 
 
+# The stacked pipeline's lines, wrapped to fit a phone's ~370 px (11 px text, about 6 px a
+# character; a 13 px title about 7): a NanoDet stage's numbers ran past the screen's edge on
+# one line.
+COLUMN_CHARS, COLUMN_TITLE_CHARS = 58, 48
+
+
+def _column_lines(text: str, width: int = COLUMN_CHARS) -> list[str]:
+    """text's lines wrapped at `width` characters, counting what a reader sees (no tags)."""
+    import re
+    import textwrap
+
+    plain = re.sub(r"<[^>]+>", "", text)
+    if len(plain) <= width:
+        return [text]
+    return textwrap.wrap(plain, width) or [""]
+
+
 def _pipeline_column(stages: list[tuple[str, str, str]], info: dict) -> go.Figure:
     """pipeline_figure's stages stacked top to bottom: one full-width row per stage, its title
-    and page on the first line and its numbers on the next (line breaks become commas)."""
+    and page on the first line and its numbers under it (line breaks become commas), wrapped
+    at COLUMN_CHARS; a row is as tall as its lines."""
     fig = go.Figure()
     n = len(stages)
-    rh, gap = 1.0, 0.45  # row height and the gap (with an arrow) between rows, in data units
+    line, pad, gap = 0.3, 0.2, 0.45  # a text line, the row's padding, the arrow's gap (data units)
     shapes, notes = [], []
+    y1 = 0.0
     for i, (title, body, page) in enumerate(stages):
-        y1 = -i * (rh + gap)
+        one = " ".join(title.replace("<br>", " ").split())
+        head = _column_lines(f"<b>{one}</b>  <i>page: {page}</i>", COLUMN_TITLE_CHARS)
+        text = _column_lines(" ".join(p.strip() for p in body.split("<br>") if p.strip()))
+        rh = 2 * pad + line * (len(head) + len(text) + 0.5)
         y0 = y1 - rh
         shapes.append(dict(type="rect", x0=0, x1=1, y0=y0, y1=y1, layer="below",
                            line=dict(color="#555", width=1.5),
                            fillcolor=PIPELINE_COLOURS[i % len(PIPELINE_COLOURS)]))
-        one = " ".join(title.replace("<br>", " ").split())
-        notes.append(dict(x=0.03, y=y1 - 0.3 * rh, xanchor="left", showarrow=False,
-                          text=f"<b>{one}</b>  <i>page: {page}</i>",
+        notes.append(dict(x=0.03, y=y1 - pad - line * len(head) / 2, xanchor="left",
+                          align="left", showarrow=False, text="<br>".join(head),
                           font=dict(size=13, color="#111"), name="fixed"))
-        text = " ".join(p.strip() for p in body.split("<br>") if p.strip())
-        notes.append(dict(x=0.03, y=y1 - 0.72 * rh, xanchor="left", showarrow=False,
-                          text=text, font=dict(size=11, color="#222"), name="fixed"))
+        notes.append(dict(x=0.03, y=y0 + pad + line * len(text) / 2, xanchor="left",
+                          align="left", showarrow=False, text="<br>".join(text),
+                          font=dict(size=11, color="#222"), name="fixed"))
         if i < n - 1:
             notes.append(dict(x=0.5, y=y0 - gap + 0.04, ax=0.5, ay=y0 - 0.04, xref="x",
                               yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
                               arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="",
                               name="fixed"))
-    bottom = -n * (rh + gap) + gap
-    notes.append(dict(x=0.0, y=0.55, xanchor="left",
-                      text=_pipeline_tail(info).replace(" -> ", "<br>-> ").replace("; ", "<br>"),
+        y1 = y0 - gap
+    bottom = y1 + gap
+    tail = _pipeline_tail(info).replace(" -> ", "<br>-> ").replace("; ", "<br>").split("<br>")
+    tail = [x for part in tail for x in _column_lines(part)]
+    top = 0.15 + line * len(tail)  # the answer's lines above the first stage
+    notes.append(dict(x=0.0, y=top / 2 + 0.05, xanchor="left", align="left", text="<br>".join(tail),
                       showarrow=False, font=dict(size=11, color="#111")))
     fig.update_layout(shapes=shapes, annotations=notes)
-    fig.add_trace(go.Scatter(x=[0, 1], y=[bottom, 1.0], mode="markers", marker=dict(opacity=0),
+    fig.add_trace(go.Scatter(x=[0, 1], y=[bottom, top], mode="markers", marker=dict(opacity=0),
                              hoverinfo="skip", showlegend=False))
     fig.update_xaxes(visible=False, range=[-0.01, 1.01], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[bottom - 0.05, 1.05], fixedrange=True)
-    fig.update_layout(height=70 * n + 40, margin=dict(l=2, r=2, t=4, b=4),
+    fig.update_yaxes(visible=False, range=[bottom - 0.05, top + 0.05], fixedrange=True)
+    # 50 px per unit of height: a line of text (0.3 units) is 15 px
+    fig.update_layout(height=round(50 * (top + 0.1 - bottom)) + 8, margin=dict(l=2, r=2, t=4, b=4),
                       plot_bgcolor="white", title=None)
     return fig
 
