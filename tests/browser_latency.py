@@ -100,7 +100,12 @@ async def presenter_rows(page, rec, sb) -> None:
     await rec.time("page switch in presenter mode: Next -> Detection", LATER_TARGET_S,
                    page.get_by_text("Next: Detection", exact=True).click, h1="Detection")
     try:
-        await page.locator('[data-testid="stExpandSidebarButton"]').click()
+        # Open the sidebar if presenter mode collapsed it. A second time in a session it does
+        # not: Streamlit keeps the sidebar as the user last left it by hand (a persisted
+        # preference ranks above set_page_config's initial_sidebar_state), and waiting for the
+        # expand button there hung the round (seen in round 2).
+        if await sb.get_attribute("data-collapsed") == "true":
+            await page.locator('[data-testid="stExpandSidebarButton"]').click()
         await rec.time("presenter mode off (Detection)", LATER_TARGET_S, toggle.click)
         # Back where the round was (untimed in spirit: its own row, not a page switch's).
         await rec.time("back to Merge after presenter mode", LATER_TARGET_S,
@@ -362,7 +367,9 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
     if await rec.time("image source: new scene from a seed (Overview; seed 0)",
                       SAMPLE_TARGET_S,
                       lambda: source.get_by_text("New scene from a seed", exact=True).click(),
-                      caption="Image: new det scene, seed 0"):
+                      # seed 0 in the first round; later rounds come back to the seed the
+                      # session typed last (the app keeps it, as a link does)
+                      caption="Image: new det scene, seed "):
         seed = 3000 + r
         box = sb.get_by_label("Seed", exact=True)
 
