@@ -101,6 +101,26 @@ def new_page(browser, url: str, height: int = HEIGHT) -> Page:
     return page
 
 
+# A phone as the lesson tests see it: 390x844, touch, a phone's User-Agent ("Mobi": the app's
+# common.is_phone), in Chromium's mobile emulation.
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+PHONE = dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+             user_agent=PHONE_UA)
+PROJECTOR = dict(viewport={"width": 1280, "height": 720})  # presenter mode's screen
+
+
+def screen_page(browser, screen: dict, **kw):
+    """(context, page) on a screen (PHONE, PROJECTOR or new_context's own arguments), the page
+    with the tests' timeout and its JavaScript errors recorded in page.js_errors."""
+    ctx = browser.new_context(**screen, **kw)
+    page = ctx.new_page()
+    page.set_default_timeout(SLOW)
+    page.js_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
+    return ctx, page
+
+
 def sidebar(page: Page):
     """The sidebar's locator."""
     return page.locator('[data-testid="stSidebar"]')

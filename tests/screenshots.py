@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from browser_helpers import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, settle, streamlit_server  # noqa: E402
+from browser_helpers import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE_UA, settle,  # noqa: E402
+                             streamlit_server)
 
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
          "compare", "experiments", "efficiency", "training", "glossary")
@@ -34,8 +35,6 @@ VIEWS = {"scene": "img=gallery&g=3", "photo": "img=photo&p=3&model=objects",
          "photo-imagenet": "img=photo&p=0&model=imagenet", "faces": "img=photo&p=2&model=faces",
          "objects-person": "img=photo&p=4&model=objects",
          "objects-kite": "img=photo&p=6&model=objects"}
-PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 SCREENS = {"desk": (1400, 1000, False, False), "pres720": (1280, 720, True, False),
            "pres1080": (1920, 1080, True, False), "phone": (390, 844, False, True)}
 # The page's main figure: the first picture or chart under the title (an image, a Plotly

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from browser_helpers import SLOW, check_page, settle
+from browser_helpers import PHONE, PROJECTOR, check_page, screen_page, settle
 
 pytestmark = pytest.mark.slow
-PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 # Two scales, no flips (quick); counted at support and confidence >= 2, so that every method
 # and the Detection page have boxes to draw with two scales.
 QUERY = "scales=0,1&flips=0&support=2&dconf=2"
@@ -57,11 +55,7 @@ def open_page(page, url: str) -> dict:
 
 def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on_a_phone(
         browser, server):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
-    page.js_errors = []
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    ctx, page = screen_page(browser, PROJECTOR)
     for name in PAGES:
         m = open_page(page, f"{server}/{name}?present=1&{QUERY}")
         f = m["fig"]
@@ -76,12 +70,7 @@ def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on
             assert t.evaluate("e => e.getBoundingClientRect().right <= window.innerWidth + 1")
     ctx.close()
 
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                              has_touch=True, user_agent=PHONE_UA)
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
-    page.js_errors = []
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    ctx, page = screen_page(browser, PHONE)
     for name in PAGES + ("experiments",):
         m = open_page(page, f"{server}/{name}?{QUERY}")
         f = m["fig"]

@@ -13,11 +13,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import ARTIFACTS, SLOW, check_page, settle
+from browser_helpers import ARTIFACTS, PHONE, PROJECTOR, check_page, screen_page, settle
 
 pytestmark = pytest.mark.slow
-PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 CHEAP = "scales=0,1&flips=0"
 PAGES = {"architecture": "Architecture", "scales": "Scales", "offsets": "Offsets"}
 PYRAMID = "img=photo&p=3&model=objects"
@@ -61,11 +59,7 @@ def overlapping(texts: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_presenter_mode_shows_each_main_figure_on_the_first_screen(browser, server):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
-    page.js_errors = []
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    ctx, page = screen_page(browser, PROJECTOR)
     shots = [(p, "") for p in PAGES] + [("scales", PYRAMID), ("offsets", PYRAMID)]
     for where, extra in shots:
         page.goto(f"{server}/{where}?present=1&{CHEAP}{'&' + extra if extra else ''}")
@@ -85,12 +79,7 @@ def test_presenter_mode_shows_each_main_figure_on_the_first_screen(browser, serv
 
 
 def test_a_phone_sees_each_main_figure_readable_after_the_title(browser, server):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                              has_touch=True, user_agent=PHONE_UA)
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
-    page.js_errors = []
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    ctx, page = screen_page(browser, PHONE)
     shots = [(p, "") for p in PAGES] + [("scales", PYRAMID)]
     for where, extra in shots:
         page.goto(f"{server}/{where}?{CHEAP}{'&' + extra if extra else ''}")

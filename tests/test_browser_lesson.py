@@ -10,14 +10,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import SLOW, check_page, settle
-from overfeat.app import share
+from browser_helpers import SLOW, PHONE, PROJECTOR, check_page, screen_page, settle
 
 pytestmark = pytest.mark.slow
 VISUAL = ('[data-testid="stMain"] :is(.js-plotly-plot, [data-testid="stImage"], '
           '[data-testid="stTable"], [data-testid="stForm"])')
-PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
 TITLES = ("Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge",
           "Detection", "Greedy vs NMS", "Experiments", "Efficiency", "Training")
 
@@ -52,11 +49,7 @@ def walk(page, check) -> list[str]:
 
 
 def test_presenter_mode_walks_the_lesson_with_each_figure_on_the_first_screen(browser, server):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
-    page.js_errors = []
-    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    ctx, page = screen_page(browser, PROJECTOR)
     page.goto(f"{server}/?present=1&scales=0,1&flips=0")
     settle(page)
     # The sidebar is collapsed: the page has the whole width.
@@ -85,10 +78,7 @@ def test_a_phone_sees_each_figure_right_after_the_title(browser, server):
     """Every page of the lesson on a phone: its main visual starts in the first half of the
     screen, nothing but a table is wider than the screen, and the Overview's pipeline is
     stacked (taller than wide, so its boxes' texts do not overlap)."""
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                              has_touch=True, user_agent=PHONE_UA)
-    page = ctx.new_page()
-    page.set_default_timeout(SLOW)
+    ctx, page = screen_page(browser, PHONE)
     page.goto(f"{server}/?scales=0,1&flips=0")
     settle(page)
     tops = {}
@@ -120,8 +110,7 @@ def test_a_phone_takes_a_photo_with_its_camera(browser, server):
     b = browser.browser_type.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS + [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
     try:
-        ctx = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
-                            has_touch=True, user_agent=PHONE_UA, permissions=["camera"])
+        ctx = b.new_context(**PHONE, permissions=["camera"])
         page = ctx.new_page()
         page.set_default_timeout(SLOW)
         page.goto(f"{server}/?scales=0,1&flips=0")
