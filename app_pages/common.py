@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -275,7 +276,25 @@ PREFETCH_QUEUE = 4
 _prefetch_lock = threading.Lock()
 _prefetch_pending: set = set()
 PREFETCH_THREAD = "overfeat-prefetch"
-_prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD)
+# The worker runs at a lower CPU priority (Linux: a thread's own nice value, which the threads it
+# starts, torch's OpenMP team among them, inherit), so that a click's script run and the
+# browser drawing its answer are not slowed by a merge nobody waits for yet: on a 2-core machine
+# the prefetch after an upload took a core for ~1.5 s while the student switched pages
+# (tests/browser_latency.py, round 1). A page that does wait for it gets the CPU the others
+# leave, as before. Elsewhere (no per-thread nice) nothing changes.
+PREFETCH_NICE = 10
+
+
+def _background_priority() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)
+        except OSError:  # not allowed here: it runs at the normal priority
+            pass
+
+
+_prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD,
+                                    initializer=_background_priority)
 
 
 class _QuietPrefetch(logging.Filter):

@@ -282,16 +282,19 @@ def notice_bullets(r, truth, what: str, report, set_what: str) -> list[str]:
 
 
 def background(a: Analysis, names) -> None:
-    """The background class's map at each scale (where windows see no object)."""
-    st.subheader("The background class, scale by scale")
+    """The background class's map at each scale (where windows see no object), in an expander
+    drawn only while it is open: six heat maps below the fold were ~100 kB and two Plotly draws
+    on every visit to the page, open or not (tests/browser_latency.py, issue 27)."""
     bg = detection.background_class(a)
-    if bg is None:
-        st.info("This model has no background class (config.background is off): nothing to "
-                "show here.")
-    else:
-        st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high where "
-                   "a window sees no object. Windows are drawn at their centres.")
-        chart("det_bg", figures.scale_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), bg)
+    with st.expander("The background class, scale by scale", key="det_bg_open",
+                     on_change="rerun", icon=":material/grid_on:") as box:
+        if bg is None:
+            st.info("This model has no background class (config.background is off): nothing "
+                    "to show here.")
+        elif box.open:
+            st.caption(f"p({names[bg]}) over the image at each scale (unflipped views): high "
+                       "where a window sees no object. Windows are drawn at their centres.")
+            chart("det_bg", figures.scale_maps_figure, a, ctx.backdrop(figures.PANEL_SIDE), bg)
 
 
 render()

@@ -25,8 +25,18 @@ from app_pages import common
 SOURCES = {"gallery": "Sample scene", "photo": "Sample photo", "generate": "New scene from a seed",
            "upload": "Upload", "camera": "Camera"}
 # Presenter mode: larger text everywhere (Streamlit sizes text in rem) and no modebar clutter.
+# Both modes: the sidebar opens and closes at once. Its 0.3 s slide (Streamlit animates its
+# width) re-laid out the page on every frame: pictures, sliders and figures were resized a dozen
+# times, and presenter mode on took 0.2 s longer to settle (tests/browser_latency.py).
+STILL_SIDEBAR = """[data-testid="stSidebar"] { transition: none !important; }
+"""
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
+""" + STILL_SIDEBAR + """/* The page keeps Streamlit's side margins in px (5rem at 16 px): the text grows, the page's
+   width does not, so the figures on screen are not redrawn at a new width by the toggle
+   before the run replaces them. */
+@media (min-width: 641px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 80px; padding-right: 80px; } }
 [data-testid="stMarkdownContainer"] p,
 [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stCaptionContainer"] { font-size: 1rem; }
@@ -63,7 +73,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 # Every screen: on a phone's narrow screen a smaller title and less space above it, so the
 # page's main figure comes right after the title (issue 27).
 NARROW_CSS = """<style>
-@media (max-width: 640px) {
+""" + STILL_SIDEBAR + """@media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-left: 0.6rem;
     padding-right: 0.6rem; }
   h1 { font-size: 1.7rem !important; }
