@@ -249,8 +249,12 @@ def test_regressor_filters_and_picked_box():
     assert metrics(at)["raw boxes (all filters)"] == str(want)
 
     # Pick a box: its provenance row, its window (dashed) and its box in the figure.
+    # The list offers the boxes drawn (the most confident 300 of the filters) and the pick.
+    drawn = [tr for tr in figures(at)["reg_click"]["data"] if tr.get("customdata")]
     ids = at.selectbox(key="reg_pick").options
-    assert len(ids) == want
+    assert sorted(int(i.split(":")[0][1:]) for i in ids) == sorted(
+        {i for tr in drawn for i in tr["customdata"]} | {at.session_state["reg_pick"]})
+    assert len(drawn[0]["customdata"]) == min(want, 300)
     pick = int(((t.scale == 1) & (t.offset == 4)).nonzero()[0])
     ok(at.selectbox(key="reg_pick").set_value(pick).run())
     row = at.table[0].value.iloc[0]
