@@ -287,7 +287,7 @@ def background(a: Analysis, names) -> None:
     on every visit to the page, open or not (tests/browser_latency.py, issue 27)."""
     bg = detection.background_class(a)
     with st.expander("The background class, scale by scale", key="det_bg_open",
-                     on_change="rerun", icon=":material/grid_on:") as box:
+                     on_change="rerun") as box:
         if bg is None:
             st.info("This model has no background class (config.background is off): nothing "
                     "to show here.")
