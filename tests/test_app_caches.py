@@ -255,3 +255,36 @@ def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatc
     assert analysed == [] and merges == []  # the switch found the analysis and merges cached
     _drain_gallery()
     assert analysed == [] and merges == []  # and nothing is analysed again
+
+
+def test_a_background_scene_stops_between_its_steps_when_a_run_starts(monkeypatch):
+    """The gallery prefetch asks before each of a scene's four steps (network, the sidebar's
+    cut, two merges) whether the server is still idle: a run that starts meanwhile shares the
+    CPU with one step at most. The steps done stay cached, and the scene goes on from there."""
+    from overfeat.multiscale import Analysis
+
+    _drain_gallery()
+    at = ok(start(None, all_windows=False))
+    _drain_gallery()
+    c = ctx(at)
+    shown = share.BY_KEY["gallery"].default
+    g = appstate.GALLERY[0 if shown != 0 else 1]
+    key, image = appstate.scene_key(*g), appstate.make_scene(*g)[0]
+    common.full_analysis.clear()
+    common.merged.clear()
+    analysed: list = []
+    merges: list = []
+    real_analyze, real_merge = common.analyze, Analysis.merge
+    monkeypatch.setattr(common, "analyze",
+                        lambda *a, **kw: analysed.append(1) or real_analyze(*a, **kw))
+    monkeypatch.setattr(Analysis, "merge",
+                        lambda self, *a, **kw: merges.append(kw.get("score"))
+                        or real_merge(self, *a, **kw))
+    answers = iter([False, True])  # idle for the network pass; then a run has started
+    assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
+                                     stop=lambda: next(answers)) is False
+    assert len(analysed) == 1 and merges == []  # stopped before the sidebar's cut and merges
+    assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
+                                     stop=lambda: False) is True
+    assert len(analysed) == 1  # the network pass came from the cache
+    assert sorted(merges) == ["corrected", "literal"]
