@@ -474,3 +474,62 @@ def test_bench_merge_rows_name_the_pictures_bytes_and_chromium_cpu():
     (_, merge_text, _), (_, other_text, _) = browser_rows({"rows": [row, other]})
     assert "7 kB sent + 56 kB of pictures, Chromium CPU 0.21 s" in merge_text
     assert "pictures" not in other_text and "Chromium CPU" not in other_text
+
+
+def test_final_box_labels_take_the_first_free_place():
+    """raster.label_spots against a plain re-reading of its rule on random boxes: each label,
+    most confident first, takes the first of its candidate places that stays on the picture and
+    overlaps no label placed before it (its first candidate when none is free); so labels that
+    found a free place never overlap."""
+    rng = np.random.default_rng(7)
+    width, height = 420, 320
+    moved = 0
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        xy = rng.uniform(0, 300, (n, 2))
+        boxes = np.concatenate([xy, np.minimum(xy + rng.uniform(20, 160, (n, 2)),
+                                               [width, height])], 1)
+        sizes = [(int(rng.integers(40, 130)), int(rng.integers(14, 22))) for _ in range(n)]
+        spots = raster.label_spots(boxes, sizes, (width, height))
+        rects = []
+        for i in range(n):
+            w, h = sizes[i]
+            cands = raster.label_candidates(boxes[i], (w, h))
+            free = []
+            for x, y in cands:
+                r = (x, y, x + w, y + h)
+                on = r[0] >= 0 and r[1] >= 0 and r[2] <= width and r[3] <= height
+                clear = all(not (r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3])
+                            for q in rects)
+                if on and clear:
+                    free.append((x, y))
+            assert spots[i] == (free[0] if free else cands[0])
+            moved += bool(free) and free[0] != cands[0]
+            rects.append((spots[i][0], spots[i][1], spots[i][0] + w, spots[i][1] + h))
+    assert moved > 50  # the rule was exercised: many labels left their first place
+
+
+def test_final_boxes_picture_labels_boxes_with_a_shared_corner_apart():
+    """Two final boxes with the same top-left corner (a busy picture): the second label moves
+    (below the first box's label it would hide), and the picture records where each went."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from overfeat.boxes import Detections
+
+    boxes = torch.tensor([[40.0, 40.0, 300.0, 260.0], [40.0, 40.0, 200.0, 180.0]])
+    final = Detections(boxes=boxes, confs=torch.tensor([40.0, 12.0]),
+                       labels=torch.tensor([1, 0]), members=[[0], [1]], method="greedy")
+    result = SimpleNamespace(final=final)  # what final_boxes_picture reads of a MergeResult
+    base = raster.canvas(Image.new("RGB", (400, 360)), 300, 0.03, 1.0)
+    pic = raster.final_boxes_picture(base, result, ["cat", "dog", "bird"], 2)
+    (t1, a), (t2, b) = pic.labels
+    assert t1.startswith("1. ") and t2.startswith("2. ")
+    assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    ox, oy = base[2]
+    first = np.asarray(boxes[0], dtype=np.float64) * base[1] + [ox, oy, ox, oy]
+    assert np.allclose(a[:2], raster.label_candidates(first, (a[2] - a[0], a[3] - a[1]))[0])
+    assert not np.allclose(b[:2], raster.label_candidates(
+        np.asarray(boxes[1], dtype=np.float64) * base[1] + [ox, oy, ox, oy],
+        (b[2] - b[0], b[3] - b[1]))[0])  # the second moved from its first place

@@ -62,6 +62,7 @@ class Picture:
     origin: tuple[int, int] = (0, 0)  # the picture px of image pixel (0, 0)
     title: str = ""
     legend: list[tuple[str, str]] = field(default_factory=list)  # (colour, text)
+    labels: list[tuple[str, tuple]] = field(default_factory=list)  # (text, x0 y0 x1 y1 on the canvas)
 
     font_size: int = 16
 
@@ -314,8 +315,51 @@ def final_boxes_picture(base: tuple[Image.Image, float, tuple[int, int]], result
         pic.drawn.append(Drawn(name, class_color(c), width, "solid", 1.0, box.reshape(1, 4)))
         pic.legend.append((class_color(c), name))
         labels.append((px(box), f"{i + 1}. {class_names[c]}", class_color(c)))
-    for b, text, color in labels:  # on top of every outline
-        d.text((b[0] + 4, b[1] + 3), text, fill=color, font=font, anchor="lt", stroke_width=3,
+    sizes = []
+    for _, text, _ in labels:
+        l, t, r, b = d.textbbox((0, 0), text, font=font, anchor="lt", stroke_width=3)
+        sizes.append((r - l, b - t))
+    spots = label_spots([b for b, _, _ in labels], sizes, out.size)
+    pic.labels = []
+    for (b, text, color), spot, (w, h) in zip(labels, spots, sizes):  # on top of every outline
+        d.text(spot, text, fill=color, font=font, anchor="lt", stroke_width=3,
                stroke_fill="white")
+        pic.labels.append((text, (spot[0], spot[1], spot[0] + w, spot[1] + h)))
     pic.image = _framed(out, title, pic.legend, font, round(font_size * 1.6), lead="")
     return pic
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def label_candidates(box, size: tuple[int, int]) -> list[tuple[float, float]]:
+    """Where a box's label may go (its top-left corner), in order of preference: inside the
+    top-left corner, just above the box, inside the bottom-left corner, just below the box,
+    inside the top-right corner."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = size
+    return [(x0 + 4, y0 + 3), (x0, y0 - h - 3), (x0 + 4, y1 - h - 3), (x0, y1 + 3),
+            (x1 - w - 4, y0 + 3)]
+
+
+def label_spots(boxes, sizes: list[tuple[int, int]], bounds: tuple[int, int]
+                ) -> list[tuple[float, float]]:
+    """Each label's top-left corner, most confident box first: the first of its candidates
+    (label_candidates) that stays on the picture and overlaps no label placed before it; the
+    first candidate when none is free. On a busy picture ("1. bicycle" was written over
+    "5. bench" on dog.jpg) a label moves above, below or to the other corner of its box."""
+    placed: list[tuple[float, float, float, float]] = []
+    spots = []
+    for box, (w, h) in zip(boxes, sizes):
+        cands = label_candidates(box, (w, h))
+
+        def free(p) -> bool:
+            r = (p[0], p[1], p[0] + w, p[1] + h)
+            return (r[0] >= 0 and r[1] >= 0 and r[2] <= bounds[0] and r[3] <= bounds[1]
+                    and not any(_overlap(r, q) for q in placed))
+
+        spot = next((p for p in cands if free(p)), cands[0])
+        placed.append((spot[0], spot[1], spot[0] + w, spot[1] + h))
+        spots.append(spot)
+    return spots
