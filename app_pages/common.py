@@ -316,15 +316,16 @@ def _analyse_and_merge(model_key: str, image_key: str, knobs: appstate.Knobs, mo
     the page says so when it asks. stop: asked before each of the four steps; when it says so,
     the work stops there and False is returned (the steps done stay cached: a later call goes
     on where this one stopped)."""
+    halted = stop if stop is not None else (lambda: False)
     try:
-        if stop is not None and stop():
+        if halted():
             return False
         full = full_analysis(model_key, image_key, knobs.fine, knobs.rule, model, image)
-        if stop is not None and stop():
+        if halted():
             return False
         a = derived(model_key, image_key, knobs.analysis_key(), full, knobs.settings())
         for kind in ("literal", "corrected"):
-            if stop is not None and stop():
+            if halted():
                 return False
             merged(model_key, image_key, knobs.merge_key(kind), a)
     except Exception:

@@ -317,11 +317,10 @@ def final_boxes_picture(base: tuple[Image.Image, float, tuple[int, int]], result
         labels.append((px(box), f"{i + 1}. {class_names[c]}", class_color(c)))
     sizes = []
     for _, text, _ in labels:
-        l, t, r, b = d.textbbox((0, 0), text, font=font, anchor="lt", stroke_width=3)
-        sizes.append((r - l, b - t))
-    spots = label_spots([b for b, _, _ in labels], sizes, out.size)
-    pic.labels = []
-    for (b, text, color), spot, (w, h) in zip(labels, spots, sizes):  # on top of every outline
+        x0, y0, x1, y1 = d.textbbox((0, 0), text, font=font, anchor="lt", stroke_width=3)
+        sizes.append((x1 - x0, y1 - y0))
+    spots = label_spots([box for box, _, _ in labels], sizes, out.size)
+    for (_, text, color), spot, (w, h) in zip(labels, spots, sizes):  # on top of every outline
         d.text(spot, text, fill=color, font=font, anchor="lt", stroke_width=3,
                stroke_fill="white")
         pic.labels.append((text, (spot[0], spot[1], spot[0] + w, spot[1] + h)))
