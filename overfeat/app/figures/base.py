@@ -132,6 +132,16 @@ def box_trace(box: Tensor, color: str, name: str, width: float = 3, dash: str = 
                       showlegend=showlegend)
 
 
+def click_marker(size: float, symbol: str = "square") -> dict:
+    """The marker of a click layer: invisible points that make a heat map's cells (or a
+    diagram's boxes) clickable, since Plotly selects points, never heat-map cells. Plotly draws
+    each marker as its own SVG path (~55 us a point a draw, and Streamlit draws a figure twice
+    when it appears: 1,674 cells on the Scales page cost ~0.2 s a visit). `maxdisplayed=1` draws
+    one of them: hovering and clicking use the trace's data, not the drawn paths, so every
+    point still answers a hover and a click (tests/test_browser_layers.py clicks them)."""
+    return dict(size=size, symbol=symbol, opacity=0, color="white", maxdisplayed=1)
+
+
 FONT = 14  # px: readable from the back of a room at 1400 px wide (Plotly's default is 12)
 PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
 

@@ -21,7 +21,7 @@ from plotly.colors import sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
-from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, values
+from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, values
 from .maps import PHONE_BAR, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
@@ -192,8 +192,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
     fig.add_trace(go.Scatter(
         x=click_x, y=click_y, mode="markers", customdata=click_cd, hovertext=click_text,
         hoverinfo="text", showlegend=False, name="layers",
-        marker=dict(size=max(24, min(70, int(cw * 0.5))), symbol="square", opacity=0,
-                    color="white")))
+        marker=click_marker(max(24, min(70, int(cw * 0.5))))))
     fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_xaxes(visible=False, range=[0, width], constrain="domain")
     fig.update_yaxes(visible=False, range=[total, -2], scaleanchor="x", constrain="domain")
@@ -239,7 +238,7 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6,
                           text=f"{label[:lab].rstrip()} · {value}", showarrow=False,
                           font=dict(size=12, color="#111")))
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", hovertext=text, hoverinfo="text",
-                             showlegend=False, marker=dict(size=20, opacity=0, color="white"),
+                             showlegend=False, marker=click_marker(20, "circle"),
                              name="channels"))
     W, H = img.shape[1], img.shape[0]
     fig.update_xaxes(visible=False, range=[0, W], constrain="domain")
@@ -299,8 +298,7 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         fig.add_trace(go.Scatter(
             x=cc.flatten().tolist(), y=rr.flatten().tolist(), mode="markers", showlegend=False,
             name=f"cells, stride {lv.stride}",
-            marker=dict(size=max(5, min(18, 300 // max(w, 1))), opacity=0, color="white",
-                        symbol="square"),
+            marker=click_marker(max(5, min(18, 300 // max(w, 1)))),
             customdata=[[i, int(a), int(b)] for a, b in zip(rr.flatten(), cc.flatten())],
             hovertemplate="cell (%{customdata[1]},%{customdata[2]})<extra>click to trace its "
                           "window</extra>"), **at)

@@ -15,8 +15,8 @@ from torch import Tensor
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, fitted_height,
-                   image_axes, values)
+from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, click_marker,
+                   fitted_height, image_axes, values)
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
@@ -228,7 +228,7 @@ def _cell_markers(v: View, cls: int, xe: list[float], ye: list[float], tag: int,
     return go.Scatter(
         x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in row.tolist()], mode="markers",
         showlegend=False, name=f"cells, {where}",
-        marker=dict(size=side, opacity=0, color="white", symbol="square"),
+        marker=click_marker(side),
         customdata=[[tag, r_, c_] for r_, c_ in zip(row.tolist(), col.tolist())],
         text=[f"{q:.3f}" for q in v.fine[cls][row, col].tolist()],
         hovertemplate=f"p({name}) = %{{text}}, cell (%{{customdata[1]}},%{{customdata[2]}})<br>"
@@ -489,8 +489,7 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     rr, cc = torch.meshgrid(torch.arange(Hf), torch.arange(Wf), indexing="ij")
     fig.add_trace(go.Scatter(
         x=(cc.flatten() * s).tolist(), y=(rr.flatten() * s).tolist(), mode="markers",
-        marker=dict(size=max(6, min(22, (PHONE_WIDTH - 50 if phone else 360) // max(Wf, 1))),
-                    opacity=0, color="white", symbol="square"),
+        marker=click_marker(max(6, min(22, (PHONE_WIDTH - 50 if phone else 360) // max(Wf, 1)))),
         customdata=torch.stack([rr.flatten(), cc.flatten()], 1).tolist(),
         hovertemplate="cell (%{customdata[0]},%{customdata[1]})<extra>click to pick</extra>",
         name="cells", showlegend=False), *at["fine"])
