@@ -283,6 +283,12 @@ PREFETCH_THREAD = "overfeat-prefetch"
 # (tests/browser_latency.py, round 1). A page that does wait for it gets the CPU the others
 # leave, as before. Elsewhere (no per-thread nice) nothing changes.
 PREFETCH_NICE = 10
+# ... and it starts PREFETCH_DELAY_S after the run that asked for it: the run's answer is drawn
+# by the browser in those 0.2 to 0.6 s (on a 2-core machine shared with the browser, the
+# server's CPU during a scale toggle went from 0.29-0.31 s to 0.13-0.19 s: tests/browser_latency.py
+# --pages Scales). A page that needs the merges sooner computes them itself; the prefetch then
+# finds them cached.
+PREFETCH_DELAY_S = 0.6
 
 
 def _background_priority() -> None:
@@ -350,7 +356,7 @@ def prefetch_merges(ctx: Context) -> bool:
             with _prefetch_lock:
                 _prefetch_pending.discard(job)
 
-    _prefetch_pool.submit(run)
+    _submit_later(run, PREFETCH_DELAY_S)
     return True
 
 
@@ -389,16 +395,16 @@ def _server_idle() -> bool:
                 and time.monotonic() - _runs["ended"] >= GALLERY_IDLE_S)
 
 
-def _retry_later(fn) -> None:
-    """Submit fn to the prefetch worker GALLERY_RETRY_S from now (a daemon timer: a server that
-    is stopping neither waits for it nor complains that the worker is gone)."""
+def _submit_later(fn, delay_s: float = GALLERY_RETRY_S) -> None:
+    """Submit fn to the prefetch worker delay_s from now (a daemon timer: a server that is
+    stopping neither waits for it nor complains that the worker is gone)."""
     def submit() -> None:
         try:
             _prefetch_pool.submit(fn)
         except RuntimeError:  # the interpreter is shutting down
             pass
 
-    timer = threading.Timer(GALLERY_RETRY_S, submit)
+    timer = threading.Timer(delay_s, submit)
     timer.daemon = True
     timer.start()
 
@@ -421,7 +427,7 @@ def prefetch_gallery(ctx: Context) -> bool:
 
     def turn() -> None:
         if not _server_idle():
-            _retry_later(turn)
+            _submit_later(turn)
             return
         todo = [k for k in keys if (*job, k) not in _gallery_done]
         finished = True
@@ -440,7 +446,7 @@ def prefetch_gallery(ctx: Context) -> bool:
                 with _prefetch_lock:
                     _gallery_done.add((*job, todo[0]))
             if not finished:
-                _retry_later(turn)
+                _submit_later(turn)
             elif len(todo) > 1:
                 _prefetch_pool.submit(turn)
             else:

@@ -191,6 +191,36 @@ def test_the_other_merge_is_prefetched_after_the_overview_and_merge_finds_both(m
     assert pictures(at)["merge_fig_corrected"]["title"].startswith("corrected: step 0/")
 
 
+def test_the_prefetch_starts_after_the_browser_has_drawn_the_page(monkeypatch):
+    """The other merge is not computed while the browser draws the page the run sent: the
+    prefetch starts PREFETCH_DELAY_S after the run (set long here, so that the check right
+    after the run cannot race it), then fills the cache as before."""
+    import time
+
+    from overfeat.multiscale import Analysis
+
+    calls: list[str] = []
+    real = Analysis.merge
+
+    def counting(self, *args, **kw):
+        calls.append(kw.get("score"))
+        return real(self, *args, **kw)
+
+    deadline = time.monotonic() + 120  # other tests' prefetches end first
+    while common._prefetch_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    monkeypatch.setattr(common, "PREFETCH_DELAY_S", 5.0)
+    monkeypatch.setattr(Analysis, "merge", counting)
+    common.merged.clear()
+    ok(start(None, all_windows=False))
+    time.sleep(1.0)  # a merge takes 0.1 to 0.5 s here: started at once, it would be done
+    assert len(calls) == 1 and len(common._prefetch_pending) == 1  # the page's merge only
+    deadline = time.monotonic() + 120
+    while common._prefetch_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(calls) == ["corrected", "literal"]  # then the other one, in the background
+
+
 def _drain_gallery(deadline_s: float = 300) -> None:
     import time
 
