@@ -723,8 +723,10 @@ def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
         fig = _figure(_cache_key(key, build, ctx, args, kw, depends, presenter), build, args, kw)
     else:
         fig = figures.styled(build(*args, **kw), presenter=presenter)
+    # theme=None: the figure carries Streamlit's look itself (figures.drawn_once: with the
+    # theme, the browser drew every figure twice)
     return st.plotly_chart(fig, config=figures.PLOTLY_CONFIG, key=key, width="stretch",
-                           **(plot_kw or {}))
+                           theme=None, **(plot_kw or {}))
 
 
 def table(data, height: int | None = None, thousands: tuple[str, ...] = (), where=None) -> None:

@@ -103,8 +103,16 @@ def ctx(at: AppTest):
 
 
 def figures(at: AppTest) -> dict[str, dict]:
-    """The page's Plotly figures by widget key, as the JSON the browser receives."""
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    """The page's Plotly figures by widget key, as the JSON the browser receives; layout.meta
+    as the package figure made it (figures.drawn_once sends it in a one-item list)."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        fig = json.loads(el.proto.spec)
+        meta = fig["layout"].get("meta")
+        if isinstance(meta, list) and len(meta) == 1 and isinstance(meta[0], dict):
+            fig["layout"]["meta"] = meta[0]
+        out[el.key] = fig
+    return out
 
 
 def pictures(at: AppTest) -> dict[str, dict]:

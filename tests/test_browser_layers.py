@@ -57,7 +57,7 @@ def click_marker(page: Page, key: str, trace: str, match: str) -> None:
 
 
 def layer_names(page: Page) -> list[str]:
-    return plot(page, "arch_strip").evaluate("gd => gd.layout.meta.layers.map(l => l[0])")
+    return plot(page, "arch_strip").evaluate("gd => gd.layout.meta[0].layers.map(l => l[0])")
 
 
 def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):

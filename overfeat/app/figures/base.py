@@ -6,6 +6,7 @@ pixel coordinates, so boxes and windows are plotted in original pixels.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,6 +176,104 @@ def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
     fitted = isinstance(fig.layout.meta, dict) and fig.layout.meta.get("fit")
     if presenter and fig.layout.height and not fitted:
         fig.update_layout(height=round(fig.layout.height * k))
+    return drawn_once(fig)
+
+
+# --- Streamlit's look, drawn once ------------------------------------------------------------
+# st.plotly_chart's default theme ("streamlit") restyles a figure in the browser after its first
+# draw: it copies the figure through JSON and adds a new template object, and Plotly.react,
+# finding a new template (and data arrays that are new objects), draws the whole figure again.
+# Every figure of the app was drawn twice each time it appeared, on a page switch as on a class
+# change (measured: two bursts of SVG changes, 50 to 70 ms apart; Plotly's own "afterplot"
+# events). So the pages draw with theme=None (common.chart) and each figure carries the theme's
+# values itself, only where it has not set them (as a template would): the values below are
+# what Streamlit 1.67's theme resolves to with this app's config (read from a drawn figure's
+# template in Chromium). With no template, the data in plain lists (plotly.py sends numpy
+# arrays as typed arrays, which Plotly.react cannot compare), layout.meta in a list and a
+# `datarevision` that names the figure's content, the browser's second pass finds nothing to
+# draw.
+THEME_FONT = '"Source Sans", sans-serif'
+THEME_TEXT, THEME_TITLE, THEME_LINES = "#808495", "#2F2D2B", "#e6eaf1"
+THEME_SEQUENTIAL = ["#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#1c83e1",
+                    "#0068c9", "#0054a3", "#004280"]
+THEME_LAYOUT = {
+    "font": {"color": THEME_TEXT, "family": THEME_FONT, "size": 12, "weight": 400},
+    "title": {"font": {"family": THEME_FONT, "size": 16, "color": THEME_TITLE, "weight": "bold"},
+              "pad": {"l": 4}, "xanchor": "left", "x": 0},
+    "legend": {"title": {"font": {"size": 12, "color": THEME_TEXT}, "side": "top"},
+               "valign": "top", "bordercolor": "rgba(0,0,0,0)", "borderwidth": 0,
+               "font": {"size": 12, "color": "#262730"}},
+    "paper_bgcolor": "#FFFFFF", "plot_bgcolor": "#FFFFFF",
+    "margin": {"pad": 8, "r": 0, "l": 0},
+    "hoverlabel": {"bgcolor": "#FFFFFF", "bordercolor": "#DCD8D4",
+                   "font": {"color": THEME_TEXT, "family": THEME_FONT, "size": 12}},
+    "colorway": ["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700",
+                 "#ffd16a", "#6d3fc0", "#d5dae5"],
+}
+_AXIS = {"zerolinecolor": THEME_LINES, "gridcolor": THEME_LINES,
+         "tickfont": {"color": THEME_TEXT, "size": 12}, "automargin": True}
+# Not the theme's minor.gridcolor, and its tickcolor only where a figure asks for ticks: set in
+# a figure (not in a template), a tick colour turns tick marks on (the charts' x axes grew them)
+# and a "minor" value draws minor grid lines (the layer strip drew 27,000). Screenshots of every
+# page against the theme's: the same pixels but for a few 5 px tick marks on image axes, now
+# Plotly's grey instead of the theme's faint one. A grid or zero-line colour turns its lines on too: the y axes have them on by
+# default, and the x axes get the theme's showgrid and zeroline (False) with them.
+THEME_XAXIS = {**_AXIS, "showgrid": False, "zeroline": False,
+               "title": {"font": {"color": THEME_TEXT, "size": 14}, "standoff": 20}}
+THEME_YAXIS = {**_AXIS, "ticklabelposition": "outside",
+               "title": {"font": {"color": THEME_TEXT, "size": 14}, "standoff": 24}}
+THEME_COLORAXIS = {"colorscale": [[i / 9, c] for i, c in enumerate(THEME_SEQUENTIAL)],
+                   "colorbar": {"thickness": 16, "xpad": 24, "ticklabelposition": "outside",
+                                "outlinecolor": "rgba(0,0,0,0)", "outlinewidth": 8, "len": 0.75,
+                                "y": 0.5745, "title": {"font": {"color": THEME_TEXT, "size": 14}},
+                                "tickfont": {"color": THEME_TEXT, "size": 12}}}
+
+
+def _fill(obj, defaults: dict) -> None:
+    """Set each of `defaults` (nested dicts) on a Plotly object where it is not set."""
+    for k, v in defaults.items():
+        if isinstance(v, dict):
+            _fill(obj[k], v)
+        elif obj[k] is None:
+            obj[k] = v
+
+
+def _plain_arrays(obj, path: str = "") -> list[str]:
+    """Paths of the numpy arrays in a trace's properties (a dict from to_plotly_json)."""
+    found = []
+    for k, v in obj.items():
+        if isinstance(v, np.ndarray):
+            found.append(path + k)
+        elif isinstance(v, dict):
+            found += _plain_arrays(v, path + k + ".")
+    return found
+
+
+def drawn_once(fig: go.Figure) -> go.Figure:
+    """The figure with Streamlit's look written in, no template, plain lists and a content
+    revision: drawn once by st.plotly_chart(theme=None) (see above)."""
+    fig.layout.template = None
+    if isinstance(fig.layout.meta, dict):
+        # a list: Plotly compares layout.meta like data (by the revision), an object by identity
+        # (a new one after Streamlit's copy: a whole redraw, as with the template)
+        fig.layout.meta = [fig.layout.meta]
+    _fill(fig.layout, THEME_LAYOUT)
+    for axes, theme in ((fig.select_xaxes(), THEME_XAXIS), (fig.select_yaxes(), THEME_YAXIS)):
+        for ax in axes:
+            _fill(ax, theme)
+            if ax.ticks and ax.tickcolor is None:
+                ax.tickcolor = THEME_LINES
+    for ca in fig.select_coloraxes():
+        _fill(ca, THEME_COLORAXIS)
+    for t in fig.data:
+        if t.type == "heatmap" and t.coloraxis is None and t.colorscale is None:
+            t.colorscale = THEME_COLORAXIS["colorscale"]
+        for path in _plain_arrays(t.to_plotly_json()):
+            plain = t[path].tolist()
+            t[path] = None  # (set over a numpy array, a list would be kept as one)
+            t[path] = plain
+    fig.layout.datarevision = None
+    fig.layout.datarevision = hashlib.sha1(fig.to_json().encode()).hexdigest()[:12]
     return fig
 
 

@@ -1,0 +1,129 @@
+"""figures.drawn_once: the house figures carry Streamlit's look themselves, so that the browser
+draws them once (tests/test_browser_drawn_once.py counts the paints). Checked here without a
+browser: the theme's values are filled in only where a figure has not set them (compared with a
+plain recursive merge), the JSON has no template and no typed arrays (plain lists of the same
+values), and the revision names the content. Random figures, seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import plotly.graph_objects as go
+
+from overfeat.app.figures import base
+
+
+def merged(defaults: dict, preset: dict) -> dict:
+    """Naive: preset's values, and defaults' where preset has none (recursively)."""
+    out = dict(preset)
+    for k, v in defaults.items():
+        if isinstance(v, dict):
+            out[k] = merged(v, preset.get(k, {}) if isinstance(preset.get(k), dict) else {})
+        elif k not in preset:
+            out[k] = v
+    return out
+
+
+def leaves(d: dict, path: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(leaves(v, path + k + "."))
+        else:
+            out[path + k] = v
+    return out
+
+
+PRESETS = {  # values a figure may set itself, each different from the theme's
+    "font.size": 17, "font.color": "#123456", "title.font.size": 21, "title.x": 0.5,
+    "legend.borderwidth": 2, "margin.l": 33, "margin.pad": 1, "paper_bgcolor": "#fafafa",
+    "hoverlabel.font.size": 15, "colorway": ["#111111", "#222222"],
+}
+AXIS_PRESETS = {"showgrid": True, "automargin": False, "tickfont.size": 9, "gridcolor": "#ff0000",
+                "title.standoff": 3}
+
+
+def nest(flat: dict) -> dict:
+    out: dict = {}
+    for path, v in flat.items():
+        d = out
+        *head, last = path.split(".")
+        for k in head:
+            d = d.setdefault(k, {})
+        d[last] = v
+    return out
+
+
+def test_theme_values_fill_only_what_a_figure_left_unset():
+    rng = random.Random(0)
+    for _ in range(25):
+        preset = {k: v for k, v in PRESETS.items() if rng.random() < 0.5}
+        xpre = {k: v for k, v in AXIS_PRESETS.items() if rng.random() < 0.5}
+        ypre = {k: v for k, v in AXIS_PRESETS.items() if rng.random() < 0.5}
+        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]), layout=nest(preset))
+        fig.update_xaxes(**nest(xpre))
+        fig.update_yaxes(**nest(ypre))
+        base.drawn_once(fig)
+        lay = json.loads(fig.to_json())["layout"]
+        want = leaves(merged(base.THEME_LAYOUT, nest(preset)))
+        got = leaves(lay)
+        assert {k: got.get(k) for k in want} == want
+        for name, theme, pre in (("xaxis", base.THEME_XAXIS, xpre), ("yaxis", base.THEME_YAXIS, ypre)):
+            want = leaves(merged(theme, nest(pre)))
+            got = leaves(lay[name])
+            assert {k: got.get(k) for k in want} == want
+
+
+def test_every_axis_and_colour_axis_of_subplots_is_themed():
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=3)
+    for i in range(6):
+        fig.add_trace(go.Heatmap(z=[[0, 1], [1, 0]], coloraxis="coloraxis"), row=i // 3 + 1,
+                      col=i % 3 + 1)
+    fig.update_layout(coloraxis2=dict(cmin=0))
+    base.drawn_once(fig)
+    lay = json.loads(fig.to_json())["layout"]
+    axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
+    assert len(axes) == 12
+    for k in axes:
+        assert lay[k]["gridcolor"] == base.THEME_LINES and lay[k]["automargin"] is True
+    for k in ("coloraxis", "coloraxis2"):
+        assert lay[k]["colorbar"]["thickness"] == 16
+        assert lay[k]["colorscale"] == [[i / 9, c] for i, c in enumerate(base.THEME_SEQUENTIAL)]
+
+
+def test_no_template_no_typed_arrays_and_the_same_values():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        n = int(rng.integers(1, 40))
+        x, y = rng.integers(-100, 100, n), rng.random(n)
+        z = rng.random((int(rng.integers(1, 6)), int(rng.integers(1, 6))))
+        cd = rng.integers(0, 9, (n, 3))
+        fig = go.Figure([go.Scatter(x=x, y=y, customdata=cd, marker=dict(color=y, size=x % 7 + 1)),
+                         go.Heatmap(z=z)])
+        assert "bdata" in fig.to_json()  # plotly.py sends numpy arrays as typed arrays
+        base.drawn_once(fig)
+        text = fig.to_json()
+        assert "bdata" not in text
+        d = json.loads(text)
+        assert "template" not in d["layout"]
+        s, h = d["data"]
+        assert s["x"] == x.tolist() and s["y"] == y.tolist() and s["customdata"] == cd.tolist()
+        assert s["marker"]["color"] == y.tolist() and s["marker"]["size"] == (x % 7 + 1).tolist()
+        assert h["z"] == z.tolist()
+        assert h["colorscale"] == [[i / 9, c] for i, c in enumerate(base.THEME_SEQUENTIAL)]
+
+
+def test_the_revision_names_the_content():
+    def build(v: float) -> go.Figure:
+        return base.drawn_once(go.Figure(go.Scatter(x=np.arange(4), y=np.array([0, 1, 2, v]))))
+
+    a, b, c = build(3.0), build(3.0), build(3.5)
+    assert a.layout.datarevision == b.layout.datarevision != c.layout.datarevision
+    # the house style ends with it: a styled figure is drawn once too
+    styled = base.styled(go.Figure(go.Scatter(x=np.arange(3), y=np.arange(3))))
+    assert styled.layout.datarevision and "bdata" not in styled.to_json()
