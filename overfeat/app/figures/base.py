@@ -212,12 +212,13 @@ THEME_LAYOUT = {
 }
 _AXIS = {"zerolinecolor": THEME_LINES, "gridcolor": THEME_LINES,
          "tickfont": {"color": THEME_TEXT, "size": 12}, "automargin": True}
-# Not the theme's minor.gridcolor, and its tickcolor only where a figure asks for ticks: set in
-# a figure (not in a template), a tick colour turns tick marks on (the charts' x axes grew them)
-# and a "minor" value draws minor grid lines (the layer strip drew 27,000). Screenshots of every
-# page against the theme's: the same pixels but for a few 5 px tick marks on image axes, now
-# Plotly's grey instead of the theme's faint one. A grid or zero-line colour turns its lines on too: the y axes have them on by
-# default, and the x axes get the theme's showgrid and zeroline (False) with them.
+# Two of the theme's axis values are left out or narrowed, since set in a figure (not in a
+# template) they turn lines on: any "minor" value draws minor grid lines (the layer strip drew
+# 27,000 of them), and a tick colour turns tick marks on (the charts' x axes grew them); the
+# tick colour is set on y axes that draw ticks, which the theme drew faint. A grid or zero-line
+# colour turns its lines on too: y axes have them on by default, and x axes get the theme's
+# showgrid and zeroline (False) with them. Screenshots of nine pages against the themed ones:
+# the same pixels but for a few 5 px tick marks on image axes.
 THEME_XAXIS = {**_AXIS, "showgrid": False, "zeroline": False,
                "title": {"font": {"color": THEME_TEXT, "size": 14}, "standoff": 20}}
 THEME_YAXIS = {**_AXIS, "ticklabelposition": "outside",
@@ -258,11 +259,12 @@ def drawn_once(fig: go.Figure) -> go.Figure:
         # (a new one after Streamlit's copy: a whole redraw, as with the template)
         fig.layout.meta = [fig.layout.meta]
     _fill(fig.layout, THEME_LAYOUT)
-    for axes, theme in ((fig.select_xaxes(), THEME_XAXIS), (fig.select_yaxes(), THEME_YAXIS)):
-        for ax in axes:
-            _fill(ax, theme)
-            if ax.ticks and ax.tickcolor is None:
-                ax.tickcolor = THEME_LINES
+    for ax in fig.select_xaxes():
+        _fill(ax, THEME_XAXIS)
+    for ax in fig.select_yaxes():
+        _fill(ax, THEME_YAXIS)
+        if ax.ticks and ax.tickcolor is None:
+            ax.tickcolor = THEME_LINES
     for ca in fig.select_coloraxes():
         _fill(ca, THEME_COLORAXIS)
     for t in fig.data:
