@@ -3,7 +3,7 @@ that cell's whole window on its panel and names it under the figure, and the lin
 the colour control switches the maps between the absolute 0-1 scale and a stretched one, as the
 colour bar says. On a pictogram scene and on dog.jpg with the ImageNet model (where the
 malamute's best window is centred on the bicycle and holds the dog at its left edge). And
-Streamlit's restyle pass paints no heat map again (at the end).
+each heat map is painted once (at the end).
 
 Same set-up as tests/test_browser.py (tests/browser_helpers.py, the browser fixture of
 tests/conftest.py); screenshots at 1400x1000 go to test-artifacts/scales-*.png.
@@ -164,17 +164,14 @@ def test_click_a_cell_on_dog_jpg_with_imagenet(server, browser):
     page.close()
 
 
-# --- Streamlit's restyle pass draws nothing again -------------------------------------------
-# Streamlit's restyle pass draws nothing again (figures.drawn_once, common.chart's theme=None).
-#
-# With Streamlit's own Plotly theme, the browser restyled every figure right after it was drawn
-# and Plotly drew it all again. Counted here where it happens: each time Plotly paints a heat map,
-# it writes the heat map's picture (an SVG <image> under a "hm" group) anew. A figure's first draw
-# paints it once, or twice when Plotly moves the margins to fit a colour bar or labels and draws
-# again (its automargin, inside the first draw; left as it is); the theme's pass made that three
-# times (18 paints for the default scene's 6 maps). So: at most two paints a heat map, after
-# opening a page, after a page switch and after a class change. The pictogram scene at 1400x1000
-# (tests/browser_helpers.py).
+# --- Each heat map is painted once ---------------------------------------------------------
+# Counted where it happens: each time Plotly paints a heat map it writes the heat map's picture
+# (an SVG <image> under a "hm" group) anew. Two things painted them again: Streamlit's theme,
+# which restyled every figure after its first draw (figures.drawn_once: theme=None), and
+# Plotly's automargin, which grew zero margins to fit labels and colour bars and drew again
+# (figures.room: the margins they need). Before both, the default scene's 6 Scales maps were
+# painted 18 times. One paint a heat map: on opening the Scales page, after a switch to the
+# Offsets page (its maps and offset grids) and after a class change.
 
 # Every write of a heat map's picture: its <image> added with a picture, or its href set again.
 COUNT_JS = """() => {
@@ -211,14 +208,14 @@ def counting_page(browser, url: str) -> Page:
     return page
 
 
-def test_no_heat_map_is_painted_again_after_its_first_draw(server, browser):
+def test_each_heat_map_is_painted_once(server, browser):
     page = counting_page(browser, f"{server}/scales?img=gallery&g=0")
     expect(page.locator("h1").first).to_have_text("Scales")
     check_figures(page, 2)
     page.wait_for_timeout(500)  # the theme's paint came 50 to 70 ms after the first draw
     n = heat_maps(page)
     assert n >= 3  # one per scale drawn
-    assert n <= paints(page) <= 2 * n
+    assert paints(page) == n
     # a page switch: the Offsets page's maps (coarse and fine, the offset grids)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Offsets").first.click()
     expect(page.locator("h1").first).to_have_text("Offsets")
@@ -226,7 +223,7 @@ def test_no_heat_map_is_painted_again_after_its_first_draw(server, browser):
     page.wait_for_timeout(500)
     n = heat_maps(page)
     assert n >= 4
-    assert n <= paints(page) <= 2 * n
+    assert paints(page) == n
     # back to Scales, another class: its maps are new figures, each painted once
     page.locator('[data-testid="stSidebarNav"] a', has_text="Scales").first.click()
     expect(page.locator("h1").first).to_have_text("Scales")
@@ -241,6 +238,6 @@ def test_no_heat_map_is_painted_again_after_its_first_draw(server, browser):
     settle(page)
     page.wait_for_timeout(500)
     n = heat_maps(page)
-    assert n <= paints(page) <= 2 * n
+    assert paints(page) == n
     check_page(page)
     page.close()

@@ -230,6 +230,20 @@ THEME_COLORAXIS = {"colorscale": [[i / 9, c] for i, c in enumerate(THEME_SEQUENT
                                 "tickfont": {"color": THEME_TEXT, "size": 12}}}
 
 
+def room(top: int, left: int = 0, right: int = 0, bottom: int = 0, phone: bool = False) -> dict:
+    """Margins with room for a figure's tick labels and colour bar: what Plotly's automargin
+    moved them to (measured at 1400x1000; docs/BENCHMARKS.md). Plotly grows margins that are too
+    small for a label and draws the figure again (a second paint of every trace); margins that
+    are large enough it keeps, so the figure looks the same and is drawn once. A longer label
+    than measured still grows them (one more draw, as before). phone: the phone layouts (the
+    colour bar across the top) keep their zero margins."""
+    if phone:
+        return dict(l=0, r=0, t=top, b=0)
+    # pad 0: with zero margins Plotly had no room for the theme's 8 px between the plot and its
+    # labels; kept at 0, the labels stay where they were drawn
+    return dict(l=left, r=right, t=top, b=bottom, pad=0)
+
+
 def _fill(obj, defaults: dict) -> None:
     """Set each of `defaults` (nested dicts) on a Plotly object where it is not set."""
     for k, v in defaults.items():

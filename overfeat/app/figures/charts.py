@@ -12,7 +12,7 @@ import math
 from ...geometry import human_count
 from ...merge import MergeResult
 from ...multiscale import Analysis
-from .base import SCALE_COLORS
+from .base import SCALE_COLORS, room
 
 
 # --- overview -------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def table2_figure(rows: list[dict], paper: list[dict] | tuple = (), phone: bool 
                              textposition="outside", cliponaxis=False), row=1, col=2)
     fig.update_yaxes(rangemode="tozero")  # every panel: bars measured from 0
     fig.update_yaxes(title_text="error (%)", row=1, col=1)
-    fig.update_layout(barmode="group", height=400, margin=dict(l=0, r=0, t=50, b=0),
+    fig.update_layout(barmode="group", height=400, margin=room(50, left=59, right=80, bottom=124),
                       legend=dict(orientation="h", y=-0.35))
     fig.update_annotations(font_size=12)
     return fig
@@ -384,7 +384,7 @@ def efficiency_figure(rows: list[dict], phone: bool = False) -> go.Figure:
     fig.update_yaxes(type="log", title_text="multiply-adds",
                      **count_ticks([r[k] for r in rows for k in ("dense multiply-adds",
                                                                  "crop multiply-adds")]))
-    fig.update_layout(barmode="group", height=320, margin=dict(l=0, r=0, t=30, b=0),
+    fig.update_layout(barmode="group", height=320, margin=room(30, left=72, bottom=29, phone=phone),
                       legend=dict(orientation="h", y=1.12))
     if phone:
         fig.update_layout(height=360, legend=dict(y=-0.12, yanchor="top"))

@@ -21,7 +21,7 @@ from plotly.colors import sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
-from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, values
+from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, room, values
 from .maps import PHONE_BAR, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
@@ -320,7 +320,7 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
     if not phone:
         height, top = int(min(440, max(260, (FULL / n) * big + 110))), MODEBAR + 30
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
-                      margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select",
+                      margin=room(top, right=127, bottom=62, phone=phone), clickmode="event+select",
                       dragmode=False, meta=dict(outputs=[[i, *acts.layers[i].shape[1:],
                                                           acts.layers[i].stride] for i in outs],
                                                 colour="stretch" if stretch else "absolute"))
@@ -387,6 +387,6 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
                       coloraxis=own_colour(f"channel {strip.channel} activation", lo, hi,
                                            "Greys"),
                       # grey behind the cells: a white (lowest) cell stays visible
-                      margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="#c8c8c8",
+                      margin=room(30, left=124, right=128, bottom=66), plot_bgcolor="#c8c8c8",
                       meta=dict(k=k, row0=strip.row0, col0=c0))
     return fig

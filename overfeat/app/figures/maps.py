@@ -16,7 +16,7 @@ from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
 from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, click_marker,
-                   fitted_height, image_axes, values)
+                   fitted_height, image_axes, room, values)
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
@@ -313,7 +313,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
     colour = prob_colour(name, lo, hi, stretch)
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
-                      margin=dict(l=0, r=0, t=top, b=0),
+                      margin=room(top, left=5, right=114, phone=phone),
                       meta=dict(fit=True, colour="stretch" if stretch else "absolute",
                                 columns=cols),
                       clickmode="event+select" if clickable else None,
@@ -429,15 +429,20 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
     colour = (prob_colour(prob_of, lo, hi, stretch, colorscale) if prob_of is not None
               else own_colour(label, lo, hi, colorscale))
     # the grid's aspect at about GRID_WIDTH px wide (half a column, less the colour bar), plus
-    # the tick labels: no blank band above and below; a phone: its width less the dy labels
+    # the tick labels (a long colour-bar title needs the height); a phone: its width less the dy
+    # labels. The desktop's margins hold the labels and the colour bar (drawn 12 px from the
+    # grid): the grid keeps the width it had when Plotly grew zero margins around it.
     top = PHONE_BAR if phone else 30
     height = round((PHONE_WIDTH - 45 if phone else GRID_WIDTH) * rows / cols) + 40 + top
+    margin = room(top, left=45, right=114, bottom=36, phone=phone)
+    if not phone:
+        colour = {**colour, "colorbar": {**colour["colorbar"], "xpad": 12}}
     if heading:
         fig.add_annotation(text=f"<b>{heading}</b>", xref="paper", yref="paper", x=0, y=1,
                            xanchor="left", yanchor="bottom", yshift=6, showarrow=False,
                            font=dict(size=15, color="#31333F"), name="heading")
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
-                      height=height, margin=dict(l=0, r=0, t=top, b=0),
+                      height=height, margin=margin,
                       plot_bgcolor=GRID_GAPS,
                       meta=dict(blocks=blocks, fit=True, colour=(
                           "own" if prob_of is None else "stretch" if stretch else "absolute")))
@@ -509,8 +514,9 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     fig.update_xaxes(constrain="domain")
     colour = prob_colour(class_name, lo, hi, stretch)
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
-                      height=height, margin=dict(l=0, r=0, t=top, b=0), clickmode="event+select",
-                      dragmode=False, meta=dict(colour="stretch" if stretch else "absolute"))
+                      height=height, margin=room(top, left=72, right=137, bottom=66, phone=phone),
+                      clickmode="event+select", dragmode=False,
+                      meta=dict(colour="stretch" if stretch else "absolute"))
     fig.update_annotations(font_size=11)
     return fig
 
