@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pandas as pd
 import streamlit as st
 import torch
 from PIL import Image
 
 from overfeat import glossary
 from overfeat.models import registry as zoo
-from overfeat.app import figures, jobs, share
+from overfeat.app import figures, jobs, share, tables
 from overfeat.app import state as appstate
 from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from overfeat.config import ModelConfig, preset
@@ -730,7 +729,8 @@ def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
 
 
 def table(data, height: int | None = None, thousands: tuple[str, ...] = (), where=None) -> None:
-    """A static table (st.table) of rows (a list of dicts or a DataFrame), without an index.
+    """A static table of rows (a list of dicts or a DataFrame), without an index: one piece of
+    HTML (overfeat.app.tables, which says why not st.table).
 
     Project choice (issue 16): every table in the app is small (at most 100 rows), and
     st.dataframe's interactive grid cost 0.15 to 0.3 s of the browser's time on each page that
@@ -739,16 +739,7 @@ def table(data, height: int | None = None, thousands: tuple[str, ...] = (), wher
     Floats are written as given (the rows are rounded where they are made: overfeat.app.state),
     integer columns named in `thousands` with thousands separators. `height` (px) scrolls a long
     table under a sticky header. `where`: the container (default the page)."""
-    df = pd.DataFrame(data)
-    fmt = {c: "{:,}" for c in thousands if c in df}
-    fmt.update({c: _short for c in df.columns if c not in fmt and df[c].dtype.kind == "f"})
-    (where or st).table(df.style.format(fmt) if fmt else df, hide_index=True,
-                        height="content" if height is None else height)
-
-
-def _short(v: float) -> str:
-    """A float as it was rounded (882.5, 0.889), not padded to a fixed number of decimals."""
-    return f"{v:.10g}"
+    (where or st).html(tables.table_html(data, thousands=thousands, height=height))
 
 
 def show_code(*objects, label: str = "The package code this page ran") -> None:

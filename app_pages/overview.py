@@ -189,7 +189,7 @@ def answer(info: dict) -> None:
 def classes(a) -> None:
     """The top classes (the classification answer) and how they are computed."""
     ranking = appstate.class_ranking(a, 5)
-    st.table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
+    table([{"class": n, "score": round(s, 4)} for _, n, s in ranking])
     flips = " x 2 flips" if a.settings.flips else ""
     levels = (f", each the max over its {len(a.views) // a.n_views} maps: {len(a.views)} "
               "maps in all" if len(a.views) != a.n_views else "")

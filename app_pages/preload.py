@@ -15,7 +15,6 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import plotly.io  # noqa: F401
 import plotly.subplots  # noqa: F401
-import pyarrow  # noqa: F401  (st.table)
 import torch  # noqa: F401
 from PIL import Image
 

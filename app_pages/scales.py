@@ -10,7 +10,7 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
 from app_pages.common import (chart, class_picker, colour_control, compact, context, explain,
-                              from_link, is_phone, notice, settings_box, show_code, term)
+                              from_link, is_phone, notice, settings_box, show_code, table, term)
 
 ctx = context()
 PRESENTER_COLUMNS = 3  # presenter mode: six scales in two rows of three (a projector's width)
@@ -228,10 +228,12 @@ def render() -> None:
     c1, c2 = st.columns(2)
     c1.markdown(f"**Your choice**: scales {chosen}, flips {'on' if a.settings.flips else 'off'} "
                 f"({a.n_views} views{maps})")
-    c1.table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(now)])
+    table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(now)],
+          where=c1)
     fmaps = f"; {len(full.views)} maps" if len(full.views) != full.n_views else ""
     c2.markdown(f"**All six scales with flips** ({full.n_views} views{fmaps})")
-    c2.table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(ref)])
+    table([{"rank": i + 1, "class": n, "score": round(s, 4)} for i, (_, n, s) in enumerate(ref)],
+          where=c2)
     same = now[0][0] == ref[0][0]
     st.caption(("Same top class" if same else "**The top class changes**") +
                " - change the scales and flips in the sidebar: nothing is recomputed, the "

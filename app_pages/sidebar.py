@@ -11,7 +11,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from overfeat.models import registry as zoo
-from overfeat.app import share
+from overfeat.app import share, tables
 from overfeat.app import state as appstate
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS, ModelConfig
@@ -32,7 +32,8 @@ STILL_SIDEBAR = """[data-testid="stSidebar"] { transition: none !important; }
 """
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
-""" + STILL_SIDEBAR + """/* The page keeps Streamlit's side margins in px (5rem at 16 px): the text grows, the page's
+""" + STILL_SIDEBAR + tables.TABLE_CSS + """
+/* The page keeps Streamlit's side margins in px (5rem at 16 px): the text grows, the page's
    width does not, so the figures on screen are not redrawn at a new width by the toggle
    before the run replaces them. */
 @media (min-width: 641px) {
@@ -61,11 +62,9 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 /* Metric values larger than their labels; tables compact, their text on one line each. */
 [data-testid="stMetricValue"] { font-size: 1.9rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 0.85rem !important; }
-[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
+.ovf-table td, .ovf-table th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
   white-space: nowrap; line-height: 1.3; }
-[data-testid="stTable"] td * { white-space: nowrap !important; }  /* (a cell holds a paragraph) */
-.st-key-gloss_table td, .st-key-gloss_table td * { white-space: normal !important; }  /* sentences */
-[data-testid="stTable"] { overflow-x: auto; }
+.st-key-gloss_table td { white-space: normal; }  /* sentences */
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
@@ -73,15 +72,15 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 # Every screen: on a phone's narrow screen a smaller title and less space above it, so the
 # page's main figure comes right after the title (issue 27).
 NARROW_CSS = """<style>
-""" + STILL_SIDEBAR + """@media (max-width: 640px) {
+""" + STILL_SIDEBAR + tables.TABLE_CSS + """
+@media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-left: 0.6rem;
     padding-right: 0.6rem; }
   h1 { font-size: 1.7rem !important; }
   [data-testid="stMetricValue"] { font-size: 1.5rem !important; }
   /* Tables keep one line per cell and scroll sideways instead of squeezing a number into
      four lines */
-  [data-testid="stTable"] { overflow-x: auto; }
-  [data-testid="stTable"] td, [data-testid="stTable"] td * { white-space: nowrap !important; }
+  .ovf-table td { white-space: nowrap; }
 }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]

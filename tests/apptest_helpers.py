@@ -12,11 +12,15 @@ import io
 import json
 import struct
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
+
+from overfeat.app.tables import TABLE_CLASS
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -112,6 +116,66 @@ def figures(at: AppTest) -> dict[str, dict]:
         if isinstance(meta, list) and len(meta) == 1 and isinstance(meta[0], dict):
             fig["layout"]["meta"] = meta[0]
         out[el.key] = fig
+    return out
+
+
+class _TableReader(HTMLParser):
+    """The header cells (text, class) and body rows (cell texts) of one HTML table."""
+
+    def __init__(self):
+        super().__init__()
+        self.head: list[tuple[str, str]] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self._kind = ""
+        self._in_head = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and not self._in_head:
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self._cell, self._kind = [], dict(attrs).get("class", "")
+
+    def handle_endtag(self, tag):
+        if tag == "thead":
+            self._in_head = False
+        elif tag in ("th", "td") and self._cell is not None:
+            text = "".join(self._cell)
+            if tag == "th":
+                self.head.append((text, self._kind))
+            else:
+                self.rows[-1].append(text)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _read(text: str, kind: str):
+    """A cell's text as its column's kind says (int, float, bool, text); "" is missing."""
+    if text == "" and kind in ("int", "float"):
+        return np.nan
+    return {"int": lambda t: int(t.replace(",", "")), "float": float,
+            "bool": {"True": True, "False": False}.__getitem__}.get(kind, str)(text)
+
+
+def tables(at, where=None) -> list[pd.DataFrame]:
+    """The page's tables (app_pages/common.table: one st.html element each, in the page's order;
+    `where`: only those in this container), read back from the HTML the browser receives: each
+    column's values as its header's kind says, thousands separators removed."""
+    out = []
+    for el in (where or at).get("html"):
+        if f'class="{TABLE_CLASS}"' not in el.value:
+            continue  # (the page's CSS)
+        r = _TableReader()
+        r.feed(el.value)
+        cols = [c for c, _ in r.head]
+        assert all(len(row) == len(cols) for row in r.rows), "a row with a cell too many or few"
+        out.append(pd.DataFrame([[_read(v, k) for v, (_, k) in zip(row, r.head)] for row in r.rows],
+                                columns=cols))
     return out
 
 

@@ -503,7 +503,7 @@ FRESH_JS = """name => {
         .find(e => e.innerText.includes('Image:'));
     if (!cap || !cap.innerText.includes('Image: upload ' + name)) return false;
     // The top-5 classes' table (columns class, score): the answer's table comes first.
-    const t = [...document.querySelectorAll('[data-testid="stTable"]')].find(e =>
+    const t = [...document.querySelectorAll('.ovf-table')].find(e =>
         [...e.querySelectorAll('thead th')].map(h => h.innerText.trim()).filter(x => x)
             .join(',') === 'class,score');
     if (!t) return false;
@@ -515,7 +515,7 @@ FRESH_JS = """name => {
 async def read_overview(page) -> tuple[list[tuple[str, float]], int | None]:
     # The top-5 classes: the table whose columns are class and score (the answer's table of
     # final boxes comes first on the Overview).
-    rows = await page.locator('[data-testid="stTable"]').evaluate_all(
+    rows = await page.locator('.ovf-table').evaluate_all(
         """ts => ts.map(t => [[...t.querySelectorAll('thead th')].map(h => h.innerText.trim()),
                               [...t.querySelectorAll('tbody tr')].map(r =>
                                   [...r.querySelectorAll('td')].map(td => td.innerText.trim()))])

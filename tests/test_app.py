@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_helpers import (SAMPLE, SAMPLE_NAME, bomb_png, ctx, encode, figures, grid_blocks,
                              pictures,
                              header, markdown, metrics, ok, page, rect_x, sample_image, start,
-                             traces, xs)
+                             tables, traces, xs)
 from overfeat.app import state as appstate
 from overfeat.checkpoint import FORMAT
 from overfeat.config import PRESETS, ModelConfig, preset
@@ -52,7 +52,7 @@ def test_overview_after_upload():
     assert f"stride {c.model.prepool_stride} px<br>(not {c.model.stride})" in text
 
     ranking = appstate.class_ranking(a, 5)
-    table = at.table[0].value
+    table = tables(at)[0]
     assert list(table["class"]) == [n for _, n, _ in ranking]
     assert np.allclose(table["score"], [round(s, 4) for _, _, s in ranking])
     assert any("averaged over 12 views (6 scales x 2 flips)" in cap.value for cap in at.caption)
@@ -71,7 +71,7 @@ def test_architecture_tables_follow_image_and_rule():
     sizes = scale_sizes((260, 300), OverFeat(cfg), "aspect")
     assert [s.value for s in at.subheader][0] == "Map sizes at the six scales for this image (260x300)"
 
-    per_scale = at.table[0].value
+    per_scale = tables(at)[0]
     assert list(per_scale["scale"]) == [1, 2, 3, 4, 5, 6]
     assert list(per_scale["input"]) == [f"{h}x{w}" for h, w in sizes]
     assert per_scale.to_dict("records") == appstate.scale_rows(cfg, (260, 300), "aspect")
@@ -81,11 +81,11 @@ def test_architecture_tables_follow_image_and_rule():
         fh, fw = ((h - win) // step + 1, (w - win) // step + 1)
         assert fine == f"{fh}x{fw}" and n == fh * fw
 
-    by_layer = at.table[1].value
+    by_layer = tables(at)[1]
     assert list(by_layer.columns) == ["layer"] + [f"scale {s}" for s in range(1, 7)]
     assert by_layer["layer"].iloc[0] == "conv1"
 
-    layers = at.table[2].value
+    layers = tables(at)[2]
     rows = appstate.layer_rows(cfg)
     assert list(layers["layer"]) == [r["layer"] for r in rows]
     assert list(layers["receptive field"]) == [r["receptive field"] for r in rows]
@@ -107,7 +107,7 @@ def test_architecture_tables_follow_image_and_rule():
     # The scale rule in the sidebar: "paper" stretches to the paper's six sizes.
     ok(at.sidebar.selectbox(key="rule").set_value("paper").run())
     paper = [f"{max(h, win)}x{max(w, win)}" for h, w in cfg.geo.scales]
-    assert list(at.table[0].value["input"]) == paper
+    assert list(tables(at)[0]["input"]) == paper
     if cfg.geometry == "accurate":  # the paper's table
         assert paper == ["245x245", "281x317", "317x389", "389x461", "425x497", "461x569"]
 
@@ -137,7 +137,7 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     assert np.allclose(bars[-1]["y"], [float(a.scores[k]) for k in top5])
     assert np.allclose(bars[0]["y"], [float(a.scale_scores[0][k]) for k in top5])
 
-    before = at.table[0].value
+    before = tables(at)[0]
     assert "**Your choice**: scales 1, 2, 3, 4, 5, 6, flips on (12 views)" in markdown(at)
 
     # Two scales, no flips: the page shows what the package computes for those settings.
@@ -147,11 +147,11 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     assert [h["name"] for h in traces(figures(at)["scales_maps"], "heatmap")] == ["scale 1", "scale 3"]
     assert len(traces(figures(at)["scales_scores"], "bar")) == 3
     fresh = analyze(c.model, c.image, Settings(scales=(0, 2), flips=False))
-    now = at.table[0].value
+    now = tables(at)[0]
     assert list(now["class"]) == [n for _, n, _ in appstate.class_ranking(fresh, 5)]
     assert np.allclose(now["score"], [round(s, 4) for _, _, s in appstate.class_ranking(fresh, 5)])
     assert not np.allclose(now["score"], before["score"])  # the prediction changed
-    assert at.table[1].value.equals(before)  # the reference column: all scales with flips
+    assert tables(at)[1].equals(before)  # the reference column: all scales with flips
     assert at.toggle(key="scales_flip").disabled
 
     # Flips back on, and the flipped views' maps drawn (mapped back onto the image).
@@ -257,9 +257,9 @@ def test_regressor_filters_and_picked_box():
     assert len(drawn[0]["customdata"]) == min(want, 300)
     pick = int(((t.scale == 1) & (t.offset == 4)).nonzero()[0])
     ok(at.selectbox(key="reg_pick").set_value(pick).run())
-    row = at.table[0].value.iloc[0]
+    row = tables(at)[0].iloc[0]
     assert row["box #"] == pick and row["scale"] == 2 and row["offset"] == "(1,1)"
-    top = at.table[1].value  # the 25 most confident boxes of the filters, best first
+    top = tables(at)[1]  # the 25 most confident boxes of the filters, best first
     assert len(top) == min(want, 25) and list(top["score"]) == sorted(top["score"], reverse=True)
     fig = figures(at)["reg_click"]
     window = next(tr for tr in fig["data"] if tr.get("name") == f"window of box #{pick}")
@@ -400,8 +400,7 @@ def test_merge_stepper_forward_and_back():
         title = pictures(at)[f"merge_final_{kind}"]["title"]
         assert title == f"{kind}: {len(r.final.confs)} boxes after {r.n_steps} merges"
     ok(at.number_input(key="merge_n_final").set_value(3).run())
-    for df, r in zip(at.table[-2:], res.values()):
-        table = df.value
+    for table, r in zip(tables(at)[-2:], res.values()):
         assert len(table) == min(3, len(r.final.confs))
         # The merge's probability-like score beside the summed confidence (Analysis.merge sets
         # MergeResult.final.score for every model).

@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from apptest_helpers import captions, ctx, figures, metrics, ok, page, start, traces, xs
+from apptest_helpers import (captions, ctx, figures, metrics, ok, page, start, tables,
+                             traces, xs)
 from overfeat import compare, detection, experiments, geometry
 from overfeat.app import state as appstate
 from overfeat.app.figures import MARK_NAMES, map_on_image
@@ -62,7 +63,7 @@ def test_detection_marks_match_the_package(scene_at):
     assert (f"{r.match.tp} of {len(c.truth)} objects found, {len(r.match.missed)} missed, "
             f"{r.match.fp} false positives") in captions(at)
 
-    table = at.table[0].value
+    table = tables(at)[0]
     assert list(table["mark"]) == r.match.status
     assert np.allclose(table["confidence"], [round(d.confidence, 2) for d in r.detections])
     assert np.allclose(table["best IoU"], [round(o, 3) for o in r.match.ious])
@@ -122,7 +123,7 @@ def test_compare_counts_equal_the_package(scene_at):
     kn, a = c.knobs, c.analysis()
     res = compare.run_methods(a.table, kn.t_literal, kn.t_corrected, 0.3, kn.by_class)
     want = compare.compare_rows(res, len(a.table), c.truth, a.class_names)
-    got = at.table[0].value.to_dict("records")
+    got = tables(at)[0].to_dict("records")
     assert [r["method"] for r in got] == list(compare.METHODS)
     for g, w in zip(got, want):
         for k in ("raw boxes", "final boxes", "counted", "true positives", "false positives",
@@ -157,7 +158,7 @@ def test_compare_counts_equal_the_package(scene_at):
     at = ok(at.select_slider(key="cmp_min_support").set_value(30.0).run())
     want = compare.compare_rows(res, len(a.table), c.truth, a.class_names, min_support=30.0)
     n30 = [int((res[m].support >= 30.0).sum()) for m in compare.METHODS]
-    got = at.table[0].value.to_dict("records")
+    got = tables(at)[0].to_dict("records")
     assert [g["false positives"] + g["true positives"] for g in got] == n30
     assert [g["counted"] for g in got] == n30
     assert [g["rank"] for g in got] == [w["rank"] for w in want]
@@ -195,9 +196,9 @@ def test_experiments_table_equals_the_json(tmp_path, monkeypatch):
     path.write_text(json.dumps(data))
     monkeypatch.setattr(experiments, "EVAL_JSON", path)
     at = ok(page(start(None), "experiments"))
-    paper = at.table[0].value  # the paper's four rows come first, then the JSON's tables
+    paper = tables(at)[0]  # the paper's four rows come first, then the JSON's tables
     assert list(paper["top-5 error %"]) == [17.12, 16.97, 16.39, 16.27]
-    table = at.table[1].value
+    table = tables(at)[1]
     rows = data["datasets"][0]["table2"]
     assert list(table["approach"]) == [r["approach"] for r in rows]
     for col, key in (("top-1 error %", "top1_error"), ("top-5 error %", "top5_error"),
@@ -215,12 +216,12 @@ def test_experiments_without_json_and_recompute(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "EVAL_JSON", tmp_path / "missing.json")
     at = ok(page(start(None), "experiments"))
     assert any("No evaluation yet" in i.value for i in at.info)
-    assert len(at.table) == 1  # the paper's numbers only
+    assert len(tables(at)) == 1  # the paper's numbers only
     at.number_input(key="exp_n").set_value(2)
     at = ok(at.button(key="exp_run").click().run())
     want = experiments.table_rows(experiments.recompute(ctx(at).model, 2)["datasets"][0])
-    assert len(at.table) == 2  # the paper's, then the recomputed table
-    got = at.table[1].value.to_dict("records")
+    assert len(tables(at)) == 2  # the paper's, then the recomputed table
+    got = tables(at)[1].to_dict("records")
     assert len(got) == len(want) == 5
     for g, w in zip(got, want):
         assert g["approach"] == w["approach"]
@@ -237,7 +238,7 @@ def test_efficiency_counts_and_timing():
     hw = (c.image.size[1], c.image.size[0])
     rows = appstate.cost_rows(c.model.cfg, hw, c.knobs.scales, c.knobs.rule, c.knobs.fine)
     # Issue 14: the table writes the large counts as "157 M" (exact: metrics' help, bar hover).
-    table = at.table[0].value.to_dict("records")
+    table = tables(at)[0].to_dict("records")
     assert table == geometry.readable_cost_rows(rows)
     assert [t["dense multiply-adds"] for t in table] == \
         [geometry.human_count(r["dense multiply-adds"]) for r in rows]

@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import (APP, CHEAP, PAGES, TIMEOUT, ctx, figures, ok, open_link, page,
-                             pictures)
+                             pictures, tables)
 from overfeat import detection
 from overfeat.app import share
 from overfeat.app import state as appstate
@@ -70,7 +70,7 @@ def test_imagenet_model_on_every_page():
         elif p in ("training", "experiments"):
             assert "pictogram" in info(at), p
         else:
-            assert figures(at) or at.table, p
+            assert figures(at) or tables(at), p
     ok(page(at, "scales"))
     sb = at.selectbox(key="cls")
     assert sb.value == top  # starts at the image's top class
@@ -200,7 +200,7 @@ def test_objects_model_answers_with_the_packages_boxes(objects_at):
     assert c.model_key == "zoo:objects" and c.image_key == f"photo:{PHOTO['horses.jpg']}"
     want = answer_of_the_package("horses.jpg")
     assert len(want) >= 3 and {d.name for d in want} == {"horse"}
-    rows = at.table[0].value.to_dict("records")
+    rows = tables(at)[0].to_dict("records")
     assert [(r["class"], r["score"], r["box"]) for r in rows] == [
         (d.name, round(d.score, 3), "(" + ", ".join(f"{v:.0f}" for v in d.box) + ")")
         for d in want]
@@ -240,18 +240,18 @@ def test_objects_model_detection_page_scores_and_marks_the_photo(objects_at):
     sl = at.select_slider(key="min_box_score")
     assert sl.value == 0.35 and "score" in sl.label
     want = answer_of_the_package("horses.jpg")
-    rows = at.table[0].value.to_dict("records")
+    rows = tables(at)[0].to_dict("records")
     assert [r["score"] for r in rows] == [round(d.score, 3) for d in want]
     assert [r["mark"] for r in rows] == ["TP"] * len(want)  # hand-drawn boxes: all right
     assert any("objects found" in x.value and "hand-drawn" in x.value for x in at.caption)
     at = ok(at.select_slider(key="min_box_score").set_value(0.5).run())
-    rows = at.table[0].value.to_dict("records")
+    rows = tables(at)[0].to_dict("records")
     assert [r["score"] for r in rows] == [round(d.score, 3) for d in want if d.score >= 0.5]
     assert at.query_params["bscore"] == "0.5"
     # Greedy vs NMS counts by the same score, with no empty plot.
     at = ok(page(at, "compare"))
     assert at.select_slider(key="min_box_score").value == 0.5
-    got = {r["method"]: r for r in at.table[0].value.to_dict("records")}
+    got = {r["method"]: r for r in tables(at)[0].to_dict("records")}
     assert got["greedy corrected"]["counted"] == len([d for d in want if d.score >= 0.5])
     assert any("counts when its **score** is at least 0.5" in x.value for x in at.caption)
     for key, fig in figures(at).items():

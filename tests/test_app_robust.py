@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import APP, TIMEOUT, ctx, ok, page
+from apptest_helpers import APP, TIMEOUT, ctx, ok, page, tables
 from overfeat.app import share
 from random_walk import find, send_labels
 
@@ -228,12 +228,12 @@ def test_objects_model_on_sample_scenes_marks_only_what_it_can_name():
     assert at.select_slider(key="min_box_score").value == 0.35  # the card's default instead
     assert any("objects found" in x.value for x in at.caption)
     ok(page(at, "compare"))
-    assert "rank" in at.table[0].value.columns
+    assert "rank" in tables(at)[0].columns
     at.sidebar.selectbox(key="gallery").set_value(1)
     ok(at.run())
     assert ctx(at).truth is None
     assert any("are not among" in i.value and "pottedplant" in i.value for i in at.info)
-    assert "rank" not in at.table[0].value.columns
+    assert "rank" not in tables(at)[0].columns
     # An interrupted run sends the score slider's label of another run: the state table keeps
     # it only if it is one of the steps.
     stale_label(at, "min_box_score", ["0.33"])

@@ -66,7 +66,7 @@ def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on
         assert bool(m["xticks"]) == (name == "regressor"), name  # its pixel labels on top
         for tick in m["xticks"]:  # the Regressor's pixel labels, under its title
             assert not any(overlap(t, tick) for t in m["lines"]), (name, tick)
-        for t in page.locator('[data-testid="stTable"]').all()[:3]:
+        for t in page.locator('.ovf-table').all()[:3]:
             assert t.evaluate("e => e.getBoundingClientRect().right <= window.innerWidth + 1")
     ctx.close()
 
@@ -90,6 +90,6 @@ def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on
     settle(page)
     check_page(page)
     main = page.locator('[data-testid="stMain"]')
-    assert main.locator('[data-testid="stTable"]').count() == 0
+    assert main.locator('.ovf-table').count() == 0
     assert main.get_by_text("On this image:").count() >= 5
     ctx.close()

@@ -14,7 +14,7 @@ from browser_helpers import SLOW, PHONE, PROJECTOR, check_page, screen_page, set
 
 pytestmark = pytest.mark.slow
 VISUAL = ('[data-testid="stMain"] :is(.js-plotly-plot, [data-testid="stImage"], '
-          '[data-testid="stTable"], [data-testid="stForm"])')
+          '.ovf-table, [data-testid="stForm"])')
 TITLES = ("Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge",
           "Detection", "Greedy vs NMS", "Experiments", "Efficiency", "Training")
 
@@ -66,7 +66,7 @@ def test_presenter_mode_walks_the_lesson_with_each_figure_on_the_first_screen(br
             label = m.locator('[data-testid="stMetricLabel"] p').first.evaluate(
                 "e => parseFloat(getComputedStyle(e).fontSize)")
             assert value > label, (title, value, label)
-        for t in page.locator('[data-testid="stTable"]').all()[:3]:
+        for t in page.locator('.ovf-table').all()[:3]:
             cut = t.evaluate("e => e.getBoundingClientRect().right > window.innerWidth + 1")
             assert not cut, title
 
@@ -89,7 +89,7 @@ def test_a_phone_sees_each_figure_right_after_the_title(browser, server):
         assert tops[title] < PHONE_TOP, (title, tops[title])
         wide = page.evaluate("""() => [...document.querySelectorAll(
             '[data-testid="stMain"] [data-testid="stElementContainer"]')]
-            .filter(e => e.checkVisibility() && !e.querySelector('[data-testid="stTable"]')
+            .filter(e => e.checkVisibility() && !e.querySelector('.ovf-table')
                     && e.getBoundingClientRect().right > window.innerWidth + 1)
             .map(e => e.innerText.slice(0, 40))""")
         assert wide == [], (title, wide)

@@ -131,7 +131,7 @@ def test_switch_to_the_objects_model_on_a_photo(server, browser):
     boxes = plot.evaluate(
         "gd => gd.data.filter(t => t.name === 'horse' && t.mode === 'lines').length")
     assert boxes >= 3, boxes
-    table = page.locator('[data-testid="stTable"]').first
+    table = page.locator('.ovf-table').first
     expect(table).to_contain_text("score")
     expect(table).to_contain_text("confidence")
     check_page(page)
@@ -150,7 +150,7 @@ def test_switch_to_the_objects_model_on_a_photo(server, browser):
     expect(sidebar(page).get_by_role("radio", name=label)).to_be_checked()
     # the detections (no background class: no map of it), the sample photos' PR curves
     check_figures(page, 2)
-    expect(page.locator('[data-testid="stTable"]').first).to_contain_text("TP")
+    expect(page.locator('.ovf-table').first).to_contain_text("TP")
     check_page(page)
     screenshot(page, "models-5-objects-detection")
     page.close()

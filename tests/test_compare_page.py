@@ -15,6 +15,7 @@ from apptest_helpers import ctx, figures, ok, page, start, traces
 from overfeat import compare
 from overfeat.app import figures as figs
 from overfeat.app import state as appstate
+from overfeat.app.tables import TABLE_CLASS
 from overfeat.boxes import Detections
 from test_detection_page import main_order, naive_iou
 
@@ -267,6 +268,9 @@ def test_no_method_counts_a_box_one_line_after_the_table(present):
     for m in compare.METHODS:
         assert f"**{m}**: {compare.nothing_counted(res[m], t)}" in lines[0]
     assert not any("counts no box" in x or "counted boxes" in x for x in top_captions(at))
-    order = [getattr(el, "type", "") for el in at.main
-             if getattr(el, "type", "") == "table" or getattr(el, "value", None) == lines[0]]
+    def is_table(el) -> bool:  # (app_pages/common.table: one st.html element)
+        return getattr(el, "type", "") == "html" and f'class="{TABLE_CLASS}"' in el.value
+
+    order = ["table" if is_table(el) else "caption" for el in at.main
+             if is_table(el) or getattr(el, "value", None) == lines[0]]
     assert order == ["table", "caption"], order

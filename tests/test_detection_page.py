@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from apptest_helpers import captions, ctx, figures, ok, page, start, traces
+from apptest_helpers import captions, ctx, figures, ok, page, start, tables, traces
 from overfeat import evaluate, metrics
 from overfeat.app import figures as figs
 from overfeat.app import state as appstate
@@ -213,7 +213,7 @@ def test_pr_curve_and_ap_are_evaluates(det_at):
     fig = figures(at)["det_pr"]
     assert f"mAP {want['mAP']:.3f}" in fig["layout"]["title"]["text"]
     assert "the 3 sample det scenes" in fig["layout"]["title"]["text"]
-    rows = {r["class"]: r for r in at.table[-1].value.to_dict("records")}
+    rows = {r["class"]: r for r in tables(at)[-1].to_dict("records")}
     assert rows, "a per-class AP table"
     for name, v in want["per_class"].items():
         if not v["positives"]:  # no AP: its boxes (all wrong) are named in a line
@@ -326,7 +326,7 @@ def test_objects_model_on_a_sample_photo_ranks_the_photo_set():
     fig = figures(at)["det_pr"]
     assert fig["layout"]["title"]["text"] == (
         f"the sample photos with hand-drawn boxes: mAP {round(m_ap, 5):.3f}")
-    rows = {r["class"]: r for r in at.table[-1].value.to_dict("records")}
+    rows = {r["class"]: r for r in tables(at)[-1].to_dict("records")}
     for cls, v in per_class.items():
         if v.n_positives:
             assert rows[a.class_names[cls]]["AP"] == pytest.approx(round(v.ap, 3))

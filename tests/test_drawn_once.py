@@ -66,7 +66,7 @@ def test_theme_values_fill_only_what_a_figure_left_unset():
         fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]), layout=nest(preset))
         fig.update_xaxes(**nest(xpre))
         fig.update_yaxes(**nest(ypre))
-        base.drawn_once(fig)
+        fig = base.drawn_once(fig)
         lay = json.loads(fig.to_json())["layout"]
         want = leaves(merged(base.THEME_LAYOUT, nest(preset)))
         got = leaves(lay)
@@ -85,7 +85,7 @@ def test_every_axis_and_colour_axis_of_subplots_is_themed():
         fig.add_trace(go.Heatmap(z=[[0, 1], [1, 0]], coloraxis="coloraxis"), row=i // 3 + 1,
                       col=i % 3 + 1)
     fig.update_layout(coloraxis2=dict(cmin=0))
-    base.drawn_once(fig)
+    fig = base.drawn_once(fig)
     lay = json.loads(fig.to_json())["layout"]
     axes = [k for k in lay if k.startswith(("xaxis", "yaxis"))]
     assert len(axes) == 12
@@ -106,7 +106,7 @@ def test_no_template_no_typed_arrays_and_the_same_values():
         fig = go.Figure([go.Scatter(x=x, y=y, customdata=cd, marker=dict(color=y, size=x % 7 + 1)),
                          go.Heatmap(z=z)])
         assert "bdata" in fig.to_json()  # plotly.py sends numpy arrays as typed arrays
-        base.drawn_once(fig)
+        fig = base.drawn_once(fig)
         text = fig.to_json()
         assert "bdata" not in text
         d = json.loads(text)

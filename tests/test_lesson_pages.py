@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import CHEAP, captions, ctx, long_runs, ok, open_link, page
+from apptest_helpers import CHEAP, captions, ctx, long_runs, ok, open_link, page, tables
 from apptest_helpers import figures as page_figures
 from overfeat import compare, experiments, geometry
 from overfeat.models import registry as zoo
@@ -226,7 +226,7 @@ def test_efficiency_table_is_readable_and_the_bars_keep_exact_counts():
     c = ctx(at)
     hw = (c.image.size[1], c.image.size[0])
     rows = appstate.cost_rows(c.model.cfg, hw, c.knobs.scales, c.knobs.rule, c.knobs.fine)
-    table = at.table[0].value.to_dict("records")
+    table = tables(at)[0].to_dict("records")
     assert len(table) == len(rows) > 0
     for t, r in zip(table, rows):
         for k in ("dense multiply-adds", "crop multiply-adds"):
@@ -288,7 +288,7 @@ def test_architecture_page_shows_one_parameter_count(model):
     c = ctx(at)
     net = c.model
     total = sum(p.numel() for p in net.parameters())
-    table = at.table[2].value
+    table = tables(at)[2]
     assert int(table["parameters"].sum()) == total
     metric = {m.label: m.value for m in at.metric}["parameters (whole network)"]
     assert metric.replace(" ", "") == _header_count(at)  # '3.9 M' and '3.9M parameters'
@@ -365,13 +365,13 @@ def test_compare_page_counts_by_support_on_a_generated_one_object_scene():
     slider = at.select_slider(key="cmp_min_support")
     assert slider.value == compare.DEFAULT_MIN_SUPPORT  # one visible control, this default
     assert "**support**" in captions(at) and "one rule for all four methods" in captions(at)
-    rows = at.table[0].value.to_dict("records")
+    rows = tables(at)[0].to_dict("records")
     assert [r["method"] for r in rows] == list(compare.METHODS)
     assert len({(r["counted"], r["false positives"]) for r in rows}) > 1
     assert all(r["counted"] == r["true positives"] + r["false positives"] for r in rows)
     # A higher threshold: no method counts more (the table and the drawn boxes).
     at = ok(slider.set_value(100.0).run())
-    higher = at.table[0].value.to_dict("records")
+    higher = tables(at)[0].to_dict("records")
     for lo, hi in zip(rows, higher):
         assert hi["counted"] <= lo["counted"] and hi["false positives"] <= lo["false positives"]
         assert hi["final boxes"] == lo["final boxes"]  # the same methods' output, counted anew
@@ -486,9 +486,9 @@ def test_experiments_page_says_what_this_checkpoint_shows():
     assert "**Where it does not follow the paper**" in text
     assert "offsets (coarse → fine stride) raises the top-1 error from 5.33% to 5.67%" in text
     assert "3 → 6 scales raises the localization error from 6.06% to 7.07%" in text
-    paper = at.table[0].value
+    paper = tables(at)[0]
     assert list(paper["scales"]) == ["1", "1", "1, 2, 4, 6", "1, 2, 3, 4, 5, 6"]
-    rows = at.table[1].value
+    rows = tables(at)[1]
     assert list(rows["paper's row"])[:4] == [p["approach"] for p in experiments.PAPER_TABLE2]
     assert "uses scales 1, 3, 6; the paper's '4 scales, fine stride' uses 1, 2, 4, 6" \
         in captions(at)

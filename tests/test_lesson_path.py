@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import APP, CHEAP, TIMEOUT, ctx, ok, open_link, page
+from apptest_helpers import APP, CHEAP, TIMEOUT, ctx, ok, open_link, page, tables
 from overfeat import compare, detection, glossary
 from overfeat.app import share
 from overfeat.app import state as appstate
@@ -87,7 +87,7 @@ def test_previous_next_follow_the_lesson(name):
 # --- the glossary --------------------------------------------------------------------------------
 def test_glossary_page_lists_every_term_with_this_images_numbers():
     at = open_link({**CHEAP, "page": "glossary"})
-    rows = at.table[0].value
+    rows = tables(at)[0]
     assert list(rows["term"]) == [t.name for t in glossary.TERMS]
     assert list(rows["in one line"]) == [t.line for t in glossary.TERMS]
     c = ctx(at)
@@ -98,11 +98,11 @@ def test_glossary_page_lists_every_term_with_this_images_numbers():
     assert raw.startswith(f"{len(a.table):,} raw boxes")
     at.text_input(key="gloss_find").set_value("overlap")
     ok(at.run())
-    assert set(at.table[0].value["term"]) == {t.name for t in glossary.TERMS
+    assert set(tables(at)[0]["term"]) == {t.name for t in glossary.TERMS
                                               if "overlap" in (t.name + t.line + t.more).lower()}
     at.text_input(key="gloss_find").set_value("zebra crossing")
     ok(at.run())
-    assert not at.table and any("No term matches" in i.value for i in at.info)
+    assert not tables(at) and any("No term matches" in i.value for i in at.info)
 
 
 def test_glossary_numbers_follow_the_model():

@@ -428,12 +428,12 @@ def test_offsets_page_says_what_the_trick_became_and_draws_no_offset_figure():
 
 @pytest.mark.slow
 def test_architecture_page_lists_the_pyramid():
-    from apptest_helpers import metrics
+    from apptest_helpers import metrics, tables
 
     at = _open("architecture")
-    scale_table = at.table[0].value
+    scale_table = tables(at)[0]
     assert list(scale_table.columns[:3]) == ["scale", "input", "stride 8 map"]
-    layers = at.table[2].value
+    layers = tables(at)[2]
     net = zoo.load("objects")
     assert int(layers["parameters"].sum()) == sum(p.numel() for p in net.parameters())
     names = list(layers["layer"])
@@ -448,7 +448,7 @@ def test_architecture_page_lists_the_pyramid():
 
 @pytest.mark.slow
 def test_efficiency_page_counts_every_level_with_the_model_window():
-    from apptest_helpers import ctx, markdown, metrics
+    from apptest_helpers import ctx, markdown, metrics, tables
 
     at = _open("efficiency")
     c = ctx(at)
@@ -456,7 +456,7 @@ def test_efficiency_page_counts_every_level_with_the_model_window():
     assert "40, 80 and 160 px at strides 8, 16 and 32 px" in text and "221x221" not in text
     windows = sum(int(v.fine[0].numel()) for v in c.analysis().views)  # flips: both views
     assert metrics(at)["windows"] == f"{windows:,}"
-    table = at.table[0].value.to_dict("records")
+    table = tables(at)[0].to_dict("records")
     assert [t["windows per stride (8/16/32)"] for t in table] == [
         " + ".join(f"{int(v.fine[0].numel()):,}" for v in figures.scale_views(c.analysis(), s))
         for s in SCALES]
@@ -466,14 +466,14 @@ def test_efficiency_page_counts_every_level_with_the_model_window():
 
 @pytest.mark.slow
 def test_regressor_page_filters_by_stride_and_gives_provenance():
-    from apptest_helpers import ctx, markdown, metrics, ok
+    from apptest_helpers import ctx, markdown, metrics, ok, tables
 
     at = _open("regressor")
     a = ctx(at).analysis()
     assert "one box for all classes" in markdown(at)
     assert not any(b.key == "reg_offsets" for b in at.button_group)  # no offsets to filter
     assert any("No offset filter: this model has no offset pooling" in x.value for x in at.caption)
-    rows = at.table[1].value.to_dict("records")
+    rows = tables(at)[1].to_dict("records")
     assert "stride" in rows[0] and "offset" not in rows[0]
     for r in rows:
         i = r["box #"]
@@ -482,18 +482,18 @@ def test_regressor_page_filters_by_stride_and_gives_provenance():
     ok(at.button_group(key="reg_levels").set_value([1]).run())
     n = int((a.table.level == 1).sum())
     assert 0 < n < len(a.table) and int(metrics(at)["raw boxes (all filters)"]) == n
-    assert all(r["stride"] == 16 for r in at.table[-1].value.to_dict("records"))
+    assert all(r["stride"] == 16 for r in tables(at)[-1].to_dict("records"))
 
 
 @pytest.mark.slow
 def test_merge_page_shows_score_beside_confidence():
-    from apptest_helpers import captions, ctx, ok
+    from apptest_helpers import captions, ctx, ok, tables
 
     at = _open("merge")
     c = ctx(at)
     assert c.knobs.by_class is False  # the model's own knob: its boxes merge across classes
     r = c.merge(c.knobs.score)
-    final = at.table[-1].value.to_dict("records")
+    final = tables(at)[-1].to_dict("records")
     assert "score" in final[0] and "confidence" in final[0]
     assert final[0]["score"] == pytest.approx(float(r.final.score[0]), abs=1e-3)
     assert "score: for each of the 4 inputs (scales x flips)" in captions(at)

@@ -7,10 +7,12 @@ pixel coordinates, so boxes and windows are plotted in original pixels.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from PIL import Image
 from torch import Tensor
 
@@ -244,53 +246,80 @@ def room(top: int, left: int = 0, right: int = 0, bottom: int = 0, phone: bool =
     return dict(l=left, r=right, t=top, b=bottom, pad=0)
 
 
-def _fill(obj, defaults: dict) -> None:
-    """Set each of `defaults` (nested dicts) on a Plotly object where it is not set."""
+_THEMED_AXIS = re.compile(r"^(xaxis|yaxis|coloraxis)\d*$")
+
+
+def _unset(props: dict, defaults: dict) -> dict:
+    """The part of `defaults` (nested dicts) that `props` (a figure's set properties, as
+    to_plotly_json gives them) leaves unset: what a template would supply."""
+    out = {}
     for k, v in defaults.items():
         if isinstance(v, dict):
-            _fill(obj[k], v)
-        elif obj[k] is None:
-            obj[k] = v
+            sub = _unset(props[k] if isinstance(props.get(k), dict) else {}, v)
+            if sub:
+                out[k] = sub
+        elif props.get(k) is None:
+            out[k] = v
+    return out
 
 
-def _plain_arrays(obj, path: str = "") -> list[str]:
-    """Paths of the numpy arrays in a trace's properties (a dict from to_plotly_json)."""
-    found = []
-    for k, v in obj.items():
-        if isinstance(v, np.ndarray):
-            found.append(path + k)
-        elif isinstance(v, dict):
-            found += _plain_arrays(v, path + k + ".")
-    return found
+def _merge(into: dict, more: dict) -> None:
+    for k, v in more.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def _plain(v):
+    """A trace's properties with every numpy array as a plain list."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def drawn_once(fig: go.Figure) -> go.Figure:
     """The figure with Streamlit's look written in, no template, plain lists and a content
-    revision: drawn once by st.plotly_chart(theme=None) (see above)."""
+    revision: drawn once by st.plotly_chart(theme=None) (see above).
+
+    Done on the figure's plain dict, then one validated figure is built from it: setting the
+    same values one by one through plotly.py's objects cost ~20 ms of the server's time per
+    figure (each read and write is validated), 0.1 to 0.3 s on a page's first visit with a new
+    image; this way ~7 ms (docs/BENCHMARKS.md)."""
     fig.layout.template = None
-    if isinstance(fig.layout.meta, dict):
+    # (per part: the whole figure's to_plotly_json writes numpy arrays as base64 already)
+    d = {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
+    lay = d["layout"]
+    if isinstance(lay.get("meta"), dict):
         # a list: Plotly compares layout.meta like data (by the revision), an object by identity
         # (a new one after Streamlit's copy: a whole redraw, as with the template)
-        fig.layout.meta = [fig.layout.meta]
-    _fill(fig.layout, THEME_LAYOUT)
-    for ax in fig.select_xaxes():
-        _fill(ax, THEME_XAXIS)
-    for ax in fig.select_yaxes():
-        _fill(ax, THEME_YAXIS)
-        if ax.ticks and ax.tickcolor is None:
-            ax.tickcolor = THEME_LINES
-    for ca in fig.select_coloraxes():
-        _fill(ca, THEME_COLORAXIS)
-    for t in fig.data:
-        if t.type == "heatmap" and t.coloraxis is None and t.colorscale is None:
-            t.colorscale = THEME_COLORAXIS["colorscale"]
-        for path in _plain_arrays(t.to_plotly_json()):
-            plain = t[path].tolist()
-            t[path] = None  # (set over a numpy array, a list would be kept as one)
-            t[path] = plain
-    fig.layout.datarevision = None
-    fig.layout.datarevision = hashlib.sha1(fig.to_json().encode()).hexdigest()[:12]
-    return fig
+        lay["meta"] = [lay["meta"]]
+    more = _unset(lay, THEME_LAYOUT)
+    # every axis the figure names, and the first of each kind (plotly.py's select_xaxes and
+    # select_coloraxes always include it)
+    for name in {k for k in lay if _THEMED_AXIS.match(k)} | {"xaxis", "yaxis", "coloraxis"}:
+        props = lay.get(name) or {}
+        kind = name.rstrip("0123456789")
+        theme = {"xaxis": THEME_XAXIS, "yaxis": THEME_YAXIS, "coloraxis": THEME_COLORAXIS}[kind]
+        add = _unset(props, theme)
+        if kind == "yaxis" and props.get("ticks") and props.get("tickcolor") is None:
+            add["tickcolor"] = THEME_LINES
+        if add:
+            more[name] = add
+    _merge(lay, more)
+    for t in d["data"]:
+        if t.get("type") == "heatmap" and t.get("coloraxis") is None and "colorscale" not in t:
+            t["colorscale"] = THEME_COLORAXIS["colorscale"]
+    d["data"] = [_plain(t) for t in d["data"]]
+    lay.pop("datarevision", None)
+    lay["datarevision"] = hashlib.sha1(pio.to_json(d, validate=False).encode()).hexdigest()[:12]
+    out = go.Figure(d)
+    out.layout.template = None  # (a figure built from a dict gets plotly.py's default one)
+    return out
 
 
 # The config every page passes to st.plotly_chart: the modebar's camera button ("Download plot
