@@ -306,11 +306,13 @@ def _across_the_top(fig, titles: bool = True) -> None:
 
 def _same_maps(a_fig, b_fig) -> None:
     """The two figures draw the same values (a layout changes nothing drawn)."""
-    ha, hb = traces(a_fig.to_plotly_json(), "heatmap"), traces(b_fig.to_plotly_json(), "heatmap")
+    # (the figures' own values: a builder may hold numpy arrays, which to_plotly_json encodes)
+    ha = [t for t in a_fig.data if t.type == "heatmap"]
+    hb = [t for t in b_fig.data if t.type == "heatmap"]
     assert len(ha) == len(hb) > 0
     for x, y in zip(ha, hb):
-        za = np.array([[np.nan if v is None else v for v in r] for r in x["z"]], dtype=float)
-        zb = np.array([[np.nan if v is None else v for v in r] for r in y["z"]], dtype=float)
+        za = np.array([[np.nan if v is None else v for v in r] for r in x.z], dtype=float)
+        zb = np.array([[np.nan if v is None else v for v in r] for r in y.z], dtype=float)
         assert np.array_equal(za, zb, equal_nan=True)
 
 

@@ -317,8 +317,13 @@ def drawn_once(fig: go.Figure) -> go.Figure:
     d["data"] = [_plain(t) for t in d["data"]]
     lay.pop("datarevision", None)
     lay["datarevision"] = hashlib.sha1(pio.to_json(d, validate=False).encode()).hexdigest()[:12]
-    out = go.Figure(d)
-    out.layout.template = None  # (a figure built from a dict gets plotly.py's default one)
+    # Not validated again (plotly.py's _validate=False): every value came from the validated
+    # figure or from the theme above. A figure built from a dict gets plotly.py's default
+    # template; it is removed with validation on (unvalidated, None is kept as a null template).
+    out = go.Figure(d, _validate=False)
+    out.layout._validate = True
+    out.layout.template = None
+    out.layout._validate = False
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -225,12 +226,13 @@ def _cell_markers(v: View, cls: int, xe: list[float], ye: list[float], tag: int,
     # one decimal of a pixel: the JSON a page switch sends (7,000 cells at scale 6)
     xs = [round(float(xe[j] + xe[j + 1]) / 2, 1) for j in range(w)]
     ys = [round(float(ye[j] + ye[j + 1]) / 2, 1) for j in range(h)]
+    # numpy arrays, not lists: plotly.py validates a list element by element (~8 ms a panel)
     return go.Scatter(
-        x=[xs[j] for j in drawn.tolist()], y=[ys[j] for j in row.tolist()], mode="markers",
+        x=np.array(xs)[drawn.numpy()], y=np.array(ys)[row.numpy()], mode="markers",
         showlegend=False, name=f"cells, {where}",
         marker=click_marker(side),
-        customdata=[[tag, r_, c_] for r_, c_ in zip(row.tolist(), col.tolist())],
-        text=[f"{q:.3f}" for q in v.fine[cls][row, col].tolist()],
+        customdata=np.stack([np.full(len(row), tag), row.numpy(), col.numpy()], axis=1),
+        text=np.array([f"{q:.3f}" for q in v.fine[cls][row, col].tolist()], dtype=object),
         hovertemplate=f"p({name}) = %{{text}}, cell (%{{customdata[1]}},%{{customdata[2]}})<br>"
                       f"its window: {ww:.0f}x{wh:.0f} px centred at (%{{x:.0f}}, %{{y:.0f}})"
                       f"<extra>{where}: click to draw the window</extra>")
@@ -404,16 +406,19 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
     bh = max((m.shape[-2] for m in maps), default=1)
     bw = max((m.shape[-1] for m in maps), default=1)
     rows, cols = k * bh + k - 1, k * bw + k - 1
-    z: list[list[float | None]] = [[None] * cols for _ in range(rows)]
-    cd: list[list[list[int] | None]] = [[None] * cols for _ in range(rows)]
+    # numpy arrays, not nested lists: plotly.py validates a list element by element (a grid
+    # took ~30 ms to build); the gaps are NaN (sent as null) and None
+    z = np.full((rows, cols), np.nan)
+    cd = np.full((rows, cols), None, dtype=object)
     blocks = []
     for (dx, dy), m in zip(offs, maps):
         r0, c0 = dy * (bh + 1), dx * (bw + 1)
         h, w = m.shape[-2], m.shape[-1]
         blocks.append((dx, dy, r0, c0, h, w))
-        for j, row in enumerate(values(m)):
-            z[r0 + j][c0:c0 + w] = row
-            cd[r0 + j][c0:c0 + w] = [[dx, dy, j, i] for i in range(w)]
+        z[r0:r0 + h, c0:c0 + w] = values(m)
+        for j in range(h):
+            for i in range(w):
+                cd[r0 + j, c0 + i] = [dx, dy, j, i]
     lo, hi = map_range(maps)
     gap = 1 if max(bh, bw) <= 48 else 0  # on a large map one-pixel gaps would hide the cells
     fig = go.Figure(go.Heatmap(
