@@ -9,14 +9,24 @@ every later import finds the libraries complete.
 """
 
 import gc
+import os
 
-import numpy  # noqa: F401
-import pandas  # noqa: F401
-import plotly.graph_objects  # noqa: F401
-import plotly.io  # noqa: F401
-import plotly.subplots  # noqa: F401
-import torch  # noqa: F401
-from PIL import Image
+# Before torch (and its OpenMP runtime) is loaded: the OpenMP worker threads that wait for work
+# sleep instead of spinning. The app's runs are short bursts (a page's network pass, small
+# tensor reductions) beside other sessions' runs and, on a small machine, the browser itself; a
+# spinning worker held a core that they needed. Measured on the 2-core machine with Chromium
+# beside the server (docs/BENCHMARKS.md): the Architecture and Offsets page switches settled
+# 0.1 to 0.2 s sooner, a new upload's first results too; torch alone on an idle machine within
+# the noise (an analysis at 12 views 0.20-0.23 s either way). A deployment may set its own.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy  # noqa: F401,E402
+import pandas  # noqa: F401,E402
+import plotly.graph_objects  # noqa: F401,E402
+import plotly.io  # noqa: F401,E402
+import plotly.subplots  # noqa: F401,E402
+import torch  # noqa: F401,E402
+from PIL import Image  # noqa: E402
 
 import overfeat.app.figures  # noqa: F401
 import overfeat.app.state  # noqa: F401
