@@ -62,8 +62,8 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 /* Metric values larger than their labels; tables compact, their text on one line each. */
 [data-testid="stMetricValue"] { font-size: 1.9rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 0.85rem !important; }
-.ovf-table td, .ovf-table th { font-size: 0.8rem; padding: 0.15rem 0.4rem;
-  white-space: nowrap; line-height: 1.3; }
+.ovf-table td, .ovf-table th { font-size: 0.8rem; padding: 0.15rem 0.4rem; line-height: 1.3; }
+.ovf-table td { white-space: nowrap; }  /* (headers wrap, as st.table's did) */
 .st-key-gloss_table td { white-space: normal; }  /* sentences */
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
