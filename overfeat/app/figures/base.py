@@ -286,10 +286,11 @@ def drawn_once(fig: go.Figure) -> go.Figure:
     """The figure with Streamlit's look written in, no template, plain lists and a content
     revision: drawn once by st.plotly_chart(theme=None) (see above).
 
-    Done on the figure's plain dict, then one validated figure is built from it: setting the
-    same values one by one through plotly.py's objects cost ~20 ms of the server's time per
-    figure (each read and write is validated), 0.1 to 0.3 s on a page's first visit with a new
-    image; this way ~7 ms (docs/BENCHMARKS.md)."""
+    Done on the figure's plain dict, from which the figure is built again without a second
+    validation: setting the same values one by one through plotly.py's objects cost ~20 ms of
+    the server's time per figure (each read and write is validated), 0.1 to 0.3 s on a page's
+    first visit with a new image; this way the whole house style takes ~9 ms a figure
+    (docs/BENCHMARKS.md)."""
     fig.layout.template = None
     # (per part: the whole figure's to_plotly_json writes numpy arrays as base64 already)
     d = {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
