@@ -6,6 +6,7 @@ pixel coordinates, so boxes and windows are plotted in original pixels.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass
@@ -249,26 +250,17 @@ def room(top: int, left: int = 0, right: int = 0, bottom: int = 0, phone: bool =
 _THEMED_AXIS = re.compile(r"^(xaxis|yaxis|coloraxis)\d*$")
 
 
-def _unset(props: dict, defaults: dict) -> dict:
-    """The part of `defaults` (nested dicts) that `props` (a figure's set properties, as
-    to_plotly_json gives them) leaves unset: what a template would supply."""
-    out = {}
+def _fill(props: dict, defaults: dict) -> None:
+    """Set each of `defaults` (nested dicts) in `props` (a figure's set properties, as
+    to_plotly_json gives them) where it is not set: what a template would supply. Lists are
+    copied (the figure is built from `props` without validation, which keeps what it is given)."""
     for k, v in defaults.items():
         if isinstance(v, dict):
-            sub = _unset(props[k] if isinstance(props.get(k), dict) else {}, v)
-            if sub:
-                out[k] = sub
+            if not isinstance(props.get(k), dict):
+                props[k] = {}
+            _fill(props[k], v)
         elif props.get(k) is None:
-            out[k] = v
-    return out
-
-
-def _merge(into: dict, more: dict) -> None:
-    for k, v in more.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = v
+            props[k] = copy.deepcopy(v)
 
 
 def _plain(v):
@@ -299,22 +291,19 @@ def drawn_once(fig: go.Figure) -> go.Figure:
         # a list: Plotly compares layout.meta like data (by the revision), an object by identity
         # (a new one after Streamlit's copy: a whole redraw, as with the template)
         lay["meta"] = [lay["meta"]]
-    more = _unset(lay, THEME_LAYOUT)
+    _fill(lay, THEME_LAYOUT)
     # every axis the figure names, and the first of each kind (plotly.py's select_xaxes and
     # select_coloraxes always include it)
     for name in {k for k in lay if _THEMED_AXIS.match(k)} | {"xaxis", "yaxis", "coloraxis"}:
-        props = lay.get(name) or {}
+        props = lay.setdefault(name, {})
         kind = name.rstrip("0123456789")
-        theme = {"xaxis": THEME_XAXIS, "yaxis": THEME_YAXIS, "coloraxis": THEME_COLORAXIS}[kind]
-        add = _unset(props, theme)
         if kind == "yaxis" and props.get("ticks") and props.get("tickcolor") is None:
-            add["tickcolor"] = THEME_LINES
-        if add:
-            more[name] = add
-    _merge(lay, more)
+            props["tickcolor"] = THEME_LINES
+        _fill(props, {"xaxis": THEME_XAXIS, "yaxis": THEME_YAXIS,
+                      "coloraxis": THEME_COLORAXIS}[kind])
     for t in d["data"]:
         if t.get("type") == "heatmap" and t.get("coloraxis") is None and "colorscale" not in t:
-            t["colorscale"] = THEME_COLORAXIS["colorscale"]
+            t["colorscale"] = copy.deepcopy(THEME_COLORAXIS["colorscale"])
     d["data"] = [_plain(t) for t in d["data"]]
     lay.pop("datarevision", None)
     lay["datarevision"] = hashlib.sha1(pio.to_json(d, validate=False).encode()).hexdigest()[:12]
