@@ -214,13 +214,19 @@ def trace_section(acts: activations.Activations, s: int) -> None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def tables(cfg, image_hw: tuple[int, int], rule: str) -> tuple[list, list, list]:
-    """The page's three tables (built on meta tensors, ~0.25 s): cached per model geometry,
-    image size and scale rule, so a page switch recomputes nothing."""
+def size_rows(cfg, image_hw: tuple[int, int], rule: str) -> tuple[list, list]:
+    """The tables of map sizes at the six scales (built on meta tensors, ~0.1 to 0.25 s): cached
+    per model geometry, image size and scale rule, so a page switch recomputes nothing; asked
+    for only while the tables' expander is open (a new photo's size is a new key)."""
     scale_rows = (geometry.pyramid_scale_rows if geometry.is_pyramid(geometry.meta_model(cfg))
                   else appstate.scale_rows)
-    return (scale_rows(cfg, image_hw, rule), appstate.layer_sizes_by_scale(cfg, image_hw, rule),
-            appstate.layer_rows(cfg))
+    return scale_rows(cfg, image_hw, rule), appstate.layer_sizes_by_scale(cfg, image_hw, rule)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def layer_rows(cfg) -> list:
+    """The layer table at one window (the metrics sum it): the same for every image."""
+    return appstate.layer_rows(cfg)
 
 
 def _join(v) -> str:
@@ -248,46 +254,44 @@ def render() -> None:
         card = zoo.CARDS[cfg.name] if isinstance(cfg, zoo.ZooConfig) else None
         if card is not None and card.differs:
             st.info(card.differs)
-    H, W = ctx.image.size[1], ctx.image.size[0]
     inside()
-    st.header("The layers' sizes and costs")
+    sizes_and_costs(cfg, meta, pyramid)
+    show_code(activations.compute, activations.trace_cell, multiscale.scale_sizes,
+              geometry.scale_geometry, geometry.layer_table,
+              *((geometry._pyramid_rows,) if pyramid else ()))
 
-    st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
-    table(tables(cfg, (H, W), ctx.knobs.rule)[0])
+
+SIZES_OPEN = "arch_sizes_open"  # the tables' expander (its state is in a link: asizes=1)
+
+
+def sizes_and_costs(cfg, meta, pyramid: bool) -> None:
+    """The chosen model's numbers (parameters, multiply-adds, window, receptive field), then its
+    three tables and the cost chart in an expander drawn only while it is open: below the fold,
+    they were a Plotly chart, three tables and ~30 elements on every visit to the page, about
+    0.15 s of a page switch (tests/browser_latency.py --pages Architecture, issue 27)."""
+    H, W = ctx.image.size[1], ctx.image.size[0]
+    rows = layer_rows(cfg)
     sides = geometry.window_sides(meta)
-    if pyramid:
-        st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project "
-                   f"choice; see the sidebar); sides are multiples of "
-                   f"{getattr(meta, 'size_step', strides[-1])} px. No offset pooling: each "
-                   f"scale gives {len(strides)} maps, one per stride, and every cell of each is a "
-                   f"window ({_join(sides)} px, {sides[0] // strides[0]} strides, centred on the cell; in the original "
-                   "image's pixels in the table), so 'windows' sums the cells of all "
-                   f"{len(strides)} maps.")
-    else:
-        st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project choice: "
-                   f"the paper gives six sizes but not how to fit other aspect ratios; see the "
-                   f"sidebar). 'windows' = cells of the fine map = {meta.window}x{meta.window} "
-                   f"windows evaluated at that scale. An offset's pooled map can be a row or "
-                   f"column shorter than offset (0,0)'s.")
-
-    st.subheader("Every layer's output size at each scale")
-    by_scale = tables(cfg, (H, W), ctx.knobs.rule)[1]
-    table(by_scale)
-
-    rows = tables(cfg, (H, W), ctx.knobs.rule)[2]
     window = max(sides)
-    st.subheader(f"Layers at one {window}x{window} input (one stride-{strides[-1]} window)"
-                 if pyramid else "Layers at one window")
-    table(rows, thousands=("parameters", "multiply-adds"))
-    # The table lists every parameter of the network (the regressor's layers too), so its
-    # total is the header's number, written the same way.
+    strides = list(meta.strides) if pyramid else []
+    st.header("The layers' sizes and costs")
+    metrics_row(cfg, rows, pyramid, window, sides, strides)
+    with st.expander(f"Tables: map sizes at the six scales for this image, each layer's output "
+                     f"size, parameters and multiply-adds, with a chart", key=SIZES_OPEN,
+                     on_change="rerun") as box:
+        if box.open:
+            size_tables(cfg, rows, pyramid, (H, W), window, sides, strides)
+
+
+def metrics_row(cfg, rows, pyramid: bool, window: int, sides, strides) -> None:
+    """The whole network's parameters and multiply-adds, its window and receptive field."""
     total_p = sum(r["parameters"] for r in rows)
     total_m = sum(r["multiply-adds"] for r in rows)
     reg = [r for r in rows if r["layer"].endswith(REG)]
     fields = geometry.output_fields(cfg)
     c1, c2, c3, c4 = row([1, 1, 1, 1], align="top")  # on a phone: one wrapping line
     c1.metric("parameters (whole network)", geometry.human_count(total_p, decimals=1),
-              help=f"{total_p:,} = the table's total"
+              help=f"{total_p:,} = the layer table's total"
                    + (f", of which the box regressor {sum(r['parameters'] for r in reg):,}"
                       if reg else " (this net has no box regressor)"))
     if pyramid:
@@ -306,6 +310,39 @@ def render() -> None:
                        + (", both heads" if reg else ""))
         c3.metric("window (network input)", f"{window} px")
         c4.metric("receptive field of the output", f"{fields[0][1]} px")
+
+
+def size_tables(cfg, rows, pyramid: bool, hw: tuple[int, int], window: int, sides,
+                strides) -> None:
+    """Map sizes at the six scales, every layer's output size at each, the layer table at one
+    window and the chart of its costs."""
+    meta = geometry.meta_model(cfg)
+    H, W = hw
+    st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
+    table(size_rows(cfg, (H, W), ctx.knobs.rule)[0])
+    if pyramid:
+        st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project "
+                   f"choice; see the sidebar); sides are multiples of "
+                   f"{getattr(meta, 'size_step', strides[-1])} px. No offset pooling: each "
+                   f"scale gives {len(strides)} maps, one per stride, and every cell of each is a "
+                   f"window ({_join(sides)} px, {sides[0] // strides[0]} strides, centred on the cell; in the original "
+                   "image's pixels in the table), so 'windows' sums the cells of all "
+                   f"{len(strides)} maps.")
+    else:
+        st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project choice: "
+                   f"the paper gives six sizes but not how to fit other aspect ratios; see the "
+                   f"sidebar). 'windows' = cells of the fine map = {meta.window}x{meta.window} "
+                   f"windows evaluated at that scale. An offset's pooled map can be a row or "
+                   f"column shorter than offset (0,0)'s.")
+
+    st.subheader("Every layer's output size at each scale")
+    by_scale = size_rows(cfg, (H, W), ctx.knobs.rule)[1]
+    table(by_scale)
+
+    st.subheader(f"Layers at one {window}x{window} input (one stride-{strides[-1]} window)"
+                 if pyramid else "Layers at one window")
+    table(rows, thousands=("parameters", "multiply-adds"))
+    reg = [r for r in rows if r["layer"].endswith(REG)]
     if pyramid:
         st.caption("Receptive field: input pixels one output cell could see; jump: input "
                    "pixels between neighbouring cells (the cumulative stride). A stage (block) "
@@ -330,9 +367,6 @@ def render() -> None:
                                           "as the classifier." if reg else ""))
     chart("arch_costs", figures.layer_cost_figure, rows,
           at=f"one {window}x{window} input" if pyramid else "one window", depends=(cfg,))
-    show_code(activations.compute, activations.trace_cell, multiscale.scale_sizes,
-              geometry.scale_geometry, geometry.layer_table,
-              *((geometry._pyramid_rows,) if pyramid else ()))
 
 
 render()

@@ -393,12 +393,23 @@ def offset_strip(view, k: int, ch: int) -> None:
         "figure has 2 decimals.")
 
 
+DIFFS_OPEN = "off_diffs_open"  # the differences' expander (its state is in a link: odiffs=1)
+
+
 def offset_differences(view, k: int, cls: int, name: str, ch: int) -> None:
     """|offset (dx, dy) - offset (0,0)| of the pooled channel and of the class map, with the
-    largest difference in words."""
+    largest difference in words, in an expander drawn only while it is open: the two grids at
+    the page's end were about 0.1 s of every page switch (tests/browser_latency.py --pages
+    Offsets, issue 27)."""
+    with st.expander(f"How much the offsets differ: |offset (dx, dy) - offset (0,0)| of channel "
+                     f"{ch} and of p({name})", key=DIFFS_OPEN, on_change="rerun") as box:
+        if box.open:
+            difference_grids(view, k, cls, name, ch)
+
+
+def difference_grids(view, k: int, cls: int, name: str, ch: int) -> None:
     pooled, ps = activations.offset_differences([p[ch] for p in view.pooled], k)
     probs, cs = activations.offset_differences([m[cls] for m in view.class_maps], k)
-    st.subheader("How much the offsets differ")
     c1, c2 = st.columns(2)
     with c1:
         st.markdown(f"**|pooled(dx, dy) - pooled(0,0)|**, channel {ch}")

@@ -101,7 +101,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "nfinal": ["0", "51"], "mview": ["all", ""], "mcls": ["-2", "x"], "mchart": ["2"],
            "colour": ["rainbow", ""], "oband": ["-1"], "ascale": ["9"],
            "alayer": ["x"], "aout": ["-3"], "arow": ["1e9"], "acol": ["?"], "sat": ["6", "x"],
-           "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "utm_source": ["newsletter"]}
+           "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "asizes": ["open"],
+           "odiffs": ["-1"], "dbg": ["1.0"], "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
 
@@ -618,6 +619,17 @@ class AppWalk(RuleBasedStateMachine):
                 assert share.check(share.BY_KEY[k], s.state(k)) == v if k in share.BY_KEY \
                     else s.state(k) == v, f"link {k}={v!r} opened as {s.state(k)!r}"
 
+    def toggle_section(self, who, r):
+        """Open or close a section drawn only while open (an expander with a key: AppTest
+        cannot click one, so its state is set as the browser's click sets it)."""
+        key = random.Random(r).choice(SECTIONS)
+
+        def do(s: Session):
+            s.at.session_state[key] = not s.state(key)
+            self.run(s)
+
+        self.act(who, f"section {key}", do)
+
     def open_garbage_link(self, who, r):
         rng = random.Random(r)
         q = {k: rng.choice(v) for k, v in GARBAGE.items() if rng.random() < 0.8}
@@ -649,7 +661,10 @@ class AppWalk(RuleBasedStateMachine):
 # Actions and their weights (how often each is drawn).
 ACTIONS = {"switch_page": 3, "upload_image": 2, "choose_image": 2, "switch_model": 2,
            "sidebar_widget": 3, "page_widget": 4, "interrupted_run": 1.5, "open_link": 0.7,
-           "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 1}
+           "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 1,
+           "toggle_section": 0.7}
+# The expanders whose content is drawn only while they are open (their state is in a link).
+SECTIONS = ("arch_sizes_open", "off_diffs_open", "det_bg_open")
 
 
 def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> dict:

@@ -63,7 +63,7 @@ def layer_names(page: Page) -> list[str]:
 def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
     page = new_page(browser, f"{server}/architecture")
     expect(page.locator("h1").first).to_have_text("Architecture")
-    check_figures(page, 5)  # strip, channels, output map, window, layer costs
+    check_figures(page, 4)  # strip, channels, output map, window (the costs: folded)
     names = layer_names(page)
     assert names[0] == "conv1" and names[-1].endswith("class scores")
     # a click on the fourth layer's column: its channels, larger
@@ -90,6 +90,12 @@ def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
     title = plot(page, "arch_trace").evaluate("gd => gd.layout.title.text")
     assert f"cell ({want[0]},{want[1]})" in title
     check_page(page)
+    # The layers' tables and cost chart, drawn when their expander opens; the link says so.
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Tables: map sizes").click()
+    expect(page.locator(".ovf-table")).to_have_count(3)
+    check_figures(page, 5)
+    page.wait_for_function("() => location.search.includes('asizes=1')")
+    check_page(page)
     plot(page, "arch_strip").scroll_into_view_if_needed()
     screenshot(page, "layers-1-scene-architecture")
     page.close()
@@ -98,7 +104,7 @@ def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
 def test_click_a_neck_map_and_a_stride_32_cell_with_the_objects_model(server, browser):
     page = new_page(browser, f"{server}/architecture?img=photo&p={PHOTO['dog.jpg']}&model=objects")
     expect(page.locator("h1").first).to_have_text("Architecture")
-    check_figures(page, 5)
+    check_figures(page, 4)
     names = layer_names(page)
     neck = names.index("neck P3, stride 8")
     click_marker(page, "arch_strip", "layers", f"d[0] === {neck}")

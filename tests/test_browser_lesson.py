@@ -164,3 +164,21 @@ def test_link_button_and_lesson_views_in_the_browser(browser, server):
     expect(page.locator("h1").first).to_have_text("Merge")
     assert "step=4" in page.url
     page.close()
+
+
+def test_presenter_mode_keeps_the_folded_tables_and_grids_on_the_screen(browser, server):
+    """The sections drawn only while open (the Architecture page's layer tables, the Offsets
+    page's difference grids), opened by a link in presenter mode at 1280x720: every table and
+    figure fits the screen's width."""
+    ctx, page = screen_page(browser, PROJECTOR)
+    for path, tables, plots in (("architecture?asizes=1", 3, 5), ("offsets?odiffs=1", 0, 7)):
+        page.goto(f"{server}/{path}&present=1&scales=0,1&flips=0")
+        settle(page)
+        check_page(page)
+        main = page.locator('[data-testid="stMain"]')
+        expect(main.locator(".ovf-table")).to_have_count(tables)
+        expect(main.locator(".js-plotly-plot")).to_have_count(plots)
+        for el in main.locator(".ovf-table, .js-plotly-plot").all():
+            assert el.evaluate("e => e.getBoundingClientRect().right <= window.innerWidth + 1"), \
+                path
+    ctx.close()

@@ -281,7 +281,7 @@ def _header_count(at: AppTest) -> str:
 
 @pytest.mark.parametrize("model", ["pictogram", "faces"])
 def test_architecture_page_shows_one_parameter_count(model):
-    at = open_page("architecture", CHEAP)
+    at = open_page("architecture", {**CHEAP, "asizes": "1"})  # the tables' expander open
     if model != "pictogram":
         at.sidebar.radio(key="model_source").set_value(model)
         ok(at.run())
@@ -449,6 +449,10 @@ def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
     from overfeat import activations
 
     at = open_page("offsets")
+    # the differences are drawn only while their expander is open
+    assert {"off_diffs", "off_pooled_diff"}.isdisjoint(page_figures(at))
+    at.session_state["off_diffs_open"] = True
+    ok(at.run())
     a = ctx(at).analysis()
     k = a.k
     view = next(v for v in a.views if v.scale == at.session_state["off_scale"] and not v.flip)

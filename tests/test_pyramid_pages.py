@@ -353,14 +353,14 @@ LINK = {"model": "objects", "img": "photo", "p": str(dict((n, i) for i, (n, _) i
         "scales": "0,1"}
 
 
-def _open(name: str):
+def _open(name: str, **extra: str):
     from apptest_helpers import ok, open_link
 
     from overfeat.app import share
 
     if "objects" not in share.MODELS:
         pytest.skip("the sidebar does not offer the Objects model yet")
-    at = ok(open_link({**LINK, "page": name}))
+    at = ok(open_link({**LINK, **extra, "page": name}))
     assert at.session_state["_ctx"].model.name == "objects"
     return at
 
@@ -430,7 +430,7 @@ def test_offsets_page_says_what_the_trick_became_and_draws_no_offset_figure():
 def test_architecture_page_lists_the_pyramid():
     from apptest_helpers import metrics, tables
 
-    at = _open("architecture")
+    at = _open("architecture", asizes="1")  # the tables' expander open (a link can say so)
     scale_table = tables(at)[0]
     assert list(scale_table.columns[:3]) == ["scale", "input", "stride 8 map"]
     layers = tables(at)[2]

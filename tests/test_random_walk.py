@@ -35,4 +35,4 @@ def test_the_walk_passes_and_covers_the_app(results):
     assert {"default", "zoo:imagenet", "zoo:faces", "zoo:objects"} <= models, models
     kinds = set().union(*(r["by_kind"] for r in results))
     assert {"page", "upload", "image", "model", "sidebar", "widget", "interrupted", "link",
-            "garbage", "checkpoint", "rerun"} <= kinds, kinds
+            "garbage", "checkpoint", "rerun", "section"} <= kinds, kinds

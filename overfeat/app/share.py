@@ -134,6 +134,11 @@ PARAMS = (
     Param("arch_out", "aout", "int", 0, 999),
     Param("arch_row", "arow", "int", 0, BIG),
     Param("arch_col", "acol", "int", 0, BIG),
+    # Sections drawn only while open (expanders whose state is a view setting): the
+    # Architecture page's tables, the Offsets page's differences, Detection's background class.
+    Param("arch_sizes_open", "asizes", "flag", default=False),
+    Param("off_diffs_open", "odiffs", "flag", default=False),
+    Param("det_bg_open", "dbg", "flag", default=False),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
     Param("reg_offsets", "roffs", "ints", -1, 8),  # -1: offsets off (the fine stride)
     Param("reg_classes", "rcls", "ints", 0, 999),

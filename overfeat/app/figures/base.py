@@ -156,30 +156,40 @@ MODEBAR = 34  # px: the height of Plotly's modebar
 def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
     """The house style every page applies before drawing: fonts at least FONT px (subplot
     titles included), titles left-aligned (the modebar sits top right, so it no longer covers
-    them) with room above the plot; in presenter mode fonts and heights PRESENTER_SCALE larger."""
+    them) with room above the plot; in presenter mode fonts and heights PRESENTER_SCALE larger.
+    Then Streamlit's look, written in (drawn_once).
+
+    All on the figure's plain dict (see drawn_once): read and written one by one through
+    plotly.py's objects, the annotations' fonts alone cost ~15 ms a figure (the layer strip has
+    ~40 annotations; ~70 ms of the Architecture page's run on a new image)."""
     k = PRESENTER_SCALE if presenter else 1.0
     base = round(FONT * k)
-    fig.update_layout(font=dict(size=base))
-    title = fig.layout.title
-    t = fig.layout.margin.t if fig.layout.margin.t is not None else 40
-    if title is not None and title.text:
+    d = _plain_figure(fig)
+    lay = d["layout"]
+    lay.setdefault("font", {})["size"] = base
+    title = lay.get("title")
+    margin = lay.setdefault("margin", {})
+    t = margin["t"] if margin.get("t") is not None else 40
+    if isinstance(title, dict) and title.get("text"):
         # The title sits in its own band under the modebar (MODEBAR px, top right), which
         # otherwise covers a long title in a half-width figure.
-        fig.update_layout(title=dict(x=0.0, xanchor="left", yref="container", y=1.0,
-                                     yanchor="top", pad=dict(t=MODEBAR),
-                                     font=dict(size=base + 1)))
+        title.update(x=0.0, xanchor="left", yref="container", y=1.0, yanchor="top")
+        title.setdefault("pad", {})["t"] = MODEBAR
+        title.setdefault("font", {})["size"] = base + 1
         t = max(t, MODEBAR + round(1.6 * (base + 1)))
-    fig.update_layout(margin=dict(t=max(t, round(40 * k))))
-    for a in fig.layout.annotations or ():
-        size = a.font.size if a.font is not None and a.font.size is not None else 12
-        if a.name == "fixed":  # text sized to fit a drawn box (the pipeline): grow a little
-            a.font.size = round(size * min(k, 1.15))
+    margin["t"] = max(t, round(40 * k))
+    for a in lay.get("annotations") or ():
+        font = a.setdefault("font", {})
+        size = font["size"] if font.get("size") is not None else 12
+        if a.get("name") == "fixed":  # text sized to fit a drawn box (the pipeline): grow a little
+            font["size"] = round(size * min(k, 1.15))
         else:  # subplot titles and labels
-            a.font.size = round(max(size, FONT) * k)
-    fitted = isinstance(fig.layout.meta, dict) and fig.layout.meta.get("fit")
-    if presenter and fig.layout.height and not fitted:
-        fig.update_layout(height=round(fig.layout.height * k))
-    return drawn_once(fig)
+            font["size"] = round(max(size, FONT) * k)
+    meta = lay.get("meta")
+    fitted = isinstance(meta, dict) and meta.get("fit")
+    if presenter and lay.get("height") and not fitted:
+        lay["height"] = round(lay["height"] * k)
+    return _themed(d)
 
 
 # --- Streamlit's look, drawn once ------------------------------------------------------------
@@ -274,6 +284,14 @@ def _plain(v):
     return v
 
 
+def _plain_figure(fig: go.Figure) -> dict:
+    """The figure's set properties as plain dicts and lists (what validation made of them), no
+    template."""
+    fig.layout.template = None
+    # (per part: the whole figure's to_plotly_json writes numpy arrays as base64 already)
+    return {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
+
+
 def drawn_once(fig: go.Figure) -> go.Figure:
     """The figure with Streamlit's look written in, no template, plain lists and a content
     revision: drawn once by st.plotly_chart(theme=None) (see above).
@@ -283,9 +301,11 @@ def drawn_once(fig: go.Figure) -> go.Figure:
     the server's time per figure (each read and write is validated), 0.1 to 0.3 s on a page's
     first visit with a new image; this way the whole house style takes ~9 ms a figure
     (docs/BENCHMARKS.md)."""
-    fig.layout.template = None
-    # (per part: the whole figure's to_plotly_json writes numpy arrays as base64 already)
-    d = {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
+    return _themed(_plain_figure(fig))
+
+
+def _themed(d: dict) -> go.Figure:
+    """drawn_once on a figure's plain dict (_plain_figure), changed in place."""
     lay = d["layout"]
     if isinstance(lay.get("meta"), dict):
         # a list: Plotly compares layout.meta like data (by the revision), an object by identity
