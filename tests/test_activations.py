@@ -441,7 +441,8 @@ def test_layer_strip_draws_every_layer_and_its_top_channels(acts):
         (click,) = [t for t in fig.data if t.name == "layers"]
         assert [d[0] for d in click.customdata] == list(range(len(a.layers)))
         # each layer's header names it, its shape and its receptive field
-        texts = [x.text for x in fig.layout.annotations if x.text]
+        (heads,) = [t for t in fig.data if t.name == figures.FIXED_TEXT]
+        texts = list(heads.text)
         for lv in a.layers:
             assert any(figlayers.shape_text(lv) in t and f"RF {lv.receptive_field} px" in t
                        for t in texts)
@@ -511,6 +512,20 @@ def test_offset_strip_figure_draws_the_strip(fine_views):
         assert t.x[-1] - t.x[-2] == m.k and t.texttemplate == "%{z:.2f}"
     assert np.allclose(hms["interleaved"].z[0], s.fine, atol=1e-5)
     assert hms["interleaved"].texttemplate == "%{z:.2f}"  # one precision in the figure
+    # each brick outlined in its offset's colour over the k columns it pools; each interleaved
+    # cell's bar in the colour of the offset it came from (lines, segments apart at None)
+    lines = {t.name: t for t in fig.data if t.type == "scatter"}
+    for dx in range(m.k):
+        t = lines[f"bricks dx={dx}"]
+        assert t.line.color == figures.SCALE_COLORS[dx]
+        starts = [t.x[i] for i in range(0, len(t.x), 6)]
+        assert starts == [c for c, _ in s.pooled[dx]]
+        assert all(t.x[i + 1] - t.x[i] == m.k for i in range(0, len(t.x), 6))
+        bars = lines[f"bars dx={dx}"]
+        cols = [round(bars.x[i] - 0.1) for i in range(0, len(bars.x), 3)]
+        assert cols and all(c % m.k == dx for c in cols)
+    n_bars = sum(len(t.x) // 3 for n, t in lines.items() if n.startswith("bars"))
+    assert n_bars == len(s.fine) and not fig.layout.shapes
 
 
 def test_prob_text_never_rounds_to_certainty():
@@ -554,10 +569,11 @@ def test_layer_strip_fits_its_headers_into_a_phone_and_a_presenter_width(acts, l
         boxes = [s for s in fig.layout.shapes if s.line.color == "#888"]
         assert all(0 <= s.x0 < s.x1 <= W for s in boxes)
         assert all(s.x1 - s.x0 == pytest.approx(cw - 4) for s in boxes)
-        heads = [x for x in fig.layout.annotations if x.text]
+        (text,) = [t for t in fig.data if t.name == figures.FIXED_TEXT]
+        heads = list(zip(text.text, text.y))  # (text, y of its top) a header
         assert len(heads) == len(a.layers)
-        for h, lv in zip(heads, a.layers):
-            lines = _header_lines(h.text)
+        for (h, _), lv in zip(heads, a.layers):
+            lines = _header_lines(h)
             for line in lines:
                 assert len(line) * px <= cw - 8, (n, lv.name, line)
             # the receptive field and stride stay on the header, split only where needed
@@ -565,8 +581,8 @@ def test_layer_strip_fits_its_headers_into_a_phone_and_a_presenter_width(acts, l
             assert f"stride {lv.stride}" in " ".join(lines)
         # the header's text fits above the thumbnails: lines x 13 px font < header room
         images = [t for t in fig.data if t.type == "image"]
-        for h, img, box in zip(heads, images, boxes):
-            assert h.y + len(_header_lines(h.text)) * 13 * 1.15 <= img.y0, (n, h.text)
+        for (h, hy), img, box in zip(heads, images, boxes):
+            assert hy + len(_header_lines(h)) * 13 * 1.15 <= img.y0, (n, h)
 
 
 def test_channel_grid_on_a_phone_keeps_its_labels_inside_their_columns(acts):

@@ -127,3 +127,22 @@ def test_the_revision_names_the_content():
     # the house style ends with it: a styled figure is drawn once too
     styled = base.styled(go.Figure(go.Scatter(x=np.arange(3), y=np.arange(3))))
     assert styled.layout.datarevision and "bdata" not in styled.to_json()
+
+
+def test_presenter_mode_grows_text_sized_to_its_box_a_little():
+    """Annotations and text traces named FIXED_TEXT (the layer strip's headers, the pipeline's
+    boxes) grow by at most 1.15 in presenter mode; other annotations to at least FONT, times
+    PRESENTER_SCALE; other text traces keep their size."""
+    fig = go.Figure([go.Scatter(x=[0], y=[0], mode="text", text=["a"], name=base.FIXED_TEXT,
+                                textfont=dict(size=13)),
+                     go.Scatter(x=[1], y=[1], mode="text", text=["b"], name="other",
+                                textfont=dict(size=13))])
+    fig.add_annotation(text="fixed", name=base.FIXED_TEXT, font=dict(size=20), x=0, y=0)
+    fig.add_annotation(text="label", font=dict(size=10), x=1, y=1)
+    for presenter in (False, True):
+        k = base.PRESENTER_SCALE if presenter else 1.0
+        d = json.loads(base.styled(go.Figure(fig), presenter=presenter).to_json())
+        sizes = [t["textfont"]["size"] for t in d["data"]]
+        notes = [a["font"]["size"] for a in d["layout"]["annotations"]]
+        assert sizes == [round(13 * min(k, 1.15)), 13]
+        assert notes == [round(20 * min(k, 1.15)), round(max(10, base.FONT) * k)]

@@ -11,7 +11,7 @@ are here: `from overfeat.app import figures; figures.scale_maps_figure(...)`, wi
 view selectors the pages use to choose what to draw (select_views, scale_views, best_scale).
 """
 
-from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
+from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FIXED_TEXT, FONT, FULL, HALF, MAP_SCALE, MODEBAR,
                    PANEL_SIDE, PLOTLY_CONFIG, PRESENTER_SCALE, SCALE_COLORS, Backdrop, backdrop, class_color,
                    fitted_height, prob_is, prob_text, styled)
 from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection_marks_figure,
@@ -27,7 +27,7 @@ from .maps import (best_level_cell, best_scale, fine_coarse_figure, level_maps_f
                    scale_views, select_views, window_figure, window_side)
 
 __all__ = [
-    "CLASS_COLORS", "CONF_BANDS", "DEFAULT_MAX_BOXES", "FONT", "FULL", "HALF", "MAP_SCALE",
+    "CLASS_COLORS", "CONF_BANDS", "DEFAULT_MAX_BOXES", "FIXED_TEXT", "FONT", "FULL", "HALF", "MAP_SCALE",
     "MARK_COLORS", "MARK_NAMES", "MODEBAR", "PANEL_SIDE", "PLOTLY_CONFIG", "PRESENTER_SCALE", "SCALE_COLORS",
     "Backdrop", "backdrop", "best_level_cell", "best_scale", "boxes_figure", "class_color",
     "detection_marks_figure", "level_maps_figure", "level_strides", "levels", "scale_views",

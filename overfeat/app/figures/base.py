@@ -151,6 +151,9 @@ PRESENTER_SCALE = 1.4  # presenter mode: fonts and heights this much larger
 
 
 MODEBAR = 34  # px: the height of Plotly's modebar
+# The name of an annotation or text trace whose text is sized to fit a drawn box (the pipeline's
+# boxes, the layer strip's headers): presenter mode grows it a little, not by PRESENTER_SCALE.
+FIXED_TEXT = "fixed"
 
 
 def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
@@ -181,10 +184,13 @@ def styled(fig: go.Figure, presenter: bool = False) -> go.Figure:
     for a in lay.get("annotations") or ():
         font = a.setdefault("font", {})
         size = font["size"] if font.get("size") is not None else 12
-        if a.get("name") == "fixed":  # text sized to fit a drawn box (the pipeline): grow a little
+        if a.get("name") == FIXED_TEXT:  # text sized to fit a drawn box (the pipeline): grow a little
             font["size"] = round(size * min(k, 1.15))
         else:  # subplot titles and labels
             font["size"] = round(max(size, FONT) * k)
+    for tr in d["data"]:  # text traces sized to fit drawn boxes (the layer strip's headers)
+        if tr.get("name") == FIXED_TEXT and tr.get("textfont", {}).get("size") is not None:
+            tr["textfont"]["size"] = round(tr["textfont"]["size"] * min(k, 1.15))
     meta = lay.get("meta")
     fitted = isinstance(meta, dict) and meta.get("fit")
     if presenter and lay.get("height") and not fitted:

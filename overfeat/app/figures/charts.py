@@ -12,7 +12,7 @@ import math
 from ...geometry import human_count
 from ...merge import MergeResult
 from ...multiscale import Analysis
-from .base import SCALE_COLORS, room
+from .base import FIXED_TEXT, SCALE_COLORS, room
 
 
 # --- overview -------------------------------------------------------------------------------
@@ -42,16 +42,16 @@ def pipeline_figure(info: dict, vertical: bool = False) -> go.Figure:
                            line=dict(color="#555", width=1.5), fillcolor=colors[i % len(colors)],
                            layer="below"))
         notes.append(dict(x=x0 + bw / 2, y=0.86, text=f"<b>{title}</b>", showarrow=False,
-                          font=dict(size=13, color="#111"), name="fixed"))
+                          font=dict(size=13, color="#111"), name=FIXED_TEXT))
         notes.append(dict(x=x0 + bw / 2, y=0.42, text=body, showarrow=False,
-                          font=dict(size=12, color="#222"), name="fixed"))
+                          font=dict(size=12, color="#222"), name=FIXED_TEXT))
         notes.append(dict(x=x0 + bw / 2, y=-0.1, text=f"<i>page: {page}</i>", showarrow=False,
-                          font=dict(size=11, color="#555"), name="fixed"))
+                          font=dict(size=11, color="#555"), name=FIXED_TEXT))
         if i < n - 1:
             notes.append(dict(x=x0 + bw + gap - 0.02, y=0.5, ax=x0 + bw + 0.02, ay=0.5,
                               xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                               arrowhead=3, arrowsize=1.2, arrowwidth=2, arrowcolor="#333",
-                              text="", name="fixed"))
+                              text="", name=FIXED_TEXT))
     top = info.get("top")
     tail = ("classification: spatial max per class, averaged over views"
             + (f" -> <b>{top[0]}</b> ({top[1]:.3f})" if top else "")
@@ -116,15 +116,15 @@ def _pipeline_column(stages: list[tuple[str, str, str]], info: dict) -> go.Figur
                            fillcolor=PIPELINE_COLOURS[i % len(PIPELINE_COLOURS)]))
         notes.append(dict(x=0.03, y=y1 - pad - line * len(head) / 2, xanchor="left",
                           align="left", showarrow=False, text="<br>".join(head),
-                          font=dict(size=13, color="#111"), name="fixed"))
+                          font=dict(size=13, color="#111"), name=FIXED_TEXT))
         notes.append(dict(x=0.03, y=y0 + pad + line * len(text) / 2, xanchor="left",
                           align="left", showarrow=False, text="<br>".join(text),
-                          font=dict(size=11, color="#222"), name="fixed"))
+                          font=dict(size=11, color="#222"), name=FIXED_TEXT))
         if i < n - 1:
             notes.append(dict(x=0.5, y=y0 - gap + 0.04, ax=0.5, ay=y0 - 0.04, xref="x",
                               yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
                               arrowsize=1.2, arrowwidth=2, arrowcolor="#333", text="",
-                              name="fixed"))
+                              name=FIXED_TEXT))
         y1 = y0 - gap
     bottom = y1 + gap
     tail = _pipeline_tail(info).replace(" -> ", "<br>-> ").replace("; ", "<br>").split("<br>")

@@ -21,7 +21,8 @@ from plotly.colors import sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
-from .base import FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, room, values
+from .base import (FIXED_TEXT, FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, room,
+                   values)
 from .maps import PHONE_BAR, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
@@ -135,7 +136,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
     rf_chars = max(8, int((cw - 2 * pad) / (0.85 * char_px)))
     line = 20.0 if width >= FULL else 17.0  # units a header line (a phone: 13 px, no more)
     fig = go.Figure()
-    shapes, notes = [], []
+    shapes, heads, arrows = [], [], []
     click_x, click_y, click_cd, click_text = [], [], [], []
     y = 0.0
     for r0 in range(0, L, per_row):
@@ -168,9 +169,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
             lines = _wrap(lv.name, chars)[:2]
             text = "<br>".join(f"<b>{t}</b>" for t in lines) + "<br>" + shape_text(lv) + \
                 "<br>" + "<br>".join(_rf_lines(lv, rf_chars))
-            notes.append(dict(x=x0 + cw / 2, y=y + 4, xref="x", yref="y", text=text,
-                              showarrow=False, yanchor="top", align="center",
-                              font=dict(size=13, color="#111"), name="fixed"))
+            heads.append((x0 + cw / 2, y + 4, text))
             top = y + head
             fig.add_trace(go.Image(source=png_uri(img), x0=x0 + pad + scale / 2, y0=top + scale / 2,
                                    dx=scale, dy=scale, hoverinfo="skip", name=lv.name))
@@ -182,18 +181,33 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
             click_text.append(f"<b>{lv.name}</b> ({GROUP_NAME[lv.group]})<br>{shape_text(lv)}, "
                               f"{_rf_text(lv)}<br>top by {lv.ranked_by}: {ch}<br>"
                               "click for its channels")
-            if j + 1 < len(row):  # an arrow to the next layer
-                notes.append(dict(x=x0 + cw + 2, y=y + head / 2, ax=x0 + cw - 6, ay=y + head / 2,
-                                  xref="x", yref="y", axref="x", ayref="y", showarrow=True,
-                                  arrowhead=2, arrowsize=1, arrowwidth=1.5, arrowcolor="#444",
-                                  text="", name="fixed"))
+            if j + 1 < len(row):  # an arrow to the next layer: (tail x, tip x, y)
+                arrows.append((x0 + cw - 6, x0 + cw + 2, y + head / 2))
         y += head + body + pad + gap_y
     total = y - gap_y + 4
+    # The headers are one text trace, the arrows a line trace and a trace of arrowheads: as
+    # layout annotations (one each, measured one by one) they were ~25 ms of the strip's ~42 ms
+    # draw in the browser (issue 27). A text trace's lines hang below its point, as an
+    # annotation anchored at its top did; FIXED_TEXT: presenter mode grows it a little.
+    fig.add_trace(go.Scatter(
+        x=[h[0] for h in heads], y=[h[1] for h in heads], text=[h[2] for h in heads],
+        mode="text", textposition="bottom center", textfont=dict(size=13, color="#111"),
+        hoverinfo="skip", showlegend=False, name=FIXED_TEXT))
+    if arrows:
+        fig.add_trace(go.Scatter(
+            x=[v for a, b, _ in arrows for v in (a, b - 3, None)],
+            y=[v for _, _, yy in arrows for v in (yy, yy, None)], mode="lines",
+            line=dict(color="#444", width=1.5), hoverinfo="skip", showlegend=False,
+            name="arrows"))
+        fig.add_trace(go.Scatter(
+            x=[b - 3 for _, b, _ in arrows], y=[yy for _, _, yy in arrows], mode="markers",
+            marker=dict(symbol="triangle-right", size=8, color="#444"), hoverinfo="skip",
+            showlegend=False, name="arrowheads"))
     fig.add_trace(go.Scatter(
         x=click_x, y=click_y, mode="markers", customdata=click_cd, hovertext=click_text,
         hoverinfo="text", showlegend=False, name="layers",
         marker=click_marker(max(24, min(70, int(cw * 0.5))))))
-    fig.update_layout(shapes=shapes, annotations=notes)
+    fig.update_layout(shapes=shapes)
     fig.update_xaxes(visible=False, range=[0, width], constrain="domain")
     fig.update_yaxes(visible=False, range=[total, -2], scaleanchor="x", constrain="domain")
     fig.update_layout(height=round(total) + 30, margin=dict(l=0, r=0, t=10, b=0),
@@ -350,7 +364,7 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
     lo = float(min(band.min(), strip.fine.min() if strip.fine.size else band.min()))
     hi = float(max(band.max(), strip.fine.max() if strip.fine.size else band.max()))
     ticks, ticktext = [(k - 1) / 2], [f"pre-pool rows {strip.row0}-{strip.row0 + k - 1}"]
-    shapes = []
+    bricks = []  # (dx, [(x0, x1, y0, y1) of each brick])
     for dx in range(k):
         yc = k + 1 + dx
         cells = strip.pooled[dx]
@@ -361,9 +375,7 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
                 coloraxis="coloraxis", xgap=2, texttemplate=fmt, name=f"offset {dx}",
                 textfont=dict(size=12),
                 hovertemplate=f"offset dx={dx}: pre-pool columns %{{x}}+: {fmt}<extra></extra>"))
-            for c, _ in cells:
-                shapes.append(dict(type="rect", x0=c, x1=c + k, y0=yc - 0.42, y1=yc + 0.42,
-                                   line=dict(color=SCALE_COLORS[dx], width=2)))
+            bricks.append((dx, [(c, c + k, yc - 0.42, yc + 0.42) for c, _ in cells]))
         ticks.append(yc)
         ticktext.append(f"offset dx={dx}")
     yi = 2 * k + 2
@@ -374,16 +386,32 @@ def offset_strip_figure(strip: OffsetStrip, digits: int = 2) -> go.Figure:
             z=[[round(float(v), 6) for v in strip.fine]], coloraxis="coloraxis", xgap=1,
             texttemplate=fmt, textfont=dict(size=11), name="interleaved",
             hovertemplate=f"column %{{x}}: {fmt}<extra>interleaved</extra>"))
-        for c in cols:
-            shapes.append(dict(type="line", x0=c + 0.1, x1=c + 0.9, y0=yi + 0.47, y1=yi + 0.47,
-                               line=dict(color=SCALE_COLORS[c % k], width=4)))
+    # The bricks' outlines and the bars under the interleaved row: one line trace per offset
+    # each (segments apart at None), not a layout shape per brick and bar: 44 shapes cost the
+    # browser ~18 ms a draw, a third of the figure's (issue 27).
+    for dx, rects in bricks:
+        xs, ys = [], []
+        for x0, x1, y0, y1 in rects:
+            xs += [x0, x1, x1, x0, x0, None]
+            ys += [y0, y0, y1, y1, y0, None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"bricks dx={dx}",
+                                 line=dict(color=SCALE_COLORS[dx], width=2), hoverinfo="skip",
+                                 showlegend=False))
+    for dx in range(k):
+        on = [c for c in cols if c % k == dx]
+        if on:
+            fig.add_trace(go.Scatter(
+                x=[v for c in on for v in (c + 0.1, c + 0.9, None)],
+                y=[v for _ in on for v in (yi + 0.47, yi + 0.47, None)], mode="lines",
+                name=f"bars dx={dx}", line=dict(color=SCALE_COLORS[dx], width=4),
+                hoverinfo="skip", showlegend=False))
     ticks.append(yi)
     ticktext.append("interleaved (stride 1)")
     fig.update_yaxes(tickvals=ticks, ticktext=ticktext, range=[yi + 0.8, -0.8], showgrid=False,
                      zeroline=False)
     fig.update_xaxes(title_text="pre-pool column", showgrid=False, zeroline=False,
                      range=[c0 - 0.2, c0 + width + 0.2])
-    fig.update_layout(shapes=shapes, height=110 + 34 * (yi + 2),
+    fig.update_layout(height=110 + 34 * (yi + 2),
                       # an activation, not a probability: its own range, named on the bar
                       coloraxis=own_colour(f"channel {strip.channel} activation", lo, hi,
                                            "Greys"),
