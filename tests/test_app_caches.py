@@ -318,3 +318,28 @@ def test_a_background_scene_stops_between_its_steps_when_a_run_starts(monkeypatc
                                      stop=lambda: False) is True
     assert len(analysed) == 1  # the network pass came from the cache
     assert sorted(merges) == ["corrected", "literal"]
+
+
+def test_magic_is_off_and_no_page_needs_it():
+    """.streamlit/config.toml turns Streamlit's magic off (its syntax-tree rewrite cost each
+    page's first run 5 to 25 ms): so no page may hold a bare expression that magic would have
+    written to the page (checked with Streamlit's own rewrite: it adds no write call)."""
+    import ast
+    import tomllib
+    from pathlib import Path
+
+    from streamlit.runtime.scriptrunner import magic
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert cfg["runner"]["magicEnabled"] is False
+    scripts = [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]
+    assert len(scripts) > 10
+    for path in scripts:
+        tree = magic.add_magic(path.read_text(), str(path))
+        writes = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+                  and "transparent_write" in ast.unparse(n.func)]
+        assert not writes, f"{path.name}: a bare expression magic would write, line {writes}"
+    # the check itself finds one
+    probe = magic.add_magic("import streamlit as st\nx = 1\nx\n", "probe.py")
+    assert "transparent_write" in ast.unparse(probe)
