@@ -26,13 +26,29 @@ import plotly.graph_objects  # noqa: F401,E402
 import plotly.io  # noqa: F401,E402
 import plotly.subplots  # noqa: F401,E402
 import torch  # noqa: F401,E402
+import torch._dynamo  # noqa: F401,E402
 from PIL import Image  # noqa: E402
 
 import overfeat.app.figures  # noqa: F401
 import overfeat.app.state  # noqa: F401
 
 Image.init()  # every image plugin registered once, not on a session's first upload
-plotly.io.to_json(plotly.graph_objects.Figure(plotly.graph_objects.Scatter(x=[0], y=[0])))
+# torch._dynamo (above): the first operation on meta tensors (overfeat.geometry's map sizes and
+# layer tables, the Architecture page's receptive fields) imports it, 1.0 to 1.3 s that the
+# first page to need it paid once per server. Plotly's validators load on a trace type's first
+# use (~30 ms for those below): here once, not in a student's first visit to a page.
+_go = plotly.graph_objects
+_warm = plotly.subplots.make_subplots(rows=1, cols=2, subplot_titles=["a", "b"])
+_warm.add_trace(_go.Scatter(x=[0], y=[0], mode="text", text=["a"]), row=1, col=1)
+_warm.add_trace(_go.Heatmap(z=[[0.0]], coloraxis="coloraxis", xgap=1, texttemplate="%{z}"),
+                row=1, col=2)
+_warm.add_trace(_go.Image(source="data:image/png;base64,", x0=0, dx=1))
+_warm.add_trace(_go.Bar(x=[0], y=[0]))
+_warm.update_layout(coloraxis=dict(colorbar=dict(title=dict(text="p"))), legend=dict(y=0),
+                    shapes=[dict(type="rect", x0=0, x1=1, y0=0, y1=1)],
+                    annotations=[dict(text="a", x=0, y=0)], title=dict(text="t"))
+plotly.io.to_json(_warm)
+del _go, _warm
 
 # Every object the libraries made while importing lives as long as the server: move them out of
 # the collector's generations (gc.freeze), so that its full collections (Python's own, now that

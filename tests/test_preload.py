@@ -42,3 +42,37 @@ def test_openmp_threads_wait_passively_from_torchs_first_import():
 
 def test_a_deployments_own_policy_is_kept():
     assert _policy_at_torch_import("ACTIVE") == "ACTIVE"
+
+
+# After the preload, a page's first use of meta tensors (overfeat.geometry) and of each kind
+# of Plotly trace imports no more modules: the 1.0-1.3 s import of torch._dynamo that the first
+# meta-tensor operation set off, and plotly's validators, were paid by a student's first visit.
+FIRST_USE = """
+import sys
+import app_pages.preload
+from overfeat import geometry
+from overfeat.config import preset
+from overfeat.app import figures
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+before = set(sys.modules)
+geometry.layer_table(preset("demo"), (245, 245))
+fig = make_subplots(rows=1, cols=2, subplot_titles=["x", "y"])
+fig.add_trace(go.Heatmap(z=[[1.0]], coloraxis="coloraxis", texttemplate="%{z}"), row=1, col=1)
+fig.add_trace(go.Image(source="data:image/png;base64,", x0=0, dx=1), row=1, col=2)
+fig.add_trace(go.Scatter(x=[0], y=[0], mode="text", text=["a"]))
+fig.add_trace(go.Bar(x=[0], y=[0]))
+fig.update_layout(shapes=[dict(type="rect", x0=0, x1=1, y0=0, y1=1)], title=dict(text="t"),
+                  annotations=[dict(text="a", x=0, y=0)], legend=dict(y=0))
+figures.styled(fig)
+print("new:", sorted(set(sys.modules) - before))
+"""
+
+
+def test_first_use_of_meta_tensors_and_trace_kinds_imports_nothing_after_the_preload():
+    out = subprocess.run([sys.executable, "-c", FIRST_USE], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    (line,) = [x for x in out.splitlines() if x.startswith("new:")]
+    new = eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
+    assert not [m for m in new if m.startswith(("torch._dynamo", "torch._inductor"))], new
+    assert not [m for m in new if m.startswith("plotly.validators")], new

@@ -203,8 +203,11 @@ def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
                              name=f"scale {s + 1}", marker_color=SCALE_COLORS[s]))
     fig.add_trace(go.Bar(x=names, y=[float(analysis.scores[c]) for c in classes],
                          name="final (mean of views)", marker_color="black"))
-    # The legend below the bars: above them, the modebar covered its last entries.
-    fig.update_layout(barmode="group", height=360, margin=dict(l=0, r=0, t=30, b=0),
+    # The legend below the bars: above them, the modebar covered its last entries. Margins
+    # with room for the y title and ticks, the class names and the legend (what Plotly's
+    # automargin grew zero margins to on a scene, l 59 and b 67 px): drawn once, not twice
+    # (room); longer class names, tilted, still grow the bottom.
+    fig.update_layout(barmode="group", height=360, margin=room(30, left=60, bottom=70),
                       yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=-0.15))
     return fig
 
