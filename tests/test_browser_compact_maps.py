@@ -20,7 +20,8 @@ CHEAP = "scales=0,1&flips=0"
 PAGES = {"architecture": "Architecture", "scales": "Scales", "offsets": "Offsets"}
 PYRAMID = "img=photo&p=3&model=objects"
 # The main figure (the first Plotly figure under the title): its box, and every text Plotly
-# drew in it (panel titles, colour bar, ticks, annotations) with its box and font size.
+# drew in it (panel titles, colour bar, ticks, annotations) with its box and font size; a text
+# trace's points (the layer strip's headers) count as annotations.
 MEASURE = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   const y0 = main.querySelector('h1').getBoundingClientRect().bottom;
@@ -32,7 +33,7 @@ MEASURE = """() => {
     const b = t.getBoundingClientRect();
     return {text: t.textContent, size: parseFloat(getComputedStyle(t).fontSize),
             left: b.left, right: b.right, top: b.top, bottom: b.bottom,
-            annotation: !!t.closest('.annotation')};
+            annotation: !!t.closest('.annotation, .textpoint')};
   });
   return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height,
           screen: window.innerHeight, width: window.innerWidth, texts};

@@ -72,6 +72,11 @@ def fitted_height(bd: Backdrop, width: int, extra: int = 110) -> int:
     return round(width * bd.height / bd.width) + extra  # the axes' padding keeps the aspect
 
 
+# px under an image for its legend (one row, horizontal, just below the plot): what Plotly's
+# automargin grew a zero bottom margin to in Chromium at 1400x1000 (45 to 50 px on a scene and
+# a photo), with a little to spare. Given from the start, the figure is drawn once instead of
+# twice (room); a legend of two rows still grows it.
+LEGEND_ROOM = 52
 HALF = 470  # px: a figure in one of two columns of the 1000 px main column
 FULL = 960  # px: a figure across the main column
 

@@ -14,8 +14,9 @@ from torch import Tensor
 from ...merge import MergeResult, MergeStep
 from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
-from .base import (DEFAULT_MAX_BOXES, FULL, HALF, MODEBAR, SCALE_COLORS, Backdrop, add_image,
-                   box_trace, class_color, fitted_height, image_axes, pixels, rect_path)
+from .base import (DEFAULT_MAX_BOXES, FULL, HALF, LEGEND_ROOM, MODEBAR, SCALE_COLORS, Backdrop,
+                   add_image, box_trace, class_color, fitted_height, image_axes, pixels,
+                   rect_path)
 
 # --- a phone's layout -----------------------------------------------------------------------
 # Project choice (issue 27, a student's phone): on a phone (390 px wide, the page's column
@@ -63,7 +64,7 @@ def phone_layout(fig: go.Figure, bd: Backdrop, title: str, below: int = 28,
     top = MODEBAR + TITLE_LINE * n + 8
     image = fitted_height(bd, PHONE - left, extra=0)
     extra = top + below + 24 * legend_rows(fig) + 6
-    fig.update_layout(title=dict(text=text), margin=dict(t=top), height=image + extra,
+    fig.update_layout(title=dict(text=text), margin=dict(t=top, b=0), height=image + extra,
                       meta=dict(fit=True),
                       legend=dict(y=-(below + 4) / image, yanchor="top"))
 
@@ -123,7 +124,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
     top = MODEBAR + 26 + 42
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=600,
                       meta=dict(fit=True),  # presenter mode: the same 600 px (720 px screens)
-                      margin=dict(l=40, r=0, t=top, b=0), clickmode="event+select",
+                      margin=dict(l=40, r=0, t=top, b=LEGEND_ROOM), clickmode="event+select",
                       dragmode="pan", legend=dict(orientation="h", y=-0.04))
     if phone:
         phone_layout(fig, bd, title, below=0)
@@ -295,7 +296,8 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+                      margin=dict(l=0, r=0, t=40, b=LEGEND_ROOM),
+                      legend=dict(orientation="h", y=-0.04))
     if phone:
         phone_layout(fig, bd, title)
     return fig
