@@ -92,6 +92,11 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
     uploader (an uploaded image stays)."""
     sb = st.sidebar
     sb.header("Image")
+    if presenter:
+        # Streamlit drops a widget's file when the widget is not drawn: after presenter mode the
+        # uploader (and the camera) come back empty. The image they gave stays the image until
+        # another one is chosen (leaving presenter mode showed the sample scene instead).
+        st.session_state[HIDDEN_UPLOAD] = True
     up = None if presenter else sb.file_uploader(
         "Upload an image (PNG, JPEG, WebP, BMP, GIF)", type=UPLOAD_TYPES, key="img",
         help="Any size; GIFs give their first frame.")
@@ -103,8 +108,10 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
                       format_func=SOURCES.get)
     if source == "camera":
         up = _camera_ui(presenter)
-        source = "upload" if up is not None else "camera"
-        if up is None:
+        kept = up is None and st.session_state.get(HIDDEN_UPLOAD) and \
+            st.session_state.get("_last_upload") is not None
+        source = "upload" if up is not None or kept else "camera"
+        if source == "camera":
             notes.append("No photo taken yet: showing the sample scene.")
     if source == "photo":
         st.session_state["_last_good"] = _photo_ui()
@@ -130,11 +137,15 @@ def image_ui(errors: list[str], notes: list[str], presenter: bool = False):
     return chosen
 
 
+HIDDEN_UPLOAD = "_upload_hidden"  # presenter mode hid the uploader since the last new file
+
+
 def _is_new(up, seen_key: str) -> bool:
     """True once per new file of an uploader or the camera (remembered under seen_key)."""
     if up is None or st.session_state.get(seen_key) == up.file_id:
         return False
     st.session_state[seen_key] = up.file_id
+    st.session_state[HIDDEN_UPLOAD] = False
     return True
 
 
@@ -144,6 +155,7 @@ def _camera_ui(presenter: bool):
                                                         help="Your browser asks for the camera.")
     if presenter and "cam" in st.session_state:
         up = st.session_state["cam"]
+    _is_new(up, "_seen_camera")
     return up
 
 
@@ -160,8 +172,10 @@ def _upload(up, presenter: bool, errors: list[str], notes: list[str]):
     The last good upload is kept apart from _last_good: replacing a file in the browser runs
     the script once with no file (the sample scene), then with the new file."""
     last = st.session_state.get("_last_upload")
-    if up is None and presenter and last is not None:
-        return None, last  # presenter mode hides the uploader: the uploaded image stays
+    if up is None and last is not None and (presenter or st.session_state.get(HIDDEN_UPLOAD)):
+        # presenter mode hides the uploader, and after it the uploader is empty: the uploaded
+        # image stays until another is chosen
+        return None, last
     if up is None:
         notes.append("No image uploaded yet: showing the sample scene.")
         return None, None

@@ -309,6 +309,24 @@ def test_presenter_mode_keeps_an_uploaded_image():
     ok(at.run())  # the hidden uploader's state is gone by now
     assert ctx(at).image_key == key and not at.sidebar.get("file_uploader")
     assert "img" not in qp(at) and "g" not in qp(at)  # an upload cannot travel in a link
+    # Presenter mode off: the uploader is back, empty (Streamlit dropped its file while it was
+    # hidden), and the uploaded image is still the image, on later runs and pages too (it was
+    # the sample scene: the Detection page then analysed every sample scene, 1.4 s).
+    at.toggle(key="presenter").set_value(False)
+    ok(at.run())
+    assert at.sidebar.get("file_uploader") and ctx(at).image_key == key
+    ok(at.run())
+    ok(at.switch_page("app_pages/detection.py").run())
+    assert ctx(at).image_key == key and "red.png" in ctx(at).image_label
+    # ... until another image is uploaded
+    buf2 = io.BytesIO()
+    Image.new("RGB", (200, 200), (20, 80, 200)).save(buf2, format="PNG")
+    at.file_uploader(key="img").set_value(("blue.png", buf2.getvalue(), "image/png"))
+    ok(at.run())
+    assert ctx(at).image_key.startswith("upload:") and ctx(at).image_key != key
+    at.radio(key="img_source").set_value("gallery")
+    ok(at.run())
+    assert ctx(at).image_key.startswith("scene:")
 
 
 def test_a_shared_link_reopens_the_same_view():
