@@ -276,8 +276,8 @@ def sizes_and_costs(cfg, meta, pyramid: bool) -> None:
     strides = list(meta.strides) if pyramid else []
     st.header("The layers' sizes and costs")
     metrics_row(cfg, rows, pyramid, window, sides, strides)
-    with st.expander(f"Tables: map sizes at the six scales for this image, each layer's output "
-                     f"size, parameters and multiply-adds, with a chart", key=SIZES_OPEN,
+    with st.expander("Tables: map sizes at the six scales for this image, each layer's output "
+                     "size, parameters and multiply-adds, with a chart", key=SIZES_OPEN,
                      on_change="rerun") as box:
         if box.open:
             size_tables(cfg, rows, pyramid, (H, W), window, sides, strides)
