@@ -280,7 +280,7 @@ def sizes_and_costs(cfg, meta, pyramid: bool) -> None:
                      "size, parameters and multiply-adds, with a chart", key=SIZES_OPEN,
                      on_change="rerun") as box:
         if box.open:
-            size_tables(cfg, rows, pyramid, (H, W), window, sides, strides)
+            size_tables(cfg, meta, rows, pyramid, (H, W), window, sides, strides)
 
 
 def metrics_row(cfg, rows, pyramid: bool, window: int, sides, strides) -> None:
@@ -312,14 +312,14 @@ def metrics_row(cfg, rows, pyramid: bool, window: int, sides, strides) -> None:
         c4.metric("receptive field of the output", f"{fields[0][1]} px")
 
 
-def size_tables(cfg, rows, pyramid: bool, hw: tuple[int, int], window: int, sides,
+def size_tables(cfg, meta, rows, pyramid: bool, hw: tuple[int, int], window: int, sides,
                 strides) -> None:
     """Map sizes at the six scales, every layer's output size at each, the layer table at one
     window and the chart of its costs."""
-    meta = geometry.meta_model(cfg)
     H, W = hw
+    per_scale, by_scale = size_rows(cfg, (H, W), ctx.knobs.rule)
     st.subheader(f"Map sizes at the six scales for this image ({H}x{W})")
-    table(size_rows(cfg, (H, W), ctx.knobs.rule)[0])
+    table(per_scale)
     if pyramid:
         st.caption(f"Sizes are height x width. Scale rule '{ctx.knobs.rule}' (a project "
                    f"choice; see the sidebar); sides are multiples of "
@@ -336,7 +336,6 @@ def size_tables(cfg, rows, pyramid: bool, hw: tuple[int, int], window: int, side
                    f"column shorter than offset (0,0)'s.")
 
     st.subheader("Every layer's output size at each scale")
-    by_scale = size_rows(cfg, (H, W), ctx.knobs.rule)[1]
     table(by_scale)
 
     st.subheader(f"Layers at one {window}x{window} input (one stride-{strides[-1]} window)"
