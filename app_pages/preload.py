@@ -22,31 +22,43 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy  # noqa: F401,E402
 import pandas  # noqa: F401,E402
+import pyarrow.pandas_compat  # noqa: F401,E402  (Streamlit's tables, on their first use)
+import pyarrow.vendored.version  # noqa: F401,E402
 import plotly.graph_objects  # noqa: F401,E402
 import plotly.io  # noqa: F401,E402
 import plotly.subplots  # noqa: F401,E402
 import torch  # noqa: F401,E402
 import torch._dynamo  # noqa: F401,E402
+import torch.utils.serialization  # noqa: F401,E402  (torch.load's first call)
+import torchvision  # noqa: F401,E402  (its ops, models and transforms with it)
 from PIL import Image  # noqa: E402
 
 import overfeat.app.figures  # noqa: F401
 import overfeat.app.state  # noqa: F401
 
 Image.init()  # every image plugin registered once, not on a session's first upload
+# torchvision (above): the Greedy vs NMS page's NMS (torchvision.ops) and the ImageNet model's
+# class names (torchvision.models) imported it in a session's thread. Two sessions there at once
+# broke the load test in CI: "partially initialized module 'torchvision' has no attribute
+# '_is_tracing'" (one thread ran batched_nms while another was still importing the package).
 # torch._dynamo (above): the first operation on meta tensors (overfeat.geometry's map sizes and
 # layer tables, the Architecture page's receptive fields) imports it, 1.0 to 1.3 s that the
 # first page to need it paid once per server. Plotly's validators load on a trace type's first
 # use (~30 ms for those below): here once, not in a student's first visit to a page.
 _go = plotly.graph_objects
 _warm = plotly.subplots.make_subplots(rows=1, cols=2, subplot_titles=["a", "b"])
-_warm.add_trace(_go.Scatter(x=[0], y=[0], mode="text", text=["a"]), row=1, col=1)
-_warm.add_trace(_go.Heatmap(z=[[0.0]], coloraxis="coloraxis", xgap=1, texttemplate="%{z}"),
+_warm.add_trace(_go.Scatter(x=[0], y=[0], mode="text", text=["a"], textfont=dict(size=9),
+                           line=dict(width=1)), row=1, col=1)
+_warm.add_trace(_go.Heatmap(z=[[0.0]], coloraxis="coloraxis", xgap=1, texttemplate="%{z}",
+                            textfont=dict(size=9)),
                 row=1, col=2)
 _warm.add_trace(_go.Image(source="data:image/png;base64,", x0=0, dx=1))
-_warm.add_trace(_go.Bar(x=[0], y=[0]))
+_warm.add_trace(_go.Bar(x=[0], y=[0], marker=dict(color="red")))
 _warm.update_layout(coloraxis=dict(colorbar=dict(title=dict(text="p"))), legend=dict(y=0),
-                    shapes=[dict(type="rect", x0=0, x1=1, y0=0, y1=1)],
-                    annotations=[dict(text="a", x=0, y=0)], title=dict(text="t"))
+                    shapes=[dict(type="rect", x0=0, x1=1, y0=0, y1=1, line=dict(width=1))],
+                    annotations=[dict(text="a", x=0, y=0)], title=dict(text="t", font=dict(size=9)))
+_warm.update_xaxes(title=dict(text="x", font=dict(size=9)), tickfont=dict(size=9))
+_warm.update_yaxes(title=dict(text="y", font=dict(size=9)), tickfont=dict(size=9))
 plotly.io.to_json(_warm)
 del _go, _warm
 

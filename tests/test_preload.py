@@ -76,3 +76,34 @@ def test_first_use_of_meta_tensors_and_trace_kinds_imports_nothing_after_the_pre
     new = eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
     assert not [m for m in new if m.startswith(("torch._dynamo", "torch._inductor"))], new
     assert not [m for m in new if m.startswith("plotly.validators")], new
+
+
+# After the preload, a session's first visit to every page and the first load of every model
+# import no module of the libraries the sessions share. Streamlit runs each session's script in
+# its own thread: a library's first import in one session's thread while another session uses
+# it handed that session a half-made module. CI's load test, three sessions on Greedy vs NMS:
+# "partially initialized module 'torchvision' has no attribute '_is_tracing'" (its NMS).
+SHARED = ("torch", "torchvision", "plotly", "pandas", "pyarrow", "numpy", "PIL")
+EVERY_PAGE = """
+import sys
+sys.path.insert(0, "tests")
+import app_pages.preload
+import apptest_helpers as h
+from overfeat.models import registry
+before = set(sys.modules)
+at = h.ok(h.start(None))
+for p in h.PAGES:
+    h.ok(h.page(at, p))
+for name in registry.MODEL_NAMES:
+    registry.load(name)
+print("new:", sorted(set(sys.modules) - before))
+"""
+
+
+def test_every_page_and_model_imports_no_shared_library_after_the_preload():
+    out = subprocess.run([sys.executable, "-c", EVERY_PAGE], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, check=True).stdout
+    (line,) = [x for x in out.splitlines() if x.startswith("new:")]
+    new = eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
+    assert any(m.startswith("streamlit") for m in new), "the probe visited no page"
+    assert not [m for m in new if m.split(".")[0] in SHARED], new
