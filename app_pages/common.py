@@ -31,7 +31,7 @@ from overfeat.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from overfeat.config import ModelConfig, preset
 from overfeat.app.figures import Backdrop, backdrop
 from overfeat.images import load_image
-from overfeat.merge import MergeResult
+from overfeat.merge import MergeResult, Stopped
 from overfeat.models.overfeat import OverFeat
 from overfeat.multiscale import Analysis, Settings, analyze
 from overfeat.predict import load_model
@@ -158,9 +158,11 @@ def image_backdrop(image_key: str, _image: Image.Image, max_side: int = 560) -> 
 # scale rule) hold at most ~600 MB.
 @st.cache_resource(max_entries=12, show_spinner="Running the network at six scales (with flips)...")
 def full_analysis(model_key: str, image_key: str, fine: bool, rule: str, _model: OverFeat,
-                  _image: Image.Image) -> Analysis:
-    """All six scales with flips: every other choice of scales and flips is cut out of it."""
-    return analyze(_model, _image, appstate.Knobs(fine=fine, rule=rule).full_settings())
+                  _image: Image.Image, _stop=None) -> Analysis:
+    """All six scales with flips: every other choice of scales and flips is cut out of it.
+    _stop: the background work's (see _analyse_and_merge); not part of the key."""
+    return analyze(_model, _image, appstate.Knobs(fine=fine, rule=rule).full_settings(),
+                   stop=_stop)
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
@@ -173,9 +175,9 @@ def derived(model_key: str, image_key: str, key: appstate.AnalysisKey, _full: An
 
 @st.cache_resource(max_entries=48, show_spinner="Merging boxes...")
 def merged(model_key: str, image_key: str, key: appstate.MergeKey,
-           _analysis: Analysis) -> MergeResult:
+           _analysis: Analysis, _stop=None) -> MergeResult:
     return _analysis.merge(score=key.score, threshold=key.threshold, by_class=key.by_class,
-                           average=key.average)
+                           average=key.average, stop=_stop)
 
 
 # --- the context every page reads ------------------------------------------------------------
@@ -318,21 +320,25 @@ def _analyse_and_merge(model_key: str, image_key: str, knobs: appstate.Knobs, mo
                        image: Image.Image, stop=None) -> bool:
     """Fill the caches a page reads for this image and these knobs: the full analysis, the
     sidebar's cut of it and both merges. Errors are dropped (too many boxes, a bad setting):
-    the page says so when it asks. stop: asked before each of the four steps; when it says so,
-    the work stops there and False is returned (the steps done stay cached: a later call goes
-    on where this one stopped)."""
+    the page says so when it asks. stop: asked before each of the four steps and inside the
+    two long ones (before each scale of the analysis, every merge.STOP_EVERY steps of a merge);
+    when it says so, the work stops there and False is returned (the steps done stay cached:
+    a later call goes on where this one stopped; a step stopped half-way is done again)."""
     halted = stop if stop is not None else (lambda: False)
     try:
         if halted():
             return False
-        full = full_analysis(model_key, image_key, knobs.fine, knobs.rule, model, image)
+        full = full_analysis(model_key, image_key, knobs.fine, knobs.rule, model, image,
+                             _stop=stop)
         if halted():
             return False
         a = derived(model_key, image_key, knobs.analysis_key(), full, knobs.settings())
         for kind in ("literal", "corrected"):
             if halted():
                 return False
-            merged(model_key, image_key, knobs.merge_key(kind), a)
+            merged(model_key, image_key, knobs.merge_key(kind), a, _stop=stop)
+    except Stopped:
+        return False
     except Exception:
         pass
     return True

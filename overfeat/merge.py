@@ -54,6 +54,7 @@ DEFAULT_AVERAGE = "weighted"
 # so beyond this the merge would run for minutes. More boxes are refused with a ValueError that
 # says how to get fewer (a higher minimum window score, a lower top-k).
 MAX_MERGE_BOXES = 10_000
+STOP_EVERY = 64  # merge(stop=...) asks stop() before a group and every this many steps
 PACK_MIN = 32  # the fast merge packs its arrays at half the boxes left, down to this many
 BAND_SCORES = 2 ** 21  # match scores per band of rows of the initial matrix (bounds memory)
 # Defaults for t. corrected: chosen for the shipped demo model with the weighted box_merge on
@@ -107,6 +108,18 @@ def _pair_score(a: np.ndarray, ap: tuple, b: np.ndarray, bp: tuple, kind: str) -
         iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
         return dist / np.maximum((asz + bsz) / 2, 1e-12) - iou
     raise ValueError(f"unknown match score {kind!r}; expected one of {SCORES}")
+
+
+class Stopped(Exception):
+    """A long computation (merge, multiscale.analyze) stopped because its caller's stop()
+    said so; it returns nothing. The app's background work passes stop(): a student's click
+    then waits for one slice of it (one scale, STOP_EVERY merge steps), not for all of it."""
+
+
+def check_stop(stop) -> None:
+    """Raise Stopped when stop (None, or a function) says so."""
+    if stop is not None and stop():
+        raise Stopped("stopped by the caller")
 
 
 @dataclass
@@ -370,7 +383,7 @@ def _update_minima(i: int, j: int, b: np.ndarray, parts: tuple, alive: np.ndarra
 
 def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
                  members: list, score: str, t: float, by_class: bool,
-                 average: str) -> tuple[list, float, np.ndarray]:
+                 average: str, stop=None) -> tuple[list, float, np.ndarray]:
     """The greedy loop on one group of boxes (one class when merging by class), in its own
     compact arrays: (steps in the input's indices, the lowest score left at the end (inf when
     fewer than 2 boxes are left), the input indices of the boxes left). Writes those boxes
@@ -387,6 +400,8 @@ def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
     left = len(idx)
     best = np.inf
     while left >= 2:
+        if len(steps) % STOP_EVERY == STOP_EVERY - 1:
+            check_stop(stop)
         i = int(np.argmin(row_min))  # (e) lowest score; ties -> lowest i, then lowest j
         best = row_min[i]
         if not best <= t:  # (f), also when no pair is left (inf)
@@ -418,7 +433,7 @@ def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
 
 def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected",
           threshold: float | None = None, by_class: bool = True,
-          average: str = DEFAULT_AVERAGE) -> MergeResult:
+          average: str = DEFAULT_AVERAGE, stop=None) -> MergeResult:
     """Greedy merge with per-row minima, updated incrementally (see module docstring).
 
     Boxes of different classes never merge (by_class), so each class runs its own loop on its
@@ -430,6 +445,8 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
         labels (Tensor[N]): class indices. score: "literal" or "corrected". threshold: t
         (None = DEFAULT_THRESHOLD[score]). by_class: merge only boxes of the same label.
         average: box_merge, "weighted" (by confidence) or "plain" (the paper's average).
+        stop: None, or a function asked before each group and every STOP_EVERY steps; when it
+        returns True the merge raises Stopped (the app's background work, see Stopped).
     """
     t, b, c, lab, alive, members = _start(boxes, scores, labels, score, threshold, average)
     n = b.shape[0]
@@ -437,11 +454,13 @@ def merge(boxes: Tensor, scores: Tensor, labels: Tensor, score: str = "corrected
     _too_many(groups, by_class)
     runs, stops = [], []
     for idx in groups:
-        steps, stop, left = _merge_group(idx, b, c, lab, members, score, t, by_class, average)
+        check_stop(stop)
+        steps, low, left = _merge_group(idx, b, c, lab, members, score, t, by_class, average,
+                                        stop)
         alive[idx] = False
         alive[left] = True
         runs.append(steps)
-        stops.append(stop)
+        stops.append(low)
     # The global loop's order: heads of the classes' runs, lowest (score, i, j) first.
     heap = [(r[0][1], r[0][0], g, 0) for g, r in enumerate(runs) if r]
     heapq.heapify(heap)

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import boxes as box_ops
-from .merge import DEFAULT_AVERAGE, MergeResult, merge
+from .merge import DEFAULT_AVERAGE, MergeResult, check_stop, merge
 from .models.overfeat import OverFeat
 from .offsets import cell_window, deinterleave
 
@@ -187,12 +187,13 @@ class Analysis:
         return [(int(obj[i]), float(s[i])) for i in order]
 
     def merge(self, score: str = "corrected", threshold: float | None = None,
-              by_class: bool = True, average: str = DEFAULT_AVERAGE) -> MergeResult:
+              by_class: bool = True, average: str = DEFAULT_AVERAGE, stop=None) -> MergeResult:
         """The greedy merge of this analysis' raw boxes; its final boxes clipped to the image
-        (a window's regressed box near the border can reach past it; the trace is not clipped)."""
+        (a window's regressed box near the border can reach past it; the trace is not clipped).
+        stop: see merge.merge."""
         t = self.table
         r = merge(t.boxes, t.scores, t.labels, score=score, threshold=threshold,
-                  by_class=by_class, average=average)
+                  by_class=by_class, average=average, stop=stop)
         r.final = r.final.clip(self.image_size)
         r.final.score = view_score(t, r.final.members, self.n_views)
         return r
@@ -331,8 +332,10 @@ def _to_original(b: Tensor, size: tuple[int, int], factor: tuple[float, float], 
 
 @torch.no_grad()
 def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | None = None,
-            keep_maps: bool = True) -> Analysis:
-    """Multi-scale dense evaluation of one RGB image (PIL, or Tensor[3, H, W] in 0..255)."""
+            keep_maps: bool = True, stop=None) -> Analysis:
+    """Multi-scale dense evaluation of one RGB image (PIL, or Tensor[3, H, W] in 0..255).
+    stop: None, or a function asked before each scale; when it returns True, merge.Stopped is
+    raised (the app's background work stops within one scale of a student's click)."""
     settings = settings or Settings()
     was_training = model.training
     model.eval()
@@ -340,19 +343,22 @@ def analyze(model: OverFeat, image: Image.Image | Tensor, settings: Settings | N
     H, W = img.shape[-2:]
     sizes = scale_sizes((H, W), model, settings.rule)
     views: list[View] = []
-    for s in settings.scales:
-        size = sizes[s]
-        factor = (size[0] / H, size[1] / W)
-        flips = (False, True) if settings.flips else (False,)
-        for i, d in enumerate(run_views(model, img, size, flips, settings.fine, keep_maps)):
-            flip = flips[d.get("flip_index", i)]
-            views.append(View(
-                scale=s, flip=flip, size=size, factor=factor, stride=d["stride"],
-                features=d["features"], pooled=d["pooled"], class_maps=d["class_maps"],
-                fine=d["fine"], windows=_to_original(d["windows"], size, factor, flip),
-                boxes=_to_original(d["boxes"], size, factor, flip), level=d.get("level", 0)))
-    if was_training:
-        model.train()
+    try:
+        for s in settings.scales:
+            check_stop(stop)
+            size = sizes[s]
+            factor = (size[0] / H, size[1] / W)
+            flips = (False, True) if settings.flips else (False,)
+            for i, d in enumerate(run_views(model, img, size, flips, settings.fine, keep_maps)):
+                flip = flips[d.get("flip_index", i)]
+                views.append(View(
+                    scale=s, flip=flip, size=size, factor=factor, stride=d["stride"],
+                    features=d["features"], pooled=d["pooled"], class_maps=d["class_maps"],
+                    fine=d["fine"], windows=_to_original(d["windows"], size, factor, flip),
+                    boxes=_to_original(d["boxes"], size, factor, flip), level=d.get("level", 0)))
+    finally:  # also when stop() ends it
+        if was_training:
+            model.train()
 
     return _assemble((int(H), int(W)), model.names, model.object_classes, settings, sizes, views,
                      model.k, model.window)

@@ -287,10 +287,12 @@ def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatc
     assert analysed == [] and merges == []  # and nothing is analysed again
 
 
-def test_a_background_scene_stops_between_its_steps_when_a_run_starts(monkeypatch):
-    """The gallery prefetch asks before each of a scene's four steps (network, the sidebar's
-    cut, two merges) whether the server is still idle: a run that starts meanwhile shares the
-    CPU with one step at most. The steps done stay cached, and the scene goes on from there."""
+def test_a_background_scene_stops_within_a_step_when_a_run_starts(monkeypatch):
+    """The gallery prefetch asks, before each of a scene's four steps (network, the sidebar's
+    cut, two merges) and inside the two long ones (before each scale, every STOP_EVERY merge
+    steps), whether the server is still idle: a run that starts meanwhile shares the CPU with
+    one scale or a few merge steps, not with a whole step (~0.5 s on 2 cores). What was done
+    stays cached, a step stopped half-way is not, and the scene goes on from there."""
     from overfeat.multiscale import Analysis
 
     _drain_gallery()
@@ -310,14 +312,35 @@ def test_a_background_scene_stops_between_its_steps_when_a_run_starts(monkeypatc
     monkeypatch.setattr(Analysis, "merge",
                         lambda self, *a, **kw: merges.append(kw.get("score"))
                         or real_merge(self, *a, **kw))
-    answers = iter([False, True])  # idle for the network pass; then a run has started
+
+    def after(n: int):
+        """A stop that says 'a run started' from its n-th question on."""
+        asked = []
+        return lambda: asked.append(1) or len(asked) >= n, asked
+
+    # idle before the step and for two scales; then a run starts: stopped in the network pass
+    stop, asked = after(4)
     assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
-                                     stop=lambda: next(answers)) is False
-    assert len(analysed) == 1 and merges == []  # stopped before the sidebar's cut and merges
+                                     stop=stop) is False
+    assert len(analysed) == 1 and merges == [] and len(asked) == 4
+    # nothing half-done was cached: the next try runs the network again, to the end
+    stop, asked = after(10 ** 6)
     assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
-                                     stop=lambda: False) is True
-    assert len(analysed) == 1  # the network pass came from the cache
-    assert sorted(merges) == ["corrected", "literal"]
+                                     stop=stop) is True
+    assert len(analysed) == 2 and sorted(merges) == ["corrected", "literal"]
+    assert len(asked) > 3 + len(appstate.Knobs().full_settings().scales)  # asked inside too
+    # the analysis cached, a run starts during the first merge: it stops inside that merge
+    common.merged.clear()
+    merges.clear()
+    stop, asked = after(4)  # before the network (cached), the cut, the merge; in the merge
+    assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
+                                     stop=stop) is False
+    assert len(analysed) == 2 and merges == ["literal"]
+    stop, asked = after(10 ** 6)
+    assert common._analyse_and_merge(c.model_key, key, c.knobs, c.model, image,
+                                     stop=stop) is True
+    assert len(analysed) == 2  # the network pass came from the cache
+    assert merges == ["literal", "literal", "corrected"]  # the stopped merge done again
 
 
 def test_magic_is_off_and_no_page_needs_it():

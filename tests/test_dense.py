@@ -180,3 +180,23 @@ def test_run_view_maps_equal_offset_pooling_path(geometry, size):
     ref_reg = interleave_loops([m.regress(p)[0] for p in ref_pooled], m.k)
     assert not torch.isnan(ref_reg).any()
     assert d["boxes"].shape[:2] == ref_reg.shape[-2:]
+
+
+def test_analyze_asks_stop_before_each_scale_and_stops_when_told():
+    """analyze(stop=...) (the app's background work): asked once before each scale; one that
+    never fires changes nothing, one that fires raises merge.Stopped and leaves the model in
+    the mode it was in."""
+    from overfeat.merge import Stopped
+
+    m = tiny("fast", padding=True).train()
+    img = torch.rand(3, 260, 300) * 255
+    settings = Settings(scales=(0, 1, 3), flips=True)
+    asked = []
+    a = analyze(m, img, settings, stop=lambda: asked.append(1) and False)
+    assert len(asked) == 3 and m.training
+    b = analyze(m, img, settings)
+    assert torch.equal(a.table.boxes, b.table.boxes) and torch.equal(a.scores, b.scores)
+    count = []
+    with pytest.raises(Stopped):
+        analyze(m, img, settings, stop=lambda: count.append(1) or len(count) >= 2)
+    assert len(count) == 2 and m.training  # stopped before the second scale, still training

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from overfeat.merge import match_score, merge, merge_reference
+from overfeat.merge import STOP_EVERY, Stopped, match_score, merge, merge_reference
 
 
 def random_boxes(n: int, seed: int, classes: int = 3, clustered: bool = True):
@@ -250,3 +250,27 @@ def test_per_class_loops_packing_and_ties_equal_literal_loop(monkeypatch, by_cla
     if grid:  # the case is only a test of ties if there are ties
         s = ref.step_scores
         assert len(torch.unique(s)) < len(s)
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+def test_a_stop_that_never_fires_changes_nothing_and_one_that_fires_stops(by_class):
+    """merge(stop=...) (the app's background work): asked before each group and every
+    STOP_EVERY steps; a stop that never fires gives the same merge, one that fires raises
+    Stopped."""
+    boxes, scores, labels = random_boxes(300, 5, clustered=True)
+    plain = merge(boxes, scores, labels, "corrected", 1e9, by_class)
+    asked = []
+    quiet = merge(boxes, scores, labels, "corrected", 1e9, by_class,
+                  stop=lambda: asked.append(1) and False)
+    assert torch.equal(quiet.pairs, plain.pairs)
+    assert torch.equal(quiet.final.boxes, plain.final.boxes)
+    groups = int(labels.unique().numel()) if by_class else 1
+    # a huge threshold: each group of n boxes merges to one in n - 1 steps
+    sizes = ([int((labels == g).sum()) for g in labels.unique()] if by_class else [len(labels)])
+    assert len(asked) == groups + sum((n - 1) // STOP_EVERY for n in sizes)
+    for n in (1, len(asked)):
+        count = []
+        with pytest.raises(Stopped):
+            merge(boxes, scores, labels, "corrected", 1e9, by_class,
+                  stop=lambda: count.append(1) or len(count) >= n)
+        assert len(count) == n
