@@ -69,11 +69,17 @@ print("new:", sorted(set(sys.modules) - before))
 """
 
 
-def test_first_use_of_meta_tensors_and_trace_kinds_imports_nothing_after_the_preload():
-    out = subprocess.run([sys.executable, "-c", FIRST_USE], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, check=True).stdout
+def _new_modules(probe: str, timeout: int = 300) -> list[str]:
+    """The modules a probe (run in a fresh interpreter) imported after its `before`: the list
+    it prints on its "new:" line."""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, timeout=timeout, check=True).stdout
     (line,) = [x for x in out.splitlines() if x.startswith("new:")]
-    new = eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
+    return eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
+
+
+def test_first_use_of_meta_tensors_and_trace_kinds_imports_nothing_after_the_preload():
+    new = _new_modules(FIRST_USE)
     assert not [m for m in new if m.startswith(("torch._dynamo", "torch._inductor"))], new
     assert not [m for m in new if m.startswith("plotly.validators")], new
 
@@ -101,9 +107,6 @@ print("new:", sorted(set(sys.modules) - before))
 
 
 def test_every_page_and_model_imports_no_shared_library_after_the_preload():
-    out = subprocess.run([sys.executable, "-c", EVERY_PAGE], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600, check=True).stdout
-    (line,) = [x for x in out.splitlines() if x.startswith("new:")]
-    new = eval(line.split(": ", 1)[1])  # a list of module names, printed by the probe
+    new = _new_modules(EVERY_PAGE, timeout=600)
     assert any(m.startswith("streamlit") for m in new), "the probe visited no page"
     assert not [m for m in new if m.split(".")[0] in SHARED], new
