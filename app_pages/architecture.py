@@ -68,6 +68,14 @@ def _reset_for(owner, acts: activations.Activations) -> None:
             st.session_state["arch_col"] = activations.best_cell(acts)
 
 
+# The traced cell (the class maps and the window on the image) sits in an expander drawn only
+# while it is open (its state is in a link: atrace=1). Open on every visit, its two figures were
+# about a fifth of the browser's work of a page switch, below the fold (Chromium CPU of a
+# switch 0.58-0.63 s with them, 0.52-0.57 s without, at the median; docs/BENCHMARKS.md, issue
+# 27); the Scales page draws a clicked cell's window at every scale too.
+TRACE_OPEN = "arch_trace_open"
+
+
 def inside() -> None:
     """The layers of the model the pages run, for this image: a strip of every layer with its
     most active channels, one layer's channels larger, an output cell traced to its window."""
@@ -133,7 +141,12 @@ def inside() -> None:
           **(PHONE_CHANNELS if phone else {}))
     st.caption(f"Its {len(lv.channels)} {what} with the highest {lv.ranked_by}, best first; "
                "each drawn from its own minimum to its maximum (hover for the values).")
-    trace_section(acts, s)
+    with st.expander("Which part of the image does an output cell see? Click a cell of the "
+                     "class map to draw its window on the image", icon=":material/ads_click:",
+                     key=TRACE_OPEN, on_change="rerun") as box:
+        if box.open:
+            trace_section(acts, s)
+
 
 
 def strip_notice(acts: activations.Activations) -> list[str]:
@@ -152,16 +165,15 @@ def strip_notice(acts: activations.Activations) -> list[str]:
         f"{first.name}, {max(o.receptive_field for o in outs)} px at the output, where a cell "
         "is one window's answer.",
         f"The best cell for {acts.class_name} at this scale is ({r},{c}) of the stride-"
-        f"{best.stride} output, p {figures.prob_is(float(best.probs[r, c]))}: the traced cell below starts "
-        "there, its window drawn on the image."]
+        f"{best.stride} output, p {figures.prob_is(float(best.probs[r, c]))}: open \"Which part of "
+        "the image does an output cell see?\" below to draw its window on the image."]
 
 
 def trace_section(acts: activations.Activations, s: int) -> None:
     """The class output maps, clickable, and the picked cell's input window on the image."""
     outs = acts.outputs
-    st.markdown(f"**Which part of the image does an output cell see?** The class score map"
-                f"{'s' if len(outs) > 1 else ''} of **{acts.class_name}** (this scale's top "
-                "class): click a cell to draw its window on the image.")
+    st.markdown(f"The class score map{'s' if len(outs) > 1 else ''} of **{acts.class_name}** "
+                "(this scale's top class): click a cell to draw its window on the image.")
     if st.session_state.get("arch_out") not in outs:
         st.session_state["arch_out"] = outs[0]
     cols = st.columns(3 if len(outs) > 1 else 2)

@@ -356,9 +356,24 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = Fa
     return int(ch)
 
 
+STRIP_OPEN = "off_strip_open"  # the Fig. 3 strip's expander (its state is in a link: ofig3=1)
+
+
 def offset_strip(view, k: int, ch: int) -> None:
-    """Paper Fig. 3 on this image: a band of k pre-pool rows of one channel, what each offset
-    keeps of the stride-1 pooled row, and the interleaved row."""
+    """Paper Fig. 3 on this image, in an expander drawn only while it is open: open on every
+    visit, the strip (Plotly's costliest drawing on the page, ~60 ms alone) and its controls
+    were about a sixth of the browser's work of a page switch, below the fold
+    (tests/browser_latency.py --pages Offsets, issue 27)."""
+    with st.expander("One row of offsets, the paper's Fig. 3 on this image: what each offset "
+                     "keeps of a row, and the rows interleaved", icon=":material/view_week:",
+                     key=STRIP_OPEN, on_change="rerun") as box:
+        if box.open:
+            strip_section(view, k, ch)
+
+
+def strip_section(view, k: int, ch: int) -> None:
+    """A band of k pre-pool rows of one channel, what each offset keeps of the stride-1 pooled
+    row, and the interleaved row."""
     layer = geometry.offset_layer(ctx.model.cfg)
     is_max = layer is None or layer.kind == "pool"
     kernel = layer.kernel if layer is not None else k
@@ -368,7 +383,6 @@ def offset_strip(view, k: int, ch: int) -> None:
         st.session_state["off_band"] = activations.offset_strip(view, ch, k, kernel, is_max).row0
     st.session_state["_off_band_for"] = owner
     clamp_state("off_band", 0, max(0, H - k), 0)
-    st.subheader("One row of offsets (the paper's Fig. 3, on this image)")
     c1, c2 = st.columns([1, 3])
     row0 = int(c1.number_input(f"First row of the band (0-{max(0, H - k)}; preset: where "
                                "the channel fires most)", 0, max(0, H - k), step=1,

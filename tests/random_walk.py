@@ -102,7 +102,8 @@ GARBAGE = {"page": ["zzz", "", "overview/../x", "%00"], "img": ["nope", "upload"
            "colour": ["rainbow", ""], "oband": ["-1"], "ascale": ["9"],
            "alayer": ["x"], "aout": ["-3"], "arow": ["1e9"], "acol": ["?"], "sat": ["6", "x"],
            "slevel": ["-1"], "srow": ["1e9"], "scol": ["-2"], "asizes": ["open"],
-           "odiffs": ["-1"], "dbg": ["1.0"], "utm_source": ["newsletter"]}
+           "atrace": ["yes"], "ofig3": ["2"], "odiffs": ["-1"], "dbg": ["1.0"],
+           "utm_source": ["newsletter"]}
 
 log = logging.getLogger("random_walk")
 
@@ -664,7 +665,8 @@ ACTIONS = {"switch_page": 3, "upload_image": 2, "choose_image": 2, "switch_model
            "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 1,
            "toggle_section": 0.7}
 # The expanders whose content is drawn only while they are open (their state is in a link).
-SECTIONS = ("arch_sizes_open", "off_diffs_open", "det_bg_open")
+SECTIONS = ("arch_sizes_open", "arch_trace_open", "off_strip_open", "off_diffs_open",
+            "det_bg_open")
 
 
 def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> dict:

@@ -63,7 +63,7 @@ def layer_names(page: Page) -> list[str]:
 def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
     page = new_page(browser, f"{server}/architecture")
     expect(page.locator("h1").first).to_have_text("Architecture")
-    check_figures(page, 4)  # strip, channels, output map, window (the costs: folded)
+    check_figures(page, 2)  # strip, channels (the traced cell and the costs: folded)
     names = layer_names(page)
     assert names[0] == "conv1" and names[-1].endswith("class scores")
     # a click on the fourth layer's column: its channels, larger
@@ -79,7 +79,13 @@ def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
     red = plot(page, "arch_strip").evaluate(
         "gd => gd.layout.shapes.filter(s => s.line && s.line.color === 'red').length")
     assert red == 1
-    # a click on a class score cell other than the picked one: its window on the image
+    # The traced cell, drawn when its expander opens (the link says so): the class maps and
+    # the window; a click on a cell other than the picked one draws that cell's window.
+    page.locator('[data-testid="stExpander"] summary').filter(
+        has_text="Which part of the image").click()
+    check_figures(page, 4)
+    page.wait_for_function("() => location.search.includes('atrace=1')")
+    settle(page)
     row, col = (int(page.get_by_label(re.compile(r"^Row \(0-")).input_value()),
                 int(page.get_by_label(re.compile(r"^Column \(0-")).input_value()))
     want = (0, 1) if (row, col) != (0, 1) else (0, 0)
@@ -95,6 +101,7 @@ def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
     expect(page.locator(".ovf-table")).to_have_count(3)
     check_figures(page, 5)
     page.wait_for_function("() => location.search.includes('asizes=1')")
+    assert "atrace=1" in page.evaluate("() => location.search")
     check_page(page)
     plot(page, "arch_strip").scroll_into_view_if_needed()
     screenshot(page, "layers-1-scene-architecture")
@@ -102,7 +109,9 @@ def test_click_a_layer_and_a_class_cell_on_a_scene(server, browser):
 
 
 def test_click_a_neck_map_and_a_stride_32_cell_with_the_objects_model(server, browser):
-    page = new_page(browser, f"{server}/architecture?img=photo&p={PHOTO['dog.jpg']}&model=objects")
+    # the traced cell's section open from the link
+    page = new_page(browser, f"{server}/architecture?img=photo&p={PHOTO['dog.jpg']}&model=objects"
+                    "&atrace=1")
     expect(page.locator("h1").first).to_have_text("Architecture")
     check_figures(page, 4)
     names = layer_names(page)
@@ -132,6 +141,10 @@ def test_click_a_neck_map_and_a_stride_32_cell_with_the_objects_model(server, br
 def test_offsets_page_draws_one_row_of_offsets(server, browser):
     page = new_page(browser, f"{server}/offsets")
     expect(page.locator("h1").first).to_have_text("Offsets")
+    # folded on arrival, drawn when its expander opens (the link says so)
+    expect(page.locator(".st-key-off_strip")).to_have_count(0)
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="One row of offsets").click()
+    page.wait_for_function("() => location.search.includes('ofig3=1')")
     strip = plot(page, "off_strip")
     strip.scroll_into_view_if_needed()
     names = strip.evaluate("gd => gd._fullData.filter(t => t.type === 'heatmap').map(t => t.name)")

@@ -177,11 +177,12 @@ def test_link_button_and_lesson_views_in_the_browser(browser, server):
 
 
 def test_presenter_mode_keeps_the_folded_tables_and_grids_on_the_screen(browser, server):
-    """The sections drawn only while open (the Architecture page's layer tables, the Offsets
-    page's difference grids), opened by a link in presenter mode at 1280x720: every table and
+    """The sections drawn only while open (the Architecture page's traced cell and layer
+    tables, the Offsets page's Fig. 3 strip and difference grids), opened by a link in presenter mode at 1280x720: every table and
     figure fits the screen's width."""
     ctx, page = screen_page(browser, PROJECTOR)
-    for path, tables, plots in (("architecture?asizes=1", 3, 5), ("offsets?odiffs=1", 0, 7)):
+    for path, tables, plots in (("architecture?asizes=1&atrace=1", 3, 5),
+                                ("offsets?odiffs=1&ofig3=1", 0, 7)):
         page.goto(f"{server}/{path}&present=1&scales=0,1&flips=0")
         settle(page)
         check_page(page)

@@ -404,6 +404,14 @@ def test_architecture_page_shows_inside_the_network():
     assert at.session_state["arch_scale"] == activations.default_scale(c.model) == 2
     want = activations.compute(c.model, c.image, 2, c.knobs.rule)
     figs = page_figures(at)
+    # the traced cell is drawn only while its expander is open
+    assert {"arch_out_click", "arch_trace"}.isdisjoint(figs)
+    assert any('open "Which part of the image does an output cell see?"' in i.value
+               for i in at.info)  # the "What to notice" box says where it is
+    at.session_state["arch_trace_open"] = True
+    ok(at.run())
+    figs = page_figures(at)
+    assert {"arch_out_click", "arch_trace"} <= set(figs)
     meta = figs["arch_strip"]["layout"]["meta"]["layers"]
     assert [m[0] for m in meta] == [lv.name for lv in want.layers]
     assert [m[6] for m in meta] == [list(lv.channels[:4]) for lv in want.layers]
@@ -449,8 +457,9 @@ def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
     from overfeat import activations
 
     at = open_page("offsets")
-    # the differences are drawn only while their expander is open
-    assert {"off_diffs", "off_pooled_diff"}.isdisjoint(page_figures(at))
+    # the strip and the differences are drawn only while their expanders are open
+    assert {"off_strip", "off_diffs", "off_pooled_diff"}.isdisjoint(page_figures(at))
+    at.session_state["off_strip_open"] = True
     at.session_state["off_diffs_open"] = True
     ok(at.run())
     a = ctx(at).analysis()

@@ -528,7 +528,7 @@ def test_architecture_page_shows_inside_the_pyramid():
 
     from overfeat import activations
 
-    at = _open("architecture")
+    at = _open("architecture", atrace="1")  # the traced cell's section open (a link can say so)
     c = ctx(at)
     want = activations.compute(c.model, c.image, at.session_state["arch_scale"], c.knobs.rule)
     names = [m[0] for m in page_figures(at)["arch_strip"]["layout"]["meta"]["layers"]]

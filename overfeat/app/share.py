@@ -135,8 +135,11 @@ PARAMS = (
     Param("arch_row", "arow", "int", 0, BIG),
     Param("arch_col", "acol", "int", 0, BIG),
     # Sections drawn only while open (expanders whose state is a view setting): the
-    # Architecture page's tables, the Offsets page's differences, Detection's background class.
+    # Architecture page's traced cell and tables, the Offsets page's Fig. 3 strip and
+    # differences, Detection's background class.
     Param("arch_sizes_open", "asizes", "flag", default=False),
+    Param("arch_trace_open", "atrace", "flag", default=False),
+    Param("off_strip_open", "ofig3", "flag", default=False),
     Param("off_diffs_open", "odiffs", "flag", default=False),
     Param("det_bg_open", "dbg", "flag", default=False),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
