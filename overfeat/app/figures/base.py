@@ -77,8 +77,44 @@ def fitted_height(bd: Backdrop, width: int, extra: int = 110) -> int:
 # a photo), with a little to spare. Given from the start, the figure is drawn once instead of
 # twice (room); a legend of two rows still grows it.
 LEGEND_ROOM = 52
+# A legend under an image with its x axis at the bottom: the axis's ticks and labels first, then
+# the legend (legend_below). Plotly places a legend in units of the plot's height, so a legend
+# at y = -0.04 sat on the first tick labels ("0", "100") of every such figure (issue 27).
+TICK_ROOM = 40  # px under the plot: pad 8, tick 5, labels at presenter mode's font, a gap
+LEGEND_ROW = 24  # px a row of a horizontal legend takes (12 px text and its symbol)
 HALF = 470  # px: a figure in one of two columns of the 1000 px main column
 FULL = 960  # px: a figure across the main column
+
+
+def legend_rows(fig: go.Figure, width: int) -> int:
+    """How many rows a horizontal legend of fig's entries takes `width` px wide (an entry:
+    its symbol, 40 px, and its name at about 6.5 px a character), packed left to right."""
+    rows, used = 0, width
+    for t in fig.data:
+        if getattr(t, "showlegend", False) is False or not t.name:
+            continue
+        w = 40 + round(6.5 * len(t.name))
+        if used + w > width:
+            rows, used = rows + 1, 0
+        used += w
+    return rows
+
+
+def legend_below(fig: go.Figure, width: int) -> go.Figure:
+    """A horizontal legend under the x axis's labels, not over them: TICK_ROOM px below the
+    plot, in a bottom margin that holds it (LEGEND_ROW px a row, legend_rows at `width` px,
+    the figure's nominal width). Call it after the figure's height and top margin are set (a
+    fitted_height's `extra` holds the title, the labels and one or two legend rows); a figure
+    with no legend entry is left as it is."""
+    rows = legend_rows(fig, width)
+    if not rows:
+        return fig
+    lay = fig.layout
+    b = TICK_ROOM + LEGEND_ROW * rows
+    plot = (lay.height or 450) - (lay.margin.t if lay.margin.t is not None else 100) - b
+    fig.update_layout(margin_b=b, legend=dict(orientation="h", x=0, xanchor="left",
+                                              y=-TICK_ROOM / max(plot, 1), yanchor="top"))
+    return fig
 
 
 # Figure payloads: a float32 turned into JSON prints 17 digits ("0.95876532793045044"); the

@@ -15,8 +15,8 @@ from ...merge import MergeResult, MergeStep
 from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
 from .base import (DEFAULT_MAX_BOXES, FULL, HALF, LEGEND_ROOM, MODEBAR, SCALE_COLORS, Backdrop,
-                   add_image, box_trace, class_color, fitted_height, image_axes, pixels,
-                   rect_path)
+                   add_image, box_trace, class_color, fitted_height, image_axes, legend_below,
+                   legend_rows, pixels, rect_path)
 
 # --- a phone's layout -----------------------------------------------------------------------
 # Project choice (issue 27, a student's phone): on a phone (390 px wide, the page's column
@@ -39,20 +39,6 @@ def wrap_title(title: str, phone: bool) -> tuple[str, int]:
     return "&nbsp;<br>" * (len(lines) - 1) + "<br>".join(lines), len(lines)
 
 
-def legend_rows(fig: go.Figure, width: int = PHONE) -> int:
-    """How many rows a horizontal legend of fig's entries takes `width` px wide (an entry:
-    its symbol, 40 px, and its name at about 6.5 px a character), packed left to right."""
-    rows, used = 0, width
-    for t in fig.data:
-        if getattr(t, "showlegend", False) is False or not t.name:
-            continue
-        w = 40 + round(6.5 * len(t.name))
-        if used + w > width:
-            rows, used = rows + 1, 0
-        used += w
-    return rows
-
-
 def phone_layout(fig: go.Figure, bd: Backdrop, title: str, below: int = 28,
                  left: int = 40) -> None:
     """A figure of the image on a phone: the title wrapped (room above the plot for all its
@@ -63,7 +49,7 @@ def phone_layout(fig: go.Figure, bd: Backdrop, title: str, below: int = 28,
     text, n = wrap_title(title, True)
     top = MODEBAR + TITLE_LINE * n + 8
     image = fitted_height(bd, PHONE - left, extra=0)
-    extra = top + below + 24 * legend_rows(fig) + 6
+    extra = top + below + 24 * legend_rows(fig, PHONE) + 6
     fig.update_layout(title=dict(text=text), margin=dict(t=top, b=0), height=image + extra,
                       meta=dict(fit=True),
                       legend=dict(y=-(below + 4) / image, yanchor="top"))
@@ -234,8 +220,8 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF), 600), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
-    return fig
+                      margin=dict(l=0, r=0, t=40, b=0))
+    return legend_below(fig, HALF)
 
 
 # --- detection, experiments, merge vs NMS, efficiency ----------------------------------------
@@ -296,11 +282,11 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=LEGEND_ROOM),
-                      legend=dict(orientation="h", y=-0.04))
+                      margin=dict(l=0, r=0, t=40, b=0))
     if phone:
         phone_layout(fig, bd, title)
-    return fig
+        return fig
+    return legend_below(fig, FULL)
 
 
 def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tensor, class_names,
@@ -322,5 +308,5 @@ def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tens
                                  name=f"{class_names[c]} ({len(sel)})", hoverinfo="skip"))
     image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
-    return fig
+                      margin=dict(l=0, r=0, t=40, b=0))
+    return legend_below(fig, HALF)

@@ -13,7 +13,7 @@ import torch
 from ...boxes import Detections
 from ...metrics import PRCurve, precision_envelope
 from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_color,
-                   fitted_height, image_axes, rect_path)
+                   fitted_height, image_axes, legend_below, rect_path)
 from .base import MODEBAR
 from .boxes import (MARK_COLORS, MARK_NAMES, PHONE, TITLE_LINE, detection_marks_figure,
                     phone_layout, wrap_title)
@@ -164,7 +164,8 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     image_axes(fig, bd, pad=0.06)  # NMS boxes are not clipped: they may reach outside
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.04))
+                      margin=dict(l=0, r=0, t=40, b=0))
     if phone:
         phone_layout(fig, bd, title)
-    return fig
+        return fig
+    return legend_below(fig, HALF)

@@ -16,7 +16,7 @@ from torch import Tensor
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import (HALF, LEGEND_ROOM, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace,
+from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, legend_below,
                    click_marker, fitted_height, image_axes, room, values)
 
 
@@ -567,6 +567,5 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
                               else min(fitted_height(bd, HALF), 560)), meta=dict(fit=True),
                       # a phone: room for the title's lines under the modebar
                       margin=dict(l=0, r=0, t=MODEBAR + 20 * len(lines) + 10 if phone else 40,
-                                  b=0 if phone else LEGEND_ROOM),
-                      legend=dict(orientation="h", y=-0.05))
-    return fig
+                                  b=0), legend=dict(orientation="h", y=-0.05))
+    return fig if phone else legend_below(fig, HALF)

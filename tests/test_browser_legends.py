@@ -1,0 +1,60 @@
+"""A legend under an image sits under the x axis's labels, not over them (figures.base.
+legend_below): measured in Chromium at 1400x1000, in the drawn figure, on every page that draws
+an image with its axis at the bottom and a legend below it (a traced window, final boxes,
+detections, the methods side by side), on a sample scene and on a photo. Plotly places a legend
+in units of the plot's height: at y = -0.04 it covered the first tick labels ("0", "100") of
+every such figure (issue 27).
+
+Same set-up as the other browser tests (tests/browser_helpers.py, the fixtures of
+tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import check_page, new_page
+
+# Each figure with a legend: its key, the legend's box and the x tick labels (and axis title)
+# drawn inside that box.
+OVERLAPS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const key = ((gd.closest('[class*="st-key-"]') || {className: ''}).className.split(' ')
+               .find(c => c.startsWith('st-key-')) || '?').slice(7);
+  const leg = gd.querySelector('g.legend');
+  if (!leg) return null;
+  const L = leg.getBoundingClientRect();
+  const labels = [...gd.querySelectorAll('g.xtick text, .xtitle')];
+  const under = labels.filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width > 0 && r.left < L.right && r.right > L.left && r.top < L.bottom
+      && r.bottom > L.top;
+  }).map(t => t.textContent);
+  return {key, under, labels: labels.length, legend_top: L.top,
+          labels_bottom: Math.max(...labels.map(t => t.getBoundingClientRect().bottom))};
+}).filter(x => x)"""
+
+PHOTO = "img=photo&p=3&model=objects"
+CASES = [  # (link, the image figures with a legend below that it must show)
+    ("architecture?atrace=1", {"arch_trace"}),
+    ("compare", {"cmp_fig_1", "cmp_fig_2", "cmp_fig_3"}),
+    (f"overview?{PHOTO}", {"overview_boxes"}),
+    (f"detection?{PHOTO}", {"det_fig"}),
+    (f"offsets?{PHOTO}", {"off_level_window"}),
+]
+
+
+@pytest.mark.parametrize("link,keys", CASES, ids=[c[0].split("?")[0] + str(i)
+                                                  for i, c in enumerate(CASES)])
+def test_no_legend_covers_the_x_axis_labels(server, browser, link, keys):
+    page = new_page(browser, f"{server}/{link}")
+    expect(page.locator(".js-plotly-plot").first).to_be_attached()
+    check_page(page)
+    found = {f["key"]: f for f in page.evaluate(OVERLAPS_JS)}
+    assert keys <= set(found), (link, sorted(found))
+    for key in keys:
+        f = found[key]
+        assert f["labels"] > 0, (link, key)  # the axis has labels to cover
+        assert f["under"] == [], (link, key, f)
+        assert f["legend_top"] >= f["labels_bottom"], (link, key, f)
+    page.close()
