@@ -48,7 +48,8 @@ CASES = [  # (link, the image figures with a legend below that it must show)
                                                   for i, c in enumerate(CASES)])
 def test_no_legend_covers_the_x_axis_labels(server, browser, link, keys):
     page = new_page(browser, f"{server}/{link}")
-    expect(page.locator(".js-plotly-plot").first).to_be_attached()
+    for key in keys:  # drawn (a figure far down the page can be drawn after the run's end)
+        expect(page.locator(f".st-key-{key} g.legend")).to_be_attached()
     check_page(page)
     found = {f["key"]: f for f in page.evaluate(OVERLAPS_JS)}
     assert keys <= set(found), (link, sorted(found))
@@ -58,3 +59,36 @@ def test_no_legend_covers_the_x_axis_labels(server, browser, link, keys):
         assert f["under"] == [], (link, key, f)
         assert f["legend_top"] >= f["labels_bottom"], (link, key, f)
     page.close()
+
+
+# The coarse/fine maps stacked on a phone: the upper panel's axis title and the lower panel's
+# title (an annotation) do not overlap (70 px between the panels drew them over each other).
+TITLES_JS = """key => {
+  const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  const boxes = sel => [...gd.querySelectorAll(sel)].map(e => e.getBoundingClientRect())
+    .filter(r => r.width > 0);
+  const axes = boxes('.xtitle, .x2title'), notes = boxes('g.annotation');
+  let hits = 0;
+  for (const a of axes) for (const n of notes)
+    if (a.left < n.right && a.right > n.left && a.top < n.bottom && a.bottom > n.top) hits++;
+  return {axes: axes.length, notes: notes.length, hits};
+}"""
+
+
+def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
+    from browser_helpers import PHONE, settle
+
+    ctx = browser.new_context(**PHONE)
+    page = ctx.new_page()
+    page.js_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))  # type: ignore[attr-defined]
+    page.goto(f"{server}/offsets")
+    settle(page)
+    expect(page.locator(".st-key-off_window g.legend")).to_be_attached()
+    check_page(page)
+    found = {f["key"]: f for f in page.evaluate(OVERLAPS_JS)}
+    f = found["off_window"]
+    assert f["labels"] > 0 and f["under"] == [] and f["legend_top"] >= f["labels_bottom"], f
+    t = page.evaluate(TITLES_JS, "off_click")
+    assert t["axes"] == 2 and t["notes"] >= 2 and t["hits"] == 0, t
+    ctx.close()

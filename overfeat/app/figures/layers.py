@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
 from .base import (FIXED_TEXT, FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, room,
                    values)
-from .maps import PHONE_BAR, PHONE_WIDTH, across_top, own_colour, prob_colour
+from .maps import PHONE_BAR, PHONE_GAP, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
 # 255, the white of the gaps between thumbnails in one image.
@@ -287,14 +287,14 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         lv = acts.layers[i]
         m = float(lv.probs.max()) if lv.probs is not None and lv.probs.size else 0.0
         titles.append(f"stride {lv.stride}: {lv.shape[1]}x{lv.shape[2]} cells, max {m:.3f}")
-    if phone:  # each panel PHONE_WIDTH less the row axis wide, 70 px between two
+    if phone:  # each panel PHONE_WIDTH less the row axis wide, PHONE_GAP px between two
         sizes = [acts.layers[i].probs.shape for i in outs]
         panels = [round((PHONE_WIDTH - 50) * h / max(w, 1)) + 40 for h, w in sizes]
         top = PHONE_BAR + 26
-        height = sum(panels) + 70 * (n - 1) + top
+        height = sum(panels) + PHONE_GAP * (n - 1) + top
         fig = make_subplots(rows=n, cols=1, subplot_titles=titles,
                             row_heights=panels,
-                            vertical_spacing=70 / (height - top) if n > 1 else 0.0)
+                            vertical_spacing=PHONE_GAP / (height - top) if n > 1 else 0.0)
     else:
         fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
     probs = [acts.layers[i].probs for i in outs if acts.layers[i].probs.size]

@@ -93,6 +93,10 @@ def _bar(title: str) -> dict:
 PHONE_WIDTH = 370  # px: the plot's width on a 390 px phone (the page's side padding off)
 PHONE_BAR = 94  # px above the first panel: the modebar, the bar's title, the bar, its ticks
 PHONE_TITLE = 44  # characters of a figure title's line on a phone
+# px between two panels stacked on a phone: the upper one's ticks and labels (pad 8, tick 5,
+# 15 px) and axis title, then the lower one's title; at 70 the axis title and the next title
+# were drawn over each other (the coarse/fine maps at 390x844, issue 27)
+PHONE_GAP = 100
 
 
 def across_top(coloraxis: dict, height: int) -> dict:
@@ -470,12 +474,12 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     titles = [f"coarse {coarse.shape[0]}x{coarse.shape[1]}, stride {s * k} px",
               f"fine {fine.shape[0]}x{fine.shape[1]}, stride {s} px"]
     if phone:
-        # each panel PHONE_WIDTH wide less its axis titles, square pixels; 70 px between the
-        # two for the x axis' title and the next panel's title
+        # each panel PHONE_WIDTH wide less its axis titles, square pixels; PHONE_GAP px between
+        # the two for the upper panel's tick labels and axis title, then the next panel's title
         panel = round((PHONE_WIDTH - 50) * (Hf + 1) / (Wf + 1)) + 45
         top = PHONE_BAR + 26
-        height = 2 * panel + 70 + top
-        fig = make_subplots(rows=2, cols=1, vertical_spacing=70 / (height - top),
+        height = 2 * panel + PHONE_GAP + top
+        fig = make_subplots(rows=2, cols=1, vertical_spacing=PHONE_GAP / (height - top),
                             subplot_titles=titles[::-1])
         at = {"coarse": (2, 1), "fine": (1, 1)}
     else:
@@ -563,9 +567,10 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
     image_axes(fig, bd, pad=0.1)
     lines = textwrap.wrap(title, PHONE_TITLE, break_long_words=False) if phone else [title]
     fig.update_layout(title=dict(text="<br>".join(lines), font=dict(size=13)),
-                      height=(fitted_height(bd, PHONE_WIDTH, 80 + 20 * len(lines)) if phone
+                      # a phone: room for the title's lines under the modebar, and for the
+                      # legend under the x axis's labels (one row more than a desktop's)
+                      height=(fitted_height(bd, PHONE_WIDTH, 110 + 20 * len(lines)) if phone
                               else min(fitted_height(bd, HALF), 560)), meta=dict(fit=True),
-                      # a phone: room for the title's lines under the modebar
                       margin=dict(l=0, r=0, t=MODEBAR + 20 * len(lines) + 10 if phone else 40,
-                                  b=0), legend=dict(orientation="h", y=-0.05))
-    return fig if phone else legend_below(fig, HALF)
+                                  b=0))
+    return legend_below(fig, PHONE_WIDTH if phone else HALF)
