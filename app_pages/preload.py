@@ -21,6 +21,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy  # noqa: F401,E402
+import orjson  # noqa: F401,E402  (plotly.io's JSON engine: every chart Streamlit sends)
 import pandas  # noqa: F401,E402
 import pyarrow.pandas_compat  # noqa: F401,E402  (Streamlit's tables, on their first use)
 import pyarrow.vendored.version  # noqa: F401,E402

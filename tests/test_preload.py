@@ -89,7 +89,7 @@ def test_first_use_of_meta_tensors_and_trace_kinds_imports_nothing_after_the_pre
 # its own thread: a library's first import in one session's thread while another session uses
 # it handed that session a half-made module. CI's load test, three sessions on Greedy vs NMS:
 # "partially initialized module 'torchvision' has no attribute '_is_tracing'" (its NMS).
-SHARED = ("torch", "torchvision", "plotly", "pandas", "pyarrow", "numpy", "PIL")
+SHARED = ("torch", "torchvision", "plotly", "pandas", "pyarrow", "numpy", "PIL", "orjson")
 EVERY_PAGE = """
 import sys
 sys.path.insert(0, "tests")
