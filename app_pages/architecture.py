@@ -11,8 +11,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import (chart, clamp_state, colour_control, compact, context, explain,
-                              from_link, is_phone, notice, row, settings_box, show_code, table,
-                              term)
+                              folded, from_link, is_phone, notice, row, settings_box, show_code,
+                              table, term)
 
 ctx = context()
 REG = " (regressor)"  # how geometry.layer_table(head="both") names the regressor's rows
@@ -141,12 +141,9 @@ def inside() -> None:
           **(PHONE_CHANNELS if phone else {}))
     st.caption(f"Its {len(lv.channels)} {what} with the highest {lv.ranked_by}, best first; "
                "each drawn from its own minimum to its maximum (hover for the values).")
-    with st.expander("Which part of the image does an output cell see? Click a cell of the "
-                     "class map to draw its window on the image", icon=":material/ads_click:",
-                     key=TRACE_OPEN, on_change="rerun") as box:
-        if box.open:
-            trace_section(acts, s)
-
+    folded("Which part of the image does an output cell see? Click a cell of the class map to "
+           "draw its window on the image", TRACE_OPEN, trace_section, acts, s,
+           icon=":material/ads_click:")
 
 
 def strip_notice(acts: activations.Activations) -> list[str]:
@@ -288,11 +285,9 @@ def sizes_and_costs(cfg, meta, pyramid: bool) -> None:
     strides = list(meta.strides) if pyramid else []
     st.header("The layers' sizes and costs")
     metrics_row(cfg, rows, pyramid, window, sides, strides)
-    with st.expander("Tables: map sizes at the six scales for this image, each layer's output "
-                     "size, parameters and multiply-adds, with a chart", key=SIZES_OPEN,
-                     on_change="rerun") as box:
-        if box.open:
-            size_tables(cfg, meta, rows, pyramid, (H, W), window, sides, strides)
+    folded("Tables: map sizes at the six scales for this image, each layer's output size, "
+           "parameters and multiply-adds, with a chart", SIZES_OPEN,
+           size_tables, cfg, meta, rows, pyramid, (H, W), window, sides, strides)
 
 
 def metrics_row(cfg, rows, pyramid: bool, window: int, sides, strides) -> None:

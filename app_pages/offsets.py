@@ -9,7 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import (chart, clamp_state, class_picker, colour_control, compact, context,
-                              explain, from_link, is_phone, notice, settings_box, show_code, term)
+                              explain, folded, from_link, is_phone, notice, settings_box, show_code,
+                              term)
 
 ctx = context()
 
@@ -364,11 +365,9 @@ def offset_strip(view, k: int, ch: int) -> None:
     visit, the strip (Plotly's costliest drawing on the page, ~60 ms alone) and its controls
     were about a sixth of the browser's work of a page switch, below the fold
     (tests/browser_latency.py --pages Offsets, issue 27)."""
-    with st.expander("One row of offsets, the paper's Fig. 3 on this image: what each offset "
-                     "keeps of a row, and the rows interleaved", icon=":material/view_week:",
-                     key=STRIP_OPEN, on_change="rerun") as box:
-        if box.open:
-            strip_section(view, k, ch)
+    folded("One row of offsets, the paper's Fig. 3 on this image: what each offset keeps of a "
+           "row, and the rows interleaved", STRIP_OPEN, strip_section, view, k, ch,
+           icon=":material/view_week:")
 
 
 def strip_section(view, k: int, ch: int) -> None:
@@ -415,10 +414,8 @@ def offset_differences(view, k: int, cls: int, name: str, ch: int) -> None:
     largest difference in words, in an expander drawn only while it is open: the two grids at
     the page's end were about 0.1 s of every page switch (tests/browser_latency.py --pages
     Offsets, issue 27)."""
-    with st.expander(f"How much the offsets differ: |offset (dx, dy) - offset (0,0)| of channel "
-                     f"{ch} and of p({name})", key=DIFFS_OPEN, on_change="rerun") as box:
-        if box.open:
-            difference_grids(view, k, cls, name, ch)
+    folded(f"How much the offsets differ: |offset (dx, dy) - offset (0,0)| of channel {ch} and "
+           f"of p({name})", DIFFS_OPEN, difference_grids, view, k, cls, name, ch)
 
 
 def difference_grids(view, k: int, cls: int, name: str, ch: int) -> None:
