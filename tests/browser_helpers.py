@@ -40,6 +40,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_log_name(module) -> str:
+    """The log of a test module's `server` fixture: one file per module, so that two modules
+    running at once (tests/run.sh runs two pytest workers) never write the same file."""
+    return f"streamlit-{module.__name__.rsplit('.', 1)[-1]}.log"
+
+
 @contextlib.contextmanager
 def streamlit_server(log_name: str, env: dict | None = None):
     """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health

@@ -31,20 +31,32 @@ SLOW_MODULES = ("test_app*", "test_browser*", "test_lesson_pages", "test_bench",
                 "test_load", "test_deploy")
 
 
+# The longest modules (a minute or more each on two cores), run first: tests/run.sh runs two
+# pytest workers that take whole modules in this order (pytest-xdist, --dist loadfile), so a
+# long module started last would leave one worker running it alone at the end.
+LONG_FIRST = ("test_browser_walk", "test_bench", "test_random_walk", "test_browser_lesson",
+              "test_load", "test_browser_models", "test_browser_scales", "test_browser",
+              "test_browser_legends")
+
+
 def pytest_collection_modifyitems(config, items):
     slow = pytest.mark.slow
     for item in items:
         if any(fnmatch.fnmatch(item.path.stem, p) for p in SLOW_MODULES):
             item.add_marker(slow)
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: a module's
+    # tests keep their order, and the other modules theirs
 
 
 # --- browser -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def server():
-    """The app (`streamlit run app.py`) on a free port; yields its URL, stopped at the end."""
-    from browser_helpers import streamlit_server
+def server(request):
+    """The app (`streamlit run app.py`) on a free port; yields its URL, stopped at the end.
+    Its output goes to test-artifacts/streamlit-<module>.log."""
+    from browser_helpers import server_log_name, streamlit_server
 
-    with streamlit_server("streamlit.log") as url:
+    with streamlit_server(server_log_name(request.module)) as url:
         yield url
 
 

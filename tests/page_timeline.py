@@ -1,9 +1,9 @@
 """Where a page switch's time goes, in a real browser: one app server, one headless Chromium page
 at 1400x1000, and for each action a timeline from the click (0 ms) of what the page saw: its
-requests to the server (send), the server's messages (msg: grouped while they come less than
-15 ms apart, with their count and size), the main thread's long tasks (long: > 50 ms, their
-length) and every batch of DOM changes (mut: the width of the page's block, the page's height
-over the window's, then where the changes were, by Streamlit's data-testid, most first).
+requests to the server (send), scripts fetched (js: Streamlit's lazy chunks), the server's
+messages (msg: grouped while they come less than 15 ms apart, with their count and size), the
+main thread's long tasks (long: > 50 ms, their length) and every batch of DOM changes (mut: the
+width of the page's block, the page's height over the window's, then where the changes were, by Streamlit's data-testid, most first).
 
     .venv/bin/python tests/page_timeline.py [--actions Regressor,Merge,presenter,Next:Detection,presenter]
 
@@ -44,6 +44,11 @@ TIMELINE_JS = """(() => {
     window.addEventListener(ev, () => T.ev.push([now(), 'input', ev]), true);
   new PerformanceObserver(l => { for (const e of l.getEntries())
     T.ev.push([e.startTime, 'long', Math.round(e.duration)]); }).observe({type: 'longtask'});
+  // scripts fetched after the first load: Streamlit's lazy chunks (one per element type)
+  new PerformanceObserver(l => { for (const e of l.getEntries())
+    if (e.initiatorType === 'script' || e.name.endsWith('.js'))
+      T.ev.push([e.startTime, 'js', e.name.split('/').pop() + ' ' + Math.round(e.duration) + ' ms '
+                 + Math.round(e.transferSize / 1024) + ' kB']); }).observe({type: 'resource'});
   const where = n => {
     let x = n.nodeType === 1 ? n : n.parentElement;
     while (x && !(x.dataset && x.dataset.testid)) x = x.parentElement;

@@ -11,4 +11,8 @@ if [ ! -x /usr/bin/chromium ] || ! command -v nginx >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium nginx-light >/dev/null
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# Two workers, each taking whole test modules (a module's server and browser are its own): the
+# browser tests wait on the app and the page about a third of their time, so two workers on two
+# cores finish in about two thirds of one worker's time (docs/BENCHMARKS.md, "The test suite's
+# time"). Each test module's app server logs to test-artifacts/streamlit-<module>.log.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@"

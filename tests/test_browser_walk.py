@@ -16,7 +16,9 @@ seeds then). The server and browser fixtures are in tests/conftest.py.
 
 from __future__ import annotations
 
-from browser_helpers import ARTIFACTS
+import sys
+
+from browser_helpers import ARTIFACTS, server_log_name
 from browser_walk import WalkFailure, format_summary, walk
 
 # Chosen for their coverage (see the module docstring): on the app of 2026-12-05, 25 steps of
@@ -30,7 +32,8 @@ def test_random_walk(server, browser):
     for seed in SEEDS:
         try:
             records.append(walk(browser, server, seed, STEPS,
-                                server_log=ARTIFACTS / "streamlit.log", timeout_s=180))
+                                server_log=ARTIFACTS / server_log_name(sys.modules[__name__]),
+                                timeout_s=180))
         except WalkFailure as e:
             raise AssertionError(str(e)) from None
     print(format_summary(records, sum(r.seconds for r in records)))
