@@ -75,6 +75,26 @@ TITLES_JS = """key => {
 }"""
 
 
+# A colour bar across the top (a phone: figures.maps.across_top): its title, its bar and its
+# tick labels drawn apart. With the title above the bar, Plotly placed it by the figure's height
+# and, on the Architecture page's output maps (352 px), drew it 5 px over the bar.
+COLOURBAR_JS = """key => {
+  const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  const box = e => e.getBoundingClientRect();
+  const parts = [['title', gd.querySelector('.colorbar .cbtitle')],
+                 ['bar', gd.querySelector('.colorbar .cbfill')],
+                 ...[...gd.querySelectorAll('.colorbar .cbaxis text')].map(t => ['tick ' + t.textContent, t])]
+    .filter(([, e]) => e && box(e).width > 0);
+  const hits = [];
+  for (let i = 0; i < parts.length; i++) for (let j = i + 1; j < parts.length; j++) {
+    const a = box(parts[i][1]), b = box(parts[j][1]);
+    if (a.left < b.right && a.right > b.left && a.top < b.bottom && a.bottom > b.top)
+      hits.push(parts[i][0] + ' / ' + parts[j][0]);
+  }
+  return {parts: parts.map(p => p[0]), hits};
+}"""
+
+
 def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
     from browser_helpers import PHONE, settle
 
@@ -91,4 +111,14 @@ def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
     assert f["labels"] > 0 and f["under"] == [] and f["legend_top"] >= f["labels_bottom"], f
     t = page.evaluate(TITLES_JS, "off_click")
     assert t["axes"] == 2 and t["notes"] >= 2 and t["hits"] == 0, t
+    for key in ("off_click", "off_pooled"):
+        c = page.evaluate(COLOURBAR_JS, key)
+        assert {"title", "bar"} <= set(c["parts"]) and len(c["parts"]) >= 4 and c["hits"] == [], (key, c)
+    # the Architecture page's output maps (its traced cell's section, opened by the link)
+    page.goto(f"{server}/architecture?atrace=1")
+    settle(page)
+    expect(page.locator(".st-key-arch_out_click .colorbar")).to_be_attached()
+    check_page(page)
+    c = page.evaluate(COLOURBAR_JS, "arch_out_click")
+    assert {"title", "bar"} <= set(c["parts"]) and len(c["parts"]) >= 4 and c["hits"] == [], c
     ctx.close()

@@ -101,12 +101,15 @@ PHONE_GAP = 100
 
 def across_top(coloraxis: dict, height: int) -> dict:
     """A coloraxis (prob_colour, own_colour) with its colour bar laid across the top of a
-    figure `height` px high (a phone's layout): horizontal, its title above it, just under the
-    modebar; the figure's top margin must hold PHONE_BAR px for it. (Placed by y, not by ypad:
-    with a ypad Plotly drew the title over the bar.)"""
+    figure `height` px high (a phone's layout): horizontal, just under the modebar, its tick
+    labels and then its title under it, like an x axis; the figure's top margin must hold
+    PHONE_BAR px for it. (Placed by y, not by ypad: with a ypad Plotly drew the title over the
+    bar. The title goes under the bar: above it, Plotly placed it by the figure's height and drew
+    it over the bar on the shorter figures, 5 px on the Architecture page's 352 px output maps;
+    under it, it sits 4 px below the tick labels at every height; tests/test_browser_legends.py.)"""
     bar = dict(coloraxis.get("colorbar") or {})
     title = dict(bar.get("title") or {})
-    title.update(side="top", font=dict(size=12))
+    title.update(side="bottom", font=dict(size=12))
     bar.update(title=title, orientation="h", x=0.5, xanchor="center", len=1.0, lenmode="fraction",
                yref="container", y=1.0 - MODEBAR / height, yanchor="top", ypad=0, thickness=10,
                tickfont=dict(size=11))
