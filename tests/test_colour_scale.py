@@ -293,13 +293,15 @@ def _panels(fig, width: float) -> list[tuple[float, float, float, float]]:
 
 def _across_the_top(fig, titles: bool = True) -> None:
     """The phone's colour bar: horizontal, over the full width, above the first plot area
-    (and its panel title, if the panels have titles), under the modebar, its title above it."""
+    (and its panel title, if the panels have titles), under the modebar, its title under its
+    tick labels (above the bar, Plotly drew it over the bar on short figures: the drawn figures
+    are measured in tests/test_browser_legends.py)."""
     cb = fig.layout.coloraxis.colorbar
-    assert cb.orientation == "h" and cb.yref == "container" and cb.title.side == "top"
+    assert cb.orientation == "h" and cb.yref == "container" and cb.title.side == "bottom"
     assert cb.len == 1.0 and cb.yanchor == "top"
     top_px = (1 - cb.y) * fig.layout.height
     assert top_px == pytest.approx(figures.MODEBAR, abs=1)
-    # title (12 px), bar, ticks (11 px) under the modebar, then a panel title: all above the
+    # bar, ticks (11 px), title (12 px) under the modebar, then a panel title: all above the
     # first plot area
     assert top_px + 16 + cb.thickness + 16 + (20 if titles else 0) <= fig.layout.margin.t
 
