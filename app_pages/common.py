@@ -368,7 +368,10 @@ def prefetch_merges(ctx: Context) -> bool:
 # While a sample scene is on screen, the other sample scenes are analysed too (with both
 # merges), for the same model and settings: a switch to another sample then finds everything
 # cached (a cold switch is the network at twelve views plus a greedy merge of 1,700 to 2,900
-# raw boxes, about 0.5 to 0.7 s of CPU). So that this never competes with a student's click, a
+# raw boxes, about 0.5 to 0.7 s of CPU). So is the scene the sidebar's "New scene from a seed"
+# shows first (its default kind and seed, last in the queue): choosing that source was a cold
+# analysis of 1.6 to 2.6 s on a 2-core machine (tests/browser_latency.py, round 1), the only
+# scene one click away from a sample. So that this never competes with a student's click, a
 # scene is started only when no script run is in progress and none has ended for
 # GALLERY_IDLE_S, and nothing else is queued; otherwise the job looks again GALLERY_RETRY_S
 # later (a timer, so the worker stays free). One scene per turn, and each (model, settings,
@@ -414,10 +417,21 @@ def _submit_later(fn, delay_s: float = GALLERY_RETRY_S) -> None:
     timer.start()
 
 
+# (kind, seed, index) of the scenes analysed in the background: the samples in their order,
+# then the first scene of the "New scene from a seed" source (the link's defaults, as the
+# sidebar). Last, not first: in the bench's first round the background gets through about one
+# scene before its sample switch, and with the seed scene first that switch was the cold one
+# (0.89-1.55 s against 0.33-0.41 s; the seed source 0.36-0.50 s against 1.36-1.77 s). In a
+# class the server is idle for minutes and all of them are done.
+PREFETCHED_SCENES = (*appstate.GALLERY, (share.BY_KEY["scene_kind"].default,
+                                         share.BY_KEY["scene_seed"].default, 0))
+
+
 def prefetch_gallery(ctx: Context) -> bool:
-    """Queue the analysis of the sample scenes not done yet for ctx's model and settings; False
-    when nothing was queued (not a sample scene, all done, or a job for them is queued)."""
-    keys = {appstate.scene_key(*g): g for g in appstate.GALLERY}
+    """Queue the analysis of the sample scenes (and the seed source's first scene) not done yet
+    for ctx's model and settings; False when nothing was queued (not one of those scenes, all
+    done, or a job for them is queued)."""
+    keys = {appstate.scene_key(*g): g for g in PREFETCHED_SCENES}
     job = (ctx.model_key, ctx.knobs)
     if not PREFETCH_GALLERY or ctx.image_key not in keys:
         return False

@@ -363,7 +363,9 @@ async def one_round(page, rec: Recorder, r: int, size: int, tmp: Path, nav: list
     await rec.time(SAMPLE, SAMPLE_TARGET_S, option.click, caption=f"Image: {label}")
 
     # The cold path: a scene from a seed no round used (the source switch itself shows seed
-    # 0's scene first: timed as its own row, cold in the first round only).
+    # 0's scene first: timed as its own row; the app analyses that scene in the background
+    # after the sample scenes, so it is cold in the first round only, unless the background
+    # got that far).
     if await rec.time("image source: new scene from a seed (Overview; seed 0)",
                       SAMPLE_TARGET_S,
                       lambda: source.get_by_text("New scene from a seed", exact=True).click(),

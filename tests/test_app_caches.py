@@ -231,9 +231,10 @@ def _drain_gallery(deadline_s: float = 300) -> None:
 
 
 def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatch):
-    """On a sample scene, the other samples are analysed and merged in the background
-    (common.prefetch_gallery), but only while no script run is in progress: a switch to another
-    sample then runs neither the network nor a merge."""
+    """On a sample scene, the other samples and the first scene of "New scene from a seed"
+    are analysed and merged in the background (common.prefetch_gallery), but only while no
+    script run is in progress: a switch to another sample, or to the seed source, then runs
+    neither the network nor a merge."""
     import time
 
     from overfeat.multiscale import Analysis
@@ -272,8 +273,9 @@ def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatc
         common.run_ended()
     _drain_gallery()
     shown = share.BY_KEY["gallery"].default  # the first screen's scene
+    seeded = (share.BY_KEY["scene_kind"].default, share.BY_KEY["scene_seed"].default, 0)
     others = [appstate.make_scene(*g)[0].size for i, g in enumerate(appstate.GALLERY)
-              if i != shown]
+              if i != shown] + [appstate.make_scene(*seeded)[0].size]
     assert sorted(analysed) == sorted(others)  # each other sample once, the one shown not again
     assert sorted(merges) == sorted(["literal", "corrected"] * len(others))
     analysed.clear()
@@ -283,6 +285,10 @@ def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatc
     ok(at.run())
     assert ctx(at).image_key == appstate.scene_key(*appstate.GALLERY[other])
     assert analysed == [] and merges == []  # the switch found the analysis and merges cached
+    at.sidebar.radio(key="img_source").set_value("generate")
+    ok(at.run())
+    assert ctx(at).image_key == appstate.scene_key(*seeded)
+    assert analysed == [] and merges == []  # so did the seed source's first scene
     _drain_gallery()
     assert analysed == [] and merges == []  # and nothing is analysed again
 
