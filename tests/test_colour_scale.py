@@ -20,6 +20,7 @@ from overfeat import activations
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
+from overfeat.app.figures.base import drawn_once
 from overfeat.multiscale import Settings, analyze
 from overfeat.predict import load_model
 
@@ -316,6 +317,21 @@ def _same_maps(a_fig, b_fig) -> None:
         za = np.array([[np.nan if v is None else v for v in r] for r in x.z], dtype=float)
         zb = np.array([[np.nan if v is None else v for v in r] for r in y.z], dtype=float)
         assert np.array_equal(za, zb, equal_nan=True)
+
+
+def test_map_panels_without_numbers_draw_no_tick_marks(a, bd):
+    """The Scales and strides panels hide their axes' numbers; the house style's tick marks
+    (drawn outside) went with them, not left as bare marks along each image."""
+    c, _ = strong_and_weak(a)
+    figs = [figures.scale_maps_figure(a, bd, c, clickable=True),
+            figures.scale_maps_figure(a, bd, c, clickable=True, phone=True),
+            figures.level_maps_figure(a, bd, c, 2)]
+    for fig in map(drawn_once, figs):
+        axes = [k for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]
+        assert len(axes) >= 2
+        for k in axes:
+            ax = fig.layout[k]
+            assert ax.showticklabels is False and ax.ticks == "", (k, ax.ticks)
 
 
 def test_scale_maps_on_a_phone_are_one_column_of_full_width_panels(a, bd):

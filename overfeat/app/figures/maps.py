@@ -318,8 +318,11 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
         if pick is not None and pick[0] == v.scale:
             _picked_window(fig, v, pick[1], pick[2], r, c)
         image_axes(fig, bd, r, c)
-        fig.update_xaxes(showticklabels=False, row=r, col=c)
-        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r, col=c)
+        # no labels, and no tick marks (the house style draws them outside): marks without
+        # numbers along each image were clutter
+        fig.update_xaxes(showticklabels=False, ticks="", row=r, col=c)
+        fig.update_yaxes(showticklabels=False, ticks="", scaleanchor=f"x{i + 1 if i else ''}",
+                         row=r, col=c)
     colour = prob_colour(name, lo, hi, stretch)
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
                       margin=room(top, left=5, right=114, phone=phone),
@@ -374,9 +377,9 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
         if pick is not None and pick[0] == v.level:
             _picked_window(fig, v, pick[1], pick[2], r, c)
         image_axes(fig, bd, r, c)
-        fig.update_xaxes(showticklabels=False, row=r, col=c)
-        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=r,
-                         col=c)
+        fig.update_xaxes(showticklabels=False, ticks="", row=r, col=c)  # as scale_maps_figure
+        fig.update_yaxes(showticklabels=False, ticks="", scaleanchor=f"x{i + 1 if i else ''}",
+                         row=r, col=c)
     colour = prob_colour(name, lo, hi, stretch)
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour, height=height,
                       margin=dict(l=0, r=0, t=top, b=0),
