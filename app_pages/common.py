@@ -774,16 +774,21 @@ def table(data, height: int | None = None, thousands: tuple[str, ...] = (), wher
 
 
 def show_code(*objects, label: str = "The package code this page ran") -> None:
-    """The source of the package functions a page ran, in an expander: the code students read
-    is the code that runs. Highlighted only while the expander is open: the browser's syntax
-    highlighting cost about 0.18 s of Chromium CPU on every page switch, open or closed
-    (measured on the Merge page, issue 27); closed, the same code is sent as plain text."""
+    """The source of the package functions a page ran, in an expander drawn only while it is
+    open (folded): the code students read is the code that runs. Highlighted, the code cost
+    about 0.18 s of Chromium CPU on every page switch, open or closed (the Merge page, issue
+    27); sent closed as plain text, its five or six blocks and their captions still cost ~0.1 s
+    of Chromium CPU on an Architecture or Offsets switch (tests/browser_latency.py --pages
+    Architecture,Offsets, three pairs: 0.64 -> 0.54 s and 0.82 -> 0.63 s at the mean)."""
     names = [f"{getattr(inspect.getmodule(o), '__name__', '')}.{o.__qualname__}" for o in objects]
     key = "code_" + hashlib.sha1("|".join(names).encode()).hexdigest()[:10]
-    with st.expander(label, key=key, on_change="rerun") as box:
-        for obj, name in zip(objects, names):
-            st.caption(name.lstrip("."))
-            st.code(inspect.getsource(obj), language="python" if box.open else None)
+    folded(label, key, _code_blocks, objects, names)
+
+
+def _code_blocks(objects, names: list[str]) -> None:
+    for obj, name in zip(objects, names):
+        st.caption(name.lstrip("."))
+        st.code(inspect.getsource(obj), language="python")
 
 
 def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:

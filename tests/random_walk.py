@@ -626,7 +626,13 @@ class AppWalk(RuleBasedStateMachine):
         key = random.Random(r).choice(SECTIONS)
 
         def do(s: Session):
-            s.at.session_state[key] = not s.state(key)
+            k = key
+            if k == CODE:  # this page's "package code" expander (its key hashes the functions)
+                k = next((x for x in sorted(map(str, s.at.session_state))
+                          if x.startswith("code_") and s.state(x) is not None), None)
+                if k is None:
+                    return
+            s.at.session_state[k] = not s.state(k)
             self.run(s)
 
         self.act(who, f"section {key}", do)
@@ -664,9 +670,11 @@ ACTIONS = {"switch_page": 3, "upload_image": 2, "choose_image": 2, "switch_model
            "sidebar_widget": 3, "page_widget": 4, "interrupted_run": 1.5, "open_link": 0.7,
            "open_garbage_link": 0.5, "upload_checkpoint": 0.5, "rerun": 1,
            "toggle_section": 0.7}
-# The expanders whose content is drawn only while they are open (their state is in a link).
+# The expanders whose content is drawn only while they are open (their state is in a link),
+# and every page's "package code" expander (CODE: the current page's code_... key).
+CODE = "code"
 SECTIONS = ("arch_sizes_open", "arch_trace_open", "off_strip_open", "off_diffs_open",
-            "det_bg_open")
+            "det_bg_open", CODE)
 
 
 def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> dict:
