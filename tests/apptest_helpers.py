@@ -243,6 +243,20 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
+def package_code(at: AppTest) -> list[str]:
+    """The functions the page's "The package code this page ran" names: its expander opened
+    (the code is drawn only while open: app_pages/common.show_code), read, and closed again."""
+    keys = [k for k in at.session_state if str(k).startswith("code_")]
+    assert len(keys) == 1, f"one package-code expander expected, found {keys}"
+    at.session_state[keys[0]] = True
+    ok(at.run())
+    (exp,) = [e for e in at.expander if e.label.startswith("The package code")]
+    names = [c.value for c in exp.get("caption")]
+    at.session_state[keys[0]] = False
+    ok(at.run())
+    return names
+
+
 def header(at: AppTest) -> str:
     """The caption app.py puts above every page (model and image)."""
     return at.caption[0].value

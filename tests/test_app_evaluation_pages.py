@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from apptest_helpers import (captions, ctx, figures, metrics, ok, page, start, tables,
-                             traces, xs)
+from apptest_helpers import (captions, ctx, figures, metrics, ok, package_code, page, start,
+                             tables, traces, xs)
 from overfeat import compare, detection, experiments, geometry
 from overfeat.app import state as appstate
 from overfeat.app.figures import MARK_NAMES, map_on_image
@@ -82,7 +82,7 @@ def test_detection_marks_match_the_package(scene_at):
     shown = [t["name"] for t in traces(fig, "scatter") if t.get("showlegend", True) and t.get("name")]
     assert sorted(shown) == sorted({MARK_NAMES[s] for s in r.match.status}
                                    | ({MARK_NAMES["missed"]} if r.match.missed else set()))
-    assert "overfeat.detection.detect" in captions(at)
+    assert "overfeat.detection.detect" in package_code(at)
 
 
 def test_detection_background_map(scene_at):
@@ -151,7 +151,7 @@ def test_compare_counts_equal_the_package(scene_at):
     iou = box_iou(b.boxes, b.boxes).fill_diagonal_(0)
     same = b.labels[:, None] == b.labels[None, :]
     assert float(iou[same].max()) <= 0.3 + 1e-6  # (the diagonal, zeroed, is always there)
-    assert "overfeat.compare.nms_boxes" in captions(at)
+    assert "overfeat.compare.nms_boxes" in package_code(at)
 
     # Only the boxes of support >= 30 (summed class probability of their raw boxes) counted
     # and drawn.
@@ -261,4 +261,4 @@ def test_efficiency_counts_and_timing():
         rows[0]["crop / dense"], abs=0.06)
     assert float(m["measured speedup"].rstrip("x")) > 0
     assert f"{rows[0]['windows']} windows at scale 1" in captions(at)
-    assert "overfeat.bench.dense_vs_crop" in captions(at)
+    assert "overfeat.bench.dense_vs_crop" in package_code(at)
