@@ -141,7 +141,9 @@ def go(page: Page, name: str) -> None:
 
 
 def check_page(page: Page) -> None:
-    """No exception, no error box, no JavaScript error (page.js_errors)."""
+    """No exception, no error box, no JavaScript error (page.js_errors), and no "Page not
+    found" dialog (a test that opened a path the app has not: the Overview is "/")."""
+    assert page.get_by_text("Page not found", exact=True).count() == 0, "Page not found"
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     assert page.js_errors == []  # type: ignore[attr-defined]
