@@ -40,10 +40,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_log_name(module) -> str:
-    """The log of a test module's `server` fixture: one file per module, so that two modules
-    running at once (tests/run.sh runs two pytest workers) never write the same file."""
-    return f"streamlit-{module.__name__.rsplit('.', 1)[-1]}.log"
+def server_log_name(module: str) -> str:
+    """The log of a test module's `server` fixture (module: its __name__): one file per module,
+    so that two modules running at once (tests/run.sh runs two pytest workers) never write the
+    same file."""
+    return f"streamlit-{module.rsplit('.', 1)[-1]}.log"
 
 
 @contextlib.contextmanager

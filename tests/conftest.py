@@ -56,7 +56,7 @@ def server(request):
     Its output goes to test-artifacts/streamlit-<module>.log."""
     from browser_helpers import server_log_name, streamlit_server
 
-    with streamlit_server(server_log_name(request.module)) as url:
+    with streamlit_server(server_log_name(request.module.__name__)) as url:
         yield url
 
 

@@ -3,7 +3,8 @@ at 1400x1000, and for each action a timeline from the click (0 ms) of what the p
 requests to the server (send), scripts fetched (js: Streamlit's lazy chunks), the server's
 messages (msg: grouped while they come less than 15 ms apart, with their count and size), the
 main thread's long tasks (long: > 50 ms, their length) and every batch of DOM changes (mut: the
-width of the page's block, the page's height over the window's, then where the changes were, by Streamlit's data-testid, most first).
+width of the page's block, the page's height over the window's, then where the changes were, by
+Streamlit's data-testid, most first).
 
     .venv/bin/python tests/page_timeline.py [--actions Regressor,Merge,presenter,Next:Detection,presenter]
 

@@ -84,7 +84,8 @@ COLOURBAR_JS = """key => {
   const box = e => e.getBoundingClientRect();
   const parts = [['title', gd.querySelector('.colorbar .cbtitle')],
                  ['bar', gd.querySelector('.colorbar .cbfill')],
-                 ...[...gd.querySelectorAll('.colorbar .cbaxis text')].map(t => ['tick ' + t.textContent, t])]
+                 ...[...gd.querySelectorAll('.colorbar .cbaxis text')]
+                   .map(t => ['tick ' + t.textContent, t])]
     .filter(([, e]) => e && box(e).width > 0);
   const hits = [];
   for (let i = 0; i < parts.length; i++) for (let j = i + 1; j < parts.length; j++) {
@@ -113,13 +114,18 @@ def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
     t = page.evaluate(TITLES_JS, "off_click")
     assert t["axes"] == 2 and t["notes"] >= 2 and t["hits"] == 0, t
     for key in ("off_click", "off_pooled"):
-        c = page.evaluate(COLOURBAR_JS, key)
-        assert {"title", "bar"} <= set(c["parts"]) and len(c["parts"]) >= 4 and c["hits"] == [], (key, c)
+        _colour_bar_apart(page, key)
     # the Architecture page's output maps (its traced cell's section, opened by the link)
     page.goto(f"{server}/architecture?atrace=1")
     settle(page)
     expect(page.locator(".st-key-arch_out_click .colorbar")).to_be_attached()
     check_page(page)
-    c = page.evaluate(COLOURBAR_JS, "arch_out_click")
-    assert {"title", "bar"} <= set(c["parts"]) and len(c["parts"]) >= 4 and c["hits"] == [], c
+    _colour_bar_apart(page, "arch_out_click")
     ctx.close()
+
+
+def _colour_bar_apart(page, key: str) -> None:
+    """The figure's colour bar has a title, a bar and tick labels, none over another."""
+    c = page.evaluate(COLOURBAR_JS, key)
+    assert {"title", "bar"} <= set(c["parts"]) and len(c["parts"]) >= 4, (key, c)
+    assert c["hits"] == [], (key, c)

@@ -7,7 +7,6 @@ label of a run the server no longer knows (tests/test_app_robust.py explains the
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -34,6 +33,6 @@ def test_three_photos_in_a_row_on_the_scales_page(server, browser):
     expect(page.locator("h1").first).to_have_text("Offsets")
     settle(page)
     check_page(page)
-    log = (ARTIFACTS / server_log_name(sys.modules[__name__])).read_text()
+    log = (ARTIFACTS / server_log_name(__name__)).read_text()
     assert "Traceback" not in log, log[-3000:]
     page.close()

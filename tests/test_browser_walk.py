@@ -16,8 +16,6 @@ seeds then). The server and browser fixtures are in tests/conftest.py.
 
 from __future__ import annotations
 
-import sys
-
 from browser_helpers import ARTIFACTS, server_log_name
 from browser_walk import WalkFailure, format_summary, walk
 
@@ -32,7 +30,7 @@ def test_random_walk(server, browser):
     for seed in SEEDS:
         try:
             records.append(walk(browser, server, seed, STEPS,
-                                server_log=ARTIFACTS / server_log_name(sys.modules[__name__]),
+                                server_log=ARTIFACTS / server_log_name(__name__),
                                 timeout_s=180))
         except WalkFailure as e:
             raise AssertionError(str(e)) from None
