@@ -657,15 +657,17 @@ def settings_box(label: str):
     return st.expander(label, icon=":material/tune:") if compact() else st.container()
 
 
-def folded(label: str, key: str, draw, *args, icon: str | None = None) -> None:
+def folded(label: str, key: str, draw, *args, icon: str | None = None):
     """A section drawn only while it is open: an expander with a key whose content, draw(*args),
     the page builds only while it is open (box.open; opening or closing it reruns the page).
     Below the fold, secondary figures and tables drawn on every visit cost the browser ~0.05-0.1
     s of each page switch (issue 27). The key's state is a view setting: the link carries it
-    (overfeat.app.share), so a teacher's link opens the section."""
+    (overfeat.app.share), so a teacher's link opens the section. Returns what draw returned,
+    None while closed. In a `with st.sidebar:` block it folds in the sidebar."""
     with st.expander(label, key=key, icon=icon, on_change="rerun") as box:
         if box.open:
-            draw(*args)
+            return draw(*args)
+    return None
 
 
 def term(name: str) -> str:

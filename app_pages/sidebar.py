@@ -384,12 +384,14 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
     fine = c2.checkbox("Offsets", key="fine",
                        help=common.term("offset") + " " + common.term("fine map")
                        + " (paper §3.3, Fig. 3)")
-    if presenter:
-        top_k, min_score, score = ss["top_k"], ss["min_score"], ss["score"]
-        t_lit, t_cor, by_class = ss["t_literal"], ss["t_corrected"], ss["by_class"]
-        average = ss["average"]
-    else:
-        top_k, min_score, score, t_lit, t_cor, by_class, average = merge_knobs_ui()
+    kept = (ss["top_k"], ss["min_score"], ss["score"], ss["t_literal"], ss["t_corrected"],
+            ss["by_class"], ss["average"])
+    if not presenter:
+        # folded: its seven widgets are drawn only while it is open; closed, they keep their
+        # values (app.py writes every kept key back), named in the label
+        with sb:
+            kept = common.folded(merge_knobs_label(*kept), KNOBS_OPEN, merge_knobs_ui) or kept
+    top_k, min_score, score, t_lit, t_cor, by_class, average = kept
     if not scales:
         sb.warning("Choose at least one scale: using all six meanwhile.")
         scales = list(ALL_SCALES)
@@ -399,8 +401,25 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
                           average=average)
 
 
+# The window filter and merge knobs fold into one sidebar section, closed by default: the
+# sidebar is drawn again on every page switch, and these seven widgets (two sliders, two radios,
+# two number inputs, a checkbox) were a third of the browser's work on a switch to a page
+# without figures (Glossary: 0.39-0.42 s of Chromium CPU with them drawn, 0.24-0.31 s without;
+# Offsets 0.84-0.97 -> 0.60-0.66 s; tests/browser_latency.py, two pairs, issue 27). Opening the
+# section is one click; its label keeps the current values in sight.
+KNOBS_OPEN = "knobs_open"
+
+
+def merge_knobs_label(top_k: int, min_score: float, score: str, t_lit: float, t_cor: float,
+                      by_class: bool, average: str) -> str:
+    """The folded knobs' label: what they are set to, in a line of the sidebar."""
+    t = t_lit if score == "literal" else t_cor
+    return (f"Windows and merge (top-{int(top_k)} classes, p ≥ {float(min_score):.2f}, "
+            f"{score} t = {float(t):g}, {average}{'' if by_class else ', across classes'})")
+
+
 def merge_knobs_ui():
-    sb = st.sidebar
+    sb = st  # inside the sidebar's folded section (knobs_ui)
     top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
                       help=common.term("top-k") + " Merge step (a): per scale, the boxes of "
                            "these classes enter the merge.")

@@ -78,6 +78,8 @@ def start(data: bytes | None = SAMPLE, name: str = SAMPLE_NAME, mime: str = "ima
     p >= 0.5 and top-5): the drawn sample picture is no pictogram, so only then does every
     window give a box, hundreds of them for the Regressor and Merge tests."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if all_windows:  # the sidebar's window and merge knobs are folded: open them first
+        at.session_state["knobs_open"] = True
     ok(at.run())
     if all_windows:
         at.sidebar.slider(key="min_score").set_value(0.0)
@@ -85,6 +87,13 @@ def start(data: bytes | None = SAMPLE, name: str = SAMPLE_NAME, mime: str = "ima
     if data is not None:
         at.file_uploader(key="img").set_value((name, data, mime)).run()
     return at
+
+
+def open_knobs(at: AppTest) -> AppTest:
+    """The sidebar's folded window and merge knobs opened (app_pages/sidebar.merge_knobs_ui),
+    as a user clicks their section open."""
+    at.session_state["knobs_open"] = True
+    return ok(at.run())
 
 
 def open_link(params: dict[str, str]) -> AppTest:

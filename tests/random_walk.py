@@ -674,7 +674,7 @@ ACTIONS = {"switch_page": 3, "upload_image": 2, "choose_image": 2, "switch_model
 # and every page's "package code" expander (CODE: the current page's code_... key).
 CODE = "code"
 SECTIONS = ("arch_sizes_open", "arch_trace_open", "off_strip_open", "off_diffs_open",
-            "det_bg_open", CODE)
+            "det_bg_open", "knobs_open", CODE)
 
 
 def walk(seed: int, steps: int, per_example: int = 60, shrink: bool = False) -> dict:

@@ -270,7 +270,7 @@ def test_the_job_callback_stops_the_run_when_asked():
 
 # --- presenter mode and shareable links ---------------------------------------------------
 def test_presenter_mode_enlarges_text_and_hides_controls_keeping_their_values():
-    at = ok(open_link({**CHEAP, "topk": "3", "score": "literal"}))
+    at = ok(open_link({**CHEAP, "topk": "3", "score": "literal", "knobs": "1"}))
     assert at.slider(key="top_k").value == 3
 
     def css() -> str:
@@ -290,6 +290,45 @@ def test_presenter_mode_enlarges_text_and_hides_controls_keeping_their_values():
     at.toggle(key="presenter").set_value(False)
     ok(at.run())
     assert at.slider(key="top_k").value == 3 and "font-size: 21px" not in css()
+
+
+KNOB_KEYS = {"top_k", "min_score", "score", "t_literal", "t_corrected", "by_class", "average"}
+
+
+def sidebar_widget_keys(at: AppTest) -> set:
+    return {w.key for kind in ("slider", "radio", "number_input", "checkbox")
+            for w in at.sidebar.get(kind)}
+
+
+def test_the_window_and_merge_knobs_fold_and_keep_their_values():
+    """Closed by default (seven widgets fewer on every page switch), the section's label names
+    the values; opened, the seven widgets; closed again or on another page, their values stay
+    the analysis's, and a link carries the section open."""
+    at = ok(open_link(CHEAP))
+    (box,) = [e for e in at.sidebar.expander if e.label.startswith("Windows and merge")]
+    assert box.label == ("Windows and merge (top-5 classes, p ≥ 0.50, corrected t = -0.3, "
+                         "weighted)")
+    assert not sidebar_widget_keys(at) & KNOB_KEYS
+    at.session_state["knobs_open"] = True
+    ok(at.run())
+    assert KNOB_KEYS <= sidebar_widget_keys(at)
+    at.slider(key="top_k").set_value(2)
+    at.radio(key="score").set_value("literal")
+    at.checkbox(key="by_class").set_value(False)
+    ok(at.run())
+    (box,) = [e for e in at.sidebar.expander if e.label.startswith("Windows and merge")]
+    assert box.label == ("Windows and merge (top-2 classes, p ≥ 0.50, literal t = 50, weighted, "
+                         "across classes)")
+    assert KNOB_KEYS <= sidebar_widget_keys(at)  # still open after its label changed
+    assert qp(at)["knobs"] == "1" and qp(at)["topk"] == "2"
+    at.session_state["knobs_open"] = False
+    ok(at.run())
+    assert not sidebar_widget_keys(at) & KNOB_KEYS
+    ok(at.switch_page("app_pages/merge.py").run())
+    k = ctx(at).knobs
+    assert (k.top_k, k.score, k.by_class) == (2, "literal", False)
+    again = ok(open_link({**qp(at), "knobs": "1"}))
+    assert again.slider(key="top_k").value == 2 and again.radio(key="score").value == "literal"
 
 
 def test_presenter_mode_keeps_an_uploaded_image():
@@ -330,7 +369,7 @@ def test_presenter_mode_keeps_an_uploaded_image():
 
 
 def test_a_shared_link_reopens_the_same_view():
-    at = ok(open_link(CHEAP))
+    at = ok(open_link({**CHEAP, "knobs": "1"}))
     at.selectbox(key="gallery").set_value(4)
     at.slider(key="top_k").set_value(2)
     at.radio(key="score").set_value("literal")

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import (APP, CHEAP, SAMPLE_NAME, TIMEOUT, ctx, encode, figures, ok, open_link,
-                             page, pictures, sample_image, start, tables, traces)
+from apptest_helpers import (APP, CHEAP, SAMPLE_NAME, TIMEOUT, ctx, encode, figures, ok, open_knobs,
+                             open_link, page, pictures, sample_image, start, tables, traces)
 from overfeat import detection
 from overfeat.app import share
 from overfeat.app import state as appstate
@@ -167,7 +167,7 @@ def test_detection_has_one_window_threshold_and_a_final_confidence():
     assert r.match.tp == everything.match.tp  # ...and no found object on this scene
     table = tables(at)[0]
     assert list(table.columns[:5]) == ["rank", "class", "confidence", "windows", "mean p"]
-    ok(at.sidebar.slider(key="min_score").set_value(0.3).run())
+    ok(open_knobs(at).sidebar.slider(key="min_score").set_value(0.3).run())
     assert ctx(at).knobs.min_score == 0.3  # the sidebar's value is the page's
 
 

@@ -21,7 +21,7 @@ from overfeat.app import state as appstate
 
 # The view a teacher shares: Scales page, gallery scene 5, scales 1 and 3, no flips, no
 # offsets, top-2 classes, the literal match score.
-LINK = "scales?img=gallery&g=4&scales=0,2&flips=0&fine=0&topk=2&score=literal"
+LINK = "scales?img=gallery&g=4&scales=0,2&flips=0&fine=0&topk=2&score=literal&knobs=1"
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_a_shared_link_opens_the_same_view(server, browser):
 
 def test_presenter_mode_enlarges_the_text_and_hides_controls(server, browser):
     url, _ = server
-    page = new_page(browser, f"{url}/?g=3&scales=0,1&flips=0")
+    page = new_page(browser, f"{url}/?g=3&scales=0,1&flips=0&knobs=1")
     size = lambda: page.evaluate("getComputedStyle(document.documentElement).fontSize")  # noqa: E731
     assert size() == "16px"
     assert sidebar(page).get_by_text("top-k classes per scale").count() == 1

@@ -12,7 +12,8 @@ import random
 import numpy as np
 import pytest
 
-from apptest_helpers import captions, ctx, figures, ok, page, start, tables, traces
+from apptest_helpers import (captions, ctx, figures, ok, open_knobs, page, start, tables,
+                             traces)
 from overfeat import evaluate, metrics
 from overfeat.app import figures as figs
 from overfeat.app import state as appstate
@@ -268,7 +269,7 @@ def test_other_settings_are_named_and_the_numbers_follow():
     ok(at.sidebar.radio(key="img_source").set_value("generate").run())
     at.sidebar.radio(key="scene_kind").set_value("loc")
     ok(at.sidebar.number_input(key="scene_seed").set_value(5).run())
-    ok(at.sidebar.slider(key="min_score").set_value(0.3).run())
+    ok(open_knobs(at).sidebar.slider(key="min_score").set_value(0.3).run())
     at = ok(page(at, "detection"))
     c = ctx(at)
     assert c.knobs.min_score == 0.3

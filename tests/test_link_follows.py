@@ -61,10 +61,12 @@ def query(at) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [p for p in PAGES])
 def test_each_linked_widget_writes_the_url_at_once(name):
-    at = open_link({**CHEAP, "page": name})
+    # The sidebar's knobs once (on the Overview, their folded section opened by the link),
+    # each page's own controls on that page.
+    link = {**CHEAP, "page": name, **({"knobs": "1"} if name == "overview" else {})}
+    at = open_link(link)
     keys = {p.key: p for p in share.LINKED}
     checked, unlinked = [], []
-    # The sidebar's knobs once (on the Overview), each page's own controls on that page.
     roots = ("main", "sidebar") if name == "overview" else ("main",)
     for root, w in [(r, x) for r in roots for x in getattr(at, r) if isinstance(x, KINDS)]:
         key = getattr(w, "key", None)
@@ -73,7 +75,7 @@ def test_each_linked_widget_writes_the_url_at_once(name):
         if key not in keys:
             unlinked.append(key)
             continue
-        fresh = open_link({**CHEAP, "page": name})
+        fresh = open_link(link)
         target = next((x for x in getattr(fresh, root) if getattr(x, "key", None) == key), None)
         if target is None or not change(target, keys[key]):
             continue
@@ -87,6 +89,8 @@ def test_each_linked_widget_writes_the_url_at_once(name):
         assert again.session_state[key] == value, (key, value, again.session_state[key])
         checked.append(key)
     assert not unlinked, f"page controls no link carries on {name}: {unlinked}"
+    if name == "overview":  # the folded knobs were there to change
+        assert {"top_k", "min_score", "score", "t_corrected", "average"} <= set(checked), checked
     assert checked or name in QUIET, f"no linked widget found on {name}"
 
 

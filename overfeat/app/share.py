@@ -142,6 +142,8 @@ PARAMS = (
     Param("off_strip_open", "ofig3", "flag", default=False),
     Param("off_diffs_open", "odiffs", "flag", default=False),
     Param("det_bg_open", "dbg", "flag", default=False),
+    # The sidebar's window filter and merge knobs (folded: app_pages/sidebar.merge_knobs_ui).
+    Param("knobs_open", "knobs", "flag", default=False),
     Param("reg_scales", "rscales", "ints", 0, N_SCALES - 1),
     Param("reg_offsets", "roffs", "ints", -1, 8),  # -1: offsets off (the fine stride)
     Param("reg_classes", "rcls", "ints", 0, 999),
