@@ -7,6 +7,7 @@ pixel coordinates, so boxes and windows are plotted in original pixels.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from _plotly_utils.basevalidators import ColorscaleValidator
+from plotly.subplots import make_subplots
 from PIL import Image
 from torch import Tensor
 
@@ -336,7 +339,10 @@ def _plain_figure(fig: go.Figure) -> dict:
     template."""
     fig.layout.template = None
     # (per part: the whole figure's to_plotly_json writes numpy arrays as base64 already)
-    return {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
+    lay = fig.layout.to_plotly_json()
+    if lay.get("template", 0) is None:  # a figure not validated (Canvas) keeps it as a null
+        del lay["template"]
+    return {"data": [t.to_plotly_json() for t in fig.data], "layout": lay}
 
 
 def drawn_once(fig: go.Figure) -> go.Figure:
@@ -399,3 +405,153 @@ def _themed(d: dict) -> go.Figure:
 # kaleido on the server).
 PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": True,
                  "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "overfeat"}}
+
+
+# --- a figure built as plain dicts ------------------------------------------------------------
+# plotly.py's objects parse, look up and validate every property on every call: the Scales
+# page's six map panels took ~95 ms to build (make_subplots alone ~60 ms, each update_xaxes(row=,
+# col=) a few ms), the Offsets page's three figures ~100 ms, on every first visit of an image
+# (every upload), with the browser waiting for the run (issue 27). A Canvas takes the same
+# calls (add_trace, update_xaxes, update_yaxes, update_layout, add_annotation,
+# update_annotations) and writes plain dicts; the subplot grid's layout is built by
+# make_subplots once per shape and reused. CANVAS_REFERENCE (tests) sends every call through
+# plotly.py's own objects instead: the reference the fast figure must equal.
+CANVAS_REFERENCE = False
+_COLORSCALE = ColorscaleValidator("colorscale", "layout.coloraxis")
+_FLAT = {"plot_bgcolor", "paper_bgcolor"}  # property names with an underscore (no magic)
+_OPAQUE = {"meta"}  # free-form values: set whole, never merged or expanded
+
+
+def _expand(props: dict) -> dict:
+    """plotly.py's magic underscores: {"title_text": t} -> {"title": {"text": t}} (None kept:
+    it unsets)."""
+    out: dict = {}
+    for k, v in props.items():
+        if "_" in k and k not in _FLAT:
+            head, rest = k.split("_", 1)
+            _combine(out, {head: _expand({rest: v})})
+        else:
+            _combine(out, {k: _expand(v) if isinstance(v, dict) and k not in _OPAQUE else v})
+    return out
+
+
+def _combine(a: dict, b: dict) -> None:
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict) and k not in _OPAQUE:
+            _combine(a[k], v)
+        else:
+            a[k] = v
+
+
+def _merge(props: dict, patch: dict) -> None:
+    """plotly.py's update: nested dicts merge, None unsets, anything else replaces."""
+    for k, v in patch.items():
+        if v is None:
+            props.pop(k, None)
+        elif isinstance(v, dict) and k not in _OPAQUE:
+            if not isinstance(props.get(k), dict):
+                props[k] = {}
+            _merge(props[k], v)
+        else:
+            props[k] = copy.deepcopy(v) if isinstance(v, (dict, list)) else v
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(rows: int, cols: int, n_titles: int, spacing: tuple) -> tuple[dict, tuple]:
+    """make_subplots' layout (no template) for this shape, its titles "\x00i", and each cell's
+    SubplotRef: built once per shape (~60 ms for six panels)."""
+    fig = make_subplots(rows=rows, cols=cols, **dict(spacing),
+                        subplot_titles=[f"\x00{i}" for i in range(n_titles)] or None)
+    fig.layout.template = None
+    return fig.layout.to_plotly_json(), tuple(tuple(c[0] if c else None for c in r)
+                                              for r in fig._grid_ref)
+
+
+class Canvas:
+    """A figure under construction: make_subplots(rows, cols, subplot_titles, spacing) or, with
+    no argument, a plain go.Figure(); .figure() is the go.Figure (not validated again: the
+    traces are plotly.py objects, validated when made, and the layout's values are the
+    builder's own, as the reference test checks)."""
+
+    def __init__(self, rows: int | None = None, cols: int | None = None, subplot_titles=None,
+                 **spacing):
+        self._grid = rows is not None or cols is not None or bool(subplot_titles or spacing)
+        rows, cols = rows or 1, cols or 1
+        if CANVAS_REFERENCE:
+            self._fig = (make_subplots(rows=rows, cols=cols, subplot_titles=subplot_titles,
+                                       **spacing) if self._grid else go.Figure())
+            return
+        self._fig = None
+        self.data: list[dict] = []
+        if self._grid:
+            titles = list(subplot_titles or [])
+            lay, self._refs = _grid(rows, cols, len(titles), tuple(sorted(spacing.items())))
+            self.layout = copy.deepcopy(lay)
+            for a in self.layout.get("annotations", []):
+                if str(a.get("text", "")).startswith("\x00"):
+                    a["text"] = titles[int(a["text"][1:])]
+        else:
+            self.layout = {}
+
+    def add_trace(self, trace, row: int | None = None, col: int | None = None) -> None:
+        if self._fig is not None:
+            self._fig.add_trace(trace, row=row, col=col)
+            return
+        d = trace.to_plotly_json() if hasattr(trace, "to_plotly_json") else dict(trace)
+        if row is not None:
+            d.update(self._refs[row - 1][col - 1].trace_kwargs)
+        self.data.append(d)
+
+    def _axes(self, kind: int, row, col) -> list[str]:
+        if row is not None:
+            return [self._refs[row - 1][col - 1].layout_keys[kind]]
+        name = ("xaxis", "yaxis")[kind]
+        pat = re.compile(rf"^{name}\d*$")
+        return sorted({k for k in self.layout if pat.match(k)} | {name})
+
+    def _update_axes(self, kind: int, patch, row, col, kw) -> None:
+        if self._fig is not None:
+            (self._fig.update_xaxes, self._fig.update_yaxes)[kind](patch, row=row, col=col, **kw)
+            return
+        props = _expand({**(patch or {}), **kw})
+        for k in self._axes(kind, row, col):
+            _merge(self.layout.setdefault(k, {}), props)
+
+    def update_xaxes(self, patch: dict | None = None, row: int | None = None,
+                     col: int | None = None, **kw) -> None:
+        self._update_axes(0, patch, row, col, kw)
+
+    def update_yaxes(self, patch: dict | None = None, row: int | None = None,
+                     col: int | None = None, **kw) -> None:
+        self._update_axes(1, patch, row, col, kw)
+
+    def update_layout(self, patch: dict | None = None, **kw) -> None:
+        if self._fig is not None:
+            self._fig.update_layout(patch, **kw)
+            return
+        _merge(self.layout, _expand({**(patch or {}), **kw}))
+
+    def add_annotation(self, **kw) -> None:
+        if self._fig is not None:
+            self._fig.add_annotation(**kw)
+            return
+        self.layout.setdefault("annotations", []).append(_expand(kw))
+
+    def update_annotations(self, **kw) -> None:
+        if self._fig is not None:
+            self._fig.update_annotations(**kw)
+            return
+        for a in self.layout.get("annotations", []):
+            _merge(a, _expand(kw))
+
+    def figure(self) -> go.Figure:
+        if self._fig is not None:
+            return self._fig
+        for k, v in self.layout.items():  # a named colour scale as plotly.py writes it out
+            if k.startswith("coloraxis") and isinstance(v.get("colorscale"), str):
+                v["colorscale"] = _COLORSCALE.validate_coerce(v["colorscale"])
+        fig = go.Figure({"data": self.data, "layout": self.layout}, _validate=False)
+        fig.layout._validate = True  # as _themed: no plotly.py default template
+        fig.layout.template = None
+        fig.layout._validate = False
+        return fig

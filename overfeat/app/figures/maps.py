@@ -10,13 +10,12 @@ import textwrap
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from torch import Tensor
 
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, add_image, box_trace, legend_below,
+from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, Canvas, add_image, box_trace, legend_below,
                    click_marker, fitted_height, image_axes, room, values)
 
 
@@ -294,11 +293,9 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
     titles = [_map_title(v, cls, pyramid) for v in views]
     top = PHONE_BAR + 26 if phone else 40
     height = round(panel * bd.height / bd.width + 40) * rows + top
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or None,
-                        horizontal_spacing=0.03,
-                        # a phone's column of panels: 40 px between two (the next one's title)
-                        vertical_spacing=(40 / max(1, height - top) if phone and rows > 1
-                                          else 0.08))
+    fig = Canvas(rows=rows, cols=cols, subplot_titles=titles or None, horizontal_spacing=0.03,
+                 # a phone's column of panels: 40 px between two (the next one's title)
+                 vertical_spacing=(40 / max(1, height - top) if phone and rows > 1 else 0.08))
     lo, hi = map_range([v.fine[cls] for v in views])
     name = analysis.class_names[cls]
     for i, v in enumerate(views):
@@ -330,7 +327,7 @@ def scale_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, flip: bool = F
                                 columns=cols),
                       clickmode="event+select" if clickable else None,
                       dragmode=False if clickable else None)
-    return fig
+    return fig.figure()
 
 
 def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, flip: bool = False,
@@ -354,13 +351,12 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
     if phone:  # one panel a row, 40 px between two for the next one's title
         top = PHONE_BAR + 26
         height = round(PHONE_WIDTH * bd.height / bd.width + 40) * n - 40 + top
-        fig = make_subplots(rows=n, cols=1, subplot_titles=titles or None,
-                            vertical_spacing=40 / max(1, height - top) if n > 1 else 0.0)
+        fig = Canvas(rows=n, cols=1, subplot_titles=titles or None,
+                     vertical_spacing=40 / max(1, height - top) if n > 1 else 0.0)
     else:
         top = MODEBAR + 30  # the titles under the modebar (top right), not behind it
         height = round((900 / n) * bd.height / bd.width) + 100
-        fig = make_subplots(rows=1, cols=n, subplot_titles=titles or None,
-                            horizontal_spacing=0.02)
+        fig = Canvas(rows=1, cols=n, subplot_titles=titles or None, horizontal_spacing=0.02)
     lo, hi = map_range([v.fine[cls] for v in views])
     for i, v in enumerate(views):
         r, c = (i + 1, 1) if phone else (1, i + 1)
@@ -388,7 +384,7 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
                                 colour="stretch" if stretch else "absolute"),
                       clickmode="event+select" if clickable else None,
                       dragmode=False if clickable else None)
-    return fig
+    return fig.figure()
 
 
 # --- offsets --------------------------------------------------------------------------------
@@ -434,7 +430,8 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
         cd[r0:r0 + h, c0:c0 + w, 3] = np.arange(w)[None, :]
     lo, hi = map_range(maps)
     gap = 1 if max(bh, bw) <= 48 else 0  # on a large map one-pixel gaps would hide the cells
-    fig = go.Figure(go.Heatmap(
+    fig = Canvas()
+    fig.add_trace(go.Heatmap(
         z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=gap, ygap=gap,
         hoverongaps=False,
         hovertemplate="offset (%{customdata[0]},%{customdata[1]}) cell "
@@ -465,7 +462,7 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
                       plot_bgcolor=GRID_GAPS,
                       meta=dict(blocks=blocks, fit=True, colour=(
                           "own" if prob_of is None else "stretch" if stretch else "absolute")))
-    return fig
+    return fig.figure()
 
 
 def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
@@ -489,11 +486,11 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         panel = round((PHONE_WIDTH - 50) * (Hf + 1) / (Wf + 1)) + 45
         top = PHONE_BAR + 26
         height = 2 * panel + PHONE_GAP + top
-        fig = make_subplots(rows=2, cols=1, vertical_spacing=PHONE_GAP / (height - top),
-                            subplot_titles=titles[::-1])
+        fig = Canvas(rows=2, cols=1, vertical_spacing=PHONE_GAP / (height - top),
+                     subplot_titles=titles[::-1])
         at = {"coarse": (2, 1), "fine": (1, 1)}
     else:
-        fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=titles)
+        fig = Canvas(rows=1, cols=2, horizontal_spacing=0.06, subplot_titles=titles)
         at = {"coarse": (1, 1), "fine": (1, 2)}
     lo, hi = map_range([fine, coarse])
 
@@ -537,7 +534,7 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
                       clickmode="event+select", dragmode=False,
                       meta=dict(colour="stretch" if stretch else "absolute"))
     fig.update_annotations(font_size=11)
-    return fig
+    return fig.figure()
 
 
 def _mark_pick(fig: go.Figure, pick: tuple[int, int], s: int, k: int,
@@ -565,7 +562,7 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
     window_name: its legend entry (a pyramid net's window is nominal, not the net's input).
     phone: the title wrapped at PHONE_TITLE characters (~7 px each at 15 px), so it is not
     cut at 390 px."""
-    fig = go.Figure()
+    fig = Canvas()
     add_image(fig, bd)
     # a white halo under the dashed window: it stays visible over a dark part of the image
     fig.add_trace(box_trace(window, "white", "", width=6, showlegend=False))
@@ -583,4 +580,4 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
                               else min(fitted_height(bd, HALF), 560)), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=MODEBAR + 20 * len(lines) + 10 if phone else 40,
                                   b=0))
-    return legend_below(fig, PHONE_WIDTH if phone else HALF)
+    return legend_below(fig.figure(), PHONE_WIDTH if phone else HALF)
