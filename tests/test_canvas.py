@@ -1,8 +1,9 @@
 """The figures' Canvas (overfeat/app/figures/base.py): a figure built as plain dicts, with
 make_subplots' grid reused per shape, must equal the figure plotly.py's own objects build from
 the same calls (CANVAS_REFERENCE, the deliberately slow reference): on random calls, and on the
-map figures of the Scales and Offsets pages, the strides panels of a pyramid net and the
-window figure, for random scenes, classes, picks and layouts.
+figures built with it (the Scales and Offsets maps, a pyramid net's strides, the window, the
+Architecture page's layer strip, channels and outputs, the Regressor's raw boxes, a Greedy vs
+NMS method's boxes), for random scenes, classes, picks, boxes and layouts.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import random
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
+from overfeat import activations
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import base
+from overfeat.boxes import Detections
 from overfeat.models import registry as zoo
-from overfeat.multiscale import Settings, analyze
+from overfeat.multiscale import ALL_SCALES, BoxTable, Settings, analyze
 from overfeat.predict import load_model
 
 
@@ -118,6 +122,27 @@ def test_map_figures_equal_their_reference(demo, seed):
     phone, stretch = rng.random() < 0.5, rng.random() < 0.5
     columns = rng.choice([None, 3])
     name = a.class_names[cls]
+    acts = activations.compute(demo, im)
+    lv = acts.layers[rng.randrange(len(acts.layers))]
+    n = 40
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=g, dtype=torch.float64) * 200
+    box = torch.cat([xy, xy + 20 + 60 * torch.rand(n, 2, generator=g, dtype=torch.float64)], 1)
+    table = BoxTable(boxes=box, scores=torch.rand(n, generator=g),
+                     labels=torch.randint(0, len(a.class_names), (n,), generator=g),
+                     scale=torch.randint(0, len(ALL_SCALES), (n,), generator=g),
+                     flip=torch.rand(n, generator=g) < 0.5,
+                     offset=torch.randint(0, 9, (n,), generator=g),
+                     row=torch.randint(0, 9, (n,), generator=g),
+                     col=torch.randint(0, 9, (n,), generator=g), windows=box.clone(),
+                     level=torch.zeros(n, dtype=torch.long))
+    dets = Detections(box[:6], torch.rand(6, generator=g, dtype=torch.float64) * 50,
+                      torch.randint(0, 3, (6,), generator=g))
+    truth = [{"name": a.class_names[0], "box": tuple(box[0].tolist())},
+             {"name": a.class_names[1], "box": (150.0, 150.0, 200.0, 200.0)}]
+    status = [rng.choice(["TP", "FP"]) for _ in range(6)]
+    lacking = [rng.choice([[], ["nms"], ["nms", "batched nms"]]) for _ in range(6)]
+    shown = torch.tensor(sorted(rng.sample(range(n), 25)))
     builds = {
         "scales": lambda: figures.scale_maps_figure(
             a, bd, cls, flip=v.flip, stretch=stretch, pick=(v.scale, *pick), clickable=True,
@@ -131,6 +156,16 @@ def test_map_figures_equal_their_reference(demo, seed):
             [m[cls] for m in v.class_maps], a.k, f"p({name})", prob_of=name, stretch=stretch),
         "window": lambda: figures.window_figure(bd, v.windows[pick], None, f"cell {pick}",
                                                 phone=phone),
+        "layer strip": lambda: figures.layer_strip_figure(acts, pick=1,
+                                                          width=390 if phone else 960),
+        "channels": lambda: figures.channel_grid_figure(lv, width=390 if phone else 960),
+        "outputs": lambda: figures.output_maps_figure(acts, pick=(acts.outputs[0], 0, 0),
+                                                      stretch=stretch, phone=phone),
+        "raw boxes": lambda: figures.boxes_figure(bd, table, shown, a.class_names, a.k,
+                                                  pick=int(shown[0]), title="25 raw boxes",
+                                                  phone=phone),
+        "method": lambda: figures.method_marks_figure(bd, dets, a.class_names, status, truth,
+                                                      [1], lacking, title="greedy", phone=phone),
     }
     for what, build in builds.items():
         ref, fast = both(build)
@@ -143,7 +178,11 @@ def test_strides_figure_of_a_pyramid_net_equals_its_reference():
     a = analyze(net, im, Settings(scales=(0,), flips=False, top_k=5, min_score=0.4))
     bd = figures.backdrop(im, figures.PANEL_SIDE)
     cls = a.top(1)[0][0]
+    acts = activations.compute(net, im)
     for phone in (False, True):
         ref, fast = both(lambda: figures.level_maps_figure(a, bd, cls, 0, pick=(1, 2, 3),
                                                            clickable=True, phone=phone))
         assert fast == ref, phone
+        ref, fast = both(lambda: figures.output_maps_figure(acts, pick=(acts.outputs[0], 0, 0),
+                                                            phone=phone))
+        assert fast == ref, ("outputs", phone)

@@ -15,8 +15,8 @@ from ...merge import MergeResult, MergeStep
 from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
 from .base import (DEFAULT_MAX_BOXES, FULL, HALF, LEGEND_ROOM, MODEBAR, SCALE_COLORS, Backdrop,
-                   add_image, box_trace, class_color, fitted_height, image_axes, legend_below,
-                   legend_rows, pixels, rect_path)
+                   Canvas, add_image, box_trace, class_color, fitted_height, image_axes,
+                   legend_below, legend_rows, pixels, rect_path)
 
 # --- a phone's layout -----------------------------------------------------------------------
 # Project choice (issue 27, a student's phone): on a phone (390 px wide, the page's column
@@ -71,7 +71,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
             return f"stride {strides[int(table.level[i])]}"
         return f"offset {offset_label(int(table.offset[i]), k)}"
 
-    fig = go.Figure()
+    fig = Canvas()
     add_image(fig, bd, opacity=0.55)  # dimmed so that hundreds of thin boxes stay visible
     idx = idx.long()
     for s in ALL_SCALES:
@@ -112,6 +112,7 @@ def boxes_figure(bd: Backdrop, table: BoxTable, idx: Tensor, class_names, k: int
                       meta=dict(fit=True),  # presenter mode: the same 600 px (720 px screens)
                       margin=dict(l=40, r=0, t=top, b=LEGEND_ROOM), clickmode="event+select",
                       dragmode="pan", legend=dict(orientation="h", y=-0.04))
+    fig = fig.figure()
     if phone:
         phone_layout(fig, bd, title, below=0)
         fig.update_layout(margin=dict(t=fig.layout.margin.t + 30))  # the labels on top

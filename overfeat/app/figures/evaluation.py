@@ -12,7 +12,7 @@ import torch
 
 from ...boxes import Detections
 from ...metrics import PRCurve, precision_envelope
-from .base import (CLASS_COLORS, HALF, Backdrop, add_image, box_trace, class_color,
+from .base import (CLASS_COLORS, HALF, Backdrop, Canvas, add_image, box_trace, class_color,
                    fitted_height, image_axes, legend_below, rect_path)
 from .base import MODEBAR
 from .boxes import (MARK_COLORS, MARK_NAMES, PHONE, TITLE_LINE, detection_marks_figure,
@@ -104,7 +104,7 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     white halo ("not in every method") and carries its rank and class (the first LABELLED
     boxes: the others say theirs on hover); every true object its class. phone: laid out for a
     phone's width (boxes.phone_layout)."""
-    fig = go.Figure()
+    fig = Canvas()
     add_image(fig, bd, opacity=0.9)
     n = len(dets) if max_boxes is None else min(max_boxes, len(dets))
     lacking = lacking or [[] for _ in range(len(dets))]
@@ -165,6 +165,7 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
                       margin=dict(l=0, r=0, t=40, b=0))
+    fig = fig.figure()
     if phone:
         phone_layout(fig, bd, title)
         return fig

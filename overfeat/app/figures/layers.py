@@ -18,11 +18,10 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 from plotly.colors import sample_colorscale, unlabel_rgb
-from plotly.subplots import make_subplots
 
 from ...activations import STRIP_CHANNELS, Activations, LayerView, OffsetStrip
-from .base import (FIXED_TEXT, FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, click_marker, room,
-                   values)
+from .base import (FIXED_TEXT, FULL, MAP_SCALE, MODEBAR, SCALE_COLORS, Canvas, click_marker,
+                   room, values)
 from .maps import PHONE_BAR, PHONE_GAP, PHONE_WIDTH, across_top, own_colour, prob_colour
 
 # The palette of every thumbnail: 255 steps of Viridis (index 0 the lowest value) and, at index
@@ -135,7 +134,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
     # character; it breaks in two only where it would overflow its column (a phone)
     rf_chars = max(8, int((cw - 2 * pad) / (0.85 * char_px)))
     line = 20.0 if width >= FULL else 17.0  # units a header line (a phone: 13 px, no more)
-    fig = go.Figure()
+    fig = Canvas()
     shapes, heads, arrows = [], [], []
     click_x, click_y, click_cd, click_text = [], [], [], []
     y = 0.0
@@ -215,7 +214,7 @@ def layer_strip_figure(acts: Activations, pick: int | None = None, n: int = STRI
                       meta=dict(fit=True, layers=[
                           [lv.name, *lv.shape, lv.receptive_field, lv.stride,
                            list(lv.channels[:n])] for lv in acts.layers]))
-    return fig
+    return fig.figure()
 
 
 # --- one layer's channels -------------------------------------------------------------------
@@ -232,8 +231,9 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6,
     h, w = th.shape[1:]
     below = max(4, round(0.22 * w))  # room for the labels, in thumbnail pixels
     img = mosaic(th, cols, gap=2, below=below)
-    fig = go.Figure(go.Image(source=png_uri(img), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip",
-                             name=lv.name))
+    fig = Canvas()
+    fig.add_trace(go.Image(source=png_uri(img), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip",
+                           name=lv.name))
     xs, ys, text, notes = [], [], [], []
     # a label's characters under a thumbnail: 18 on a desktop; narrower, what its column holds
     # at ~7 px a character (12 px font) beside " · " and its value
@@ -268,7 +268,7 @@ def channel_grid_figure(lv: LayerView, n: int = 36, cols: int = 6,
                       plot_bgcolor="white",
                       meta=dict(fit=True, channels=list(lv.channels[:k]),
                                 ranking=list(lv.ranking[:k])))
-    return fig
+    return fig.figure()
 
 
 # --- the class outputs, clickable -----------------------------------------------------------
@@ -292,11 +292,11 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         panels = [round((PHONE_WIDTH - 50) * h / max(w, 1)) + 40 for h, w in sizes]
         top = PHONE_BAR + 26
         height = sum(panels) + PHONE_GAP * (n - 1) + top
-        fig = make_subplots(rows=n, cols=1, subplot_titles=titles,
+        fig = Canvas(rows=n, cols=1, subplot_titles=titles,
                             row_heights=panels,
                             vertical_spacing=PHONE_GAP / (height - top) if n > 1 else 0.0)
     else:
-        fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
+        fig = Canvas(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
     probs = [acts.layers[i].probs for i in outs if acts.layers[i].probs.size]
     lo = min((float(m.min()) for m in probs), default=0.0)
     hi = max((float(m.max()) for m in probs), default=0.0)
@@ -339,7 +339,7 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
                       dragmode=False, meta=dict(outputs=[[i, *acts.layers[i].shape[1:],
                                                           acts.layers[i].stride] for i in outs],
                                                 colour="stretch" if stretch else "absolute"))
-    return fig
+    return fig.figure()
 
 
 # --- the offset trick in 1-D (Offsets page) ------------------------------------------------
