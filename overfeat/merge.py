@@ -84,28 +84,37 @@ def _parts(b: np.ndarray):
     return (b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, np.sqrt(area), area
 
 
+def _all_parts(b: np.ndarray) -> tuple:
+    """_parts, then the coordinates x1, y1, x2, y2 as arrays of their own (contiguous: the fast
+    merge scores against them on every step, and a column of b is a strided view)."""
+    return _parts(b) + tuple(b[..., k].copy() for k in range(4))
+
+
 def match_score(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
     """Match score of boxes a and b, broadcast over leading dimensions ([..., 4] float64).
 
     The same elementwise formula serves the full matrix and a block of rows, so the fast merge
     and the reference compute bit-identical scores.
     """
-    return _pair_score(a, _parts(a), b, _parts(b), kind)
+    return _pair_score(_all_parts(a), _all_parts(b), kind)
 
 
-def _pair_score(a: np.ndarray, ap: tuple, b: np.ndarray, bp: tuple, kind: str) -> np.ndarray:
-    """match_score with the boxes' _parts given (the fast merge keeps them per box)."""
-    acx, acy, asz, aarea = ap
-    bcx, bcy, bsz, barea = bp
+def _pair_score(ap: tuple, bp: tuple, kind: str) -> np.ndarray:
+    """match_score from the boxes' _all_parts (the fast merge keeps them per box).
+
+    The IoU is inter / max(union, 1e-12): union >= the larger area >= inter >= 0 (each step
+    of its arithmetic rounds monotonically), so a union of 0 has inter 0 and the IoU 0, with
+    no np.where (the merge's inner loop is bound by numpy's cost per call: issue 27)."""
+    acx, acy, asz, aarea, ax1, ay1, ax2, ay2 = ap
+    bcx, bcy, bsz, barea, bx1, by1, bx2, by2 = bp
     dist = np.sqrt((acx - bcx) ** 2 + (acy - bcy) ** 2)
-    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    iw = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    ih = np.minimum(ay2, by2) - np.maximum(ay1, by1)
     inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
     if kind == "literal":
         return dist + inter
     if kind == "corrected":
-        union = aarea + barea - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        iou = inter / np.maximum(aarea + barea - inter, 1e-12)
         return dist / np.maximum((asz + bsz) / 2, 1e-12) - iou
     raise ValueError(f"unknown match score {kind!r}; expected one of {SCORES}")
 
@@ -322,13 +331,11 @@ def _start(boxes: Tensor, scores: Tensor, labels: Tensor, score: str, threshold:
     return t, b, c, lab, np.ones(n, dtype=bool), [[i] for i in range(n)]
 
 
-def _score_rows(rows: np.ndarray, b: np.ndarray, parts: tuple, alive: np.ndarray,
-                score: str) -> np.ndarray:
+def _score_rows(rows: np.ndarray, parts: tuple, alive: np.ndarray, score: str) -> np.ndarray:
     """[len(rows), n] scores of the boxes in rows against every box of the group in one
     broadcast; inf where the pair may not merge (a box with itself, a merged-away box). parts:
     the boxes' _parts, kept up to date, so only the pairwise terms are computed here."""
-    block = _pair_score(b[rows][:, None, :], tuple(p[rows][:, None] for p in parts),
-                        b[None, :, :], tuple(p[None, :] for p in parts), score)
+    block = _pair_score(tuple(p[rows][:, None] for p in parts), parts, score)
     block[:, ~alive] = np.inf
     block[np.arange(len(rows)), rows] = np.inf
     return block
@@ -354,7 +361,7 @@ def _initial_minima(b: np.ndarray, parts: tuple, score: str) -> tuple[np.ndarray
     band = max(1, BAND_SCORES // max(n, 1))
     for lo in range(0, n, band):
         rows = np.arange(lo, min(n, lo + band))
-        block = _score_rows(rows, b, parts, alive, score)
+        block = _score_rows(rows, parts, alive, score)
         row_arg[rows] = np.argmin(block, axis=1)
         row_min[rows] = block[np.arange(len(rows)), row_arg[rows]]
     return row_min, row_arg
@@ -370,7 +377,7 @@ def _update_minima(i: int, j: int, b: np.ndarray, parts: tuple, alive: np.ndarra
     row_min[j], row_arg[j] = np.inf, 0
     stale = np.nonzero(alive & ((row_arg == i) | (row_arg == j)))[0]
     rows = np.concatenate(([i], stale[stale != i]))
-    block = _score_rows(rows, b, parts, alive, score)
+    block = _score_rows(rows, parts, alive, score)
     row_arg[rows] = np.argmin(block, axis=1)
     row_min[rows] = block[np.arange(len(rows)), row_arg[rows]]
     ri = block[0]  # column i is symmetric: score(r, i) == score(i, r)
@@ -393,7 +400,7 @@ def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
     (in their order, so ties still go to the lowest index): the rows scored per step shrink
     with the boxes left instead of staying at the group's size."""
     gb, gc, gl = b[idx], c[idx], lab[idx]
-    parts = tuple(np.ascontiguousarray(p) for p in _parts(gb))
+    parts = tuple(np.ascontiguousarray(p) for p in _all_parts(gb))
     alive = np.ones(len(idx), dtype=bool)
     row_min, row_arg = _initial_minima(gb, parts, score)
     steps: list = []
@@ -411,7 +418,7 @@ def _merge_group(idx: np.ndarray, b: np.ndarray, c: np.ndarray, lab: np.ndarray,
         steps.append(((int(idx[i]), int(idx[j])), float(best), box.copy(), float(conf),
                       int(label)))
         gb[i], gc[i], gl[i] = box, conf, label
-        for p, v in zip(parts, _parts(box)):
+        for p, v in zip(parts, _all_parts(box)):
             p[i] = v
         members[idx[i]] = members[idx[i]] + members[idx[j]]
         alive[j] = False

@@ -52,6 +52,19 @@ def test_match_score_formula(kind):
     assert np.array_equal(m, m.T)  # symmetric bit for bit
 
 
+def test_corrected_score_of_empty_boxes_has_iou_zero():
+    """A box of zero area (a line, a point) has IoU 0 with anything, itself included: the
+    union is 0 only when the intersection is (no np.where guards the division)."""
+    line, point = np.array([10.0, 10, 10, 50]), np.array([5.0, 5, 5, 5])
+    box = np.array([0.0, 0, 20, 20])
+    for a, b in ((line, line), (point, point), (line, box), (point, box), (line, point)):
+        side = (math.sqrt((a[2] - a[0]) * (a[3] - a[1]))
+                + math.sqrt((b[2] - b[0]) * (b[3] - b[1]))) / 2
+        dist = math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+        want = dist / max(side, 1e-12)  # - IoU, which is 0
+        assert float(match_score(a, b, "corrected")) == pytest.approx(want, rel=1e-12), (a, b)
+
+
 def test_literal_score_prefers_disjoint_boxes():
     """The known flaw of the paper's text: overlapping boxes score higher (merge later)."""
     a = np.array([0.0, 0, 100, 100])
