@@ -414,8 +414,10 @@ def merge_knobs_label(top_k: int, min_score: float, score: str, t_lit: float, t_
                       by_class: bool, average: str) -> str:
     """The folded knobs' label: what they are set to, in a line of the sidebar."""
     t = t_lit if score == "literal" else t_cor
-    return (f"Windows and merge (top-{int(top_k)} classes, p ≥ {float(min_score):.2f}, "
-            f"{score} t = {float(t):g}, {average}{'' if by_class else ', across classes'})")
+    nb = "\u00a0"  # "t = -0.3" on one line
+    return (f"Windows and merge (top-{int(top_k)} classes, p{nb}≥{nb}{float(min_score):.2f}, "
+            f"{score} t{nb}={nb}{float(t):g}, {average}"
+            f"{'' if by_class else ', across classes'})")
 
 
 def merge_knobs_ui():

@@ -306,8 +306,8 @@ def test_the_window_and_merge_knobs_fold_and_keep_their_values():
     the analysis's, and a link carries the section open."""
     at = ok(open_link(CHEAP))
     (box,) = [e for e in at.sidebar.expander if e.label.startswith("Windows and merge")]
-    assert box.label == ("Windows and merge (top-5 classes, p ≥ 0.50, corrected t = -0.3, "
-                         "weighted)")
+    assert box.label.replace("\u00a0", " ") == (
+        "Windows and merge (top-5 classes, p ≥ 0.50, corrected t = -0.3, weighted)")
     assert not sidebar_widget_keys(at) & KNOB_KEYS
     at.session_state["knobs_open"] = True
     ok(at.run())
@@ -317,8 +317,8 @@ def test_the_window_and_merge_knobs_fold_and_keep_their_values():
     at.checkbox(key="by_class").set_value(False)
     ok(at.run())
     (box,) = [e for e in at.sidebar.expander if e.label.startswith("Windows and merge")]
-    assert box.label == ("Windows and merge (top-2 classes, p ≥ 0.50, literal t = 50, weighted, "
-                         "across classes)")
+    assert box.label.replace("\u00a0", " ") == (
+        "Windows and merge (top-2 classes, p ≥ 0.50, literal t = 50, weighted, across classes)")
     assert KNOB_KEYS <= sidebar_widget_keys(at)  # still open after its label changed
     assert qp(at)["knobs"] == "1" and qp(at)["topk"] == "2"
     at.session_state["knobs_open"] = False
