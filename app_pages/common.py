@@ -387,18 +387,11 @@ _gallery_jobs: set = set()
 
 def run_started() -> None:
     """app.py calls this first in every script run (and run_ended in a finally)."""
-    import time as _t
-    st.session_state["_exp_t"] = (_t.perf_counter(), _t.thread_time())
     with _prefetch_lock:
         _runs["active"] += 1
 
 
 def run_ended() -> None:
-    import time as _t
-    if os.environ.get("EXP_RUNLOG"):
-        t0, c0 = st.session_state.get("_exp_t", (0, 0))
-        with open(os.environ["EXP_RUNLOG"], "a") as f:
-            f.write(f"{st.session_state.get('_page_name')} wall {_t.perf_counter() - t0:.3f} cpu {_t.thread_time() - c0:.3f}\n")
     with _prefetch_lock:
         _runs["active"] -= 1
         _runs["ended"] = time.monotonic()

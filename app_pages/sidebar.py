@@ -403,10 +403,11 @@ def knobs_ui(model, image_hw, presenter: bool = False) -> appstate.Knobs:
 
 # The window filter and merge knobs fold into one sidebar section, closed by default: the
 # sidebar is drawn again on every page switch, and these seven widgets (two sliders, two radios,
-# two number inputs, a checkbox) were a third of the browser's work on a switch to a page
-# without figures (Glossary: 0.39-0.42 s of Chromium CPU with them drawn, 0.24-0.31 s without;
-# Offsets 0.84-0.97 -> 0.60-0.66 s; tests/browser_latency.py, two pairs, issue 27). Opening the
-# section is one click; its label keeps the current values in sight.
+# two number inputs, a checkbox) were drawn on every one of them. Not drawing them took a
+# Glossary switch's Chromium CPU from 0.39-0.42 s to 0.24-0.31 s in a first experiment; as a
+# folded section, the renderer's main thread per switch measured a few tens of ms less, within
+# the noise of two runs (docs/BENCHMARKS.md, session 40). Opening the section is one click; its
+# label keeps the current values in sight.
 KNOBS_OPEN = "knobs_open"
 
 
@@ -421,25 +422,25 @@ def merge_knobs_label(top_k: int, min_score: float, score: str, t_lit: float, t_
 
 
 def merge_knobs_ui():
-    sb = st  # inside the sidebar's folded section (knobs_ui)
-    top_k = sb.slider("top-k classes per scale", 1, 5, key="top_k",
+    """The seven knobs, drawn inside the sidebar's folded section (knobs_ui)."""
+    top_k = st.slider("top-k classes per scale", 1, 5, key="top_k",
                       help=common.term("top-k") + " Merge step (a): per scale, the boxes of "
                            "these classes enter the merge.")
-    min_score = sb.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
+    min_score = st.slider("min score of a window", 0.0, 1.0, step=0.01, key="min_score",
                           help=common.term("min score of a window"))
-    score = sb.radio("Match score", SCORES, key="score", horizontal=True,
+    score = st.radio("Match score", SCORES, key="score", horizontal=True,
                      help=common.term("match score") + " literal: "
                           + common.term("literal match score") + " corrected: "
                           + common.term("corrected match score"))
-    c1, c2 = sb.columns(2)
+    c1, c2 = st.columns(2)
     t_lit = c1.number_input("t (literal)", step=10.0, key="t_literal", format="%.1f",
                             help=common.term("t"))
     t_cor = c2.number_input("t (corrected)", step=0.05, key="t_corrected", format="%.2f",
                             help=common.term("t"))
-    by_class = sb.checkbox("Merge within a class only", key="by_class",
+    by_class = st.checkbox("Merge within a class only", key="by_class",
                            help="The paper does not say; merging across classes is allowed "
                                 "when unticked (the merged box takes the stronger label).")
-    average = sb.radio("Box merge", AVERAGES, key="average", horizontal=True,
+    average = st.radio("Box merge", AVERAGES, key="average", horizontal=True,
                        help="weighted: the merged box is the confidence-weighted mean of all "
                             "its raw boxes (project choice). plain: the average of the two "
                             "boxes, as the paper writes; a big cluster then moves halfway "
