@@ -38,6 +38,8 @@ widget added later is walked without an edit here):
   copy_link     remember the address bar (the app keeps the view in it)
   open_link     open the remembered address in the same tab (page.goto: a new session)
   garbage_link  open the app with a garbage value in every query parameter the app links
+  sidebar       open the sidebar while it is collapsed (presenter mode, a phone); until then
+                its widgets are not offered (off the screen, a click on them times out)
 
 After every action: the run must end within --timeout seconds (a hang is a failure); then no
 [data-testid="stException"], no "This app has encountered an error", no "Traceback" in the
@@ -96,7 +98,7 @@ WEIGHTS = {
     "nav": 14, "upload_photo": 4, "upload_png": 3, "upload_bad": 4, "upload_ckpt": 1,
     "source": 5, "sample": 3, "model": 5, "checkbox": 7, "pills": 5, "slider": 6, "radio": 4,
     "number": 4, "text": 2, "selectbox": 6, "multiselect": 2, "button": 7, "expander": 1, "keyboard": 3,
-    "copy_link": 2, "open_link": 2, "garbage_link": 2,
+    "copy_link": 2, "open_link": 2, "garbage_link": 2, "sidebar": 6,
 }
 # Garbage for the query parameters (raw query text, already URL-escaped where it matters).
 GARBAGE = ("zzz", "%00", "9,x", "abc", "-5", "nan", "NaN", "inf", "-inf", "", "1e999", "-0",
@@ -120,9 +122,13 @@ REJECT = {"text.jpg", "truncated.jpg", "strip.png", "empty.jpg", "text.pt", "tin
 SCAN_JS = r"""() => {
   // Laid out is not enough: a closed expander's content keeps its boxes (Streamlit 1.67)
   // but is not rendered, and a click on it times out.
+  // A collapsed sidebar (presenter mode, a phone) keeps its widgets laid out off the screen:
+  // a click on one times out, so they are not offered until the walk opens it ("sidebar").
+  const folded = document.querySelector('[data-testid="stSidebar"][data-collapsed="true"]');
   const vis = e => !!e && e.getClientRects().length > 0 &&
                    getComputedStyle(e).visibility !== 'hidden' &&
-                   (!e.checkVisibility || e.checkVisibility());
+                   (!e.checkVisibility || e.checkVisibility()) &&
+                   !(folded && folded.contains(e));
   const label = e => {
     const l = e.querySelector('[data-testid="stWidgetLabel"]');
     const t = l ? l.innerText.trim() : '';
@@ -132,7 +138,8 @@ SCAN_JS = r"""() => {
   };
   const side = e => !!e.closest('[data-testid="stSidebar"]');
   const form = e => !!e.closest('[data-testid="stForm"]');
-  const out = {};
+  const out = {sidebarCollapsed: !!folded
+                 && !!document.querySelector('[data-testid="stExpandSidebarButton"]')};
   const each = (tid, f) => {
     out[tid] = [];
     document.querySelectorAll(`[data-testid="${tid}"]`).forEach((e, i) => {
@@ -556,6 +563,10 @@ class Walker:
             self.page.keyboard.press(k)
         return f"{'+'.join(keys)} on {'body' if on_body else repr(focused)}"
 
+    def a_sidebar(self, w):
+        self.page.locator('[data-testid="stExpandSidebarButton"]').click()
+        return "open the collapsed sidebar"
+
     def a_copy_link(self, w):
         self.link = self.page.url
         return self.link.removeprefix(self.url)
@@ -611,6 +622,7 @@ class Walker:
             "copy_link": True,
             "open_link": self.link is not None,
             "garbage_link": True,
+            "sidebar": w["sidebarCollapsed"],
         }
         w["stButtonGroup"] = [g for g in w["stButtonGroup"] if any(g["enabled"])]
         return {k: WEIGHTS[k] for k, v in ok.items() if v}

@@ -348,6 +348,12 @@ PROBE_JS = """(() => {
 SETTLED_JS = """([mark, want, quiet]) => {
   const P = window.__ofp;
   if (!P) return false;
+  // The quiet test first: it reads two numbers, while the checks below query the DOM and read
+  // innerText, which makes the browser lay out the page there and then. Polled every 50 ms
+  // during a page's drawing, they forced layouts the page would not have done (a user's
+  // browser has no such probe); a page still changing fails here, before any of them.
+  const end = Math.max(P.lastMut, P.runEnd);
+  if (performance.now() - end < quiet) return false;
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   const start = P.lastInput > mark.t0 ? P.lastInput : mark.t0;
@@ -371,8 +377,6 @@ SETTLED_JS = """([mark, want, quiet]) => {
     const h = document.querySelector('h1');
     if (!h || !h.innerText.includes(want.h1)) return false;
   }
-  const end = Math.max(P.lastMut, P.runEnd);
-  if (performance.now() - end < quiet) return false;
   const ran = P.runs > mark.runs ? P.runEnd : P.lastMsg;  // the run's end, seen or inferred
   let busy = 0;
   for (const [s, d] of P.long) {
