@@ -366,9 +366,18 @@ class Walker:
         self.target = path.name
         self.loc("stFileUploader", up["i"]).locator('input[type="file"]').set_input_files(str(path))
 
+    def _held(self, up) -> str:
+        """The name of the file the uploader's input holds ("" if none). Choosing that same
+        file again fires no change event in Chromium (the input's value does not change), so
+        nothing reaches the app: the walk picks another file (seed 40 step 14 expected a
+        second "truncated.jpg" to be reported, and the app never saw it)."""
+        value = self.loc("stFileUploader", up["i"]).locator('input[type="file"]').input_value()
+        return value.replace("\\", "/").rsplit("/", 1)[-1]
+
     def a_upload_photo(self, w):
-        photo = self.pick(PHOTOS)
-        self._upload(self._image_uploader(w), photo)
+        up = self._image_uploader(w)
+        photo = self.pick([p for p in PHOTOS if p.name != self._held(up)])
+        self._upload(up, photo)
         self.expect.update(image=f"upload {photo.name}", good_upload=True)
         return photo.name
 
@@ -379,14 +388,18 @@ class Walker:
         return path.name
 
     def a_upload_bad(self, w):
-        path = self.pick(self.bad_files)
-        self._upload(self._image_uploader(w), path)
+        up = self._image_uploader(w)
+        path = self.pick([p for p in self.bad_files if p.name != self._held(up)])
+        self._upload(up, path)
         self.expect.update(bad_file=path.name, bad_kind="image")
         return path.name
 
     def a_upload_ckpt(self, w):
+        up = self._ckpt_uploader(w)
         path = DEMO_CKPT if self.rng.random() < 0.5 else self.folder / "bad" / "text.pt"
-        self._upload(self._ckpt_uploader(w), path)
+        if path.name == self._held(up):  # the same file again reaches nothing (_held)
+            path = self.folder / "bad" / "text.pt" if path == DEMO_CKPT else DEMO_CKPT
+        self._upload(up, path)
         if path.name == "text.pt":
             self.expect.update(bad_file=path.name, bad_kind="ckpt")
         else:

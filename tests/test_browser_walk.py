@@ -42,3 +42,17 @@ def test_random_walk(server, browser):
     assert len(models) >= 2, f"the walk used only {sorted(models)}"
     assert sum(r.uploads for r in records) >= 1, "the walk uploaded no image"
     assert sum(r.bad_files for r in records) >= 1, "the walk uploaded no bad file"
+
+
+def test_walk_seed_40_uploads_another_file_than_the_one_held(server, browser):
+    """Replays the browser walk's seed 40 step 14 (a 3 x 60-step run, session 40): after
+    truncated.jpg was uploaded (step 8) and the source switched to a sample scene (step 11),
+    the walk chose truncated.jpg again. Chromium fires no change event for the file an input
+    already holds, so the app never saw it, and the walk's check wanted its error box. The
+    walk now picks among the other files (browser_walk.Walker._held)."""
+    r = walk(browser, server, 40, 14, server_log=ARTIFACTS / server_log_name(__name__),
+             timeout_s=180)
+    assert r.steps == 14 and not r.failures, r.failures
+    step = {int(x.split()[3]): x for x in r.log if x.startswith("seed 40 step")}
+    assert "upload_bad" in step[14] and "truncated.jpg" not in step[14], step[14]
+    assert "upload_bad   truncated.jpg" in step[8], step[8]  # the file held since then
