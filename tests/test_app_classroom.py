@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import CHEAP, PAGES, ctx, long_runs, ok, open_link
+from apptest_helpers import CHEAP, PAGES, ctx, long_runs, ok, open_knobs, open_link
 from overfeat.app import export, figures, jobs, share
 from overfeat.app import state as appstate
 from overfeat.checkpoint import load_checkpoint
@@ -309,8 +309,7 @@ def test_the_window_and_merge_knobs_fold_and_keep_their_values():
     assert box.label.replace("\u00a0", " ") == (
         "Windows and merge (top-5 classes, p ≥ 0.50, corrected t = -0.3, weighted)")
     assert not sidebar_widget_keys(at) & KNOB_KEYS
-    at.session_state["knobs_open"] = True
-    ok(at.run())
+    open_knobs(at)
     assert KNOB_KEYS <= sidebar_widget_keys(at)
     at.slider(key="top_k").set_value(2)
     at.radio(key="score").set_value("literal")

@@ -472,7 +472,8 @@ class Canvas:
     """A figure under construction: make_subplots(rows, cols, subplot_titles, spacing) or, with
     no argument, a plain go.Figure(); .figure() is the go.Figure (not validated again: the
     traces are plotly.py objects, validated when made, and the layout's values are the
-    builder's own, as the reference test checks)."""
+    builder's own, as the reference test checks). The helpers typed for a go.Figure
+    (add_image, image_axes, box traces) take a Canvas as well: they only make these calls."""
 
     def __init__(self, rows: int | None = None, cols: int | None = None, subplot_titles=None,
                  **spacing):

@@ -292,9 +292,8 @@ def output_maps_figure(acts: Activations, pick: tuple[int, int, int] | None = No
         panels = [round((PHONE_WIDTH - 50) * h / max(w, 1)) + 40 for h, w in sizes]
         top = PHONE_BAR + 26
         height = sum(panels) + PHONE_GAP * (n - 1) + top
-        fig = Canvas(rows=n, cols=1, subplot_titles=titles,
-                            row_heights=panels,
-                            vertical_spacing=PHONE_GAP / (height - top) if n > 1 else 0.0)
+        fig = Canvas(rows=n, cols=1, subplot_titles=titles, row_heights=panels,
+                     vertical_spacing=PHONE_GAP / (height - top) if n > 1 else 0.0)
     else:
         fig = Canvas(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.04)
     probs = [acts.layers[i].probs for i in outs if acts.layers[i].probs.size]

@@ -15,8 +15,8 @@ from torch import Tensor
 from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
-from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, Canvas, add_image, box_trace, legend_below,
-                   click_marker, fitted_height, image_axes, room, values)
+from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, Canvas, add_image, box_trace,
+                   click_marker, fitted_height, image_axes, legend_below, room, values)
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
