@@ -56,7 +56,11 @@ DEFAULT_AVERAGE = "weighted"
 MAX_MERGE_BOXES = 10_000
 STOP_EVERY = 64  # merge(stop=...) asks stop() before a group and every this many steps
 PACK_MIN = 32  # the fast merge packs its arrays at half the boxes left, down to this many
-BAND_SCORES = 2 ** 21  # match scores per band of rows of the initial matrix (bounds memory)
+# Match scores per band of rows of the initial matrix: bounds memory, and keeps each of the
+# score's ~24 temporaries at 512 KB, in the CPU's cache. Bands of 2 ** 21 scores (16 MB
+# temporaries, fresh pages from the OS on a process's first merges) made the app's first merge
+# of a scene 3x slower: 966 -> 317 ms on det scene 3000 (issue 27, docs/BENCHMARKS.md).
+BAND_SCORES = 2 ** 16
 # Defaults for t. corrected: chosen for the shipped demo model with the weighted box_merge on
 # the val splits of its TRAINING folders (data/loc, data/det, seeds 1 and 2; scenes it never
 # trained on), not on the reported val scenes (seeds 11, 12). On 120 + 120 of those scenes
@@ -352,8 +356,8 @@ def _too_many(groups: list[np.ndarray], by_class: bool) -> None:
 def _initial_minima(b: np.ndarray, parts: tuple, score: str) -> tuple[np.ndarray, np.ndarray]:
     """(row_min, row_arg) of one group: row_min[i] / row_arg[i] is the best partner of box i
     (lowest index among ties). A pair (i, j) appears in rows i and j; argmin over row_min then
-    picks the lowest (score, i, j) like the reference. The matrix is scored in bands of rows,
-    so memory stays bounded at any N."""
+    picks the lowest (score, i, j) like the reference. The matrix is scored in bands of rows
+    (BAND_SCORES scores each), so memory stays bounded at any N."""
     n = b.shape[0]
     row_arg = np.zeros(n, dtype=np.int64)
     row_min = np.full(n, np.inf)
