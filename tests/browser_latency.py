@@ -153,6 +153,14 @@ def machine_busy_s() -> float:
     return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def steal_s() -> float:
+    """CPU seconds the hypervisor gave this machine's cores to other guests while they had work
+    (/proc/stat's steal column): time a shared virtual machine lost, whatever ran on it."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] / os.sysconf("SC_CLK_TCK")
+
+
 def loadavg() -> float:
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -268,7 +276,12 @@ class Recorder:
                         "ws_kb_median": med("ws_bytes") / 1024,
                         "img_kb_median": (med("img_bytes") or 0) / 1024,
                         "plot_kb_median": med("plot_bytes") / 1024,
-                        "plots": ts[-1]["plots"]})
+                        "plots": ts[-1]["plots"],
+                        # each round's figures, in order: which round a max came from
+                        "rounds_s": [round(x, 3) for x in s],
+                        "server_rounds_s": [None if t.get("server_s") is None
+                                            else round(t["server_s"], 3) for t in ts],
+                        "browser_cpu_rounds_s": [round(t["browser_cpu_s"], 3) for t in ts]})
         return out
 
 
@@ -665,7 +678,7 @@ def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
                  "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}", "rows": [],
                  "errors": []}
     t0 = time.monotonic()
-    busy0, load0 = machine_busy_s(), loadavg()
+    busy0, load0, steal0 = machine_busy_s(), loadavg(), steal_s()
     ours = 0.0  # CPU of this run's processes (server, Chromium, driver, this one)
     with tempfile.TemporaryDirectory(prefix="browser_latency-") as tmp:
         log_path = Path(tmp) / "streamlit.log"
@@ -705,7 +718,8 @@ def measure(rounds: int = 3, size: int = 500, timeout_s: float = 120.0,
     out["total_s"] = round(time.monotonic() - t0, 1)
     # How busy the machine was with other work meanwhile (a shared machine's figures vary).
     out["machine"] = {"cores": os.cpu_count(), "loadavg_start": load0, "loadavg_end": loadavg(),
-                      "other_cpu_s": round(max(machine_busy_s() - busy0 - ours, 0.0), 1)}
+                      "other_cpu_s": round(max(machine_busy_s() - busy0 - ours, 0.0), 1),
+                      "steal_s": round(steal_s() - steal0, 1)}
     return out
 
 
@@ -740,7 +754,9 @@ def format_rows(res: dict) -> str:
     if m:
         lines.append(f"machine: {m['cores']} cores, load average {m['loadavg_start']:.1f} at the "
                      f"start, {m['loadavg_end']:.1f} at the end; other processes used "
-                     f"{m['other_cpu_s']} CPU s during the run")
+                     f"{m['other_cpu_s']} CPU s during the run"
+                     + (f", the hypervisor took {m['steal_s']} s (steal)" if "steal_s" in m
+                        else ""))
     lines.append("Medians. server: the page's rerun request to the server's last websocket "
                  "frame (network clock); after: the page's work after that frame (settled - "
                  "request - server); CPU srv / CPU chr: CPU seconds the server / Chromium's "

@@ -97,7 +97,7 @@ def test_a_sidebar_change_rebuilds_and_a_new_image_never_shows_the_old_figure(co
     ok(at.run())
     after = figures(at)["scales_maps"]
     assert json.dumps(after) != json.dumps(before)
-    src = [t["source"] for t in after["data"] if t["type"] == "image"]
+    src = [im["source"] for im in after["layout"].get("images", [])]
     assert src and src[0] == ctx(at).backdrop(figmod.PANEL_SIDE).uri
 
 

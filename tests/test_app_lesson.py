@@ -190,7 +190,8 @@ def test_offsets_open_at_the_largest_map_and_the_best_cell():
 def test_overview_shows_the_image_and_its_final_boxes():
     at = ok(open_link({"img": "gallery", "g": "3"}))
     fig = figures(at)["overview_boxes"]
-    assert [tr["type"] for tr in fig["data"]].count("image") == 1
+    (im,) = fig["layout"]["images"]  # the image, under the boxes
+    assert im["source"] == ctx(at).backdrop().uri and im["layer"] == "below"
     r = ctx(at).merge(ctx(at).knobs.score)
     n = appstate.n_confident(r, detection.DEFAULT_MIN_CONFIDENCE)
     boxes = [tr for tr in fig["data"] if tr.get("name", "")[:1].isdigit()]

@@ -46,7 +46,8 @@ def both(build) -> tuple[str, str]:
 
 def random_calls(seed: int):
     """A random figure: a grid (or none), traces on random cells, axis updates on one cell or
-    all, layout updates with nested dicts, magic underscores and None (unset), annotations."""
+    all, layout updates with nested dicts, magic underscores and None (unset), annotations,
+    layout images on random cells."""
     rng = random.Random(seed)
     rows, cols = rng.randint(1, 3), rng.randint(1, 3)
     grid = rng.random() < 0.8
@@ -57,7 +58,7 @@ def random_calls(seed: int):
         r, c = rng.randint(1, rows), rng.randint(1, cols)
         cell = {"row": r, "col": c} if grid else {}
         kind = rng.choice(["heatmap", "scatter", "xaxes", "yaxes", "layout", "annotation",
-                           "annotations"])
+                           "annotations", "image"])
         v = round(rng.uniform(-5, 5), 3)
         if kind == "heatmap":
             z = np.round(np.random.default_rng(seed).random((3, 4)), 3)
@@ -85,6 +86,10 @@ def random_calls(seed: int):
             plan.append(("add_annotation", (), {"text": f"<b>{v}</b>", "xref": "paper",
                                                 "yref": "paper", "x": 0, "y": 1,
                                                 "showarrow": False, "font_size": 15}))
+        elif kind == "image":  # a layout image on a cell's axes (figures.add_image)
+            plan.append(("add_layout_image", (), {
+                "source": "data:image/png;base64,AA", "xref": "x", "yref": "y", "x": 0, "y": 0,
+                "sizex": 10 + abs(v), "sizey": 5, "opacity": 0.5, "layer": "below", **cell}))
         else:
             plan.append(("update_annotations", (), {"font_size": 11}))
 
@@ -170,6 +175,31 @@ def test_map_figures_equal_their_reference(demo, seed):
     for what, build in builds.items():
         ref, fast = both(build)
         assert fast == ref, what
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_each_panel_has_the_image_under_it_on_its_own_axes(demo, seed):
+    """figures.add_image: one layout image per map panel, on the axes of that panel's heat map,
+    spanning the whole image ([0, W] x [0, H] in pixels, from its top left), below the traces;
+    the panels' axes hold exactly the image (image_axes), y pointing down."""
+    rng = random.Random(seed)
+    im = appstate.make_scene("det", 200 + seed, 0)[0]
+    scales = tuple(sorted(rng.sample(range(6), rng.randint(2, 6))))
+    a = analyze(demo, im, Settings(scales=scales, flips=False))
+    bd = figures.backdrop(im, figures.PANEL_SIDE)
+    fig = figures.scale_maps_figure(a, bd, 0, phone=rng.random() < 0.5).to_dict()
+    heat = [t for t in fig["data"] if t["type"] == "heatmap"]
+    images = fig["layout"]["images"]
+    assert len(heat) == len(images) == len(scales)
+    W, H = im.size
+    for t, img in zip(heat, images):
+        xa, ya = t.get("xaxis", "x"), t.get("yaxis", "y")
+        assert (img["xref"], img["yref"]) == (xa, ya)
+        assert (img["x"], img["y"], img["sizex"], img["sizey"]) == (0, 0, W, H)
+        assert (img["xanchor"], img["yanchor"], img["layer"]) == ("left", "top", "below")
+        assert img["source"] == bd.uri
+        lay = fig["layout"]
+        assert lay["xaxis" + xa[1:]]["range"] == [0, W] and lay["yaxis" + ya[1:]]["range"] == [H, 0]
 
 
 def test_strides_figure_of_a_pyramid_net_equals_its_reference():

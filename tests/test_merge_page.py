@@ -173,8 +173,9 @@ def test_merge_figure_draws_the_pair_on_top(s):
     fig = figures.merge_figure(_backdrop(), ms, names, "t").to_dict()
     data = fig["data"]
     names_drawn = [t.get("name") for t in data]
-    assert names_drawn[0] == "image"
-    alive = [t for t in data[1:] if t.get("legendgroup", "").startswith("class")]
+    (im,) = fig["layout"]["images"]  # the image, under every box
+    assert im["layer"] == "below"
+    alive = [t for t in data if t.get("legendgroup", "").startswith("class")]
     # One trace per class and confidence band: every box left drawn, in few traces.
     n_rect = sum(t["x"].count(None) for t in alive)
     assert n_rect == ms.remaining and len(alive) <= 3 * len(names)
@@ -185,7 +186,7 @@ def test_merge_figure_draws_the_pair_on_top(s):
                 or t["name"] == f"{names[c]}: 1 box left"
     assert not any("drawn" in (n or "") for n in names_drawn)
     if s == 0:
-        assert len(alive) == len(data) - 1  # nothing on top at the raw boxes
+        assert len(alive) == len(data)  # nothing on top at the raw boxes
         return
     i, j = ms.pair
     top = names_drawn[-5:]
