@@ -158,10 +158,15 @@ def check_figures(page: Page, n: int) -> None:
         plot = plots.nth(i)
         plot.scroll_into_view_if_needed()
         expect(plot.locator("svg.main-svg").first).to_be_attached()
-        # Every trace Plotly was given made it into the drawing.
-        drawn = plot.evaluate("gd => gd._fullData.length")
-        given = plot.evaluate("gd => gd.data.length")
-        assert drawn == given > 0
+        # Every trace Plotly was given made it into the drawing, and every layout image (the
+        # picture under a figure: figures.add_image) is an <image> in it; a figure has one or
+        # the other at least (an image with no box on it has no trace).
+        s = plot.evaluate("""gd => ({given: gd.data.length, drawn: gd._fullData.length,
+            images: (gd.layout.images || []).length,
+            imagesDrawn: [...gd.querySelectorAll('.imagelayer image')]
+                .filter(e => !e.closest('.im')).length})""")  # .im: an image trace's own
+        assert s["drawn"] == s["given"] and s["imagesDrawn"] == s["images"], s
+        assert s["given"] + s["images"] > 0, s
 
 
 def screenshot(page: Page, name: str) -> Path:

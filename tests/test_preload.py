@@ -62,6 +62,8 @@ fig.add_trace(go.Heatmap(z=[[1.0]], coloraxis="coloraxis", texttemplate="%{z}"),
 fig.add_trace(go.Image(source="data:image/png;base64,", x0=0, dx=1), row=1, col=2)
 fig.add_trace(go.Scatter(x=[0], y=[0], mode="text", text=["a"]))
 fig.add_trace(go.Bar(x=[0], y=[0]))
+fig.add_layout_image(source="data:image/png;base64,", xref="x", yref="y", x=0, y=0, sizex=1,
+                     sizey=1, layer="below", row=1, col=2)  # figures.add_image
 fig.update_layout(shapes=[dict(type="rect", x0=0, x1=1, y0=0, y1=1)], title=dict(text="t"),
                   annotations=[dict(text="a", x=0, y=0)], legend=dict(y=0))
 figures.styled(fig)
