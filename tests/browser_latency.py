@@ -147,10 +147,11 @@ def cpu_seconds(pids) -> float:
 
 
 def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy (all cores, /proc/stat; not idle or iowait)."""
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat; not idle or iowait,
+    nor the hypervisor's steal: that is steal_s)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    return (sum(v[:7]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def steal_s() -> float:
