@@ -146,20 +146,23 @@ def cpu_seconds(pids) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ticks() -> list[int]:
+    """/proc/stat's first line, all cores: user nice system idle iowait irq softirq steal ..."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
 def machine_busy_s() -> float:
     """CPU seconds the whole machine has been busy (all cores, /proc/stat; not idle or iowait,
     nor the hypervisor's steal: that is steal_s)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
+    v = _cpu_ticks()
     return (sum(v[:7]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def steal_s() -> float:
     """CPU seconds the hypervisor gave this machine's cores to other guests while they had work
     (/proc/stat's steal column): time a shared virtual machine lost, whatever ran on it."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return v[7] / os.sysconf("SC_CLK_TCK")
+    return _cpu_ticks()[7] / os.sysconf("SC_CLK_TCK")
 
 
 def loadavg() -> float:

@@ -179,7 +179,7 @@ def test_regressor_figure_has_room_for_its_title_above_its_pixel_labels():
                      offset=torch.zeros(n, dtype=torch.long), row=torch.zeros(n, dtype=torch.long),
                      col=torch.zeros(n, dtype=torch.long), windows=box.clone(),
                      level=torch.zeros(n, dtype=torch.long))
-    bd = Backdrop(uri="", width=300, height=200, thumb=(300, 200))
+    bd = Backdrop(uri="", width=300, height=200)
     title = "40 of 40 raw boxes match the filters; 40 drawn (coloured by scale)"
     big = round(FONT * PRESENTER_SCALE)
     need = MODEBAR + round(1.6 * (big + 1)) + round(1.2 * big) + 5  # title band, then labels

@@ -38,12 +38,11 @@ class Backdrop:
     uri: str  # data:image/jpeg;base64,...
     width: int  # original image size: figure coordinates are original pixels
     height: int
-    thumb: tuple[int, int]  # thumbnail (width, height)
 
 
 def backdrop(im: Image.Image, max_side: int = 560) -> Backdrop:
-    uri, thumb = data_uri(im, max_side)
-    return Backdrop(uri=uri, width=im.size[0], height=im.size[1], thumb=thumb)
+    uri, _ = data_uri(im, max_side)  # a layout image stretches it (add_image): no pixel grid
+    return Backdrop(uri=uri, width=im.size[0], height=im.size[1])
 
 
 def class_color(c: int) -> str:
