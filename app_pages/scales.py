@@ -84,7 +84,7 @@ def scales_notice(a, cls: int, name: str, views, cell, pyramid: bool, stretch: b
     peaks = [(float(v.fine[cls].max()) if v.fine[cls].numel() else 0.0, v) for v in views]
     (pb, vb), (pw, vw) = max(peaks, key=lambda t: t[0]), min(peaks, key=lambda t: t[0])
     at = (lambda v: f"the stride-{v.stride} map") if pyramid else (lambda v: f"scale {v.scale + 1}")
-    out = [f"At {at(vb)} the best window for {name} has p = {figures.prob_text(pb)}; at {at(vw)} only "
+    out = [f"At {at(vb)} the best window for {name} has p {figures.prob_is(pb)}; at {at(vw)} only "
            f"{figures.prob_text(pw)}" + (" (each scale's vote is its best window: the bars below)." if not
                           pyramid else " (the scale's vote is the best of them).")]
     x1, y1, x2, y2 = cell.window.tolist()
@@ -102,7 +102,7 @@ def scales_notice(a, cls: int, name: str, views, cell, pyramid: bool, stretch: b
                    "classes.")
     else:
         out.append(f"Colours are absolute, 0 to 1, the same for every class: {name} reaches "
-                   f"p = {figures.prob_text(hi)} here" + (", so its maps stay dark." if hi < 0.5 else "."))
+                   f"p {figures.prob_is(hi)} here" + (", so its maps stay dark." if hi < 0.5 else "."))
     return out
 
 
@@ -214,7 +214,7 @@ def render() -> None:
     if cls not in top:
         top = top[:4] + [cls]
     st.subheader("Spatial maxima per scale and the final average")
-    chart("scales_scores", figures.scale_scores_figure, a, top)
+    st.html(figures.scale_scores_bars(a, top))
     if pyramid:
         st.caption("A scale's bar: its vote (the maximum over its strides), the mean of its "
                    "flips.")

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from overfeat.models import registry as zoo
-from overfeat.app import share, tables
+from overfeat.app import bars, share, tables
 from overfeat.app import state as appstate
 from overfeat.checkpoint import CheckpointError
 from overfeat.config import PRESETS, ModelConfig
@@ -32,7 +32,7 @@ STILL_SIDEBAR = """[data-testid="stSidebar"] { transition: none !important; }
 """
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
-""" + STILL_SIDEBAR + tables.TABLE_CSS + """
+""" + STILL_SIDEBAR + tables.TABLE_CSS + bars.BARS_CSS + """
 /* The page keeps Streamlit's side margins in px (5rem at 16 px): the text grows, the page's
    width does not, so the figures on screen are not redrawn at a new width by the toggle
    before the run replaces them. */
@@ -72,7 +72,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 # Every screen: on a phone's narrow screen a smaller title and less space above it, so the
 # page's main figure comes right after the title (issue 27).
 NARROW_CSS = """<style>
-""" + STILL_SIDEBAR + tables.TABLE_CSS + """
+""" + STILL_SIDEBAR + tables.TABLE_CSS + bars.BARS_CSS + """
 @media (max-width: 640px) {
   [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-left: 0.6rem;
     padding-right: 0.6rem; }

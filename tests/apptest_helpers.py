@@ -20,6 +20,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from overfeat.app.bars import BARS_CLASS
 from overfeat.app.tables import TABLE_CLASS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +186,49 @@ def tables(at, where=None) -> list[pd.DataFrame]:
         assert all(len(row) == len(cols) for row in r.rows), "a row with a cell too many or few"
         out.append(pd.DataFrame([[_read(v, k) for v, (_, k) in zip(row, r.head)] for row in r.rows],
                                 columns=cols))
+    return out
+
+
+class _BarsReader(HTMLParser):
+    """Every bar of one HTML bar chart (overfeat.app.bars): its data attributes and style, plus
+    the legend's names."""
+
+    def __init__(self):
+        super().__init__()
+        self.bars: list[dict] = []
+        self.legend: list[str] = []
+        self._in_legend = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("class") == "ovf-legend":
+            self._in_legend = True
+        elif a.get("class") == "ovf-bar":
+            self.bars.append(a)
+
+    def handle_data(self, data):
+        if self._in_legend and data.strip():
+            self.legend.append(data.strip())
+
+
+def bar_charts(at, where=None) -> list[dict]:
+    """The page's HTML bar charts (st.html elements of overfeat.app.bars), in order, each read
+    back as {"groups": [...], "series": {name: [value per group]}, "legend": [...], "heights":
+    {name: [percent per group]}}."""
+    out = []
+    for el in (where or at).get("html"):
+        if f'class="{BARS_CLASS}"' not in el.value:
+            continue
+        r = _BarsReader()
+        r.feed(el.value)
+        groups = list(dict.fromkeys(b["data-group"] for b in r.bars))
+        series: dict[str, list[float]] = {}
+        heights: dict[str, list[float]] = {}
+        for b in r.bars:
+            series.setdefault(b["data-series"], []).append(float(b["data-value"]))
+            h = b["style"].split("height:")[1].split("%")[0]
+            heights.setdefault(b["data-series"], []).append(float(h))
+        out.append({"groups": groups, "series": series, "legend": r.legend, "heights": heights})
     return out
 
 

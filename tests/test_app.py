@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import (SAMPLE, SAMPLE_NAME, bomb_png, ctx, encode, figures, grid_blocks,
+from apptest_helpers import (SAMPLE, SAMPLE_NAME, bar_charts, bomb_png, ctx, encode, figures, grid_blocks,
                              pictures,
                              header, markdown, metrics, ok, page, rect_x, sample_image, start,
                              tables, traces, xs)
@@ -137,11 +137,16 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     assert titles[0] == f"scale 1 ({a.sizes[0][0]}x{a.sizes[0][1]}): max {float(v0.fine[cls].max()):.3f}"
     assert maps["layout"]["coloraxis"]["colorbar"]["title"]["text"] == f"p({ranking[0][1]}), 0 to 1"
 
-    bars = traces(figures(at)["scales_scores"], "bar")
-    assert [b["name"] for b in bars] == [f"scale {s}" for s in range(1, 7)] + ["final (mean of views)"]
+    (bars,) = bar_charts(at)
+    names = [f"scale {s}" for s in range(1, 7)] + ["final (mean of views)"]
+    assert list(bars["series"]) == names and bars["legend"] == names
     top5 = [c_ for c_, _, _ in ranking[:5]]
-    assert np.allclose(bars[-1]["y"], [float(a.scores[k]) for k in top5])
-    assert np.allclose(bars[0]["y"], [float(a.scale_scores[0][k]) for k in top5])
+    assert bars["groups"] == [a.class_names[k] for k in top5]
+    assert np.allclose(bars["series"][names[-1]], [float(a.scores[k]) for k in top5])
+    assert np.allclose(bars["series"]["scale 1"], [float(a.scale_scores[0][k]) for k in top5])
+    # an absolute axis: a bar's height is its probability (0 to 1), for every class alike
+    assert np.allclose(bars["heights"]["scale 1"],
+                       [100 * float(a.scale_scores[0][k]) for k in top5], atol=0.0051)
 
     before = tables(at)[0]
     assert "**Your choice**: scales 1, 2, 3, 4, 5, 6, flips on (12 views)" in markdown(at)
@@ -151,7 +156,7 @@ def test_scales_maps_scores_and_knobs_change_the_prediction():
     ok(at.sidebar.checkbox(key="flips").uncheck().run())
     assert "**Your choice**: scales 1, 3, flips off (2 views)" in markdown(at)
     assert [h["name"] for h in traces(figures(at)["scales_maps"], "heatmap")] == ["scale 1", "scale 3"]
-    assert len(traces(figures(at)["scales_scores"], "bar")) == 3
+    assert list(bar_charts(at)[0]["series"]) == ["scale 1", "scale 3", "final (mean of views)"]
     fresh = analyze(c.model, c.image, Settings(scales=(0, 2), flips=False))
     now = tables(at)[0]
     assert list(now["class"]) == [n for _, n, _ in appstate.class_ranking(fresh, 5)]

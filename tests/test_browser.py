@@ -26,7 +26,7 @@ PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # Plotly figures each page draws (with offsets on, the default); Architecture's traced cell (its
 # class maps and window) and cost chart, the Offsets page's Fig. 3 strip and two difference
 # grids are in expanders drawn only while open.
-FIGURES = {"Overview": 2, "Architecture": 2, "Scales": 2, "Offsets": 4, "Regressor": 1, "Merge": 0}
+FIGURES = {"Overview": 2, "Architecture": 2, "Scales": 1, "Offsets": 4, "Regressor": 1, "Merge": 0}
 # Issue 27: the Merge page draws its step and its final boxes as pictures (JPEGs), by key.
 PICTURES = {"Merge": ["merge_fig_corrected", "merge_final_corrected"]}
 

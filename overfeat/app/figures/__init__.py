@@ -17,7 +17,7 @@ from .base import (CLASS_COLORS, DEFAULT_MAX_BOXES, FIXED_TEXT, FONT, FULL, HALF
 from .boxes import (CONF_BANDS, MARK_COLORS, MARK_NAMES, boxes_figure, detection_marks_figure,
                     final_boxes_figure, merge_figure, method_boxes_figure)
 from .charts import (efficiency_figure, layer_cost_figure, merge_scores_figure, pipeline_figure,
-                     scale_scores_figure, table2_figure, training_figure)
+                     scale_scores_bars, table2_figure, training_figure)
 from .evaluation import (LABELLED, labelled_marks_figure, method_marks_figure,
                          pr_curve_figure, truth_label_trace)
 from .layers import (channel_grid_figure, layer_strip_figure, offset_strip_figure,
@@ -35,7 +35,7 @@ __all__ = [
     "efficiency_figure", "final_boxes_figure", "fine_coarse_figure", "fitted_height",
     "layer_cost_figure", "map_on_image", "merge_figure", "merge_scores_figure",
     "method_boxes_figure", "offset_grid_figure", "pipeline_figure", "scale_maps_figure",
-    "scale_scores_figure", "styled", "table2_figure", "training_figure", "window_figure",
+    "scale_scores_bars", "styled", "table2_figure", "training_figure", "window_figure",
     "channel_grid_figure", "layer_strip_figure", "offset_strip_figure", "output_maps_figure",
     "prob_is", "prob_text",
     "LABELLED", "labelled_marks_figure", "method_marks_figure", "pr_curve_figure",

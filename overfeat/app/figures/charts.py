@@ -1,5 +1,5 @@
-"""Diagrams and charts without the image: the pipeline, per-scale scores, merge scores, layer
-costs, training loss, Table 2 and the efficiency bars.
+"""Diagrams and charts without the image: the pipeline, per-scale scores (HTML bars), merge
+scores, layer costs, training loss, Table 2 and the efficiency bars.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 from ...geometry import human_count
 from ...merge import MergeResult
 from ...multiscale import Analysis
+from ..bars import Series, bars_html
 from .base import FIXED_TEXT, SCALE_COLORS, room
 
 
@@ -194,22 +195,19 @@ def _count(n: int, noun: str) -> str:
     return f"{words.get(n, n)} {noun}{'' if n == 1 else 's'}"
 
 
-def scale_scores_figure(analysis: Analysis, classes: list[int]) -> go.Figure:
-    """Per class: each scale's spatial max (mean over its flips) and the final average."""
+def scale_scores_bars(analysis: Analysis, classes: list[int]) -> str:
+    """Per class: each scale's spatial max (mean over its flips) and the final average, as
+    static HTML bars on an absolute axis from 0 to 1 (overfeat.app.bars: a Plotly chart here
+    cost a page's first visit 80 to 90 ms of the browser's time)."""
     names = [analysis.class_names[c] for c in classes]
-    fig = go.Figure()
-    for s in analysis.settings.scales:
-        fig.add_trace(go.Bar(x=names, y=[float(analysis.scale_scores[s][c]) for c in classes],
-                             name=f"scale {s + 1}", marker_color=SCALE_COLORS[s]))
-    fig.add_trace(go.Bar(x=names, y=[float(analysis.scores[c]) for c in classes],
-                         name="final (mean of views)", marker_color="black"))
-    # The legend below the bars: above them, the modebar covered its last entries. Margins
-    # with room for the y title and ticks, the class names and the legend (what Plotly's
-    # automargin grew zero margins to on a scene, l 59 and b 67 px): drawn once, not twice
-    # (room); longer class names, tilted, still grow the bottom.
-    fig.update_layout(barmode="group", height=360, margin=room(30, left=60, bottom=70),
-                      yaxis_title="spatial max of p(class)", legend=dict(orientation="h", y=-0.15))
-    return fig
+    series = [Series(f"scale {s + 1}", SCALE_COLORS[s],
+                     tuple(float(analysis.scale_scores[s][c]) for c in classes))
+              for s in analysis.settings.scales]
+    series.append(Series("final (mean of views)", "black",
+                         tuple(float(analysis.scores[c]) for c in classes)))
+    return bars_html(names, series, axis="spatial max of p(class), 0 to 1",
+                     label="Each scale's spatial maximum of p(class) and the final average, "
+                           "for the top classes")
 
 
 def merge_scores_figure(results: dict[str, MergeResult], step: int) -> go.Figure | None:
