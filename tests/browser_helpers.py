@@ -150,6 +150,32 @@ def check_page(page: Page) -> None:
     assert page.js_errors == []  # type: ignore[attr-defined]
 
 
+BARS_JS = """el => {
+  const plot = el.querySelector('.ovf-plot').getBoundingClientRect();
+  const ticks = [...el.querySelectorAll('.ovf-tick span')].map(t => parseFloat(t.textContent));
+  const top = Math.max(...ticks);
+  return [...el.querySelectorAll('.ovf-bar')].map(b => [parseFloat(b.dataset.value),
+    b.getBoundingClientRect().height / plot.height * top, b.getBoundingClientRect().width]);
+}"""
+
+
+def check_bars(page: Page, n: int) -> None:
+    """n HTML bar charts (overfeat.app.bars), each laid out as its values say: every bar as tall
+    as its value on the chart's axis (within 1% of the axis) and wide enough to see."""
+    charts = page.locator(".ovf-bars")
+    expect(charts).to_have_count(n)
+    for i in range(n):
+        chart = charts.nth(i)
+        chart.scroll_into_view_if_needed()
+        bars = chart.evaluate(BARS_JS)
+        assert bars, "a bar chart without bars"
+        top = max(1.0, max(v for v, _, _ in bars if v == v))
+        for v, h, w in bars:
+            want = 0.0 if v != v else min(max(v, 0.0), top)
+            assert abs(h - want) <= 0.01 * top, (v, h)
+            assert w >= 2, w
+
+
 def check_figures(page: Page, n: int) -> None:
     """n Plotly figures, each drawn: an svg with its plot area inside .js-plotly-plot."""
     plots = page.locator(".js-plotly-plot")

@@ -19,13 +19,14 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from browser_helpers import (check_figures, check_page, go, merge_step, new_page,
+from browser_helpers import (check_bars, check_figures, check_page, go, merge_step, new_page,
                              screenshot, settle, wait_for_merge_step)
 
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # Plotly figures each page draws (with offsets on, the default); Architecture's traced cell (its
 # class maps and window) and cost chart, the Offsets page's Fig. 3 strip and two difference
 # grids are in expanders drawn only while open.
+BARS = {"Scales": 1}  # HTML bar charts (overfeat.app.bars)
 FIGURES = {"Overview": 2, "Architecture": 2, "Scales": 1, "Offsets": 4, "Regressor": 1, "Merge": 0}
 # Issue 27: the Merge page draws its step and its final boxes as pictures (JPEGs), by key.
 PICTURES = {"Merge": ["merge_fig_corrected", "merge_final_corrected"]}
@@ -68,6 +69,7 @@ def test_every_page_draws_its_figures(app: Page, name: str):
     go(app, name)
     expect(app.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
     check_figures(app, FIGURES[name])
+    check_bars(app, BARS.get(name, 0))
     for key in PICTURES.get(name, []):
         _picture(app, key)
     check_page(app)
