@@ -68,6 +68,10 @@ def test_the_last_series_prints_its_values_and_the_axis_has_its_ticks():
     assert text.count("<b>") == 1 and "<b>0.750</b>" in text  # NaN: no bar, no number
     for tick in ("0", "0.25", "0.5", "0.75", "1"):
         assert f"<span>{tick}</span>" in text
+    # a page's own way of writing a value, in the tooltips and above the last series
+    text = bars_html(["dog"], [Series("final", "black", (0.9996,))],
+                     fmt=lambda v: ">0.999" if v > 0.999 else f"{v:.3f}")
+    assert "<b>&gt;0.999</b>" in text and 'title="dog, final: &gt;0.999"' in text
     # a value above 1 raises the axis so that no bar overflows
     tall = bars_html(["dog"], [Series("s", "red", (2.0,))])
     assert "<span>2</span>" in tall and "height: 100.00%" in tall

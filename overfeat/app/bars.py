@@ -78,11 +78,12 @@ def value_text(v: float) -> str:
 
 
 def bars_html(groups: list[str], series: list[Series], axis: str = "", top: float = 1.0,
-              ticks: int = 4, label: str = "") -> str:
+              ticks: int = 4, label: str = "", fmt=value_text) -> str:
     """Grouped vertical bars: for each group (a class) one bar per series (a scale, then the
     final score), on an axis from 0 to axis_top(series, top) with `ticks` gridlines above 0;
-    `axis` names the axis above the plot, `label` is the chart's accessible name. Names are
-    escaped (plain text, never HTML)."""
+    `axis` names the axis above the plot, `label` is the chart's accessible name, `fmt` writes
+    a value (value_text; "n/a" for NaN whatever it is). Names are escaped (plain text, never
+    HTML)."""
     if any(len(s.values) != len(groups) for s in series):
         raise ValueError("every series needs one value per group")
     hi = axis_top(series, top)
@@ -96,7 +97,7 @@ def bars_html(groups: list[str], series: list[Series], axis: str = "", top: floa
         bars = []
         for j, s in enumerate(series):
             v = float(s.values[g])
-            text = value_text(v)
+            text = esc(fmt(v)) if math.isfinite(v) else "n/a"
             shown = f"<b>{text}</b>" if j == last and math.isfinite(v) else ""
             bars.append(
                 f'<div class="ovf-bar" data-group="{esc(name)}" data-series="{esc(s.name)}" '

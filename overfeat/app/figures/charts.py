@@ -13,7 +13,7 @@ from ...geometry import human_count
 from ...merge import MergeResult
 from ...multiscale import Analysis
 from ..bars import Series, bars_html
-from .base import FIXED_TEXT, SCALE_COLORS, room
+from .base import FIXED_TEXT, SCALE_COLORS, prob_text, room
 
 
 # --- overview -------------------------------------------------------------------------------
@@ -205,7 +205,8 @@ def scale_scores_bars(analysis: Analysis, classes: list[int]) -> str:
               for s in analysis.settings.scales]
     series.append(Series("final (mean of views)", "black",
                          tuple(float(analysis.scores[c]) for c in classes)))
-    return bars_html(names, series, axis="spatial max of p(class), 0 to 1",
+    # values as the page writes probabilities elsewhere: "0.757", ">0.999" (not "1.000")
+    return bars_html(names, series, axis="spatial max of p(class), 0 to 1", fmt=prob_text,
                      label="Each scale's spatial maximum of p(class) and the final average, "
                            "for the top classes")
 
