@@ -150,6 +150,21 @@ def check_page(page: Page) -> None:
     assert page.js_errors == []  # type: ignore[attr-defined]
 
 
+MARGINS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const m = gd.layout.margin || {}, s = gd._fullLayout._size;
+  const key = (gd.closest('[class*="st-key-"]') || {className: ''}).className.match(/st-key-(\\S+)/);
+  return [key ? key[1] : '?', [m.l, m.r, m.t, m.b], [s.l, s.r, s.t, s.b].map(Math.round)];
+})"""
+
+
+def check_margins(page: Page) -> None:
+    """Every Plotly figure on the page drawn in the margins it gave (figures.base.room,
+    image_margin, legend_below): where Plotly's automargin had to grow one for a label or a
+    legend, it drew the whole figure a second time (issue 27)."""
+    for key, given, drawn in page.evaluate(MARGINS_JS):
+        assert given == drawn, f"{key}: margins (l, r, t, b) {given} grown to {drawn}"
+
+
 BARS_JS = """el => {
   const plot = el.querySelector('.ovf-plot').getBoundingClientRect();
   const ticks = [...el.querySelectorAll('.ovf-tick span')].map(t => parseFloat(t.textContent));

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from browser_helpers import (check_bars, check_figures, check_page, go, merge_step, new_page,
+from browser_helpers import (check_bars, check_figures, check_margins, check_page, go, merge_step, new_page,
                              screenshot, settle, wait_for_merge_step)
 
 PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
@@ -69,6 +69,7 @@ def test_every_page_draws_its_figures(app: Page, name: str):
     go(app, name)
     expect(app.get_by_text(re.compile(r"Image: upload picture\.png"))).to_be_visible()
     check_figures(app, FIGURES[name])
+    check_margins(app)  # each figure drawn once: no margin grown for a label
     check_bars(app, BARS.get(name, 0))
     for key in PICTURES.get(name, []):
         _picture(app, key)

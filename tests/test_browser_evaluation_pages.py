@@ -11,7 +11,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_helpers import check_figures, check_page, go, new_page, screenshot, settle
+from browser_helpers import (check_figures, check_margins, check_page, go, new_page,
+                             screenshot, settle)
 from overfeat.app.figures import MARK_NAMES
 
 
@@ -47,6 +48,7 @@ def test_detection_page(app: Page):
     assert n > 0
     expect(app.get_by_text(re.compile(rf"^{n} detections \(")).first).to_be_attached()
     check_figures(app, 2)  # detections with marks, the scene set's PR curves
+    check_margins(app)  # each figure drawn once: no margin grown for a label
     groups = app.locator(".js-plotly-plot").first.evaluate(
         "gd => gd.data.map(t => t.legendgroup || '')")
     marked = sum(g in (MARK_NAMES["TP"], MARK_NAMES["FP"]) for g in groups)
@@ -74,6 +76,7 @@ def test_greedy_vs_nms_page(app: Page):
     n = 4 - empty
     assert n >= 1
     check_figures(app, n)
+    check_margins(app)
     titles = [app.locator(".js-plotly-plot").nth(i).evaluate("gd => gd.layout.title.text")
               for i in range(n)]
     # (Streamlit's theme wraps the titles in <b>.)

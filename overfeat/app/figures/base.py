@@ -73,6 +73,31 @@ def image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | 
                      scaleanchor="x" if row is None else None, **kw)
 
 
+# The y axis's tick labels of an image figure ("0" to "300": image pixels) at the theme's 12 px
+# font: about TICK_CHAR px a digit and TICK_PAD px for the tick and its gap. Plotly's automargin
+# grew a zero left margin to 27 px for three digits (Chromium, 1400x1000, issue 27); a margin
+# that is already wide enough it keeps, and the figure is drawn once, not twice (room).
+TICK_CHAR, TICK_PAD = 7, 6
+
+
+def y_label_room(bd: Backdrop, pad: float = 0.0) -> int:
+    """px left of an image figure's plot for its y tick labels: the digits of the largest value
+    its y axis shows (image_axes: up to H plus the pad), at TICK_CHAR px each, and TICK_PAD. A
+    label wider than that (a negative tick, if the pad is larger than the tick step) still
+    grows the margin: one more draw, as before."""
+    return TICK_CHAR * len(str(int(bd.height * (1 + pad)))) + TICK_PAD
+
+
+X_LABEL_ROOM = 26  # px under an image figure for its x tick labels (automargin grew 0 to 25)
+
+
+def image_margin(bd: Backdrop, pad: float = 0.0, top: int = 40) -> dict:
+    """An image figure's margins: room for its y tick labels on the left (y_label_room) and its
+    x tick labels below (X_LABEL_ROOM; legend_below makes room for a legend under them), `top`
+    px above, none right."""
+    return dict(l=y_label_room(bd, pad), r=0, t=top, b=X_LABEL_ROOM)
+
+
 def fitted_height(bd: Backdrop, width: int, extra: int = 110) -> int:
     """The height of a figure holding the image (aspect locked) drawn `width` px wide, with
     `extra` px for its title and legend: a fixed height left blank bands above and below a
@@ -90,7 +115,10 @@ LEGEND_ROOM = 52
 # the legend (legend_below). Plotly places a legend in units of the plot's height, so a legend
 # at y = -0.04 sat on the first tick labels ("0", "100") of every such figure (issue 27).
 TICK_ROOM = 40  # px under the plot: pad 8, tick 5, labels at presenter mode's font, a gap
-LEGEND_ROW = 24  # px a row of a horizontal legend takes (12 px text and its symbol)
+# px a row of a horizontal legend takes (12 px text and its symbol): automargin grew 24 px a
+# row to 27 (one row), 27.5 (two) and 28.3 (three), and drew the figure again (Chromium,
+# 1400x1000)
+LEGEND_ROW = 29
 HALF = 470  # px: a figure in one of two columns of the 1000 px main column
 FULL = 960  # px: a figure across the main column
 

@@ -16,7 +16,7 @@ from ...multiscale import ALL_SCALES, BoxTable
 from ..state import offset_label
 from .base import (DEFAULT_MAX_BOXES, FULL, HALF, LEGEND_ROOM, MODEBAR, SCALE_COLORS, Backdrop,
                    Canvas, add_image, box_trace, class_color, fitted_height, image_axes,
-                   legend_below, legend_rows, pixels, rect_path)
+                   image_margin, legend_below, legend_rows, pixels, rect_path)
 
 # --- a phone's layout -----------------------------------------------------------------------
 # Project choice (issue 27, a student's phone): on a phone (390 px wide, the page's column
@@ -195,7 +195,7 @@ def merge_figure(bd: Backdrop, ms: MergeStep, class_names, title: str,
     image_axes(fig, bd, pad=0.06)
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=height or min(fitted_height(bd, HALF), 640), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0),
+                      margin=image_margin(bd, 0.06),
                       legend=dict(orientation="h", y=-0.04, title=dict(
                           text="thicker = more confident:")),
                       uirevision="merge")
@@ -221,7 +221,7 @@ def final_boxes_figure(bd: Backdrop, result: MergeResult, class_names, n: int = 
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF), 600), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0))
+                      margin=image_margin(bd, 0.03))
     return legend_below(fig, HALF)
 
 
@@ -283,7 +283,7 @@ def detection_marks_figure(bd: Backdrop, dets: list, status: list[str] | None = 
     image_axes(fig, bd, pad=0.03)  # final boxes are clipped to the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, FULL), 640), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0))
+                      margin=image_margin(bd, 0.03))
     if phone:
         phone_layout(fig, bd, title)
         return fig
@@ -309,5 +309,5 @@ def method_boxes_figure(bd: Backdrop, boxes: Tensor, confs: Tensor, labels: Tens
                                  name=f"{class_names[c]} ({len(sel)})", hoverinfo="skip"))
     image_axes(fig, bd, pad=0.15)  # regressed boxes may reach outside the image
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=420,
-                      margin=dict(l=0, r=0, t=40, b=0))
+                      margin=image_margin(bd, 0.15))
     return legend_below(fig, HALF)

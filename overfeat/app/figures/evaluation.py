@@ -13,7 +13,7 @@ import torch
 from ...boxes import Detections
 from ...metrics import PRCurve, precision_envelope
 from .base import (CLASS_COLORS, HALF, Backdrop, Canvas, add_image, box_trace, class_color,
-                   fitted_height, image_axes, legend_below, rect_path)
+                   fitted_height, image_axes, image_margin, legend_below, rect_path, room)
 from .base import MODEBAR
 from .boxes import (MARK_COLORS, MARK_NAMES, PHONE, TITLE_LINE, detection_marks_figure,
                     phone_layout, wrap_title)
@@ -52,13 +52,18 @@ def pr_curve_figure(curves: dict[int, PRCurve], aps: dict[int, float], class_nam
                                  hoverinfo="text"))
     fig.update_xaxes(title_text="recall (share of the objects found)", range=[0, 1.02])
     fig.update_yaxes(title_text="precision (share of boxes right)", range=[0, 1.05])
+    # margins that hold the axes' titles and labels and the legend at the right, ~7 px a
+    # character of its widest entry (what Plotly's automargin grew them to in Chromium, with no
+    # pad: l 62, b 59; r 161 for 14 characters): drawn once, not twice (room)
+    widest = max((len(t.name) for t in fig.data if t.showlegend is not False), default=0)
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=400,
-                      margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="v", x=1.02, y=1))
+                      margin=room(40, left=64, right=63 + 7 * widest, bottom=60),
+                      legend=dict(orientation="v", x=1.02, y=1))
     if phone:  # a square plot, then the legend: about three entries a row, 24 px a row
         text, n = wrap_title(title, True)
         top = MODEBAR + TITLE_LINE * n + 8
         rows = math.ceil(len(curves) / 3)
-        fig.update_layout(title=dict(text=text), margin=dict(t=top),
+        fig.update_layout(title=dict(text=text), margin=dict(l=0, r=0, t=top, b=0),
                           height=top + PHONE + 60 + 24 * rows,
                           legend=dict(orientation="h", x=0, y=-0.15, yanchor="top"))
     return fig
@@ -164,7 +169,7 @@ def method_marks_figure(bd: Backdrop, dets: Detections, class_names, status: lis
     image_axes(fig, bd, pad=0.06)  # NMS boxes are not clipped: they may reach outside
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       height=min(fitted_height(bd, HALF, extra=130), 620), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=40, b=0))
+                      margin=image_margin(bd, 0.06))
     fig = fig.figure()
     if phone:
         phone_layout(fig, bd, title)

@@ -16,7 +16,8 @@ from ...multiscale import Analysis, View
 from ...offsets import offsets
 from ..state import offset_label
 from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, Canvas, add_image, box_trace,
-                   click_marker, fitted_height, image_axes, legend_below, room, values)
+                   click_marker, fitted_height, image_axes, image_margin, legend_below, room,
+                   values)
 
 
 GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
@@ -530,7 +531,7 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     fig.update_xaxes(constrain="domain")
     colour = prob_colour(class_name, lo, hi, stretch)
     fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
-                      height=height, margin=room(top, left=72, right=137, bottom=66, phone=phone),
+                      height=height, margin=room(top, left=72, right=142, bottom=66, phone=phone),
                       clickmode="event+select", dragmode=False,
                       meta=dict(colour="stretch" if stretch else "absolute"))
     fig.update_annotations(font_size=11)
@@ -578,6 +579,6 @@ def window_figure(bd: Backdrop, window: Tensor, box: Tensor | None, title: str,
                       # legend under the x axis's labels (one row more than a desktop's)
                       height=(fitted_height(bd, PHONE_WIDTH, 110 + 20 * len(lines)) if phone
                               else min(fitted_height(bd, HALF), 560)), meta=dict(fit=True),
-                      margin=dict(l=0, r=0, t=MODEBAR + 20 * len(lines) + 10 if phone else 40,
-                                  b=0))
+                      margin=image_margin(bd, 0.1, top=MODEBAR + 20 * len(lines) + 10 if phone
+                                          else 40))
     return legend_below(fig.figure(), PHONE_WIDTH if phone else HALF)
