@@ -30,7 +30,7 @@ MEASURE = """() => {
   const bar = gd.querySelector('.modebar');
   const legend = gd.querySelector('.legend');
   return {fig: r(gd), H: window.innerHeight, W: window.innerWidth, lines,
-          legend: legend ? r(legend) : null,
+          legend: legend ? r(legend) : null, plotWidth: gd._fullLayout._size.w,
           modebar: bar ? r(bar) : null,
           xticks: gd._fullLayout.xaxis && gd._fullLayout.xaxis.side === 'top'
             ? [...gd.querySelectorAll('.xtick text')].map(r) : []};
@@ -86,6 +86,10 @@ def test_box_pages_put_their_figure_on_the_first_screen_in_presenter_mode_and_on
             assert not any(overlap(t, tick) for t in m["lines"]), (name, tick)
         if m["legend"] and m["modebar"]:  # the modebar spans a phone's width
             assert not overlap(m["legend"], m["modebar"]), (name, m["legend"], m["modebar"])
+        if name in ("regressor", "detection", "compare"):
+            # the image across the phone's width, its legend in rows under it (a legend left
+            # at the right took 113-275 px and left the image ~150 px wide)
+            assert m["plotWidth"] >= 0.8 * (f["right"] - f["left"]), (name, m["plotWidth"], f)
     page.goto(f"{server}/glossary?{QUERY}")
     settle(page)
     check_page(page)

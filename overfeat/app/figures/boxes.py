@@ -50,9 +50,13 @@ def phone_layout(fig: go.Figure, bd: Backdrop, title: str, below: int = 28,
     top = MODEBAR + TITLE_LINE * n + 8
     image = fitted_height(bd, PHONE - left, extra=0)
     extra = top + below + 24 * legend_rows(fig, PHONE) + 6
-    fig.update_layout(title=dict(text=text), margin=dict(t=top, b=0), height=image + extra,
-                      meta=dict(fit=True),
-                      legend=dict(y=-(below + 4) / image, yanchor="top"))
+    # the legend in rows under the labels, from the left: left as a column at the right (the
+    # figures' default), Plotly grew the right margin for it to 113-275 px and drew the image
+    # in the ~150 px left of a 370 px phone (issue 27)
+    fig.update_layout(title=dict(text=text), margin=dict(r=0, t=top, b=0),
+                      height=image + extra, meta=dict(fit=True),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=-(below + 4) / image,
+                                  yanchor="top"))
 
 
 # --- regressor ------------------------------------------------------------------------------
