@@ -211,6 +211,11 @@ class _BarsReader(HTMLParser):
             self.legend.append(data.strip())
 
 
+def bar_height(bar: dict) -> float:
+    """A bar's height in percent, from its style (as _BarsReader read it)."""
+    return float(bar["style"].split("height:")[1].split("%")[0])
+
+
 def bar_charts(at, where=None) -> list[dict]:
     """The page's HTML bar charts (st.html elements of overfeat.app.bars), in order, each read
     back as {"groups": [...], "series": {name: [value per group]}, "legend": [...], "heights":
@@ -226,8 +231,7 @@ def bar_charts(at, where=None) -> list[dict]:
         heights: dict[str, list[float]] = {}
         for b in r.bars:
             series.setdefault(b["data-series"], []).append(float(b["data-value"]))
-            h = b["style"].split("height:")[1].split("%")[0]
-            heights.setdefault(b["data-series"], []).append(float(h))
+            heights.setdefault(b["data-series"], []).append(bar_height(b))
         out.append({"groups": groups, "series": series, "legend": r.legend, "heights": heights})
     return out
 

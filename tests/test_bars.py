@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from apptest_helpers import _BarsReader
+from apptest_helpers import _BarsReader, bar_height
 from overfeat.app.bars import BARS_CLASS, BARS_CSS, Series, bars_html
 
 
@@ -54,7 +54,7 @@ def test_every_bar_reads_back_with_its_value_and_height(seed):
             assert b["data-group"] == g and b["data-series"] == s.name
             got = float(b["data-value"])
             assert (math.isnan(got) and math.isnan(v)) or got == v
-            height = float(b["style"].split("height:")[1].split("%")[0])
+            height = bar_height(b)
             # written to a hundredth of a percent (of a 14rem plot: under 0.1 px)
             assert height == pytest.approx(_reference_height(v, top), abs=0.0051)
             assert f"background: {s.colour}" in b["style"]

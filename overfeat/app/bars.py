@@ -73,8 +73,8 @@ def bar_height(v: float, top: float) -> float:
 
 
 def value_text(v: float) -> str:
-    """A bar's value as the chart writes it: three decimals (a probability), "n/a" for NaN."""
-    return f"{v:.3f}" if math.isfinite(v) else "n/a"
+    """A bar's value as the chart writes it by default: three decimals (a probability)."""
+    return f"{v:.3f}"
 
 
 def bars_html(groups: list[str], series: list[Series], axis: str = "", top: float = 1.0,
