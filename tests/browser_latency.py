@@ -68,6 +68,7 @@ for p in (ROOT, ROOT / "tests"):
 
 from load_app import (CHROMIUM, LAUNCH_ARGS, SHOWN_JS, Probe, free_port,  # noqa: E402
                       page_problems, process_tree, start_server, wait_healthy)
+from page_timeline import TIMELINE_JS, format_events  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 1000}
 FIRST_TARGET_S, SAMPLE_TARGET_S, LATER_TARGET_S = 1.5, 1.5, 0.5
@@ -85,6 +86,7 @@ PHOTO: Path | None = None
 # --no-keyboard: no Right-arrow merge step (an app from before the Merge page's keys).
 PAGES: list[str] | None = None
 KEYBOARD_STEP = True
+TIMELINE_OVER_S: float | None = None  # --timeline
 # Hook for more timed rows on a page (the lead's presenter-mode page switch): async functions
 # (page, rec, name) called after the page `name` was switched to and its own rows timed.
 EXTRA_ROWS: list = []
@@ -220,7 +222,9 @@ class Recorder:
         try:
             server = process_tree(self.server_pid) if self.server_pid else []
             browser = chromium_pids()
-            c0 = cpu_seconds(server), cpu_seconds(browser)
+            if TIMELINE_OVER_S is not None:
+                await self.probe.page.evaluate("() => { if (window.__tl) window.__tl.ev = []; }")
+            c0 = cpu_seconds(server), cpu_seconds(browser), machine_busy_s()
             t = await self.probe.timed(action, caption=caption, h1=h1, timeout_ms=self.timeout_ms)
             if "Merge" in name:
                 # The Merge page draws pictures (issue 27): an <img> loads after the DOM
@@ -234,6 +238,18 @@ class Recorder:
             # The CPU both sides spent (the quiet 0.3 s after the page settled included: idle).
             t["server_cpu_s"] = cpu_seconds(server) - c0[0]
             t["browser_cpu_s"] = cpu_seconds(browser) - c0[1]
+            # Whatever else the machine ran meanwhile (this script, Playwright's driver, the
+            # system): the CPU the two sides above may have waited for on 2 cores.
+            t["other_cpu_s"] = max(machine_busy_s() - c0[2] - t["server_cpu_s"]
+                                   - t["browser_cpu_s"], 0.0)
+            if TIMELINE_OVER_S is not None and t["settled_s"] > TIMELINE_OVER_S:
+                ev = await self.probe.page.evaluate("() => window.__tl ? window.__tl.ev : []")
+                print(f"--- timeline: {name}: settled {t['settled_s']:.3f} s, server "
+                      f"{_f(t['server_s'])}, CPU server {t['server_cpu_s']:.2f} s, Chromium "
+                      f"{t['browser_cpu_s']:.2f} s, other {t['other_cpu_s']:.2f} s",
+                      file=sys.stderr, flush=True)
+                for line in format_events(ev):
+                    print(line, file=sys.stderr, flush=True)
             sizes = await self.probe.plot_sizes()
             t["plot_bytes"], t["plots"] = sum(sizes), len(sizes)
             if page_name:
@@ -285,7 +301,12 @@ class Recorder:
                         "rounds_s": [round(x, 3) for x in s],
                         "server_rounds_s": [None if t.get("server_s") is None
                                             else round(t["server_s"], 3) for t in ts],
-                        "browser_cpu_rounds_s": [round(t["browser_cpu_s"], 3) for t in ts]})
+                        "browser_cpu_rounds_s": [round(t["browser_cpu_s"], 3) for t in ts],
+                        "other_cpu_rounds_s": [round(t["other_cpu_s"], 3) for t in ts],
+                        # a change only a screen reader gets (load_app.PROBE_JS) after the
+                        # page's last change, within its quiet time: not counted in the time
+                        "unseen_after_rounds_s": [None if t.get("unseen_s") is None
+                                                  else round(t["unseen_s"], 3) for t in ts]})
         return out
 
 
@@ -624,6 +645,8 @@ async def run_browser(url: str, rounds: int, size: int, timeout_s: float, tmp: P
             page.set_default_timeout(timeout_s * 1000)
             js_errors: list[str] = []
             page.on("pageerror", lambda e: js_errors.append(str(e)))
+            if TIMELINE_OVER_S is not None:
+                await page.add_init_script(TIMELINE_JS)
             probe = await Probe.attach(page, cdp=True)
             recs = {c: Recorder(probe, timeout_s * 1000, verbose, server_pid)
                     for c in ("off", "on")}
@@ -824,6 +847,9 @@ def main(argv: list[str] | None = None) -> int:
                    "Overview) in each round, e.g. Regressor,Merge")
     p.add_argument("--no-keyboard", action="store_true",
                    help="leave out the Right-arrow merge step")
+    p.add_argument("--timeline", type=float, metavar="S",
+                   help="on stderr, tests/page_timeline.py's timeline of every interaction that "
+                        "took longer than S seconds (what came late in a slow round)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="each interaction's time on stderr as it is measured")
@@ -836,8 +862,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--timeout must be positive")
     if args.photo is not None and not args.photo.is_file():
         p.error(f"--photo {args.photo} is not a file")
-    global MODEL, PHOTO, PAGES, KEYBOARD_STEP
+    global MODEL, PHOTO, PAGES, KEYBOARD_STEP, TIMELINE_OVER_S
     MODEL, PHOTO = args.model, args.photo
+    TIMELINE_OVER_S = args.timeline
     PAGES = [x.strip() for x in args.pages.split(",")] if args.pages else None
     KEYBOARD_STEP = not args.no_keyboard
     if not Path(CHROMIUM).exists():

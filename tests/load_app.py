@@ -292,7 +292,7 @@ async def page_problems(page) -> list[str]:
 PROBE_JS = """(() => {
   if (window.__ofp) return;
   const P = window.__ofp = {runs: 0, state: null, runStart: 0, runEnd: 0, lastMut: 0,
-                            lastInput: 0, lastMsg: 0, long: [], sends: []};
+                            lastInput: 0, lastMsg: 0, lastUnseen: 0, long: [], sends: []};
   const now = () => performance.now();
   const send = WebSocket.prototype.send;  // when the page asks the server for a rerun
   WebSocket.prototype.send = function (...a) {
@@ -313,8 +313,19 @@ PROBE_JS = """(() => {
   // A busy page may handle a whole run's messages in one task: the state then goes
   // running -> notRunning between two callbacks, so the values in between come from the
   // records' old values (the state attribute's history), then the current value.
+  // Changes inside React Aria's live announcer are not changes a person sees: it is a 1x1 px,
+  // clipped node for screen readers (data-live-announcer, prepended to body), and each
+  // announcement ("20 options available" when a selectbox opens) is removed by a timer 7 s
+  // later, in whatever interaction then runs: counted, it ended that interaction's time there.
+  const unseen = r => {
+    const n = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+    return !!n && !!n.closest('[data-live-announcer]')
+      || [...r.addedNodes, ...r.removedNodes].some(
+        x => x.nodeType === 1 && x.dataset && x.dataset.liveAnnouncer === 'true');
+  };
   const mo = new MutationObserver(records => {
     const t = now();
+    if (records.every(unseen)) { P.lastUnseen = t; return; }
     P.lastMut = t;
     const app = document.querySelector('[data-testid="stApp"]');
     const seq = [];
@@ -385,7 +396,9 @@ SETTLED_JS = """([mark, want, quiet]) => {
   }
   return {settled_ms: end - start, script_ms: ran - start, busy_ms: busy,
           runs: P.runs - mark.runs, input_seen: P.lastInput > mark.t0,
-          send_ms: sent === undefined ? null : sent - start};
+          send_ms: sent === undefined ? null : sent - start,
+          // an unseen change after the last one seen (the time it would have ended)
+          unseen_ms: P.lastUnseen > end ? P.lastUnseen - start : null};
 }"""
 QUIET_MS = 300  # no change for this long: the page has settled (its last change is the end)
 # What a page shows, for an error message: title, caption, script state, spinners, figures.
@@ -466,7 +479,8 @@ class Probe:
                "input_seen": r["input_seen"], "ws_bytes": self.ws_bytes - m["ws_bytes"],
                "ws_frames": self.ws_frames - m["ws_frames"],
                "request_s": None if r["send_ms"] is None else r["send_ms"] / 1000,
-               "server_s": None, "after_server_s": None}
+               "server_s": None, "after_server_s": None,
+               "unseen_s": None if r.get("unseen_ms") is None else r["unseen_ms"] / 1000}
         sent, got = self.sent[m["n_sent"]:], self.received[m["n_received"]:]
         if sent and got and got[-1] > sent[0] and out["request_s"] is not None:
             # request_s (page clock) + server_s (network clock) + after_server_s = settled_s

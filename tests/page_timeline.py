@@ -53,12 +53,25 @@ TIMELINE_JS = """(() => {
   const where = n => {
     let x = n.nodeType === 1 ? n : n.parentElement;
     while (x && !(x.dataset && x.dataset.testid)) x = x.parentElement;
-    return x ? x.dataset.testid : '?';
+    if (x) return x.dataset.testid;
+    // outside Streamlit's elements (a portal, the head): the node itself, as tag#id.class
+    const e = n.nodeType === 1 ? n : n.parentElement;
+    if (!e) return '?' + n.nodeName;
+    const c = typeof e.className === 'string' ? e.className.trim().split(/\s+/)[0] : '';
+    const b = e.getAttribute('data-baseweb'), r = e.getAttribute('role');
+    return '?' + e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (c ? '.' + c : '')
+      + (b ? '[' + b + ']' : '') + (r ? '[role=' + r + ']' : '');
   };
   new MutationObserver(rs => {
     const w = {};
     for (const r of rs) {
-      const k = where(r.target) + (r.type === 'attributes' ? '@' + r.attributeName : '');
+      let k = where(r.target) + (r.type === 'attributes' ? '@' + r.attributeName : '');
+      if (k[0] === '?' && r.type === 'childList') {  // what came or went there
+        const d = x => x.nodeType === 1 ? where(x).slice(1)
+          + (x.textContent ? '"' + x.textContent.trim().slice(0, 30) + '"' : '') : x.nodeName;
+        k += [...r.addedNodes].map(x => '+' + d(x)).join('')
+          + [...r.removedNodes].map(x => '-' + d(x)).join('');
+      }
       w[k] = (w[k] || 0) + 1;
     }
     const block = document.querySelector('[data-testid="stMainBlockContainer"]');
