@@ -17,7 +17,9 @@ prefetched, so its row is the cold path (the network at twelve views and both me
 Each interaction is timed from the student's action (the first input event the page sees) to a
 SETTLED page (load_app.SETTLED_JS, one function for all): the script is not running, a run has
 ended since the action, no spinner, every .js-plotly-plot has drawn its svg with all its traces,
-and nothing on the page changed for 0.3 s; the time is that of the page's last change. It is
+and nothing on the page changed for 0.3 s; the time is that of the page's last change (a
+change only a screen reader gets, inside React Aria's live announcer, is not one: it is reported
+apart as unseen_after_rounds_s). It is
 split in three: request_s (the input event to the page's rerun request on the websocket, an
 upload's HTTP transfer included), server_s (that request to the server's last websocket frame,
 in the network stack's clock, read over the DevTools protocol: the server's run and loopback
@@ -46,6 +48,10 @@ stopped with its Stop button before a round without), so that load that comes an
 machine weighs on both; printed side by side (median and max per interaction) with the runs'
 durations. --training both: all rounds without, then all with, each on a fresh server.
 Training's CPU counts in the server's CPU column (its process tree).
+
+--timeline S: for each interaction slower than S seconds, tests/page_timeline.py's timeline
+(requests, messages, long tasks, every batch of DOM changes and where) on stderr, with the CPU
+the server, Chromium and the rest of the machine used meanwhile: what came late in a slow round.
 """
 
 from __future__ import annotations
@@ -302,6 +308,7 @@ class Recorder:
                         "server_rounds_s": [None if t.get("server_s") is None
                                             else round(t["server_s"], 3) for t in ts],
                         "browser_cpu_rounds_s": [round(t["browser_cpu_s"], 3) for t in ts],
+                        "server_cpu_rounds_s": [round(t["server_cpu_s"], 3) for t in ts],
                         "other_cpu_rounds_s": [round(t["other_cpu_s"], 3) for t in ts],
                         # a change only a screen reader gets (load_app.PROBE_JS) after the
                         # page's last change, within its quiet time: not counted in the time
