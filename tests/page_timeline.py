@@ -4,7 +4,10 @@ requests to the server (send), scripts fetched (js: Streamlit's lazy chunks), th
 messages (msg: grouped while they come less than 15 ms apart, with their count and size), the
 main thread's long tasks (long: > 50 ms, their length) and every batch of DOM changes (mut: the
 width of the page's block, the page's height over the window's, then where the changes were, by
-Streamlit's data-testid, most first).
+Streamlit's data-testid, most first; outside Streamlit's elements, "?" and the node itself as
+tag#id.class[data-baseweb][role=...], with the nodes a change added (+) or removed (-) and the
+start of their text: e.g. ?div[role=log]-div"20 options available." is React Aria's live
+announcer dropping an announcement, which the bench does not count as a change).
 
     .venv/bin/python tests/page_timeline.py [--actions Regressor,Merge,presenter,Next:Detection,presenter]
 
