@@ -310,9 +310,6 @@ PROBE_JS = """(() => {
     new PerformanceObserver(l => { for (const e of l.getEntries())
       P.long.push([e.startTime, e.duration]); }).observe({type: 'longtask', buffered: true});
   } catch (e) {}
-  // A busy page may handle a whole run's messages in one task: the state then goes
-  // running -> notRunning between two callbacks, so the values in between come from the
-  // records' old values (the state attribute's history), then the current value.
   // Changes inside React Aria's live announcer are not changes a person sees: it is a 1x1 px,
   // clipped node for screen readers (data-live-announcer, prepended to body), and each
   // announcement ("20 options available" when a selectbox opens) is removed by a timer 7 s
@@ -323,6 +320,9 @@ PROBE_JS = """(() => {
       || [...r.addedNodes, ...r.removedNodes].some(
         x => x.nodeType === 1 && x.dataset && x.dataset.liveAnnouncer === 'true');
   };
+  // A busy page may handle a whole run's messages in one task: the state then goes
+  // running -> notRunning between two callbacks, so the values in between come from the
+  // records' old values (the state attribute's history), then the current value.
   const mo = new MutationObserver(records => {
     const t = now();
     if (records.every(unseen)) { P.lastUnseen = t; return; }
