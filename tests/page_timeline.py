@@ -70,7 +70,7 @@ TIMELINE_JS = """(() => {
     for (const r of rs) {
       let k = where(r.target) + (r.type === 'attributes' ? '@' + r.attributeName : '');
       if (k[0] === '?' && r.type === 'childList') {  // what came or went there
-        const d = x => x.nodeType === 1 ? where(x).slice(1)
+        const d = x => x.nodeType === 1 ? where(x).replace(/^\?/, '')
           + (x.textContent ? '"' + x.textContent.trim().slice(0, 30) + '"' : '') : x.nodeName;
         k += [...r.addedNodes].map(x => '+' + d(x)).join('')
           + [...r.removedNodes].map(x => '-' + d(x)).join('');
