@@ -8,8 +8,8 @@ import streamlit as st
 from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import (chart, compact, context, explain, is_phone, notice, require_boxes,
-                              row, settings_box, show_code, table, term, terms)
+from app_pages.common import (chart, compact, context, explain, from_link, is_phone, notice,
+                              require_boxes, row, settings_box, show_code, table, term, terms)
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -26,6 +26,19 @@ def filters(a):
     offs = list(range(k * k)) if a.settings.fine and k > 1 else [-1]
     strides = export.level_strides(a)
     levels = sorted(strides)
+    # The class filter belongs to the image and model it was chosen on (the classes are the
+    # image's): a new one starts from all its classes, as the other pages' class pickers start
+    # from their first class. Kept across images, the filter became the old image's classes
+    # that the new one shares (often one, or none: then all), and a student saw boxes missing.
+    # Where the filter was all of the classes, it stays all of them when top-k changes the set.
+    owner = (ctx.image_key, ctx.model_key)
+    if from_link("reg_classes"):  # a shared link's classes are this image's choice
+        st.session_state["_reg_classes_for"] = owner
+    chosen = set(st.session_state.get("reg_classes", ()))
+    if (st.session_state.get("_reg_classes_for") != owner
+            or chosen == st.session_state.get("_reg_classes_of")):
+        st.session_state["reg_classes"] = classes
+    st.session_state["_reg_classes_for"], st.session_state["_reg_classes_of"] = owner, set(classes)
     for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
         kept = [v for v in st.session_state.get(key, opts) if v in opts]
         st.session_state[key] = kept if kept else opts

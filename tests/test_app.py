@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import (SAMPLE, SAMPLE_NAME, bar_charts, bomb_png, ctx, encode, figures, grid_blocks,
                              pictures,
-                             header, markdown, metrics, ok, page, rect_x, sample_image, start,
+                             header, markdown, metrics, ok, open_knobs, page, rect_x, sample_image, start,
                              tables, traces, xs)
 from overfeat.app import state as appstate
 from overfeat.checkpoint import FORMAT
@@ -422,6 +422,43 @@ def test_merge_stepper_forward_and_back():
         assert list(table["windows"]) == [len(m) for m in r.final.members[:3]]
         assert np.allclose(table["mean p"], table["confidence"] / table["windows"], atol=6e-3)
         assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
+
+
+def test_regressor_class_filter_starts_from_all_classes_of_each_new_image():
+    """The class filter is the image's: narrowed, it stays while the image does; a new image
+    (or model) starts from all of its classes, and a filter that was all of them stays all
+    when top-k changes the set. (It was kept as the old image's classes that the new one
+    shares: boxes went missing on the next photo.)"""
+    def classes(at):
+        a = ctx(at).analysis()
+        return {c for cs in a.top_classes.values() for c in cs}
+
+    at = ok(page(start(None, all_windows=False), "regressor"))  # sample scene 1, the defaults
+    first = classes(at)
+    assert set(at.session_state["reg_classes"]) == first and len(first) > 1
+    one = min(first)
+    ok(at.multiselect(key="reg_classes").set_value([one]).run())
+    assert at.session_state["reg_classes"] == [one]
+    ok(page(at, "overview"))
+    ok(page(at, "regressor"))
+    assert at.session_state["reg_classes"] == [one]  # the same image: the choice stays
+    lines = [tr for tr in figures(at)["reg_click"]["data"] if tr.get("name", "").startswith("scale ")]
+    want = int((ctx(at).analysis().table.labels == one).sum())
+    assert sum(int(re.search(r"\((\d+)\)", tr["name"]).group(1)) for tr in lines) == min(want, 300)
+
+    # Another sample scene (det scene 2; the app opens on det scene 1): all of its classes.
+    assert at.session_state["gallery"] != 4
+    ok(at.sidebar.selectbox(key="gallery").set_value(4).run())
+    new = classes(at)
+    assert new != {one} and set(at.session_state["reg_classes"]) == new
+    assert int(metrics(at)["raw boxes (all filters)"]) == len(ctx(at).analysis().table)
+
+    # All of the classes stay all of them when top-k changes the set.
+    open_knobs(at)
+    ok(at.sidebar.slider(key="top_k").set_value(1).run())
+    assert set(at.session_state["reg_classes"]) == classes(at)
+    ok(at.sidebar.slider(key="top_k").set_value(5).run())
+    assert set(at.session_state["reg_classes"]) == classes(at) == new
 
 
 def test_choices_persist_across_pages():
