@@ -87,8 +87,17 @@ def render() -> None:
         cls = class_picker(a, "cls")
         stretch = colour_control()
         n_ch = int(view.features.shape[0])
-        # Preselect the channel that fires most at this scale.
-        st.session_state.setdefault("off_channel", appstate.strongest_channel(view))
+        # Preselect the channel that fires most in this view (the input's label says so): for
+        # each new image, model, scale or flip, as the picked cell; a channel typed in stays
+        # while the view does. (It was preset once a session: on the next image the label's
+        # "fires most here" named the first image's channel.)
+        owner = (ctx.image_key, ctx.model_key, view.scale, view.flip)
+        if from_link("off_channel"):  # a shared link's channel is this view's choice
+            st.session_state["_off_channel_for"] = owner
+        if (st.session_state.get("_off_channel_for") != owner
+                or st.session_state.get("off_channel") is None):
+            st.session_state["off_channel"] = appstate.strongest_channel(view)
+        st.session_state["_off_channel_for"] = owner
         clamp_state("off_channel", 0, n_ch - 1, 0)
         # compact (presenter mode, a phone): the channel joins the box, so the offset maps
         # come right after the title (their headings name the channel)

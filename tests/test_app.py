@@ -237,6 +237,36 @@ def test_offsets_maps_interleave_and_picked_window():
     assert f"stride {ctx(at).model.stride} px" in " ".join(n["text"] for n in figs["off_click"]["layout"]["annotations"])
 
 
+def test_offsets_channel_is_preset_for_each_view_and_kept_while_it_stays():
+    """The channel input says "preset: the one that fires most here": a new image, scale or
+    flip presets it again; a channel typed in stays while the view does (across pages)."""
+    def strongest(at):
+        a = ctx(at).analysis()
+        s, flip = at.selectbox(key="off_scale").value, at.toggle(key="off_flip").value
+        view = next(v for v in a.views if v.scale == s and v.flip == flip and v.level == 0)
+        return appstate.strongest_channel(view), int(view.features.shape[0])
+
+    at = ok(page(start(None, all_windows=False), "offsets"))
+    first, n_ch = strongest(at)
+    assert at.number_input(key="off_channel").value == first
+    typed = 0 if first != 0 else 1
+    ok(at.number_input(key="off_channel").set_value(typed).run())
+    ok(page(at, "overview"))
+    ok(page(at, "offsets"))
+    assert at.number_input(key="off_channel").value == typed  # the same view: it stays
+
+    ok(at.sidebar.selectbox(key="gallery").set_value(4).run())  # another sample scene
+    preset, _ = strongest(at)
+    assert preset != typed and at.number_input(key="off_channel").value == preset
+    ok(at.number_input(key="off_channel").set_value(typed).run())
+    other = next(s for s in at.selectbox(key="off_scale").options
+                 if s != at.selectbox(key="off_scale").value)
+    ok(at.selectbox(key="off_scale").set_value(int(other.split()[-1]) - 1).run())  # another scale
+    preset, _ = strongest(at)
+    assert at.number_input(key="off_channel").value == preset
+    assert grid_blocks(figures(at)["off_pooled"])  # drawn for that channel
+
+
 def test_regressor_filters_and_picked_box():
     at = ok(page(start(), "regressor"))
     a = ctx(at).analysis()
