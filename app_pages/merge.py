@@ -105,6 +105,21 @@ def view_ui(where) -> str:
     return v if v in VIEWS else score
 
 
+def new_image(n: int) -> None:
+    """A new image or model starts its merge at step 0, every class, not playing: another
+    image's step number and class mean nothing in this merge (the other pages start a new image
+    at its first layer, top class or best cell too). A link's step and class are this image's
+    (kept once). A change of the sidebar's merge knobs keeps the step, to compare the two
+    merges at the same step."""
+    owner = (ctx.image_key, ctx.model_key)
+    if from_link("merge_step") | from_link("merge_class"):
+        st.session_state["_merge_for"] = owner
+    if st.session_state.get("_merge_for") != owner:
+        st.session_state["merge_step"], st.session_state["merge_class"] = 0, ALL
+        st.session_state["merge_playing"] = False
+    st.session_state["_merge_for"] = owner
+
+
 def class_filter_options(r) -> list[int]:
     """The class filter's choices (every class, then the classes the merge has boxes of); a
     value no longer among them (a link's, another image's) goes back to every class. Run
@@ -299,6 +314,7 @@ def render() -> None:
     main = score if view == "both" else view
     other = next(k for k in KINDS if k != main)
     n = max(results[k].n_steps for k in shown)
+    new_image(n)
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from overfeat import merge
-from overfeat.app import figures
+from overfeat.app import figures, share
 from overfeat.boxes import box_iou
 
 
@@ -432,6 +432,31 @@ def test_class_filter_steps_through_one_class():
         assert step == w and int(r.step_labels[step - 1]) == cls
     ok(at.button(key="merge_prev").click().run())
     assert at.slider(key="merge_step").value == (want[0] if len(want) == 2 else 0)
+
+
+@pytest.mark.slow
+def test_a_new_image_starts_its_merge_at_step_0_with_every_class():
+    """The step and class filter belong to one image's merge: kept while the image stays (and
+    across pages), back to step 0 and every class for another image."""
+    at = _merge_page()
+    c = ctx(at)
+    r = c.merge(c.knobs.score)
+    cls = int(r.step_labels[0])
+    ok(at.selectbox(key="merge_class").set_value(cls).run())
+    for _ in range(2):
+        ok(at.button(key="merge_next").click().run())
+    step = at.slider(key="merge_step").value
+    assert step >= 2 and at.query_params["step"] == str(step)
+    ok(at.switch_page("app_pages/overview.py").run())
+    ok(at.switch_page("app_pages/merge.py").run())
+    assert (at.slider(key="merge_step").value, at.selectbox(key="merge_class").value) == (step, cls)
+
+    g = at.session_state["gallery"]
+    ok(at.sidebar.selectbox(key="gallery").set_value(4 if g != 4 else 3).run())
+    assert at.slider(key="merge_step").value == 0
+    every = share.BY_KEY["merge_class"].default  # the filter's "every class"
+    assert at.session_state["merge_class"] == every
+    assert (at.query_params["step"], at.query_params["mcls"]) == ("0", str(every))
 
 
 @pytest.mark.slow
