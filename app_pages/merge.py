@@ -10,8 +10,8 @@ from overfeat import merge
 from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
-from app_pages.common import (chart, clamp_state, context, from_link, is_phone, notice, row,
-                              require_boxes, show_code, sync_link, table, term)
+from app_pages.common import (chart, clamp_state, context, counted_run, from_link, is_phone,
+                              notice, row, require_boxes, show_code, sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -327,6 +327,7 @@ def render() -> None:
     # settings that are not a step (the class filter, steps per click, all boxes, the chart's
     # switch) sit under it: changing one reruns the page.
     @st.fragment(run_every=0.7 if playing else None)
+    @counted_run  # a step is a run: background work waits for it
     def stepper() -> None:
         r = results[main]
         if st.session_state.get("merge_playing", False) != playing:

@@ -293,6 +293,39 @@ def test_the_other_sample_scenes_are_analysed_once_the_server_is_idle(monkeypatc
     assert analysed == [] and merges == []  # and nothing is analysed again
 
 
+def test_a_fragments_rerun_counts_as_a_run_for_background_work(monkeypatch):
+    """A fragment reruns alone, without app.py's count of runs: common.counted_run counts its
+    body, so the gallery prefetch waits while the Merge page steps or plays (it ran a scene's
+    analysis beside every step). Inside, the server is busy; after, idle again; an exception
+    (st.rerun is one) still ends the count."""
+    monkeypatch.setattr(common, "GALLERY_IDLE_S", 0.0)
+    _drain_gallery()
+    seen = []
+    body = common.counted_run(lambda x: seen.append(common._server_idle()) or x + 1)
+    assert common._server_idle() and body(1) == 2 and seen == [False]
+    assert common._server_idle()
+
+    def fails():
+        assert not common._server_idle()
+        raise RuntimeError("a rerun")
+
+    with pytest.raises(RuntimeError):
+        common.counted_run(fails)()
+    assert common._server_idle() and common._runs["active"] == 0
+
+    # The Merge page's stepper is such a body: a run of that page counts two (app.py's and
+    # the fragment's), the Overview's one.
+    at = ok(start(None, all_windows=False))
+    counts = []
+    real = common.run_started
+    monkeypatch.setattr(common, "run_started", lambda: counts.append(1) or real())
+    ok(page(at, "merge"))
+    merge_runs = len(counts)
+    counts.clear()
+    ok(page(at, "overview"))
+    assert (merge_runs, len(counts)) == (2, 1)
+
+
 def test_a_background_scene_stops_within_a_step_when_a_run_starts(monkeypatch):
     """The gallery prefetch asks, before each of a scene's four steps (network, the sidebar's
     cut, two merges) and inside the two long ones (before each scale, every STOP_EVERY merge
