@@ -145,8 +145,15 @@ def render() -> None:
     drawn = appstate.most_confident(t.scores, idx, None if show_all else figures.DEFAULT_MAX_BOXES)
     ids = idx.tolist()
     if ids:
-        if st.session_state.get("reg_pick") not in ids:
+        # A box number is a row of this image's table: a new image or model starts at its most
+        # confident box drawn (the old number named some other box of the new image).
+        owner = (ctx.image_key, ctx.model_key)
+        if from_link("reg_pick"):  # a shared link's box is this image's
+            st.session_state["_reg_pick_for"] = owner
+        if (st.session_state.get("reg_pick") not in ids
+                or st.session_state.get("_reg_pick_for") != owner):
             st.session_state["reg_pick"] = int(drawn[0])
+        st.session_state["_reg_pick_for"] = owner
         # The list offers the boxes drawn (a click picks among them too) and the picked one (a
         # link may name any box of the filters), not every raw box: 2,858 labels on the
         # default scene were 76 kB sent and a list drawn on every visit (issue 27's bench).

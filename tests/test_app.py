@@ -476,12 +476,27 @@ def test_regressor_class_filter_starts_from_all_classes_of_each_new_image():
     want = int((ctx(at).analysis().table.labels == one).sum())
     assert sum(int(re.search(r"\((\d+)\)", tr["name"]).group(1)) for tr in lines) == min(want, 300)
 
-    # Another sample scene (det scene 2; the app opens on det scene 1): all of its classes.
+    # The picked box: another one of this image stays while the image does.
+    t = ctx(at).analysis().table
+    ids = at.selectbox(key="reg_pick").options
+    other_pick = min(int(i.split(":")[0][1:]) for i in ids
+                     if int(i.split(":")[0][1:]) != at.session_state["reg_pick"])
+    ok(at.selectbox(key="reg_pick").set_value(other_pick).run())
+    ok(page(at, "overview"))
+    ok(page(at, "regressor"))
+    assert at.session_state["reg_pick"] == other_pick
+
+    # Another sample scene (det scene 2; the app opens on det scene 1): all of its classes,
+    # and its most confident box picked (the old box number names another box here).
     assert at.session_state["gallery"] != 4
     ok(at.sidebar.selectbox(key="gallery").set_value(4).run())
     new = classes(at)
     assert new != {one} and set(at.session_state["reg_classes"]) == new
-    assert int(metrics(at)["raw boxes (all filters)"]) == len(ctx(at).analysis().table)
+    t = ctx(at).analysis().table
+    assert int(metrics(at)["raw boxes (all filters)"]) == len(t)
+    drawn = [i for tr in figures(at)["reg_click"]["data"] if tr.get("customdata") for i in tr["customdata"]]
+    best = max(drawn, key=lambda i: (float(t.scores[i]), -i))
+    assert other_pick < len(t) and at.session_state["reg_pick"] == best != other_pick
 
     # All of the classes stay all of them when top-k changes the set.
     open_knobs(at)
