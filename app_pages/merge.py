@@ -105,7 +105,7 @@ def view_ui(where) -> str:
     return v if v in VIEWS else score
 
 
-def new_image(n: int) -> None:
+def new_image() -> None:
     """A new image or model starts its merge at step 0, every class, not playing: another
     image's step number and class mean nothing in this merge (the other pages start a new image
     at its first layer, top class or best cell too). A link's step and class are this image's
@@ -314,7 +314,7 @@ def render() -> None:
     main = score if view == "both" else view
     other = next(k for k in KINDS if k != main)
     n = max(results[k].n_steps for k in shown)
-    new_image(n)
+    new_image()
     if n == 0:
         st.session_state["merge_playing"] = False
     playing = st.session_state.get("merge_playing", False)
