@@ -152,7 +152,8 @@ def render() -> None:
             st.session_state["_reg_pick_for"] = owner
         if (st.session_state.get("reg_pick") not in ids
                 or st.session_state.get("_reg_pick_for") != owner):
-            st.session_state["reg_pick"] = int(drawn[0])
+            # (drawn is in the table's order when it holds every box of the filters)
+            st.session_state["reg_pick"] = int(drawn[int(t.scores[drawn].argmax())])
         st.session_state["_reg_pick_for"] = owner
         # The list offers the boxes drawn (a click picks among them too) and the picked one (a
         # link may name any box of the filters), not every raw box: 2,858 labels on the

@@ -497,6 +497,13 @@ def test_regressor_class_filter_starts_from_all_classes_of_each_new_image():
     drawn = [i for tr in figures(at)["reg_click"]["data"] if tr.get("customdata") for i in tr["customdata"]]
     best = max(drawn, key=lambda i: (float(t.scores[i]), -i))
     assert other_pick < len(t) and at.session_state["reg_pick"] == best != other_pick
+    # Filters that leave out the picked box and fewer than 300 boxes (drawn in the table's
+    # order, not by score): again the most confident of them.
+    s = next(s for s in range(6) if s != int(t.scale[best]) and 0 < (t.scale == s).sum() <= 300)
+    ok(at.button_group(key="reg_scales").set_value([s]).run())
+    drawn = [i for tr in figures(at)["reg_click"]["data"] if tr.get("customdata") for i in tr["customdata"]]
+    assert len(drawn) == int((t.scale == s).sum())
+    assert at.session_state["reg_pick"] == max(drawn, key=lambda i: (float(t.scores[i]), -i))
 
     # All of the classes stay all of them when top-k changes the set.
     open_knobs(at)
