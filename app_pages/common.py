@@ -825,11 +825,8 @@ def class_picker(analysis: Analysis, key: str, label: str = "Class") -> int:
     options = [c for c, _, _ in ranking]
     ctx = st.session_state.get(CTX_KEY)
     owner = (ctx.image_key, ctx.model_key) if ctx is not None else None
-    if from_link(key):  # a shared link's class is this image's choice
-        st.session_state[f"_{key}_for"] = owner
-    if st.session_state.get(key) not in options or st.session_state.get(f"_{key}_for") != owner:
+    if starts_again(f"_{key}_for", owner, key, stale=st.session_state.get(key) not in options):
         st.session_state[key] = options[0]
-    st.session_state[f"_{key}_for"] = owner
     labels = appstate.class_labels(tuple(analysis.class_names))
     if len(options) > 30:
         label += f" ({len(options)}: type to search)"
@@ -848,6 +845,20 @@ def from_link(key: str) -> bool:
         pending.discard(key)
         return True
     return False
+
+
+def starts_again(tag: str, owner, *linked: str, stale: bool = False) -> bool:
+    """Whether a choice that belongs to one image must start again (docs/DESIGN.md, "What
+    belongs to an image"): the owner it was made for (image and model key, and a scale, a
+    class, ...; kept under `tag`) is not `owner`, or it is `stale` (no longer among the
+    choices). A shared link's value for one of the `linked` keys is this owner's, once. Records
+    `owner` under `tag`."""
+    state = st.session_state
+    if any([from_link(k) for k in linked]):  # a list: every key's pending link is used up
+        state[tag] = owner
+    again = state.get(tag) != owner or stale
+    state[tag] = owner
+    return again
 
 
 def use_model(name: str) -> None:

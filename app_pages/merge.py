@@ -10,8 +10,8 @@ from overfeat import merge
 from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
-from app_pages.common import (chart, clamp_state, context, counted_run, from_link, is_phone,
-                              notice, row, require_boxes, show_code, sync_link, table, term)
+from app_pages.common import (chart, clamp_state, context, counted_run, is_phone, notice,
+                              require_boxes, row, show_code, starts_again, sync_link, table, term)
 
 ctx = context()
 require_boxes(ctx, "Merge")
@@ -91,12 +91,9 @@ def view_ui(where) -> str:
     """The main figure: the sidebar's match score (the default, and again whenever the sidebar
     changes it), the other one, or both side by side."""
     score = ctx.knobs.score
-    if from_link("merge_view"):
-        st.session_state["_merge_view_for"] = score
-    if (st.session_state.get("merge_view") not in VIEWS
-            or st.session_state.get("_merge_view_for") != score):
+    if starts_again("_merge_view_for", score, "merge_view",
+                    stale=st.session_state.get("merge_view") not in VIEWS):
         st.session_state["merge_view"] = score
-    st.session_state["_merge_view_for"] = score
     v = where.segmented_control(
         "Match score shown", VIEWS, key="merge_view", label_visibility="collapsed",
         format_func=lambda k: f"{k} (sidebar)" if k == score else k,
@@ -111,13 +108,9 @@ def new_image() -> None:
     at its first layer, top class or best cell too). A link's step and class are this image's
     (kept once). A change of the sidebar's merge knobs keeps the step, to compare the two
     merges at the same step."""
-    owner = (ctx.image_key, ctx.model_key)
-    if from_link("merge_step") | from_link("merge_class"):
-        st.session_state["_merge_for"] = owner
-    if st.session_state.get("_merge_for") != owner:
+    if starts_again("_merge_for", (ctx.image_key, ctx.model_key), "merge_step", "merge_class"):
         st.session_state["merge_step"], st.session_state["merge_class"] = 0, ALL
         st.session_state["merge_playing"] = False
-    st.session_state["_merge_for"] = owner
 
 
 def class_filter_options(r) -> list[int]:

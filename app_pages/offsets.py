@@ -9,8 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import (chart, clamp_state, class_picker, colour_control, compact, context,
-                              explain, folded, from_link, is_phone, notice, settings_box, show_code,
-                              term)
+                              explain, folded, is_phone, notice, settings_box, show_code,
+                              starts_again, term)
 
 ctx = context()
 
@@ -25,15 +25,12 @@ def scale_flip(a) -> tuple[int, bool]:
     """Scale and flip chosen on the page."""
     scales = list(a.settings.scales)
     owner = (ctx.image_key, ctx.model_key, tuple(scales))
-    if from_link("off_scale"):
-        st.session_state["_off_scale_for"] = owner
-    if (st.session_state.get("off_scale") not in scales
-            or st.session_state.get("_off_scale_for") != owner):
+    if starts_again("_off_scale_for", owner, "off_scale",
+                    stale=st.session_state.get("off_scale") not in scales):
         # most cells to look at; a pyramid net's largest scale has ~7,000 cells over its
         # three maps (0.5 MB to draw), its middle one has a third of them
         st.session_state["off_scale"] = (scales[len(scales) // 2] if getattr(ctx.model, "pyramid", False)
                                          else appstate.largest_scale(a))
-    st.session_state["_off_scale_for"] = owner
     c1, c2 = st.columns([3, 1])
     # Label: the scale number only, fixed across images (see common.class_picker for why).
     s = c1.selectbox("Scale", scales, key="off_scale", format_func=lambda s: f"scale {s + 1}",
@@ -61,10 +58,8 @@ def cell_controls(view, cls: int) -> tuple[int, int]:
     starts at its most confident cell; a click or the inputs move it."""
     Hf, Wf = view.fine.shape[-2:]
     owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, cls)
-    linked = from_link("off_row") | from_link("off_col")
-    if st.session_state.get("_off_cell_for") != owner and not linked:
+    if starts_again("_off_cell_for", owner, "off_row", "off_col"):
         st.session_state["off_row"], st.session_state["off_col"] = appstate.best_cell(view, cls)
-    st.session_state["_off_cell_for"] = owner
     clamp_state("off_row", 0, Hf - 1, Hf // 2)
     clamp_state("off_col", 0, Wf - 1, Wf // 2)
     c1, c2 = st.columns(2)
@@ -91,13 +86,9 @@ def render() -> None:
         # each new image, model, scale or flip, as the picked cell; a channel typed in stays
         # while the view does. (It was preset once a session: on the next image the label's
         # "fires most here" named the first image's channel.)
-        owner = (ctx.image_key, ctx.model_key, view.scale, view.flip)
-        if from_link("off_channel"):  # a shared link's channel is this view's choice
-            st.session_state["_off_channel_for"] = owner
-        if (st.session_state.get("_off_channel_for") != owner
-                or st.session_state.get("off_channel") is None):
+        if starts_again("_off_channel_for", (ctx.image_key, ctx.model_key, view.scale, view.flip),
+                        "off_channel", stale=st.session_state.get("off_channel") is None):
             st.session_state["off_channel"] = appstate.strongest_channel(view)
-        st.session_state["_off_channel_for"] = owner
         clamp_state("off_channel", 0, n_ch - 1, 0)
         # compact (presenter mode, a phone): the channel joins the box, so the offset maps
         # come right after the title (their headings name the channel)
@@ -265,16 +256,14 @@ def level_cell_controls(views, cls: int, scale: int, flip: bool):
     link), row and column in the linked off_row, off_col."""
     levels = [v.level for v in views]
     owner = (ctx.image_key, ctx.model_key, scale, flip, cls)
-    linked = from_link("off_row") | from_link("off_col")
     clicked = st.session_state.pop("_off_level_clicked", False)
     level = st.session_state.get("off_level", st.session_state.get("_off_level"))
-    if st.session_state.get("_off_cell_for") != owner and not linked and not clicked:
+    if starts_again("_off_cell_for", owner, "off_row", "off_col") and not clicked:
         i, st.session_state["off_row"], st.session_state["off_col"] = \
             figures.best_level_cell(views, cls)
         level = levels[i]
     if level not in levels:
         level = levels[0]
-    st.session_state["_off_cell_for"] = owner
     strides = {v.level: v.stride for v in views}
     st.session_state["off_level"] = level
     c0, c1, c2 = st.columns(3)
@@ -387,9 +376,8 @@ def strip_section(view, k: int, ch: int) -> None:
     kernel = layer.kernel if layer is not None else k
     H = int(view.features.shape[1])
     owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, ch)
-    if st.session_state.get("_off_band_for") != owner and not from_link("off_band"):
+    if starts_again("_off_band_for", owner, "off_band"):
         st.session_state["off_band"] = activations.offset_strip(view, ch, k, kernel, is_max).row0
-    st.session_state["_off_band_for"] = owner
     clamp_state("off_band", 0, max(0, H - k), 0)
     c1, c2 = st.columns([1, 3])
     row0 = int(c1.number_input(f"First row of the band (0-{max(0, H - k)}; preset: where "

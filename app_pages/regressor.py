@@ -8,8 +8,8 @@ import streamlit as st
 from overfeat import boxes, geometry, multiscale
 from overfeat.app import export, figures
 from overfeat.app import state as appstate
-from app_pages.common import (chart, compact, context, explain, from_link, is_phone, notice,
-                              require_boxes, row, settings_box, show_code, table, term, terms)
+from app_pages.common import (chart, compact, context, explain, is_phone, notice, require_boxes,
+                              row, settings_box, show_code, starts_again, table, term, terms)
 
 ctx = context()
 REG_ROWS = 25  # rows of the table of the most confident boxes
@@ -31,14 +31,12 @@ def filters(a):
     # from their first class. Kept across images, the filter became the old image's classes
     # that the new one shares (often one, or none: then all), and a student saw boxes missing.
     # Where the filter was all of the classes, it stays all of them when top-k changes the set.
-    owner = (ctx.image_key, ctx.model_key)
-    if from_link("reg_classes"):  # a shared link's classes are this image's choice
-        st.session_state["_reg_classes_for"] = owner
     chosen = set(st.session_state.get("reg_classes", ()))
-    if (st.session_state.get("_reg_classes_for") != owner
-            or chosen == st.session_state.get("_reg_classes_of")):
+    all_of_them = chosen == st.session_state.get("_reg_classes_of")
+    if starts_again("_reg_classes_for", (ctx.image_key, ctx.model_key), "reg_classes",
+                    stale=all_of_them):
         st.session_state["reg_classes"] = classes
-    st.session_state["_reg_classes_for"], st.session_state["_reg_classes_of"] = owner, set(classes)
+    st.session_state["_reg_classes_of"] = set(classes)
     for key, opts in (("reg_scales", scales), ("reg_offsets", offs), ("reg_classes", classes)):
         kept = [v for v in st.session_state.get(key, opts) if v in opts]
         st.session_state[key] = kept if kept else opts
@@ -147,14 +145,10 @@ def render() -> None:
     if ids:
         # A box number is a row of this image's table: a new image or model starts at its most
         # confident box drawn (the old number named some other box of the new image).
-        owner = (ctx.image_key, ctx.model_key)
-        if from_link("reg_pick"):  # a shared link's box is this image's
-            st.session_state["_reg_pick_for"] = owner
-        if (st.session_state.get("reg_pick") not in ids
-                or st.session_state.get("_reg_pick_for") != owner):
+        if starts_again("_reg_pick_for", (ctx.image_key, ctx.model_key), "reg_pick",
+                        stale=st.session_state.get("reg_pick") not in ids):
             # (drawn is in the table's order when it holds every box of the filters)
             st.session_state["reg_pick"] = int(drawn[int(t.scores[drawn].argmax())])
-        st.session_state["_reg_pick_for"] = owner
         # The list offers the boxes drawn (a click picks among them too) and the picked one (a
         # link may name any box of the filters), not every raw box: 2,858 labels on the
         # default scene were 76 kB sent and a list drawn on every visit (issue 27's bench).

@@ -10,7 +10,7 @@ from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import maps as figmaps
 from app_pages.common import (chart, class_picker, colour_control, compact, context, explain,
-                              from_link, is_phone, notice, settings_box, show_code, table, term)
+                              is_phone, notice, settings_box, show_code, starts_again, table, term)
 
 ctx = context()
 PRESENTER_COLUMNS = 3  # presenter mode: six scales in two rows of three (a projector's width)
@@ -36,9 +36,8 @@ def scale_choice(a, cls: int) -> int:
     scales = list(a.settings.scales)
     owner = (ctx.image_key, ctx.model_key, cls, tuple(scales))
     cur = st.session_state.get("scales_scale", st.session_state.get("_scales_scale"))
-    if st.session_state.get("_scales_scale_for") != owner or cur not in scales:
+    if starts_again("_scales_scale_for", owner, stale=cur not in scales):
         cur = figures.best_scale(a, cls)
-    st.session_state["_scales_scale_for"] = owner
     st.session_state["scales_scale"] = cur
     s = st.selectbox("Scale", scales, key="scales_scale", format_func=lambda s: f"scale {s + 1}",
                      help=term("scale") + " Opens at the scale whose vote for the class is "
@@ -132,16 +131,15 @@ def picked(a, cls: int, flip: bool, s: int | None) -> tuple:
     key = "scales_level" if pyramid else "scales_at"
     tags = [v.level if pyramid else v.scale for v in views]
     owner = (ctx.image_key, ctx.model_key, cls, flip, tuple(a.settings.scales), s)
-    linked = from_link(key) | from_link("scales_row") | from_link("scales_col")
     state = st.session_state
-    if (state.get("_scales_pick_for") != owner and not linked) or state.get(key) not in tags:
+    if starts_again("_scales_pick_for", owner, key, "scales_row", "scales_col",
+                    stale=state.get(key) not in tags):
         if pyramid:
             i, state["scales_row"], state["scales_col"] = figures.best_level_cell(views, cls)
         else:
             i = max(range(len(views)), key=lambda j: (float(views[j].fine[cls].max()), -j))
             state["scales_row"], state["scales_col"] = appstate.best_cell(views[i], cls)
         state[key] = tags[i]
-    state["_scales_pick_for"] = owner
     v = views[tags.index(state[key])]
     h, w = v.fine.shape[-2:]
     r = min(max(int(state.get("scales_row") or 0), 0), h - 1)
