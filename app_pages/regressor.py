@@ -148,7 +148,7 @@ def render() -> None:
         if starts_again("_reg_pick_for", (ctx.image_key, ctx.model_key), "reg_pick",
                         stale=st.session_state.get("reg_pick") not in ids):
             # (drawn is in the table's order when it holds every box of the filters)
-            st.session_state["reg_pick"] = int(drawn[int(t.scores[drawn].argmax())])
+            st.session_state["reg_pick"] = int(appstate.most_confident(t.scores, drawn, 1)[0])
         # The list offers the boxes drawn (a click picks among them too) and the picked one (a
         # link may name any box of the filters), not every raw box: 2,858 labels on the
         # default scene were 76 kB sent and a list drawn on every visit (issue 27's bench).
