@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
+from overfeat.app import figures
+from overfeat.app import state as appstate
 from overfeat.app.figures import base
 
 
@@ -146,3 +150,44 @@ def test_presenter_mode_grows_text_sized_to_its_box_a_little():
         notes = [a["font"]["size"] for a in d["layout"]["annotations"]]
         assert sizes == [round(13 * min(k, 1.15)), 13]
         assert notes == [round(20 * min(k, 1.15)), round(max(10, base.FONT) * k)]
+
+
+# --- Plotly must not change a figure's ranges as it draws ------------------------------------
+# Streamlit's chart draws a new figure twice (Plotly.react with the figure, then with a JSON
+# copy Streamlit made of it at mount, its width set). Where an image's axes are tied by
+# scaleanchor and constrained by their range (Plotly's default), the first draw widens one
+# axis's range to keep square pixels and writes it back into the figure; a copy made before
+# that write differs from what is drawn, and the second Plotly.react draws every trace again.
+# Constrained by their domain instead, Plotly's react compares the copy's domain with the
+# domain it was given (_inputDomain) and draws nothing. Measured in Chromium: a Scales class
+# change painted the 6 maps twice in 2 to 3 mounts in 10 (CI failed on it), 0 in 26 after
+# (docs/BENCHMARKS.md, "A second Plotly.react that drew again").
+def image_axes_of(fig: go.Figure) -> list[tuple[str, dict]]:
+    """The axes of `fig` tied to another by scaleanchor, and the axes they are tied to."""
+    lay = fig.to_plotly_json()["layout"]
+    axes = {k: v for k, v in lay.items() if re.fullmatch(r"[xy]axis\d*", k)}
+    tied = set()
+    for name, ax in axes.items():
+        if ax.get("scaleanchor"):
+            tied |= {name, ax["scaleanchor"].replace("x", "xaxis").replace("y", "yaxis")}
+    return [(n, axes.get(n, {})) for n in sorted(tied)]
+
+
+def test_image_figures_keep_their_ranges_when_drawn():
+    from overfeat.multiscale import Settings, analyze
+    from overfeat.predict import load_model
+
+    scene = appstate.make_scene("det", 0, 0)[0]
+    a = analyze(load_model()[0], scene, Settings(scales=(0, 2), flips=False))
+    bd = figures.backdrop(scene, figures.PANEL_SIDE)
+    built = {
+        "scales": figures.scale_maps_figure(a, bd, 0, clickable=True),
+        "window": figures.window_figure(bd, torch.tensor([10., 20., 110., 120.]),
+                                        torch.tensor([15., 25., 100., 110.]), "a window"),
+        "detections": figures.labelled_marks_figure(bd, []),
+    }
+    for name, fig in built.items():
+        tied = image_axes_of(fig)
+        assert tied, name
+        for axis, props in tied:
+            assert props.get("constrain") == "domain", (name, axis, props.get("constrain"))

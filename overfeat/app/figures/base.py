@@ -66,11 +66,20 @@ def add_image(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | N
 
 def image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | None = None,
                pad: float = 0.0) -> None:
+    """The image's axes: its pixels (a pad's fraction beyond each edge), square pixels.
+
+    Constrained by their domain, not their range (Plotly's default): to keep square pixels
+    Plotly widens the range it was given and writes the widened range back into the figure.
+    Streamlit's chart draws a new figure twice, the second time from a copy it made at mount;
+    a copy made before that write differs from what is drawn, and Plotly drew every trace
+    again (the Scales maps in 2 to 3 class changes in 10, in Chromium). A shrunk domain it
+    compares with the domain it was given, and draws nothing (docs/BENCHMARKS.md)."""
     px, py = pad * bd.width, pad * bd.height
     kw = {} if row is None else {"row": row, "col": col}
-    fig.update_xaxes(range=[-px, bd.width + px], showgrid=False, zeroline=False, **kw)
+    fig.update_xaxes(range=[-px, bd.width + px], showgrid=False, zeroline=False,
+                     constrain="domain", **kw)
     fig.update_yaxes(range=[bd.height + py, -py], showgrid=False, zeroline=False,
-                     scaleanchor="x" if row is None else None, **kw)
+                     scaleanchor="x" if row is None else None, constrain="domain", **kw)
 
 
 # The y axis's tick labels of an image figure ("0" to "300": image pixels) at the theme's 12 px
