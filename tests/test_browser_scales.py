@@ -250,8 +250,8 @@ def test_each_heat_map_is_painted_once(server, browser):
     assert paints(page, "off_") == n
     # back to Scales, another class: its maps are new figures, each painted once (Streamlit
     # draws a new chart twice, the second time from its own copy: with range-constrained
-    # image axes that copy could differ and the maps were painted twice, in 2 to 3 class
-    # changes in 10; base.image_axes constrains the domain)
+    # image axes that copy could differ and the maps were painted twice, in about 1 class
+    # change in 6; base.image_axes constrains the domain)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Scales").first.click()
     expect(page.locator("h1").first).to_have_text("Scales")
     settle(page)

@@ -18,6 +18,8 @@ import torch
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from overfeat.app.figures import base
+from overfeat.multiscale import Settings, analyze
+from overfeat.predict import load_model
 
 
 def merged(defaults: dict, preset: dict) -> dict:
@@ -160,7 +162,7 @@ def test_presenter_mode_grows_text_sized_to_its_box_a_little():
 # that write differs from what is drawn, and the second Plotly.react draws every trace again.
 # Constrained by their domain instead, Plotly's react compares the copy's domain with the
 # domain it was given (_inputDomain) and draws nothing. Measured in Chromium: a Scales class
-# change painted the 6 maps twice in 2 to 3 mounts in 10 (CI failed on it), 0 in 26 after
+# change painted the 6 maps twice in 21 of 122 mounts (CI failed on it), 0 in 26 after
 # (docs/BENCHMARKS.md, "A second Plotly.react that drew again").
 def image_axes_of(fig: go.Figure) -> list[tuple[str, dict]]:
     """The axes of `fig` tied to another by scaleanchor, and the axes they are tied to."""
@@ -174,9 +176,6 @@ def image_axes_of(fig: go.Figure) -> list[tuple[str, dict]]:
 
 
 def test_image_figures_keep_their_ranges_when_drawn():
-    from overfeat.multiscale import Settings, analyze
-    from overfeat.predict import load_model
-
     scene = appstate.make_scene("det", 0, 0)[0]
     a = analyze(load_model()[0], scene, Settings(scales=(0, 2), flips=False))
     bd = figures.backdrop(scene, figures.PANEL_SIDE)

@@ -72,7 +72,7 @@ def image_axes(fig: go.Figure, bd: Backdrop, row: int | None = None, col: int | 
     Plotly widens the range it was given and writes the widened range back into the figure.
     Streamlit's chart draws a new figure twice, the second time from a copy it made at mount;
     a copy made before that write differs from what is drawn, and Plotly drew every trace
-    again (the Scales maps in 2 to 3 class changes in 10, in Chromium). A shrunk domain it
+    again (the Scales maps in about 1 class change in 6, in Chromium). A shrunk domain it
     compares with the domain it was given, and draws nothing (docs/BENCHMARKS.md)."""
     px, py = pad * bd.width, pad * bd.height
     kw = {} if row is None else {"row": row, "col": col}
