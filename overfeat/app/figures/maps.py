@@ -439,10 +439,14 @@ def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str =
                       "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
     centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
     middle = [(i * (bh + 1) + (bh - 1) / 2) for i in range(k)]
+    # The grid's cells: explicit ranges constrained by the domain, not autorange (a range
+    # Plotly computes and writes back into the figure: a second Plotly.react from Streamlit's
+    # copy made before that write drew the grid again, see base.image_axes)
     fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="bottom",
-                     showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)], autorange="reversed",
-                     showgrid=False, zeroline=False, scaleanchor="x")
+                     showgrid=False, zeroline=False, range=[-0.5, cols - 0.5], constrain="domain")
+    fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)],
+                     range=[rows - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x",
+                     constrain="domain")
     colour = (prob_colour(prob_of, lo, hi, stretch, colorscale) if prob_of is not None
               else own_colour(label, lo, hi, colorscale))
     # the grid's aspect at about GRID_WIDTH px wide (half a column, less the colour bar), plus
@@ -517,12 +521,19 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         name="cells", showlegend=False), *at["fine"])
     if pick is not None:
         _mark_pick(fig, pick, s, k, at)
-    for i, (r, c) in enumerate((at["coarse"], at["fine"])):
+    # each map's own extent (its cells' edges), constrained by the domain: not autorange (see
+    # offset_grid_figure)
+    extent = {"coarse": (coarse.shape[0], coarse.shape[1], s * k), "fine": (Hf, Wf, s)}
+    for i, name in enumerate(("coarse", "fine")):
+        r, c = at[name]
+        h, w, step = extent[name]
         first = (r, c) == (1, 1)  # the subplot whose axes are x and y
-        fig.update_yaxes(autorange="reversed", scaleanchor="x" if first else "x2",
+        fig.update_yaxes(range=[h * step - s / 2, -s / 2], scaleanchor="x" if first else "x2",
+                         constrain="domain",
                          title_text="window top (px, resized)" if phone or i == 0 else None,
                          row=r, col=c)
-        fig.update_xaxes(title_text="window left (px, resized image)", row=r, col=c)
+        fig.update_xaxes(range=[-s / 2, w * step - s / 2],
+                         title_text="window left (px, resized image)", row=r, col=c)
     if not phone:
         # Both panels keep square pixels; a height that follows the maps' aspect (each panel
         # is about 470 px wide on a wide page) leaves no empty band above and below a flat map.
