@@ -502,13 +502,17 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
     def edges(n: int, step: int) -> list[float]:
         return [i * step - s / 2 for i in range(n + 1)]
 
+    # each map's cell edges (x, y): its heat map's and its axes' extent
+    extent = {"coarse": (edges(coarse.shape[1], s * k), edges(coarse.shape[0], s * k)),
+              "fine": (edges(Wf, s), edges(Hf, s))}
     fig.add_trace(go.Heatmap(
-        x=edges(coarse.shape[1], s * k), y=edges(coarse.shape[0], s * k), z=values(coarse),
+        x=extent["coarse"][0], y=extent["coarse"][1], z=values(coarse),
         coloraxis="coloraxis", name="coarse",
         hovertemplate="coarse cell: %{z:.3f}<extra></extra>"), *at["coarse"])
     offs = [[offset_label(((r % k) * k + (c % k)), k) for c in range(Wf)] for r in range(Hf)]
     fig.add_trace(go.Heatmap(
-        x=edges(Wf, s), y=edges(Hf, s), z=values(fine), coloraxis="coloraxis", name="fine",
+        x=extent["fine"][0], y=extent["fine"][1], z=values(fine), coloraxis="coloraxis",
+        name="fine",
         customdata=offs, hovertemplate="fine: %{z:.3f}, offset %{customdata}<extra></extra>"),
         *at["fine"])
     # Clickable layer: one transparent marker per fine cell (Plotly selections ignore heatmaps).
@@ -521,18 +525,16 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         name="cells", showlegend=False), *at["fine"])
     if pick is not None:
         _mark_pick(fig, pick, s, k, at)
-    # each map's own extent (its cells' edges), constrained by the domain: not autorange (see
-    # offset_grid_figure)
-    extent = {"coarse": (coarse.shape[0], coarse.shape[1], s * k), "fine": (Hf, Wf, s)}
+    # each map's own extent, constrained by the domain: not autorange (see offset_grid_figure)
     for i, name in enumerate(("coarse", "fine")):
         r, c = at[name]
-        h, w, step = extent[name]
+        xs, ys = extent[name]
         first = (r, c) == (1, 1)  # the subplot whose axes are x and y
-        fig.update_yaxes(range=[h * step - s / 2, -s / 2], scaleanchor="x" if first else "x2",
+        fig.update_yaxes(range=[ys[-1], ys[0]], scaleanchor="x" if first else "x2",
                          constrain="domain",
                          title_text="window top (px, resized)" if phone or i == 0 else None,
                          row=r, col=c)
-        fig.update_xaxes(range=[-s / 2, w * step - s / 2],
+        fig.update_xaxes(range=[xs[0], xs[-1]],
                          title_text="window left (px, resized image)", row=r, col=c)
     if not phone:
         # Both panels keep square pixels; a height that follows the maps' aspect (each panel
