@@ -124,6 +124,14 @@ def test_a_phone_takes_a_photo_with_its_camera(browser, server):
         settle(page)
         take = sb.get_by_role("button", name="Take Photo")
         expect(take).to_be_enabled()
+        # Streamlit enables the button once the camera's stream is granted, but a click takes
+        # nothing while the video has no frame yet (react-webcam's getScreenshot returns null
+        # while videoHeight is 0), as a person would not click before the picture shows. Once,
+        # beside three other browser test files (session 46), the caption never named the
+        # photo; this is the one way to lose a click that Streamlit's code shows.
+        page.wait_for_function("() => { const v = document.querySelector("
+                               "'[data-testid=\"stCameraInputWebcamComponent\"] video');"
+                               " return !!v && v.videoHeight > 0; }")
         take.click()
         settle(page)
         caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first
