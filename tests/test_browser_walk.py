@@ -78,12 +78,14 @@ class _Scripted(Walker):
         So the scan is repeated for up to 15 s, and a miss reports what the page held."""
         want = self.script[self.step - 1]
         kinds = super().offered(w)
-        end = time.monotonic() + 15
-        while want not in kinds and time.monotonic() < end:
+        t0 = time.monotonic()
+        while want not in kinds and time.monotonic() < t0 + 15:
             self.page.wait_for_timeout(500)
             w.clear()
             w.update(self.scan())
             kinds = super().offered(w)
+            if want in kinds:  # pytest shows it with the test's output (-s, or a failure)
+                self.out(f"step {self.step}: {want} offered after {time.monotonic() - t0:.1f} s")
         assert want in kinds, (self.step, want, sorted(kinds), self.page.evaluate(_STATE_JS))
         return {want: 1}
 
