@@ -198,6 +198,7 @@ try:
         suggest_models()
     run_page(page, page.title)
     lesson_nav(pages, page)
+    common.warm_elements()  # the tab's first run only: lazily loaded element code
 
     # Prefetch: once the page is on screen, the two merges for the current settings are
     # computed in a background thread (common.prefetch_merges), so that opening the Merge page

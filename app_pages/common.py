@@ -494,6 +494,40 @@ def prefetch_gallery(ctx: Context) -> bool:
     return True
 
 
+# The browser's part of a page's first visit in a tab (issue 27, speed). Streamlit's frontend
+# loads the code of some elements only when one is first drawn (its lazy chunks): st.metric
+# (with its number formatting), st.number_input, st.multiselect, st.slider (with moment.js),
+# st.image. A page that is the first to draw one of them in the tab waits for the chunk, and
+# React shows the element in a later commit, after the page's charts: on Architecture,
+# Offsets and Regressor the metrics, inputs or class filter were the page's last change, 35-60
+# ms after everything else (tests/page_timeline.py). So the tab's first run draws one of each,
+# disabled and hidden (display: none), at the end of the page: the chunks are loaded while
+# the first page is read, and no later page waits for them. Nothing of it is seen or
+# focusable; the next run drops it. OVERFEAT_WARM_ELEMENTS=0 turns it off.
+WARM_ELEMENTS = os.environ.get("OVERFEAT_WARM_ELEMENTS", "1") != "0"
+WARM_KEY = "_elements_warmed"
+WARM_CONTAINER = "lazy_warmup"  # hidden by its class, st-key-lazy_warmup
+
+
+def warm_elements() -> bool:
+    """Draw the lazily loaded element kinds once in a session (see WARM_ELEMENTS); True when
+    drawn in this run."""
+    if not WARM_ELEMENTS or st.session_state.get(WARM_KEY):
+        return False
+    with st.container(key=WARM_CONTAINER):
+        st.html(f"<style>.st-key-{WARM_CONTAINER} {{ display: none; }}</style>")
+        st.metric("warm-up", 0, label_visibility="collapsed")
+        st.number_input("warm-up", 0, 1, key="_warm_number", disabled=True,
+                        label_visibility="collapsed")
+        st.multiselect("warm-up", ["a"], key="_warm_multi", disabled=True,
+                       label_visibility="collapsed")
+        st.slider("warm-up", 0, 1, key="_warm_slider", disabled=True,
+                  label_visibility="collapsed")
+        st.image(Image.new("RGB", (1, 1)))
+    st.session_state[WARM_KEY] = True
+    return True
+
+
 PAGE_KEY = "_page_name"  # the current page's name in links (app.py sets it every run)
 
 

@@ -219,3 +219,24 @@ def test_final_boxes_are_clipped_to_the_image():
                            plain[:, 2].clamp(0, 240), plain[:, 3].clamp(0, 230)], 1)
     assert torch.equal(fb, clamped)
     assert np.isfinite(fb.numpy()).all()
+
+
+def test_the_tabs_first_run_draws_each_lazily_loaded_element_once_hidden_and_disabled():
+    """common.warm_elements (issue 27, speed): the session's first run ends with one metric,
+    number input, multiselect, slider and image in a container its own style hides, every
+    widget disabled (no one can change it, the random walks skip it); the next run has none."""
+    from app_pages import common
+
+    at = ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
+    keys = ("_warm_number", "_warm_multi", "_warm_slider")
+    found = [at.number_input(key=keys[0]), at.multiselect(key=keys[1]), at.slider(key=keys[2])]
+    assert all(w.proto.disabled for w in found)
+    assert any(m.label == "warm-up" for m in at.metric)
+    hide = f".st-key-{common.WARM_CONTAINER} {{ display: none; }}"
+    assert any(hide in h.proto.body for h in at.get("html"))
+    assert at.session_state[common.WARM_KEY] is True
+    at.run()
+    for kind, key in zip((at.number_input, at.multiselect, at.slider), keys):
+        assert key not in [w.key for w in kind]
+    assert not any(m.label == "warm-up" for m in at.metric)
+    assert not any(hide in h.proto.body for h in at.get("html"))
