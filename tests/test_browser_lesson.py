@@ -129,11 +129,12 @@ def test_a_phone_takes_a_photo_with_its_camera(browser, server):
         # while videoHeight is 0), as a person would not click before the picture shows. Once,
         # beside three other browser test files (session 46), the caption never named the
         # photo; this is the one way to lose a click that Streamlit's code shows.
-        # Under load a click can still take nothing: Streamlit's camera debounces its width by
-        # 1 s and hands react-webcam new video constraints, which restarts the stream, so a
-        # click in that moment finds no frame (full suite, session 47, once; never alone). A
-        # person clicks again once the picture is back: so does the test, at most 3 times,
-        # and says so. A photo taken shows "Clear photo".
+        # It failed so once more (full suite, session 47; never alone). The code shows a second
+        # way to lose a click: Streamlit's camera debounces its width by 1 s and then hands
+        # react-webcam new video constraints, which stops and restarts the stream, so a click
+        # in that moment finds no frame (which way the failure met is not known). A person
+        # clicks again once the picture is back: so does the test, at most 3 times, and says
+        # so. A photo taken shows "Clear photo".
         for tries in range(1, 4):
             page.wait_for_function("() => { const v = document.querySelector("
                                    "'[data-testid=\"stCameraInputWebcamComponent\"] video');"
