@@ -509,11 +509,10 @@ WARM_KEY = "_elements_warmed"
 WARM_CONTAINER = "lazy_warmup"  # hidden by its class, st-key-lazy_warmup
 
 
-def warm_elements() -> bool:
-    """Draw the lazily loaded element kinds once in a session (see WARM_ELEMENTS); True when
-    drawn in this run."""
+def warm_elements() -> None:
+    """Draw the lazily loaded element kinds once in a session (see WARM_ELEMENTS)."""
     if not WARM_ELEMENTS or st.session_state.get(WARM_KEY):
-        return False
+        return
     with st.container(key=WARM_CONTAINER):
         st.html(f"<style>.st-key-{WARM_CONTAINER} {{ display: none; }}</style>")
         st.metric("warm-up", 0, label_visibility="collapsed")
@@ -525,7 +524,6 @@ def warm_elements() -> bool:
                   label_visibility="collapsed")
         st.image(Image.new("RGB", (1, 1)))
     st.session_state[WARM_KEY] = True
-    return True
 
 
 PAGE_KEY = "_page_name"  # the current page's name in links (app.py sets it every run)
