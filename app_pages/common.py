@@ -811,6 +811,41 @@ def chart(key: str, build, *args, depends: tuple = (), cache: bool = True,
                            theme=None, **(plot_kw or {}))
 
 
+PICTURES = "_pictures"  # session state: what each picture on the page drew (tests read it)
+
+
+def picture(key: str, data: bytes, fmt: str, record: dict, width: str = "content") -> None:
+    """A package picture (figures.raster, figures.grids: an image, not a Plotly figure, issue
+    27: showing it costs the browser one image decode) in a container keyed `key`. fmt: "JPEG"
+    or "PNG" (data's format: Streamlit sends the bytes as they are); width "content": shown at
+    the size it was drawn (narrower where the column is), "stretch": the column's width. What it
+    drew (`record`) goes to session state under `key`, beside its bytes: the tests read it as
+    they read a figure's traces (the bytes name the image the page shows)."""
+    with st.container(key=key):
+        st.image(data, output_format=fmt, width=width)
+    st.session_state.setdefault(PICTURES, {})[key] = {
+        "bytes": data, "mimetype": f"image/{fmt.lower()}", **record}
+
+
+@st.cache_resource(max_entries=FIGURE_ENTRIES, show_spinner=False)
+def _picture(cache_key: tuple, _build, _args: tuple, _kw: dict):
+    pic = _build(*_args, **_kw)
+    pic.png()  # encoded once, with the picture
+    return pic
+
+
+def picture_chart(key: str, build, *args, depends: tuple = (), **kw) -> None:
+    """chart() for a package picture drawn as a PNG (figures.grids): built once per the same
+    key as a chart's figure (the sidebar's choices, the plain arguments, `depends`, presenter
+    mode), drawn for presenter mode's column and fonts there, and shown across the column."""
+    ctx = st.session_state.get(CTX_KEY)
+    presenter = bool(st.session_state.get("presenter"))
+    kw = {**kw, "presenter": presenter,
+          "font_px": round(figures.FONT * (figures.PRESENTER_SCALE if presenter else 1))}
+    pic = _picture(_cache_key(key, build, ctx, args, kw, depends, presenter), build, args, kw)
+    picture(key, pic.png(), "PNG", pic.record(), width="stretch")
+
+
 def table(data, height: int | None = None, thousands: tuple[str, ...] = (), where=None) -> None:
     """A static table of rows (a list of dicts or a DataFrame), without an index: one piece of
     HTML (overfeat.app.tables, which says why not st.table).

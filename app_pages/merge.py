@@ -11,6 +11,7 @@ from overfeat.app import export, figures, share
 from overfeat.app.figures import raster
 from overfeat.predict import detections
 from app_pages.common import (chart, clamp_state, context, counted_run, is_phone, notice,
+                              picture as common_picture,
                               require_boxes, row, show_code, starts_again, sync_link, table, term)
 
 ctx = context()
@@ -215,20 +216,11 @@ def _canvas(image_key: str, height: int, pad: float, dim: float, _image):
     return raster.canvas(_image, height, pad, dim)
 
 
-PICTURES = "_pictures"  # session state: what each picture on the page drew (tests read it)
-
-
 def picture(key: str, pic: raster.Picture) -> None:
-    """A package picture (figures.raster: a JPEG, not a Plotly figure, issue 27: a step then
-    costs the browser one image decode) in a container keyed `key`, shown at the size it was
-    drawn (narrower where the column is). What it drew goes to session state under `key`,
-    beside its bytes: the tests read it as they read a figure's traces (the bytes name the
-    image the page shows)."""
-    jpeg = pic.jpeg()
-    with st.container(key=key):
-        st.image(jpeg, output_format="JPEG")
-    st.session_state.setdefault(PICTURES, {})[key] = {
-        "jpeg": jpeg, "items": pic.items(), "title": pic.title, "font_size": pic.font_size}
+    """A step or final-boxes picture (a JPEG: common.picture), what it drew recorded for tests:
+    each item's trace-like dict, the title and the font size."""
+    common_picture(key, pic.jpeg(), "JPEG",
+                   {"items": pic.items(), "title": pic.title, "font_size": pic.font_size})
 
 
 def font_size() -> int:

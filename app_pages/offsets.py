@@ -9,8 +9,8 @@ from overfeat.models import registry as zoo
 from overfeat.app import figures
 from overfeat.app import state as appstate
 from app_pages.common import (chart, clamp_state, class_picker, colour_control, compact, context,
-                              explain, folded, is_phone, notice, settings_box, show_code,
-                              starts_again, term)
+                              explain, folded, is_phone, notice, picture_chart, settings_box,
+                              show_code, starts_again, term)
 
 ctx = context()
 
@@ -322,9 +322,9 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = Fa
     channel shown. Compact (presenter mode, a phone): the channel's input is in the page's
     settings box and the headings are one short line each."""
     small, phone = compact(), is_phone()
-    present = small and not phone  # presenter mode: the headings inside the figures
+    present = small and not phone  # presenter mode: the headings inside the pictures
     ch = int(st.session_state["off_channel"]) if small else channel_input(n_ch)
-    # short enough for the left of a half-width figure's modebar in presenter mode's font
+    # one line of a half-width picture in presenter mode's font (a long class name: p(name))
     heads = (f"{k * k} pooled maps, channel {ch}",
              f"{k * k} classifier maps, p({name})" if len(name) <= 12 else f"p({name})")
     c1, c2 = st.columns(2)
@@ -334,19 +334,20 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = Fa
         elif not small:
             st.markdown(f"**{k * k} offset-pooled maps of channel {ch}** "
                         f"(pre-pool map {view.features.shape[1]}x{view.features.shape[2]})")
-        # presenter mode: a colour bar as tall as the grid holds ~30 characters of its font
-        chart("off_pooled", figures.offset_grid_figure, [p[int(ch)] for p in view.pooled], k,
-              f"ch. {ch}" if present else f"channel {ch} activation", colorscale="Greys",
-              phone=phone, heading=heads[0] if present else None,
-              depends=(view.scale, view.flip, int(ch)))
+        # pictures, not Plotly heat maps (figures.grids: the page's first visit, issue 27)
+        picture_chart("off_pooled", figures.offset_grid_picture,
+                      [p[int(ch)] for p in view.pooled], k, f"channel {ch} activation",
+                      colorscale="Greys", phone=phone, heading=heads[0] if present else None,
+                      depends=(view.scale, view.flip, int(ch)))
     with c2:
         if phone:
             st.markdown(f"**{heads[1]}**")
         elif not small:
             st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
-        chart("off_classmaps", figures.offset_grid_figure, [m[cls] for m in view.class_maps], k,
-              f"p({name})", prob_of=name, stretch=stretch, phone=phone,
-              heading=heads[1] if present else None, depends=(view.scale, view.flip, cls))
+        picture_chart("off_classmaps", figures.offset_grid_picture,
+                      [m[cls] for m in view.class_maps], k, f"p({name})", prob_of=name,
+                      stretch=stretch, phone=phone, heading=heads[1] if present else None,
+                      depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
                "classifier slid over one pooled map. They look alike: neighbouring offsets' "
@@ -421,14 +422,14 @@ def difference_grids(view, k: int, cls: int, name: str, ch: int) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.markdown(f"**|pooled(dx, dy) - pooled(0,0)|**, channel {ch}")
-        chart("off_pooled_diff", figures.offset_grid_figure, pooled, k,
-              f"|pooled(dx, dy) - pooled(0,0)|, ch. {ch}", depends=(view.scale, view.flip, ch),
-              phone=is_phone())
+        picture_chart("off_pooled_diff", figures.offset_grid_picture, pooled, k,
+                      f"|pooled(dx, dy) - pooled(0,0)|, ch. {ch}",
+                      depends=(view.scale, view.flip, ch), phone=is_phone())
     with c2:
         st.markdown(f"**|p(dx, dy) - p(0,0)|** for {name}")
-        chart("off_diffs", figures.offset_grid_figure, probs, k,
-              f"|p(dx, dy) - p(0,0)| of {name}", depends=(view.scale, view.flip, cls),
-              phone=is_phone())
+        picture_chart("off_diffs", figures.offset_grid_picture, probs, k,
+                      f"|p(dx, dy) - p(0,0)| of {name}", depends=(view.scale, view.flip, cls),
+                      phone=is_phone())
     v, dx, dy, j, i = cs["largest"]
     s = ctx.model.prepool_stride
     mean = max((m, o) for o, m in cs["mean"].items())

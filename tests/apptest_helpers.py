@@ -237,10 +237,12 @@ def bar_charts(at, where=None) -> list[dict]:
 
 
 def pictures(at: AppTest) -> dict[str, dict]:
-    """The page's raster pictures (figures.raster, shown with st.image in a container keyed
-    like a chart: the Merge page's) by key: {"url", "items" (what was drawn, in order, as
-    trace-like dicts), "title", "font_size"}. What the page recorded is checked to be the image
-    it shows: the image's URL is named by the hash of the recorded JPEG's bytes."""
+    """The page's pictures (common.picture: figures.raster's on the Merge page, figures.grids'
+    on the Offsets page, shown with st.image in a container keyed like a chart) by key: {"url",
+    "bytes", "mimetype"} and what the page recorded of it (the Merge page's: "items", what was
+    drawn in order as trace-like dicts, "title", "font_size"; a grid's: GridPicture.record()).
+    What the page recorded is checked to be the image it shows: the image's URL is named by the
+    hash of the recorded bytes."""
     from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
     urls: dict[str, str] = {}
@@ -260,9 +262,8 @@ def pictures(at: AppTest) -> dict[str, dict]:
                      else {}).items():
         if key not in urls:
             continue  # recorded on an earlier run, not on this page now
-        assert _calculate_file_id(rec["jpeg"], "image/jpeg") in urls[key], key
-        out[key] = {"url": urls[key], "items": rec["items"], "title": rec["title"],
-                    "font_size": rec["font_size"]}
+        assert _calculate_file_id(rec["bytes"], rec["mimetype"]) in urls[key], key
+        out[key] = {"url": urls[key], **rec}
     return out
 
 
@@ -272,13 +273,18 @@ def traces(fig: dict, kind: str | None = None) -> list[dict]:
 
 
 def grid_blocks(fig: dict) -> dict[tuple[int, int], np.ndarray]:
-    """figures.offset_grid_figure's one heatmap cut back into its k*k maps, by offset (dx, dy),
-    using the block positions the figure lists in layout.meta; the gaps between blocks must be
-    empty."""
-    (hm,) = traces(fig, "heatmap")
-    z = np.array([[np.nan if v is None else v for v in row] for row in hm["z"]], dtype=float)
+    """figures.offset_grid_figure's one heatmap, or the grid an offset_grid_picture recorded
+    (a picture of pictures(at)), cut back into its k*k maps, by offset (dx, dy), using the
+    block positions the figure lists in layout.meta (the picture in its record); the gaps
+    between blocks must be empty."""
+    if "z" in fig:  # a picture's record
+        z, blocks = np.asarray(fig["z"], dtype=float), fig["blocks"]
+    else:
+        (hm,) = traces(fig, "heatmap")
+        z = np.array([[np.nan if v is None else v for v in row] for row in hm["z"]], dtype=float)
+        blocks = fig["layout"]["meta"]["blocks"]
     out, covered = {}, np.zeros(z.shape, bool)
-    for dx, dy, r0, c0, h, w in fig["layout"]["meta"]["blocks"]:
+    for dx, dy, r0, c0, h, w in blocks:
         out[(dx, dy)] = z[r0:r0 + h, c0:c0 + w]
         covered[r0:r0 + h, c0:c0 + w] = True
     assert np.isnan(z[~covered]).all() and not np.isnan(z[covered]).any()

@@ -232,15 +232,15 @@ class Recorder:
                 await self.probe.page.evaluate("() => { if (window.__tl) window.__tl.ev = []; }")
             c0 = cpu_seconds(server), cpu_seconds(browser), machine_busy_s()
             t = await self.probe.timed(action, caption=caption, h1=h1, timeout_ms=self.timeout_ms)
-            if "Merge" in name:
-                # The Merge page draws pictures (issue 27): an <img> loads after the DOM
-                # settled. Wait for every picture on the page to be decoded before the CPU is
-                # read, count its bytes (HTTP, not the websocket) and end the time at the last
-                # one's arrival if that came after the page's last change.
-                img = await self.probe.page.evaluate(IMAGES_JS, t["settled_s"])
-                t["img_bytes"] = img["bytes"]
-                if img["end_s"] is not None and img["end_s"] > t["settled_s"]:
-                    t["settled_s"] = img["end_s"]
+            # The Merge and Offsets pages draw pictures (issue 27): an <img> loads after the
+            # DOM settled. Wait for every picture on the page to be decoded before the CPU is
+            # read, count the bytes of those fetched since the action (HTTP, not the
+            # websocket) and end the time at the last one's arrival if that came after the
+            # page's last change. (On every page: a page without a new picture fetches none.)
+            img = await self.probe.page.evaluate(IMAGES_JS, t["settled_s"])
+            t["img_bytes"] = img["bytes"]
+            if img["end_s"] is not None and img["end_s"] > t["settled_s"]:
+                t["settled_s"] = img["end_s"]
             # The CPU both sides spent (the quiet 0.3 s after the page settled included: idle).
             t["server_cpu_s"] = cpu_seconds(server) - c0[0]
             t["browser_cpu_s"] = cpu_seconds(browser) - c0[1]

@@ -190,12 +190,13 @@ def test_offsets_maps_interleave_and_picked_window():
     view = next(v for v in a.views if v.scale == s0 and not v.flip)
     figs = figures(at)
 
+    pics = pictures(at)  # the two grids are pictures (figures.grids), their values recorded
     ch = at.number_input(key="off_channel").value
-    pooled = grid_blocks(figs["off_pooled"])
+    pooled = grid_blocks(pics["off_pooled"])
     assert list(pooled) == list(offsets(k))
     for p, m in zip(pooled.values(), view.pooled):
         assert np.allclose(p, m[ch].numpy(), atol=1e-5)
-    class_maps = list(grid_blocks(figs["off_classmaps"]).values())
+    class_maps = list(grid_blocks(pics["off_classmaps"]).values())
     assert len(class_maps) == k * k
     for p, m in zip(class_maps, view.class_maps):
         assert np.allclose(p, m[cls].numpy(), atol=1e-6)
@@ -264,7 +265,7 @@ def test_offsets_channel_is_preset_for_each_view_and_kept_while_it_stays():
     ok(at.selectbox(key="off_scale").set_value(int(other.split()[-1]) - 1).run())  # another scale
     preset, _ = strongest(at)
     assert at.number_input(key="off_channel").value == preset
-    assert grid_blocks(figures(at)["off_pooled"])  # drawn for that channel
+    assert grid_blocks(pictures(at)["off_pooled"])  # drawn for that channel
 
 
 def test_regressor_filters_and_picked_box():
@@ -701,7 +702,7 @@ def test_uploaded_checkpoint_of_the_fast_geometry_runs_on_every_page(tmp_path):
     ok(page(at, "architecture"))
     assert metrics(at)["window (network input)"] == "231 px"
     ok(page(at, "offsets"))
-    assert len(grid_blocks(figures(at)["off_pooled"])) == 4  # 2x2 offsets
+    assert len(grid_blocks(pictures(at)["off_pooled"])) == 4  # 2x2 offsets
     ok(page(at, "regressor"))
     ok(page(at, "merge"))
     assert metrics(at)["raw boxes"] == str(len(ctx(at).analysis().table))

@@ -27,9 +27,11 @@ PAGES = ["Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge"]
 # class maps and window) and cost chart, the Offsets page's Fig. 3 strip and two difference
 # grids are in expanders drawn only while open.
 BARS = {"Scales": 1}  # HTML bar charts (overfeat.app.bars)
-FIGURES = {"Overview": 2, "Architecture": 2, "Scales": 1, "Offsets": 4, "Regressor": 1, "Merge": 0}
-# Issue 27: the Merge page draws its step and its final boxes as pictures (JPEGs), by key.
-PICTURES = {"Merge": ["merge_fig_corrected", "merge_final_corrected"]}
+FIGURES = {"Overview": 2, "Architecture": 2, "Scales": 1, "Offsets": 2, "Regressor": 1, "Merge": 0}
+# Issue 27: the Merge page draws its step and its final boxes as pictures (JPEGs), the Offsets
+# page its two grids of k*k maps (PNGs), by key.
+PICTURES = {"Offsets": ["off_pooled", "off_classmaps"],
+            "Merge": ["merge_fig_corrected", "merge_final_corrected"]}
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +145,7 @@ def test_offsets_click_a_cell_of_the_fine_map(app: Page):
     go(app, "Offsets")
     row = app.get_by_label(re.compile(r"^Row of the fine map"))
     col = app.get_by_label(re.compile(r"^Column of the fine map"))
-    plot = app.locator(".js-plotly-plot").nth(2)  # coarse | fine
+    plot = app.locator(".st-key-off_click .js-plotly-plot")  # coarse | fine
     plot.scroll_into_view_if_needed()
     # Where Plotly drew fine cell (0, 1): the clickable marker at its window's corner.
     x, y = plot.evaluate("""gd => {
@@ -160,7 +162,7 @@ def test_offsets_click_a_cell_of_the_fine_map(app: Page):
     expect(col).to_have_value("1")
     expect(row).to_have_value("0")
     settle(app)
-    title = app.locator(".js-plotly-plot").nth(3).evaluate("gd => gd.layout.title.text")
+    title = app.locator(".st-key-off_window .js-plotly-plot").evaluate("gd => gd.layout.title.text")
     assert "cell (0,1) = offset (1,0), cell (0,0) of its map" in title
     check_page(app)
     screenshot(app, "8-offsets-clicked")

@@ -113,8 +113,14 @@ def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
     assert f["labels"] > 0 and f["under"] == [] and f["legend_top"] >= f["labels_bottom"], f
     t = page.evaluate(TITLES_JS, "off_click")
     assert t["axes"] == 2 and t["notes"] >= 2 and t["hits"] == 0, t
-    for key in ("off_click", "off_pooled"):
-        _colour_bar_apart(page, key)
+    _colour_bar_apart(page, "off_click")
+    # the grids of k*k maps are pictures (figures.grids): the phone's width, drawn sharp for
+    # its screen (2 image pixels per CSS pixel, less the column's sub-pixel rounding: 740 px
+    # for a 370.8 px column), nothing cut off
+    for key in ("off_pooled", "off_classmaps"):
+        img = page.evaluate(PICTURE_JS, key)
+        assert img["natural"] > 0 and img["left"] >= 0 and img["right"] <= 390, (key, img)
+        assert img["natural"] >= 1.98 * img["width"] and img["width"] >= 340, (key, img)
     # the Architecture page's output maps (its traced cell's section, opened by the link)
     page.goto(f"{server}/architecture?atrace=1")
     settle(page)
@@ -122,6 +128,14 @@ def test_on_a_phone_no_legend_or_title_covers_the_labels(server, browser):
     check_page(page)
     _colour_bar_apart(page, "arch_out_click")
     ctx.close()
+
+
+PICTURE_JS = """async (key) => {
+  const i = document.querySelector(`.st-key-${key} img`);
+  await i.decode();
+  const r = i.getBoundingClientRect();
+  return {natural: i.naturalWidth, width: r.width, left: r.left, right: r.right};
+}"""
 
 
 def _colour_bar_apart(page, key: str) -> None:

@@ -233,18 +233,22 @@ def test_the_walk_opens_a_collapsed_sidebar_before_using_it(browser, server):
 
 def test_presenter_mode_keeps_the_folded_tables_and_grids_on_the_screen(browser, server):
     """The sections drawn only while open (the Architecture page's traced cell and layer
-    tables, the Offsets page's Fig. 3 strip and difference grids), opened by a link in presenter mode at 1280x720: every table and
-    figure fits the screen's width."""
+    tables, the Offsets page's Fig. 3 strip and difference grids), opened by a link in
+    presenter mode at 1280x720: every table, figure and picture fits the screen's width."""
     ctx, page = screen_page(browser, PROJECTOR)
-    for path, tables, plots in (("architecture?asizes=1&atrace=1", 3, 5),
-                                ("offsets?odiffs=1&ofig3=1", 0, 7)):
+    # the Offsets page: 3 Plotly figures (coarse/fine maps, window, Fig. 3 strip) and 4
+    # pictures (the two grids of k*k maps and the two difference grids, figures.grids)
+    for path, tables, plots, pics in (("architecture?asizes=1&atrace=1", 3, 5, 0),
+                                      ("offsets?odiffs=1&ofig3=1", 0, 3, 4)):
         page.goto(f"{server}/{path}&present=1&scales=0,1&flips=0")
         settle(page)
         check_page(page)
         main = page.locator('[data-testid="stMain"]')
         expect(main.locator(".ovf-table")).to_have_count(tables)
         expect(main.locator(".js-plotly-plot")).to_have_count(plots)
-        for el in main.locator(".ovf-table, .js-plotly-plot").all():
+        # (visible ones: the first page of a session also draws common.warm_elements' hidden one)
+        expect(main.locator('[data-testid="stImage"] img:visible')).to_have_count(pics)
+        for el in main.locator('.ovf-table, .js-plotly-plot, [data-testid="stImage"] img:visible').all():
             assert el.evaluate("e => e.getBoundingClientRect().right <= window.innerWidth + 1"), \
                 path
     ctx.close()

@@ -238,13 +238,14 @@ def test_each_heat_map_is_painted_once(server, browser):
     n = heat_maps(page)
     assert n >= 3  # one per scale drawn
     assert paints(page) == n
-    # a page switch: the Offsets page's maps (coarse and fine, the offset grids)
+    # a page switch: the Offsets page's maps (coarse and fine; its two grids of k*k maps are
+    # pictures, figures.grids)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Offsets").first.click()
     expect(page.locator("h1").first).to_have_text("Offsets")
     settle(page)
     page.wait_for_timeout(500)
     n = heat_maps(page)
-    assert n >= 4
+    assert n >= 2
     # the Offsets page's own maps (the Scales maps leaving the page were seen painted again at
     # the switch, in 1 of 6 tries: counted apart, docs/BENCHMARKS.md)
     assert paints(page, "off_") == n

@@ -154,11 +154,6 @@ def test_map_figures_equal_their_reference(demo, seed):
             phone=phone, columns=columns),
         "fine/coarse": lambda: figures.fine_coarse_figure(v, cls, a.k, name, pick=pick,
                                                           stretch=stretch, phone=phone),
-        "pooled grid": lambda: figures.offset_grid_figure(
-            [p[0] for p in v.pooled], a.k, "channel 0", colorscale="Greys", phone=phone,
-            heading="9 pooled maps" if stretch else None),
-        "class grid": lambda: figures.offset_grid_figure(
-            [m[cls] for m in v.class_maps], a.k, f"p({name})", prob_of=name, stretch=stretch),
         "window": lambda: figures.window_figure(bd, v.windows[pick], None, f"cell {pick}",
                                                 phone=phone),
         "layer strip": lambda: figures.layer_strip_figure(acts, pick=1,

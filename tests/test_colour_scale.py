@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from apptest_helpers import figures as page_figures
-from apptest_helpers import ok, open_link, page, traces
+from apptest_helpers import ok, open_link, page, pictures, traces
 from overfeat import activations
 from overfeat.app import figures
 from overfeat.app import state as appstate
@@ -130,11 +130,11 @@ def test_the_other_probability_figures_follow_the_choice(a, bd, model, scene):
         assert bar(fc) == f"p({name}), stretched: {figmaps.range_text(lo, hi)}"
 
         maps = [m[c] for m in v.class_maps]
-        g = figures.offset_grid_figure(maps, a.k, f"p({name})", prob_of=name)
-        assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == (0.0, 1.0)
-        assert bar(g) == f"p({name}), 0 to 1"
-        g = figures.offset_grid_figure(maps, a.k, f"p({name})", prob_of=name, stretch=True)
-        assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == pytest.approx(naive_range(maps))
+        g = figures.offset_grid_picture(maps, a.k, f"p({name})", prob_of=name)
+        assert (g.cmin, g.cmax) == (0.0, 1.0) and g.colour == "absolute"
+        assert g.bar_title == f"p({name}), 0 to 1"
+        g = figures.offset_grid_picture(maps, a.k, f"p({name})", prob_of=name, stretch=True)
+        assert (g.cmin, g.cmax) == pytest.approx(naive_range(maps)) and g.colour == "stretch"
 
         lv = figures.level_maps_figure(a, bd, c, 2)
         assert (lv.layout.coloraxis.cmin, lv.layout.coloraxis.cmax) == (0.0, 1.0)
@@ -155,11 +155,11 @@ def test_maps_that_are_not_probabilities_name_their_own_range(a):
     v = next(v for v in a.views if not v.flip and v.scale == 2)
     ch = appstate.strongest_channel(v)
     pooled = [p[ch] for p in v.pooled]
-    g = figures.offset_grid_figure(pooled, a.k, f"channel {ch} activation", colorscale="Greys")
+    g = figures.offset_grid_picture(pooled, a.k, f"channel {ch} activation", colorscale="Greys")
     lo, hi = naive_range(pooled)
-    assert (g.layout.coloraxis.cmin, g.layout.coloraxis.cmax) == pytest.approx((lo, hi))
-    assert bar(g) == f"channel {ch} activation, own range: {figmaps.range_text(lo, hi)}"
-    assert g.layout.meta["colour"] == "own"
+    assert (g.cmin, g.cmax) == pytest.approx((lo, hi))
+    assert g.bar_title == f"channel {ch} activation, own range: {figmaps.range_text(lo, hi)}"
+    assert g.colour == "own"
     strip = activations.offset_strip(v, ch, a.k, a.k, True)
     s = figures.offset_strip_figure(strip)
     assert bar(s).startswith(f"channel {ch} activation, own range: ")
@@ -237,12 +237,15 @@ def test_the_colour_control_changes_the_maps_and_the_link():
     # the same choice on the Offsets page (one session key), and back from there
     ok(page(at, "offsets"))
     assert at.button_group(key="colour_scale").value == "stretch"
-    figs = page_figures(at)
-    assert "stretched" in _axis(figs["off_click"])[2] and "stretched" in _axis(figs["off_classmaps"])[2]
-    assert "own range" in _axis(figs["off_pooled"])[2]
+    figs, pics = page_figures(at), pictures(at)
+    assert "stretched" in _axis(figs["off_click"])[2]
+    assert "stretched" in pics["off_classmaps"]["bar_title"]
+    assert "own range" in pics["off_pooled"]["bar_title"]
     ok(at.button_group(key="colour_scale").set_value("absolute").run())
-    figs = page_figures(at)
+    figs, pics = page_figures(at), pictures(at)
     assert _axis(figs["off_click"])[:2] == (0.0, 1.0)
+    assert (pics["off_classmaps"]["cmin"], pics["off_classmaps"]["cmax"]) == (0.0, 1.0)
+    assert pics["off_classmaps"]["bar_title"].endswith(", 0 to 1")
     assert at.query_params["colour"] == "absolute"
 
 
@@ -382,31 +385,6 @@ def test_presenter_columns_put_the_scales_in_fewer_rows(a, bd):
     assert figures.scale_maps_figure(a, bd, c, columns=5).layout.meta["columns"] == 3  # n = 3
 
 
-def test_offset_grid_on_a_phone_and_with_a_heading(a):
-    v = next(v for v in a.views if v.scale == 4 and not v.flip)
-    maps = [p[0] for p in v.pooled]
-    desk = figures.offset_grid_figure(maps, a.k, "channel 0 activation", colorscale="Greys")
-    fig = figures.offset_grid_figure(maps, a.k, "channel 0 activation", colorscale="Greys",
-                                     phone=True)
-    _same_maps(desk, fig)
-    assert fig.layout.meta["blocks"] == desk.layout.meta["blocks"]
-    _across_the_top(fig, titles=False)
-    assert "own range" in bar(fig)
-    # the gaps are grey, so a white (lowest) cell is seen as a square
-    assert desk.layout.plot_bgcolor == fig.layout.plot_bgcolor == figmaps.GRID_GAPS != "white"
-    # the grid's aspect at the phone's width (less the dy labels): no empty band
-    (hm,) = [t for t in fig.data if t.type == "heatmap"]
-    rows, cols = len(hm.z), len(hm.z[0])  # the grid's cells, gaps included
-    area = fig.layout.height - fig.layout.margin.t
-    assert (figmaps.PHONE_WIDTH - 45) * rows / cols <= area <= \
-        (figmaps.PHONE_WIDTH - 45) * rows / cols + 45
-    assert not [x for x in (desk.layout.annotations or ()) if x.name == "heading"]
-    head = figures.offset_grid_figure(maps, a.k, "ch. 0", colorscale="Greys",
-                                      heading="9 pooled maps, channel 0")
-    (h,) = [x for x in head.layout.annotations if x.name == "heading"]
-    assert "9 pooled maps, channel 0" in h.text and h.yanchor == "bottom" and h.y == 1
-
-
 @pytest.mark.parametrize("pick", [(3, 6), (4, 5)])
 def test_fine_and_coarse_maps_on_a_phone_stack_the_fine_one_first(a, pick):
     v = next(v for v in a.views if v.scale == 4 and not v.flip)
@@ -435,17 +413,22 @@ def test_fine_and_coarse_maps_on_a_phone_stack_the_fine_one_first(a, pick):
     assert (W - 50) * (Hf + 1) / (Wf + 1) <= (p1[3] - p1[2]) + 1
 
 
-def _in_order(node, out=None, folded=False) -> list[tuple[str, str | None, bool]]:
+def _in_order(node, out=None, folded=False, box=None) -> list[tuple[str, str | None, bool]]:
     """The page's elements in the order they are drawn: (type, key or an expander's label,
-    inside an expander)."""
+    inside an expander). A picture (st.image, which has no key) is named by the keyed
+    container it is drawn in (common.picture), as pictures() names it."""
     out = [] if out is None else out
     t = getattr(node, "type", None)
+    pid = getattr(getattr(node, "proto", None), "id", "") or ""
+    if t in ("container", "vertical", "flex_container") and isinstance(pid, str) and "-" in pid:
+        box = pid.rsplit("-", 1)[-1]
     folded = folded or t == "expander"
     if t and t not in ("main", "vertical", "horizontal", "column", "container", "flex_container"):
-        out.append((t, getattr(node, "label", None) if t == "expander"
-                    else getattr(node, "key", None), folded))
+        key = (getattr(node, "label", None) if t == "expander"
+               else box if t == "image" else getattr(node, "key", None))
+        out.append((t, key, folded))
     for child in getattr(node, "children", {}).values():
-        _in_order(child, out, folded)
+        _in_order(child, out, folded, box)
     return out
 
 

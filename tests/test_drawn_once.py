@@ -187,7 +187,6 @@ def test_image_figures_keep_their_ranges_when_drawn():
     }
     # the Offsets page's maps: an autorange is a range Plotly writes back too
     v = next(v for v in a.views if v.scale == 2)
-    built["grid"] = figures.offset_grid_figure([m[0] for m in v.class_maps], a.k, "p(x)")
     built["fine/coarse"] = figures.fine_coarse_figure(v, 0, a.k, a.class_names[0])
     for name, fig in built.items():
         tied = image_axes_of(fig)
@@ -196,11 +195,7 @@ def test_image_figures_keep_their_ranges_when_drawn():
             assert props.get("constrain") == "domain", (name, axis, props.get("constrain"))
             assert props.get("autorange") in (None, False), (name, axis, props.get("autorange"))
             assert len(props.get("range") or ()) == 2, (name, axis)
-    # the explicit ranges are the maps' own extents: the grid's cells, each map's cell edges
-    z = np.asarray(built["grid"].data[0].z, dtype=float)
-    lay = built["grid"].layout
-    assert list(lay.xaxis.range) == [-0.5, z.shape[1] - 0.5]
-    assert list(lay.yaxis.range) == [z.shape[0] - 0.5, -0.5]
+    # the explicit ranges are the maps' own extents: each map's cell edges
     fc = built["fine/coarse"]
     for trace in (t for t in fc.data if t.type == "heatmap"):
         xa = fc.layout["xaxis" + trace.xaxis[1:]]

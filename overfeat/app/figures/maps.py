@@ -13,15 +13,12 @@ import torch
 from torch import Tensor
 
 from ...multiscale import Analysis, View
-from ...offsets import offsets
 from ..state import offset_label
 from .base import (HALF, MAP_SCALE, MODEBAR, Backdrop, Canvas, add_image, box_trace,
                    click_marker, fitted_height, image_axes, image_margin, legend_below, room,
                    values)
 
 
-GRID_WIDTH = 380  # px: the plot area of an offset grid in half the main column
-GRID_GAPS = "#d4d4d4"  # the gaps between an offset grid's cells and blocks
 
 
 # --- colour scales (issue 27: colours that mean what they say) -------------------------------
@@ -388,88 +385,6 @@ def level_maps_figure(analysis: Analysis, bd: Backdrop, cls: int, scale: int, fl
     return fig.figure()
 
 
-# --- offsets --------------------------------------------------------------------------------
-def offset_grid_figure(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE,
-                       prob_of: str | None = None, stretch: bool = False,
-                       phone: bool = False, heading: str | None = None) -> go.Figure:
-    """k*k maps [h, w] (ordered as offsets(k)) as a k x k grid in ONE heatmap, one colour scale.
-
-    prob_of: the maps are probabilities of that class (prob_colour: absolute 0-1, or stretched
-    to the maps' range); otherwise `label` names what they are (an activation, a difference)
-    and the colours span their own range, named on the colour bar (own_colour).
-
-    Map (dx, dy) fills block row dy, column dx, like the offsets on the pre-pool grid; blocks are
-    separated by a row and a column of gaps (an offset's map can be a row or column shorter than
-    offset (0,0)'s; its missing cells are gaps too). One trace on one pair of axes instead of
-    k*k subplots: nine subplots cost the browser most of a second to lay out. layout.meta
-    "blocks" lists (dx, dy, first row, first column, h, w) of each map in the grid.
-
-    Gaps are light grey, not white: on the white end of a scale (Greys' lowest values) the
-    cells stay visible as squares, not lost in the page. phone: the grid the screen's width
-    (PHONE_WIDTH), the colour bar across the top (across_top). heading: a bold line at the top
-    left, beside the modebar (presenter mode's, instead of a heading above the figure: the
-    grid comes higher on the screen, and a downloaded PNG says what it shows)."""
-    offs = offsets(k)
-    bh = max((m.shape[-2] for m in maps), default=1)
-    bw = max((m.shape[-1] for m in maps), default=1)
-    rows, cols = k * bh + k - 1, k * bw + k - 1
-    # numpy arrays, not nested lists: plotly.py validates a list element by element (a grid
-    # took ~30 ms to build). The gaps are NaN in z (sent as null, no hover: hoverongaps off)
-    # and -1 in customdata, a number array [rows, cols, 4]: an array of Python lists was
-    # deep-copied list by list at every step of the figure's way to the browser (~0.1 s of
-    # the server's time for a 35x44 map's grid, issue 27).
-    z = np.full((rows, cols), np.nan)
-    cd = np.full((rows, cols, 4), -1, dtype=np.int32)
-    blocks = []
-    for (dx, dy), m in zip(offs, maps):
-        r0, c0 = dy * (bh + 1), dx * (bw + 1)
-        h, w = m.shape[-2], m.shape[-1]
-        blocks.append((dx, dy, r0, c0, h, w))
-        z[r0:r0 + h, c0:c0 + w] = values(m)
-        cd[r0:r0 + h, c0:c0 + w, 0], cd[r0:r0 + h, c0:c0 + w, 1] = dx, dy
-        cd[r0:r0 + h, c0:c0 + w, 2] = np.arange(h)[:, None]
-        cd[r0:r0 + h, c0:c0 + w, 3] = np.arange(w)[None, :]
-    lo, hi = map_range(maps)
-    gap = 1 if max(bh, bw) <= 48 else 0  # on a large map one-pixel gaps would hide the cells
-    fig = Canvas()
-    fig.add_trace(go.Heatmap(
-        z=z, customdata=cd, coloraxis="coloraxis", name=label, xgap=gap, ygap=gap,
-        hoverongaps=False,
-        hovertemplate="offset (%{customdata[0]},%{customdata[1]}) cell "
-                      "(%{customdata[2]},%{customdata[3]}): %{z:.3f}<extra></extra>"))
-    centre = [(i * (bw + 1) + (bw - 1) / 2) for i in range(k)]
-    middle = [(i * (bh + 1) + (bh - 1) / 2) for i in range(k)]
-    # The grid's cells: explicit ranges constrained by the domain, not autorange (a range
-    # Plotly computes and writes back into the figure: a second Plotly.react from Streamlit's
-    # copy made before that write drew the grid again, see base.image_axes)
-    fig.update_xaxes(tickvals=centre, ticktext=[f"dx={i}" for i in range(k)], side="bottom",
-                     showgrid=False, zeroline=False, range=[-0.5, cols - 0.5], constrain="domain")
-    fig.update_yaxes(tickvals=middle, ticktext=[f"dy={i}" for i in range(k)],
-                     range=[rows - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x",
-                     constrain="domain")
-    colour = (prob_colour(prob_of, lo, hi, stretch, colorscale) if prob_of is not None
-              else own_colour(label, lo, hi, colorscale))
-    # the grid's aspect at about GRID_WIDTH px wide (half a column, less the colour bar), plus
-    # the tick labels (a long colour-bar title needs the height); a phone: its width less the dy
-    # labels. The desktop's margins hold the labels and the colour bar (drawn 12 px from the
-    # grid): the grid keeps the width it had when Plotly grew zero margins around it.
-    top = PHONE_BAR if phone else 30
-    height = round((PHONE_WIDTH - 45 if phone else GRID_WIDTH) * rows / cols) + 40 + top
-    margin = room(top, left=45, right=114, bottom=36, phone=phone)
-    if not phone:
-        colour = {**colour, "colorbar": {**colour["colorbar"], "xpad": 12}}
-    if heading:
-        fig.add_annotation(text=f"<b>{heading}</b>", xref="paper", yref="paper", x=0, y=1,
-                           xanchor="left", yanchor="bottom", yshift=6, showarrow=False,
-                           font=dict(size=15, color="#31333F"), name="heading")
-    fig.update_layout(coloraxis=across_top(colour, height) if phone else colour,
-                      height=height, margin=margin,
-                      plot_bgcolor=GRID_GAPS,
-                      meta=dict(blocks=blocks, fit=True, colour=(
-                          "own" if prob_of is None else "stretch" if stretch else "absolute")))
-    return fig.figure()
-
-
 def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
                        pick: tuple[int, int] | None = None, stretch: bool = False,
                        phone: bool = False) -> go.Figure:
@@ -525,7 +440,7 @@ def fine_coarse_figure(view: View, cls: int, k: int, class_name: str,
         name="cells", showlegend=False), *at["fine"])
     if pick is not None:
         _mark_pick(fig, pick, s, k, at)
-    # each map's own extent, constrained by the domain: not autorange (see offset_grid_figure)
+    # each map's own extent, constrained by the domain: not autorange (see base.image_axes)
     for i, name in enumerate(("coarse", "fine")):
         r, c = at[name]
         xs, ys = extent[name]
