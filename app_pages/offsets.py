@@ -53,15 +53,22 @@ def _pick_from_click() -> None:
             return
 
 
-def cell_controls(view, cls: int) -> tuple[int, int]:
-    """Row and column of the picked cell: a new view (image, model, scale, flip) or class
-    starts at its most confident cell; a click or the inputs move it."""
+def picked_cell(view, cls: int) -> tuple[int, int]:
+    """Row and column of the picked cell of the fine map, from session state (the grids above
+    the inputs outline it): a new view (image, model, scale, flip) or class starts at its most
+    confident cell; a click or the inputs (cell_controls) move it."""
     Hf, Wf = view.fine.shape[-2:]
     owner = (ctx.image_key, ctx.model_key, view.scale, view.flip, cls)
     if starts_again("_off_cell_for", owner, "off_row", "off_col"):
         st.session_state["off_row"], st.session_state["off_col"] = appstate.best_cell(view, cls)
     clamp_state("off_row", 0, Hf - 1, Hf // 2)
     clamp_state("off_col", 0, Wf - 1, Wf // 2)
+    return int(st.session_state["off_row"]), int(st.session_state["off_col"])
+
+
+def cell_controls(view) -> tuple[int, int]:
+    """The picked cell's row and column inputs (picked_cell set their state)."""
+    Hf, Wf = view.fine.shape[-2:]
     c1, c2 = st.columns(2)
     r = c1.number_input(f"Row of the fine map (0-{Hf - 1})", 0, Hf - 1, step=1, key="off_row")
     c = c2.number_input(f"Column of the fine map (0-{Wf - 1})", 0, Wf - 1, step=1, key="off_col")
@@ -95,12 +102,13 @@ def render() -> None:
         if small and a.settings.fine:
             channel_input(n_ch)
     name = a.class_names[cls]
-    ch = offset_maps(view, k, cls, name, n_ch, stretch) if a.settings.fine else None
+    r, c = picked_cell(view, cls)
+    ch = offset_maps(view, k, cls, name, n_ch, stretch, (r, c)) if a.settings.fine else None
 
     st.subheader("Coarse map and fine map")
     # compact: the figure first, its row and column inputs under it (a click picks a cell too)
     slot = st.container() if small else None
-    r, c = cell_controls(view, cls)
+    r, c = cell_controls(view)
     with slot or st.container():
         chart("off_click", figures.fine_coarse_figure, view, cls, k if a.settings.fine else 1,
               name, pick=(r, c), stretch=stretch, depends=(view.scale, view.flip),
@@ -139,7 +147,9 @@ def fine_notice(view, cls: int, name: str, k: int, fine: bool, r: int, c: int) -
                    f"{view.stride} px apart. Tick Offsets in the sidebar for {k * k} times as "
                    "many.")
     out.append(f"The picked cell ({r},{c}) has p({name}) {figures.prob_is(float(f[r, c]))}; its window is "
-               "drawn on the image below" + (f", at offset ({c % k},{r % k})." if fine else "."))
+               "drawn on the image below" + (f". It comes from offset ({c % k},{r % k}): the red "
+                                             "square in the classifier maps above." if fine
+                                             else "."))
     return out
 
 
@@ -317,10 +327,13 @@ def channel_input(n_ch: int) -> int:
                                key="off_channel"))
 
 
-def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = False) -> int:
-    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps; the
-    channel shown. Compact (presenter mode, a phone): the channel's input is in the page's
-    settings box and the headings are one short line each."""
+def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = False,
+                pick: tuple[int, int] = (0, 0)) -> int:
+    """The k*k offset-pooled maps of one feature channel beside the k*k classifier maps, the
+    picked fine cell (r, c) outlined in the classifier map it comes from; the channel shown.
+    Compact (presenter mode, a phone): the channel's input is in the page's settings box and
+    the headings are one short line each."""
+    r, c = pick
     small, phone = compact(), is_phone()
     present = small and not phone  # presenter mode: the headings inside the pictures
     ch = int(st.session_state["off_channel"]) if small else channel_input(n_ch)
@@ -344,15 +357,18 @@ def offset_maps(view, k: int, cls: int, name: str, n_ch: int, stretch: bool = Fa
             st.markdown(f"**{heads[1]}**")
         elif not small:
             st.markdown(f"**{k * k} classifier maps for {name}** (one per pooled map)")
+        # the picked fine cell (r, c) is map (c % k, r % k)'s cell (r // k, c // k)
         picture_chart("off_classmaps", figures.offset_grid_picture,
                       [m[cls] for m in view.class_maps], k, f"p({name})", prob_of=name,
                       stretch=stretch, phone=phone, heading=heads[1] if present else None,
-                      depends=(view.scale, view.flip, cls))
+                      pick=(c % k, r % k, r // k, c // k), depends=(view.scale, view.flip, cls))
     st.caption("Panel (dx, dy) pools the pre-pool map shifted by dx columns and dy rows: "
                "pooled[dy, dx] = maxpool(x[..., dy:, dx:]). Each classifier map is the "
-               "classifier slid over one pooled map. They look alike: neighbouring offsets' "
-               "windows are only a few pixels apart: further down, one row of them side by "
-               "side (the paper's Fig. 3), then what differs.")
+               f"classifier slid over one pooled map; the red square is the picked cell ({r},{c}) "
+               f"of the fine map below: map ({c % k},{r % k}), cell ({r // k},{c // k}). The "
+               "maps look alike: neighbouring offsets' windows are only a few pixels apart: "
+               "further down, one row of them side by side (the paper's Fig. 3), then what "
+               "differs.")
     return int(ch)
 
 

@@ -20,8 +20,8 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from apptest_helpers import (SAMPLE, SAMPLE_NAME, bar_charts, bomb_png, ctx, encode, figures, grid_blocks,
-                             pictures,
+from apptest_helpers import (SAMPLE, SAMPLE_NAME, bar_charts, bomb_png, captions, ctx, encode, figures,
+                             grid_blocks, pictures,
                              header, markdown, metrics, ok, open_knobs, page, rect_x, sample_image, start,
                              tables, traces, xs)
 from overfeat.app import state as appstate
@@ -224,6 +224,14 @@ def test_offsets_maps_interleave_and_picked_window():
     assert f"top-left ({s * col}, {s * r}), side {a.window} px" in markdown(at)
     picked = next(t for t in figures(at)["off_click"]["data"] if t.get("name") == "picked")
     assert np.allclose(xs(picked), rect_x([s * col - s / 2, 0, s * col + s / 2, 0]))
+    # ... and the classifier maps outline it in the map it comes from, where the caption says
+    pics = pictures(at)
+    assert pics["off_classmaps"]["pick"] == [col % k, r % k, r // k, col // k]
+    assert (f"the red square is the picked cell ({r},{col}) of the fine map below: map "
+            f"({col % k},{r % k}), cell ({r // k},{col // k})") in captions(at)
+    assert pics["off_pooled"]["pick"] is None  # a pooled cell is not a classifier cell
+    ok(at.number_input(key="off_row").set_value(4).run())  # another row: it follows
+    assert pictures(at)["off_classmaps"]["pick"] == [col % k, 4 % k, 4 // k, col // k]
 
     # Another scale: its pre-pool map; offsets off: one map, the coarse stride.
     ok(at.selectbox(key="off_scale").set_value(3).run())

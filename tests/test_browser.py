@@ -145,6 +145,7 @@ def test_offsets_click_a_cell_of_the_fine_map(app: Page):
     go(app, "Offsets")
     row = app.get_by_label(re.compile(r"^Row of the fine map"))
     col = app.get_by_label(re.compile(r"^Column of the fine map"))
+    outlined = _picture(app, "off_classmaps")  # the picked cell outlined in its offset's map
     plot = app.locator(".st-key-off_click .js-plotly-plot")  # coarse | fine
     plot.scroll_into_view_if_needed()
     # Where Plotly drew fine cell (0, 1): the clickable marker at its window's corner.
@@ -164,6 +165,9 @@ def test_offsets_click_a_cell_of_the_fine_map(app: Page):
     settle(app)
     title = app.locator(".st-key-off_window .js-plotly-plot").evaluate("gd => gd.layout.title.text")
     assert "cell (0,1) = offset (1,0), cell (0,0) of its map" in title
+    assert _picture(app, "off_classmaps") != outlined  # redrawn with the new cell outlined
+    expect(app.get_by_text("the red square is the picked cell (0,1) of the fine map below: "
+                           "map (1,0), cell (0,0)", exact=False)).to_be_visible()
     check_page(app)
     screenshot(app, "8-offsets-clicked")
 

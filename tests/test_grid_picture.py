@@ -189,3 +189,39 @@ def test_every_screen_draws_the_same_grid():
         assert (pic.cmin, pic.cmax, pic.bar_title) == (desk.cmin, desk.cmax, desk.bar_title)
     assert others[0].image.width < desk.image.width < others[1].image.width
     assert desk.heading is None and others[1].heading == "9 classifier maps, p(cat)"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_picked_cell_is_outlined_in_red_around_its_own_colour(seed):
+    """pick=(dx, dy, j, i): a red line just outside that cell (the cell keeps its colour), in
+    the block of offset (dx, dy); a cell its map does not have is not outlined."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    k = rng.choice([2, 3])
+    maps = random_maps(rng, k)
+    dx, dy = rng.randrange(k), rng.randrange(k)
+    m = maps[offsets(k).index((dx, dy))]
+    j, i = rng.randrange(m.shape[0]), rng.randrange(m.shape[1])
+    pic = offset_grid_picture(maps, k, "p(dog)", prob_of="dog", pick=(dx, dy, j, i))
+    px = decoded(pic)
+    bh, bw = max(q.shape[0] for q in maps), max(q.shape[1] for q in maps)
+    x0, y0 = pic.origin
+    c = pic.cell
+    # where the naive layout puts the cell
+    x, y = x0 + (dx * (bw + 1) + i) * c, y0 + (dy * (bh + 1) + j) * c
+    assert pic.picked[:2] == (x, y) and pic.pick == (dx, dy, j, i)
+    x1, y1 = pic.picked[2:]
+    mid = ((y + y1) // 2, (x + x1) // 2)
+    want = naive_rgb(float(m[j, i]), 0.0, 1.0, "Viridis")
+    assert np.abs(px[mid] - np.array(want)).max() <= 1.5  # the cell's own colour
+    red = np.array([255, 0, 0])
+    for yy, xx in ((y - 1, mid[1]), (y1, mid[1]), (mid[0], x - 1), (mid[0], x1)):
+        assert (px[yy, xx] == red).all(), (yy, xx, px[yy, xx])  # the outline on all 4 sides
+    assert pic.record()["pick"] == [dx, dy, j, i]
+    # a map a row shorter has no such row: nothing outlined
+    short = [q[:-1] if n == 1 and q.shape[0] > 1 else q for n, q in enumerate(maps)]
+    if short[1].shape[0] < bh:
+        sdx, sdy = offsets(k)[1]
+        none = offset_grid_picture(short, k, "p(dog)", prob_of="dog", pick=(sdx, sdy, bh - 1, 0))
+        assert none.pick is None and none.picked is None
+        assert not (decoded(none) == red).all(axis=-1).any()

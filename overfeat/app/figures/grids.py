@@ -54,6 +54,7 @@ BAR = 14  # CSS px: the colour bar's thickness
 # The gaps between cells and between blocks: light grey, not white, so that on the white end of
 # a scale (Greys' lowest values) the cells stay visible as squares, not lost in the page.
 GRID_GAPS = "#d4d4d4"
+PICK = "#ff0000"  # the picked cell's outline: the coarse/fine map's red
 GAP_MAX_BLOCK = 48  # cells a map's side may have and still get a gap line between its cells
 
 
@@ -66,7 +67,7 @@ class GridPicture:
     per grid cell; origin: device px (x, y) of the grid's top-left corner; cmin, cmax: the
     colour range; colour: "absolute", "stretch" or "own"; bar_title: the colour bar's title;
     bar: device px (x0, y0, x1, y1) of the colour bar, cmax at its top; scale: device px per
-    CSS px."""
+    CSS px; pick, picked: the outlined cell and where it is."""
 
     image: Image.Image
     z: np.ndarray
@@ -80,6 +81,8 @@ class GridPicture:
     bar_title: str
     bar: tuple[int, int, int, int]
     heading: str | None = None
+    pick: tuple[int, int, int, int] | None = None  # (dx, dy, j, i) outlined, if drawn
+    picked: tuple[int, int, int, int] | None = None  # device px of that cell (x0, y0, x1, y1)
     labels: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
     scale: int = SCALE
     _png: bytes | None = None
@@ -100,6 +103,7 @@ class GridPicture:
                 "origin": list(self.origin), "cmin": self.cmin, "cmax": self.cmax,
                 "colorscale": self.colorscale, "colour": self.colour,
                 "bar_title": self.bar_title, "bar": list(self.bar), "heading": self.heading,
+                "pick": list(self.pick) if self.pick else None,
                 "labels": [(t, list(b)) for t, b in self.labels], "scale": self.scale,
                 "size": list(self.image.size)}
 
@@ -174,14 +178,17 @@ def _wrap(text: str, font, width: float) -> list[str]:
 def offset_grid_picture(maps: list[Tensor], k: int, label: str, colorscale: str = MAP_SCALE,
                         prob_of: str | None = None, stretch: bool = False, phone: bool = False,
                         heading: str | None = None, presenter: bool = False,
-                        font_px: int = 14) -> GridPicture:
+                        font_px: int = 14,
+                        pick: tuple[int, int, int, int] | None = None) -> GridPicture:
     """k*k maps [h, w] (ordered as offsets(k)) as one picture. prob_of: the maps are
     probabilities of that class (prob_colour: absolute 0-1, or stretched to the maps' range);
     otherwise `label` names what they are (an activation, a difference) and the colours span
     their own range, named on the colour bar (own_colour). presenter: presenter mode's column
     and fonts (font_px: the text's CSS px). phone: a phone's width, the colour bar across the
     top. heading: a bold line at the top left (presenter mode's, instead of a heading above the
-    picture: the grid comes higher on the screen)."""
+    picture: the grid comes higher on the screen). pick: (dx, dy, j, i), a cell outlined in red
+    over a white halo (the page's picked fine cell: fine[k*j + dy, k*i + dx] is map (dx, dy)'s
+    cell (j, i)); none where that map has no such cell."""
     offs = offsets(k)
     bh = max((int(m.shape[-2]) for m in maps), default=1) or 1
     bw = max((int(m.shape[-1]) for m in maps), default=1) or 1
@@ -259,6 +266,18 @@ def offset_grid_picture(maps: list[Tensor], k: int, label: str, colorscale: str 
     im.paste(Image.fromarray(pix, "RGB"), (x0, y0))
     d = ImageDraw.Draw(im)
     labels = []
+    picked = None
+    if pick is not None:
+        pdx, pdy, j, i = pick
+        b = next((b for b in blocks if (b[0], b[1]) == (pdx, pdy)), None)
+        if b is not None and 0 <= j < b[4] and 0 <= i < b[5]:
+            x, y = x0 + (b[3] + i) * cell, y0 + (b[2] + j) * cell
+            picked = (x, y, x + cell - gap, y + cell - gap)  # the cell's colour, gaps off
+            w = max(2, round(2.5 * S))  # the red line, outside the cell: its colour stays
+            d.rectangle([x - w - S, y - w - S, picked[2] + w + S - 1, picked[3] + w + S - 1],
+                        outline="white", width=S)
+            d.rectangle([x - w, y - w, picked[2] + w - 1, picked[3] + w - 1], outline=PICK,
+                        width=w)
 
     def text(xy, s, f, anchor, fill=TEXT, **kw):
         d.text(xy, s, fill=fill, font=f, anchor=anchor, **kw)
@@ -317,4 +336,5 @@ def offset_grid_picture(maps: list[Tensor], k: int, label: str, colorscale: str 
         labels.append((title, (tx, ty, tx + band.width, ty + band.height)))
     return GridPicture(image=im, z=z, blocks=blocks, cell=cell, origin=(x0, y0), cmin=cmin,
                        cmax=cmax, colorscale=colorscale, colour=colour, bar_title=title,
-                       bar=(bx0, by0, bx1, by1), heading=heading, labels=labels, scale=S)
+                       bar=(bx0, by0, bx1, by1), heading=heading, labels=labels, scale=S,
+                       pick=pick if picked else None, picked=picked)
