@@ -453,12 +453,14 @@ def test_architecture_page_shows_inside_the_network():
 def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
     import numpy as np
 
-    from apptest_helpers import grid_blocks, markdown
+    from apptest_helpers import grid_blocks, markdown, pictures
     from overfeat import activations
 
     at = open_page("offsets")
-    # the strip and the differences are drawn only while their expanders are open
-    assert {"off_strip", "off_diffs", "off_pooled_diff"}.isdisjoint(page_figures(at))
+    # the strip and the differences (pictures: figures.grids) are drawn only while their
+    # expanders are open
+    assert "off_strip" not in page_figures(at)
+    assert {"off_diffs", "off_pooled_diff"}.isdisjoint(pictures(at))
     at.session_state["off_strip_open"] = True
     at.session_state["off_diffs_open"] = True
     ok(at.run())
@@ -476,7 +478,9 @@ def test_offsets_page_draws_one_row_of_offsets_and_their_differences():
     # the band starts where the channel fires most
     assert float(band.max()) == pytest.approx(float(view.features[ch].max()), abs=1e-5)
     cls = at.selectbox(key="cls").value
-    diffs = grid_blocks(figs["off_diffs"])
+    pics = pictures(at)
+    diffs = grid_blocks(pics["off_diffs"])
+    assert pics["off_diffs"]["colour"] == "own" and len(grid_blocks(pics["off_pooled_diff"])) == k * k
     maps = [m[cls] for m in view.class_maps]
     hh, ww = min(m.shape[0] for m in maps), min(m.shape[1] for m in maps)
     for (dx, dy), m in zip(activations.offsets(k), maps):
