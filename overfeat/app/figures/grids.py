@@ -34,12 +34,13 @@ from functools import lru_cache
 
 import numpy as np
 import plotly.colors as pcolors
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from torch import Tensor
 
 from ...offsets import offsets
 from .base import MAP_SCALE
 from .maps import map_range, own_colour, prob_colour
+from .raster import text_font
 
 SCALE = 2  # device px per CSS px of the drawn picture
 TEXT = "#31333F"  # Streamlit's text colour (the figures' THEME_TEXT)
@@ -106,11 +107,6 @@ class GridPicture:
                 "pick": list(self.pick) if self.pick else None,
                 "labels": [(t, list(b)) for t, b in self.labels], "scale": self.scale,
                 "size": list(self.image.size)}
-
-
-@lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
 
 
 def _parse(color: str) -> tuple[float, float, float]:
@@ -209,8 +205,8 @@ def offset_grid_picture(maps: list[Tensor], k: int, label: str, colorscale: str 
     colour = "own" if prob_of is None else "stretch" if stretch else "absolute"
 
     S = SCALE
-    font = _font(font_px * S)
-    small = _font(round(font_px * 0.9) * S)
+    font = text_font(font_px * S)
+    small = text_font(round(font_px * 0.9) * S)
     line = round(font_px * 1.45) * S  # a text line's height
     width = (PHONE_WIDTH if phone else PRESENTER_WIDTH if presenter else DESK_WIDTH) * S
     dy_w = max(font.getlength(f"dy={i}") for i in range(k))

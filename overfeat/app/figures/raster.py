@@ -86,8 +86,10 @@ class Picture:
         return out
 
 
-@lru_cache(maxsize=4)
-def _font(size: int) -> ImageFont.ImageFont:
+@lru_cache(maxsize=8)
+def text_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's own font at `size` px (no font file to ship): the pictures' text (here and
+    figures.grids)."""
     return ImageFont.load_default(size=size)
 
 
@@ -171,7 +173,7 @@ def merge_picture(base: tuple[Image.Image, float, tuple[int, int]], ms: MergeSte
     opacity). On top, in this order: the merged box (dashed black), a white halo under both
     members, b1 (solid orange) and b2 (dotted blue), and each member's name at its centre."""
     im, scale, (ox, oy) = base
-    font = _font(font_size)
+    font = text_font(font_size)
     line = round(font_size * 1.6)
 
     def px(b) -> np.ndarray:
@@ -290,7 +292,7 @@ def final_boxes_picture(base: tuple[Image.Image, float, tuple[int, int]], result
     confident 4 px wide, the others 2), over the truth (dotted white); a title above and a
     legend below. As boxes.final_boxes_figure, drawn as an image (issue 27, speed)."""
     im, scale, (ox, oy) = base
-    font = _font(font_size)
+    font = text_font(font_size)
     out = im.copy()
     d = ImageDraw.Draw(out)
     pic = Picture(image=im, scale=scale, origin=(ox, oy), title=title, font_size=font_size)
