@@ -143,21 +143,58 @@ def lesson_nav(pages: list, current) -> None:
                        icon=":material/arrow_forward:")
 
 
-def suggest_models() -> None:
-    """A photo (upload, camera or sample photo) with the pictogram checkpoint: one line that
-    offers the models made for photos (sidebar.photo_models: Objects first, then ImageNet),
-    one click each. Not after a rejected file (ctx.is_photo is False on that run)."""
-    names = sidebar.photo_models()
-    if not names:
-        return
+SUGGESTION = "A photo of things? The pictogram model knows only 20 drawn pictograms."
+KEPT = "_suggest_kept"  # the image whose suggestion "Keep pictograms" put away
+
+
+def keep_pictograms(image_key: str) -> None:
+    st.session_state[KEPT] = image_key
+
+
+def suggested_models(ctx) -> list[str]:
+    """The models to suggest for this run's image, best first ([] for none): a photo (upload,
+    camera or sample photo) with the pictogram checkpoint, unless "Keep pictograms" put the
+    suggestion away for this image. Not after a rejected file (ctx.is_photo is False on that
+    run)."""
+    if not (ctx.is_photo and ctx.model_key.startswith("default")) \
+            or st.session_state.get(KEPT) == ctx.image_key:
+        return []
+    return sidebar.photo_models()
+
+
+def suggest_models(names: list[str], image_key: str) -> None:
+    """The suggestion: a notice that offers the models made for photos (sidebar.photo_models:
+    Objects first, then ImageNet), one click each, and "Keep pictograms" (a teacher showing
+    what a pictogram model does with a photo), which puts it away until another image is
+    chosen.
+
+    On a desktop, on every page: the notice says what each model knows, the buttons beside
+    it. In presenter mode and on a phone, on the Overview only: one short line with the
+    buttons in a row, in smaller type (sidebar's CSS, .st-key-suggest), what each model
+    knows in its button's tooltip; the other pages say "(pictograms only)" after the model's
+    name in the header. The full notice above every page took 190 px of a 720 px projector
+    and 300 px of a phone and pushed each page's figure off the first screen."""
     cards = [zoo.CARDS[n] for n in names]
-    what = " ".join(f"**{c.label}**: {c.knows}." for c in cards)
-    c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.info(f"A photo of things? The pictogram model knows only 20 drawn pictograms. {what}")
-    for c in cards:  # one under the other: short labels, whole in presenter mode too
-        c2.button(f"Use {common.short_label(c)}", on_click=sidebar.use_model, args=(c.name,),
-                  key=f"use_{c.name}", type="primary" if c is cards[0] else "secondary",
-                  help=f"Choose {c.label} in the sidebar.", width="stretch")
+    if common.compact():
+        box = st.container(horizontal=True, key="suggest", vertical_alignment="center",
+                           gap="small")
+        box.info(SUGGESTION)
+        buttons = box
+    else:
+        what = " ".join(f"**{c.label}**: {c.knows}." for c in cards)
+        c1, buttons = st.columns([4, 1], vertical_alignment="center")
+        c1.info(f"{SUGGESTION} {what}")
+    for c in cards:  # on a desktop one under the other: short labels, whole
+        buttons.button(f"Use {common.short_label(c)}", on_click=sidebar.use_model,
+                       args=(c.name,), key=f"use_{c.name}",
+                       type="primary" if c is cards[0] else "secondary",
+                       help=f"Choose {c.label} in the sidebar: {c.knows}.",
+                       width="content" if common.compact() else "stretch")
+    buttons.button("Keep pictograms", on_click=keep_pictograms, args=(image_key,),
+                   key="suggest_keep", type="tertiary",
+                   width="content" if common.compact() else "stretch",
+                   help="Keep the pictogram model on this photo (to show what it makes of a "
+                        "photo): this notice goes away until another image is chosen.")
 
 
 # The navigation, in the lesson's order (issue 27: the inference story first, then training):
@@ -187,15 +224,19 @@ try:
     sync_link(page)
     st.session_state[common.CTX_KEY] = ctx
     head, link = common.row([6, 1] if common.compact() else [5, 1.5], wrap=False)
-    head.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
+    suggest = suggested_models(ctx)
+    # Presenter mode and a phone: the suggestion on the Overview only (suggest_models).
+    here = bool(suggest) and (page_name(page) == "overview" or not common.compact())
+    head.caption(f"Model: **{ctx.model_desc}**{' (pictograms only)' if suggest else ''} · "
+                 f"Image: **{ctx.image_label}** "
                  f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
     common.link_popover(link)
     for msg in errors:
         st.error(msg)
     for msg in ctx.notes + ([ctx.arch_note] if ctx.arch_note else []):
         st.info(msg)
-    if ctx.is_photo and ctx.model_key.startswith("default"):
-        suggest_models()
+    if here:
+        suggest_models(suggest, ctx.image_key)
     run_page(page, page.title)
     lesson_nav(pages, page)
     common.warm_elements()  # the tab's first run only: lazily loaded element code

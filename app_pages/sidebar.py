@@ -30,6 +30,16 @@ SOURCES = {"gallery": "Sample scene", "photo": "Sample photo", "generate": "New 
 # times, and presenter mode on took 0.2 s longer to settle (tests/browser_latency.py).
 STILL_SIDEBAR = """[data-testid="stSidebar"] { transition: none !important; }
 """
+# The suggestion of a model for photos in presenter mode and on a phone (app.suggest_models):
+# one short line in small type with its buttons beside it (or under it, on a phone), so the
+# page's figure stays on the first screen. It is a note for the teacher, not for the class.
+SUGGEST_CSS = """
+.st-key-suggest [data-testid="stAlertContainer"] { padding: 0.3rem 0.7rem; }
+.st-key-suggest [data-testid="stAlertContainer"] p { font-size: 0.8rem !important; }
+.st-key-suggest [data-testid="stElementContainer"]:has([data-testid="stAlert"]) {
+  min-width: 15rem; }
+.st-key-suggest [data-testid="stBaseButton-tertiary"] p { font-size: 0.8rem; }
+"""
 PRESENTER_CSS = """<style>
 html { font-size: 21px; }
 """ + STILL_SIDEBAR + tables.TABLE_CSS + bars.BARS_CSS + """
@@ -68,6 +78,7 @@ h1 { font-size: 1.9rem !important; padding-top: 0.2rem !important; }
 /* Metric labels and switch labels wrap instead of being cut to "parameters (wh..." */
 [data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+""" + SUGGEST_CSS + """
 </style>"""
 # Every screen: on a phone's narrow screen a smaller title and less space above it, so the
 # page's main figure comes right after the title (issue 27).
@@ -81,6 +92,7 @@ NARROW_CSS = """<style>
   /* Tables keep one line per cell and scroll sideways instead of squeezing a number into
      four lines */
   .ovf-table td { white-space: nowrap; }
+""" + SUGGEST_CSS + """
 }
 </style>"""
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]

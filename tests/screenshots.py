@@ -32,7 +32,9 @@ from browser_helpers import (ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE_UA, settle,
 PAGES = ("overview", "architecture", "scales", "offsets", "regressor", "merge", "detection",
          "compare", "experiments", "efficiency", "training", "glossary")
 VIEWS = {"scene": "img=gallery&g=3", "photo": "img=photo&p=3&model=objects",
-         "photo-imagenet": "img=photo&p=0&model=imagenet", "faces": "img=photo&p=2&model=faces",
+         "photo-imagenet": "img=photo&p=0&model=imagenet",
+         "photo-pictogram": "img=photo&p=0",  # the default model on a photo: the suggestion
+         "faces": "img=photo&p=2&model=faces",
          "objects-person": "img=photo&p=4&model=objects",
          "objects-kite": "img=photo&p=6&model=objects"}
 SCREENS = {"desk": (1400, 1000, False, False), "pres720": (1280, 720, True, False),

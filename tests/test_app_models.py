@@ -165,6 +165,50 @@ def test_a_sample_photo_suggests_the_objects_model():
     assert (c.knobs.min_score, c.knobs.top_k, c.knobs.by_class) == (0.4, 5, False)
 
 
+def header(at: AppTest) -> str:
+    """The header line above every page: the model and the image."""
+    return at.caption[0].value
+
+
+def test_keep_pictograms_puts_the_suggestion_away_for_that_image():
+    at = open_link({"img": "photo", "p": str(PHOTO["cat.jpg"]), **CHEAP})
+    ok(at)
+    assert suggested(at) == ["use_objects", "use_imagenet"]
+    assert "(pictograms only)" in header(at)
+    ok(at.button(key="suggest_keep").click().run())
+    assert ctx(at).model_key.startswith("default")  # the model stays
+    assert suggested(at) == [] and "(pictograms only)" not in header(at)
+    for p in ("merge", "scales"):  # on every page
+        ok(page(at, p))
+        assert suggested(at) == [] and "suggest_keep" not in [b.key for b in at.button], p
+    at.sidebar.selectbox(key="photo").set_value(PHOTO["dog.jpg"]).run()  # another photo
+    assert suggested(at) == ["use_objects", "use_imagenet"]
+    at.sidebar.selectbox(key="photo").set_value(PHOTO["cat.jpg"]).run()  # the kept one
+    assert suggested(at) == []
+
+
+def test_presenter_mode_suggests_on_the_overview_only_in_one_short_line():
+    """Presenter mode (and a phone): the suggestion is one short line on the Overview, the
+    other pages say "(pictograms only)" in their header, so each page's figure stays on the
+    first screen (tests/test_browser_lesson.py measures it); a desktop has the whole notice
+    on every page."""
+    at = open_link({"img": "photo", "p": str(PHOTO["cat.jpg"]), "present": "1", **CHEAP})
+    ok(at)
+    assert at.sidebar.toggle(key="presenter").value
+    assert suggested(at) == ["use_objects", "use_imagenet"]
+    # One line, without what each model knows (that is in each button's tooltip).
+    line = [i.value for i in at.info if i.value.startswith(SUGGESTION)]
+    assert len(line) == 1 and "\n" not in line[0] and len(line[0]) < 80, line
+    assert zoo.CARDS["objects"].label not in line[0]
+    assert zoo.CARDS["objects"].knows in at.button(key="use_objects").help  # its tooltip
+    for p in ("scales", "merge"):
+        ok(page(at, p))
+        assert suggested(at) == [] and "(pictograms only)" in header(at), p
+    ok(at.sidebar.toggle(key="presenter").set_value(False).run())
+    assert suggested(at) == ["use_objects", "use_imagenet"]  # a desktop: on every page, whole
+    assert zoo.CARDS["objects"].label in info(at)
+
+
 def test_link_carries_model_and_photo():
     assert set(share.MODELS[1:]) == set(zoo.MODEL_NAMES) - {"pictogram"}
     q = share.encode({"img_source": "photo", "photo": 2, "model_source": "faces"}, "merge")

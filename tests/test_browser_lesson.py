@@ -103,6 +103,42 @@ def test_a_phone_sees_each_figure_right_after_the_title(browser, server):
     ctx.close()
 
 
+@pytest.mark.parametrize("screen", ["projector", "phone"])
+def test_a_photo_with_the_pictogram_model_keeps_each_figure_on_the_first_screen(
+        browser, server, screen):
+    """A class's own photo with the default (pictogram) model: the suggestion of the models
+    made for photos is one short line on the Overview (with its buttons beside it), and the
+    other pages say "(pictograms only)" in the header instead, so every page's main visual
+    starts where it does on a pictogram scene. (The whole notice above every page had pushed
+    the figures to 453-527 px of a 720 px projector, 550-720 px of a phone.)"""
+    presenter = screen == "projector"
+    ctx, page = screen_page(browser, PROJECTOR if presenter else PHONE)
+    query = "img=photo&p=0&scales=0,1&flips=0" + ("&present=1" if presenter else "")
+    top = PRESENTER_TOP if presenter else PHONE_TOP
+    for path in ("", "regressor", "merge"):
+        page.goto(f"{server}/{path}?{query}")
+        settle(page)
+        page.locator(f"{VISUAL} >> visible=true").first.wait_for()
+        settle(page)
+        check_page(page)
+        y = first_visual_top(page)
+        assert y < top, (path, y)
+        note = page.locator(".st-key-suggest")
+        if path == "":
+            expect(note).to_be_visible()
+            expect(note).to_contain_text("A photo of things?")
+            expect(note.get_by_role("button", name="Use Objects", exact=True)).to_be_visible()
+            # One line of small type, then the buttons (beside it on a projector, under it on
+            # a phone): not the 190 px (projector) or 300 px (phone) of the whole notice.
+            h = note.bounding_box()["height"]
+            assert h < (70 if presenter else 120), h
+        else:
+            expect(note).to_have_count(0)
+            head = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]')
+            expect(head.first).to_contain_text("(pictograms only)")
+    ctx.close()
+
+
 def test_a_phone_takes_a_photo_with_its_camera(browser, server):
     """The camera input from a phone's browser: Chromium's fake camera (a test pattern) at
     390x844 with a phone's User-Agent; the photo taken becomes the image every page shows."""
