@@ -65,6 +65,7 @@ from streamlit.testing.v1.element_tree import (Button, ButtonGroup, Checkbox,  #
                                                SelectSlider, Slider, TextInput, Toggle,
                                                Widget)
 
+from app_pages.common import LESSON_KEY  # noqa: E402
 from overfeat.app import share  # noqa: E402
 from overfeat.app import state as appstate  # noqa: E402
 
@@ -276,6 +277,31 @@ def set_randomly(at: AppTest, el: Widget, rng: random.Random) -> str:
         el.set_value(v)
         return str(v)
     return "left as it is"
+
+
+def opened_page(s: "Session", el: Widget) -> str | None:
+    """The page a click on el opens, when el is one of the sidebar's Lesson views (a saved
+    view of another page: the app switches to it, and the walk must follow); None for any
+    other widget."""
+    key = getattr(el, "key", None) or ""
+    if not (isinstance(el, Button) and key.startswith("lesson_open_")):
+        return None
+    views = s.state(LESSON_KEY) or []
+    i = int(key.rsplit("_", 1)[1])
+    if not 0 <= i < len(views):
+        return None
+    _, page, _ = share.decode(share.link_query(views[i][1]), len(appstate.GALLERY), PAGES)
+    return page
+
+
+def follow(s: "Session", page: str | None) -> None:
+    """After the app switched to `page` itself (st.switch_page: a Lesson view), the walk is
+    on that page, and so are AppTest's later runs: a browser's next run asks for the page in
+    its address bar, but AppTest keeps asking for the page it was last told (seed 3, step 54
+    of `--seeds 1-3 --steps 120`: a rerun went back to the page the view was opened from)."""
+    if page is not None and page != s.page:
+        s.page = page
+        s.at.switch_page(f"app_pages/{page}.py")
 
 
 # --- the walk ----------------------------------------------------------------------------------
@@ -553,9 +579,11 @@ class AppWalk(RuleBasedStateMachine):
         name = getattr(el, "key", None) or el.label
 
         def do(s: Session):
+            opens = opened_page(s, el)
             did = set_randomly(s.at, el, rng)
             AppWalk.trace[-1] += f" -> {did}"
             self.run(s)
+            follow(s, opens)
 
         self.act(who, f"{'sidebar' if sidebar else 'widget'} {name}", do)
 
@@ -586,8 +614,10 @@ class AppWalk(RuleBasedStateMachine):
                 self.run(s)
             else:
                 el = rng.choice(widgets(s.at, True))
+                opens = opened_page(s, el)
                 set_randomly(s.at, el, rng)
                 self.run(s)
+                follow(s, opens)
             now = {(getattr(w, "key", None) or w.label): w
                    for w in widgets(s.at, False) + widgets(s.at, True)}
             stale = [k for k in held if k in now]

@@ -240,3 +240,30 @@ def test_objects_model_on_sample_scenes_marks_only_what_it_can_name():
     ok(at.run())
     assert at.session_state["min_box_score"] in share.BOX_SCORE_STEPS
     ok(page(at, "detection"))
+
+
+def test_walk_seed_3_follows_a_lesson_view_to_another_page():
+    """AppTest walk, seed 3 (`--seeds 1-3 --steps 120`), steps 44-54: a view saved on the
+    Overview, opened in presenter mode from the Experiments page (the sidebar's Lesson views).
+    The app switched to the Overview and wrote its link; the walk still expected Experiments
+    (it failed at step 51), and AppTest's next run asked for Experiments again (step 54: a
+    browser asks for the page in its address bar). The walk now follows the app's own switch
+    (random_walk.opened_page, follow)."""
+    from random_walk import Session, follow, opened_page
+
+    s = Session("A", {"present": "1", "scales": "0,1", "flips": "0"})
+    ok(s.at.run())
+    ok(s.at.button(key="link_save").click().run())  # a view of the Overview
+    s.page = "experiments"
+    ok(page(s.at, "experiments"))
+    assert s.at.query_params["page"] == "experiments"
+    el = s.at.sidebar.button(key="lesson_open_0")
+    opens = opened_page(s, el)
+    assert opens == "overview"
+    ok(el.click().run())
+    assert s.at.query_params["page"] == "overview"  # the app switched, and wrote its link
+    follow(s, opens)
+    ok(s.at.run())  # the walk's next action: a rerun
+    assert s.page == "overview" and s.at.query_params["page"] == "overview"
+    assert s.at.session_state["presenter"]
+    assert opened_page(s, s.at.sidebar.button(key="lesson_drop_0")) is None  # not a view
