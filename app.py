@@ -144,6 +144,7 @@ def lesson_nav(pages: list, current) -> None:
 
 
 SUGGESTION = "A photo of things? The pictogram model knows only 20 drawn pictograms."
+PICTOGRAMS_ONLY = "this model knows only pictograms"  # the header's note while suggesting
 KEPT = "_suggest_kept"  # the image whose suggestion "Keep pictograms" put away
 
 
@@ -171,9 +172,9 @@ def suggest_models(names: list[str], image_key: str) -> None:
     On a desktop, on every page: the notice says what each model knows, the buttons beside
     it. In presenter mode and on a phone, on the Overview only: one short line with the
     buttons in a row, in smaller type (sidebar's CSS, .st-key-suggest), what each model
-    knows in its button's tooltip; the other pages say "(pictograms only)" after the model's
-    name in the header. The full notice above every page took 190 px of a 720 px projector
-    and 300 px of a phone and pushed each page's figure off the first screen."""
+    knows in its button's tooltip; the other pages end their header with PICTOGRAMS_ONLY.
+    The full notice above every page took 190 px of a 720 px projector and 300 px of a phone
+    and pushed each page's figure off the first screen."""
     cards = [zoo.CARDS[n] for n in names]
     if common.compact():
         box = st.container(horizontal=True, key="suggest", vertical_alignment="center",
@@ -227,9 +228,9 @@ try:
     suggest = suggested_models(ctx)
     # Presenter mode and a phone: the suggestion on the Overview only (suggest_models).
     here = bool(suggest) and (page_name(page) == "overview" or not common.compact())
-    head.caption(f"Model: **{ctx.model_desc}**{' (pictograms only)' if suggest else ''} · "
-                 f"Image: **{ctx.image_label}** "
-                 f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)")
+    head.caption(f"Model: **{ctx.model_desc}** · Image: **{ctx.image_label}** "
+                 f"({ctx.image.size[0]} wide x {ctx.image.size[1]} high)"
+                 + (f" · {PICTOGRAMS_ONLY}" if suggest else ""))
     common.link_popover(link)
     for msg in errors:
         st.error(msg)

@@ -714,9 +714,7 @@ class Walker:
 
     def caption(self) -> tuple[str, str] | None:
         text = self.page.locator('[data-testid="stMain"]').inner_text()
-        # (" (pictograms only)" follows the model while the app suggests a model for photos)
-        m = re.search(r"Model: (.+?)(?: \(pictograms only\))? · Image: (.+?) "
-                      r"\(\d+ wide x \d+ high\)", text)
+        m = re.search(r"Model: (.+?) · Image: (.+?) \(\d+ wide x \d+ high\)", text)
         return (m.group(1), m.group(2)) if m else None
 
     def goto(self, url: str) -> None:

@@ -109,6 +109,7 @@ def test_faces_model_merges_real_boxes():
 
 
 SUGGESTION = "A photo of things?"
+PICTOGRAMS_ONLY = "this model knows only pictograms"  # app.py's header note beside it
 
 
 def suggested(at: AppTest) -> list[str]:
@@ -174,10 +175,10 @@ def test_keep_pictograms_puts_the_suggestion_away_for_that_image():
     at = open_link({"img": "photo", "p": str(PHOTO["cat.jpg"]), **CHEAP})
     ok(at)
     assert suggested(at) == ["use_objects", "use_imagenet"]
-    assert "(pictograms only)" in header(at)
+    assert PICTOGRAMS_ONLY in header(at)
     ok(at.button(key="suggest_keep").click().run())
     assert ctx(at).model_key.startswith("default")  # the model stays
-    assert suggested(at) == [] and "(pictograms only)" not in header(at)
+    assert suggested(at) == [] and PICTOGRAMS_ONLY not in header(at)
     for p in ("merge", "scales"):  # on every page
         ok(page(at, p))
         assert suggested(at) == [] and "suggest_keep" not in [b.key for b in at.button], p
@@ -189,7 +190,7 @@ def test_keep_pictograms_puts_the_suggestion_away_for_that_image():
 
 def test_presenter_mode_suggests_on_the_overview_only_in_one_short_line():
     """Presenter mode (and a phone): the suggestion is one short line on the Overview, the
-    other pages say "(pictograms only)" in their header, so each page's figure stays on the
+    other pages end their header with PICTOGRAMS_ONLY, so each page's figure stays on the
     first screen (tests/test_browser_lesson.py measures it); a desktop has the whole notice
     on every page."""
     at = open_link({"img": "photo", "p": str(PHOTO["cat.jpg"]), "present": "1", **CHEAP})
@@ -203,7 +204,7 @@ def test_presenter_mode_suggests_on_the_overview_only_in_one_short_line():
     assert zoo.CARDS["objects"].knows in at.button(key="use_objects").help  # its tooltip
     for p in ("scales", "merge"):
         ok(page(at, p))
-        assert suggested(at) == [] and "(pictograms only)" in header(at), p
+        assert suggested(at) == [] and PICTOGRAMS_ONLY in header(at), p
     ok(at.sidebar.toggle(key="presenter").set_value(False).run())
     assert suggested(at) == ["use_objects", "use_imagenet"]  # a desktop: on every page, whole
     assert zoo.CARDS["objects"].label in info(at)

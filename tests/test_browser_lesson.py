@@ -26,6 +26,7 @@ TITLES = ("Overview", "Architecture", "Scales", "Offsets", "Regressor", "Merge",
 # the title take ~150 px); on a phone (390x844) within its first half, right after the title
 # (the header, the title and an expander or two take ~300 px).
 PRESENTER_TOP, PHONE_TOP = 330, 450
+PICTOGRAMS_ONLY = "this model knows only pictograms"  # app.py's header note on a photo
 
 
 def first_visual_top(page) -> float:
@@ -108,7 +109,7 @@ def test_a_photo_with_the_pictogram_model_keeps_each_figure_on_the_first_screen(
         browser, server, screen):
     """A class's own photo with the default (pictogram) model: the suggestion of the models
     made for photos is one short line on the Overview (with its buttons beside it), and the
-    other pages say "(pictograms only)" in the header instead, so every page's main visual
+    other pages end their header with PICTOGRAMS_ONLY instead, so every page's main visual
     starts where it does on a pictogram scene. (The whole notice above every page had pushed
     the figures to 453-527 px of a 720 px projector, 550-720 px of a phone.)"""
     presenter = screen == "projector"
@@ -135,7 +136,7 @@ def test_a_photo_with_the_pictogram_model_keeps_each_figure_on_the_first_screen(
         else:
             expect(note).to_have_count(0)
             head = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]')
-            expect(head.first).to_contain_text("(pictograms only)")
+            expect(head.first).to_contain_text(PICTOGRAMS_ONLY)
     ctx.close()
 
 
