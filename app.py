@@ -166,8 +166,8 @@ def suggested_models(ctx) -> list[str]:
 def suggest_models(names: list[str], image_key: str) -> None:
     """The suggestion: a notice that offers the models made for photos (sidebar.photo_models:
     Objects first, then ImageNet), one click each, and "Keep pictograms" (a teacher showing
-    what a pictogram model does with a photo), which puts it away until another image is
-    chosen.
+    what a pictogram model does with a photo), which puts it away for that image (another
+    image brings it back).
 
     On a desktop, on every page: the notice says what each model knows, the buttons beside
     it. In presenter mode and on a phone, on the Overview only: one short line with the
@@ -195,7 +195,7 @@ def suggest_models(names: list[str], image_key: str) -> None:
                    key="suggest_keep", type="tertiary",
                    width="content" if common.compact() else "stretch",
                    help="Keep the pictogram model on this photo (to show what it makes of a "
-                        "photo): this notice goes away until another image is chosen.")
+                        "photo): this notice goes away for this photo.")
 
 
 # The navigation, in the lesson's order (issue 27: the inference story first, then training):
