@@ -176,11 +176,12 @@ def suggest_models(names: list[str], image_key: str) -> None:
     The full notice above every page took 190 px of a 720 px projector and 300 px of a phone
     and pushed each page's figure off the first screen."""
     cards = [zoo.CARDS[n] for n in names]
-    if common.compact():
-        box = st.container(horizontal=True, key="suggest", vertical_alignment="center",
-                           gap="small")
-        box.info(SUGGESTION)
-        buttons = box
+    compact = common.compact()
+    width = "content" if compact else "stretch"
+    if compact:
+        buttons = st.container(horizontal=True, key="suggest", vertical_alignment="center",
+                               gap="small")
+        buttons.info(SUGGESTION)
     else:
         what = " ".join(f"**{c.label}**: {c.knows}." for c in cards)
         c1, buttons = st.columns([4, 1], vertical_alignment="center")
@@ -190,10 +191,9 @@ def suggest_models(names: list[str], image_key: str) -> None:
                        args=(c.name,), key=f"use_{c.name}",
                        type="primary" if c is cards[0] else "secondary",
                        help=f"Choose {c.label} in the sidebar: {c.knows}.",
-                       width="content" if common.compact() else "stretch")
+                       width=width)
     buttons.button("Keep pictograms", on_click=keep_pictograms, args=(image_key,),
-                   key="suggest_keep", type="tertiary",
-                   width="content" if common.compact() else "stretch",
+                   key="suggest_keep", type="tertiary", width=width,
                    help="Keep the pictogram model on this photo (to show what it makes of a "
                         "photo): this notice goes away for this photo.")
 
